@@ -1,0 +1,29 @@
+"""The compiled core (native/, through cffi): `ffi`, `lib`, and `check()` which turns status codes into errors."""
+from __future__ import annotations
+
+try:
+    from ckls._native import ffi, lib  # type: ignore[import-not-found]
+except ImportError as exc:  # pragma: no cover - only when the package was not built
+    raise ImportError(
+        "ckls's native core is not built: install the package (pip install .) or run "
+        "`python native/build.py inplace` in a source checkout"
+    ) from exc
+
+
+class NativeError(RuntimeError):
+    """A failure reported by the C core (status code plus its message)."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(f"{message} (status {code})")
+        self.code = code
+
+
+def last_error() -> str:
+    return ffi.string(lib.ckls_last_error()).decode("utf-8", "replace")
+
+
+def check(status: int) -> int:
+    """Returns a non-negative status unchanged; raises NativeError for a negative one."""
+    if status < 0:
+        raise NativeError(status, last_error())
+    return status

@@ -1,0 +1,169 @@
+/* ckls.h — the one public C API of the ckls native core.
+ *
+ * The text between CKLS_CDEF_BEGIN and CKLS_CDEF_END is also the cffi cdef (native/build.py reads it), so it
+ * holds only declarations cffi can parse: no macros, no inline code, no preprocessor lines.
+ *
+ * Conventions: functions that can fail return an int status (CKLS_OK = 0, negative on error) and leave a
+ * message for ckls_last_error(); the C core never aborts on bad input.
+ */
+#ifndef CKLS_H
+#define CKLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CKLS_CDEF_BEGIN */
+
+/* ---- status codes -------------------------------------------------------------------------------------- */
+enum {
+    CKLS_OK = 0,
+    CKLS_EINVAL = -1,     /* bad argument (size, type, pointer) */
+    CKLS_ENOMEM = -2,     /* allocation failed */
+    CKLS_ECANCELLED = -3, /* a cancel flag was raised */
+    CKLS_ERANGE = -4,     /* output buffer too small / position beyond context */
+};
+const char *ckls_last_error(void); /* message of the last failure on this thread */
+
+/* ---- tensor types (values are ggml's, so GGUF type ids map 1:1) ------------------------------------------ */
+enum {
+    CKLS_TYPE_F32 = 0,
+    CKLS_TYPE_F16 = 1,
+    CKLS_TYPE_Q4_0 = 2,
+    CKLS_TYPE_Q8_0 = 8,
+    CKLS_TYPE_Q4_K = 12,
+    CKLS_TYPE_Q6_K = 14,
+    CKLS_TYPE_Q8_K = 15, /* activations only */
+    CKLS_TYPE_BF16 = 30,
+};
+int ckls_type_supported(int type);        /* 1 if ckls can hold weights of this type */
+int64_t ckls_type_block_size(int type);   /* elements per block, 0 if unsupported */
+int64_t ckls_type_block_bytes(int type);  /* bytes per block, 0 if unsupported */
+int64_t ckls_row_bytes(int type, int64_t n); /* bytes of one row of n elements, -1 if n is not a block multiple */
+int ckls_type_vec_dot_type(int type);     /* activation format this weight type is dotted with */
+
+/* ---- instruction sets ----------------------------------------------------------------------------------- */
+enum { CKLS_ISA_SCALAR = 0, CKLS_ISA_AVX2 = 1, CKLS_ISA_AVX512 = 2, CKLS_ISA_NEON = 3, CKLS_ISA_COUNT = 4 };
+int ckls_isa_detected(void);              /* best ISA this CPU runs that this build has */
+int ckls_isa_available(int isa);          /* 1 if compiled in AND supported by this CPU */
+int ckls_isa_active(void);                /* ISA the runtime dispatches to now */
+int ckls_set_isa(int isa);                /* force an ISA (tests, benchmarks); EINVAL if not available */
+const char *ckls_isa_name(int isa);
+
+/* ---- quantization (scalar reference; deterministic) ----------------------------------------------------- */
+int ckls_quantize_row(int type, const float *x, void *y, int64_t n);
+int ckls_dequantize_row(int type, const void *x, float *y, int64_t n);
+/* Quantize rows with an importance weight per column (NULL = plain); what `ckls model quantize` uses. */
+int ckls_quantize_rows(int type, const float *x, void *y, int64_t n_rows, int64_t n_cols, const float *imatrix);
+
+/* ---- kernels by ISA, for tests and benchmarks ------------------------------------------------------------ */
+/* Activation quantizer of the given ISA: x (f32) -> y in format `type` (Q8_0 or Q8_K; F32/F16/BF16 copy). */
+int ckls_kernel_quantize_act(int isa, int type, const float *x, void *y, int64_t n);
+/* Dot of one weight row (format `type`) with an activation row already in ckls_type_vec_dot_type(type). */
+int ckls_kernel_vec_dot(int isa, int type, int64_t n, const void *w, const void *xq, float *out);
+
+/* ---- thread pool --------------------------------------------------------------------------------------- */
+typedef struct ckls_pool ckls_pool;
+ckls_pool *ckls_pool_create(int n_threads); /* NULL on failure (see ckls_last_error) */
+void ckls_pool_free(ckls_pool *pool);
+int ckls_pool_threads(const ckls_pool *pool);
+
+/* ---- dense ops (row-major, f32 activations) ------------------------------------------------------------- */
+/* Y[t, o] = sum_i W[o, i] * X[t, i]; W is n_out rows of n_in in `type`; X is n_tok x n_in f32. */
+int ckls_matmul(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in,
+                const float *x, int64_t n_tok, float *y);
+/* Same with a cancel flag polled between tiles (NULL = none). */
+int ckls_matmul_c(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in,
+                  const float *x, int64_t n_tok, float *y, const volatile int32_t *cancel);
+
+int ckls_rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64_t n, float eps);
+enum { CKLS_ROPE_NORM = 0, CKLS_ROPE_NEOX = 2 }; /* llama pairs (2i, 2i+1) / neox halves (i, i + d/2) */
+int ckls_rope(float *x, int64_t n_tok, int64_t n_head, int64_t head_dim, const int32_t *pos,
+              int64_t n_rot, float freq_base, int mode);
+int ckls_softmax(float *x, int64_t n_rows, int64_t n);
+int ckls_swiglu(const float *gate, const float *up, float *y, int64_t n); /* y = silu(gate) * up */
+/* Causal GQA attention of n_tok queries at positions pos0.. over a cache of pos0 + n_tok keys.
+ * q: n_tok x n_head x head_dim; k, v: n_kv_pos x n_head_kv x head_dim (row stride kv_stride floats);
+ * out: n_tok x n_head x head_dim. */
+int ckls_attention(ckls_pool *pool, const float *q, const float *k, const float *v, float *out,
+                   int64_t n_tok, int64_t pos0, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+                   int64_t kv_stride);
+
+/* ---- transformer model ---------------------------------------------------------------------------------- */
+enum { CKLS_ARCH_LLAMA = 0, CKLS_ARCH_QWEN2 = 1 };
+
+typedef struct {
+    const void *data; /* NULL = absent */
+    int32_t type;
+    int64_t ne0;      /* row length (elements) */
+    int64_t ne1;      /* rows (1 for vectors) */
+    int64_t nbytes;   /* bytes the caller vouches are readable at data; checked against the shape */
+} ckls_tensor;
+
+typedef struct {
+    ckls_tensor attn_norm, wq, wk, wv, bq, bk, bv, wo;
+    ckls_tensor ffn_norm, w_gate, w_up, w_down;
+} ckls_layer;
+
+typedef struct {
+    int32_t arch;
+    int32_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_rot;
+    float rms_eps, rope_base;
+    int32_t rope_mode; /* CKLS_ROPE_NORM or CKLS_ROPE_NEOX */
+} ckls_hparams;
+
+typedef struct ckls_model ckls_model;
+/* Validates every shape, type and byte count; keeps pointers to the weights (no copies).
+ * n_ctx: KV cache length in positions. Returns NULL with ckls_last_error() on failure. */
+ckls_model *ckls_model_create(const ckls_hparams *hp, const ckls_tensor *tok_embd, const ckls_tensor *output_norm,
+                              const ckls_tensor *output, const ckls_layer *layers, int32_t n_ctx, int32_t n_threads);
+void ckls_model_free(ckls_model *m);
+int32_t ckls_model_n_ctx(const ckls_model *m);
+/* Evaluates n_tok tokens at positions pos0 .. pos0+n_tok-1, overwriting the KV cache there (positions < pos0
+ * must already hold the same prefix). Writes n_vocab logits for the last token, or for every token when
+ * logits_all (logits must hold n_tok * n_vocab floats then). cancel: polled between layers (NULL = none). */
+int ckls_model_eval(ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t pos0, float *logits,
+                    int32_t logits_all, const volatile int32_t *cancel);
+/* Hidden state after the final norm for the last evaluated token (n_embd floats); for embeddings/tests. */
+int ckls_model_last_hidden(const ckls_model *m, float *out);
+
+/* ---- sampling ------------------------------------------------------------------------------------------- */
+typedef struct {
+    float temperature; /* <= 0: greedy */
+    int32_t top_k;     /* <= 0: off */
+    float top_p;       /* >= 1: off */
+    float min_p;       /* <= 0: off */
+    float repeat_penalty; /* 1: off; applied to tokens in `recent` */
+} ckls_sampler_params;
+/* Picks a token from logits (modified in place). rng: xorshift state, advanced. recent may be NULL. */
+int32_t ckls_sample(float *logits, int32_t n_vocab, const ckls_sampler_params *p, uint64_t *rng,
+                    const int32_t *recent, int32_t n_recent);
+
+/* ---- byte-level BPE tokenizer --------------------------------------------------------------------------- */
+enum { CKLS_PRE_GPT2 = 0, CKLS_PRE_QWEN2 = 1, CKLS_PRE_LLAMA3 = 2 };
+enum { CKLS_TOKEN_NORMAL = 1, CKLS_TOKEN_UNKNOWN = 2, CKLS_TOKEN_CONTROL = 3, CKLS_TOKEN_USER_DEFINED = 4,
+       CKLS_TOKEN_UNUSED = 5, CKLS_TOKEN_BYTE = 6 };
+typedef struct ckls_tokenizer ckls_tokenizer;
+/* tokens: n_vocab strings (GGUF's byte-level text form) concatenated in tok_data, token i at
+ * [tok_off[i], tok_off[i+1]); merges likewise ("left right" per entry); tok_type may be NULL (all normal). */
+ckls_tokenizer *ckls_tokenizer_create(int32_t n_vocab, const char *tok_data, const int64_t *tok_off,
+                                      const int32_t *tok_type, int32_t n_merges, const char *merge_data,
+                                      const int64_t *merge_off, int32_t pre_type);
+void ckls_tokenizer_free(ckls_tokenizer *t);
+/* Encodes len bytes of UTF-8. parse_special: text equal to a control/user-defined token becomes that token.
+ * Returns the number of ids (written up to cap), or a negative status. When the count exceeds cap the
+ * return value is still the full count, so the caller can retry with a bigger buffer. */
+int64_t ckls_tokenize(ckls_tokenizer *t, const char *text, int64_t len, int32_t parse_special, int32_t *out,
+                      int64_t cap);
+/* Bytes of one token's text (raw bytes, byte-level decoding undone); returns length or negative status. */
+int64_t ckls_token_to_bytes(const ckls_tokenizer *t, int32_t id, char *out, int64_t cap);
+
+/* CKLS_CDEF_END */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CKLS_H */

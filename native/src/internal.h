@@ -1,0 +1,91 @@
+/* internal.h — what the native files share and the outside never sees: block layouts, per-type kernel
+ * tables, half-float conversion, error reporting. */
+#ifndef CKLS_INTERNAL_H
+#define CKLS_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+#include "../include/ckls.h"
+
+/* ---- errors ---------------------------------------------------------------------------------------------- */
+/* Records a printf-style message for ckls_last_error() and returns `code`. */
+int ckls_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- half floats ----------------------------------------------------------------------------------------- */
+typedef uint16_t ckls_f16;
+typedef uint16_t ckls_bf16;
+
+float ckls_f16_to_f32(ckls_f16 h);
+ckls_f16 ckls_f32_to_f16(float f);   /* round to nearest even, like F16C's _cvtss_sh(x, 0) */
+static inline float ckls_bf16_to_f32(ckls_bf16 h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+ckls_bf16 ckls_f32_to_bf16(float f); /* round to nearest even; NaN stays NaN */
+
+/* ---- block layouts (byte-identical to ggml) --------------------------------------------------------------- */
+#define QK8_0 32
+#define QK4_0 32
+#define QK_K 256
+#define K_SCALE_SIZE 12
+
+typedef struct { ckls_f16 d; int8_t qs[QK8_0]; } block_q8_0;                  /* 34 B */
+typedef struct { ckls_f16 d; uint8_t qs[QK4_0 / 2]; } block_q4_0;            /* 18 B */
+typedef struct { ckls_f16 d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K / 2]; } block_q4_K; /* 144 B */
+typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; ckls_f16 d; } block_q6_K; /* 210 B */
+typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K; /* 292 B */
+
+_Static_assert(sizeof(block_q8_0) == 34, "q8_0 layout");
+_Static_assert(sizeof(block_q4_0) == 18, "q4_0 layout");
+_Static_assert(sizeof(block_q4_K) == 144, "q4_K layout");
+_Static_assert(sizeof(block_q6_K) == 210, "q6_K layout");
+_Static_assert(sizeof(block_q8_K) == 292, "q8_K layout");
+
+/* ---- per-type kernel tables -------------------------------------------------------------------------------- */
+/* n is always a multiple of the type's block size; callers check. */
+typedef void (*ckls_to_float_fn)(const void *x, float *y, int64_t n);
+typedef void (*ckls_from_float_fn)(const float *x, void *y, int64_t n);
+typedef void (*ckls_vec_dot_fn)(int64_t n, float *s, const void *w, const void *xq);
+
+typedef struct {
+    const char *name;
+    int64_t blck;               /* elements per block */
+    int64_t size;               /* bytes per block */
+    int vec_dot_type;           /* activation format for dots */
+    ckls_to_float_fn to_float;  /* scalar dequantize */
+    ckls_from_float_fn from_float_ref; /* scalar quantize (reference) */
+} ckls_type_info;
+
+/* NULL for unsupported types. */
+const ckls_type_info *ckls_type_get(int type);
+
+/* Kernels one ISA provides. A NULL entry means "use the scalar one". Indexed by type id (< CKLS_TYPE_MAX). */
+#define CKLS_TYPE_MAX 31
+typedef struct {
+    ckls_from_float_fn quantize_act[CKLS_TYPE_MAX]; /* indexed by activation type (Q8_0, Q8_K, F16 ...) */
+    ckls_vec_dot_fn vec_dot[CKLS_TYPE_MAX];         /* indexed by weight type */
+} ckls_isa_kernels;
+
+/* Each ISA file defines its table; files not built for this target are absent and the table pointer NULL. */
+extern const ckls_isa_kernels ckls_kernels_scalar;
+const ckls_isa_kernels *ckls_kernels_avx2(void);   /* NULL when not compiled in */
+const ckls_isa_kernels *ckls_kernels_avx512(void);
+const ckls_isa_kernels *ckls_kernels_neon(void);
+
+/* Resolved kernels of an ISA (scalar filled in where the ISA has none). NULL if isa unavailable. */
+const ckls_isa_kernels *ckls_isa_table(int isa);
+/* The table of the active ISA (never NULL). */
+const ckls_isa_kernels *ckls_active_kernels(void);
+
+/* ---- thread pool -------------------------------------------------------------------------------------------- */
+/* Runs fn(ctx, ith, nth) on every thread of the pool (the caller is thread 0) and waits for all. */
+typedef void (*ckls_task_fn)(void *ctx, int ith, int nth);
+void ckls_pool_run(ckls_pool *pool, ckls_task_fn fn, void *ctx);
+
+/* ---- scratch ----------------------------------------------------------------------------------------------- */
+void *ckls_aligned_alloc(size_t bytes); /* 64-byte aligned, zeroed; NULL on failure */
+void ckls_aligned_free(void *p);
+
+#endif /* CKLS_INTERNAL_H */
