@@ -204,11 +204,18 @@ static void dot_q8_0(int64_t n, float *s, const void *w, const void *x) {
     *s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
-/* 16 bytes of Q4_0 -> 32 signed values in element order (low nibbles = 0..15, high = 16..31), minus 8 */
+/* 16 bytes of Q4_0 -> 32 unsigned levels 0..15 in element order (low nibbles = 0..15, high = 16..31) */
 static inline __m256i unpack_q4_0(const uint8_t *qs) {
     const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
-    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0x0F));
+}
+
+/* int32 sums (8 lanes) of (q - 8) * y for one Q4_0 block: q*y - 8*y, both through maddubs */
+static inline __m256i dot_q4_0_block(const block_q4_0 *a, const block_q8_0 *b) {
+    const __m256i y = _mm256_loadu_si256((const __m256i *)b->qs);
+    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(unpack_q4_0(a->qs), y),
+                                       _mm256_maddubs_epi16(_mm256_set1_epi8(8), y));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
 static void dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
@@ -218,15 +225,13 @@ static void dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        const __m256i p0 = dot_i8(unpack_q4_0(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
-        const __m256i p1 = dot_i8(unpack_q4_0(a[i + 1].qs), _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
+        const __m256i p0 = dot_q4_0_block(a + i, b + i), p1 = dot_q4_0_block(a + i + 1, b + i + 1);
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(a[i].d) * f16_to_f32(b[i].d)), _mm256_cvtepi32_ps(p0), acc0);
         acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(a[i + 1].d) * f16_to_f32(b[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
     }
-    for (; i < nb; i++) {
-        const __m256i p = dot_i8(unpack_q4_0(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(a[i].d) * f16_to_f32(b[i].d)), _mm256_cvtepi32_ps(p), acc0);
-    }
+    for (; i < nb; i++)
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(a[i].d) * f16_to_f32(b[i].d)),
+                               _mm256_cvtepi32_ps(dot_q4_0_block(a + i, b + i)), acc0);
     *s = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
