@@ -118,6 +118,39 @@ static void quantize_block(const float *x, block_q4_K *y, const float *imatrix) 
         ls[j] = (uint8_t)(a < 0 ? 0 : a > 63 ? 63 : a);
         lm[j] = (uint8_t)(b < 0 ? 0 : b > 63 ? 63 : b);
     }
+    y->d = ckls_f32_to_f16(max_scale / 63.0f);
+    y->dmin = ckls_f32_to_f16(max_min / 63.0f);
+
+    /* The 6-bit codes are a rounding of the fitted values: per sub-block try the neighbouring codes too and keep
+     * the pair whose re-rounded weights have the smallest weighted error against the scales as stored. */
+    const float d = ckls_f16_to_f32(y->d), dmin = ckls_f16_to_f32(y->dmin);
+    for (int j = 0; j < 8; j++) {
+        const float *xj = x + 32 * j, *wj = w + 32 * j;
+        float best_err = INFINITY;
+        int best_s = ls[j], best_m = lm[j];
+        static const int step[3] = {0, -1, 1}; /* the plain rounding first: it wins ties */
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++) {
+                const int cs = ls[j] + step[a], cm = lm[j] + step[b];
+                if (cs < 0 || cs > 63 || cm < 0 || cm > 63) continue;
+                const float dj = d * cs, mj = dmin * cm;
+                float err = 0;
+                for (int l = 0; l < 32; l++) {
+                    int q = dj != 0.0f ? ckls_nearest_int((xj[l] + mj) / dj) : 0;
+                    q = q < 0 ? 0 : q > 15 ? 15 : q;
+                    const float diff = dj * q - mj - xj[l];
+                    err += wj[l] * diff * diff;
+                }
+                if (err < best_err) { best_err = err; best_s = cs; best_m = cm; }
+            }
+        ls[j] = (uint8_t)best_s;
+        lm[j] = (uint8_t)best_m;
+        const float dj = d * ls[j], mj = dmin * lm[j];
+        for (int l = 0; l < 32; l++) {
+            int q = dj != 0.0f ? ckls_nearest_int((xj[l] + mj) / dj) : 0;
+            L[32 * j + l] = (uint8_t)(q < 0 ? 0 : q > 15 ? 15 : q);
+        }
+    }
     memset(y->scales, 0, sizeof y->scales);
     for (int j = 0; j < 8; j++) {
         if (j < 4) {
@@ -127,18 +160,6 @@ static void quantize_block(const float *x, block_q4_K *y, const float *imatrix) 
             y->scales[j + 4] = (uint8_t)((ls[j] & 0x0F) | ((lm[j] & 0x0F) << 4));
             y->scales[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
             y->scales[j] |= (uint8_t)((lm[j] >> 4) << 6);
-        }
-    }
-    y->d = ckls_f32_to_f16(max_scale / 63.0f);
-    y->dmin = ckls_f32_to_f16(max_min / 63.0f);
-
-    /* Re-round every weight against the scales as stored. */
-    const float d = ckls_f16_to_f32(y->d), dmin = ckls_f16_to_f32(y->dmin);
-    for (int j = 0; j < 8; j++) {
-        const float dj = d * ls[j], mj = dmin * lm[j];
-        for (int l = 0; l < 32; l++) {
-            int q = dj != 0.0f ? ckls_nearest_int((x[32 * j + l] + mj) / dj) : 0;
-            L[32 * j + l] = (uint8_t)(q < 0 ? 0 : q > 15 ? 15 : q);
         }
     }
     for (int c = 0; c < 4; c++)

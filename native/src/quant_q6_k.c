@@ -81,11 +81,31 @@ static void quantize_block(const float *x, block_q6_K *y, const float *imatrix) 
             const int s = ckls_nearest_int(iscale * scales[g]);
             y->scales[g] = (int8_t)(s > 127 ? 127 : s < -128 ? -128 : s);
         }
+        /* The int8 codes round the fitted scales: per group also try the neighbouring codes and keep the one
+         * whose re-rounded weights have the smallest weighted error against d as stored. */
         const float d = ckls_f16_to_f32(y->d);
+        static const int step[3] = {0, -1, 1}; /* plain rounding first: it wins ties */
         for (int g = 0; g < 16; g++) {
-            const float dg = d * y->scales[g];
+            const float *xg = x + 16 * g, *wg = w + 16 * g;
+            int best = y->scales[g];
+            float best_err = INFINITY;
+            for (int k = 0; k < 3; k++) {
+                const int c = y->scales[g] + step[k];
+                if (c < -128 || c > 127) continue;
+                const float dg = d * c;
+                float err = 0;
+                for (int l = 0; l < 16; l++) {
+                    int q = dg != 0.0f ? ckls_nearest_int(xg[l] / dg) : 0;
+                    q = q < -32 ? -32 : q > 31 ? 31 : q;
+                    const float diff = dg * q - xg[l];
+                    err += wg[l] * diff * diff;
+                }
+                if (err < best_err) { best_err = err; best = c; }
+            }
+            y->scales[g] = (int8_t)best;
+            const float dg = d * best;
             for (int l = 0; l < 16; l++) {
-                int q = dg != 0.0f ? ckls_nearest_int(x[16 * g + l] / dg) : 0;
+                int q = dg != 0.0f ? ckls_nearest_int(xg[l] / dg) : 0;
                 L[16 * g + l] = (int8_t)(q < -32 ? -32 : q > 31 ? 31 : q);
             }
         }
