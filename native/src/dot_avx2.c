@@ -321,6 +321,31 @@ static void dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
     *s = hsum_ps(acc);
 }
 
+/* ---- 4 weight rows x 1 activation row ------------------------------------------------------------------- */
+/* Same arithmetic per row as the 1-row kernel; the activation is loaded once and four independent accumulation
+ * chains keep more multipliers busy (about +15% over four 1-row calls on Zen 3). Q4_K / Q6_K versions (4 rows,
+ * and 2 rows twice) measured no faster than their 1-row kernels, which are bound by the per-row unpacking, so
+ * those types use the 1-row fallback. */
+#define ROW(p, r, stride, T) ((const T *)((const char *)(p) + (r) * (stride)))
+
+static void dot_q8_0_4r(int64_t n, float *s, const void *w, int64_t ws, const void *x) {
+    const block_q8_0 *b = x;
+    const block_q8_0 *a[4] = {ROW(w, 0, ws, block_q8_0), ROW(w, 1, ws, block_q8_0), ROW(w, 2, ws, block_q8_0),
+                              ROW(w, 3, ws, block_q8_0)};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const __m256i y = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        const float dy = f16_to_f32(b[i].d);
+        for (int r = 0; r < 4; r++) {
+            const __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)a[r][i].qs), y);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(a[r][i].d) * dy), _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) s[r] = hsum_ps(acc[r]);
+}
+
+#undef ROW
+
 static const ckls_isa_kernels TABLE = {
     .quantize_act = {
         [CKLS_TYPE_Q8_0] = quantize_q8_0,
@@ -334,6 +359,9 @@ static const ckls_isa_kernels TABLE = {
         [CKLS_TYPE_Q4_0] = dot_q4_0,
         [CKLS_TYPE_Q4_K] = dot_q4_K,
         [CKLS_TYPE_Q6_K] = dot_q6_K,
+    },
+    .vec_dot_4r = {
+        [CKLS_TYPE_Q8_0] = dot_q8_0_4r,
     },
 };
 
