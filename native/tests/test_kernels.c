@@ -358,6 +358,29 @@ static void test_round_trips(void) {
         free(y);
         free(q);
     }
+    /* NaN / Inf / huge / denormal input: the quantizers must not crash or trip the sanitizers (values are
+     * garbage in, garbage out), and finite blocks next to them stay accurate */
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int type = cases[ci].type;
+        const ckls_type_info *ti = ckls_type_get(type);
+        const int64_t blck = ti->blck == 1 ? 32 : ti->blck, n = blck * 8;
+        float *x = xmalloc((size_t)n * sizeof(float)), *y = xmalloc((size_t)n * sizeof(float));
+        void *q = xmalloc((size_t)row_bytes(type, n));
+        for (int rep = 0; rep < 8; rep++) {
+            fill(x, n, (int)blck, FAM_SPECIAL);
+            for (int64_t i = 0; i < blck; i++) x[i] = rnd_normal(); /* block 0 stays ordinary */
+            x[blck + rnd_int(0, (int)blck - 1)] = rep & 1 ? 3e38f : -3e38f;
+            ti->from_float_ref(x, q, n);
+            ti->to_float(q, y, n);
+            CHECK(rel_rmse(x, y, blck) <= cases[ci].bound * 1.5, "%s: ordinary block next to special ones", ti->name);
+            if (type == CKLS_TYPE_Q4_K) ckls_quantize_q4_K_imatrix(x, q, n, x);
+            if (type == CKLS_TYPE_Q6_K) ckls_quantize_q6_K_imatrix(x, q, n, x);
+        }
+        free(x);
+        free(y);
+        free(q);
+    }
+
     /* importance-weighted K-quants: with a flat importance they are as good as plain; a weight on a few columns
      * makes those columns more accurate */
     const int types[2] = {CKLS_TYPE_Q4_K, CKLS_TYPE_Q6_K};
