@@ -1,10 +1,12 @@
 /* dot_avx2.c — AVX2/FMA/F16C kernels: activation quantizers (Q8_0, Q8_K) and dots of every weight format.
  *
  * Integer formats use the maddubs idiom: _mm256_maddubs_epi16 multiplies unsigned by signed bytes and adds
- * pairs into int16, _mm256_madd_epi16 widens to int32. Quants that are unsigned (Q4_K 0..15, Q6_K 0..63) go in
- * as the unsigned operand directly; Q6_K's -32 offset is folded in once per super-block through Q8_K's bsums.
- * Signed pairs (Q8_0, Q4_0 - 8) use |a| and sign(b, a). The activation quantizers reproduce the scalar
- * reference bit for bit (same operations in the same order), so switching ISA never changes a token. */
+ * pairs into int16, _mm256_madd_epi16 widens to int32. Unsigned quants (Q4_0 and Q4_K 0..15, Q6_K 0..63) go in
+ * as the unsigned operand directly; offsets (Q4_0's -8, Q6_K's -32) are folded in as a multiple of the
+ * activation sums (per block for Q4_0, once per super-block through Q8_K's bsums for Q6_K). Q8_0 x Q8_0 uses
+ * |a| and sign(b, a), which needs b != -128: activations come from the Q8_0 quantizer, whose codes stay within
+ * -127..127 (weights may hold -128). The activation quantizers reproduce the scalar reference bit for bit (same
+ * operations in the same order), so switching ISA never changes a token. */
 #include <math.h>
 
 #include "quant.h"
