@@ -327,7 +327,7 @@ static void dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
 /* Same arithmetic per row as the 1-row kernel; the activation is loaded once and four independent accumulation
  * chains keep more multipliers busy (about +15% over four 1-row calls on Zen 3). Q4_K / Q6_K versions (4 rows,
  * and 2 rows twice) measured no faster than their 1-row kernels, which are bound by the per-row unpacking, so
- * those types use the 1-row fallback. */
+ * those types use the 1-row fallback; Q4_0 gains about as much as Q8_0. */
 #define ROW(p, r, stride, T) ((const T *)((const char *)(p) + (r) * (stride)))
 
 static void dot_q8_0_4r(int64_t n, float *s, const void *w, int64_t ws, const void *x) {
@@ -340,6 +340,24 @@ static void dot_q8_0_4r(int64_t n, float *s, const void *w, int64_t ws, const vo
         const float dy = f16_to_f32(b[i].d);
         for (int r = 0; r < 4; r++) {
             const __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)a[r][i].qs), y);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(a[r][i].d) * dy), _mm256_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) s[r] = hsum_ps(acc[r]);
+}
+
+static void dot_q4_0_4r(int64_t n, float *s, const void *w, int64_t ws, const void *x) {
+    const block_q8_0 *b = x;
+    const block_q4_0 *a[4] = {ROW(w, 0, ws, block_q4_0), ROW(w, 1, ws, block_q4_0), ROW(w, 2, ws, block_q4_0),
+                              ROW(w, 3, ws, block_q4_0)};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        const __m256i y = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        const __m256i y8 = _mm256_maddubs_epi16(_mm256_set1_epi8(8), y); /* the -8 offset, shared by the rows */
+        const float dy = f16_to_f32(b[i].d);
+        for (int r = 0; r < 4; r++) {
+            const __m256i p = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(unpack_q4_0(a[r][i].qs), y), y8),
+                                                _mm256_set1_epi16(1));
             acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(a[r][i].d) * dy), _mm256_cvtepi32_ps(p), acc[r]);
         }
     }
@@ -364,6 +382,7 @@ static const ckls_isa_kernels TABLE = {
     },
     .vec_dot_4r = {
         [CKLS_TYPE_Q8_0] = dot_q8_0_4r,
+        [CKLS_TYPE_Q4_0] = dot_q4_0_4r,
     },
 };
 
