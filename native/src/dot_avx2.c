@@ -238,15 +238,17 @@ static void dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
 }
 
 /* ---- K-quants x Q8_K ------------------------------------------------------------------------------------ */
-/* Q4_K's 12 scale bytes -> 8 scales (bytes 0..7) and 8 mins (bytes 8..15), all 6-bit. */
+/* Q4_K's 12 scale bytes -> 8 scales (bytes 0..7) and 8 mins (bytes 8..15), all 6-bit, without leaving the
+ * vector unit. With u0..u2 the three 32-bit words: scales 0-3 = u0 & 0x3f.., scales 4-7 = (u2 & 0x0f..) | top
+ * bits of u0, mins 0-3 = u1 & 0x3f.., mins 4-7 = (u2 >> 4 & 0x0f..) | top bits of u1. Reads 16 bytes: the 4
+ * past the scales are the block's first quants, masked off. */
 static inline __m128i q4k_unpack_scales(const uint8_t *s12) {
-    uint32_t u[4];
-    memcpy(u, s12, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    const uint32_t sc_lo = u[0] & m6, mn_lo = u[1] & m6;
-    const uint32_t sc_hi = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
-    const uint32_t mn_hi = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
-    return _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)mn_lo, (int)mn_hi);
+    const __m128i v = _mm_loadu_si128((const __m128i *)s12);
+    const __m128i a = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
+    const __m128i lo = _mm_and_si128(a, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    const __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 6),
+                                      _mm_setr_epi32(0, 0x03030303, 0, 0x03030303));
+    return _mm_or_si128(lo, _mm_slli_epi32(top, 4));
 }
 
 static void dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
