@@ -1,5 +1,6 @@
 """Dot-kernel throughput: GB/s of weight bytes streamed through vec_dot over a whole weight matrix on one
-thread, scalar vs each SIMD ISA this CPU has (median of repeats).
+thread, scalar vs each SIMD ISA this CPU has (median of repeats), four rows at a time through the ISA's 4-row
+kernel where it has one (Q8_0, Q4_0 on AVX2), as a matmul would.
 
     python bench/kernels.py [--rows 896] [--cols 4864] [--repeats 15]
 
