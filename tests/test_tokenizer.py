@@ -112,7 +112,7 @@ def pair(pre: str) -> tuple:
 def hf_ids(hf, texts: list[str], parse_special: bool) -> list[list[int]]:
     hf.encode_special_tokens = not parse_special
     try:
-        return [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
+        return [e.ids for e in hf.encode_batch_fast(texts, add_special_tokens=False)]
     finally:
         hf.encode_special_tokens = False
 
@@ -122,9 +122,12 @@ PRES = ["gpt-2", "qwen2", "llama-bpe"]
 
 @pytest.mark.parametrize("pre", PRES)
 def test_stdlib_identical_to_hf(pre):
+    """Every stdlib .py file for GPT-2 and Qwen2; every 4th for Llama 3 (HF's side dominates the time)."""
     hf, ours = pair(pre)
     texts = list(stdlib_texts())
     assert len(texts) > 500
+    if pre == "llama-bpe":
+        texts = texts[::4]
     want = hf_ids(hf, texts, parse_special=False)
     t0 = time.perf_counter()
     got = [ours.encode(t) for t in texts]
@@ -132,7 +135,7 @@ def test_stdlib_identical_to_hf(pre):
     mb = sum(len(t.encode()) for t in texts) / 1e6
     print(f"{pre}: {len(texts)} files, {mb:.1f} MB in {dt:.2f} s ({mb / dt:.1f} MB/s)")
     bad = [i for i in range(len(texts)) if got[i] != want[i]]
-    assert not bad, f"{len(bad)} files differ, first: {stdlib_files()[bad[0]] if bad else ''}"
+    assert not bad, f"{len(bad)} files differ, first starts {texts[bad[0]][:200]!r}" if bad else ""
 
 
 @pytest.mark.parametrize("parse_special", [False, True])
