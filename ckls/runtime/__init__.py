@@ -1,0 +1,1 @@
+"""ckls model runtime: GGUF models, tokenizer, KV cache, sampling."""
