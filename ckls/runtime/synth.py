@@ -98,23 +98,24 @@ def synth_weights(arch: str, hp: dict, seed: int, tied: bool) -> dict[str, np.nd
         return (1.0 + 0.1 * rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
 
     # Embedding rows of rms ~4/sqrt(d): after the final RMS norm the (tied) logits spread with std ~4, so the
-    # top two are usually well apart; the large residual also keeps the random layers from amplifying noise.
+    # top two are usually well apart.
     t = {"token_embd.weight": (rng.standard_normal((nv, d), dtype=np.float32) * (4.0 / np.sqrt(d))).astype(np.float32)}
     for i in range(hp["n_layer"]):
         p = f"blk.{i}."
         t[p + "attn_norm.weight"] = norm(d)
-        t[p + "attn_q.weight"] = mat(dq, d, 1.5)  # sharper attention than plain 1/sqrt(n) init
-        t[p + "attn_k.weight"] = mat(dkv, d, 1.5)
+        t[p + "attn_q.weight"] = mat(dq, d)
+        t[p + "attn_k.weight"] = mat(dkv, d)
         t[p + "attn_v.weight"] = mat(dkv, d)
         if arch == "qwen2":
             t[p + "attn_q.bias"] = (0.1 * rng.standard_normal(dq)).astype(np.float32)
             t[p + "attn_k.bias"] = (0.1 * rng.standard_normal(dkv)).astype(np.float32)
             t[p + "attn_v.bias"] = (0.1 * rng.standard_normal(dkv)).astype(np.float32)
-        t[p + "attn_output.weight"] = mat(d, dq, 0.5)
+        # layer outputs well above the embedding: with a tied output a small residual would just echo the input token
+        t[p + "attn_output.weight"] = mat(d, dq, 3.0)
         t[p + "ffn_norm.weight"] = norm(d)
         t[p + "ffn_gate.weight"] = mat(ff, d)
         t[p + "ffn_up.weight"] = mat(ff, d)
-        t[p + "ffn_down.weight"] = mat(d, ff, 0.5)
+        t[p + "ffn_down.weight"] = mat(d, ff, 3.0)
     t["output_norm.weight"] = norm(d)
     if not tied:
         t["output.weight"] = mat(nv, d, 4.0)
