@@ -80,7 +80,8 @@ def plan(spec: KernelSpec, seed: int) -> list[dict]:
     for lay in layouts(spec)[1:]:
         for what in ("prime", "tile+1", "one"):
             add(same(what), layout=lay, tag=f"layout {lay}")
-        add(same("prime"), family="special", layout=lay, tag=f"layout {lay}")
+        if "special" in spec.families:
+            add(same("prime"), family="special", layout=lay, tag=f"layout {lay}")
     if spec.openmp:  # races show up as wrong or unrepeatable results; try them often and at size
         for t in threads[1:]:
             for _ in range(2):

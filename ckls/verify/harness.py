@@ -207,9 +207,10 @@ class Judge:
             vals, scal = self.new_values(rng, sizes, "normal")
             want = self.reference(sizes, vals, scal)
             bufs = {}
-            for a in self.spec.arrays:
-                shape = self.spec.shape_of(a, sizes)
-                arr = np.array(vals[a.name]) if a.role != "out" else np.empty(shape, a.np_dtype)
+            for a in self.spec.arrays:  # fresh, uninitialised, 64-byte aligned like a tensor allocator's
+                arr = _aligned_empty(self.spec.shape_of(a, sizes), a.np_dtype)
+                if a.role != "out":
+                    arr[...] = vals[a.name]
                 bufs[a.name] = _Plain(arr)
             self.kernel.call(sizes, bufs, scal)
             for a in self.spec.outputs:
@@ -245,6 +246,14 @@ class _Plain:
         self.array = arr
         self.address = arr.ctypes.data
         self.elem_strides = tuple(s // arr.itemsize for s in arr.strides)
+
+
+def _aligned_empty(shape, dtype, align=64):
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    raw = np.empty(n * dtype.itemsize + align, np.uint8)
+    off = (-raw.ctypes.data) % align
+    return raw[off:off + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
 def _crc(a: np.ndarray) -> int:
