@@ -83,10 +83,11 @@ def plan(spec: KernelSpec, seed: int) -> list[dict]:
         if "special" in spec.families:
             add(same("prime"), family="special", layout=lay, tag=f"layout {lay}")
     if spec.openmp:  # races show up as wrong or unrepeatable results; try them often and at size
-        for t in threads[1:]:
-            for _ in range(2):
+        for t in threads:
+            for _ in range(2 if t > 1 else 1):
                 add(same("large"), threads=t, tag=f"threads {t}")
-            add(same("prime"), threads=t, tag=f"threads {t}")
+            if t > 1:
+                add(same("prime"), threads=t, tag=f"threads {t}")
     return cases
 
 
