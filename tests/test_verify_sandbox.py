@@ -123,6 +123,15 @@ def test_no_network(make_worker):
         srv.close()
 
 
+def test_forged_answer_is_refused(make_worker):
+    # a well-formed "ok" written by the kernel before the harness answers does not count
+    w = make_worker("void k(int64_t n, const float *x, float *out) {\n"
+                    "  for (int fd = 3; fd < 64; fd++) write(fd, \"{\\\"ok\\\": true}\\n\", 13); }")
+    with pytest.raises(Crash) as e:
+        w.request({"op": "case", "case": CASE})
+    assert e.value.reason == "protocol"
+
+
 def test_worker_restarts_after_crash(make_worker):
     w = make_worker("void k(int64_t n, const float *x, float *out) {\n"
                     "  static int calls; if (++calls == 4) abort(); memcpy(out, x, n * 4); }")

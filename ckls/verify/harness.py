@@ -296,6 +296,7 @@ def main(argv=None) -> int:
                 res = {"ok": False, "check": "protocol", "detail": f"unknown op {op}"}
         except Exception as e:  # the reference or the spec, not the kernel: reported as an error
             res = {"ok": False, "check": "harness_error", "detail": f"{type(e).__name__}: {e}"}
+        res["nonce"] = req.get("nonce")
         answers.write(json.dumps(res) + "\n")
     return 0
 

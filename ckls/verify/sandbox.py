@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import secrets
 import select
 import shutil
 import signal
@@ -26,7 +27,7 @@ _PKG_ROOT = str(Path(__file__).resolve().parents[2])
 
 @dataclass
 class Limits:
-    cpu_s: int = 120             # CPU seconds for the child's whole life
+    cpu_s: int = 900             # CPU seconds for the child's whole life (requests have their own deadline)
     address_space_mb: int = 8192  # RLIMIT_AS; not applied to sanitizer builds (ASan reserves terabytes)
     file_size_mb: int = 16
     processes: int = 64          # tasks (threads count) for the unprivileged user
@@ -221,6 +222,10 @@ class Worker:
         self.last_log = tail
 
     def _request(self, req: dict, timeout: float) -> dict:
+        # The kernel runs inside the harness and could print a forged answer on the answer channel; an
+        # answer counts only when it carries this request's nonce and nothing else arrived with it.
+        nonce = secrets.token_hex(16)
+        req = dict(req, nonce=nonce)
         try:
             self.proc.stdin.write((json.dumps(req) + "\n").encode())
             self.proc.stdin.flush()
@@ -242,9 +247,12 @@ class Worker:
                 raise self._died()
         line, _, self.buf = self.buf.partition(b"\n")
         try:
-            return json.loads(line)
+            ans = json.loads(line)
         except ValueError:
             raise Crash("protocol", "garbage on the answer channel", self.log_tail()) from None
+        if not isinstance(ans, dict) or ans.pop("nonce", None) != nonce or self.buf:
+            raise Crash("protocol", "forged or extra answer on the answer channel", self.log_tail())
+        return ans
 
     def _died(self) -> Crash:
         try:
