@@ -134,8 +134,8 @@ def test_forged_answer_is_refused(make_worker):
 
 def test_worker_restarts_after_crash(make_worker):
     w = make_worker("void k(int64_t n, const float *x, float *out) {\n"
-                    "  static int calls; if (++calls == 4) abort(); memcpy(out, x, n * 4); }")
-    assert w.request({"op": "case", "case": CASE})["ok"]  # 3 calls
+                    "  static int calls; if (++calls == 5) abort(); memcpy(out, x, n * 4); }")
+    assert w.request({"op": "case", "case": CASE})["ok"]  # 4 calls
     with pytest.raises(Crash):
         w.request({"op": "case", "case": CASE})
     assert w.request({"op": "case", "case": CASE})["ok"]  # fresh process, fresh static

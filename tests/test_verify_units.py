@@ -173,3 +173,16 @@ def test_cli_verdicts_and_repro(tmp_path):
     p = subprocess.run(run[:-2] + ["--format", "text", str(d / "bug_tail.c"), "--case", json.dumps(case)],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 1 and "wrong_result" in p.stdout
+
+
+def test_bench_statistics_and_hardware_flag():
+    from ckls.verify.bench import hardware_flags, speedup, summarize
+    k = summarize([1e-3, 1.1e-3, 0.9e-3, 1e-3, 1.05e-3])
+    assert k["ci_lo_s"] <= k["median_s"] <= k["ci_hi_s"] and k["runs"] == 5
+    o = summarize([1e-1] * 5)
+    sp = speedup(o, k)
+    assert sp["lo"] <= sp["x"] <= sp["hi"] and 90 < sp["x"] < 110
+    # 100 MB in 1 ms is 100 GB/s: beyond this machine, flagged; 1 MB in 1 ms is fine
+    assert hardware_flags(k, 100e6, None, "f32", cores=2)
+    assert not hardware_flags(k, 1e6, None, "f32", cores=2)
+    assert hardware_flags(k, 1e6, 1e12, "f32", cores=2)  # 1 PFLOP/s on two cores

@@ -147,8 +147,10 @@ class Worker:
         r, w = os.pipe()
         self.cgroup = _make_pids_cgroup(self.limits.processes) if os.getuid() == 0 else None
         argv = [sys.executable, "-c", "from ckls.verify.harness import main; main()", str(w)]
-        if not self.limits.network:
-            argv = _unshare_prefix() + argv
+        if not self.limits.network and _unshare_prefix():
+            # A shell sits at PID 1 of the new namespace: PID 1 ignores signals it has no handler for, so
+            # the harness (and abort() in a kernel) must not be PID 1. The shell reports 128+signal.
+            argv = _unshare_prefix() + ["/bin/sh", "-c", '"$@"; exit $?', "sh"] + argv
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": _PKG_ROOT,
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "HOME": self.tmp, "TMPDIR": self.tmp, "PYTHONDONTWRITEBYTECODE": "1", **self.extra_env}
@@ -261,8 +263,14 @@ class Worker:
             rc = None
         tail = self.log_tail()
         sig = _signal_from_log(tail)
+        if rc is not None and rc > 128 and self.proc.args[0] != sys.executable:
+            rc = -(rc - 128)  # behind the namespace's shell
         if rc is not None and rc < 0:
-            return Crash("signal", f"killed by {signal.Signals(-rc).name}", tail)
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            return Crash("signal", f"killed by {name}", tail)
         if sig:
             return Crash("signal", f"killed by {sig}", tail)
         if "AddressSanitizer" in tail or "runtime error:" in tail:
