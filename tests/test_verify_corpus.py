@@ -8,7 +8,7 @@ import random
 import pytest
 
 from ckls.verify.naive import naive_check
-from ckls.verify.run import verify
+from ckls.verify.run import Budget, verify
 from ckls.verify.spec import KernelSpec
 from kernels_corpus.corpus import entries, judge_table
 
@@ -39,8 +39,9 @@ def test_naive_check_lets_planted_bugs_through():
     for e in ENTRIES:
         spec = KernelSpec.load(e.spec_path)
         strong = STRONG.get(e.id)
-        if strong is None:  # run alone: judge with the fixed plan only
-            rep = verify(e.ref, str(e.kernel), spec, spec_path=str(e.spec_path), budget="quick", seed=SEED)
+        if strong is None:  # run alone: the fixed plan and the sanitizer re-run, no random cases
+            rep = verify(e.ref, str(e.kernel), spec, spec_path=str(e.spec_path), seed=SEED,
+                         budget=Budget(hypothesis_examples=0, sanitizer=True, bench_s=0.0, shrink_tries=0))
             strong = rep.verdict + (f" ({rep.failure.check})" if rep.failure else "")
         judged.append((e, strong, naive_check(e.ref, str(e.kernel), spec, seed=SEED)))
     print(f"\nseed {SEED}\n" + judge_table(judged))

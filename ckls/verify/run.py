@@ -138,13 +138,14 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
             return True
 
         if only_case is not None:
-            run_phase("case", [only_case])
-            return
-        say(f"  plan: {len(plan(spec, seed))} cases")
-        if not run_phase("plan", plan(spec, seed)):
-            return
-        if budget.hypothesis_examples and not _hypothesis_phase(w, spec, seed, budget, counts, rep, say):
-            return
+            if not run_phase("case", [only_case]):
+                return
+        else:
+            say(f"  plan: {len(plan(spec, seed))} cases")
+            if not run_phase("plan", plan(spec, seed)):
+                return
+            if budget.hypothesis_examples and not _hypothesis_phase(w, spec, seed, budget, counts, rep, say):
+                return
     if budget.sanitizer:
         say("  ASan+UBSan re-run")
         libs = build_mod.sanitizer_libs()
@@ -154,14 +155,14 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
                "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
         sinit = dict(init, so=builds[1].so_path, guard_pad=0, settle_s=0)
         with Worker(sinit, limits, env=env, sanitizer=True) as sw:
-            for case in sanitizer_plan(spec, seed):
+            for case in ([only_case] if only_case is not None else sanitizer_plan(spec, seed)):
                 counts["sanitizer"] = counts.get("sanitizer", 0) + 1
                 r = _case_result(sw, case)
                 if not r.get("ok"):
                     rep.verdict = ERROR if r.get("check") == "harness_error" else FAIL
                     rep.failure = _failure(r, "sanitizer", case)
                     return
-    if budget.bench_s > 0:
+    if budget.bench_s > 0 and only_case is None:
         _bench(rep, spec, init, limits, seed, budget, say)
 
 

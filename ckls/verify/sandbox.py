@@ -261,7 +261,10 @@ class Worker:
             rc = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             rc = None
-        tail = self.log_tail()
+        tail = self.log_tail(16000)
+        san = _sanitizer_excerpt(tail)
+        if san:
+            return Crash("sanitizer", san.splitlines()[0].split("ERROR: ")[-1].strip(), san)
         sig = _signal_from_log(tail)
         if rc is not None and rc > 128 and self.proc.args[0] != sys.executable:
             rc = -(rc - 128)  # behind the namespace's shell
@@ -273,9 +276,18 @@ class Worker:
             return Crash("signal", f"killed by {name}", tail)
         if sig:
             return Crash("signal", f"killed by {sig}", tail)
-        if "AddressSanitizer" in tail or "runtime error:" in tail:
-            return Crash("sanitizer", "sanitizer report", tail)
         return Crash("exit", f"child exited with status {rc}", tail)
+
+
+def _sanitizer_excerpt(log: str) -> str:
+    """The head of an ASan/UBSan report (error line, first frames, summary), or "" when there is none."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if "ERROR: AddressSanitizer" in line or "ERROR: LeakSanitizer" in line or "runtime error:" in line:
+            head = lines[i:i + 14]
+            summary = [ln for ln in lines[i:] if ln.startswith("SUMMARY:")][:1]
+            return "\n".join(head + [ln for ln in summary if ln not in head])
+    return ""
 
 
 def _signal_from_log(tail: str) -> str | None:

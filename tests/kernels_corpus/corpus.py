@@ -17,6 +17,7 @@ CLASSES = {
     "bug_precision_drop": "precision drop", "bug_hardcoded_shape": "hard-coded shape",
     "bug_fallback_reference": "fallback to the reference", "bug_timing_skip_repeat": "timing trick",
     "bug_timing_lazy_thread": "timing trick", "bug_timing_memo": "timing trick",
+    "bug_overread": "out-of-bounds read",
 }
 
 
