@@ -129,11 +129,22 @@ def test_softmax_and_swiglu(rng):
     np.testing.assert_allclose(out, gd / (1 + np.exp(-gd)) * u, rtol=1e-5, atol=1e-6)
 
 
+ISAS = [i for i in range(lib.CKLS_ISA_COUNT) if lib.ckls_isa_available(i)]
+
+
+@pytest.fixture
+def isa(request):
+    lib.ckls_set_isa(request.param)
+    yield request.param
+    lib.ckls_set_isa(lib.ckls_isa_detected())
+
+
+@pytest.mark.parametrize("isa", ISAS, indirect=True, ids=lambda i: ffi.string(lib.ckls_isa_name(i)).decode())
 @pytest.mark.parametrize("nth", [1, 2])
-def test_attention_causal_gqa(nth, rng, pools):
+def test_attention_causal_gqa(nth, isa, rng, pools):
     n_head_kv = int(rng.integers(1, 4))
-    n_head = n_head_kv * int(rng.integers(1, 4))
-    head_dim = int(rng.choice([8, 24, 64]))
+    n_head = n_head_kv * int(rng.integers(1, 8))
+    head_dim = int(rng.choice([8, 12, 24, 40, 64, 128]))
     pos0, n_tok = int(rng.integers(0, 20)), int(rng.integers(1, 9))
     n_kv = pos0 + n_tok
     kv_stride = n_head_kv * head_dim

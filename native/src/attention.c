@@ -1,52 +1,60 @@
-/* attention.c — causal grouped-query attention over the KV cache, one (token, head) pair per work item. */
+/* attention.c — causal grouped-query attention over the KV cache. Work items are (token, KV head): the query
+ * heads that share a KV head are handled together so each cached K/V row is read once for all of them. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
 #include "internal.h"
 
-typedef struct {
-    const float *q, *k, *v;
-    float *out;
-    int64_t n_tok, pos0, n_head, n_head_kv, head_dim, kv_stride;
-    float *scores; /* one row of (pos0 + n_tok) floats per thread */
-    atomic_llong next;
-    ckls_vec_dot_fn dot;
-} attn_job;
-
-static void attn_task(void *p, int ith, int nth) {
-    attn_job *j = p;
-    const int64_t n_kv = j->pos0 + j->n_tok;
-    float *sc = j->scores + (int64_t)ith * n_kv;
-    const int64_t group = j->n_head / j->n_head_kv;
-    const float scale = 1.0f / sqrtf((float)j->head_dim);
-    const int64_t d = j->head_dim;
-    for (;;) {
-        const int64_t item = atomic_fetch_add(&j->next, 1);
-        if (item >= j->n_tok * j->n_head) break;
-        const int64_t t = item / j->n_head, h = item % j->n_head, kvh = h / group;
-        const int64_t last = j->pos0 + t; /* causal: keys 0..last */
-        const float *qv = j->q + (t * j->n_head + h) * d;
+/* Scalar reference of the per-group kernel (ckls_isa_kernels.attn_group). */
+void ckls_attn_group_ref(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
+                         int64_t d, float scale, float *scores, float *out) {
+    for (int64_t j = 0; j < g; j++) {
+        const float *qj = q + j * d;
+        float *sc = scores + j * n_kv;
         float mx = -INFINITY;
-        for (int64_t s = 0; s <= last; s++) {
-            float dotv;
-            j->dot(d, &dotv, j->k + s * j->kv_stride + kvh * d, qv);
-            sc[s] = dotv * scale;
+        for (int64_t s = 0; s < n_kv; s++) {
+            float dot = 0.0f;
+            for (int64_t i = 0; i < d; i++) dot += qj[i] * k[s * stride + i];
+            sc[s] = dot * scale;
             mx = sc[s] > mx ? sc[s] : mx;
         }
         double sum = 0.0;
-        for (int64_t s = 0; s <= last; s++) {
+        for (int64_t s = 0; s < n_kv; s++) {
             sc[s] = expf(sc[s] - mx);
             sum += sc[s];
         }
         const float inv = (float)(1.0 / sum);
-        float *o = j->out + (t * j->n_head + h) * d;
+        float *o = out + j * d;
         for (int64_t i = 0; i < d; i++) o[i] = 0.0f;
-        for (int64_t s = 0; s <= last; s++) {
+        for (int64_t s = 0; s < n_kv; s++) {
             const float w = sc[s] * inv;
-            const float *vv = j->v + s * j->kv_stride + kvh * d;
-            for (int64_t i = 0; i < d; i++) o[i] += w * vv[i];
+            for (int64_t i = 0; i < d; i++) o[i] += w * v[s * stride + i];
         }
+    }
+}
+
+typedef struct {
+    const float *q, *k, *v;
+    float *out;
+    int64_t n_tok, pos0, n_head, n_head_kv, head_dim, kv_stride;
+    float *scores; /* per thread: group * (pos0 + n_tok) floats */
+    atomic_llong next;
+    const ckls_isa_kernels *kern;
+} attn_job;
+
+static void attn_task(void *p, int ith, int nth) {
+    attn_job *j = p;
+    const int64_t group = j->n_head / j->n_head_kv, d = j->head_dim;
+    float *sc = j->scores + (int64_t)ith * group * (j->pos0 + j->n_tok);
+    const float scale = 1.0f / sqrtf((float)d);
+    for (;;) {
+        const int64_t item = atomic_fetch_add(&j->next, 1);
+        if (item >= j->n_tok * j->n_head_kv) break;
+        const int64_t t = item / j->n_head_kv, kvh = item % j->n_head_kv;
+        const int64_t off = (t * j->n_head + kvh * group) * d; /* the group's heads are adjacent */
+        j->kern->attn_group(j->q + off, group, j->k + kvh * d, j->v + kvh * d, j->kv_stride, j->pos0 + t + 1, d,
+                            scale, sc, j->out + off);
     }
 }
 
@@ -57,13 +65,14 @@ int ckls_attention(ckls_pool *pool, const float *q, const float *k, const float 
         return ckls_fail(CKLS_EINVAL, "attention: bad arguments");
     if (n_tok == 0) return CKLS_OK;
     const int nth = ckls_pool_threads(pool);
-    float *scores = ckls_aligned_alloc(sizeof(float) * (size_t)(nth * (pos0 + n_tok)));
+    const int64_t group = n_head / n_head_kv;
+    float *scores = ckls_aligned_alloc(sizeof(float) * (size_t)(nth * group * (pos0 + n_tok)));
     if (!scores) return ckls_fail(CKLS_ENOMEM, "attention: out of memory");
     attn_job j = {.q = q, .k = k, .v = v, .out = out, .n_tok = n_tok, .pos0 = pos0, .n_head = n_head,
-                  .n_head_kv = n_head_kv, .head_dim = head_dim, .kv_stride = kv_stride, .scores = scores};
-    j.dot = ckls_active_kernels()->vec_dot[CKLS_TYPE_F32];
+                  .n_head_kv = n_head_kv, .head_dim = head_dim, .kv_stride = kv_stride, .scores = scores,
+                  .kern = ckls_active_kernels()};
     atomic_init(&j.next, 0);
-    ckls_pool_run(pool, attn_task, &j);
+    ckls_pool_run(n_tok * n_head_kv > 1 ? pool : NULL, attn_task, &j);
     ckls_aligned_free(scores);
     return CKLS_OK;
 }

@@ -386,6 +386,7 @@ static const ckls_isa_kernels TABLE = {
         [CKLS_TYPE_Q8_0] = dot_q8_0_4r,
         [CKLS_TYPE_Q4_0] = dot_q4_0_4r,
     },
+    .attn_group = ckls_attn_group_avx2,
 };
 
 const ckls_isa_kernels *ckls_kernels_avx2(void) { return &TABLE; }

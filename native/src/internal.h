@@ -71,7 +71,16 @@ typedef struct {
     ckls_from_float_fn quantize_act[CKLS_TYPE_MAX]; /* indexed by activation type (Q8_0, Q8_K, F16 ...) */
     ckls_vec_dot_fn vec_dot[CKLS_TYPE_MAX];         /* indexed by weight type */
     ckls_vec_dot_4r_fn vec_dot_4r[CKLS_TYPE_MAX];   /* indexed by weight type; NULL = 4 x vec_dot */
+    /* Causal attention of one token's query heads sharing a KV head (g heads x d, adjacent) over n_kv cached
+     * positions (K/V rows `stride` floats apart): out = softmax(q·k * scale) · v. scores: g * n_kv scratch. */
+    void (*attn_group)(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
+                       int64_t d, float scale, float *scores, float *out);
 } ckls_isa_kernels;
+
+void ckls_attn_group_ref(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
+                         int64_t d, float scale, float *scores, float *out);
+void ckls_attn_group_avx2(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
+                          int64_t d, float scale, float *scores, float *out);
 
 /* s[r] = row r of the 4 at w (w_stride bytes apart) dotted with xq, through k's 4-row kernel when it has one. */
 static inline void ckls_vec_dot_4r(const ckls_isa_kernels *k, int type, int64_t n, float *s, const void *w,
