@@ -11,6 +11,8 @@
 #define TOK_BLOCK 16  /* tokens swept per weight-row block */
 
 typedef struct {
+    const ckls_isa_kernels *kern;
+    int type;
     ckls_vec_dot_fn dot;
     const char *w;
     int64_t w_row_bytes, n_out, n_in;
@@ -37,7 +39,10 @@ static void matmul_task(void *p, int ith, int nth) {
                 for (int64_t t = t0; t < t1; t++) {
                     const char *xt = j->xq + t * j->xq_row_bytes;
                     float *yt = j->y + t * j->y_stride;
-                    for (int64_t r = rb; r < re; r++) j->dot(j->n_in, &yt[r], j->w + r * j->w_row_bytes, xt);
+                    if (re - rb == ROW_BLOCK && j->kern->vec_dot_4r[j->type]) /* activation loaded once for 4 rows */
+                        j->kern->vec_dot_4r[j->type](j->n_in, &yt[rb], j->w + rb * j->w_row_bytes, j->w_row_bytes, xt);
+                    else
+                        for (int64_t r = rb; r < re; r++) j->dot(j->n_in, &yt[r], j->w + r * j->w_row_bytes, xt);
                 }
             }
         }
@@ -47,6 +52,7 @@ static void matmul_task(void *p, int ith, int nth) {
 int ckls_matmul_pre(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const void *xq,
                     int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride, const volatile int32_t *cancel) {
     matmul_job j = {
+        .kern = ckls_active_kernels(), .type = type,
         .dot = ckls_active_kernels()->vec_dot[type],
         .w = w, .w_row_bytes = ckls_row_bytes(type, n_in), .n_out = n_out, .n_in = n_in,
         .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
