@@ -289,6 +289,53 @@ static void dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
     *s = hsum_ps(acc) + _mm_cvtss_f32(acc_m);
 }
 
+/* One Q4_K row against four activation rows (xs bytes apart): the nibbles and scales are unpacked once for all
+ * four tokens. Each token's arithmetic is that of dot_q4_K in the same order, so results are bit-identical. */
+static void dot_q4_K_4c(int64_t n, float *s, const void *w, const void *x, int64_t xs) {
+    const block_q4_K *a = w;
+    const block_q8_K *b[4] = {x, (const block_q8_K *)((const char *)x + xs), (const block_q8_K *)((const char *)x + 2 * xs),
+                              (const block_q8_K *)((const char *)x + 3 * xs)};
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[4];
+    __m128 acc_m[4];
+    for (int t = 0; t < 4; t++) { acc[t] = _mm256_setzero_ps(); acc_m[t] = _mm_setzero_ps(); }
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float ad = f16_to_f32(a[i].d), amin = f16_to_f32(a[i].dmin);
+        const __m256i mins_scales = _mm256_cvtepu8_epi16(q4k_unpack_scales(a[i].scales));
+        const __m128i mins = _mm256_extracti128_si256(mins_scales, 1);
+        const __m128i sc128 = _mm256_castsi256_si128(mins_scales);
+        const __m256i scales = _mm256_set_m128i(sc128, sc128);
+        __m256i sumi[4];
+        for (int t = 0; t < 4; t++) {
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)b[t][i].bsums);
+            const __m128i bsum8 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+            acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(-b[t][i].d * amin), _mm_cvtepi32_ps(_mm_madd_epi16(mins, bsum8)), acc_m[t]);
+            sumi[t] = _mm256_setzero_si256();
+        }
+        const uint8_t *q4 = a[i].qs;
+        for (int c = 0; c < 4; c++) {
+            const __m256i sc_l = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c))));
+            const __m256i sc_h = _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1))));
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(q4 + 32 * c));
+            const __m256i lo = _mm256_and_si256(bits, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            for (int t = 0; t < 4; t++) {
+                const int8_t *q8 = b[t][i].qs + 64 * c;
+                const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8));
+                const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q8 + 32)));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(sc_l, pl), _mm256_madd_epi16(sc_h, ph)));
+            }
+        }
+        for (int t = 0; t < 4; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b[t][i].d * ad), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+    }
+    for (int t = 0; t < 4; t++) {
+        __m128 m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        s[t] = hsum_ps(acc[t]) + _mm_cvtss_f32(m);
+    }
+}
+
 static void dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
     const block_q6_K *a = w;
     const block_q8_K *b = x;
@@ -385,6 +432,9 @@ static const ckls_isa_kernels TABLE = {
     .vec_dot_4r = {
         [CKLS_TYPE_Q8_0] = dot_q8_0_4r,
         [CKLS_TYPE_Q4_0] = dot_q4_0_4r,
+    },
+    .vec_dot_4c = {
+        [CKLS_TYPE_Q4_K] = dot_q4_K_4c,
     },
     .attn_group = ckls_attn_group_avx2,
 };

@@ -36,7 +36,16 @@ static void matmul_task(void *p, int ith, int nth) {
             const int64_t t1 = t0 + TOK_BLOCK < j->n_tok ? t0 + TOK_BLOCK : j->n_tok;
             for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
                 const int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
-                for (int64_t t = t0; t < t1; t++) {
+                int64_t t = t0;
+                if (j->kern->vec_dot_4c[j->type]) /* weights unpacked once per 4 tokens */
+                    for (; t + 4 <= t1; t += 4)
+                        for (int64_t r = rb; r < re; r++) {
+                            float s4[4];
+                            j->kern->vec_dot_4c[j->type](j->n_in, s4, j->w + r * j->w_row_bytes,
+                                                         j->xq + t * j->xq_row_bytes, j->xq_row_bytes);
+                            for (int c = 0; c < 4; c++) j->y[(t + c) * j->y_stride + r] = s4[c];
+                        }
+                for (; t < t1; t++) {
                     const char *xt = j->xq + t * j->xq_row_bytes;
                     float *yt = j->y + t * j->y_stride;
                     if (re - rb == ROW_BLOCK && j->kern->vec_dot_4r[j->type]) /* activation loaded once for 4 rows */
