@@ -48,16 +48,19 @@ class Telemetry:
                     self.shown.pop(next(iter(self.shown)))
 
     def did_accept(self, sid: str, length: int | None = None) -> None:
+        """The whole suggestion was accepted."""
         if self.enabled:
             with self._lock:
                 full = self.shown.pop(sid, None)
-                n = length if length is not None else (full or 0)
-                if length is not None and full is not None and length < full:
-                    self.counts["partially_accepted"] += 1
-                    self.shown[sid] = full  # the rest may still be accepted
-                else:
-                    self.counts["accepted"] += 1
-                self.counts["accepted_chars"] += max(0, int(n))
+                self.counts["accepted"] += 1
+                self.counts["accepted_chars"] += max(0, int(length if length is not None else (full or 0)))
+
+    def did_partially_accept(self, sid: str, length: int) -> None:
+        """A word or line of the suggestion was accepted; the rest stays shown."""
+        if self.enabled:
+            with self._lock:
+                self.counts["partially_accepted"] += 1
+                self.counts["accepted_chars"] += max(0, int(length))
 
     def stats(self) -> dict:
         with self._lock:

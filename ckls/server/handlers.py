@@ -90,8 +90,7 @@ def create_server(settings: Settings | None = None) -> CklsServer:
     @ls.command("ckls.didPartiallyAccept")
     def did_partially_accept(ls, *args):
         for a in args:
-            if isinstance(a, dict) and isinstance(a.get("length"), int):
-                ls.accepted(a)
+            ls.accepted(a, partial=True)
 
     @ls.command("ckls.stats")
     def stats(ls, *args):
@@ -111,6 +110,7 @@ def create_server(settings: Settings | None = None) -> CklsServer:
 
 def main(settings: Settings | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="ckls %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
     ls = create_server(settings)
     try:
         ls.start_io()

@@ -9,6 +9,7 @@ import uuid
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
@@ -24,9 +25,23 @@ log = logging.getLogger("ckls.server")
 INDEX_LIMIT = 1 << 20  # files larger than this are not parsed for definitions (keeps didOpen cheap)
 
 
+class _Answered:
+    jsonrpc = "answered"  # not "2.0": pygls's dispatcher skips it
+
+
 class CklsProtocol(LanguageServerProtocol):
     """Documents live in ckls's own store (exact UTF-16 positions, line-splice edits), not pygls's workspace
-    copy, so these notifications go straight to the handlers."""
+    copy, so these notifications go straight to the handlers. A request whose params do not parse gets an
+    InvalidParams error answer (pygls would drop it and leave the client waiting)."""
+
+    def structure_message(self, data):
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "method" in data and isinstance(data.get("id"), (int, str)):
+                self._send_response(data["id"], error=exc.to_response_error())
+                return _Answered()
+            raise
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params):
@@ -218,9 +233,9 @@ class CklsServer(LanguageServer):
     def inline_items(self, uri: str, pos: types.Position, ans: Answer) -> types.InlineCompletionList:
         sid = uuid.uuid4().hex[:12]
         self.telemetry.did_show(sid, len(ans.text))
-        cmd = types.Command("accepted", "ckls.didAccept",
-                            [{"id": sid, "uri": uri, "line": pos.line, "character": pos.character,
-                              "text": ans.text}])
+        cmd = types.Command(title="accepted", command="ckls.didAccept",
+                            arguments=[{"id": sid, "uri": uri, "line": pos.line, "character": pos.character,
+                                        "text": ans.text}])
         item = types.InlineCompletionItem(insert_text=ans.text, range=types.Range(pos, pos), command=cmd)
         return types.InlineCompletionList(items=[item])
 
@@ -237,19 +252,26 @@ class CklsServer(LanguageServer):
             label=first[:80], kind=types.CompletionItemKind.Text, detail="ckls", filter_text=word + ans.text,
             sort_text="0", text_edit=types.TextEdit(types.Range(start, pos), word + ans.text),
             insert_text_format=types.InsertTextFormat.PlainText,
-            command=types.Command("accepted", "ckls.didAccept",
-                                  [{"id": sid, "uri": uri, "line": pos.line, "character": pos.character,
-                                    "text": ans.text}]))
+            command=types.Command(title="accepted", command="ckls.didAccept",
+                                  arguments=[{"id": sid, "uri": uri, "line": pos.line, "character": pos.character,
+                                              "text": ans.text}]))
         return types.CompletionList(is_incomplete=True, items=[item])
 
-    def accepted(self, arg) -> None:
-        """Telemetry for an accepted suggestion, then a prefetch at the end of the inserted text."""
+    def accepted(self, arg, partial: bool = False) -> None:
+        """Telemetry for an accepted suggestion (or its first `length` characters), then a prefetch at the end of
+        the inserted text."""
         if not isinstance(arg, dict):
             return
         sid = str(arg.get("id", ""))
         text = arg.get("text") if isinstance(arg.get("text"), str) else ""
         n = arg.get("length")
-        self.telemetry.did_accept(sid, int(n) if isinstance(n, int) else None)
+        n = n if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= len(text) else None
+        if partial:
+            if n is None:
+                return
+            self.telemetry.did_partially_accept(sid, n)
+        else:
+            self.telemetry.did_accept(sid, n if n is not None else len(text))
         uri, line, char = arg.get("uri"), arg.get("line"), arg.get("character")
         if not (isinstance(uri, str) and isinstance(line, int) and isinstance(char, int) and text):
             return
