@@ -66,7 +66,9 @@ class Post:
         lines = text.split("\n")
         if len(lines) > self.max_lines + 1:
             return True
-        return len(lines) > 1 and self._block_end(lines[:-1]) is not None
+        # the last line counts once it shows its indentation (a non-blank character)
+        done = lines if lines[-1].strip() else lines[:-1]
+        return len(done) > 1 and self._block_end(done) is not None
 
     def _block_end(self, lines: list[str]) -> int | None:
         """Index of the first line that is past the end of the block the cursor is in, or None."""
@@ -111,7 +113,7 @@ class Post:
                 lines = lines[:end]
             lines = lines[: self.max_lines]
             # a line that repeats the code after the cursor means the model is re-typing it: stop before
-            if sh.next_line:
+            if sh.next_line and any(ch.isalnum() for ch in sh.next_line):  # not a lone "}"
                 for i, l in enumerate(lines):
                     if i > 0 and l.strip() == sh.next_line:
                         lines = lines[:i]
