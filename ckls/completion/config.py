@@ -45,8 +45,9 @@ SCHEMA: tuple[Setting, ...] = (
             "suffix) or psm", choices=("spm", "psm")),
     Setting("multiline", str, "auto", "multi-line suggestions: auto (by context), always or never",
             choices=("auto", "always", "never")),
-    Setting("debounce_ms", int, 20, "least wait after a keystroke before starting the model", 0, 5000),
-    Setting("debounce_max_ms", int, 150, "most wait after a keystroke when typing fast", 0, 5000),
+    Setting("debounce_ms", int, 0, "least wait after a keystroke before starting the model", 0, 5000),
+    Setting("debounce_max_ms", int, 80, "keystrokes closer than this count as a burst: wait up to this long",
+            0, 5000),
     Setting("trigger_with_text_right", bool, False, "suggest automatically when meaningful text sits right of "
             "the cursor"),
     Setting("disabled_languages", list, [], "language ids with completion switched off (e.g. [\"markdown\"])"),
@@ -119,8 +120,8 @@ class Settings:
     extra_tokens: int = 512
     fim_order: str = "spm"
     multiline: str = "auto"
-    debounce_ms: int = 20
-    debounce_max_ms: int = 150
+    debounce_ms: int = 0
+    debounce_max_ms: int = 80
     trigger_with_text_right: bool = False
     disabled_languages: list = field(default_factory=list)
     enabled: bool = True

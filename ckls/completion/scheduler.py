@@ -39,10 +39,13 @@ class Scheduler:
         self._prefetch_task: asyncio.Task | None = None
 
     def _debounce_s(self) -> float:
-        """Short when the user pauses, longer while they type fast (the next keystroke would cancel the work)."""
+        """No wait at a normal typing pace (answers are cancelled cheaply); during a fast burst — keystrokes
+        closer than debounce_max_ms — wait about half the interval, since the next key would cancel the work."""
         s = self.settings
         lo, hi = s.debounce_ms / 1e3, max(s.debounce_max_ms, s.debounce_ms) / 1e3
-        return min(hi, max(lo, 0.5 * self._interval_ema)) if self._interval_ema < hi else lo
+        if self._interval_ema >= hi:
+            return lo
+        return min(hi, max(lo, 0.5 * self._interval_ema))
 
     def cancel_current(self) -> None:
         if self._current is not None:
