@@ -219,3 +219,12 @@ def test_extra_context_is_stable_and_uses_other_files():
     assert len(ex.chunks) == 1
     ex.note_edit("file:///cur.py", "cur.py", lines, 150)
     assert len(ex.chunks) == 2 and ex.chunks[-1].start <= 10 <= ex.chunks[-1].start + 8
+
+
+def test_other_position_encodings():
+    line = "a😀é|\n"
+    assert [Document("u", line, encoding=e).clamp(0, c)[1] for e, c in
+            (("utf-16", 3), ("utf-8", 5), ("utf-32", 2), ("utf-8", 7), ("utf-32", 3))] == [2, 2, 2, 3, 3]
+    d = Document("u", line, encoding="utf-8")
+    d.apply_change((0, 5), (0, 7), "x")  # replaces "é"
+    assert d.text == "a😀x|\n"

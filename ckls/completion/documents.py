@@ -1,6 +1,7 @@
-"""Open documents as lists of lines, with LSP positions (UTF-16 code units, line breaks \\n, \\r\\n, \\r) mapped
-exactly. Lines keep their terminators; the last line has none. An edit splices only the lines it touches, so a
-keystroke in a 10 MB file costs a list splice, not a re-split of the file."""
+"""Open documents as lists of lines, with LSP positions mapped exactly: columns in UTF-16 code units unless the
+client negotiated UTF-8 or UTF-32; line breaks \\n, \\r\\n and \\r. Lines keep their terminators; the last line
+has none. An edit splices only the lines it touches, so a keystroke in a 10 MB file costs a list splice, not a
+re-split of the file."""
 from __future__ import annotations
 
 import re
@@ -19,30 +20,49 @@ def _body(line: str) -> str:
     return line.rstrip("\r\n")
 
 
-def utf16_to_index(line: str, units: int) -> int:
-    """Code-point index in line for a UTF-16 column, clamped to the line's text (a column inside a surrogate
-    pair moves past the character)."""
+def _units(ch: str, encoding: str) -> int:
+    if encoding == "utf-8":
+        return len(ch.encode("utf-8", "surrogatepass"))
+    if encoding == "utf-32":
+        return 1
+    return 2 if ord(ch) > 0xFFFF else 1
+
+
+def units_to_index(line: str, units: int, encoding: str = "utf-16") -> int:
+    """Code-point index in line for a column in the negotiated encoding's code units (UTF-16 unless the client
+    chose otherwise), clamped to the line's text; a column inside a character moves past it."""
     body = _body(line)
     if units <= 0:
         return 0
-    if body.isascii():
+    if body.isascii() or encoding == "utf-32":
         return min(units, len(body))
     n = 0
     for i, ch in enumerate(body):
         if n >= units:
             return i
-        n += 2 if ord(ch) > 0xFFFF else 1
+        n += _units(ch, encoding)
     return len(body)
 
 
-def index_to_utf16(line: str, index: int) -> int:
+def index_to_units(line: str, index: int, encoding: str = "utf-16") -> int:
     head = line[:index]
-    return len(head) + sum(1 for ch in head if ord(ch) > 0xFFFF) if not head.isascii() else len(head)
+    if head.isascii() or encoding == "utf-32":
+        return len(head)
+    return sum(_units(ch, encoding) for ch in head)
+
+
+def utf16_to_index(line: str, units: int) -> int:
+    return units_to_index(line, units, "utf-16")
+
+
+def index_to_utf16(line: str, index: int) -> int:
+    return index_to_units(line, index, "utf-16")
 
 
 class Document:
-    def __init__(self, uri: str, text: str, language_id: str = "", version: int = 0):
+    def __init__(self, uri: str, text: str, language_id: str = "", version: int = 0, encoding: str = "utf-16"):
         self.uri = uri
+        self.encoding = encoding
         self.language_id = language_id or ""
         self.version = version
         self.lines = split_lines(text)
@@ -61,7 +81,7 @@ class Document:
         if line >= len(self.lines):
             last = len(self.lines) - 1
             return last, len(_body(self.lines[last]))
-        return line, utf16_to_index(self.lines[line], character)
+        return line, units_to_index(self.lines[line], character, self.encoding)
 
     def apply_change(self, start: tuple[int, int] | None, end: tuple[int, int] | None, text: str) -> None:
         """Applies one content change; start/end are LSP (line, utf16) positions, None for a full replacement."""
@@ -124,9 +144,10 @@ class Document:
 class DocumentStore:
     def __init__(self):
         self.docs: dict[str, Document] = {}
+        self.encoding = "utf-16"  # the position encoding negotiated at initialize
 
     def open(self, uri: str, text: str, language_id: str, version: int) -> Document:
-        doc = Document(uri, text, language_id, version)
+        doc = Document(uri, text, language_id, version, self.encoding)
         self.docs[uri] = doc
         return doc
 

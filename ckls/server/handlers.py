@@ -30,6 +30,8 @@ def create_server(settings: Settings | None = None) -> CklsServer:
             root = uri_path(params.root_uri)
         elif params.root_path:
             root = params.root_path
+        enc = ls.workspace.position_encoding  # pygls picks it from the client's preferences
+        ls.docs.encoding = {"utf-8": "utf-8", "utf-32": "utf-32"}.get(str(getattr(enc, "value", enc)), "utf-16")
         ls.read_toml(root)
         problems = ls.apply_settings()
         if problems:

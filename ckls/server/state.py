@@ -19,7 +19,7 @@ from ckls.completion.engine import Engine, NoModel
 from ckls.completion.postprocess import meaningful_text_right
 from ckls.completion.scheduler import Answer, Scheduler
 from ckls.completion.telemetry import Telemetry
-from ckls.completion.documents import DocumentStore, index_to_utf16
+from ckls.completion.documents import DocumentStore, index_to_units
 
 log = logging.getLogger("ckls.server")
 INDEX_LIMIT = 1 << 20  # files larger than this are not parsed for definitions (keeps didOpen cheap)
@@ -244,7 +244,7 @@ class CklsServer(LanguageServer):
         import re
 
         word = re.search(r"[A-Za-z0-9_]*$", ctx.line_prefix).group(0)
-        start = types.Position(pos.line, max(0, pos.character - index_to_utf16(word, len(word))))
+        start = types.Position(pos.line, max(0, pos.character - index_to_units(word, len(word), self.docs.encoding)))
         sid = uuid.uuid4().hex[:12]
         self.telemetry.did_show(sid, len(ans.text))
         first = (word + ans.text).split("\n", 1)[0].strip() or ans.text.strip().split("\n", 1)[0]
@@ -281,7 +281,7 @@ class CklsServer(LanguageServer):
         inserted = text[:n] if isinstance(n, int) else text
         parts = inserted.split("\n")
         end = types.Position(line + len(parts) - 1,
-                             (char if len(parts) == 1 else 0) + index_to_utf16(parts[-1], len(parts[-1])))
+                             (char if len(parts) == 1 else 0) + index_to_units(parts[-1], len(parts[-1]), self.docs.encoding))
         ctx = self.context_at(uri, end)
         if ctx is not None:
             self.scheduler.prefetch(ctx)
