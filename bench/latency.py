@@ -29,6 +29,9 @@ from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # runs from a checkout; the server child gets the same path below
+os.environ["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                                     if p])
 
 
 # ---- inputs ---------------------------------------------------------------------------------------------------

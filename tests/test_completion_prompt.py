@@ -107,3 +107,39 @@ def test_engine_reuses_the_cached_prefix_while_typing(tiny_model):
         assert all(n >= total - 8 for n, total in reused[1:]), reused
     finally:
         eng.close()
+
+
+def test_superseded_request_still_caches_the_shared_head(tiny_model):
+    """A keystroke that supersedes a request stops its suggestion, not the prompt head the next request shares."""
+    from ckls.runtime import Cancelled
+
+    s = Settings().merged({"modelPath": tiny_model, "threads": 1, "maxTokens": 64, "latencyMs": 30000,
+                           "extraTokens": 0, "multiline": "always", "maxLines": 64})[0]
+    eng = Engine(s)
+    try:
+        eng.load(s).result()
+        text = "".join(f"def fn_{i}(a):\n    return a + {i}\n\n" for i in range(150)) + "\nresult = fn"
+        line = text.count("\n")
+        ctx = ctx_for(text, line, len("result = fn"))
+        head = eng.builder.build(ctx)
+        assert head.n_stable > 500
+        job = Job(ctx, deadline=time.monotonic() + 30, max_tokens=64)
+        fut = eng.submit(job)
+        time.sleep(0.005)
+        job.cancel.set()
+        try:
+            fut.result()
+        except Cancelled:
+            pass
+        assert eng.model.cached_tokens[: head.n_stable] == head.tokens[: head.n_stable]
+        # another document's request stops everything, head included
+        job2 = Job(ctx_for("x = 1\n" * 3000, 1500, 0, uri="file:///other.py"), deadline=time.monotonic() + 30,
+                   max_tokens=4)
+        fut2 = eng.submit(job2)
+        time.sleep(0.005)
+        job2.cancel.set()
+        job2.hard.set()
+        with pytest.raises(Cancelled):
+            fut2.result()
+    finally:
+        eng.close()

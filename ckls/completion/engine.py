@@ -37,7 +37,8 @@ class Job:
     ctx: Context
     deadline: float                      # time.monotonic() after which generation returns what it has
     max_tokens: int
-    cancel: CancelFlag = field(default_factory=CancelFlag)
+    cancel: CancelFlag = field(default_factory=CancelFlag)   # stops this suggestion
+    hard: CancelFlag = field(default_factory=CancelFlag)     # also stops the shared prompt head (see _run)
     created: float = field(default_factory=time.monotonic)
 
 
@@ -139,6 +140,13 @@ class Engine:
             if a != b:
                 break
             reused += 1
+        # The prompt's stable head (everything but the line being typed) is worth finishing even when this request
+        # is superseded: the next keystroke's prompt starts with the same tokens, so the work carries over. Only
+        # `hard` (another document, a reload, shutdown) stops it.
+        if prompt.n_stable > reused + 1 and len(toks) == len(prompt.tokens):
+            model.logits_for(toks[: prompt.n_stable], cancel=job.hard)
+        if job.cancel.is_set:
+            raise Cancelled()
         shape = decide_shape(job.ctx, self.settings.multiline)
         post = Post(shape, self.settings.max_lines)
         tok = model.tokenizer

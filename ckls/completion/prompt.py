@@ -46,6 +46,7 @@ class Prompt:
     n_prefix: int
     n_suffix: int
     prefix_start: int     # document line where the prefix text starts
+    n_stable: int = 0     # leading tokens that typing on the cursor's line leaves as they are
 
 
 class PromptBuilder:
@@ -135,11 +136,20 @@ class PromptBuilder:
         if f.sep is not None and extra:
             head += [f.sep] + self.tok.encode(f"{ctx.path}\n")
         p_ids = self.tok.encode(prefix)
+        # the prefix up to its last line break tokenizes (almost) the same while the user types on this line
+        cut = prefix.rfind("\n") + 1
+        p_prev = self.tok.encode(prefix[:cut]) if cut else []
+        same = 0
+        while same < min(len(p_prev), len(p_ids)) and p_prev[same] == p_ids[same]:
+            same += 1
+        same = max(0, same - 1)  # the last shared token may still merge with what follows
         if not f.has_fim:
-            return Prompt(head + p_ids, len(extra), len(p_ids), 0, start)
+            return Prompt(head + p_ids, len(extra), len(p_ids), 0, start, len(head) + same)
         s_ids = self.tok.encode(suffix)
         if self.fim_order == "psm":
             toks = head + [f.pre] + p_ids + [f.suf] + s_ids + [f.mid]
+            stable = len(head) + 1 + same
         else:
             toks = head + [f.suf] + s_ids + [f.pre] + p_ids + [f.mid]
-        return Prompt(toks, len(extra), len(p_ids), len(s_ids), start)
+            stable = len(head) + 2 + len(s_ids) + same
+        return Prompt(toks, len(extra), len(p_ids), len(s_ids), start, stable)

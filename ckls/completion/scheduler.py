@@ -47,9 +47,15 @@ class Scheduler:
             return lo
         return min(hi, max(lo, 0.5 * self._interval_ema))
 
-    def cancel_current(self) -> None:
+    def cancel_current(self, hard: bool = True) -> None:
         if self._current is not None:
             self._current.cancel.set()
+            if hard:
+                self._current.hard.set()
+
+    def _finished(self, job: Job) -> None:
+        if self._current is job:
+            self._current = None
 
     async def complete(self, ctx: Context, invoked: bool = False) -> Answer | None:
         """The suggestion at ctx, or None when superseded, cancelled or nothing worth showing."""
@@ -79,14 +85,20 @@ class Scheduler:
 
     async def _run(self, ctx: Context, seq: int, t0: float, prefetch: bool = False) -> Answer | None:
         s = self.settings
-        self.cancel_current()
+        cur = self._current
+        # a newer keystroke in the same document shares the old prompt's head: let that part finish
+        self.cancel_current(hard=cur is not None and cur.ctx.uri != ctx.uri)
         job = Job(ctx, deadline=t0 + s.latency_ms / 1e3, max_tokens=s.max_tokens)
         self._current = job
         fut = self.engine.submit(job)
+        loop = asyncio.get_running_loop()
+        # the job is current until the model thread is done with it (a cancelled request may still be finishing
+        # its prompt head), so a request for another document can stop it outright
+        fut.add_done_callback(lambda _f, j=job: loop.call_soon_threadsafe(self._finished, j))
         try:
             res: Result = await asyncio.wrap_future(fut)
         except asyncio.CancelledError:
-            job.cancel.set()  # the client cancelled the request: free the model now
+            job.cancel.set()  # the client cancelled the request: free the model (after the shared head)
             self.telemetry.count("cancelled")
             raise
         except Cancelled:
@@ -98,9 +110,6 @@ class Scheduler:
             log.exception("completion failed")
             self.telemetry.count("errors")
             return None
-        finally:
-            if self._current is job:
-                self._current = None
         if res.timed_out:
             self.telemetry.count("timeouts")
         if res.text:
