@@ -143,3 +143,19 @@ def test_superseded_request_still_caches_the_shared_head(tiny_model):
             fut2.result()
     finally:
         eng.close()
+
+
+def test_enclosing_scope_header_stays_in_view(tok):
+    body = "".join(f"    v{i} = v{i - 1} + {i}\n" for i in range(1, 200))
+    text = "def long_function(v0):\n" + body + "    return "
+    line = text.count("\n")
+    ctx = ctx_for(text, line, 11)
+    assert ctx.scope is not None and ctx.scope.name == "long_function"
+    p = PromptBuilder(tok, prefix_tokens=100, suffix_tokens=10, extra_tokens=0).build(ctx)
+    head = tok.decode(p.tokens[: p.tokens.index(tok.fim_suf_id)])
+    assert "def long_function(v0):" in head
+    i = p.tokens.index(tok.fim_pre_id)
+    assert "def long_function" not in tok.decode(p.tokens[i + 1:])  # the prefix itself was cut
+    # no duplicate when the header is inside the prefix
+    p2 = PromptBuilder(tok, prefix_tokens=5000, suffix_tokens=10, extra_tokens=0).build(ctx)
+    assert p2.tokens[0] == tok.fim_suf_id

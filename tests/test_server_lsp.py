@@ -267,3 +267,48 @@ async def test_settings_change_reloads_and_disables(client: LanguageClient, tiny
         await asyncio.sleep(0.05)
     res = await client.text_document_inline_completion_async(inline_params(uri, LINE, COL))
     assert res is not None and res.items[0].insert_text
+
+
+async def test_prefetch_after_accept_serves_the_next_request(client: LanguageClient, tiny_model):
+    await wait_model(client)
+    uri = "file:///work/prefetch.py"
+    open_doc(client, uri, SRC)
+    res = await client.text_document_inline_completion_async(inline_params(uri, LINE, COL))
+    item = res.items[0]
+    n0 = (await stats(client))["prefetched"]
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(types.Position(line=LINE, character=COL), types.Position(line=LINE, character=COL)),
+            text=item.insert_text)]))
+    await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command=item.command.command, arguments=item.command.arguments))
+    for _ in range(200):
+        st = await stats(client)
+        if st["prefetched"] > n0:
+            break
+        await asyncio.sleep(0.02)
+    assert st["prefetched"] == n0 + 1
+    end = COL + len(item.insert_text)
+    new_src = SRC.replace("    total = \n", "    total = " + item.insert_text + "\n")
+    from ckls.completion.config import Settings
+
+    want = expected_completion(tiny_model, uri, new_src, "python", LINE, end, Settings().merged(OPTIONS)[0])
+    hits = st["cache_hits"]
+    nxt = await client.text_document_inline_completion_async(inline_params(uri, LINE, end))
+    assert (nxt.items[0].insert_text if nxt else "") == want
+    assert want
+    assert (await stats(client))["cache_hits"] == hits + 1  # answered from the prefetch
+
+
+async def test_no_automatic_suggestion_with_code_right_of_the_cursor(client: LanguageClient):
+    await wait_model(client)
+    uri = "file:///work/rightside.py"
+    open_doc(client, uri, "x = foo(a, b)\n")
+    n0 = (await stats(client))["suppressed"]
+    assert await client.text_document_inline_completion_async(inline_params(uri, 0, 4, invoked=False)) is None
+    assert (await stats(client))["suppressed"] == n0 + 1
+    # closing brackets only do not count as code; an explicit request is always answered
+    await client.text_document_inline_completion_async(inline_params(uri, 0, 12, invoked=False))
+    await client.text_document_inline_completion_async(inline_params(uri, 0, 4, invoked=True))
+    assert (await stats(client))["suppressed"] == n0 + 1

@@ -71,15 +71,40 @@ def enclosing_scope(lang: str | None, before: str, after: str) -> Scope | None:
     head = before.encode("utf-8", "surrogatepass")
     src = head + after.encode("utf-8", "surrogatepass")
     tree = parser.parse(src)
-    pos = len(head)
+    pos = len(head.rstrip())  # the last code before the cursor, not the indentation after it
     node = tree.root_node.descendant_for_byte_range(max(pos - 1, 0), pos)
     scopes = SYNTAX[lang].scopes
     while node is not None and node.type not in scopes:
         node = node.parent
     if node is None:
-        return None
+        return _indented_scope(before) if lang == "python" else None
     first = src[node.start_byte:].split(b"\n", 1)[0].decode("utf-8", "replace")
     return Scope(node.type, _name_of(node), node.start_point[0], first)
+
+
+_PY_SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _indented_scope(before: str) -> Scope | None:
+    """Python code being typed is often unparsable (an unfinished statement turns the function into an ERROR
+    node): the nearest less-indented def/class line above the cursor is the scope then."""
+    lines = before.split("\n")
+    cur = lines[-1]
+    indent = len(cur) - len(cur.lstrip(" \t"))
+    for i in range(len(lines) - 2, -1, -1):
+        l = lines[i]
+        if not l.strip():
+            continue
+        ind = len(l) - len(l.lstrip(" \t"))
+        if ind < indent:
+            m = _PY_SCOPE.match(l)
+            if m:
+                kind = "function_definition" if m.group(2) == "def" else "class_definition"
+                return Scope(kind, m.group(3), i, l)
+            indent = ind
+            if ind == 0:
+                return None
+    return None
 
 
 def extract_definitions(lang: str | None, text: str, max_lines: int = 6) -> dict[str, str]:

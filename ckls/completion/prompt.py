@@ -133,7 +133,12 @@ class PromptBuilder:
         extra = self._extra(ctx)
         f = self.fmt
         head = list(extra)
-        if f.sep is not None and extra:
+        scope = ctx.scope.header.strip() if ctx.scope is not None else ""
+        if scope and scope not in prefix:
+            # the budget cut off the line that opens the enclosing function/class: keep it in view, before the
+            # FIM block (it stays the same while the cursor is in that scope)
+            head += ([f.sep] if f.sep is not None else []) + self.tok.encode(f"{ctx.path}\n{ctx.scope.header}\n")
+        if f.sep is not None and head:
             head += [f.sep] + self.tok.encode(f"{ctx.path}\n")
         p_ids = self.tok.encode(prefix)
         # the prefix up to its last line break tokenizes (almost) the same while the user types on this line

@@ -127,7 +127,7 @@ class Scheduler:
         async def run():
             try:
                 ans = await self._run(ctx, self._seq, time.monotonic(), prefetch=True)
-                if ans is not None and ans.text:
+                if ans is not None:
                     self.telemetry.count("prefetched")
             except (NoModel, asyncio.CancelledError):
                 pass
