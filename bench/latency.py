@@ -246,6 +246,8 @@ async def type_file(c: Client, path: str, n_keys: int, rng: random.Random, res: 
             await asyncio.wait_for(asyncio.shield(pending[1]), 5)
         except Exception:
             pass
+    c.lc.text_document_did_close(types.DidCloseTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=uri)))
     return positions
 
 
