@@ -283,6 +283,22 @@ def test_vec_dot_matches_numpy(isa, t, rng):
         assert abs(vec_dot(isa, t, n, w, xq) - ref) <= 3e-5 * mag
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("t", WEIGHT_TYPES)
+def test_vec_dot_rows_matches_single_rows(isa, t, rng):
+    """The row loop (4-row kernels where the ISA has them, then a 1-row tail) against one call per row."""
+    blck, _ = block(t)
+    vt = lib.ckls_type_vec_dot_type(t)
+    n, rows = (blck * 3 if blck > 1 else 101), 11
+    w = np.concatenate([quantize(t, rng.standard_normal(n).astype(np.float32)) for _ in range(rows)])
+    xq = quantize_act(isa, vt, rng.standard_normal(n).astype(np.float32))
+    out = np.full(rows, np.nan, np.float32)
+    assert lib.ckls_kernel_vec_dot_rows(isa, t, rows, n, ffi.from_buffer(w), ffi.from_buffer(xq), _f32p(out)) == 0
+    rb = lib.ckls_row_bytes(t, n)
+    single = np.array([vec_dot(isa, t, n, w[r * rb:(r + 1) * rb], xq) for r in range(rows)], np.float32)
+    np.testing.assert_allclose(out, single, rtol=1e-5, atol=1e-5 * float(np.abs(single).max()))
+
+
 # ---- bad input -----------------------------------------------------------------------------------------------
 def test_bad_input_returns_status_and_message():
     x = np.ones(64, np.float32)
@@ -302,6 +318,10 @@ def test_bad_input_returns_status_and_message():
         lambda: lib.ckls_kernel_quantize_act(0, Q4_K, _f32p(x), ffi.from_buffer(buf), 0),  # not an activation type
         lambda: lib.ckls_kernel_quantize_act(-1, Q8_0, _f32p(x), ffi.from_buffer(buf), 32),
         lambda: lib.ckls_quantize_rows(Q4_0, _f32p(x), ffi.from_buffer(buf), -1, 32, ffi.NULL),
+        lambda: lib.ckls_kernel_vec_dot_rows(0, Q4_K, 2, 100, ffi.from_buffer(buf), ffi.from_buffer(buf), out),
+        lambda: lib.ckls_kernel_vec_dot_rows(0, Q8_0, -1, 32, ffi.from_buffer(buf), ffi.from_buffer(buf), out),
+        lambda: lib.ckls_kernel_vec_dot_rows(0, Q8_0, 1, 32, ffi.NULL, ffi.from_buffer(buf), out),
+        lambda: lib.ckls_kernel_vec_dot_rows(0, 5, 1, 32, ffi.from_buffer(buf), ffi.from_buffer(buf), out),
     ]
     for i, call in enumerate(cases):
         assert call() < 0, i

@@ -56,6 +56,7 @@ static void init(void) {
             for (int t = 0; t < CKLS_TYPE_MAX; t++) {
                 if (layers[l]->quantize_act[t]) resolved[isa].quantize_act[t] = layers[l]->quantize_act[t];
                 if (layers[l]->vec_dot[t]) resolved[isa].vec_dot[t] = layers[l]->vec_dot[t];
+                if (layers[l]->vec_dot_4r[t]) resolved[isa].vec_dot_4r[t] = layers[l]->vec_dot_4r[t];
             }
         }
         active = isa;

@@ -1,5 +1,6 @@
 /* kernel_rows.c — a row loop over one ISA's dot kernel, so benchmarks and tests can time a whole weight matrix
- * with one call from Python. */
+ * with one call from Python, four rows at a time through the ISA's 4-row kernel where it has one (as a matmul
+ * would). */
 #include "quant.h"
 
 int ckls_kernel_vec_dot_rows(int isa, int type, int64_t n_rows, int64_t n, const void *w, const void *xq,
@@ -13,6 +14,8 @@ int ckls_kernel_vec_dot_rows(int isa, int type, int64_t n_rows, int64_t n, const
     if (n_rows < 0) return ckls_fail(CKLS_EINVAL, "negative row count");
     if (n_rows > 0 && (!w || !xq || !out)) return ckls_fail(CKLS_EINVAL, "NULL buffer");
     const int64_t rb = n / t->blck * t->size;
-    for (int64_t r = 0; r < n_rows; r++) k->vec_dot[type](n, out + r, (const char *)w + r * rb, xq);
+    int64_t r = 0;
+    for (; r + 4 <= n_rows; r += 4) ckls_vec_dot_4r(k, type, n, out + r, (const char *)w + r * rb, rb, xq);
+    for (; r < n_rows; r++) k->vec_dot[type](n, out + r, (const char *)w + r * rb, xq);
     return CKLS_OK;
 }

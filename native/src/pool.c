@@ -41,7 +41,8 @@ struct ckls_pool {
 static void *worker_main(void *p) {
     worker_arg *a = p;
     ckls_pool *pool = a->pool;
-    unsigned seen = atomic_load(&pool->gen);
+    /* gen is 0 at creation; reading it here instead would miss a run launched before this thread started */
+    unsigned seen = 0;
     for (;;) {
         int spins = 0;
         while (atomic_load(&pool->gen) == seen && !atomic_load(&pool->stop)) {

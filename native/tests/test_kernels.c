@@ -11,6 +11,7 @@
  *              where a wrong nibble, scale or offset cannot hide behind a tolerance);
  *       real:  quantized gaussian data with arbitrary scales, compared within 1e-5 (3e-5 for float rows) of
  *              sum |w*x| (accumulation order differs).
+ *   - 4-row dots (ckls_vec_dot_4r) against four scalar 1-row dots, rows at an odd stride.
  * Scalar references themselves: dots against a double dot of the dequantized rows, and quantize/dequantize
  * round trips with relative-RMSE bounds. Every buffer is malloc'ed at its exact size so ASan sees tail reads.
  * Last line: "N passed, N failed"; exit status non-zero on failure. */
@@ -265,6 +266,58 @@ static void test_dots(int isa, const ckls_isa_kernels *k, const ckls_isa_kernels
     }
 }
 
+/* 4-row kernels (ckls_vec_dot_4r: the ISA's own or the 1-row fallback) against 4 scalar 1-row dots; rows sit
+ * at a stride larger than a row (odd padding) in one exact-size buffer. */
+static void test_dots_4r(int isa, const ckls_isa_kernels *k, const ckls_isa_kernels *ref) {
+    for (int t = 0; t < N_WEIGHT_TYPES; t++) {
+        const int type = WEIGHT_TYPES[t];
+        const int vtype = ckls_type_vec_dot_type(type);
+        const int blck = is_float_type(type) ? 1 : (int)ckls_type_block_size(type);
+        for (int c = 0; c < 4; c++) {
+            const int64_t n = is_float_type(type) ? (int64_t)BLOCK_COUNTS[c] * 63 + rnd_int(0, 7)
+                                                  : (int64_t)blck * BLOCK_COUNTS[c];
+            /* padding keeps blocks 2-aligned (f16 fields), as every real row stride is */
+            const int64_t rb = row_bytes(type, n);
+            const int64_t stride = rb + (is_float_type(type) ? 4 * rnd_int(0, 3) : 2 * rnd_int(0, 18));
+            char *w = xmalloc((size_t)(3 * stride + rb));
+            void *xq = xmalloc((size_t)row_bytes(vtype, n));
+            float *xf = xmalloc((size_t)n * sizeof(float)), *wf = xmalloc((size_t)n * sizeof(float));
+            for (int exact = 0; exact < 2; exact++) {
+                if (exact && !(is_float_type(type) || type == CKLS_TYPE_Q8_0 || type == CKLS_TYPE_Q4_0 || BLOCK_COUNTS[c] <= 13))
+                    continue;
+                for (int r = 0; r < 4; r++) {
+                    if (exact) exact_weights(type, w + r * stride, n);
+                    else {
+                        for (int64_t i = 0; i < n; i++) wf[i] = rnd_normal() * 0.05f;
+                        ckls_type_get(type)->from_float_ref(wf, w + r * stride, n);
+                    }
+                }
+                if (exact) exact_acts(vtype, xq, n, type == CKLS_TYPE_Q4_K || type == CKLS_TYPE_Q6_K ? 3 : 15);
+                else {
+                    for (int64_t i = 0; i < n; i++) xf[i] = rnd_normal();
+                    ref->quantize_act[vtype](xf, xq, n);
+                }
+                float s4[4];
+                ckls_vec_dot_4r(k, type, n, s4, w, stride, xq);
+                for (int r = 0; r < 4; r++) {
+                    float s1;
+                    ref->vec_dot[type](n, &s1, w + r * stride, xq);
+                    double mag;
+                    dequant_dot(type, w + r * stride, xq, n, &mag);
+                    const double tol = exact ? 0.0 : (is_float_type(type) ? 3e-5 : 1e-5) * mag + 1e-30;
+                    CHECK(fabs((double)s4[r] - s1) <= tol, "%s vec_dot_4r %s %s n=%lld row %d: %.9g vs scalar %.9g",
+                          ckls_isa_name(isa), ckls_type_get(type)->name, exact ? "exact" : "real", (long long)n, r,
+                          s4[r], s1);
+                }
+            }
+            free(w);
+            free(xq);
+            free(xf);
+            free(wf);
+        }
+    }
+}
+
 /* ---- quantize / dequantize round trips (scalar reference quantizers) ---------------------------------------- */
 static double rel_rmse(const float *a, const float *b, int64_t n) {
     double e = 0, s = 0;
@@ -305,6 +358,29 @@ static void test_round_trips(void) {
         free(y);
         free(q);
     }
+    /* NaN / Inf / huge / denormal input: the quantizers must not crash or trip the sanitizers (values are
+     * garbage in, garbage out), and finite blocks next to them stay accurate */
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int type = cases[ci].type;
+        const ckls_type_info *ti = ckls_type_get(type);
+        const int64_t blck = ti->blck == 1 ? 32 : ti->blck, n = blck * 8;
+        float *x = xmalloc((size_t)n * sizeof(float)), *y = xmalloc((size_t)n * sizeof(float));
+        void *q = xmalloc((size_t)row_bytes(type, n));
+        for (int rep = 0; rep < 8; rep++) {
+            fill(x, n, (int)blck, FAM_SPECIAL);
+            for (int64_t i = 0; i < blck; i++) x[i] = rnd_normal(); /* block 0 stays ordinary */
+            x[blck + rnd_int(0, (int)blck - 1)] = rep & 1 ? 3e38f : -3e38f;
+            ti->from_float_ref(x, q, n);
+            ti->to_float(q, y, n);
+            CHECK(rel_rmse(x, y, blck) <= cases[ci].bound * 1.5, "%s: ordinary block next to special ones", ti->name);
+            if (type == CKLS_TYPE_Q4_K) ckls_quantize_q4_K_imatrix(x, q, n, x);
+            if (type == CKLS_TYPE_Q6_K) ckls_quantize_q6_K_imatrix(x, q, n, x);
+        }
+        free(x);
+        free(y);
+        free(q);
+    }
+
     /* importance-weighted K-quants: with a flat importance they are as good as plain; a weight on a few columns
      * makes those columns more accurate */
     const int types[2] = {CKLS_TYPE_Q4_K, CKLS_TYPE_Q6_K};
@@ -352,12 +428,14 @@ int main(int argc, char **argv) {
         const ckls_isa_kernels *k = ckls_isa_table(isa);
         test_quantize_act(isa, k, ref);
         test_dots(isa, k, ref);
+        test_dots_4r(isa, k, ref);
         tested++;
     }
     if (!tested) { /* still check the references against double */
         printf("no SIMD ISA here: checking the scalar references only\n");
         test_dots(CKLS_ISA_SCALAR, ref, ref);
     }
+    test_dots_4r(CKLS_ISA_SCALAR, ref, ref); /* the 1-row fallback */
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }
