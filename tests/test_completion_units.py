@@ -228,3 +228,15 @@ def test_other_position_encodings():
     d = Document("u", line, encoding="utf-8")
     d.apply_change((0, 5), (0, 7), "x")  # replaces "é"
     assert d.text == "a😀x|\n"
+
+
+def test_adaptive_debounce():
+    from ckls.completion.scheduler import Scheduler
+
+    sch = Scheduler(engine=None, settings=Settings())  # debounce 0..80 ms
+    sch._interval_ema = 0.15   # normal typing: answer at once
+    assert sch._debounce_s() == 0.0
+    sch._interval_ema = 0.06   # a burst: wait about half the interval
+    assert sch._debounce_s() == pytest.approx(0.03)
+    sch.settings = Settings().merged({"debounceMs": 50, "debounceMaxMs": 40})[0]
+    assert sch._debounce_s() == pytest.approx(0.05)  # the floor wins
