@@ -1,4 +1,4 @@
-"""The `ckls` command line: `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls verify`."""
+"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls verify`."""
 from __future__ import annotations
 
 import argparse
@@ -130,6 +130,31 @@ def cmd_verify(args, rest: list[str]) -> int:
     return verify_main(rest)
 
 
+def cmd_serve(args) -> int:
+    from ckls.completion.config import Settings, from_cli
+    from ckls.server import main as serve
+
+    return serve(Settings().merged(from_cli(args), strict=True)[0] if args is not None else None)
+
+
+def cmd_complete(args) -> int:
+    from ckls.completion.config import Settings, from_cli
+    from ckls.completion.engine import NoModel
+    from ckls.completion.oneshot import complete_file
+
+    settings = Settings().merged(from_cli(args), strict=True)[0]
+    try:
+        res = complete_file(args.file, args.line - 1, args.col - 1, settings)
+    except NoModel as exc:
+        print(f"ckls: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(res.text + "\n")
+    if not args.quiet:
+        print(f"[ckls] prompt {res.n_prompt} tokens, {res.n_generated} generated, {res.total_ms:.0f} ms"
+              f"{' (time cap reached)' if res.timed_out else ''}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="ckls",
@@ -175,6 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--repeats", type=int, default=5)
     br.set_defaults(func=cmd_bench_runtime)
 
+    from ckls.completion.config import add_cli_args
+
+    sv = sub.add_parser("serve", help="run the language server over stdio (the default)")
+    add_cli_args(sv)
+    sv.set_defaults(func=cmd_serve)
+    c = sub.add_parser("complete", help="print the suggestion at a position of a file")
+    c.add_argument("file")
+    c.add_argument("--line", type=int, required=True, help="1-based line")
+    c.add_argument("--col", type=int, required=True, help="1-based column, in characters")
+    c.add_argument("--quiet", "-q", action="store_true", help="no timing line")
+    add_cli_args(c)
+    c.set_defaults(func=cmd_complete)
+
     v = sub.add_parser("verify", help="judge a C/CUDA kernel against a Python function", add_help=False)
     v.set_defaults(func=None, passthrough=cmd_verify)
     return ap
@@ -193,13 +231,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ckls {__version__} (kernels: {ffi.string(lib.ckls_isa_name(lib.ckls_isa_active())).decode()})")
         return 0
     if args.cmd is None:
-        ap.print_help()
-        return 0
+        return cmd_serve(None)
+    from ckls.completion.config import SettingsError
     from ckls.runtime import ModelError
 
     try:
         return args.func(args)
-    except ModelError as exc:
+    except (ModelError, SettingsError) as exc:
         print(f"ckls: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
