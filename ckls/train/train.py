@@ -46,6 +46,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", type=float, default=1.0)
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--time-budget", type=float, default=None, help="seconds of training")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="leave after this many steps of this invocation (checkpointed; rerun to resume)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--compile", action="store_true")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
@@ -134,7 +136,9 @@ def evaluate(model, data, T, micro, max_tokens, rank, world, device, bf16, mask=
 def save(path: Path, model, opt, step, max_steps, args, elapsed):
     tmp = path.with_suffix(".tmp")
     torch.save({"cfg": model.cfg.to_dict(), "model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                "max_steps": max_steps, "args": vars(args), "elapsed": elapsed}, tmp)
+                "max_steps": max_steps, "elapsed": elapsed,
+                "args": {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}},
+               tmp)
     tmp.replace(path)
 
 
@@ -167,7 +171,8 @@ def run(a) -> dict:
             raise SystemExit(f"{ckpt} holds a different model: {ck['cfg']}")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
-        step, max_steps, elapsed0 = ck["step"], ck["max_steps"] or a.max_steps, ck["elapsed"]
+        step, elapsed0 = ck["step"], ck["elapsed"]
+        max_steps = a.max_steps if a.max_steps is not None else ck["max_steps"]
         if master:
             print(f"resumed from {ckpt} at step {step}", flush=True)
     teacher = distill.load_teacher(a.teacher, device, cfg.vocab_size) if a.teacher else None
@@ -186,7 +191,8 @@ def run(a) -> dict:
     tok_per_step = a.batch * a.seq
     last_t, last_step = time.time(), step
     losses = []
-    while max_steps is None or step < max_steps:
+    stop_at = start + a.stop_after if a.stop_after else None
+    while (max_steps is None or step < max_steps) and step != stop_at:
         if a.time_budget and max_steps is None and step == start + MEASURE_FROM:
             if device.type == "cuda":
                 torch.cuda.synchronize()
@@ -246,6 +252,14 @@ def run(a) -> dict:
     train_time = elapsed0 + time.time() - t0
     if master:
         save(ckpt, model, opt, step, max_steps, a, train_time)
+    if stop_at is not None and step == stop_at and step != max_steps:
+        if master:
+            print(f"stopped at step {step}; rerun the same command to resume", flush=True)
+            log.close()
+        if world > 1:
+            dist.barrier()
+            dist.destroy_process_group()
+        return {"steps": step, "stopped": True}
     metrics = {"steps": step, "train_seconds": train_time, "tokens_seen": step * tok_per_step,
                "tokens_per_second": (step - start) * tok_per_step / max(1e-9, time.time() - t0),
                "params": model.n_params(), "world": world}
