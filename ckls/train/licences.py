@@ -62,17 +62,61 @@ def _spdx_atom(s: str) -> str | None:
 
 
 def from_expression(expr: str) -> str | None:
-    """SPDX expression → accepted SPDX id, or None. `A OR B` needs one permissive side; `A AND B` needs both."""
-    expr = expr.strip()
-    if not expr:
+    """SPDX expression → the permissive licences it can be used under ("A AND B"), or None.
+
+    `A OR B` needs one side acceptable, `A AND B` both; parentheses nest; `X WITH exception` counts as X.
+    """
+    toks = re.findall(r"\(|\)|[^\s()]+", expr)
+    pos = 0
+
+    def peek():
+        return toks[pos].upper() if pos < len(toks) else None
+
+    def disj():
+        nonlocal pos
+        best = conj()
+        while peek() == "OR":
+            pos += 1
+            alt = conj()
+            best = best if best is not None else alt
+        return best
+
+    def conj():
+        nonlocal pos
+        parts = [atom()]
+        while peek() == "AND":
+            pos += 1
+            parts.append(atom())
+        return None if any(p is None for p in parts) else [x for p in parts for x in p]
+
+    def atom():
+        nonlocal pos
+        if peek() == "(":
+            pos += 1
+            r = disj()
+            if peek() == ")":
+                pos += 1
+            return r
+        if pos >= len(toks):
+            return None
+        words = [toks[pos]]
+        pos += 1
+        # free-text names ("Apache License 2.0") run until an operator or parenthesis
+        while pos < len(toks) and peek() not in ("AND", "OR", "(", ")", "WITH"):
+            words.append(toks[pos])
+            pos += 1
+        if peek() == "WITH":
+            pos += 2
+        a = _spdx_atom(" ".join(words))
+        return [a] if a else None
+
+    try:
+        r = disj()
+    except IndexError:
         return None
-    alts = re.split(r"\s+OR\s+", expr.replace("(", " ").replace(")", " "), flags=re.I)
-    for alt in alts:
-        parts = re.split(r"\s+AND\s+", alt.strip(), flags=re.I)
-        ids = [_spdx_atom(p) for p in parts]
-        if all(ids) and ids:
-            return " AND ".join(ids)  # type: ignore[arg-type]
-    return None
+    if r is None or pos != len(toks):
+        return None
+    return " AND ".join(dict.fromkeys(r))
 
 
 def from_metadata(meta) -> tuple[str | None, str]:
