@@ -103,7 +103,7 @@ def test_encode_stream_mask_covers_middles():
 def fake_dist(site, name, licence_fields, files):
     di = site / f"{name}-1.0.dist-info"
     di.mkdir(parents=True)
-    lines = [f"Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0"]
     lines += [f"{k}: {v}" for k, v in licence_fields]
     (di / "METADATA").write_text("\n".join(lines) + "\n\n")
     rec = []

@@ -1,6 +1,5 @@
 """GGUF export: keys, shapes and types; the tokenizer survives the trip through GGUF metadata; llama.cpp
 computes the same logits as the torch model (RoPE layout, tensor orientation)."""
-import json
 import sysconfig
 from pathlib import Path
 

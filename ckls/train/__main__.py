@@ -114,7 +114,7 @@ def main(argv=None):
     e.add_argument("--line-rate", type=float, default=0.5)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(fn=cmd_encode)
-    from .train import add_args
+    from .options import add_args
     r = sub.add_parser("train")
     add_args(r)
     r.set_defaults(fn=cmd_train)
