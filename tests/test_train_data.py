@@ -52,10 +52,10 @@ def test_dedup_exact_and_near():
     seed = int(np.random.SeedSequence().entropy % 2**32)
     print("seed", seed)
     rng = np.random.default_rng(seed)
-    docs = [random_code(rng, 80) for _ in range(20)]
+    docs = [random_code(rng, 200) for _ in range(20)]
     lines = docs[3].split("\n")
     lines[10] = "changed = 1"
-    near = "\n".join(lines)                                   # one line of 80 edited: near duplicate
+    near = "\n".join(lines)                                   # one line of 200 edited: near duplicate
     ws = "\n\n".join(ln + "   " for ln in docs[5].split("\n"))  # whitespace only: exact duplicate
     assert dedup.exact_key(ws) == dedup.exact_key(docs[5])
     assert dedup.exact_key(near) != dedup.exact_key(docs[3])
