@@ -64,6 +64,8 @@ int ckls_quantize_rows(int type, const float *x, void *y, int64_t n_rows, int64_
 int ckls_kernel_quantize_act(int isa, int type, const float *x, void *y, int64_t n);
 /* Dot of one weight row (format `type`) with an activation row already in ckls_type_vec_dot_type(type). */
 int ckls_kernel_vec_dot(int isa, int type, int64_t n, const void *w, const void *xq, float *out);
+/* The same dot for n_rows consecutive weight rows against one activation row: out[r] (benchmarks, tests). */
+int ckls_kernel_vec_dot_rows(int isa, int type, int64_t n_rows, int64_t n, const void *w, const void *xq, float *out);
 
 /* ---- thread pool --------------------------------------------------------------------------------------- */
 typedef struct ckls_pool ckls_pool;
@@ -160,6 +162,12 @@ int64_t ckls_tokenize(ckls_tokenizer *t, const char *text, int64_t len, int32_t 
                       int64_t cap);
 /* Bytes of one token's text (raw bytes, byte-level decoding undone); returns length or negative status. */
 int64_t ckls_token_to_bytes(const ckls_tokenizer *t, int32_t id, char *out, int64_t cap);
+/* Concatenated bytes of n_ids tokens (control tokens left out when skip_control); returns the full length,
+ * writing up to cap bytes, or a negative status for an id outside the vocabulary. */
+int64_t ckls_detokenize(const ckls_tokenizer *t, const int32_t *ids, int64_t n_ids, int32_t skip_control,
+                        char *out, int64_t cap);
+int32_t ckls_tokenizer_n_vocab(const ckls_tokenizer *t);
+const char *ckls_tokenizer_unicode_version(void); /* Unicode version of the pre-tokenizer's class tables */
 
 /* CKLS_CDEF_END */
 
