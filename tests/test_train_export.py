@@ -143,3 +143,32 @@ def test_llama_cpp_same_logits(tok, tmp_path):
             ref = m(torch.tensor([ids]))[0].numpy()
         err = np.linalg.norm(got - ref) / np.linalg.norm(ref)
         assert err < 2e-3, err
+
+
+@pytest.mark.parametrize("ftype", ["f32", "f16"])
+def test_same_file_as_runtime_writer(tok, tmp_path, ftype):
+    """The factory's export and the runtime's GGUF writer agree on every key and tensor."""
+    gw = pytest.importorskip("ckls.runtime.gguf_write")
+    m = tiny(tok.get_vocab_size())
+    cfg, vocab = m.cfg.to_dict(), tk.gguf_vocab(tok)
+    tensors = export.tensors_from_state(m.state_dict())
+    ours = export.write(tmp_path / "ours.gguf", cfg, tensors, vocab, ftype, name="t")
+    ids = vocab["ids"]
+    spec = gw.VocabSpec(tokens=vocab["tokens"], token_types=vocab["types"], merges=vocab["merges"],
+                        pre=vocab["pre"], bos_id=ids["<|endoftext|>"], eos_id=ids["<|endoftext|>"],
+                        pad_id=ids["<|fim_pad|>"],
+                        fim={"pre": ids["<|fim_prefix|>"], "suf": ids["<|fim_suffix|>"],
+                             "mid": ids["<|fim_middle|>"], "pad": ids["<|fim_pad|>"], "rep": ids["<|repo_name|>"],
+                             "sep": ids["<|file_sep|>"]})
+    hp = {"n_vocab": cfg["vocab_size"], "n_embd": cfg["dim"], "n_layer": cfg["n_layers"], "n_head": cfg["n_heads"],
+          "n_head_kv": cfg["n_kv_heads"], "n_ff": cfg["ffn_dim"], "n_ctx_train": cfg["max_seq"],
+          "rms_eps": cfg["norm_eps"], "rope_base": cfg["rope_theta"]}
+    theirs = tmp_path / "theirs.gguf"
+    gw.write_model(theirs, "llama", hp, tensors, spec, default_type=ftype, extra_kv={"general.name": "t"})
+    kv_a, t_a = read(ours)
+    kv_b, t_b = read(theirs)
+    assert kv_a == kv_b
+    assert list(t_a) == list(t_b) or set(t_a) == set(t_b)
+    for n in t_a:
+        assert t_a[n].tensor_type == t_b[n].tensor_type and list(t_a[n].shape) == list(t_b[n].shape), n
+        assert np.array_equal(np.asarray(t_a[n].data), np.asarray(t_b[n].data)), n

@@ -1,7 +1,8 @@
 """Checkpoint → GGUF (`llama` architecture) with the tokenizer in the metadata.
 
 Types: f32, f16, or q8_0 (2-D weights whose rows are a multiple of 32; norms stay f32, as llama.cpp's converter
-does). Quantization is the `gguf` package's reference Q8_0. Tensor and key names are llama.cpp's.
+does). Quantization is the `gguf` package's reference Q8_0, so exporting needs no native build (the GPU
+machine has none). Keys and tensors match ckls.runtime.gguf_write.write_model (a test compares the files).
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def write(path: str | Path, cfg: dict, tensors: dict[str, np.ndarray], vocab: di
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_name(name)
     w.add_file_type(FILE_TYPES[ftype])
+    if ftype == "q8_0":
+        w.add_quantization_version(gguf.GGML_QUANT_VERSION)
     w.add_context_length(cfg["max_seq"])
     w.add_embedding_length(cfg["dim"])
     w.add_block_count(cfg["n_layers"])
