@@ -3,8 +3,10 @@
  * Launch = bump a generation counter; workers spin briefly on it (ops follow each other within microseconds
  * during a forward pass), then sleep on a condition variable so an idle server does not burn a core. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -18,6 +20,11 @@
 #endif
 
 #define SPIN_ITERS 20000 /* ~50-100 us of pause before a worker sleeps */
+#define STRAGGLER_NS 20000 /* a wait this long, and longer than the caller's own share, counts as a strike */
+#define STRIKES 3          /* strikes in a row before the pool runs solo */
+#define SOLO_RUNS 2000     /* ~tens of decode steps on the caller alone, then the workers are tried again */
+#define YIELD_EVERY 64   /* spinners give the core away now and then: on a machine busy with other work (an
+                            IDE, a build) a spinning thread must not hold the core the thread it waits for needs */
 
 typedef struct {
     ckls_pool *pool;
@@ -34,6 +41,8 @@ struct ckls_pool {
     atomic_int pending;
     atomic_int sleepers;
     atomic_int stop;
+    int strikes;   /* consecutive runs where the caller waited on workers longer than it worked itself */
+    int solo_runs; /* runs left for the caller alone: the workers were not getting a core */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
@@ -46,7 +55,11 @@ static void *worker_main(void *p) {
     for (;;) {
         int spins = 0;
         while (atomic_load(&pool->gen) == seen && !atomic_load(&pool->stop)) {
-            if (++spins < SPIN_ITERS) { CPU_RELAX(); continue; }
+            if (++spins < SPIN_ITERS) {
+                if (spins % YIELD_EVERY == 0) sched_yield();
+                else CPU_RELAX();
+                continue;
+            }
             pthread_mutex_lock(&pool->mu);
             atomic_fetch_add(&pool->sleepers, 1);
             while (atomic_load(&pool->gen) == seen && !atomic_load(&pool->stop))
@@ -104,8 +117,23 @@ void ckls_pool_free(ckls_pool *pool) {
 
 int ckls_pool_threads(const ckls_pool *pool) { return pool ? pool->n_threads : 1; }
 
+static inline int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* When other programs keep the cores busy, a worker may not run for a whole scheduler slice and the caller
+ * would wait milliseconds for microseconds of work. The pool notices (the wait exceeds the caller's own share
+ * several times in a row) and runs tasks on the caller alone for a while, then tries the workers again. */
 void ckls_pool_run(ckls_pool *pool, ckls_task_fn fn, void *ctx) {
     if (!pool || pool->n_threads == 1) { fn(ctx, 0, 1); return; }
+    if (pool->solo_runs > 0) {
+        pool->solo_runs--;
+        fn(ctx, 0, 1);
+        return;
+    }
+    const int64_t t0 = now_ns();
     pool->fn = fn;
     pool->ctx = ctx;
     atomic_store(&pool->pending, pool->n_threads - 1);
@@ -116,5 +144,18 @@ void ckls_pool_run(ckls_pool *pool, ckls_task_fn fn, void *ctx) {
         pthread_mutex_unlock(&pool->mu);
     }
     fn(ctx, 0, pool->n_threads);
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0) CPU_RELAX();
+    const int64_t t1 = now_ns();
+    for (unsigned spins = 1; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; spins++) {
+        if (spins % YIELD_EVERY == 0) sched_yield();
+        else CPU_RELAX();
+    }
+    const int64_t waited = now_ns() - t1;
+    if (waited > STRAGGLER_NS && waited > t1 - t0) {
+        if (++pool->strikes >= STRIKES) {
+            pool->strikes = 0;
+            pool->solo_runs = SOLO_RUNS;
+        }
+    } else {
+        pool->strikes = 0;
+    }
 }
