@@ -6,19 +6,27 @@ import os
 import sys
 import time
 
+# numpy's BLAS threads would spin beside ours on a 2-core laptop; ckls does its own threading.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 QUANT_TYPES = ("q8_0", "q4_0", "q4_k", "q6_k", "f16", "bf16", "f32")
 
 
-def _add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--model", "-m", required=required, help="path of a llama/qwen2 GGUF model")
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "-m", default=None,
+                   help="path of a llama/qwen2 GGUF model (default: the model shipped with ckls)")
     p.add_argument("--threads", "-t", type=int, default=None, help="CPU threads (default: all cores, at most 8)")
     p.add_argument("--ctx", type=int, default=2048, help="context length in tokens (default 2048)")
 
 
 def _load(args):
-    from ckls.runtime import load_model
+    from ckls.models import default_model_path
+    from ckls.runtime import ModelError, load_model
 
-    return load_model(args.model, n_ctx=args.ctx, n_threads=args.threads)
+    path = args.model or default_model_path()
+    if path is None:
+        raise ModelError("no --model given and this installation has no embedded default model")
+    return load_model(path, n_ctx=args.ctx, n_threads=args.threads)
 
 
 def cmd_generate(args) -> int:

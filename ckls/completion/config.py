@@ -13,7 +13,7 @@ try:  # Python 3.11+
 except ImportError:  # pragma: no cover - Python 3.10
     tomllib = None  # type: ignore[assignment]
 
-DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "default.gguf")
+from ckls.models import DEFAULT_MODEL  # noqa: E402  (re-exported for the settings schema)
 
 
 class SettingsError(ValueError):
