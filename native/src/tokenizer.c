@@ -324,8 +324,9 @@ static bpe_cand heap_pop(bpe_cand *h, int64_t *n) {
 }
 
 static void push_pair(const ckls_tokenizer *t, bpe_work *w, int64_t *nh, int32_t pos) {
+    if (pos < 0) return;
     int32_t next = w->sym[pos].next;
-    if (pos < 0 || next < 0 || w->sym[pos].id < 0 || w->sym[next].id < 0) return;
+    if (next < 0 || w->sym[pos].id < 0 || w->sym[next].id < 0) return;
     const merge_slot *m = merge_find(t, w->sym[pos].id, w->sym[next].id);
     if (m) heap_push(w->heap, nh, (bpe_cand){m->rank, pos, w->sym[pos].id, w->sym[next].id});
 }
