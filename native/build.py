@@ -31,6 +31,7 @@ HEADER = INCLUDE / "ckls.h"
 TESTS = ROOT / "tests"
 
 COMMON_FLAGS = ["-O3", "-std=gnu11", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-math-errno",
+                "-ffp-contract=off",  # no implicit FMAs: references round like numpy/ggml, SIMD matches them
                 "-pthread", f"-I{INCLUDE}"]
 X86_ISA_FLAGS = {
     "avx2": ["-mavx2", "-mfma", "-mf16c"],

@@ -64,6 +64,8 @@ int ckls_quantize_rows(int type, const float *x, void *y, int64_t n_rows, int64_
 int ckls_kernel_quantize_act(int isa, int type, const float *x, void *y, int64_t n);
 /* Dot of one weight row (format `type`) with an activation row already in ckls_type_vec_dot_type(type). */
 int ckls_kernel_vec_dot(int isa, int type, int64_t n, const void *w, const void *xq, float *out);
+/* The same dot for n_rows consecutive weight rows against one activation row: out[r] (benchmarks, tests). */
+int ckls_kernel_vec_dot_rows(int isa, int type, int64_t n_rows, int64_t n, const void *w, const void *xq, float *out);
 
 /* ---- thread pool --------------------------------------------------------------------------------------- */
 typedef struct ckls_pool ckls_pool;

@@ -18,6 +18,7 @@ const ckls_isa_kernels ckls_kernels_scalar = {
         [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K,
         [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K,
     },
+    .attn_group = ckls_attn_group_ref,
 };
 
 static ckls_isa_kernels resolved[CKLS_ISA_COUNT];
@@ -56,7 +57,10 @@ static void init(void) {
             for (int t = 0; t < CKLS_TYPE_MAX; t++) {
                 if (layers[l]->quantize_act[t]) resolved[isa].quantize_act[t] = layers[l]->quantize_act[t];
                 if (layers[l]->vec_dot[t]) resolved[isa].vec_dot[t] = layers[l]->vec_dot[t];
+                if (layers[l]->vec_dot_4r[t]) resolved[isa].vec_dot_4r[t] = layers[l]->vec_dot_4r[t];
+                if (layers[l]->vec_dot_4c[t]) resolved[isa].vec_dot_4c[t] = layers[l]->vec_dot_4c[t];
             }
+            if (layers[l]->attn_group) resolved[isa].attn_group = layers[l]->attn_group;
         }
         active = isa;
     }

@@ -63,10 +63,37 @@ const ckls_type_info *ckls_type_get(int type);
 
 /* Kernels one ISA provides. A NULL entry means "use the scalar one". Indexed by type id (< CKLS_TYPE_MAX). */
 #define CKLS_TYPE_MAX 31
+/* Dots of 4 weight rows (at w, w + w_stride, ... bytes) with one activation row into s[0..3]: the activation
+ * is loaded once for all four rows. Optional per type; ckls_vec_dot_4r() below falls back to vec_dot. */
+typedef void (*ckls_vec_dot_4r_fn)(int64_t n, float *s, const void *w, int64_t w_stride, const void *xq);
+
 typedef struct {
     ckls_from_float_fn quantize_act[CKLS_TYPE_MAX]; /* indexed by activation type (Q8_0, Q8_K, F16 ...) */
     ckls_vec_dot_fn vec_dot[CKLS_TYPE_MAX];         /* indexed by weight type */
+    ckls_vec_dot_4r_fn vec_dot_4r[CKLS_TYPE_MAX];   /* indexed by weight type; NULL = 4 x vec_dot */
+    /* s[t] = one weight row dotted with 4 activation rows (x_stride bytes apart): for prompt processing, where
+     * unpacking the weights once for several tokens pays. Bit-identical to 4 vec_dot calls. NULL = absent. */
+    void (*vec_dot_4c[CKLS_TYPE_MAX])(int64_t n, float *s, const void *w, const void *xq, int64_t x_stride);
+    /* Causal attention of one token's query heads sharing a KV head (g heads x d, adjacent) over n_kv cached
+     * positions (K/V rows `stride` floats apart): out = softmax(q·k * scale) · v. scores: g * n_kv scratch. */
+    void (*attn_group)(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
+                       int64_t d, float scale, float *scores, float *out);
 } ckls_isa_kernels;
+
+void ckls_attn_group_ref(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
+                         int64_t d, float scale, float *scores, float *out);
+void ckls_attn_group_avx2(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
+                          int64_t d, float scale, float *scores, float *out);
+
+/* s[r] = row r of the 4 at w (w_stride bytes apart) dotted with xq, through k's 4-row kernel when it has one. */
+static inline void ckls_vec_dot_4r(const ckls_isa_kernels *k, int type, int64_t n, float *s, const void *w,
+                                   int64_t w_stride, const void *xq) {
+    if (k->vec_dot_4r[type]) {
+        k->vec_dot_4r[type](n, s, w, w_stride, xq);
+        return;
+    }
+    for (int r = 0; r < 4; r++) k->vec_dot[type](n, s + r, (const char *)w + r * w_stride, xq);
+}
 
 /* Each ISA file defines its table; files not built for this target are absent and the table pointer NULL. */
 extern const ckls_isa_kernels ckls_kernels_scalar;

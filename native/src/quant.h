@@ -5,6 +5,15 @@
 
 #include "internal.h"
 
+/* Round to nearest, ties to even, via the 1.5*2^23 trick exactly as ggml does it (valid for |x| < 2^22; NaN
+ * gives 0). Q8_K and the K-quant quantizers depend on these exact ties. */
+static inline int ckls_nearest_int(float x) {
+    float v = x + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
 /* float rows (quant_float.c) */
 void ckls_dequantize_f32(const void *x, float *y, int64_t n);
 void ckls_quantize_f32(const float *x, void *y, int64_t n);

@@ -21,7 +21,10 @@ void ckls_quantize_q8_0(const float *x, void *y, int64_t n) {
         const float d = amax / 127.0f;
         const float id = d ? 1.0f / d : 0.0f;
         b[i].d = ckls_f32_to_f16(d);
-        for (int j = 0; j < QK8_0; j++) b[i].qs[j] = (int8_t)roundf(xb[j] * id);
+        for (int j = 0; j < QK8_0; j++) {
+            const float v = roundf(xb[j] * id); /* NaN (from Inf/NaN input) -> 0 instead of an undefined cast */
+            b[i].qs[j] = (int8_t)(v == v ? (v > 127.0f ? 127.0f : v < -128.0f ? -128.0f : v) : 0.0f);
+        }
     }
 }
 

@@ -1,0 +1,5 @@
+import sys
+
+from ckls.cli import main
+
+sys.exit(main())

@@ -1,0 +1,250 @@
+"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls verify`."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+QUANT_TYPES = ("q8_0", "q4_0", "q4_k", "q6_k", "f16", "bf16", "f32")
+
+
+def _add_model_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--model", "-m", required=required, help="path of a llama/qwen2 GGUF model")
+    p.add_argument("--threads", "-t", type=int, default=None, help="CPU threads (default: all cores, at most 8)")
+    p.add_argument("--ctx", type=int, default=2048, help="context length in tokens (default 2048)")
+
+
+def _load(args):
+    from ckls.runtime import load_model
+
+    return load_model(args.model, n_ctx=args.ctx, n_threads=args.threads)
+
+
+def cmd_generate(args) -> int:
+    model = _load(args)
+    tok = model.tokenizer
+    prompt = args.prompt if args.prompt is not None else sys.stdin.read()
+    ids = ([tok.bos_id] if args.bos and tok.bos_id is not None else []) + tok.encode(prompt, parse_special=args.special)
+    if not ids:
+        print("ckls: the prompt is empty", file=sys.stderr)
+        return 2
+    if len(ids) + args.max_tokens > model.n_ctx:
+        print(f"ckls: prompt ({len(ids)} tokens) + --max-tokens {args.max_tokens} exceed --ctx {model.n_ctx}",
+              file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    model.logits_for(ids)
+    t1 = time.perf_counter()
+    out: list[int] = []
+    printed = b""
+    stream = sys.stdout.buffer
+    for t in model.generate(ids, args.max_tokens, temperature=args.temperature, top_k=args.top_k,
+                            top_p=args.top_p, min_p=args.min_p, repeat_penalty=args.repeat_penalty,
+                            seed=args.seed):
+        out.append(t)
+        text = b"".join(tok.token_bytes(i) for i in out)
+        # emit only complete UTF-8 so multi-byte characters split over tokens print whole
+        cut = len(text)
+        while cut > len(printed) and cut > 0:
+            try:
+                text[len(printed):cut].decode("utf-8")
+                break
+            except UnicodeDecodeError:
+                cut -= 1
+        stream.write(text[len(printed):cut])
+        stream.flush()
+        printed = text[:cut]
+    text = b"".join(tok.token_bytes(i) for i in out)
+    stream.write(text[len(printed):] + b"\n")
+    t2 = time.perf_counter()
+    if not args.quiet:
+        n = max(len(out), 1)
+        print(f"\n[ckls] prompt {len(ids)} tokens in {(t1 - t0) * 1e3:.1f} ms ({len(ids) / (t1 - t0):.1f} tok/s); "
+              f"generated {len(out)} tokens in {(t2 - t1) * 1e3:.1f} ms ({n / (t2 - t1):.1f} tok/s)",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_model_info(args) -> int:
+    from ckls.runtime.gguf_file import read_gguf
+    from ckls.runtime.model import read_hparams
+
+    f = read_gguf(args.path)
+    hp = read_hparams(f)
+    counts: dict[str, int] = {}
+    n_params = 0
+    for t in f.tensors.values():
+        counts[t.type_name] = counts.get(t.type_name, 0) + 1
+        n = 1
+        for x in t.ne:
+            n *= x
+        n_params += n
+    print(f"file         {f.path} ({f.size / 1e6:.1f} MB)")
+    print(f"name         {f.get('general.name', '-')}")
+    print(f"architecture {hp['arch']}")
+    print(f"parameters   {n_params / 1e6:.2f} M in {len(f.tensors)} tensors "
+          f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})")
+    for k in ("n_vocab", "n_embd", "n_layer", "n_head", "n_head_kv", "head_dim", "n_ff", "n_rot", "n_ctx_train",
+              "rms_eps", "rope_base"):
+        print(f"{k:<12} {hp[k]}")
+    print(f"output       {'tied to token_embd' if 'output.weight' not in f.tensors else 'separate'}")
+    tm = f.get("tokenizer.ggml.model")
+    print(f"tokenizer    {tm or '-'} (pre {f.get('tokenizer.ggml.pre', '-')}, "
+          f"{len(f.get('tokenizer.ggml.tokens') or [])} tokens, {len(f.get('tokenizer.ggml.merges') or [])} merges)")
+    fim = {k: f.get(f"tokenizer.ggml.fim_{k}_token_id") for k in ("pre", "suf", "mid", "pad", "rep", "sep")}
+    print("fim tokens   " + (", ".join(f"{k}={v}" for k, v in fim.items() if v is not None) or "none"))
+    return 0
+
+
+def cmd_model_quantize(args) -> int:
+    from ckls.runtime.quantize import requantize
+
+    t0 = time.perf_counter()
+
+    def progress(done: int, total: int, name: str) -> None:
+        if not args.quiet:
+            print(f"\r[{done}/{total}] {name[:60]:<60}", end="", file=sys.stderr, flush=True)
+
+    requantize(args.input, args.output, args.type, progress=progress)
+    if not args.quiet:
+        print(f"\nwrote {args.output} ({os.path.getsize(args.output) / 1e6:.1f} MB) in "
+              f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_bench_runtime(args) -> int:
+    from ckls.runtime.bench import bench_model
+
+    model = _load(args)
+    res = bench_model(model, n_prompt=args.prompt_tokens, n_gen=args.gen_tokens, repeats=args.repeats)
+    print(f"model {args.model}  threads {model.n_threads}")
+    print(f"prompt processing  {res['pp_tok_s']:.1f} tok/s   (median of {args.repeats}, {args.prompt_tokens} tokens)")
+    print(f"decode             {res['tg_tok_s']:.1f} tok/s   (median of {args.repeats}, {args.gen_tokens} tokens)")
+    return 0
+
+
+def cmd_verify(args, rest: list[str]) -> int:
+    from ckls.verify.cli import main as verify_main
+
+    return verify_main(rest)
+
+
+def cmd_serve(args) -> int:
+    from ckls.completion.config import Settings, from_cli
+    from ckls.server import main as serve
+
+    return serve(Settings().merged(from_cli(args), strict=True)[0] if args is not None else None)
+
+
+def cmd_complete(args) -> int:
+    from ckls.completion.config import Settings, from_cli
+    from ckls.completion.engine import NoModel
+    from ckls.completion.oneshot import complete_file
+
+    settings = Settings().merged(from_cli(args), strict=True)[0]
+    try:
+        res = complete_file(args.file, args.line - 1, args.col - 1, settings)
+    except NoModel as exc:
+        print(f"ckls: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(res.text + "\n")
+    if not args.quiet:
+        print(f"[ckls] prompt {res.n_prompt} tokens, {res.n_generated} generated, {res.total_ms:.0f} ms"
+              f"{' (time cap reached)' if res.timed_out else ''}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="ckls",
+        description="ckls: code completion on your own CPU, with a quantized SIMD model runtime.",
+        epilog="Run `ckls COMMAND --help` for the options of each command.")
+    ap.add_argument("--version", action="store_true", help="print the version and the CPU kernels in use")
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="continue a prompt with a model", description=(
+        "Continue a prompt with a GGUF model on the CPU. Text streams to stdout, timing to stderr."))
+    _add_model_args(g)
+    g.add_argument("--prompt", "-p", default=None, help="prompt text (default: read stdin)")
+    g.add_argument("--max-tokens", "-n", type=int, default=128, help="tokens to generate (default 128)")
+    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--min-p", type=float, default=0.0)
+    g.add_argument("--repeat-penalty", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--bos", action="store_true", help="start the prompt with the BOS token")
+    g.add_argument("--special", action="store_true", help="parse special tokens such as <|fim_prefix|> in the prompt")
+    g.add_argument("--quiet", "-q", action="store_true", help="no timing line")
+    g.set_defaults(func=cmd_generate)
+
+    m = sub.add_parser("model", help="inspect or convert model files")
+    msub = m.add_subparsers(dest="model_cmd", metavar="ACTION", required=True)
+    mi = msub.add_parser("info", help="architecture, shapes, types and tokenizer of a GGUF model")
+    mi.add_argument("path")
+    mi.set_defaults(func=cmd_model_info)
+    mq = msub.add_parser("quantize", help="re-quantize a GGUF model with ckls's quantizers")
+    mq.add_argument("input")
+    mq.add_argument("output")
+    mq.add_argument("--type", required=True, choices=QUANT_TYPES, help="target weight type")
+    mq.add_argument("--quiet", "-q", action="store_true")
+    mq.set_defaults(func=cmd_model_quantize)
+
+    b = sub.add_parser("bench", help="measure ckls's speed on this machine")
+    bsub = b.add_subparsers(dest="bench_cmd", metavar="WHAT", required=True)
+    br = bsub.add_parser("runtime", help="prompt and decode tokens/s of a model")
+    _add_model_args(br)
+    br.add_argument("--prompt-tokens", type=int, default=256)
+    br.add_argument("--gen-tokens", type=int, default=64)
+    br.add_argument("--repeats", type=int, default=5)
+    br.set_defaults(func=cmd_bench_runtime)
+
+    from ckls.completion.config import add_cli_args
+
+    sv = sub.add_parser("serve", help="run the language server over stdio (the default)")
+    add_cli_args(sv)
+    sv.set_defaults(func=cmd_serve)
+    c = sub.add_parser("complete", help="print the suggestion at a position of a file")
+    c.add_argument("file")
+    c.add_argument("--line", type=int, required=True, help="1-based line")
+    c.add_argument("--col", type=int, required=True, help="1-based column, in characters")
+    c.add_argument("--quiet", "-q", action="store_true", help="no timing line")
+    add_cli_args(c)
+    c.set_defaults(func=cmd_complete)
+
+    v = sub.add_parser("verify", help="judge a C/CUDA kernel against a Python function", add_help=False)
+    v.set_defaults(func=None, passthrough=cmd_verify)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = build_parser()
+    if argv[:1] == ["verify"]:
+        return cmd_verify(None, argv[1:])
+    args = ap.parse_args(argv)
+    if args.version:
+        from ckls import __version__
+        from ckls.native import ffi, lib
+
+        print(f"ckls {__version__} (kernels: {ffi.string(lib.ckls_isa_name(lib.ckls_isa_active())).decode()})")
+        return 0
+    if args.cmd is None:
+        return cmd_serve(None)
+    from ckls.completion.config import SettingsError
+    from ckls.runtime import ModelError
+
+    try:
+        return args.func(args)
+    except (ModelError, SettingsError) as exc:
+        print(f"ckls: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

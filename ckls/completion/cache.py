@@ -1,0 +1,53 @@
+"""Typed-ahead cache: suggestions keyed by the text around the cursor. When the user types the start of a shown
+suggestion, the rest is served from here at once, without the model."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+PREFIX_KEY = 512   # characters of prefix that identify a position
+SUFFIX_KEY = 256
+
+
+def _key(uri: str, prefix: str, suffix: str) -> tuple[str, str, str]:
+    return uri, prefix[-PREFIX_KEY:], suffix[:SUFFIX_KEY]
+
+
+class SuggestionCache:
+    def __init__(self, max_entries: int = 256, max_typed: int = 256):
+        self.max_entries = max_entries
+        self.max_typed = max_typed
+        self._d: OrderedDict[tuple, str] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+    def put(self, uri: str, prefix: str, suffix: str, text: str) -> None:
+        if not text:
+            return
+        k = _key(uri, prefix, suffix)
+        self._d[k] = text
+        self._d.move_to_end(k)
+        while len(self._d) > self.max_entries:
+            self._d.popitem(last=False)
+
+    def get(self, uri: str, prefix: str, suffix: str) -> str | None:
+        """The suggestion for this position: stored here directly, or stored at an earlier position on the same
+        line whose suggestion starts with what was typed since."""
+        line_start = prefix.rfind("\n") + 1
+        for i in range(0, min(self.max_typed, len(prefix) - line_start) + 1):
+            k = _key(uri, prefix[: len(prefix) - i], suffix)
+            text = self._d.get(k)
+            if text is None:
+                continue
+            typed = prefix[len(prefix) - i:]
+            if text.startswith(typed) and len(text) > len(typed):
+                self._d.move_to_end(k)
+                self.hits += 1
+                return text[len(typed):]
+        self.misses += 1
+        return None
+
+    def clear(self) -> None:
+        self._d.clear()

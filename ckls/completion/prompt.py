@@ -1,0 +1,160 @@
+"""Fill-in-the-middle prompts in the model's own format, from the FIM token ids its GGUF declares.
+
+Layout (parts tokenized separately, as the model was trained):
+  extra:  <|file_sep|>path\\ntext ... (or plain text when the model has no file separator)
+  spm:    extra <|fim_suffix|> suffix <|fim_prefix|> prefix <|fim_middle|>
+  psm:    extra <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|>
+  no FIM tokens: extra prefix (plain continuation)
+SPM is the default: typing changes only the end of the prompt, so everything before the typed word stays cached.
+The prefix window starts on a line and keeps its start line while it fits the budget (hysteresis), so the cached
+K/V survive many keystrokes before the window slides."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ckls.completion.context import Context
+
+
+@dataclass(frozen=True)
+class FimFormat:
+    pre: int | None
+    suf: int | None
+    mid: int | None
+    sep: int | None
+    stop_ids: tuple[int, ...]
+
+    @property
+    def has_fim(self) -> bool:
+        return self.pre is not None and self.suf is not None and self.mid is not None
+
+    @classmethod
+    def from_tokenizer(cls, tok) -> "FimFormat":
+        ids = {k: getattr(tok, f"fim_{k}_id", None) for k in ("pre", "suf", "mid", "pad", "rep", "sep")}
+        stops = {ids[k] for k in ids if ids[k] is not None}
+        if getattr(tok, "eos_id", None) is not None:
+            stops.add(tok.eos_id)
+        for name in ("eot_id", "eom_id"):
+            if getattr(tok, name, None) is not None:
+                stops.add(getattr(tok, name))
+        return cls(ids["pre"], ids["suf"], ids["mid"], ids["sep"], tuple(sorted(stops)))
+
+
+@dataclass
+class Prompt:
+    tokens: list[int]
+    n_extra: int          # tokens of cross-file context at the head
+    n_prefix: int
+    n_suffix: int
+    prefix_start: int     # document line where the prefix text starts
+    n_stable: int = 0     # leading tokens that typing on the cursor's line leaves as they are
+
+
+class PromptBuilder:
+    def __init__(self, tokenizer, prefix_tokens: int = 768, suffix_tokens: int = 256, extra_tokens: int = 512,
+                 fim_order: str = "spm"):
+        self.tok = tokenizer
+        self.fmt = FimFormat.from_tokenizer(tokenizer)
+        self.prefix_tokens = prefix_tokens
+        self.suffix_tokens = suffix_tokens
+        self.extra_tokens = extra_tokens
+        self.fim_order = fim_order
+        self._line_tokens: dict[str, int] = {}
+        self._start: dict[str, int] = {}     # uri -> prefix start line (hysteresis)
+        self._extra_memo: tuple[tuple, list[int]] = ((), [])
+
+    def _count(self, line: str) -> int:
+        n = self._line_tokens.get(line)
+        if n is None:
+            n = len(self.tok.encode(line))
+            if len(self._line_tokens) > 50000:
+                self._line_tokens.clear()
+            self._line_tokens[line] = n
+        return n
+
+    def _prefix(self, ctx: Context) -> tuple[str, int]:
+        """Prefix text on whole lines within the token budget, and its first document line."""
+        lines = ctx.before.split("\n")
+        first = ctx.before_first_line
+        counts = [self._count(l) + 1 for l in lines]
+        total = sum(counts)
+        kept = self._start.get(ctx.uri)
+        if kept is not None and first <= kept <= ctx.line:
+            drop = kept - first
+            if sum(counts[drop:]) <= self.prefix_tokens:
+                return "\n".join(lines[drop:]), kept
+        if total <= self.prefix_tokens and first == 0:
+            self._start[ctx.uri] = 0
+            return ctx.before, 0
+        # slide: keep 3/4 of the budget so the next ~quarter-budget of typing reuses this start
+        target = self.prefix_tokens * 3 // 4
+        drop, acc = len(lines) - 1, counts[-1]
+        while drop > 0 and acc + counts[drop - 1] <= target:
+            drop -= 1
+            acc += counts[drop]
+        if drop == len(lines) - 1 and counts[-1] > self.prefix_tokens:
+            # one huge line: keep its tail only (characters ~ 2 per token at worst)
+            return lines[-1][-self.prefix_tokens * 2:], ctx.line
+        self._start[ctx.uri] = first + drop
+        return "\n".join(lines[drop:]), first + drop
+
+    def _suffix(self, ctx: Context) -> str:
+        if self.suffix_tokens <= 0:
+            return ""
+        out, acc = [], 0
+        for l in ctx.after.split("\n"):
+            c = self._count(l) + 1
+            if acc + c > self.suffix_tokens:
+                if not out:
+                    out.append(l[: self.suffix_tokens * 2])
+                break
+            out.append(l)
+            acc += c
+        return "\n".join(out)
+
+    def _extra(self, ctx: Context) -> list[int]:
+        key = tuple(ctx.extra)
+        if key == self._extra_memo[0]:
+            return self._extra_memo[1]
+        ids: list[int] = []
+        for path, text in ctx.extra:
+            if self.fmt.sep is not None:
+                part = [self.fmt.sep] + self.tok.encode(f"{path}\n{text}")
+            else:
+                part = self.tok.encode(f"{text}\n")
+            if len(ids) + len(part) > self.extra_tokens:
+                break
+            ids += part
+        self._extra_memo = (key, ids)
+        return ids
+
+    def build(self, ctx: Context) -> Prompt:
+        prefix, start = self._prefix(ctx)
+        suffix = self._suffix(ctx)
+        extra = self._extra(ctx)
+        f = self.fmt
+        head = list(extra)
+        scope = ctx.scope.header.strip() if ctx.scope is not None else ""
+        if scope and scope not in prefix:
+            # the budget cut off the line that opens the enclosing function/class: keep it in view, before the
+            # FIM block (it stays the same while the cursor is in that scope)
+            head += ([f.sep] if f.sep is not None else []) + self.tok.encode(f"{ctx.path}\n{ctx.scope.header}\n")
+        if f.sep is not None and head:
+            head += [f.sep] + self.tok.encode(f"{ctx.path}\n")
+        p_ids = self.tok.encode(prefix)
+        # the prefix up to its last line break tokenizes (almost) the same while the user types on this line
+        cut = prefix.rfind("\n") + 1
+        p_prev = self.tok.encode(prefix[:cut]) if cut else []
+        same = 0
+        while same < min(len(p_prev), len(p_ids)) and p_prev[same] == p_ids[same]:
+            same += 1
+        same = max(0, same - 1)  # the last shared token may still merge with what follows
+        if not f.has_fim:
+            return Prompt(head + p_ids, len(extra), len(p_ids), 0, start, len(head) + same)
+        s_ids = self.tok.encode(suffix)
+        if self.fim_order == "psm":
+            toks = head + [f.pre] + p_ids + [f.suf] + s_ids + [f.mid]
+            stable = len(head) + 1 + same
+        else:
+            toks = head + [f.suf] + s_ids + [f.pre] + p_ids + [f.mid]
+            stable = len(head) + 2 + len(s_ids) + same
+        return Prompt(toks, len(extra), len(p_ids), len(s_ids), start, stable)

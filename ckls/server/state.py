@@ -1,0 +1,295 @@
+"""The server's state and the steps its handlers take: settings from every source, open documents, the extra
+context, the engine and its scheduler. Handlers in handlers.py stay a few lines each and call these."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from ckls.completion.config import Settings, load_toml
+from ckls.completion.context import Context, ExtraContext, build_context
+from ckls.completion.engine import Engine, NoModel
+from ckls.completion.postprocess import meaningful_text_right
+from ckls.completion.scheduler import Answer, Scheduler
+from ckls.completion.telemetry import Telemetry
+from ckls.completion.documents import DocumentStore, index_to_units
+
+log = logging.getLogger("ckls.server")
+INDEX_LIMIT = 1 << 20  # files larger than this are not parsed for definitions (keeps didOpen cheap)
+
+
+class _Answered:
+    jsonrpc = "answered"  # not "2.0": pygls's dispatcher skips it
+
+
+class CklsProtocol(LanguageServerProtocol):
+    """Documents live in ckls's own store (exact UTF-16 positions, line-splice edits), not pygls's workspace
+    copy, so these notifications go straight to the handlers. A request whose params do not parse gets an
+    InvalidParams error answer (pygls would drop it and leave the client waiting)."""
+
+    def structure_message(self, data):
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "method" in data and isinstance(data.get("id"), (int, str)):
+                self._send_response(data["id"], error=exc.to_response_error())
+                return _Answered()
+            raise
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params):
+        if (h := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield h, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params):
+        if (h := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield h, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params):
+        if (h := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield h, (params,), None
+
+
+def uri_path(uri: str) -> str:
+    p = urlparse(uri)
+    return unquote(p.path) if p.scheme == "file" else uri
+
+
+class CklsServer(LanguageServer):
+    def __init__(self, base_settings: Settings | None = None):
+        from ckls import __version__
+
+        super().__init__("ckls", __version__, protocol_cls=CklsProtocol,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.base = base_settings or Settings()   # defaults + CLI flags
+        self.settings = self.base
+        self.init_options: dict = {}
+        self.toml: dict = {}
+        self.docs = DocumentStore()
+        self.extra = ExtraContext()
+        self.telemetry = Telemetry(self.settings.telemetry)
+        self.engine = Engine(self.settings)
+        self.scheduler = Scheduler(self.engine, self.settings, self.telemetry)
+        self.model_status = "not loaded"
+
+    # ---- settings and model -----------------------------------------------------------------------------------
+    def tell(self, message: str, kind=types.MessageType.Warning, show: bool = True) -> None:
+        log.warning(message) if kind <= types.MessageType.Warning else log.info(message)
+        try:
+            self.window_log_message(types.LogMessageParams(kind, f"ckls: {message}"))
+            if show:
+                self.window_show_message(types.ShowMessageParams(kind, f"ckls: {message}"))
+        except Exception:  # no client attached (e.g. tests of the state alone)
+            pass
+
+    def apply_settings(self, *layers: dict | None) -> list[str]:
+        """Recomputes settings from the base, ckls.toml, initializationOptions and the given layers."""
+        s, problems = self.base.merged(self.toml)
+        s, p2 = s.merged(self.init_options)
+        problems += p2
+        for layer in layers:
+            s, p = s.merged(layer)
+            problems += p
+        self.settings = s
+        self.scheduler.settings = s
+        self.telemetry.enabled = s.telemetry
+        return problems
+
+    def read_toml(self, root: str | None) -> None:
+        if not root:
+            return
+        try:
+            self.toml = load_toml(os.path.join(root, "ckls.toml"))
+        except Exception as exc:
+            self.tell(str(exc))
+
+    async def pull_configuration(self) -> None:
+        caps = self.client_capabilities
+        if not (caps and caps.workspace and caps.workspace.configuration):
+            self.apply_settings()
+            return
+        try:
+            res = await asyncio.wait_for(self.workspace_configuration_async(types.ConfigurationParams(
+                items=[types.ConfigurationItem(section="ckls")])), 5.0)
+        except Exception as exc:
+            log.info("workspace/configuration failed: %s", exc)
+            res = [None]
+        problems = self.apply_settings(res[0] if res and isinstance(res[0], dict) else None)
+        if problems:
+            self.tell("settings ignored: " + "; ".join(problems))
+
+    async def load_model(self) -> None:
+        """(Re)loads the model the settings name, with work-done progress when the client supports it."""
+        token = None
+        caps = self.client_capabilities
+        if caps and caps.window and caps.window.work_done_progress:
+            token = str(uuid.uuid4())
+            try:
+                await asyncio.wait_for(self.work_done_progress.create_async(token), 5.0)
+                self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+                    title="ckls: loading model", message=os.path.basename(self.settings.resolved_model_path)))
+            except Exception:
+                token = None
+        self.scheduler.cancel_current()
+        self.scheduler.cache.clear()
+        self.model_status = "loading"
+        try:
+            path = await asyncio.wrap_future(self.engine.load(self.settings))
+            self.model_status = f"loaded {path}"
+            self.tell(f"model {os.path.basename(path)} ready", types.MessageType.Info, show=False)
+        except NoModel as exc:
+            self.model_status = str(exc)
+            self.tell(f"{exc}. Completion is off until a model is set.")
+        except Exception as exc:  # never let a load failure take the server down
+            self.model_status = f"cannot load model: {exc}"
+            log.exception("model load failed")
+            self.tell(self.model_status)
+        finally:
+            if token is not None:
+                self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=self.model_status))
+
+    def needs_reload(self, old: Settings) -> bool:
+        s = self.settings
+        return (old.resolved_model_path, old.n_ctx, old.n_threads, old.prefix_tokens, old.suffix_tokens,
+                old.extra_tokens, old.fim_order, old.max_tokens) != (
+            s.resolved_model_path, s.n_ctx, s.n_threads, s.prefix_tokens, s.suffix_tokens, s.extra_tokens,
+            s.fim_order, s.max_tokens) or not self.engine.ready
+
+    # ---- documents --------------------------------------------------------------------------------------------
+    def opened(self, uri: str, text: str, language_id: str, version: int) -> None:
+        doc = self.docs.open(uri, text, language_id, version)
+        self.extra.note_chunk(uri, uri_path(uri), doc.lines[:64], 0)
+        if len(text) <= INDEX_LIMIT:
+            self.extra.index(uri, language_id, text)
+
+    def changed(self, params: types.DidChangeTextDocumentParams) -> None:
+        doc = self.docs.get(params.text_document.uri)
+        if doc is None:
+            return
+        line = 0
+        for ch in params.content_changes:
+            if isinstance(ch, types.TextDocumentContentChangePartial):
+                r = ch.range
+                doc.apply_change((r.start.line, r.start.character), (r.end.line, r.end.character), ch.text)
+                line = r.start.line
+            else:
+                doc.apply_change(None, None, ch.text)
+        doc.version = params.text_document.version
+        self.extra.note_edit(doc.uri, uri_path(doc.uri), doc.lines, line)
+
+    def saved(self, uri: str) -> None:
+        doc = self.docs.get(uri)
+        if doc is None:
+            return
+        line = self.extra.last_edit.get(uri)
+        if line is not None:
+            self.extra.note_chunk(uri, uri_path(uri), doc.lines, line)
+        if len(doc) <= INDEX_LIMIT:
+            self.extra.index(uri, doc.language_id, doc.text)
+
+    def closed(self, uri: str) -> None:
+        self.docs.close(uri)
+        self.extra.forget(uri)
+
+    # ---- completion -------------------------------------------------------------------------------------------
+    def context_at(self, uri: str, pos: types.Position) -> Context | None:
+        doc = self.docs.get(uri)
+        if doc is None:
+            return None
+        s = self.settings
+        before, after, first, line, col = doc.window(pos.line, pos.character, s.prefix_tokens * 6,
+                                                     s.suffix_tokens * 6)
+        return build_context(uri, doc.language_id, before, after, line, col, first, self.extra,
+                             s.extra_tokens * 3)
+
+    async def suggest(self, uri: str, pos: types.Position, automatic: bool) -> tuple[Answer, Context] | None:
+        doc = self.docs.get(uri)
+        if doc is None or not self.settings.language_enabled(doc.language_id):
+            return None
+        ctx = self.context_at(uri, pos)
+        if ctx is None:
+            return None
+        if automatic and not self.settings.trigger_with_text_right and meaningful_text_right(ctx.line_suffix):
+            self.telemetry.count("suppressed")
+            return None
+        try:
+            ans = await self.scheduler.complete(ctx, invoked=not automatic)
+        except NoModel:
+            return None
+        if ans is None or not ans.text:
+            self.telemetry.count("empty")
+            return None
+        return ans, ctx
+
+    def inline_items(self, uri: str, pos: types.Position, ans: Answer) -> types.InlineCompletionList:
+        sid = uuid.uuid4().hex[:12]
+        self.telemetry.did_show(sid, len(ans.text))
+        cmd = types.Command(title="accepted", command="ckls.didAccept",
+                            arguments=[{"id": sid, "uri": uri, "line": pos.line, "character": pos.character,
+                                        "text": ans.text}])
+        item = types.InlineCompletionItem(insert_text=ans.text, range=types.Range(pos, pos), command=cmd)
+        return types.InlineCompletionList(items=[item])
+
+    def completion_items(self, uri: str, pos: types.Position, ans: Answer, ctx: Context) -> types.CompletionList:
+        """The suggestion as a completion item that replaces the word being typed (clients filter on it)."""
+        import re
+
+        word = re.search(r"[A-Za-z0-9_]*$", ctx.line_prefix).group(0)
+        start = types.Position(pos.line, max(0, pos.character - index_to_units(word, len(word), self.docs.encoding)))
+        sid = uuid.uuid4().hex[:12]
+        self.telemetry.did_show(sid, len(ans.text))
+        first = (word + ans.text).split("\n", 1)[0].strip() or ans.text.strip().split("\n", 1)[0]
+        item = types.CompletionItem(
+            label=first[:80], kind=types.CompletionItemKind.Text, detail="ckls", filter_text=word + ans.text,
+            sort_text="0", text_edit=types.TextEdit(types.Range(start, pos), word + ans.text),
+            insert_text_format=types.InsertTextFormat.PlainText,
+            command=types.Command(title="accepted", command="ckls.didAccept",
+                                  arguments=[{"id": sid, "uri": uri, "line": pos.line, "character": pos.character,
+                                              "text": ans.text}]))
+        return types.CompletionList(is_incomplete=True, items=[item])
+
+    def accepted(self, arg, partial: bool = False) -> None:
+        """Telemetry for an accepted suggestion (or its first `length` characters), then a prefetch at the end of
+        the inserted text."""
+        if not isinstance(arg, dict):
+            return
+        sid = str(arg.get("id", ""))
+        text = arg.get("text") if isinstance(arg.get("text"), str) else ""
+        n = arg.get("length")
+        n = n if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= len(text) else None
+        if partial:
+            if n is None:
+                return
+            self.telemetry.did_partially_accept(sid, n)
+        else:
+            self.telemetry.did_accept(sid, n if n is not None else len(text))
+        uri, line, char = arg.get("uri"), arg.get("line"), arg.get("character")
+        if not (isinstance(uri, str) and isinstance(line, int) and isinstance(char, int) and text):
+            return
+        doc = self.docs.get(uri)
+        if doc is None or not self.settings.language_enabled(doc.language_id):
+            return
+        inserted = text[:n] if isinstance(n, int) else text
+        parts = inserted.split("\n")
+        end = types.Position(line + len(parts) - 1,
+                             (char if len(parts) == 1 else 0) + index_to_units(parts[-1], len(parts[-1]), self.docs.encoding))
+        ctx = self.context_at(uri, end)
+        if ctx is not None:
+            self.scheduler.prefetch(ctx)
+
+    def stats(self) -> dict:
+        out = self.telemetry.stats()
+        out["model"] = self.model_status
+        out["cache_entries"] = len(self.scheduler.cache)
+        out["open_documents"] = len(self.docs.docs)
+        out["settings"] = self.settings.as_dict()
+        return out

@@ -1,0 +1,133 @@
+"""python -m ckls.train {corpus,tokenizer,encode,train,export} — one stage per command.
+
+  corpus     scan this machine's stdlib and permissively licensed packages → train/heldout.jsonl, manifest.json
+  tokenizer  train the byte-level BPE on the training split → tokenizer.json
+  encode     FIM-rearrange and tokenize → train.npy, heldout.npy, heldout_fim.npy, meta.json (+ manifest tokens)
+  train      pretrain or distill (run under torchrun for several processes)
+  export     checkpoint → GGUF (f32 | f16 | q8_0)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def cmd_corpus(a):
+    from . import data
+    data.build(a.out, stdlib=a.stdlib, site_dirs=[Path(d) for d in a.site] if a.site else None,
+               heldout_frac=a.heldout_frac, heldout=a.heldout, workers=a.workers, max_files=a.max_files)
+
+
+def cmd_tokenizer(a):
+    from . import data, tokenizer
+
+    def texts():
+        got = 0
+        for d in data.read_docs(Path(a.corpus) / "train.jsonl"):
+            if got >= a.sample_bytes:
+                return
+            got += len(d["text"])
+            yield d["text"]
+
+    t0 = time.time()
+    tok = tokenizer.train(texts(), vocab_size=a.vocab)
+    tok.save(str(Path(a.corpus) / "tokenizer.json"))
+    print(f"tokenizer: {tok.get_vocab_size()} tokens in {time.time() - t0:.1f} s")
+
+
+def cmd_encode(a):
+    import numpy as np
+
+    from . import data, fim, tokenizer
+
+    d = Path(a.corpus)
+    tok = tokenizer.for_data(tokenizer.load(d / "tokenizer.json"))
+    meta = {"vocab_size": tok.get_vocab_size(), "fim_rate": a.fim_rate, "spm_rate": a.spm_rate,
+            "line_rate": a.line_rate, "seed": a.seed}
+    manifest = json.loads((d / "manifest.json").read_text())
+    per_pkg: dict[str, int] = {}
+    jobs = [("train", "train", a.fim_rate), ("heldout", "heldout", 0.0), ("heldout", "heldout_fim", 1.0)]
+    for split, name, rate in jobs:
+        t0 = time.time()
+        docs = list(data.read_docs(d / f"{split}.jsonl"))
+        stream, counts, mask = fim.encode_stream((x["text"] for x in docs), tok, seed=a.seed, fim_rate=rate,
+                                           spm_rate=a.spm_rate, line_rate=a.line_rate)
+        np.save(d / f"{name}.npy", stream)
+        if name == "heldout_fim":
+            np.save(d / f"{name}_mask.npy", mask)
+        nbytes = sum(len(x["text"].encode()) for x in docs)
+        meta[f"{name}_tokens"] = int(len(stream))
+        meta[f"{name}_bytes"] = nbytes
+        meta[f"{name}_bytes_per_token"] = nbytes / max(1, len(stream))
+        if name != "heldout_fim":
+            for x, n in zip(docs, counts):
+                per_pkg[x["pkg"]] = per_pkg.get(x["pkg"], 0) + n
+        print(f"encode {name}: {len(docs)} files, {len(stream)} tokens, {nbytes / max(1, len(stream)):.2f} "
+              f"bytes/token, {time.time() - t0:.1f} s", flush=True)
+    for p in manifest["packages"]:
+        p["tokens"] = per_pkg.get(p["name"], 0)
+    manifest["tokens"] = {"train": meta["train_tokens"], "heldout": meta["heldout_tokens"]}
+    manifest["tokenizer"] = {"vocab_size": meta["vocab_size"], "pre": tokenizer.PRE_NAME}
+    manifest["fim"] = {k: meta[k] for k in ("fim_rate", "spm_rate", "line_rate", "seed")}
+    data.write_manifest(d / "manifest.json", manifest)
+    (d / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def cmd_train(a):
+    from . import train
+    train.run(a)
+
+
+def cmd_export(a):
+    from . import export
+    for t in a.type:
+        out = Path(a.out.replace("{type}", t))
+        export.from_checkpoint(a.ckpt, a.tokenizer, out, t, a.name)
+        print(f"export: {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m ckls.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("corpus")
+    c.add_argument("--out", required=True)
+    c.add_argument("--stdlib", default=None)
+    c.add_argument("--site", nargs="*", default=None, help="site-packages folders (default: this Python's)")
+    c.add_argument("--heldout-frac", type=float, default=0.02)
+    c.add_argument("--heldout", nargs="*", default=None, help="explicit held-out package names")
+    c.add_argument("--workers", type=int, default=None)
+    c.add_argument("--max-files", type=int, default=None)
+    c.set_defaults(fn=cmd_corpus)
+    t = sub.add_parser("tokenizer")
+    t.add_argument("--corpus", required=True)
+    t.add_argument("--vocab", type=int, default=16384)
+    t.add_argument("--sample-bytes", type=int, default=150_000_000)
+    t.set_defaults(fn=cmd_tokenizer)
+    e = sub.add_parser("encode")
+    e.add_argument("--corpus", required=True)
+    e.add_argument("--fim-rate", type=float, default=0.5)
+    e.add_argument("--spm-rate", type=float, default=0.5)
+    e.add_argument("--line-rate", type=float, default=0.5)
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(fn=cmd_encode)
+    from .options import add_args
+    r = sub.add_parser("train")
+    add_args(r)
+    r.set_defaults(fn=cmd_train)
+    x = sub.add_parser("export")
+    x.add_argument("--ckpt", required=True)
+    x.add_argument("--tokenizer", required=True)
+    x.add_argument("--out", required=True, help="path; {type} is replaced by the type")
+    x.add_argument("--type", nargs="+", default=["f16"], choices=["f32", "f16", "q8_0"])
+    x.add_argument("--name", default="ckls-code")
+    x.set_defaults(fn=cmd_export)
+    a = p.parse_args(argv)
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

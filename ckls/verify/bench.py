@@ -1,0 +1,64 @@
+"""Honest timing: warm-up, caches flushed before every timed run, medians with bootstrap confidence
+intervals, and a flag when a kernel appears faster than this hardware can move the bytes or do the flops."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+FLUSH_BYTES = 48 << 20   # larger than the last-level cache of the machines we run on
+PEAK_BYTES_PER_S = 60e9  # above L3-resident bandwidth on 2 Zen 3 cores (about 55 GB/s)
+PEAK_FLOPS_PER_CORE = {"f32": 3.6e9 * 32, "f64": 3.6e9 * 16}  # 2 FMA pipes x 8 (4) lanes x 2 flops
+_flush = None
+
+
+def flush_caches() -> None:
+    global _flush
+    if _flush is None:
+        _flush = np.ones(FLUSH_BYTES // 8)
+    _flush += 1.0
+
+
+def time_calls(fn, budget_s: float, warmup: int = 3, max_runs: int = 200, min_runs: int = 5) -> list[float]:
+    """Seconds per call; each run starts with cold caches. Stops after budget_s (but runs min_runs)."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    t_end = time.perf_counter() + budget_s
+    while len(out) < max_runs and (len(out) < min_runs or time.perf_counter() < t_end):
+        flush_caches()
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def summarize(ts: list[float], seed: int = 0) -> dict:
+    """Median and a 95% bootstrap confidence interval of the median."""
+    a = np.asarray(ts, np.float64)
+    rng = np.random.default_rng(seed)
+    meds = np.median(rng.choice(a, size=(1000, a.size)), axis=1)
+    return {"median_s": float(np.median(a)), "ci_lo_s": float(np.quantile(meds, 0.025)),
+            "ci_hi_s": float(np.quantile(meds, 0.975)), "runs": int(a.size)}
+
+
+def speedup(base: dict, kernel: dict) -> dict:
+    return {"x": base["median_s"] / kernel["median_s"],
+            "lo": base["ci_lo_s"] / kernel["ci_hi_s"], "hi": base["ci_hi_s"] / kernel["ci_lo_s"]}
+
+
+def hardware_flags(kernel: dict, nbytes: float, flops: float | None, dtype: str, cores: int | None = None) -> list[str]:
+    """Reasons the measured time is physically implausible (empty when it is plausible)."""
+    cores = cores or os.cpu_count() or 1
+    t = kernel["ci_lo_s"]
+    flags = []
+    if t <= 0:
+        return ["kernel time is zero"]
+    if nbytes / t > PEAK_BYTES_PER_S:
+        flags.append(f"moves {nbytes / t / 1e9:.0f} GB/s, above the {PEAK_BYTES_PER_S / 1e9:.0f} GB/s this "
+                     "machine can read")
+    peak = PEAK_FLOPS_PER_CORE.get(dtype, PEAK_FLOPS_PER_CORE["f32"]) * cores
+    if flops and flops / t > peak:
+        flags.append(f"{flops / t / 1e9:.0f} GFLOP/s, above the {peak / 1e9:.0f} GFLOP/s peak")
+    return flags

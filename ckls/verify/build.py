@@ -1,0 +1,167 @@
+"""Compiling a candidate: gcc -O3 and an ASan+UBSan build for C, nvcc for CUDA.
+
+Compiler errors come back as data (a list of diagnostics), never as exceptions, so they can be fed back to
+whoever wrote the kernel. After linking, the shared object's undefined symbols are checked against an allow
+list: a kernel may call libm, memory functions and OpenMP, not the Python API, threads, processes or files.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .spec import KernelSpec
+
+CC = "gcc"
+NVCC = "nvcc"
+C_FLAGS = ["-std=gnu11", "-O3", "-march=native", "-fPIC", "-shared", "-fopenmp", "-Wall"]
+C_ASAN_FLAGS = ["-std=gnu11", "-O1", "-g", "-march=native", "-fPIC", "-shared", "-fopenmp",
+                "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+BUILD_TIMEOUT_S = 120
+
+_DIAG = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:(?P<col>\d+):)?\s*(?P<sev>fatal error|error|warning|note)"
+                   r":\s*(?P<msg>.*)$")
+_NVCC_DIAG = re.compile(r"^(?P<file>[^\(\n]+)\((?P<line>\d+)\):\s*(?P<sev>error|warning)\s*:?\s*(?P<msg>.*)$")
+
+# Symbols a kernel may import. Anything else (PyRun_*, pthread_create, fork, system, dlopen, fopen, socket...)
+# makes the build fail: such a kernel is not a kernel.
+_ALLOWED_PREFIXES = ("GOMP_", "omp_", "__cxa_finalize", "_ITM_", "__gmon_start__", "__asan", "__ubsan",
+                     "__sanitizer", "__stack_chk_fail", "__assert_fail")
+_ALLOWED = set("""
+malloc calloc realloc free aligned_alloc posix_memalign memalign memcpy memmove memset memcmp
+abort printf fprintf snprintf puts putchar fputs fwrite stderr stdout __printf_chk __fprintf_chk __memcpy_chk
+__memmove_chk __memset_chk __vfprintf_chk qsort
+sqrt sqrtf exp expf exp2 exp2f expm1 expm1f log logf log2 log2f log10 log10f log1p log1pf pow powf
+sin sinf cos cosf tan tanf asin asinf acos acosf atan atanf atan2 atan2f sinh sinhf cosh coshf tanh tanhf
+asinh asinhf acosh acoshf atanh atanhf erf erff erfc erfcf tgamma tgammaf lgamma lgammaf
+fabs fabsf floor floorf ceil ceilf round roundf trunc truncf rint rintf nearbyint nearbyintf lrint lrintf
+llrint llrintf lround lroundf fmod fmodf remainder remainderf fmin fminf fmax fmaxf fma fmaf hypot hypotf
+cbrt cbrtf copysign copysignf ldexp ldexpf frexp frexpf modf modff nan nanf sincos sincosf
+__isnan __isnanf __isinf __isinff __finite __finitef __fpclassify __fpclassifyf __signbit __signbitf
+__exp_finite __expf_finite __log_finite __logf_finite __pow_finite __powf_finite
+""".split())
+
+
+@dataclass
+class Diagnostic:
+    file: str
+    line: int
+    col: int
+    severity: str
+    message: str
+
+
+@dataclass
+class BuildResult:
+    ok: bool
+    variant: str
+    so_path: str | None
+    command: list[str]
+    log: str = ""
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    forbidden_symbols: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "variant": self.variant, "command": " ".join(self.command), "log": self.log,
+                "diagnostics": [d.__dict__ for d in self.diagnostics],
+                "forbidden_symbols": self.forbidden_symbols}
+
+
+def parse_diagnostics(log: str) -> list[Diagnostic]:
+    out = []
+    for line in log.splitlines():
+        m = _DIAG.match(line) or _NVCC_DIAG.match(line)
+        if m:
+            sev = m["sev"].replace("fatal error", "error")
+            col = int(m.group("col")) if "col" in m.groupdict() and m.group("col") else 0
+            out.append(Diagnostic(m["file"], int(m["line"]), col, sev, m["msg"].strip()))
+    return out
+
+
+def _run(cmd: list[str], cwd: Path) -> tuple[int, str]:
+    try:
+        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    except FileNotFoundError:
+        return 127, f"{cmd[0]}: not found"
+    except subprocess.TimeoutExpired:
+        return 124, f"compiler timed out after {BUILD_TIMEOUT_S} s"
+    return p.returncode, p.stdout + p.stderr
+
+
+def undefined_symbols(so_path: str) -> list[str]:
+    """Strong undefined dynamic symbols of a shared object (weak references are ignored)."""
+    rc, out = _run(["nm", "-D", "--undefined-only", so_path], Path(so_path).parent)
+    if rc != 0:
+        return ["<nm failed: " + out.strip() + ">"]
+    syms = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[-2] == "U":
+            syms.append(parts[-1].split("@")[0])
+    return syms
+
+
+def forbidden_symbols(so_path: str) -> list[str]:
+    return sorted({s for s in undefined_symbols(so_path)
+                   if s not in _ALLOWED and not s.startswith(_ALLOWED_PREFIXES)})
+
+
+def build_c(source: str | Path, workdir: str | Path, variant: str = "opt", cc: str = CC) -> BuildResult:
+    source, workdir = Path(source).resolve(), Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    flags = {"opt": C_FLAGS, "asan": C_ASAN_FLAGS}[variant]
+    so = workdir / f"kernel_{variant}.so"
+    cmd = [cc, *flags, "-o", str(so), str(source), "-lm"]
+    rc, log = _run(cmd, workdir)
+    res = BuildResult(rc == 0, variant, str(so) if rc == 0 else None, cmd, log, parse_diagnostics(log))
+    if res.ok:
+        res.forbidden_symbols = forbidden_symbols(str(so))
+        if res.forbidden_symbols:
+            res.ok = False
+            res.log += "\nforbidden imports: " + ", ".join(res.forbidden_symbols)
+    return res
+
+
+def build_cuda(source: str | Path, workdir: str | Path, nvcc: str = NVCC) -> BuildResult:
+    """Compile (and link into a shared object) a CUDA candidate; no GPU is needed for this."""
+    source, workdir = Path(source).resolve(), Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    so = workdir / "kernel_cuda.so"
+    cmd = [nvcc, "-O3", "-shared", "-Xcompiler", "-fPIC", "-lineinfo", "-o", str(so), str(source)]
+    rc, log = _run(cmd, workdir)
+    return BuildResult(rc == 0, "cuda", str(so) if rc == 0 else None, cmd, log, parse_diagnostics(log))
+
+
+def build(spec: KernelSpec, source: str | Path, workdir: str | Path) -> list[BuildResult]:
+    """All builds a verdict needs: [opt, asan] for C, [cuda] for CUDA. Stops at the first failure."""
+    if spec.language == "cuda":
+        return [build_cuda(source, workdir)]
+    out = [build_c(source, workdir, "opt")]
+    if out[0].ok:
+        out.append(build_c(source, workdir, "asan"))
+    return out
+
+
+def gpu_present() -> bool:
+    """True when a CUDA device is visible (nvidia-smi lists one)."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return False
+    try:
+        p = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return p.returncode == 0 and "GPU" in p.stdout
+
+
+def sanitizer_libs() -> dict[str, str]:
+    """Runtime libraries to LD_PRELOAD when loading an ASan build into an uninstrumented Python."""
+    out = {}
+    for lib in ("libasan.so", "libubsan.so"):
+        rc, path = _run([CC, f"-print-file-name={lib}"], Path("/"))
+        path = path.strip()
+        if rc == 0 and path.startswith("/") and Path(path).exists():
+            out[lib] = str(Path(path).resolve())
+    return out

@@ -1,0 +1,248 @@
+"""One verification from start to verdict: build, fixed plan, Hypothesis fuzzing, sanitizer re-run, bench."""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import build as build_mod
+from .bench import hardware_flags, speedup
+from .fuzz import hypothesis_strategy, plan, sanitizer_plan, shrink_candidates
+from .report import ERROR, FAIL, PASS, UNVERIFIED, Failure, Report, repro_command
+from .sandbox import Crash, Limits, Worker, isolation
+from .spec import KernelSpec, eval_expr
+
+
+@dataclass
+class Budget:
+    """How hard to look. "full" for users, "ci" for the test suite (same plan, fewer random cases)."""
+    hypothesis_examples: int = 60
+    sanitizer: bool = True
+    bench_s: float = 3.0
+    shrink_tries: int = 16
+
+    @classmethod
+    def named(cls, name: str) -> "Budget":
+        if name == "ci":
+            return cls(hypothesis_examples=12, bench_s=0.0, shrink_tries=6)
+        if name == "quick":
+            return cls(hypothesis_examples=0, sanitizer=False, bench_s=0.0, shrink_tries=0)
+        return cls()
+
+
+def _case_result(worker: Worker, case: dict) -> dict:
+    """Run one case; a dead or hung child is the candidate's failure."""
+    try:
+        return worker.request({"op": "case", "case": case})
+    except Crash as c:
+        return {"ok": False, "check": {"timeout": "timeout", "sanitizer": "sanitizer"}.get(c.reason, "crash"),
+                "detail": c.detail, "log_tail": c.log_tail}
+
+
+def _failure(res: dict, phase: str, case: dict | None) -> Failure:
+    return Failure(check=res.get("check", "unknown"), detail=res.get("detail", ""), phase=phase, case=case,
+                   call=res.get("call"), mismatch=res.get("mismatch"), log_tail=res.get("log_tail", ""))
+
+
+def _shrink(worker: Worker, spec: KernelSpec, case: dict, res: dict, tries: int) -> tuple[dict, dict]:
+    """Smaller case failing the same check, when one is found within `tries` runs."""
+    n = 0
+    improved = True
+    while improved and n < tries:
+        improved = False
+        for cand in shrink_candidates(spec, case):
+            if n >= tries:
+                break
+            n += 1
+            r = _case_result(worker, cand)
+            if not r.get("ok") and r.get("check") == res.get("check"):
+                case, res, improved = cand, r, True
+                break
+    return case, res
+
+
+def verify(ref: str, kernel: str, spec: KernelSpec, *, spec_path: str | None = None, budget: str | Budget = "full",
+           seed: int | None = None, only_case: dict | None = None, limits: Limits | None = None,
+           log=None) -> Report:
+    t0 = time.monotonic()
+    budget = Budget.named(budget) if isinstance(budget, str) else budget
+    seed = random.SystemRandom().getrandbits(32) if seed is None else seed
+    say = log or (lambda *_: None)
+    rep = Report(verdict=PASS, ref=ref, kernel=str(kernel), spec_name=spec.name, seed=seed,
+                 isolation=isolation())
+    say(f"verifying {spec.name}: seed {seed}")
+    work = tempfile.mkdtemp(prefix="ckls-build-")
+    os.chmod(work, 0o755)
+    try:
+        _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, work, say)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        rep.seconds = time.monotonic() - t0
+    if rep.verdict == FAIL:
+        rep.repro = repro_command(ref, str(kernel), spec_path, rep.failure.case if rep.failure else None, seed)
+    return rep
+
+
+def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, work, say):
+    builds = build_mod.build(spec, kernel, work)
+    rep.builds = [b.to_dict() for b in builds]
+    bad = [b for b in builds if not b.ok]
+    if bad:
+        b = bad[0]
+        check = "forbidden_symbol" if b.forbidden_symbols else "build"
+        detail = ("imports " + ", ".join(b.forbidden_symbols)) if b.forbidden_symbols else \
+            f"{b.variant} build failed ({sum(d.severity == 'error' for d in b.diagnostics)} errors)"
+        rep.verdict, rep.failure = FAIL, Failure(check, detail, "build")
+        rep.reasons.append(detail)
+        return
+    if spec.language == "cuda":
+        rep.verdict = UNVERIFIED
+        if build_mod.gpu_present():
+            rep.reasons.append("compiled with nvcc; running CUDA candidates under compute-sanitizer is not "
+                               "implemented yet")
+        else:
+            rep.reasons.append("compiled with nvcc; no GPU here, so it was not run (not PASS)")
+        return
+
+    numpy_ref = spec.numpy
+    if numpy_ref and not os.path.isabs(numpy_ref):
+        base = Path(spec_path).parent if spec_path else Path(kernel).parent
+        numpy_ref = str((base / numpy_ref).resolve())
+    init = {"spec": spec.to_dict(), "so": builds[0].so_path, "ref": _abs_ref(ref), "numpy": numpy_ref,
+            "guard_pad": 16}
+    counts = rep.cases_run
+    with Worker(init, limits) as w:
+        try:
+            w.start()
+        except Crash as c:
+            rep.verdict, rep.failure = ERROR, Failure("harness_error", str(c), "start", log_tail=c.log_tail)
+            return
+
+        def run_phase(name, cases) -> bool:
+            for case in cases:
+                counts[name] = counts.get(name, 0) + 1
+                r = _case_result(w, case)
+                if r.get("ok"):
+                    continue
+                if r.get("check") == "harness_error":
+                    rep.verdict, rep.failure = ERROR, _failure(r, name, case)
+                    return False
+                say(f"  {name}: {r.get('check')} on {case}; shrinking")
+                case, r = _shrink(w, spec, case, r, budget.shrink_tries)
+                rep.verdict, rep.failure = FAIL, _failure(r, name, case)
+                return False
+            return True
+
+        if only_case is not None:
+            if not run_phase("case", [only_case]):
+                return
+        else:
+            say(f"  plan: {len(plan(spec, seed))} cases")
+            if not run_phase("plan", plan(spec, seed)):
+                return
+            if budget.hypothesis_examples and not _hypothesis_phase(w, spec, seed, budget, counts, rep, say):
+                return
+    if budget.sanitizer:
+        say("  ASan+UBSan re-run")
+        libs = build_mod.sanitizer_libs()
+        env = {"LD_PRELOAD": " ".join(libs.values()),
+               "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:"
+                               "hard_rss_limit_mb=4096:handle_segv=1",
+               "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
+        sinit = dict(init, so=builds[1].so_path, guard_pad=0, settle_s=0)
+        with Worker(sinit, limits, env=env, sanitizer=True) as sw:
+            for case in ([only_case] if only_case is not None else sanitizer_plan(spec, seed)):
+                counts["sanitizer"] = counts.get("sanitizer", 0) + 1
+                r = _case_result(sw, case)
+                if not r.get("ok"):
+                    rep.verdict = ERROR if r.get("check") == "harness_error" else FAIL
+                    rep.failure = _failure(r, "sanitizer", case)
+                    return
+    if budget.bench_s > 0 and only_case is None:
+        _bench(rep, spec, init, limits, seed, budget, say)
+
+
+def _hypothesis_phase(w, spec, seed, budget, counts, rep, say) -> bool:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hseed
+
+    found = []
+
+    @hseed(seed)
+    @settings(max_examples=budget.hypothesis_examples, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), derandomize=False, report_multiple_bugs=False)
+    @given(case=hypothesis_strategy(spec))
+    def prop(case):
+        counts["hypothesis"] = counts.get("hypothesis", 0) + 1
+        r = _case_result(w, case)
+        if not r.get("ok"):
+            found.append((case, r))
+            raise AssertionError(r.get("detail"))
+
+    say(f"  hypothesis: {budget.hypothesis_examples} examples")
+    try:
+        prop()
+    except AssertionError:
+        pass
+    if not found:
+        return True
+    case, r = found[0]
+    if r.get("check") == "harness_error":
+        rep.verdict, rep.failure = ERROR, _failure(r, "hypothesis", case)
+        return False
+    case, r = _shrink(w, spec, case, r, budget.shrink_tries)
+    rep.verdict, rep.failure = FAIL, _failure(r, "hypothesis", case)
+    return False
+
+
+def _bench(rep, spec, init, limits, seed, budget, say):
+    sizes = {s.name: s.typical for s in spec.sizes}
+    say(f"  bench at {sizes}")
+    lim = limits or Limits()
+    with Worker(dict(init, settle_s=0), lim) as w:
+        try:
+            r = w.request({"op": "bench", "sizes": sizes, "seed": seed, "budget_s": budget.bench_s},
+                          timeout=budget.bench_s * 4 + 60)
+        except Crash as c:
+            rep.verdict, rep.failure = FAIL, Failure("crash", str(c), "bench", log_tail=c.log_tail)
+            return
+    if not r.get("ok"):
+        rep.reasons.append(f"benchmark failed: {r.get('detail')}")
+        return
+    t = r["timings"]
+    nbytes = eval_expr(spec.bytes, sizes) if spec.bytes else sum(
+        _prod(spec.shape_of(a, sizes)) * {"f32": 4, "f64": 8, "i32": 4, "i64": 8}[a.dtype] for a in spec.arrays)
+    flops = eval_expr(spec.flops, sizes) if spec.flops else None
+    dtype = spec.outputs[0].dtype
+    flags = hardware_flags(t["kernel"], nbytes, flops, dtype)
+    sp = {k: speedup(t[k], t["kernel"]) for k in ("original", "numpy") if k in t}
+    rep.bench = {"sizes": sizes, "timings": t, "speedup": sp, "flags": flags, "bytes": nbytes, "flops": flops}
+    if flags:
+        rep.verdict = FAIL
+        rep.failure = Failure("implausible_speed", "; ".join(flags), "bench")
+
+
+def _abs_ref(ref: str) -> str:
+    path, sep, func = ref.rpartition("::")
+    return str(Path(path).resolve()) + sep + func if sep else ref
+
+
+def _prod(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def load_spec_for(kernel: str | Path, spec_path: str | None) -> tuple[KernelSpec, str]:
+    """The spec given, else <kernel>.spec.json, else spec.json beside the kernel."""
+    p = Path(spec_path) if spec_path else Path(kernel).with_suffix(".spec.json")
+    if not spec_path and not p.exists():
+        p = Path(kernel).parent / "spec.json"
+    if not p.exists():
+        raise FileNotFoundError(f"no spec: pass --spec or put {p.name} beside the kernel")
+    return KernelSpec.load(p), str(p)

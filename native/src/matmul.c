@@ -1,0 +1,120 @@
+/* matmul.c — GEMV (decode, one token) and blocked GEMM (prompt, many tokens) over the per-ISA dot kernels.
+ *
+ * Work is split by output rows in chunks handed out through an atomic counter (threads that finish early take
+ * more). Within a chunk, each block of weight rows is dotted against a block of tokens so the weight bytes are
+ * reused from L1/L2 across tokens instead of streamed from memory once per token. */
+#include <stdatomic.h>
+
+#include "matmul.h"
+
+#define ROW_BLOCK 4   /* weight rows kept hot together */
+#define TOK_BLOCK 16  /* tokens swept per weight-row block */
+
+typedef struct {
+    const ckls_isa_kernels *kern;
+    int type;
+    ckls_vec_dot_fn dot;
+    const char *w;
+    int64_t w_row_bytes, n_out, n_in;
+    const char *xq;
+    int64_t xq_row_bytes, n_tok;
+    float *y;
+    int64_t y_stride;
+    int64_t chunk;
+    atomic_llong next;
+    const volatile int32_t *cancel;
+} matmul_job;
+
+static void matmul_task(void *p, int ith, int nth) {
+    matmul_job *j = p;
+    for (;;) {
+        const int64_t r0 = atomic_fetch_add(&j->next, j->chunk);
+        if (r0 >= j->n_out) break;
+        if (j->cancel && *j->cancel) break;
+        const int64_t r1 = r0 + j->chunk < j->n_out ? r0 + j->chunk : j->n_out;
+        for (int64_t t0 = 0; t0 < j->n_tok; t0 += TOK_BLOCK) {
+            const int64_t t1 = t0 + TOK_BLOCK < j->n_tok ? t0 + TOK_BLOCK : j->n_tok;
+            for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
+                const int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
+                int64_t t = t0;
+                if (j->kern->vec_dot_4c[j->type]) /* weights unpacked once per 4 tokens */
+                    for (; t + 4 <= t1; t += 4)
+                        for (int64_t r = rb; r < re; r++) {
+                            float s4[4];
+                            j->kern->vec_dot_4c[j->type](j->n_in, s4, j->w + r * j->w_row_bytes,
+                                                         j->xq + t * j->xq_row_bytes, j->xq_row_bytes);
+                            for (int c = 0; c < 4; c++) j->y[(t + c) * j->y_stride + r] = s4[c];
+                        }
+                for (; t < t1; t++) {
+                    const char *xt = j->xq + t * j->xq_row_bytes;
+                    float *yt = j->y + t * j->y_stride;
+                    if (re - rb == ROW_BLOCK && j->kern->vec_dot_4r[j->type]) /* activation loaded once for 4 rows */
+                        j->kern->vec_dot_4r[j->type](j->n_in, &yt[rb], j->w + rb * j->w_row_bytes, j->w_row_bytes, xt);
+                    else
+                        for (int64_t r = rb; r < re; r++) j->dot(j->n_in, &yt[r], j->w + r * j->w_row_bytes, xt);
+                }
+            }
+        }
+    }
+}
+
+int ckls_matmul_pre(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const void *xq,
+                    int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride, const volatile int32_t *cancel) {
+    matmul_job j = {
+        .kern = ckls_active_kernels(), .type = type,
+        .dot = ckls_active_kernels()->vec_dot[type],
+        .w = w, .w_row_bytes = ckls_row_bytes(type, n_in), .n_out = n_out, .n_in = n_in,
+        .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
+    };
+    if (!j.dot) return ckls_fail(CKLS_EINVAL, "no dot kernel for type %d", type);
+    const int nth = ckls_pool_threads(pool);
+    /* Enough chunks for balance (8 per thread), each a multiple of ROW_BLOCK. */
+    int64_t chunk = (n_out + nth * 8 - 1) / (nth * 8);
+    chunk = (chunk + ROW_BLOCK - 1) / ROW_BLOCK * ROW_BLOCK;
+    j.chunk = chunk < ROW_BLOCK ? ROW_BLOCK : chunk;
+    atomic_init(&j.next, 0);
+    ckls_pool_run(nth > 1 && n_out * n_tok >= 64 ? pool : NULL, matmul_task, &j);
+    if (cancel && *cancel) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+    return CKLS_OK;
+}
+
+typedef struct {
+    ckls_from_float_fn q;
+    const float *x;
+    char *xq;
+    int64_t n_in, n_tok, row_bytes;
+} quant_job;
+
+static void quant_task(void *p, int ith, int nth) {
+    quant_job *j = p;
+    for (int64_t t = ith; t < j->n_tok; t += nth) j->q(j->x + t * j->n_in, j->xq + t * j->row_bytes, j->n_in);
+}
+
+void ckls_quantize_acts(ckls_pool *pool, int act_type, const float *x, void *xq, int64_t n_in, int64_t n_tok) {
+    quant_job j = {ckls_active_kernels()->quantize_act[act_type], x, xq, n_in, n_tok, ckls_row_bytes(act_type, n_in)};
+    ckls_pool_run(n_tok > 1 ? pool : NULL, quant_task, &j);
+}
+
+int ckls_matmul_c(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
+                  int64_t n_tok, float *y, const volatile int32_t *cancel) {
+    if (!ckls_type_supported(type)) return ckls_fail(CKLS_EINVAL, "unsupported weight type %d", type);
+    if (n_out < 0 || n_in < 0 || n_tok < 0) return ckls_fail(CKLS_EINVAL, "negative matmul size");
+    if (ckls_row_bytes(type, n_in) < 0)
+        return ckls_fail(CKLS_EINVAL, "row length %lld is not a multiple of the block size", (long long)n_in);
+    const int act = ckls_type_vec_dot_type(type);
+    const int64_t arb = ckls_row_bytes(act, n_in);
+    if (arb < 0) return ckls_fail(CKLS_EINVAL, "row length %lld does not fit activation format", (long long)n_in);
+    if (n_out == 0 || n_tok == 0) return CKLS_OK;
+    if (!w || !x || !y) return ckls_fail(CKLS_EINVAL, "NULL buffer");
+    void *xq = ckls_aligned_alloc((size_t)(arb * n_tok));
+    if (!xq) return ckls_fail(CKLS_ENOMEM, "out of memory for %lld activation bytes", (long long)(arb * n_tok));
+    ckls_quantize_acts(pool, act, x, xq, n_in, n_tok);
+    int rc = ckls_matmul_pre(pool, type, w, n_out, n_in, xq, arb, n_tok, y, n_out, cancel);
+    ckls_aligned_free(xq);
+    return rc;
+}
+
+int ckls_matmul(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
+                int64_t n_tok, float *y) {
+    return ckls_matmul_c(pool, type, w, n_out, n_in, x, n_tok, y, NULL);
+}

@@ -1,0 +1,263 @@
+/* model.c — the llama / qwen2 transformer forward: one C call evaluates a whole batch of tokens through every
+ * layer, writing K/V into the cache and logits out. Weights are the caller's (mmap'd GGUF); only activations,
+ * the KV cache and scratch are allocated here. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "matmul.h"
+
+#define MAX_BATCH 256 /* tokens per internal chunk: bounds scratch memory, big enough for weight reuse */
+
+struct ckls_model {
+    ckls_hparams hp;
+    ckls_tensor tok_embd, output_norm, output;
+    ckls_layer *layers;
+    int32_t n_ctx, head_dim, kv_dim;
+    ckls_pool *pool;
+    float *k_cache, *v_cache; /* [n_layer][n_ctx][kv_dim] */
+    /* scratch for MAX_BATCH tokens */
+    float *x, *h, *q, *k, *v, *att, *g, *u, *hidden_last;
+    void *xq;
+    int32_t *pos;
+};
+
+/* ---- validation ------------------------------------------------------------------------------------------- */
+
+static int check_tensor(const char *name, int layer, const ckls_tensor *t, int64_t ne0, int64_t ne1, int optional,
+                        int f32_only) {
+    char where[64];
+    if (layer >= 0) snprintf(where, sizeof where, "blk.%d.%s", layer, name);
+    else snprintf(where, sizeof where, "%s", name);
+    if (!t->data) return optional ? CKLS_OK : ckls_fail(CKLS_EINVAL, "tensor %s is missing", where);
+    if (f32_only ? t->type != CKLS_TYPE_F32 : !ckls_type_supported(t->type))
+        return ckls_fail(CKLS_EINVAL, "tensor %s has unsupported type %d%s", where, t->type,
+                         f32_only ? " (must be f32)" : "");
+    if (t->ne0 != ne0 || t->ne1 != ne1)
+        return ckls_fail(CKLS_EINVAL, "tensor %s has shape [%lld, %lld], expected [%lld, %lld]", where,
+                         (long long)t->ne0, (long long)t->ne1, (long long)ne0, (long long)ne1);
+    const int64_t rb = ckls_row_bytes(t->type, ne0);
+    if (rb < 0) return ckls_fail(CKLS_EINVAL, "tensor %s: row of %lld is not a multiple of its block size", where,
+                                 (long long)ne0);
+    if (t->nbytes < rb * ne1)
+        return ckls_fail(CKLS_EINVAL, "tensor %s needs %lld bytes, only %lld available", where,
+                         (long long)(rb * ne1), (long long)t->nbytes);
+    return CKLS_OK;
+}
+
+static int check_hparams(const ckls_hparams *hp) {
+    if (hp->arch != CKLS_ARCH_LLAMA && hp->arch != CKLS_ARCH_QWEN2)
+        return ckls_fail(CKLS_EINVAL, "unknown architecture id %d", hp->arch);
+    if (hp->n_vocab <= 0 || hp->n_vocab > (1 << 24)) return ckls_fail(CKLS_EINVAL, "n_vocab %d out of range", hp->n_vocab);
+    if (hp->n_embd <= 0 || hp->n_embd > 65536) return ckls_fail(CKLS_EINVAL, "n_embd %d out of range", hp->n_embd);
+    if (hp->n_layer <= 0 || hp->n_layer > 1024) return ckls_fail(CKLS_EINVAL, "n_layer %d out of range", hp->n_layer);
+    if (hp->n_ff <= 0 || hp->n_ff > 1 << 20) return ckls_fail(CKLS_EINVAL, "n_ff %d out of range", hp->n_ff);
+    if (hp->n_head <= 0 || hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv || hp->n_embd % hp->n_head)
+        return ckls_fail(CKLS_EINVAL, "heads %d / kv heads %d do not divide n_embd %d", hp->n_head, hp->n_head_kv,
+                         hp->n_embd);
+    const int head_dim = hp->n_embd / hp->n_head;
+    if (hp->n_rot <= 0 || hp->n_rot > head_dim || hp->n_rot % 2 || hp->n_rot > 2048)
+        return ckls_fail(CKLS_EINVAL, "rope dimension %d invalid for head size %d", hp->n_rot, head_dim);
+    if (hp->rope_mode != CKLS_ROPE_NORM && hp->rope_mode != CKLS_ROPE_NEOX)
+        return ckls_fail(CKLS_EINVAL, "unknown rope mode %d", hp->rope_mode);
+    if (!(hp->rms_eps > 0.0f && hp->rms_eps < 1.0f)) return ckls_fail(CKLS_EINVAL, "rms epsilon %g out of range", hp->rms_eps);
+    if (!(hp->rope_base > 0.0f && isfinite(hp->rope_base)))
+        return ckls_fail(CKLS_EINVAL, "rope base %g out of range", hp->rope_base);
+    return CKLS_OK;
+}
+
+static int check_weights(const ckls_hparams *hp, const ckls_tensor *tok_embd, const ckls_tensor *output_norm,
+                         const ckls_tensor *output, const ckls_layer *layers) {
+    const int64_t d = hp->n_embd, kv = (int64_t)hp->n_head_kv * (d / hp->n_head), ff = hp->n_ff;
+    int rc;
+    if ((rc = check_tensor("token_embd.weight", -1, tok_embd, d, hp->n_vocab, 0, 0))) return rc;
+    if ((rc = check_tensor("output_norm.weight", -1, output_norm, d, 1, 0, 1))) return rc;
+    if ((rc = check_tensor("output.weight", -1, output, d, hp->n_vocab, 1, 0))) return rc;
+    for (int l = 0; l < hp->n_layer; l++) {
+        const ckls_layer *L = &layers[l];
+        if ((rc = check_tensor("attn_norm.weight", l, &L->attn_norm, d, 1, 0, 1))) return rc;
+        if ((rc = check_tensor("attn_q.weight", l, &L->wq, d, d, 0, 0))) return rc;
+        if ((rc = check_tensor("attn_k.weight", l, &L->wk, d, kv, 0, 0))) return rc;
+        if ((rc = check_tensor("attn_v.weight", l, &L->wv, d, kv, 0, 0))) return rc;
+        if ((rc = check_tensor("attn_q.bias", l, &L->bq, d, 1, 1, 1))) return rc;
+        if ((rc = check_tensor("attn_k.bias", l, &L->bk, kv, 1, 1, 1))) return rc;
+        if ((rc = check_tensor("attn_v.bias", l, &L->bv, kv, 1, 1, 1))) return rc;
+        if ((rc = check_tensor("attn_output.weight", l, &L->wo, d, d, 0, 0))) return rc;
+        if ((rc = check_tensor("ffn_norm.weight", l, &L->ffn_norm, d, 1, 0, 1))) return rc;
+        if ((rc = check_tensor("ffn_gate.weight", l, &L->w_gate, d, ff, 0, 0))) return rc;
+        if ((rc = check_tensor("ffn_up.weight", l, &L->w_up, d, ff, 0, 0))) return rc;
+        if ((rc = check_tensor("ffn_down.weight", l, &L->w_down, ff, d, 0, 0))) return rc;
+        /* The activation formats must fit the row lengths too (Q8_K needs multiples of 256, Q8_0 of 32). */
+        const ckls_tensor *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 7; i++)
+            if (ckls_row_bytes(ckls_type_vec_dot_type(mats[i]->type), mats[i]->ne0) < 0)
+                return ckls_fail(CKLS_EINVAL, "blk.%d: row length %lld does not fit the activation format", l,
+                                 (long long)mats[i]->ne0);
+    }
+    const ckls_tensor *out = output->data ? output : tok_embd;
+    if (ckls_row_bytes(ckls_type_vec_dot_type(out->type), out->ne0) < 0)
+        return ckls_fail(CKLS_EINVAL, "output: row length does not fit the activation format");
+    return CKLS_OK;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------------------------------ */
+
+void ckls_model_free(ckls_model *m) {
+    if (!m) return;
+    ckls_pool_free(m->pool);
+    free(m->layers);
+    float *bufs[] = {m->k_cache, m->v_cache, m->x, m->h, m->q, m->k, m->v, m->att, m->g, m->u, m->hidden_last};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ckls_aligned_free(bufs[i]);
+    ckls_aligned_free(m->xq);
+    ckls_aligned_free(m->pos);
+    free(m);
+}
+
+ckls_model *ckls_model_create(const ckls_hparams *hp, const ckls_tensor *tok_embd, const ckls_tensor *output_norm,
+                              const ckls_tensor *output, const ckls_layer *layers, int32_t n_ctx, int32_t n_threads) {
+    if (!hp || !tok_embd || !output_norm || !output || !layers) {
+        ckls_fail(CKLS_EINVAL, "model: NULL argument");
+        return NULL;
+    }
+    if (check_hparams(hp) || check_weights(hp, tok_embd, output_norm, output, layers)) return NULL;
+    if (n_ctx <= 0 || n_ctx > (1 << 20)) {
+        ckls_fail(CKLS_EINVAL, "context length %d out of range", n_ctx);
+        return NULL;
+    }
+    ckls_model *m = calloc(1, sizeof *m);
+    if (!m) { ckls_fail(CKLS_ENOMEM, "out of memory"); return NULL; }
+    m->hp = *hp;
+    m->tok_embd = *tok_embd;
+    m->output_norm = *output_norm;
+    m->output = output->data ? *output : *tok_embd; /* tied output */
+    m->n_ctx = n_ctx;
+    m->head_dim = hp->n_embd / hp->n_head;
+    m->kv_dim = hp->n_head_kv * m->head_dim;
+    m->layers = malloc(sizeof(ckls_layer) * (size_t)hp->n_layer);
+    m->pool = ckls_pool_create(n_threads);
+    if (!m->pool) { ckls_model_free(m); return NULL; } /* the pool left its own message */
+    if (!m->layers) { ckls_model_free(m); ckls_fail(CKLS_ENOMEM, "out of memory"); return NULL; }
+    memcpy(m->layers, layers, sizeof(ckls_layer) * (size_t)hp->n_layer);
+
+    const size_t B = MAX_BATCH, d = (size_t)hp->n_embd, ff = (size_t)hp->n_ff, kv = (size_t)m->kv_dim;
+    const size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * kv * sizeof(float);
+    size_t xq_row = 0; /* largest activation row over every matrix's input length and format */
+    const int64_t in_lens[] = {hp->n_embd, hp->n_ff};
+    for (int i = 0; i < 2; i++)
+        for (int act = 0; act < CKLS_TYPE_MAX; act++)
+            if ((act == CKLS_TYPE_F32 || act == CKLS_TYPE_Q8_0 || act == CKLS_TYPE_Q8_K) &&
+                ckls_row_bytes(act, in_lens[i]) > (int64_t)xq_row)
+                xq_row = (size_t)ckls_row_bytes(act, in_lens[i]);
+    m->k_cache = ckls_aligned_alloc(cache);
+    m->v_cache = ckls_aligned_alloc(cache);
+    m->x = ckls_aligned_alloc(B * d * 4);
+    m->h = ckls_aligned_alloc(B * d * 4);
+    m->q = ckls_aligned_alloc(B * d * 4);
+    m->k = ckls_aligned_alloc(B * kv * 4);
+    m->v = ckls_aligned_alloc(B * kv * 4);
+    m->att = ckls_aligned_alloc(B * d * 4);
+    m->g = ckls_aligned_alloc(B * ff * 4);
+    m->u = ckls_aligned_alloc(B * ff * 4);
+    m->hidden_last = ckls_aligned_alloc(d * 4);
+    m->xq = ckls_aligned_alloc(B * xq_row);
+    m->pos = ckls_aligned_alloc(B * sizeof(int32_t));
+    if (!m->k_cache || !m->v_cache || !m->x || !m->h || !m->q || !m->k || !m->v || !m->att || !m->g || !m->u ||
+        !m->hidden_last || !m->xq || !m->pos) {
+        ckls_model_free(m);
+        ckls_fail(CKLS_ENOMEM, "out of memory for the KV cache (%zu MB) and scratch", 2 * cache >> 20);
+        return NULL;
+    }
+    return m;
+}
+
+int32_t ckls_model_n_ctx(const ckls_model *m) { return m ? m->n_ctx : 0; }
+
+/* ---- forward ----------------------------------------------------------------------------------------------------- */
+
+/* y[t] = W · x[t] for n rows of input length n_in; quantizes x once per activation format. */
+static int linear(ckls_model *m, const ckls_tensor *w, const float *x, int64_t n, float *y, const volatile int32_t *cancel) {
+    const int act = ckls_type_vec_dot_type(w->type);
+    const int64_t rb = ckls_row_bytes(act, w->ne0);
+    ckls_quantize_acts(m->pool, act, x, m->xq, w->ne0, n);
+    return ckls_matmul_pre(m->pool, w->type, w->data, w->ne1, w->ne0, m->xq, rb, n, y, w->ne1, cancel);
+}
+
+static void add_bias(float *y, const ckls_tensor *b, int64_t n, int64_t dim) {
+    if (!b->data) return;
+    const float *bv = b->data;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < dim; i++) y[t * dim + i] += bv[i];
+}
+
+static int eval_chunk(ckls_model *m, const int32_t *tokens, int32_t n, int32_t pos0, float *logits, int32_t logits_all,
+                      const volatile int32_t *cancel) {
+    const ckls_hparams *hp = &m->hp;
+    const int64_t d = hp->n_embd, kv = m->kv_dim, ff = hp->n_ff, hd = m->head_dim;
+    const int64_t emb_rb = ckls_row_bytes(m->tok_embd.type, d);
+    const ckls_type_info *emb = ckls_type_get(m->tok_embd.type);
+    int rc;
+    for (int32_t t = 0; t < n; t++) {
+        emb->to_float((const char *)m->tok_embd.data + (int64_t)tokens[t] * emb_rb, m->x + t * d, d);
+        m->pos[t] = pos0 + t;
+    }
+    for (int l = 0; l < hp->n_layer; l++) {
+        if (cancel && *cancel) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+        const ckls_layer *L = &m->layers[l];
+        float *kc = m->k_cache + ((size_t)l * m->n_ctx) * kv, *vc = m->v_cache + ((size_t)l * m->n_ctx) * kv;
+
+        ckls_rmsnorm(m->x, L->attn_norm.data, m->h, n, d, hp->rms_eps);
+        if ((rc = linear(m, &L->wq, m->h, n, m->q, cancel))) return rc;
+        if ((rc = linear(m, &L->wk, m->h, n, m->k, cancel))) return rc;
+        if ((rc = linear(m, &L->wv, m->h, n, m->v, cancel))) return rc;
+        add_bias(m->q, &L->bq, n, d);
+        add_bias(m->k, &L->bk, n, kv);
+        add_bias(m->v, &L->bv, n, kv);
+        ckls_rope(m->q, n, hp->n_head, hd, m->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
+        ckls_rope(m->k, n, hp->n_head_kv, hd, m->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
+        memcpy(kc + (size_t)pos0 * kv, m->k, sizeof(float) * (size_t)(n * kv));
+        memcpy(vc + (size_t)pos0 * kv, m->v, sizeof(float) * (size_t)(n * kv));
+        if ((rc = ckls_attention(m->pool, m->q, kc, vc, m->att, n, pos0, hp->n_head, hp->n_head_kv, hd, kv))) return rc;
+        if ((rc = linear(m, &L->wo, m->att, n, m->h, cancel))) return rc;
+        for (int64_t i = 0; i < n * d; i++) m->x[i] += m->h[i];
+
+        ckls_rmsnorm(m->x, L->ffn_norm.data, m->h, n, d, hp->rms_eps);
+        if ((rc = linear(m, &L->w_gate, m->h, n, m->g, cancel))) return rc;
+        if ((rc = linear(m, &L->w_up, m->h, n, m->u, cancel))) return rc;
+        ckls_swiglu(m->g, m->u, m->g, n * ff);
+        if ((rc = linear(m, &L->w_down, m->g, n, m->h, cancel))) return rc;
+        for (int64_t i = 0; i < n * d; i++) m->x[i] += m->h[i];
+    }
+    /* Final norm and logits: all rows when asked, else only the last token's. */
+    const int64_t first = logits_all ? 0 : n - 1, rows = n - first;
+    ckls_rmsnorm(m->x + first * d, m->output_norm.data, m->h, rows, d, hp->rms_eps);
+    memcpy(m->hidden_last, m->h + (rows - 1) * d, sizeof(float) * (size_t)d);
+    if (!logits) return CKLS_OK;
+    return linear(m, &m->output, m->h, rows, logits, cancel);
+}
+
+int ckls_model_eval(ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t pos0, float *logits,
+                    int32_t logits_all, const volatile int32_t *cancel) {
+    if (!m || !tokens || n_tok <= 0) return ckls_fail(CKLS_EINVAL, "eval: need at least one token");
+    if (pos0 < 0 || (int64_t)pos0 + n_tok > m->n_ctx)
+        return ckls_fail(CKLS_ERANGE, "eval: positions %d..%d exceed the context of %d", pos0, pos0 + n_tok - 1, m->n_ctx);
+    for (int32_t t = 0; t < n_tok; t++)
+        if (tokens[t] < 0 || tokens[t] >= m->hp.n_vocab)
+            return ckls_fail(CKLS_EINVAL, "eval: token id %d at %d outside vocabulary of %d", tokens[t], t, m->hp.n_vocab);
+    for (int32_t done = 0; done < n_tok; done += MAX_BATCH) {
+        const int32_t n = n_tok - done < MAX_BATCH ? n_tok - done : MAX_BATCH;
+        const int last_chunk = done + n == n_tok;
+        float *out = NULL;
+        if (logits_all) out = logits ? logits + (size_t)done * m->hp.n_vocab : NULL;
+        else if (last_chunk) out = logits;
+        /* Middle chunks without logits_all still need K/V but no output: skip the vocab projection. */
+        int rc = eval_chunk(m, tokens + done, n, pos0 + done, out, logits_all, cancel);
+        if (rc) return rc;
+    }
+    return CKLS_OK;
+}
+
+int ckls_model_last_hidden(const ckls_model *m, float *out) {
+    if (!m || !out) return ckls_fail(CKLS_EINVAL, "NULL argument");
+    memcpy(out, m->hidden_last, sizeof(float) * (size_t)m->hp.n_embd);
+    return CKLS_OK;
+}

@@ -1,0 +1,441 @@
+/* test_kernels.c — every SIMD kernel against its scalar reference, on fresh random data each run.
+ *
+ *   test_kernels [seed]      (seed defaults to the clock; it is printed so a failure can be replayed)
+ *
+ * For each ISA this build and CPU have besides scalar:
+ *   - activation quantizers (Q8_0, Q8_K): output bytes identical to the scalar reference, including ties,
+ *     zero blocks, huge/tiny values and NaN/Inf;
+ *   - dots of every weight type at odd block counts, in two modes:
+ *       exact: scales of 1 (or 2) and small activations, so every partial sum is an integer below 2^24 and any
+ *              summation order gives the same float: the ISA must equal the reference bit for bit (this is
+ *              where a wrong nibble, scale or offset cannot hide behind a tolerance);
+ *       real:  quantized gaussian data with arbitrary scales, compared within 1e-5 (3e-5 for float rows) of
+ *              sum |w*x| (accumulation order differs).
+ *   - 4-row dots (ckls_vec_dot_4r) against four scalar 1-row dots, rows at an odd stride.
+ * Scalar references themselves: dots against a double dot of the dequantized rows, and quantize/dequantize
+ * round trips with relative-RMSE bounds. Every buffer is malloc'ed at its exact size so ASan sees tail reads.
+ * Last line: "N passed, N failed"; exit status non-zero on failure. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "quant.h"
+
+static int n_pass, n_fail;
+
+#define CHECK(cond, ...)                                                                                          \
+    do {                                                                                                          \
+        if (cond) n_pass++;                                                                                       \
+        else {                                                                                                    \
+            n_fail++;                                                                                             \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                           \
+            printf(__VA_ARGS__);                                                                                  \
+            printf("\n");                                                                                         \
+        }                                                                                                         \
+    } while (0)
+
+/* ---- random numbers ------------------------------------------------------------------------------------- */
+static uint64_t rng_state;
+static uint64_t rnd(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 2685821657736338717ull;
+}
+static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); } /* inclusive */
+static float rnd_unit(void) { return (float)((rnd() >> 40) * (1.0 / 16777216.0)); }       /* [0, 1) */
+static float rnd_normal(void) {
+    float u = rnd_unit(), v = rnd_unit();
+    return sqrtf(-2.0f * logf(u + 1e-12f)) * cosf(6.2831853f * v);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        printf("out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static const int WEIGHT_TYPES[] = {CKLS_TYPE_F32, CKLS_TYPE_F16, CKLS_TYPE_BF16, CKLS_TYPE_Q8_0,
+                                   CKLS_TYPE_Q4_0, CKLS_TYPE_Q4_K, CKLS_TYPE_Q6_K};
+#define N_WEIGHT_TYPES (int)(sizeof WEIGHT_TYPES / sizeof WEIGHT_TYPES[0])
+static const int BLOCK_COUNTS[] = {1, 3, 7, 13, 33, 65};
+#define N_BLOCK_COUNTS (int)(sizeof BLOCK_COUNTS / sizeof BLOCK_COUNTS[0])
+
+static int64_t row_bytes(int type, int64_t n) { return ckls_row_bytes(type, n); }
+
+/* ---- data families --------------------------------------------------------------------------------------- */
+enum { FAM_NORMAL, FAM_SCALED, FAM_TIES, FAM_SPECIAL, FAM_COUNT };
+static const char *FAM_NAMES[] = {"normal", "scaled", "ties", "special"};
+
+/* Fills x (n floats, n a multiple of blck) with one family's values. */
+static void fill(float *x, int64_t n, int blck, int fam) {
+    for (int64_t b = 0; b < n / blck; b++) {
+        float *xb = x + b * blck;
+        const float scale = fam == FAM_SCALED ? powf(10.0f, (float)rnd_int(-30, 30)) : 1.0f;
+        for (int j = 0; j < blck; j++) xb[j] = rnd_normal() * scale;
+        if (fam == FAM_TIES) {
+            /* max |x| = 127 makes the step exactly 1 (Q8_0: d = 127/127; Q8_K: iscale = -127/max = +-1), so
+             * the k + 0.5 values land exactly on rounding ties */
+            for (int j = 0; j < blck; j++) xb[j] = (float)rnd_int(-126, 125) + (rnd() & 1 ? 0.5f : 0.0f);
+            xb[rnd_int(0, blck - 1)] = rnd() & 1 ? 127.0f : -127.0f;
+        }
+        if (fam == FAM_SPECIAL) {
+            const int kind = rnd_int(0, 4);
+            if (kind == 0) memset(xb, 0, (size_t)blck * sizeof(float)); /* all zero */
+            if (kind == 1) xb[rnd_int(0, blck - 1)] = NAN;
+            if (kind == 2) xb[rnd_int(0, blck - 1)] = rnd() & 1 ? INFINITY : -INFINITY;
+            if (kind == 3) for (int j = 0; j < blck; j++) xb[j] = (rnd() & 1 ? 1e-40f : -1e-40f) * (float)rnd_int(0, 9);
+            if (kind == 4) { /* same magnitude twice with both signs: the first one must win */
+                int a = rnd_int(0, blck - 1), c = rnd_int(0, blck - 1);
+                xb[a] = 50.0f;
+                xb[c] = -50.0f;
+            }
+        }
+    }
+}
+
+/* ---- activation quantizers ------------------------------------------------------------------------------- */
+static void test_quantize_act(int isa, const ckls_isa_kernels *k, const ckls_isa_kernels *ref) {
+    const int types[] = {CKLS_TYPE_Q8_0, CKLS_TYPE_Q8_K};
+    for (int t = 0; t < 2; t++) {
+        const int type = types[t];
+        const int blck = (int)ckls_type_block_size(type);
+        for (int c = 0; c < N_BLOCK_COUNTS; c++) {
+            const int64_t n = (int64_t)blck * BLOCK_COUNTS[c];
+            for (int fam = 0; fam < FAM_COUNT; fam++) {
+                float *x = xmalloc((size_t)n * sizeof(float));
+                uint8_t *y0 = xmalloc((size_t)row_bytes(type, n)), *y1 = xmalloc((size_t)row_bytes(type, n));
+                fill(x, n, blck, fam);
+                memset(y0, 0xA5, (size_t)row_bytes(type, n));
+                memset(y1, 0x5A, (size_t)row_bytes(type, n));
+                ref->quantize_act[type](x, y0, n);
+                k->quantize_act[type](x, y1, n);
+                int64_t first = -1;
+                for (int64_t i = 0; i < row_bytes(type, n); i++)
+                    if (y0[i] != y1[i]) { first = i; break; }
+                CHECK(first < 0, "%s quantize_act %s n=%lld %s: byte %lld differs (%u vs scalar %u)", ckls_isa_name(isa),
+                      ckls_type_get(type)->name, (long long)n, FAM_NAMES[fam], (long long)first,
+                      first >= 0 ? y1[first] : 0, first >= 0 ? y0[first] : 0);
+                free(x);
+                free(y0);
+                free(y1);
+            }
+        }
+    }
+}
+
+/* ---- dots ------------------------------------------------------------------------------------------------- */
+static float f16_pow2(int e) { return ldexpf(1.0f, e); }
+
+/* Random raw weight row in `type` for exact mode: scales 1 or 2 (K-quants: 1), quants arbitrary. */
+static void exact_weights(int type, void *w, int64_t n) {
+    uint8_t *raw = w;
+    for (int64_t i = 0; i < row_bytes(type, n); i++) raw[i] = (uint8_t)rnd();
+    const int64_t nb = n / ckls_type_block_size(type);
+    switch (type) {
+    case CKLS_TYPE_F32: for (int64_t i = 0; i < n; i++) ((float *)w)[i] = (float)rnd_int(-8, 8); break;
+    case CKLS_TYPE_F16: for (int64_t i = 0; i < n; i++) ((ckls_f16 *)w)[i] = ckls_f32_to_f16((float)rnd_int(-8, 8)); break;
+    case CKLS_TYPE_BF16: for (int64_t i = 0; i < n; i++) ((ckls_bf16 *)w)[i] = ckls_f32_to_bf16((float)rnd_int(-8, 8)); break;
+    case CKLS_TYPE_Q8_0: for (int64_t b = 0; b < nb; b++) ((block_q8_0 *)w)[b].d = ckls_f32_to_f16(f16_pow2(rnd_int(0, 1))); break;
+    case CKLS_TYPE_Q4_0: for (int64_t b = 0; b < nb; b++) ((block_q4_0 *)w)[b].d = ckls_f32_to_f16(f16_pow2(rnd_int(0, 1))); break;
+    case CKLS_TYPE_Q4_K:
+        for (int64_t b = 0; b < nb; b++) ((block_q4_K *)w)[b].d = ((block_q4_K *)w)[b].dmin = ckls_f32_to_f16(1.0f);
+        break;
+    case CKLS_TYPE_Q6_K:
+        for (int64_t b = 0; b < nb; b++) {
+            block_q6_K *blk = (block_q6_K *)w + b;
+            blk->d = ckls_f32_to_f16(1.0f);
+            for (int g = 0; g < 16; g++) blk->scales[g] = (int8_t)rnd_int(-32, 31);
+        }
+        break;
+    }
+}
+
+/* Random activation row in the dot's activation format for exact mode: d = 1, quants in -amax..amax. */
+static void exact_acts(int vtype, void *x, int64_t n, int amax) {
+    if (vtype == CKLS_TYPE_F32) {
+        for (int64_t i = 0; i < n; i++) ((float *)x)[i] = (float)rnd_int(-8, 8);
+    } else if (vtype == CKLS_TYPE_Q8_0) {
+        for (int64_t b = 0; b < n / QK8_0; b++) {
+            block_q8_0 *blk = (block_q8_0 *)x + b;
+            blk->d = ckls_f32_to_f16(1.0f);
+            for (int j = 0; j < QK8_0; j++) blk->qs[j] = (int8_t)rnd_int(-amax, amax);
+        }
+    } else { /* Q8_K, with consistent bsums */
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            block_q8_K *blk = (block_q8_K *)x + b;
+            blk->d = 1.0f;
+            for (int g = 0; g < 16; g++) {
+                int s = 0;
+                for (int j = 0; j < 16; j++) s += blk->qs[16 * g + j] = (int8_t)rnd_int(-amax, amax);
+                blk->bsums[g] = (int16_t)s;
+            }
+        }
+    }
+}
+
+/* sum |w_i * x_i| in double from the dequantized rows (the scale of a dot's rounding error); also the
+ * double-precision dot itself */
+static double dequant_dot(int type, const void *w, const void *xq, int64_t n, double *mag) {
+    const int vtype = ckls_type_vec_dot_type(type);
+    float *wf = xmalloc((size_t)n * sizeof(float)), *xf = xmalloc((size_t)n * sizeof(float));
+    ckls_type_get(type)->to_float(w, wf, n);
+    ckls_type_get(vtype)->to_float(xq, xf, n);
+    double dot = 0, m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        dot += (double)wf[i] * xf[i];
+        m += fabs((double)wf[i] * xf[i]);
+    }
+    free(wf);
+    free(xf);
+    *mag = m;
+    return dot;
+}
+
+static int is_float_type(int type) { return type == CKLS_TYPE_F32 || type == CKLS_TYPE_F16 || type == CKLS_TYPE_BF16; }
+
+static void test_dots(int isa, const ckls_isa_kernels *k, const ckls_isa_kernels *ref) {
+    for (int t = 0; t < N_WEIGHT_TYPES; t++) {
+        const int type = WEIGHT_TYPES[t];
+        const int vtype = ckls_type_vec_dot_type(type);
+        const char *tname = ckls_type_get(type)->name;
+        const int blck = is_float_type(type) ? 1 : (int)ckls_type_block_size(type);
+        for (int c = 0; c < N_BLOCK_COUNTS; c++) {
+            /* float rows: lengths that are not multiples of any vector width, up to a few thousand */
+            const int64_t n = is_float_type(type) ? (int64_t)BLOCK_COUNTS[c] * 63 + rnd_int(0, 7)
+                                                  : (int64_t)blck * BLOCK_COUNTS[c];
+            void *w = xmalloc((size_t)row_bytes(type, n));
+            void *xq = xmalloc((size_t)row_bytes(vtype, n));
+            float *xf = xmalloc((size_t)n * sizeof(float)), *wf = xmalloc((size_t)n * sizeof(float));
+            float s_ref, s_isa;
+
+            /* exact mode (block counts where the integer sums provably stay below 2^24) */
+            const int exact_ok = is_float_type(type) || type == CKLS_TYPE_Q8_0 || type == CKLS_TYPE_Q4_0 ||
+                                 BLOCK_COUNTS[c] <= 13;
+            if (exact_ok) {
+                for (int rep = 0; rep < 4; rep++) {
+                    exact_weights(type, w, n);
+                    exact_acts(vtype, xq, n, type == CKLS_TYPE_Q4_K || type == CKLS_TYPE_Q6_K ? 3 : 15);
+                    ref->vec_dot[type](n, &s_ref, w, xq);
+                    k->vec_dot[type](n, &s_isa, w, xq);
+                    double mag, dd = dequant_dot(type, w, xq, n, &mag);
+                    CHECK(s_isa == s_ref && (double)s_ref == dd, "%s vec_dot %s exact n=%lld: %.9g vs scalar %.9g (double %.17g)",
+                          ckls_isa_name(isa), tname, (long long)n, s_isa, s_ref, dd);
+                }
+            }
+
+            /* real mode: gaussian data through the reference quantizers; also random raw bytes for the
+             * integer weight formats (arbitrary scales) */
+            for (int rep = 0; rep < 3; rep++) {
+                for (int64_t i = 0; i < n; i++) {
+                    wf[i] = rnd_normal() * 0.05f;
+                    xf[i] = rnd_normal() * (rep == 2 ? 100.0f : 1.0f);
+                }
+                ckls_type_get(type)->from_float_ref(wf, w, n);
+                if (rep == 1 && !is_float_type(type)) { /* raw bytes, finite scales */
+                    uint8_t *raw = w;
+                    for (int64_t i = 0; i < row_bytes(type, n); i++) raw[i] = (uint8_t)rnd();
+                    const int64_t nb = n / blck;
+                    for (int64_t b = 0; b < nb; b++) {
+                        ckls_f16 d = ckls_f32_to_f16(rnd_normal() * 0.01f), d2 = ckls_f32_to_f16(rnd_unit() * 0.01f);
+                        if (type == CKLS_TYPE_Q8_0) ((block_q8_0 *)w)[b].d = d;
+                        if (type == CKLS_TYPE_Q4_0) ((block_q4_0 *)w)[b].d = d;
+                        if (type == CKLS_TYPE_Q4_K) { ((block_q4_K *)w)[b].d = d; ((block_q4_K *)w)[b].dmin = d2; }
+                        if (type == CKLS_TYPE_Q6_K) ((block_q6_K *)w)[b].d = d;
+                    }
+                }
+                ref->quantize_act[vtype](xf, xq, n);
+                ref->vec_dot[type](n, &s_ref, w, xq);
+                k->vec_dot[type](n, &s_isa, w, xq);
+                double mag, dd = dequant_dot(type, w, xq, n, &mag);
+                const double tol = (is_float_type(type) ? 3e-5 : 1e-5) * mag + 1e-30;
+                CHECK(fabs((double)s_isa - s_ref) <= tol, "%s vec_dot %s n=%lld rep %d: %.9g vs scalar %.9g (tol %.3g)",
+                      ckls_isa_name(isa), tname, (long long)n, rep, s_isa, s_ref, tol);
+                CHECK(fabs((double)s_ref - dd) <= tol, "scalar vec_dot %s n=%lld: %.9g vs double %.17g", tname,
+                          (long long)n, s_ref, dd);
+            }
+            free(w);
+            free(xq);
+            free(xf);
+            free(wf);
+        }
+    }
+}
+
+/* 4-row kernels (ckls_vec_dot_4r: the ISA's own or the 1-row fallback) against 4 scalar 1-row dots; rows sit
+ * at a stride larger than a row (odd padding) in one exact-size buffer. */
+static void test_dots_4r(int isa, const ckls_isa_kernels *k, const ckls_isa_kernels *ref) {
+    for (int t = 0; t < N_WEIGHT_TYPES; t++) {
+        const int type = WEIGHT_TYPES[t];
+        const int vtype = ckls_type_vec_dot_type(type);
+        const int blck = is_float_type(type) ? 1 : (int)ckls_type_block_size(type);
+        for (int c = 0; c < 4; c++) {
+            const int64_t n = is_float_type(type) ? (int64_t)BLOCK_COUNTS[c] * 63 + rnd_int(0, 7)
+                                                  : (int64_t)blck * BLOCK_COUNTS[c];
+            /* padding keeps blocks 2-aligned (f16 fields), as every real row stride is */
+            const int64_t rb = row_bytes(type, n);
+            const int64_t stride = rb + (is_float_type(type) ? 4 * rnd_int(0, 3) : 2 * rnd_int(0, 18));
+            char *w = xmalloc((size_t)(3 * stride + rb));
+            void *xq = xmalloc((size_t)row_bytes(vtype, n));
+            float *xf = xmalloc((size_t)n * sizeof(float)), *wf = xmalloc((size_t)n * sizeof(float));
+            for (int exact = 0; exact < 2; exact++) {
+                if (exact && !(is_float_type(type) || type == CKLS_TYPE_Q8_0 || type == CKLS_TYPE_Q4_0 || BLOCK_COUNTS[c] <= 13))
+                    continue;
+                for (int r = 0; r < 4; r++) {
+                    if (exact) exact_weights(type, w + r * stride, n);
+                    else {
+                        for (int64_t i = 0; i < n; i++) wf[i] = rnd_normal() * 0.05f;
+                        ckls_type_get(type)->from_float_ref(wf, w + r * stride, n);
+                    }
+                }
+                if (exact) exact_acts(vtype, xq, n, type == CKLS_TYPE_Q4_K || type == CKLS_TYPE_Q6_K ? 3 : 15);
+                else {
+                    for (int64_t i = 0; i < n; i++) xf[i] = rnd_normal();
+                    ref->quantize_act[vtype](xf, xq, n);
+                }
+                float s4[4];
+                ckls_vec_dot_4r(k, type, n, s4, w, stride, xq);
+                for (int r = 0; r < 4; r++) {
+                    float s1;
+                    ref->vec_dot[type](n, &s1, w + r * stride, xq);
+                    double mag;
+                    dequant_dot(type, w + r * stride, xq, n, &mag);
+                    const double tol = exact ? 0.0 : (is_float_type(type) ? 3e-5 : 1e-5) * mag + 1e-30;
+                    CHECK(fabs((double)s4[r] - s1) <= tol, "%s vec_dot_4r %s %s n=%lld row %d: %.9g vs scalar %.9g",
+                          ckls_isa_name(isa), ckls_type_get(type)->name, exact ? "exact" : "real", (long long)n, r,
+                          s4[r], s1);
+                }
+            }
+            free(w);
+            free(xq);
+            free(xf);
+            free(wf);
+        }
+    }
+}
+
+/* ---- quantize / dequantize round trips (scalar reference quantizers) ---------------------------------------- */
+static double rel_rmse(const float *a, const float *b, int64_t n) {
+    double e = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        s += (double)a[i] * a[i];
+    }
+    return s > 0 ? sqrt(e / s) : sqrt(e);
+}
+
+static void test_round_trips(void) {
+    const struct { int type; double bound; } cases[] = {
+        {CKLS_TYPE_F16, 1e-3}, {CKLS_TYPE_BF16, 5e-3}, {CKLS_TYPE_Q8_0, 0.01}, {CKLS_TYPE_Q4_0, 0.13},
+        {CKLS_TYPE_Q4_K, 0.085}, {CKLS_TYPE_Q6_K, 0.022}, {CKLS_TYPE_Q8_K, 0.01},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int type = cases[ci].type;
+        const ckls_type_info *ti = ckls_type_get(type);
+        const int64_t n = ti->blck == 1 ? 1031 : ti->blck * 29;
+        float *x = xmalloc((size_t)n * sizeof(float)), *y = xmalloc((size_t)n * sizeof(float));
+        void *q = xmalloc((size_t)row_bytes(type, n));
+        for (int64_t i = 0; i < n; i++) x[i] = rnd_normal() * 0.02f;
+        ti->from_float_ref(x, q, n);
+        ti->to_float(q, y, n);
+        const double r = rel_rmse(x, y, n);
+        CHECK(r <= cases[ci].bound, "round trip %s: relative rmse %.4f > %.4f", ti->name, r, cases[ci].bound);
+        /* zeros stay zeros; nothing non-finite appears from finite input */
+        int finite = 1;
+        for (int64_t i = 0; i < n; i++) finite &= isfinite(y[i]) != 0;
+        CHECK(finite, "round trip %s: non-finite output", ti->name);
+        memset(x, 0, (size_t)n * sizeof(float));
+        ti->from_float_ref(x, q, n);
+        ti->to_float(q, y, n);
+        int zero = 1;
+        for (int64_t i = 0; i < n; i++) zero &= y[i] == 0.0f;
+        CHECK(zero, "round trip %s: zeros do not stay zero", ti->name);
+        free(x);
+        free(y);
+        free(q);
+    }
+    /* NaN / Inf / huge / denormal input: the quantizers must not crash or trip the sanitizers (values are
+     * garbage in, garbage out), and finite blocks next to them stay accurate */
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int type = cases[ci].type;
+        const ckls_type_info *ti = ckls_type_get(type);
+        const int64_t blck = ti->blck == 1 ? 32 : ti->blck, n = blck * 8;
+        float *x = xmalloc((size_t)n * sizeof(float)), *y = xmalloc((size_t)n * sizeof(float));
+        void *q = xmalloc((size_t)row_bytes(type, n));
+        for (int rep = 0; rep < 8; rep++) {
+            fill(x, n, (int)blck, FAM_SPECIAL);
+            for (int64_t i = 0; i < blck; i++) x[i] = rnd_normal(); /* block 0 stays ordinary */
+            x[blck + rnd_int(0, (int)blck - 1)] = rep & 1 ? 3e38f : -3e38f;
+            ti->from_float_ref(x, q, n);
+            ti->to_float(q, y, n);
+            CHECK(rel_rmse(x, y, blck) <= cases[ci].bound * 1.5, "%s: ordinary block next to special ones", ti->name);
+            if (type == CKLS_TYPE_Q4_K) ckls_quantize_q4_K_imatrix(x, q, n, x);
+            if (type == CKLS_TYPE_Q6_K) ckls_quantize_q6_K_imatrix(x, q, n, x);
+        }
+        free(x);
+        free(y);
+        free(q);
+    }
+
+    /* importance-weighted K-quants: with a flat importance they are as good as plain; a weight on a few columns
+     * makes those columns more accurate */
+    const int types[2] = {CKLS_TYPE_Q4_K, CKLS_TYPE_Q6_K};
+    for (int t = 0; t < 2; t++) {
+        const int type = types[t];
+        const int64_t n = QK_K * 16;
+        float *x = xmalloc(n * sizeof(float)), *y = xmalloc(n * sizeof(float)), *im = xmalloc(n * sizeof(float));
+        void *q = xmalloc((size_t)row_bytes(type, n));
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = rnd_normal();
+            im[i] = (i % 8 == 0) ? 100.0f : 1.0f;
+        }
+        double err_plain = 0, err_imp = 0;
+        ckls_type_get(type)->from_float_ref(x, q, n);
+        ckls_type_get(type)->to_float(q, y, n);
+        for (int64_t i = 0; i < n; i += 8) err_plain += (x[i] - y[i]) * (double)(x[i] - y[i]);
+        if (type == CKLS_TYPE_Q4_K) ckls_quantize_q4_K_imatrix(x, q, n, im);
+        else ckls_quantize_q6_K_imatrix(x, q, n, im);
+        ckls_type_get(type)->to_float(q, y, n);
+        for (int64_t i = 0; i < n; i += 8) err_imp += (x[i] - y[i]) * (double)(x[i] - y[i]);
+        CHECK(err_imp < err_plain, "%s imatrix: important columns not better (%.4g vs %.4g)", ckls_type_get(type)->name,
+              err_imp, err_plain);
+        free(x);
+        free(y);
+        free(im);
+        free(q);
+    }
+}
+
+int main(int argc, char **argv) {
+    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
+    if (!seed) seed = 1;
+    rng_state = seed;
+    printf("test_kernels seed %llu\n", (unsigned long long)seed);
+
+    const ckls_isa_kernels *ref = ckls_isa_table(CKLS_ISA_SCALAR);
+    test_round_trips();
+    int tested = 0;
+    for (int isa = 1; isa < CKLS_ISA_COUNT; isa++) {
+        if (!ckls_isa_available(isa)) {
+            printf("skip %s: not available in this build/CPU\n", ckls_isa_name(isa));
+            continue;
+        }
+        printf("testing %s\n", ckls_isa_name(isa));
+        const ckls_isa_kernels *k = ckls_isa_table(isa);
+        test_quantize_act(isa, k, ref);
+        test_dots(isa, k, ref);
+        test_dots_4r(isa, k, ref);
+        tested++;
+    }
+    if (!tested) { /* still check the references against double */
+        printf("no SIMD ISA here: checking the scalar references only\n");
+        test_dots(CKLS_ISA_SCALAR, ref, ref);
+    }
+    test_dots_4r(CKLS_ISA_SCALAR, ref, ref); /* the 1-row fallback */
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}

@@ -1,0 +1,12 @@
+// Correct: AVX2 with unaligned loads and a scalar tail. fmaf in the tail keeps lanes and tail identical.
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+
+void axpy(int64_t n, float a, const float *x, const float *y, float *out) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) out[i] = fmaf(a, x[i], y[i]);
+}
