@@ -165,6 +165,43 @@ def test_random_unicode_identical_to_hf(pre):
         assert ours.encode(t) == w, (seed, repr(t))
 
 
+GPT2_REGEX = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+REGEXES = {"gpt-2": GPT2_REGEX, "qwen2": QWEN2_REGEX, "llama-bpe": LLAMA3_REGEX}
+
+
+def probe_text(cps) -> str:
+    """Each code point in contexts where letter / number / space / other each split differently."""
+    return "".join(f"a{chr(c)}!\n{chr(c)}1\n {chr(c)}x\n'{chr(c)}\r\n" for c in cps)
+
+
+def assert_same_pieces(pre: str, cps) -> None:
+    _, ours = pair(pre)
+    text = probe_text(cps)
+    want = [w for w, _ in pre_tokenizers.Split(Regex(REGEXES[pre]), "isolated").pre_tokenize_str(text)]
+    got = [p.decode() for p in ours.pretokenize(text)]
+    if got != want:
+        i = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b) if len(got) == len(want) else \
+            next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        raise AssertionError(f"{pre}: piece {i}: ours {got[i:i + 3]!r} HF {want[i:i + 3]!r}")
+
+
+@pytest.mark.parametrize("pre", PRES)
+def test_code_point_classes_match_hf_sample(pre):
+    """Pre-tokenizer pieces equal HF's regex pieces for every code point below U+0800 and a random 30k others."""
+    seed = random.randrange(2**32)
+    print("seed", seed)
+    rng = random.Random(seed)
+    others = [c for c in rng.sample(range(0x800, 0x110000), 30000) if not 0xD800 <= c <= 0xDFFF]
+    assert_same_pieces(pre, list(range(0x800)) + others)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pre", PRES)
+def test_code_point_classes_match_hf_exhaustive(pre):
+    """Every code point (all 1.1M scalar values); HF's regex takes about a minute per pre-tokenizer here."""
+    assert_same_pieces(pre, [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF])
+
+
 def test_unicode_version_matches_hf():
     """HF's Oniguruma classes are Unicode 16.0: letters new in 16.0 are \\p{L} for both."""
     assert unicode_version() == "16.0.0"
@@ -226,6 +263,8 @@ def test_special_tokens_only_with_parse_special():
     special = ours.encode(text, parse_special=True)
     assert ours.fim_pre_id not in plain
     assert special == ours.encode("a") + [ours.fim_pre_id] + ours.encode("b")
+    assert ours.pretokenize(text, parse_special=True) == [b"a", b"<|fim_prefix|>", b"b"]
+    assert ours.pretokenize(text) == [b"a", b"<|", b"fim", b"_prefix", b"|>", b"b"]
     # user-defined tokens are always whole (as in HF and llama.cpp)
     ids = ours.encode("x<|user_token|>y")
     assert len(ids) == 3 and ours.token_bytes(ids[1]) == b"<|user_token|>"

@@ -11,7 +11,9 @@ from typing import Any
 
 from ckls.native import NativeError, ffi, lib
 
-# tokenizer.ggml.pre values -> the pre-tokenizer regex the C side implements.
+# tokenizer.ggml.pre values -> the pre-tokenizer regex the C side implements. "default" (also what a file
+# without the key means) is read as GPT-2's regex, as HF's ByteLevel applies it; llama.cpp instead runs a
+# punctuation/digit split chain for "default", so such files can tokenize differently there.
 PRE_TYPES = {
     "default": lib.CKLS_PRE_GPT2,
     "gpt-2": lib.CKLS_PRE_GPT2,
@@ -147,6 +149,16 @@ class Tokenizer:
         if n < 0:
             raise NativeError(n, ffi.string(lib.ckls_last_error()).decode("utf-8", "replace"))
         return ffi.unpack(ids, n)
+
+    def pretokenize(self, text: str | bytes, parse_special: bool = False) -> list[bytes]:
+        """The pieces encode() merges, as bytes (special tokens are pieces of their own); for tests and tools."""
+        data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+        ends = ffi.new("int64_t[]", len(data) + 1)
+        n = lib.ckls_pretokenize(self._t, data, len(data), int(parse_special), ends, len(data) + 1)
+        if n < 0:
+            raise NativeError(n, ffi.string(lib.ckls_last_error()).decode("utf-8", "replace"))
+        bounds = [0, *ffi.unpack(ends, n)]
+        return [data[a:b] for a, b in zip(bounds, bounds[1:])]
 
     def decode_bytes(self, ids: Iterable[int], skip_special: bool = False) -> bytes:
         ids = list(ids)

@@ -160,6 +160,10 @@ void ckls_tokenizer_free(ckls_tokenizer *t);
  * return value is still the full count, so the caller can retry with a bigger buffer. */
 int64_t ckls_tokenize(ckls_tokenizer *t, const char *text, int64_t len, int32_t parse_special, int32_t *out,
                       int64_t cap);
+/* The pieces ckls_tokenize would merge (special tokens count as pieces): their end offsets in bytes, written up
+ * to cap; returns the number of pieces or a negative status. For tests and tools. */
+int64_t ckls_pretokenize(ckls_tokenizer *t, const char *text, int64_t len, int32_t parse_special, int64_t *ends,
+                         int64_t cap);
 /* Bytes of one token's text (raw bytes, byte-level decoding undone); returns length or negative status. */
 int64_t ckls_token_to_bytes(const ckls_tokenizer *t, int32_t id, char *out, int64_t cap);
 /* Concatenated bytes of n_ids tokens (control tokens left out when skip_control); returns the full length,

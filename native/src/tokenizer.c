@@ -324,8 +324,9 @@ static bpe_cand heap_pop(bpe_cand *h, int64_t *n) {
 }
 
 static void push_pair(const ckls_tokenizer *t, bpe_work *w, int64_t *nh, int32_t pos) {
+    if (pos < 0) return;
     int32_t next = w->sym[pos].next;
-    if (pos < 0 || next < 0 || w->sym[pos].id < 0 || w->sym[next].id < 0) return;
+    if (next < 0 || w->sym[pos].id < 0 || w->sym[next].id < 0) return;
     const merge_slot *m = merge_find(t, w->sym[pos].id, w->sym[next].id);
     if (m) heap_push(w->heap, nh, (bpe_cand){m->rank, pos, w->sym[pos].id, w->sym[next].id});
 }
@@ -472,8 +473,15 @@ typedef struct {
     int64_t *boff;   /* byte offset of each code point (+ end) */
     int64_t cap_cp;
     int32_t *out;
+    int64_t *ends;      /* pre-tokenize only: piece end offsets instead of ids */
+    const char *text;
     int64_t cap, count;
 } enc_ctx;
+
+static void emit_end(enc_ctx *e, const char *end) {
+    if (e->count < e->cap) e->ends[e->count] = end - e->text;
+    e->count++;
+}
 
 static void emit(enc_ctx *e, const int32_t *ids, int64_t k) {
     for (int64_t i = 0; i < k; i++) {
@@ -525,7 +533,9 @@ static int encode_segment(enc_ctx *e, const char *s, int64_t len) {
     for (int64_t i = 0; i < n;) {
         int64_t j = pre == CKLS_PRE_GPT2 ? split_gpt2(e->cp, e->fl, i, n)
                                          : split_qwen2(e->cp, e->fl, i, n, pre == CKLS_PRE_LLAMA3 ? 3 : 1);
-        int st = encode_piece(e, s + e->boff[i], e->boff[j] - e->boff[i]);
+        int st = CKLS_OK;
+        if (e->ends) emit_end(e, s + e->boff[j]);
+        else st = encode_piece(e, s + e->boff[i], e->boff[j] - e->boff[i]);
         if (st != CKLS_OK) return st;
         i = j;
     }
@@ -544,12 +554,12 @@ static int32_t match_special(const ckls_tokenizer *t, const char *s, int64_t n, 
     return -1;
 }
 
-int64_t ckls_tokenize(ckls_tokenizer *t, const char *text, int64_t len, int32_t parse_special, int32_t *out,
-                      int64_t cap) {
-    if (!t || len < 0 || (len > 0 && !text) || cap < 0 || (cap > 0 && !out))
+static int64_t run(ckls_tokenizer *t, const char *text, int64_t len, int32_t parse_special, int32_t *out,
+                   int64_t *ends, int64_t cap) {
+    if (!t || len < 0 || (len > 0 && !text) || cap < 0 || (cap > 0 && !out && !ends))
         return ckls_fail(CKLS_EINVAL, "tokenize: bad arguments (len %lld, cap %lld)", (long long)len, (long long)cap);
-    enc_ctx e = {.t = t, .out = out, .cap = cap};
-    e.use_cache = pthread_mutex_trylock(&t->cache_lock) == 0; /* a concurrent caller just goes uncached */
+    enc_ctx e = {.t = t, .out = out, .ends = ends, .text = text, .cap = cap};
+    e.use_cache = !ends && pthread_mutex_trylock(&t->cache_lock) == 0; /* a concurrent caller goes uncached */
     int status = CKLS_OK;
     int has_special = t->special_start[256] > 0;
     int64_t seg = 0;
@@ -557,14 +567,25 @@ int64_t ckls_tokenize(ckls_tokenizer *t, const char *text, int64_t len, int32_t 
         int32_t id = match_special(t, text + i, len - i, parse_special);
         if (id < 0) { i++; continue; }
         status = encode_segment(&e, text + seg, i - seg);
-        emit(&e, &id, 1);
         i += t->off[id + 1] - t->off[id];
+        if (ends) emit_end(&e, text + i);
+        else emit(&e, &id, 1);
         seg = i;
     }
     if (status == CKLS_OK) status = encode_segment(&e, text + seg, len - seg);
     if (e.use_cache) pthread_mutex_unlock(&t->cache_lock);
     free(e.w.sym); free(e.w.heap); free(e.w.ids); free(e.cp); free(e.fl); free(e.boff);
     return status == CKLS_OK ? e.count : status;
+}
+
+int64_t ckls_tokenize(ckls_tokenizer *t, const char *text, int64_t len, int32_t parse_special, int32_t *out,
+                      int64_t cap) {
+    return run(t, text, len, parse_special, out, NULL, cap);
+}
+
+int64_t ckls_pretokenize(ckls_tokenizer *t, const char *text, int64_t len, int32_t parse_special, int64_t *ends,
+                         int64_t cap) {
+    return run(t, text, len, parse_special, NULL, ends, cap);
 }
 
 int64_t ckls_token_to_bytes(const ckls_tokenizer *t, int32_t id, char *out, int64_t cap) {
