@@ -1,9 +1,11 @@
-"""Reading a GGUF model file: structural pre-check, the `gguf` package's reader, then validation of every key,
-shape, type and offset the runtime relies on. Anything wrong becomes a ModelError that names what and where.
+"""Reading a GGUF model file: the header parsed with every count and length bounded by the bytes left, then
+validation of every key, shape, type and offset the runtime relies on. Anything wrong becomes a ModelError that
+names what and where. Tensor data stays in the file's memory map; nothing is copied.
 
-The `gguf` package trusts its input (a string array of 2**60 entries makes it loop for ever, an offset past the
-end gives a silently short view), so `_prescan` walks the header first with every count bounded by the bytes
-that remain in the file.
+The header is parsed here rather than with the `gguf` package's reader: that reader trusts its input (a string
+array claiming 2**60 entries loops for ever, an offset past the end gives a silently short view) and takes about
+ten seconds over a 150k-token vocabulary, which a language server reloading a model cannot afford. The `gguf`
+package still writes ckls's files and independently reads them back in the tests.
 """
 from __future__ import annotations
 
@@ -50,14 +52,15 @@ class GGUFFile:
     path: str
     size: int
     metadata: dict[str, Any]
-    tensors: dict[str, TensorInfo]
-    reader: Any  # gguf.GGUFReader, kept alive: the tensors view its memory map
+    tensors: dict[str, TensorInfo]  # their data views the file's memory map
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.metadata.get(key, default)
 
 
 class _Cursor:
+    """Reads little-endian GGUF fields from a buffer; every length is checked against the bytes left."""
+
     def __init__(self, buf: memoryview, size: int):
         self.buf, self.size, self.pos = buf, size, 0
 
@@ -79,58 +82,63 @@ class _Cursor:
         n = self.u64(what + " length")
         return bytes(self.take(n, what))
 
+    def value(self, vtype: int, key: str) -> Any:
+        if vtype in _SCALAR:
+            fmt, n = _SCALAR[vtype]
+            return struct.unpack("<" + fmt, self.take(n, f"value of {key!r}"))[0]
+        if vtype == 8:
+            return self.string(f"value of {key!r}").decode("utf-8", "replace")
+        if vtype == 9:
+            itype, count = self.u32(f"array type of {key!r}"), self.u64(f"array length of {key!r}")
+            if itype in _SCALAR:
+                fmt, n = _SCALAR[itype]
+                raw = self.take(n * count, f"array {key!r}")
+                return np.frombuffer(raw, dtype="<" + fmt if fmt != "?" else np.bool_, count=count).tolist()
+            if itype == 8:
+                if count * 8 > self.size - self.pos:
+                    raise ModelError(f"array {key!r} claims {count} strings, more than the file can hold")
+                # raw bytes: token texts need not be valid UTF-8, and 150k of them are not worth decoding
+                return [self.string(f"{key!r}[{j}]") for j in range(count)]
+            raise ModelError(f"array {key!r} has unsupported element type {itype}")
+        raise ModelError(f"key {key!r} has unknown value type {vtype}")
 
-def _prescan(buf: memoryview, size: int) -> None:
-    """Walks header, key/values and tensor infos with every length checked against the file size."""
+
+def _parse_header(buf: memoryview, size: int) -> tuple[dict[str, Any], list[tuple], int]:
+    """Key/values, tensor infos (name, ne, type, relative offset) and the data section's start.
+
+    ckls parses the header itself (the `gguf` package's reader takes ~10 s over a 150k-token vocabulary and
+    trusts its counts); it checks every count and length against the file size as it goes."""
     c = _Cursor(buf, size)
     if bytes(c.take(4, "magic")) != GGUF_MAGIC:
         raise ModelError("not a GGUF file (bad magic)")
     version = c.u32("version")
+    if version & 0xFFFF == 0 and version:
+        raise ModelError("big-endian GGUF files are not supported")
     if version not in (2, 3):
         raise ModelError(f"unsupported GGUF version {version} (ckls reads versions 2 and 3)")
     n_tensors, n_kv = c.u64("tensor count"), c.u64("key/value count")
     if n_tensors > MAX_TENSORS or n_kv > MAX_KV:
         raise ModelError(f"implausible counts: {n_tensors} tensors, {n_kv} key/values")
+    metadata: dict[str, Any] = {}
     for i in range(n_kv):
-        key = c.string(f"key #{i}")
-        vtype = c.u32(f"type of {key!r}")
-        if vtype in _SCALAR:
-            c.take(_SCALAR[vtype][1], f"value of {key!r}")
-        elif vtype == 8:
-            c.string(f"value of {key!r}")
-        elif vtype == 9:
-            itype, count = c.u32(f"array type of {key!r}"), c.u64(f"array length of {key!r}")
-            if itype in _SCALAR:
-                c.take(_SCALAR[itype][1] * count, f"array {key!r}")
-            elif itype == 8:
-                if count * 8 > size - c.pos:
-                    raise ModelError(f"array {key!r} claims {count} strings, more than the file can hold")
-                for j in range(count):
-                    c.string(f"{key!r}[{j}]")
-            else:
-                raise ModelError(f"array {key!r} has unsupported element type {itype}")
-        else:
-            raise ModelError(f"key {key!r} has unknown value type {vtype}")
+        key = c.string(f"key #{i}").decode("utf-8", "replace")
+        if key in metadata:
+            raise ModelError(f"metadata key {key!r} appears twice")
+        metadata[key] = c.value(c.u32(f"type of {key!r}"), key)
+    infos = []
     for i in range(n_tensors):
-        name = c.string(f"name of tensor #{i}")
+        name = c.string(f"name of tensor #{i}").decode("utf-8", "replace")
         n_dims = c.u32(f"dimension count of {name!r}")
         if n_dims == 0 or n_dims > MAX_DIMS:
             raise ModelError(f"tensor {name!r} has {n_dims} dimensions (1..{MAX_DIMS} supported)")
-        c.take(8 * n_dims + 4 + 8, f"shape/type/offset of {name!r}")
-
-
-def _field_value(field: Any) -> Any:
-    """Plain Python value of a gguf ReaderField (str, int, float, bool, or list of those)."""
-    from gguf import GGUFValueType
-
-    t0 = field.types[0]
-    if t0 == GGUFValueType.STRING:
-        return bytes(field.parts[field.data[0]]).decode("utf-8", "replace")
-    if t0 == GGUFValueType.ARRAY:
-        if len(field.types) > 1 and field.types[1] == GGUFValueType.STRING:
-            return [bytes(field.parts[i]).decode("utf-8", "surrogateescape") for i in field.data]
-        return [field.parts[i][0].item() for i in field.data]
-    return field.parts[field.data[0]][0].item()
+        ne = struct.unpack(f"<{n_dims}Q", c.take(8 * n_dims, f"shape of {name!r}"))
+        ttype = c.u32(f"type of {name!r}")
+        infos.append((name, ne, ttype, c.u64(f"offset of {name!r}")))
+    align = metadata.get("general.alignment", 32)
+    if not isinstance(align, int) or isinstance(align, bool) or align <= 0 or align & (align - 1):
+        raise ModelError(f"general.alignment = {align!r} is not a power of two")
+    data_start = (c.pos + align - 1) // align * align
+    return metadata, infos, data_start
 
 
 def read_gguf(path: str | os.PathLike) -> GGUFFile:
@@ -143,50 +151,31 @@ def read_gguf(path: str | os.PathLike) -> GGUFFile:
     if size < 24:
         raise ModelError(f"{path!r} is too small to be a GGUF file ({size} bytes)")
     mm = np.memmap(path, mode="r")
-    _prescan(memoryview(mm), size)
-    try:
-        from gguf import GGUFReader
-
-        reader = GGUFReader(path, "r")
-    except ModelError:
-        raise
-    except Exception as exc:  # the reader raises ValueError/KeyError/IndexError... on malformed input
-        raise ModelError(f"malformed GGUF file {path!r}: {type(exc).__name__}: {exc}") from None
-
-    metadata = {}
-    for name, field in reader.fields.items():
-        if name.startswith("GGUF."):
-            continue
-        try:
-            metadata[name] = _field_value(field)
-        except Exception as exc:
-            raise ModelError(f"metadata key {name!r} is unreadable: {exc}") from None
+    metadata, infos, data_start = _parse_header(memoryview(mm), size)
+    align = metadata.get("general.alignment", 32)
 
     tensors: dict[str, TensorInfo] = {}
-    data_start = reader.data_offset
-    align = getattr(reader, "alignment", 32)
-    for t in reader.tensors:
-        name = t.name
+    for name, ne, ttype, rel in infos:
         if name in tensors:
             raise ModelError(f"tensor {name!r} appears twice")
-        ttype = int(t.tensor_type)
         if ttype not in _BLOCKS:
             raise ModelError(f"tensor {name!r} has type {ttype}, which ckls does not support "
                              f"(supported: {', '.join(_TYPE_NAMES.values())})")
-        ne = tuple(int(x) for x in t.shape)
         if any(x <= 0 or x > (1 << 31) for x in ne):
             raise ModelError(f"tensor {name!r} has invalid shape {list(ne)}")
         blck, bsize = _BLOCKS[ttype]
         if ne[0] % blck:
             raise ModelError(f"tensor {name!r}: row length {ne[0]} is not a multiple of {_TYPE_NAMES[ttype]}'s "
                              f"block of {blck}")
-        n_rows = int(np.prod(ne[1:], dtype=np.int64)) if len(ne) > 1 else 1
+        n_rows = 1
+        for x in ne[1:]:
+            n_rows *= x
         nbytes = ne[0] // blck * bsize * n_rows
-        offset = int(t.data_offset)  # absolute in the file
-        if offset % align:
-            raise ModelError(f"tensor {name!r} data offset {offset} is not aligned to {align}")
-        if offset < data_start or offset + nbytes > size:
+        offset = data_start + rel
+        if rel % align:
+            raise ModelError(f"tensor {name!r} data offset {rel} is not aligned to {align}")
+        if offset + nbytes > size:
             raise ModelError(f"tensor {name!r} data [{offset}, {offset + nbytes}) lies outside the file "
                              f"(data section {data_start}..{size})")
-        tensors[name] = TensorInfo(name, ttype, ne, offset, nbytes, mm[offset:offset + nbytes])
-    return GGUFFile(path, size, metadata, tensors, reader)
+        tensors[name] = TensorInfo(name, ttype, tuple(ne), offset, nbytes, mm[offset:offset + nbytes])
+    return GGUFFile(path, size, metadata, tensors)

@@ -183,7 +183,7 @@ class Model:
         from ckls.runtime.tokenizer import Tokenizer
 
         try:
-            tok = Tokenizer.from_reader(self.file.reader)
+            tok = Tokenizer.from_gguf_fields(self.file.metadata)
         except ValueError as exc:
             raise ModelError(f"tokenizer metadata: {exc}") from None
         if tok.n_vocab > self.n_vocab:
