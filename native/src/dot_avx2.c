@@ -416,6 +416,27 @@ static void dot_q8_0_4r(int64_t n, float *s, const void *w, int64_t ws, const vo
     _mm_storeu_ps(s, acc);
 }
 
+/* One Q8_0 row against four activation rows (xs bytes apart): |w| is formed once per block for the four tokens.
+ * Lane t accumulates exactly what dot_q8_0_4r's lane for this row does (same integer block sums, same scale
+ * product, same FMA order), so prompt and decode paths give bit-identical outputs. */
+static void dot_q8_0_4c(int64_t n, float *s, const void *w, const void *x, int64_t xs) {
+    const block_q8_0 *a = w;
+    const block_q8_0 *b0 = x, *b1 = ROW(x, 1, xs, block_q8_0), *b2 = ROW(x, 2, xs, block_q8_0),
+                     *b3 = ROW(x, 3, xs, block_q8_0);
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const __m256i wq = _mm256_loadu_si256((const __m256i *)a[i].qs);
+        const __m256i aw = _mm256_sign_epi8(wq, wq), ones = _mm256_set1_epi16(1);
+#define DOT_T(b) _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(b)[i].qs), wq)), ones)
+        const __m128i sum = sum_rows4(DOT_T(b0), DOT_T(b1), DOT_T(b2), DOT_T(b3));
+#undef DOT_T
+        const __m128 dy = _mm_cvtph_ps(_mm_setr_epi16((short)b0[i].d, (short)b1[i].d, (short)b2[i].d, (short)b3[i].d,
+                                                      0, 0, 0, 0));
+        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sum), _mm_mul_ps(dy, _mm_set1_ps(f16_to_f32(a[i].d))), acc);
+    }
+    _mm_storeu_ps(s, acc);
+}
+
 static void dot_q4_0_4r(int64_t n, float *s, const void *w, int64_t ws, const void *x) {
     const block_q8_0 *b = x;
     const block_q4_0 *a[4] = {ROW(w, 0, ws, block_q4_0), ROW(w, 1, ws, block_q4_0), ROW(w, 2, ws, block_q4_0),
@@ -457,6 +478,7 @@ static const ckls_isa_kernels TABLE = {
         [CKLS_TYPE_Q4_0] = dot_q4_0_4r,
     },
     .vec_dot_4c = {
+        [CKLS_TYPE_Q8_0] = dot_q8_0_4c,
         [CKLS_TYPE_Q4_K] = dot_q4_K_4c,
     },
     .attn_group = ckls_attn_group_avx2,

@@ -37,7 +37,9 @@ static void matmul_task(void *p, int ith, int nth) {
             for (int64_t rb = r0; rb < r1; rb += ROW_BLOCK) {
                 const int64_t re = rb + ROW_BLOCK < r1 ? rb + ROW_BLOCK : r1;
                 int64_t t = t0;
-                if (j->kern->vec_dot_4c[j->type]) /* weights unpacked once per 4 tokens */
+                /* weights unpacked once per 4 tokens; full row blocks only, so every output is computed by the
+                 * same arithmetic as on the one-token path (tail rows use the plain dot on both) */
+                if (j->kern->vec_dot_4c[j->type] && re - rb == ROW_BLOCK)
                     for (; t + 4 <= t1; t += 4)
                         for (int64_t r = rb; r < re; r++) {
                             float s4[4];
