@@ -55,7 +55,7 @@ class MessagesAPIServer:
         with self._lock:
             if not self.script:
                 self.errors.append("request beyond the end of the script")
-                return {"status": 500, "error_type": "api_error"}
+                return {"status": 400, "error_type": "invalid_request_error", "message": "script exhausted"}
             step = self.script.pop(0)
         if callable(step):
             try:
