@@ -12,7 +12,7 @@
  *       real:  quantized gaussian data with arbitrary scales, compared within 1e-5 (3e-5 for float rows) of
  *              sum |w*x| (accumulation order differs).
  *   - 4-row dots (ckls_vec_dot_4r) against four scalar 1-row dots, rows at an odd stride;
- *   - 4-token dots (vec_dot_4c) bit-identical to the 4-row decode dots, and near the scalar one;
+ *   - 4-token dots (vec_dot_4c, vec_dot_4x4) bit-identical to the 4-row decode dots, and near the scalar one;
  *   - grouped attention (attn_group) against the scalar reference at odd head dims and cache lengths.
  * Scalar references themselves: dots against a double dot of the dequantized rows, and quantize/dequantize
  * round trips with relative-RMSE bounds. Every buffer is malloc'ed at its exact size so ASan sees tail reads.
@@ -320,14 +320,15 @@ static void test_dots_4r(int isa, const ckls_isa_kernels *k, const ckls_isa_kern
     }
 }
 
-/* 4-token kernels (vec_dot_4c, prompt processing): one weight row against 4 activation rows at an odd stride.
+/* 4-token kernels (prompt processing): vec_dot_4c, one weight row against 4 activation rows at an odd stride,
+ * and the 4x4 tile vec_dot_4x4.
  * They must equal the 4-row decode kernel (ckls_vec_dot_4r: the ISA's own, else 4 one-row dots) bit for bit:
  * matmul uses 4c and 4r on the same full row blocks, and a token's logits must not depend on whether it
  * arrived in a prompt batch or alone. */
 static void test_dots_4c(int isa, const ckls_isa_kernels *k, const ckls_isa_kernels *ref) {
     for (int t = 0; t < N_WEIGHT_TYPES; t++) {
         const int type = WEIGHT_TYPES[t];
-        if (!k->vec_dot_4c[type]) continue;
+        if (!k->vec_dot_4c[type] && !k->vec_dot_4x4[type]) continue;
         const int vtype = ckls_type_vec_dot_type(type);
         const int blck = (int)ckls_type_block_size(type);
         for (int c = 0; c < N_BLOCK_COUNTS; c++) {
@@ -343,9 +344,13 @@ static void test_dots_4c(int isa, const ckls_isa_kernels *k, const ckls_isa_kern
                 for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * (r == 3 ? 1e-3f : 1.0f);
                 ref->quantize_act[vtype](f, xq + r * xstride, n);
             }
+            float s16[16];
+            if (k->vec_dot_4x4[type]) k->vec_dot_4x4[type](n, s16, w, wstride, xq, xstride);
             for (int r = 0; r < 4; r++) {
                 float s4[4];
-                k->vec_dot_4c[type](n, s4, w + r * wstride, xq, xstride);
+                if (k->vec_dot_4c[type]) k->vec_dot_4c[type](n, s4, w + r * wstride, xq, xstride);
+                else
+                    for (int tok = 0; tok < 4; tok++) s4[tok] = s16[tok * 4 + r];
                 for (int tok = 0; tok < 4; tok++) {
                     float s_ref, s4r[4];
                     ref->vec_dot[type](n, &s_ref, w + r * wstride, xq + tok * xstride);
@@ -354,6 +359,10 @@ static void test_dots_4c(int isa, const ckls_isa_kernels *k, const ckls_isa_kern
                     dequant_dot(type, w + r * wstride, xq + tok * xstride, n, &mag);
                     CHECK(s4[tok] == s4r[r], "%s vec_dot_4c %s n=%lld row %d tok %d: %.9g, 4-row %.9g",
                           ckls_isa_name(isa), ckls_type_get(type)->name, (long long)n, r, tok, s4[tok], s4r[r]);
+                    if (k->vec_dot_4x4[type])
+                        CHECK(s16[tok * 4 + r] == s4r[r], "%s vec_dot_4x4 %s n=%lld row %d tok %d: %.9g, 4-row %.9g",
+                              ckls_isa_name(isa), ckls_type_get(type)->name, (long long)n, r, tok, s16[tok * 4 + r],
+                              s4r[r]);
                     CHECK(fabs((double)s4[tok] - s_ref) <= 1e-5 * mag + 1e-30,
                           "%s vec_dot_4c %s n=%lld: %.9g vs scalar %.9g", ckls_isa_name(isa),
                           ckls_type_get(type)->name, (long long)n, s4[tok], s_ref);
