@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ckls.kernels.apply import ApplyError, apply_inserts, plan_apply, Insert
