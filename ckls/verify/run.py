@@ -1,6 +1,7 @@
 """One verification from start to verdict: build, fixed plan, Hypothesis fuzzing, sanitizer re-run, bench."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import shutil
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import build as build_mod
-from .bench import hardware_flags, speedup
-from .fuzz import hypothesis_strategy, plan, sanitizer_plan, shrink_candidates
+from .bench import gpu_hardware_flags, hardware_flags, speedup
+from .fuzz import cuda_sanitizer_plan, hypothesis_strategy, plan, sanitizer_plan, shrink_candidates
 from .report import ERROR, FAIL, PASS, UNVERIFIED, Failure, Report, repro_command
 from .sandbox import Crash, Limits, Worker, isolation
 from .spec import KernelSpec, eval_expr
@@ -99,14 +100,14 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
         rep.verdict, rep.failure = FAIL, Failure(check, detail, "build")
         rep.reasons.append(detail)
         return
-    if spec.language == "cuda":
-        rep.verdict = UNVERIFIED
-        if build_mod.gpu_present():
-            rep.reasons.append("compiled with nvcc; running CUDA candidates under compute-sanitizer is not "
-                               "implemented yet")
-        else:
+    cuda = spec.language == "cuda"
+    if cuda:
+        if not build_mod.gpu_present():
+            rep.verdict = UNVERIFIED
             rep.reasons.append("compiled with nvcc; no GPU here, so it was not run (not PASS)")
-        return
+            return
+        # The CUDA driver reserves far more address space than any RLIMIT_AS we would set.
+        limits = dataclasses.replace(limits or Limits(), address_space_mb=0)
 
     numpy_ref = spec.numpy
     if numpy_ref and not os.path.isabs(numpy_ref):
@@ -146,7 +147,10 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
                 return
             if budget.hypothesis_examples and not _hypothesis_phase(w, spec, seed, budget, counts, rep, say):
                 return
-    if budget.sanitizer:
+    if budget.sanitizer and cuda:
+        if not _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say):
+            return
+    elif budget.sanitizer:
         say("  ASan+UBSan re-run")
         libs = build_mod.sanitizer_libs()
         env = {"LD_PRELOAD": " ".join(libs.values()),
@@ -164,6 +168,66 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
                     return
     if budget.bench_s > 0 and only_case is None:
         _bench(rep, spec, init, limits, seed, budget, say)
+
+
+SANITIZER_TOOLS = ("memcheck", "racecheck", "initcheck", "synccheck")
+
+
+def _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say) -> bool:
+    """Each compute-sanitizer tool in its own child over a few shapes with tails; a finding is a FAIL with
+    the tool's first error. Without compute-sanitizer the verdict is UNVERIFIED. False when the verdict is
+    settled."""
+    exe = build_mod.compute_sanitizer()
+    if not exe:
+        rep.verdict = UNVERIFIED
+        rep.reasons.append("ran on the GPU, but compute-sanitizer was not found, so memory errors, races and "
+                           "uninitialised reads were not looked for (not PASS)")
+        return False
+    counts = rep.cases_run
+    cases = [only_case] if only_case is not None else cuda_sanitizer_plan(spec, seed)
+    lim = dataclasses.replace(limits, request_timeout_s=max(limits.request_timeout_s, 180.0))
+    sinit = dict(init, guard_pad=0, settle_s=0)
+    for tool in SANITIZER_TOOLS:
+        say(f"  compute-sanitizer --tool {tool}: {len(cases)} cases")
+        wrapper = [exe, "--tool", tool, "--report-api-errors", "no", "--error-exitcode", "86",
+                   "--print-limit", "20"]
+        phase = f"compute-sanitizer {tool}"
+        sw = Worker(sinit, lim, wrapper=wrapper)
+        bad = None
+        try:
+            try:
+                sw.start()
+            except Crash as c:
+                rep.verdict, rep.failure = ERROR, Failure("harness_error", f"{tool}: {c}", phase,
+                                                          log_tail=c.log_tail)
+                return False
+            for case in cases:
+                counts[phase] = counts.get(phase, 0) + 1
+                r = _case_result(sw, case)
+                finding = build_mod.sanitizer_finding(getattr(sw, "last_log", "") if not r.get("ok") and
+                                                      sw.proc is None else sw.log_tail(64000))
+                if finding:
+                    bad = (finding, case)
+                    break
+                if not r.get("ok"):
+                    rep.verdict = ERROR if r.get("check") == "harness_error" else FAIL
+                    rep.failure = _failure(r, phase, case)
+                    return False
+            if bad is None:
+                rc = sw.finish()
+                finding = build_mod.sanitizer_finding(sw.last_log)
+                if finding or rc == 86:
+                    bad = (finding or "exit status 86: errors reported (see log)", None)
+                    if not finding:
+                        bad = (bad[0] + "\n" + sw.last_log[-3000:], None)
+        finally:
+            sw.close()
+        if bad:
+            first = bad[0].splitlines()[0].strip()
+            rep.verdict = FAIL
+            rep.failure = Failure("sanitizer", f"{tool}: {first}", phase, case=bad[1], log_tail=bad[0])
+            return False
+    return True
 
 
 def _hypothesis_phase(w, spec, seed, budget, counts, rep, say) -> bool:
@@ -218,9 +282,16 @@ def _bench(rep, spec, init, limits, seed, budget, say):
         _prod(spec.shape_of(a, sizes)) * {"f32": 4, "f64": 8, "i32": 4, "i64": 8}[a.dtype] for a in spec.arrays)
     flops = eval_expr(spec.flops, sizes) if spec.flops else None
     dtype = spec.outputs[0].dtype
-    flags = hardware_flags(t["kernel"], nbytes, flops, dtype)
-    sp = {k: speedup(t[k], t["kernel"]) for k in ("original", "numpy") if k in t}
+    if spec.language == "cuda":
+        flags = gpu_hardware_flags(t["kernel"], nbytes, flops, dtype, r["device"])
+    else:
+        flags = hardware_flags(t["kernel"], nbytes, flops, dtype)
+    sp = {k: speedup(t[k], t["kernel"]) for k in ("original", "numpy", "cupy") if k in t}
     rep.bench = {"sizes": sizes, "timings": t, "speedup": sp, "flags": flags, "bytes": nbytes, "flops": flops}
+    if "kernel_with_transfers" in t:
+        rep.bench["speedup_with_transfers"] = {k: speedup(t[k], t["kernel_with_transfers"])
+                                               for k in ("original", "numpy") if k in t}
+        rep.bench["device"] = r["device"]
     if flags:
         rep.verdict = FAIL
         rep.failure = Failure("implausible_speed", "; ".join(flags), "bench")
