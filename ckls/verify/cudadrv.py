@@ -16,12 +16,15 @@ CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE = 38
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
 CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97
+CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR = 39
+CU_STREAM_NON_BLOCKING = 1
 CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
 CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT = 9
 
-# Fills every word of a block's dynamic shared memory with a pattern. Run over every multiprocessor before a
-# candidate's launch, so a read of shared memory that nothing in the candidate wrote sees NaN, not zeros
-# or the previous launch's leftovers. Hand-written PTX: no nvcc is needed where the judge runs.
+# ckls_scribble fills every word of a block's dynamic shared memory with a pattern. Run over every
+# multiprocessor before a candidate's launch, so a read of shared memory that nothing in the candidate wrote
+# sees NaN, not zeros or the previous launch's leftovers. ckls_hold spins for a number of clock cycles.
+# Hand-written PTX: no nvcc is needed where the judge runs.
 _SCRIBBLE_PTX = b"""
 .version 7.8
 .target sm_75
@@ -45,6 +48,19 @@ LOOP:
     add.u32 r3, r3, r4;
     bra LOOP;
 DONE:
+    ret;
+}
+.visible .entry ckls_hold(.param .u64 cycles)
+{
+    .reg .pred p;
+    .reg .b64 rd<4>;
+    ld.param.u64 rd1, [cycles];
+    mov.u64 rd2, %clock64;
+SPIN:
+    mov.u64 rd3, %clock64;
+    sub.s64 rd3, rd3, rd2;
+    setp.lt.s64 p, rd3, rd1;
+    @p bra SPIN;
     ret;
 }
 \x00"""
@@ -101,6 +117,7 @@ class Device:
             self.attr(CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH) / 8
         self.clock_hz = self.attr(CU_DEVICE_ATTRIBUTE_CLOCK_RATE) * 1e3
         self._scribble = None
+        self._hold = None
         self._flush = None
 
     # ---- errors --------------------------------------------------------------------------------------
@@ -162,8 +179,7 @@ class Device:
         """Fill the shared memory of every multiprocessor with `pattern` (a NaN by default)."""
         lib = self.lib
         if self._scribble is None:
-            mod, fn = ctypes.c_void_p(), ctypes.c_void_p()
-            self._check("cuModuleLoadData", lib.cuModuleLoadData(ctypes.byref(mod), _SCRIBBLE_PTX))
+            mod, fn = self._module(), ctypes.c_void_p()
             self._check("cuModuleGetFunction", lib.cuModuleGetFunction(ctypes.byref(fn), mod, b"ckls_scribble"))
             smem = self.attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
             self._check("cuFuncSetAttribute", lib.cuFuncSetAttribute(
@@ -176,6 +192,32 @@ class Device:
                                        ctypes.cast(ctypes.byref(pat), ctypes.c_void_p))
         # One 1024-thread block per multiprocessor (each takes all its shared memory, so they spread out).
         self._check("cuLaunchKernel", lib.cuLaunchKernel(fn, self.sms, 1, 1, 1024, 1, 1, smem, None, params, None))
+
+    def hold(self, seconds: float) -> None:
+        """Occupy every thread slot of every multiprocessor for about `seconds`, from a stream of the judge
+        that nothing waits for. A candidate's kernels queue behind it; a copy on stream 0 does not, so a
+        launcher that returns with its work still pending on a stream stream 0 does not wait for is seen
+        (its outputs are read before the held-up kernel runs)."""
+        lib = self.lib
+        if self._hold is None:
+            self._module()
+            fn, st = ctypes.c_void_p(), ctypes.c_void_p()
+            self._check("cuModuleGetFunction", lib.cuModuleGetFunction(ctypes.byref(fn), self._mod, b"ckls_hold"))
+            self._check("cuStreamCreate", lib.cuStreamCreate(ctypes.byref(st), CU_STREAM_NON_BLOCKING))
+            per_sm = max(1, self.attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR) // 1024)
+            self._hold = (fn, st, per_sm)
+        fn, st, per_sm = self._hold
+        cycles = ctypes.c_uint64(int(seconds * self.clock_hz))
+        params = (ctypes.c_void_p * 1)(ctypes.cast(ctypes.byref(cycles), ctypes.c_void_p))
+        self._check("cuLaunchKernel", lib.cuLaunchKernel(fn, self.sms * per_sm, 1, 1, 1024, 1, 1, 0, st, params,
+                                                         None))
+
+    def _module(self):
+        if getattr(self, "_mod", None) is None:
+            mod = ctypes.c_void_p()
+            self._check("cuModuleLoadData", self.lib.cuModuleLoadData(ctypes.byref(mod), _SCRIBBLE_PTX))
+            self._mod = mod
+        return self._mod
 
     def flush_l2(self) -> None:
         """Overwrite twice the L2 size on stream 0, so timed runs start with the candidate's data in DRAM."""

@@ -81,6 +81,7 @@ class Judge:
             from .gpu import CudaKernel
             self.kernel = CudaKernel(self.spec, req["so"])
             self.kernel.scribble = bool(req.get("scribble", True))
+            self.kernel.hold_s = float(req.get("hold_s", 1e-3))
         else:
             self.kernel = Kernel(self.spec, req["so"])
         self.ref = load_function(req["ref"])

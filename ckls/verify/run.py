@@ -107,7 +107,8 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
             rep.reasons.append("compiled with nvcc; no GPU here, so it was not run (not PASS)")
             return
         # The CUDA driver reserves far more address space than any RLIMIT_AS we would set.
-        limits = dataclasses.replace(limits or Limits(), address_space_mb=0)
+        limits = dataclasses.replace(limits or Limits(), address_space_mb=0, pid_namespace=False)
+        rep.isolation = dict(rep.isolation, pid_namespace=False)
 
     numpy_ref = spec.numpy
     if numpy_ref and not os.path.isabs(numpy_ref):
@@ -186,7 +187,7 @@ def _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say) -> bool:
     counts = rep.cases_run
     cases = [only_case] if only_case is not None else cuda_sanitizer_plan(spec, seed)
     lim = dataclasses.replace(limits, request_timeout_s=max(limits.request_timeout_s, 180.0))
-    sinit = dict(init, guard_pad=0, settle_s=0)
+    sinit = dict(init, guard_pad=0, settle_s=0, hold_s=0)
     for tool in SANITIZER_TOOLS:
         say(f"  compute-sanitizer --tool {tool}: {len(cases)} cases")
         wrapper = [exe, "--tool", tool, "--report-api-errors", "no", "--error-exitcode", "86",

@@ -33,6 +33,7 @@ class Limits:
     processes: int = 64          # tasks (threads count) for the unprivileged user
     request_timeout_s: float = 30.0
     network: bool = False
+    pid_namespace: bool = True   # off for CUDA: the driver's cuInit fails inside a new PID namespace
 
 
 @dataclass
@@ -148,10 +149,13 @@ class Worker:
         r, w = os.pipe()
         self.cgroup = _make_pids_cgroup(self.limits.processes) if os.getuid() == 0 else None
         argv = self.wrapper + [sys.executable, "-c", "from ckls.verify.harness import main; main()", str(w)]
-        if not self.limits.network and _unshare_prefix():
+        pre = _unshare_prefix()
+        if not self.limits.pid_namespace and "--pid" in pre:
+            pre = [pre[0], "--user", "--map-root-user", "--net"] if "--user" in pre else [pre[0], "--net"]
+        if not self.limits.network and pre:
             # A shell sits at PID 1 of the new namespace: PID 1 ignores signals it has no handler for, so
             # the harness (and abort() in a kernel) must not be PID 1. The shell reports 128+signal.
-            argv = _unshare_prefix() + ["/bin/sh", "-c", '"$@"; exit $?', "sh"] + argv
+            argv = pre + ["/bin/sh", "-c", '"$@"; exit $?', "sh"] + argv
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": _PKG_ROOT,
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "HOME": self.tmp, "TMPDIR": self.tmp, "PYTHONDONTWRITEBYTECODE": "1", **self.extra_env}
