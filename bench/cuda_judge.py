@@ -3,6 +3,7 @@ compute-sanitizer findings, the tool's first error), cases run, seconds, and a b
 kernel at its spec's typical size.
 
     python bench/cuda_judge.py [--budget ci|full] [--bench-s 3] [--seed N] [--json out.json] [--only NAME]
+    python bench/cuda_judge.py --per-tool [--only NAME]   # each compute-sanitizer tool alone on each entry
 
 Prints a Markdown table (the form bench/RESULTS.md records). Exit status 1 when any entry's verdict differs
 from the corpus's expectation (PASS for ok*.cu, FAIL for bug_*.cu).
@@ -33,9 +34,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int)
     ap.add_argument("--json")
     ap.add_argument("--only", help="substring of the entry ids to run")
+    ap.add_argument("--per-tool", action="store_true", help="no differential tests: each sanitizer tool alone")
     a = ap.parse_args()
     seed = random.SystemRandom().getrandbits(32) if a.seed is None else a.seed
     print(f"seed {seed}", flush=True)
+    if a.per_tool:
+        return per_tool(seed, a.only)
     rows, reports, bad = [], {}, 0
     for e in entries():
         if e.language != "cuda" or (a.only and a.only not in e.id):
@@ -82,6 +86,27 @@ def main() -> int:
         pathlib.Path(a.json).write_text(json.dumps({"seed": seed, "reports": reports}, indent=1, default=str))
     print(f"\n{len(rows) - bad}/{len(rows)} verdicts as expected (seed {seed})")
     return 1 if bad else 0
+
+
+def per_tool(seed: int, only: str | None) -> int:
+    """Which compute-sanitizer tool flags which entry, with no differential testing before it."""
+    tools = ("memcheck", "racecheck", "initcheck", "synccheck")
+    print("| kernel | planted bug | " + " | ".join(tools) + " |")
+    print("|---|---|" + "---|" * len(tools))
+    for e in entries():
+        if e.language != "cuda" or (only and only not in e.id):
+            continue
+        cells = []
+        for tool in tools:
+            b = Budget(hypothesis_examples=0, bench_s=0.0, shrink_tries=0, differential=False, cuda_tools=(tool,))
+            rep = verify(e.ref, str(e.kernel), KernelSpec.load(e.spec_path), spec_path=str(e.spec_path),
+                         budget=b, seed=seed)
+            f = rep.failure
+            cell = rep.verdict if not f else f"{rep.verdict}: " + (
+                f.detail.split(": ", 1)[-1][:90] if f.check == "sanitizer" else f"{f.check} ({f.detail[:60]})")
+            cells.append(cell.replace("|", "/"))
+        print(f"| {e.id} | {e.bug or '(correct)'} | " + " | ".join(cells) + " |", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

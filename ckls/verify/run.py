@@ -25,6 +25,8 @@ class Budget:
     sanitizer: bool = True
     bench_s: float = 3.0
     shrink_tries: int = 16
+    differential: bool = True           # False: the sanitizer runs only (to see what each tool finds)
+    cuda_tools: tuple = ("memcheck", "racecheck", "initcheck", "synccheck")
 
     @classmethod
     def named(cls, name: str) -> "Budget":
@@ -117,12 +119,28 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
     init = {"spec": spec.to_dict(), "so": builds[0].so_path, "ref": _abs_ref(ref), "numpy": numpy_ref,
             "guard_pad": 16}
     counts = rep.cases_run
+    if budget.differential:
+        if not _differential(rep, spec, init, limits, seed, budget, only_case, counts, say):
+            return
+    if budget.sanitizer and cuda:
+        if not _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say, budget.cuda_tools):
+            return
+    elif budget.sanitizer:
+        _asan(rep, spec, init, builds, limits, seed, only_case, counts, say)
+        if rep.verdict != PASS:
+            return
+    if budget.bench_s > 0 and only_case is None:
+        _bench(rep, spec, init, limits, seed, budget, say)
+
+
+def _differential(rep, spec, init, limits, seed, budget, only_case, counts, say) -> bool:
+    """The fixed plan and the Hypothesis cases in one sandboxed harness. False when the verdict is settled."""
     with Worker(init, limits) as w:
         try:
             w.start()
         except Crash as c:
             rep.verdict, rep.failure = ERROR, Failure("harness_error", str(c), "start", log_tail=c.log_tail)
-            return
+            return False
 
         def run_phase(name, cases) -> bool:
             for case in cases:
@@ -140,41 +158,37 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
             return True
 
         if only_case is not None:
-            if not run_phase("case", [only_case]):
+            return run_phase("case", [only_case])
+        say(f"  plan: {len(plan(spec, seed))} cases")
+        if not run_phase("plan", plan(spec, seed)):
+            return False
+        if budget.hypothesis_examples and not _hypothesis_phase(w, spec, seed, budget, counts, rep, say):
+            return False
+    return True
+
+
+def _asan(rep, spec, init, builds, limits, seed, only_case, counts, say) -> None:
+    say("  ASan+UBSan re-run")
+    libs = build_mod.sanitizer_libs()
+    env = {"LD_PRELOAD": " ".join(libs.values()),
+           "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:"
+                           "hard_rss_limit_mb=4096:handle_segv=1",
+           "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
+    sinit = dict(init, so=builds[1].so_path, guard_pad=0, settle_s=0)
+    with Worker(sinit, limits, env=env, sanitizer=True) as sw:
+        for case in ([only_case] if only_case is not None else sanitizer_plan(spec, seed)):
+            counts["sanitizer"] = counts.get("sanitizer", 0) + 1
+            r = _case_result(sw, case)
+            if not r.get("ok"):
+                rep.verdict = ERROR if r.get("check") == "harness_error" else FAIL
+                rep.failure = _failure(r, "sanitizer", case)
                 return
-        else:
-            say(f"  plan: {len(plan(spec, seed))} cases")
-            if not run_phase("plan", plan(spec, seed)):
-                return
-            if budget.hypothesis_examples and not _hypothesis_phase(w, spec, seed, budget, counts, rep, say):
-                return
-    if budget.sanitizer and cuda:
-        if not _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say):
-            return
-    elif budget.sanitizer:
-        say("  ASan+UBSan re-run")
-        libs = build_mod.sanitizer_libs()
-        env = {"LD_PRELOAD": " ".join(libs.values()),
-               "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:"
-                               "hard_rss_limit_mb=4096:handle_segv=1",
-               "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
-        sinit = dict(init, so=builds[1].so_path, guard_pad=0, settle_s=0)
-        with Worker(sinit, limits, env=env, sanitizer=True) as sw:
-            for case in ([only_case] if only_case is not None else sanitizer_plan(spec, seed)):
-                counts["sanitizer"] = counts.get("sanitizer", 0) + 1
-                r = _case_result(sw, case)
-                if not r.get("ok"):
-                    rep.verdict = ERROR if r.get("check") == "harness_error" else FAIL
-                    rep.failure = _failure(r, "sanitizer", case)
-                    return
-    if budget.bench_s > 0 and only_case is None:
-        _bench(rep, spec, init, limits, seed, budget, say)
 
 
 SANITIZER_TOOLS = ("memcheck", "racecheck", "initcheck", "synccheck")
 
 
-def _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say) -> bool:
+def _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say, tools=None) -> bool:
     """Each compute-sanitizer tool in its own child over a few shapes with tails; a finding is a FAIL with
     the tool's first error. Without compute-sanitizer the verdict is UNVERIFIED. False when the verdict is
     settled."""
@@ -188,7 +202,7 @@ def _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say) -> bool:
     cases = [only_case] if only_case is not None else cuda_sanitizer_plan(spec, seed)
     lim = dataclasses.replace(limits, request_timeout_s=max(limits.request_timeout_s, 180.0))
     sinit = dict(init, guard_pad=0, settle_s=0, hold_s=0)
-    for tool in SANITIZER_TOOLS:
+    for tool in tools or SANITIZER_TOOLS:
         say(f"  compute-sanitizer --tool {tool}: {len(cases)} cases")
         wrapper = [exe, "--tool", tool, "--report-api-errors", "no", "--error-exitcode", "86",
                    "--print-limit", "20"]
