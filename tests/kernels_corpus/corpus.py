@@ -24,6 +24,7 @@ CLASSES = {
     "bug_hardcoded_grid": "hard-coded grid", "bug_race": "shared-memory race",
     "bug_uninit_smem": "uninitialised shared memory", "bug_uninit_scratch": "uninitialised device memory",
     "bug_pow2": "reduction assumes a power-of-two block", "bug_async_return": "returns before the kernel ends",
+    "bug_divergent_barrier": "barrier in divergent code",
 }
 
 
