@@ -126,8 +126,8 @@ def _judge(tmp_path, body, launch, timeout=30.0):
     src = tmp_path / "axpy.cu"
     src.write_text(AXPY_HEAD % (body, launch))
     spec = KernelSpec.load(AXPY / "spec.json")
-    return verify(str(AXPY / "original.py") + "::axpy", str(src), spec, budget=QUICK,
-                  limits=Limits(request_timeout_s=timeout))
+    return verify(str(AXPY / "original.py") + "::axpy", str(src), spec, spec_path=str(AXPY / "spec.json"),
+                  budget=QUICK, limits=Limits(request_timeout_s=timeout))
 
 
 needs_gpu = pytest.mark.skipif(not GPU or shutil.which("nvcc") is None, reason="needs a CUDA GPU and nvcc")

@@ -52,7 +52,10 @@ def _failure(res: dict, phase: str, case: dict | None) -> Failure:
 
 
 def _shrink(worker: Worker, spec: KernelSpec, case: dict, res: dict, tries: int) -> tuple[dict, dict]:
-    """Smaller case failing the same check, when one is found within `tries` runs."""
+    """Smaller case failing the same check, when one is found within `tries` runs. A hang is not shrunk:
+    each try could cost the whole timeout."""
+    if res.get("check") == "timeout":
+        return case, res
     n = 0
     improved = True
     while improved and n < tries:

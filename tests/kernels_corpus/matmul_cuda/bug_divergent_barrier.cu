@@ -1,6 +1,7 @@
 // Planted bug (barrier in divergent code): only threads that own an output element do the products, and
 // the barrier that protects the tiles sits inside that branch; at the right and bottom edges part of a warp
-// skips it and overwrites the tiles while the rest still reads them.
+// skips it and overwrites the tiles while the rest still reads them. On an H100 the block then never gets
+// past its last barrier: the launch hangs.
 #include <stdint.h>
 #include <cuda_runtime.h>
 
