@@ -34,7 +34,7 @@ def test_cuda_corpus_covers_gpu_bug_classes():
     cuda = [e for e in ENTRIES if e.language == "cuda"]
     need = {"tail", "hard-coded grid", "shared-memory race", "uninitialised shared memory",
             "reduction assumes a power-of-two block", "precision drop", "out-of-bounds read",
-            "returns before the kernel ends", "timing trick"}
+            "returns before the kernel ends", "timing trick", "barrier in divergent code"}
     assert need <= {e.bug for e in cuda}, need - {e.bug for e in cuda}
     assert len({e.folder for e in cuda if not e.bug}) >= 3
 
