@@ -254,7 +254,7 @@ try {
   await page.keyboard.press('Control+End');
   await page.keyboard.press('Enter');
   await page.keyboard.press('Enter');
-  await page.keyboard.press('Shift+Tab');  // back to column 0 for a top-level function
+  for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+Tab');  // back to column 0: a top-level function
   await page.keyboard.type('def sub(a, b):', { delay: 40 });
   await page.keyboard.press('Enter');
   let partial = false;
@@ -296,6 +296,32 @@ try {
   const dontSave = page.getByRole('button', { name: /Don't Save/ });
   if (await dontSave.count()) await dontSave.first().click();
 
+  // the status bar item switches completions off through the settings the server pulls, and back on
+  await check('clicking the status bar item turns completions off and on', async () => {
+    const item = page.locator('.statusbar-item', { hasText: /^\s*ckls / }).first();
+    await item.click();
+    await waitFor(async () => /\(off\)|ckls off/.test((await item.textContent()) ?? ''), 10000, 'the item to say off');
+    await editor.locator('.view-lines').click();
+    await page.keyboard.press('Control+End');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Enter');
+    for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+Tab');
+    await page.keyboard.type('def div(a, b):', { delay: 40 });
+    await page.keyboard.press('Enter');
+    await sleep(3000);
+    const g = await ghost(editor);
+    if (g.trim()) throw new Error(`ghost text while off: ${JSON.stringify(g)}`);
+    await shot(page, 'completions-off');
+    await item.click();
+    await waitFor(async () => !/\(off\)/.test((await item.textContent()) ?? ''), 10000, 'the item to say on');
+    await editor.locator('.view-lines').click();  // the click on the status bar took the focus
+    await page.keyboard.press('Control+End');
+    await page.keyboard.type('ret', { delay: 60 });
+    const back = await waitFor(async () => (await ghost(editor)).trim() ? ghost(editor) : undefined, 30000, 'ghost text once on again');
+    await page.keyboard.press('Escape');
+    return `off: none in 3 s; on again: ${JSON.stringify(back)}`;
+  });
+
   // the kernel command, against the local Messages-API server
   if (!kernelWanted) {
     skip('kernel command', 'tests/messages_api_server.py is not in this checkout');
@@ -318,6 +344,24 @@ try {
       return m[0];
     });
     await shot(page, 'kernel-report');
+    const before = new Set(fs.readdirSync(ws));
+    const reluText = fs.readFileSync(path.join(ws, 'relu.py'), 'utf8');
+    await check('the kernel change is shown as a diff, then applied on confirmation', async () => {
+      await page.locator('.notifications-toasts .monaco-button', { hasText: 'Review and apply' }).first().click({ timeout: 20000 });
+      await page.locator('.monaco-diff-editor').first().waitFor({ timeout: 30000 });
+      await shot(page, 'kernel-diff');
+      await page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Apply$/ }).first().click({ timeout: 20000 });
+      await sleep(1000);
+      await page.keyboard.press('Control+K');
+      await page.keyboard.press('S');  // save all
+      const changed = await waitFor(() => {
+        const added = fs.readdirSync(ws).filter((f) => !before.has(f));
+        const edited = fs.readFileSync(path.join(ws, 'relu.py'), 'utf8') !== reluText;
+        return added.length || edited ? `new files ${JSON.stringify(added)}, relu.py ${edited ? 'edited' : 'unchanged'}` : undefined;
+      }, 20000, 'the workspace to change');
+      return changed;
+    });
+    await shot(page, 'kernel-applied');
   }
 } catch (e) {
   results.push({ name: 'the run itself', ok: false });
