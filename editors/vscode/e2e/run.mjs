@@ -123,6 +123,10 @@ if (kernelWanted) {
   }).catch((e) => { say(`kernel step: ${e.message}`); return undefined; });
 }
 
+// ckls.serverCommand is machine-scoped (it runs a program): a remote window such as code-server reads it from the
+// Machine settings, not from the User settings
+fs.mkdirSync(path.join(userData, 'Machine'), { recursive: true });
+fs.writeFileSync(path.join(userData, 'Machine', 'settings.json'), JSON.stringify({ 'ckls.serverCommand': cklsCmd }, null, 2));
 fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
   'editor.inlineSuggest.enabled': true,
   'security.workspace.trust.enabled': false,
@@ -137,7 +141,6 @@ fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
   'window.restoreWindows': 'none',
   'workbench.secondarySideBar.defaultVisibility': 'hidden',
   'chat.disableAIFeatures': true,
-  'ckls.serverCommand': cklsCmd,
   'ckls.threads': 2,
   'ckls.latencyMs': 3000,
   ...(apiUrl ? { 'ckls.agent.baseUrl': apiUrl, 'ckls.agent.maxTurns': 4 } : {}),
@@ -169,7 +172,9 @@ try {
     executablePath: chromiumBin,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+  const bctx = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+  await bctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: `http://127.0.0.1:${port}` });
+  const page = await bctx.newPage();
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`);
   await page.waitForSelector('.monaco-workbench', { timeout: 90000 });
   await sleep(2000);
@@ -363,6 +368,28 @@ try {
     });
     await shot(page, 'kernel-applied');
   }
+
+  // a server command that does not exist: the extension restarts on the change and says how to install ckls
+  await check('a broken ckls.serverCommand gives a clear message with the install command', async () => {
+    // through the settings editor, as a user would (code-server does not watch the file for outside writes)
+    const settings = { 'ckls.serverCommand': ['/nonexistent/bin/ckls'] };
+    await command('Preferences: Open Remote Settings (JSON)');
+    const json = page.locator('.monaco-editor[data-uri$="settings.json"]');
+    await json.waitFor({ timeout: 20000 });
+    await json.locator('.view-lines').click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Delete');
+    await page.evaluate((text) => navigator.clipboard.writeText(text), JSON.stringify(settings));
+    await page.keyboard.press('Control+V');
+    await page.keyboard.press('Control+S');
+    const toast = await waitFor(async () => {
+      const t = (await page.locator('.notifications-toasts').textContent().catch(() => '')) ?? '';
+      return /did not start/.test(t) ? t : undefined;
+    }, 30000, 'the error notification').finally(() => shot(page, 'server-missing'));
+    if (!toast.includes('pip install ckls')) throw new Error(`notification: ${toast}`);
+    const item = (await page.locator('.statusbar-item', { hasText: /ckls/ }).first().textContent()) ?? '';
+    return `${JSON.stringify(toast.trim().slice(0, 120))}; status bar ${JSON.stringify(item.trim())}`;
+  });
 } catch (e) {
   results.push({ name: 'the run itself', ok: false });
   say(`FAIL the run itself: ${e instanceof Error ? e.stack : e}`);
