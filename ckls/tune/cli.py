@@ -18,7 +18,9 @@ def add_args(p) -> None:
                    "~/.cache/ckls/tune/<repo>)")
     p.add_argument("--status", action="store_true", help="print the state of earlier rounds and exit")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--progress", choices=("bar", "lines", "none"), default="bar",
+                   help="bar (redrawn on a terminal, a line a second otherwise), lines (one per step, for logs) or none")
+    p.add_argument("--quiet", "-q", action="store_true", help="same as --progress none")
     add_cli_args(p)
 
 
@@ -32,9 +34,10 @@ def _settings(args):
 class Bar:
     """One redrawn stderr line: [#####-----] plus the progress fields; plain lines when stderr is no terminal."""
 
-    def __init__(self, stream=sys.stderr, width: int = 24):
+    def __init__(self, stream=sys.stderr, width: int = 24, every_step: bool = False):
         self.stream, self.width = stream, width
-        self.tty = stream.isatty()
+        self.tty = stream.isatty() and not every_step
+        self.every_step = every_step
         self.last_plain = 0.0
 
     def __call__(self, p) -> None:
@@ -43,7 +46,8 @@ class Bar:
         line = f"[{'#' * fill}{'-' * (self.width - fill)}] {p.line()}"
         if self.tty:
             self.stream.write("\r" + line[:160].ljust(100))
-        elif p.phase != "training" or time.monotonic() - self.last_plain > 1.0 or p.step == p.total:
+        elif self.every_step or p.phase != "training" or time.monotonic() - self.last_plain > 1.0 \
+                or p.step == p.total:
             self.stream.write(line + "\n")
             self.last_plain = time.monotonic()
         self.stream.flush()
@@ -86,7 +90,8 @@ def main(args) -> int:
         return 2
     s = _settings(args)
     state_dir = args.state_dir or (os.path.expanduser(s.tune_dir) if s.tune_dir else None)
-    bar = None if args.quiet or args.status else Bar()
+    mode = "none" if args.quiet else args.progress
+    bar = None if mode == "none" or args.status else Bar(every_step=mode == "lines")
     # nobody types into a command line run: train between nothing, but stop cleanly on a signal
     activity = Activity("always")
     tuner = Tuner(args.repo, s.resolved_model_path, TuneOptions.from_settings(s), state_dir, activity,

@@ -143,34 +143,42 @@ def runtime_lora():
     return lora
 
 
-def new_adapter(model, opts: TuneOptions):
+def new_adapter(model, opts: TuneOptions, targets: tuple[str, ...] | None = None, rank: int | None = None,
+                alpha: float | None = None):
+    """A fresh adapter (A random, B zero: the model's outputs are unchanged until training moves B)."""
     lora = runtime_lora()
-    return lora.LoraAdapter.create(model, rank=opts.rank, alpha=opts.alpha, targets=opts.targets, seed=opts.seed)
+    return lora.LoraAdapter.for_model(model, rank=rank or opts.rank, alpha=opts.alpha if alpha is None else alpha,
+                                      targets=targets or opts.targets, seed=opts.seed)
 
 
 def adapter_to_weights(adapter, arch: str, meta: dict | None = None) -> LoraWeights:
-    pairs = {name: (np.array(a, np.float32), np.array(b, np.float32)) for name, (a, b) in adapter.pairs().items()}
+    pairs = {f"blk.{layer}.{t}.weight": (adapter.a(layer, t).copy(), adapter.b(layer, t).copy())
+             for layer, t in adapter.names()}
     return LoraWeights(arch, float(adapter.alpha), pairs, dict(meta or {}))
 
 
 def weights_into_adapter(w: LoraWeights, adapter) -> None:
-    have = adapter.pairs()
-    if set(have) != set(w.pairs):
-        raise ValueError("adapter tensors differ from the saved ones")
+    """Copies saved A/B into a runtime adapter of the same targets and rank."""
+    want = {f"blk.{layer}.{t}.weight" for layer, t in adapter.names()}
+    if set(w.pairs) != want:
+        raise ValueError("the saved adapter adapts other matrices than this one")
     for name, (a, b) in w.pairs.items():
-        ha, hb = have[name]
-        if ha.shape != a.shape or hb.shape != b.shape:
-            raise ValueError(f"{name}: saved shapes {a.shape}/{b.shape} differ from {ha.shape}/{hb.shape}")
-        ha[...] = a
-        hb[...] = b
+        _, layer, t, _ = name.split(".")
+        va, vb = adapter.a(int(layer), t), adapter.b(int(layer), t)
+        if va.shape != a.shape or vb.shape != b.shape:
+            raise ValueError(f"{name}: saved shapes {a.shape}/{b.shape} differ from {va.shape}/{vb.shape}")
+        va[...] = a
+        vb[...] = b
+    adapter.alpha = w.alpha
 
 
 def load_serving_adapter(model, path: str):
     """A runtime adapter from a LoRA GGUF for `model` (what the server hot-swaps in)."""
     w = read_adapter(path)
-    targets = sorted({name.split(".")[2] for name in w.pairs}, key=TARGETS.index)
-    lora = runtime_lora()
-    adapter = lora.LoraAdapter.create(model, rank=w.rank, alpha=w.alpha, targets=tuple(targets), seed=0)
+    if w.arch != model.arch:
+        raise ValueError(f"adapter is for {w.arch!r}, the model is {model.arch!r}")
+    targets = tuple(sorted({name.split(".")[2] for name in w.pairs}, key=TARGETS.index))
+    adapter = new_adapter(model, TuneOptions(), targets=targets, rank=w.rank, alpha=w.alpha)
     weights_into_adapter(w, adapter)
     return adapter
 
@@ -296,7 +304,6 @@ class Tuner:
         windows = maker.windows(maker.encode([f.text for f in fresh + replay], seed))
         held_w = maker.windows(maker.encode([by_path[p].text for p in held], 12345))[: o.heldout_windows]
         summ.windows = len(windows)
-        total = o.max_steps or max(1, o.epochs * len(windows))
         if not windows:
             summ.status, summ.message = "no data", "the new files give no tokens"
             return summ
@@ -306,12 +313,20 @@ class Tuner:
                 weights_into_adapter(read_adapter(self.adapter_path), adapter)
             except (ValueError, OSError) as exc:
                 summ.message = f"previous adapter ignored: {exc}"
-        trainer = lora.LoraTrainer(model, adapter, o.seq_len)
+        trainer = lora.LoraTrainer(model, adapter, o.seq_len, lr=o.lr, weight_decay=o.weight_decay, clip=o.clip)
+        try:
+            return self._steps(model, adapter, trainer, st, ck, fresh, replay, held, seed, windows, held_w, summ)
+        finally:
+            trainer.close()
+
+    def _steps(self, model, adapter, trainer, st, ck, fresh, replay, held, seed, windows, held_w, summ):
+        o, act = self.opts, self.activity
+        total = o.max_steps or max(1, o.epochs * len(windows))
         step, best, bad, first_loss = 0, None, 0, None
         heldout_before = None
         if ck is not None:
             arrays, meta = ck
-            trainer.load_state(arrays, meta["trainer"])
+            trainer.load_state(dict(arrays, **meta["trainer"]))
             step, best, bad = meta["step"], meta["best"], meta["bad"]
             first_loss, heldout_before = meta.get("loss_first"), meta.get("heldout_before")
             summ.resumed_at = step
@@ -323,7 +338,9 @@ class Tuner:
         order = np.random.default_rng(seed).permutation(len(windows))
 
         def save_ck():
-            arrays, tmeta = trainer.state()
+            state = trainer.state()
+            tmeta = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+            arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
             checkpoint.save(self.checkpoint_path, arrays, {
                 "step": step, "best": best, "bad": bad, "seed": seed, "trainer": tmeta, "model": st["model"],
                 "adapter_shape": st["adapter_shape"], "fresh": [f.path for f in fresh],
@@ -341,14 +358,14 @@ class Tuner:
             toks, tgts = windows[order[step % len(windows)]]
             t0 = time.monotonic()
             try:
-                loss = trainer.step(toks, tgts, act.cancel)
+                loss = trainer.step(toks, tgts, cancel=act.cancel)
             except Cancelled:
-                act.yields += 1
+                act.yielded()
                 t_train += time.monotonic() - t0
                 self._report(Progress("waiting", step, total, last_loss, best, 0.0, None, "user active"))
                 continue
             lr = o.lr * min(1.0, (step + 1) / max(1, o.warmup))
-            trainer.optimizer_step(lr, weight_decay=o.weight_decay, clip=o.clip)
+            trainer.optimizer_step(lr)
             dt = time.monotonic() - t0
             t_train += dt
             step += 1

@@ -26,13 +26,15 @@ class Activity:
         self._busy = 0
         self._stopped = False
         self.yields = 0  # how often training gave the cores back
+        self.touched_at = 0.0  # monotonic time of the last touch()/begin()
+        self.yield_delays: list[float] = []  # touch -> the cancelled step returned, seconds (recent ones)
 
     # ---- the server's side ---------------------------------------------------------------------------------
     def touch(self) -> None:
         """The user typed or asked for a completion: training yields now."""
         self.cancel.set()  # at once, before the lock: the running step stops at its next poll
         with self._cv:
-            self._last = time.monotonic()
+            self._last = self.touched_at = time.monotonic()
             self.cancel.set()  # again under the lock, so a wait_turn() that just cleared it cannot win the race
             self._cv.notify_all()
 
@@ -41,7 +43,7 @@ class Activity:
         self.cancel.set()
         with self._cv:
             self._busy += 1
-            self._last = time.monotonic()
+            self._last = self.touched_at = time.monotonic()
             self.cancel.set()
 
     def end(self) -> None:
@@ -57,6 +59,11 @@ class Activity:
             self._cv.notify_all()
 
     # ---- the trainer's side --------------------------------------------------------------------------------
+    def yielded(self) -> None:
+        """The trainer's step stopped on the flag: record how long that took after the user's action."""
+        self.yields += 1
+        self.yield_delays = (self.yield_delays + [time.monotonic() - self.touched_at])[-32:]
+
     @property
     def stopped(self) -> bool:
         return self._stopped
