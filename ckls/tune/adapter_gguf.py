@@ -55,8 +55,11 @@ def check_against_base(w: LoraWeights, base_path: str | os.PathLike) -> None:
 
 def write_adapter(path: str | os.PathLike, w: LoraWeights) -> None:
     """Writes the adapter atomically (temporary file, fsync, rename): a reader sees the old file or the new."""
+    import logging
+
     import gguf
 
+    logging.getLogger("gguf.gguf_writer").setLevel(logging.WARNING)  # it logs every file it writes at INFO
     if not w.pairs:
         raise ValueError("an adapter needs at least one tensor pair")
     r = w.rank
