@@ -68,8 +68,10 @@ def create_server(settings: Settings | None = None) -> CklsServer:
         ls.changed(params)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(ls: CklsServer, params: types.DidSaveTextDocumentParams):
+    async def did_save(ls: CklsServer, params: types.DidSaveTextDocumentParams):
         ls.saved(params.text_document.uri)
+        if ls.settings.tune_enabled and not ls.tuning.running:
+            await ls.tuning.start()  # a saved file is new material; the round waits for the user to be idle
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CklsServer, params: types.DidCloseTextDocumentParams):
