@@ -20,9 +20,11 @@ def test_idle_schedule_waits_for_quiet():
 
 
 def test_typing_keeps_training_away():
+    """Training's turn comes only once idle_ms have passed since the latest keystroke (on a loaded machine a
+    pause between two keystrokes may itself exceed idle_ms: then the turn comes in that pause, as it should)."""
     a = Activity("idle", idle_ms=150)
     a.touch()
-    stop_typing = time.monotonic() + 0.5
+    touches = [time.monotonic()]
     turns = []
 
     def trainer():
@@ -31,11 +33,15 @@ def test_typing_keeps_training_away():
 
     th = threading.Thread(target=trainer)
     th.start()
-    while time.monotonic() < stop_typing:
+    stop_typing = time.monotonic() + 0.5
+    while time.monotonic() < stop_typing and th.is_alive():
         a.touch()
+        touches.append(time.monotonic())
         time.sleep(0.03)
     th.join(3)
-    assert turns[0] and turns[1] >= stop_typing + 0.14
+    assert turns[0]
+    last = max(t for t in touches if t <= turns[1])
+    assert turns[1] - last >= 0.145
 
 
 def test_always_schedule_waits_for_running_completions():
@@ -49,7 +55,7 @@ def test_always_schedule_waits_for_running_completions():
     t_end = time.monotonic()
     a.end()
     th.join(3)
-    assert got[0][0] and got[0][1] - t_end < 0.6  # the short gap, not idle_ms
+    assert got[0][0] and got[0][1] - t_end < 3.0  # the short gap, not idle_ms (10 s)
 
 
 def test_stop_ends_the_wait():
