@@ -19,10 +19,11 @@ def test_round_trip_and_bad_files(tmp_path):
     arrays, meta = checkpoint.load(p)
     assert meta == {"step": 3, "best": None, "paths": ["x.py"]}
     assert set(arrays) == {"A", "m"} and np.array_equal(arrays["A"], a["A"])
+    assert checkpoint.read_meta(p) == meta
     p.write_bytes(p.read_bytes()[:100])  # truncated: as if written without the atomic rename
     assert checkpoint.load(p) is None
     p.write_bytes(b"garbage")
-    assert checkpoint.load(p) is None
+    assert checkpoint.load(p) is None and checkpoint.read_meta(p) is None
     j = tmp_path / "s.json"
     checkpoint.write_json(j, {"a": 1})
     assert checkpoint.read_json(j) == {"a": 1}

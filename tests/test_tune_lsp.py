@@ -129,3 +129,27 @@ async def test_train_while_completing_then_hot_swap(client: LanguageClient, tiny
     assert st["summary"]["status"] == "up to date"
     st = await command(client, "ckls.tune.stop")
     assert st["running"] is False
+
+
+@pytest.mark.skipif(not has_lora(), reason="ckls.runtime.lora (the native LoRA trainer) is not in this build")
+async def test_enabled_tuning_follows_saves(client: LanguageClient, tiny_model, tune_repo):
+    """With tuneEnabled, saving a file starts a round on what changed (one file, plus one replayed)."""
+    st = await command(client, "ckls.tune.status")
+    if st["rounds"] == 0:
+        pytest.skip("runs after test_train_while_completing_then_hot_swap")
+    cfg = {"ckls": {"modelPath": tiny_model, "tuneDir": st["state_dir"], "tuneEnabled": True}}
+    client.set_configuration(cfg)
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=cfg))
+    path = f"{tune_repo}/pkg/mod03.py"
+    with open(path, "a") as f:
+        f.write("\n\ndef saved_later(n):\n    return sum(range(n))\n")
+    await asyncio.sleep(0.5)  # the configuration pull lands first
+    client.text_document_did_save(types.DidSaveTextDocumentParams(
+        text_document=types.TextDocumentIdentifier(uri=f"file://{path}")))
+    for _ in range(600):
+        await asyncio.sleep(0.1)
+        st = await command(client, "ckls.tune.status")
+        if st["rounds"] == 2 and not st["running"]:
+            break
+    last = st["last_round"]
+    assert st["rounds"] == 2 and last["fresh"] == 1 and last["replayed"] == 1, st

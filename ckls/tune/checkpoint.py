@@ -70,6 +70,15 @@ def save(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> 
     atomic_write(path, buf.getvalue())
 
 
+def read_meta(path: str | os.PathLike) -> dict | None:
+    """Only the meta of a checkpoint (cheap: the arrays stay on disk), or None."""
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as z:
+            return json.loads(z["__meta__"].tobytes().decode()) if "__meta__" in z.files else None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        return None
+
+
 def load(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict] | None:
     """(arrays, meta), or None when there is no checkpoint or it cannot be read (then training starts over)."""
     try:

@@ -244,12 +244,12 @@ class Tuner:
 
     def status(self) -> dict:
         st = checkpoint.read_json(self.state_path, {}) or {}
-        ck = checkpoint.load(self.checkpoint_path)
+        ck = checkpoint.read_meta(self.checkpoint_path)
         return {"state_dir": self.state_dir, "rounds": len(st.get("rounds", [])),
                 "trained_files": len(st.get("trained", {})),
                 "last_round": (st.get("rounds") or [None])[-1],
                 "adapter": self.adapter_path if os.path.isfile(self.adapter_path) else None,
-                "unfinished_step": ck[1]["step"] if ck else None,
+                "unfinished_step": ck["step"] if ck else None,
                 "progress": asdict(self.last)}
 
     def run(self) -> Summary:
@@ -306,6 +306,8 @@ class Tuner:
         summ.windows = len(windows)
         if not windows:
             summ.status, summ.message = "no data", "the new files give no tokens"
+            if os.path.exists(self.checkpoint_path):  # its files are gone: that round cannot go on
+                os.unlink(self.checkpoint_path)
             return summ
         adapter = new_adapter(model, o)
         if ck is None and os.path.isfile(self.adapter_path):
