@@ -403,6 +403,7 @@ class Tuner:
         self._report(Progress("saving", step, total, last_loss, best))
         if held_w and os.path.isfile(best_path) and best is not None and best < (heldout_before or math.inf):
             os.replace(best_path, self.adapter_path)
+            checkpoint.fsync_dir(self.state_dir)
         elif not held_w:
             write_adapter(self.adapter_path, adapter_to_weights(adapter, arch, {"ckls.tune.step": step}))
         elif not os.path.isfile(self.adapter_path):
