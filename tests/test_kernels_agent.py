@@ -202,7 +202,7 @@ def test_usage_cost_table():
 def test_cuda_run_compiles_with_nvcc_and_the_judge_says_unverified(axpy_task):
     """CUDA: the same loop; compile and the public tests use nvcc; without a GPU the verdict is UNVERIFIED."""
     from ckls.kernels.service import generate
-    md = (Path(__file__).resolve().parent.parent / "skills/cuda-kernels/references/host-entry.md").read_text()
+    md = (Path(__file__).resolve().parent.parent / "skills/cuda-kernels/references/launcher.md").read_text()
     cu = md.split("```cuda\n")[1].split("```")[0]
     script = [tool("compile", source=cu.replace('extern "C" ', "")),
               expect_result(lambda t, r: r.get("is_error") and "signature-check.cu" in t,

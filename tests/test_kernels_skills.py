@@ -105,13 +105,19 @@ def test_exp_recipe_passes_the_judge(tmp_path):
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
 def test_cuda_template_compiles_and_meets_the_signature_check(tmp_path, axpy_task):
-    md = (SKILLS / "cuda-kernels/references/host-entry.md").read_text()
+    md = (SKILLS / "cuda-kernels/references/launcher.md").read_text()
     (src,) = _blocks(md, "cuda")
     wb = Workbench(axpy_task.with_language("cuda"), "cuda", [], workdir=str(tmp_path))
     r = wb.compile(src)
     assert not r.is_error, r.text
     bad = wb.compile(src.replace('extern "C" void axpy', "void axpy"))  # C++ linkage: not the contract
     assert bad.is_error
+    corpus = ROOT / "tests/kernels_corpus/axpy_cuda"
+    (tmp_path / "launcher.cu").write_text(src)
+    spec = KernelSpec.load(corpus / "spec.json")
+    rep = verify(f"{corpus}/original.py::axpy", str(tmp_path / "launcher.cu"), spec, budget="ci",
+                 spec_path=str(corpus / "spec.json"))
+    assert rep.verdict in ("PASS", "UNVERIFIED"), rep.to_text()  # PASS needs a GPU and compute-sanitizer
 
 
 def test_judge_flags_match_the_skill_text():

@@ -116,10 +116,13 @@ def _convention(lang: str, spec) -> str:
         return ("Write one self-contained C11 file (gcc -O3 -march=native -fopenmp -std=gnu11) that defines\n"
                 f"    {spec.c_prototype()}\nwith external linkage. Include <stdint.h>. No main, no I/O, no threads "
                 "other than OpenMP, no calls outside libc/libm/OpenMP (the judge rejects other imports).")
-    return ("Write one self-contained CUDA file (nvcc -O3 -shared) for sm_90 whose entry point is the host "
-            f"function\n    extern \"C\" {spec.c_prototype()}\nIts pointers are HOST memory (the caller passes "
-            "NumPy buffers): allocate device buffers, copy inputs in, launch your __global__ kernel(s), copy "
-            "outputs back, free, and check every CUDA call. Include <stdint.h> and <cuda_runtime.h>.")
+    return ("Write one self-contained CUDA file (nvcc -O3 -shared, machine code for the GPU present) whose entry "
+            f"point is the host launcher\n    extern \"C\" {spec.c_prototype()}\nIts array pointers are DEVICE "
+            "memory the judge allocated (same offsets, strides and aliasing as in C: not necessarily 16-byte "
+            "aligned); sizes and scalars come by value. The launcher only launches: work goes on the default "
+            "stream 0 (it may return before the work ends), no host copies, no device reset; it handles every "
+            "size including 0 (no zero-sized grids) and frees any scratch it allocates. Include <stdint.h> and "
+            "<cuda_runtime.h>.")
 
 
 def system_prompt(task: KernelTask, lang: str, skills: list[Skill]) -> list[dict]:
@@ -128,7 +131,7 @@ def system_prompt(task: KernelTask, lang: str, skills: list[Skill]) -> list[dict
         "You are ckls's kernel engineer. You turn a Python function into a fast, exactly equivalent "
         f"{'C' if lang == 'c' else 'CUDA'} kernel. An independent judge decides whether it is correct: it builds "
         "your code, runs it against the Python original on edge sizes, odd alignments, special values and random "
-        "cases, re-runs it under ASan/UBSan, checks inputs are not modified and nothing is written out of bounds, "
+        "cases, re-runs it under sanitizers (ASan/UBSan for C, compute-sanitizer for CUDA), checks inputs are not modified and nothing is written out of bounds, "
         "and benchmarks it. Correctness first, then speed.",
         "Contract (the judge calls exactly this):\n" + spec.describe(),
         _convention(lang, spec),

@@ -34,10 +34,11 @@ def tool_definitions(skills: list[Skill], lang: str) -> list[dict]:
          "signature. Returns diagnostics.", "input_schema": src},
         {"name": "run_public_tests", "description": "Run the judge's fixed test plan on a candidate: edge sizes "
          "(0, 1, tile-1, tile, tile+1, large), odd alignments, special values, repeated calls; outputs compared "
-         "with the Python original. Returns PASS or the first failing case. CUDA: compile only (no GPU here)."
+         "with the Python original. Returns PASS or the first failing case. CUDA: run on the GPU when there is "
+         "one (no compute-sanitizer here), else compiled only (UNVERIFIED)."
          , "input_schema": src},
         {"name": "benchmark", "description": "Time a candidate that passes the public tests against the Python "
-         "original (and the NumPy version when there is one) at the typical sizes. C only.",
+         "original (and the NumPy version when there is one) at the typical sizes (CUDA: needs a GPU).",
          "input_schema": src},
         {"name": "submit_kernel", "description": "Submit the final kernel. Ends the session; the judge then runs "
          "its full hidden verification (fresh random cases, sanitizers) on it.", "input_schema": {
@@ -154,8 +155,8 @@ class Workbench:
         return ToolResult(_clip(text), rep.verdict in ("FAIL", "ERROR"))
 
     def benchmark(self, src: str) -> ToolResult:
-        if self.lang == "cuda":
-            return ToolResult("benchmark: CUDA candidates are not run here (no GPU); nothing to time", True)
+        if self.lang == "cuda" and not build_mod.gpu_present():
+            return ToolResult("benchmark: no GPU here, so a CUDA candidate cannot be timed", True)
         compiled, rep = self._verify(src, Budget(hypothesis_examples=0, sanitizer=False, bench_s=1.5,
                                                  shrink_tries=0))
         if rep is None:
