@@ -140,3 +140,35 @@ def test_wrapper_handles_2d_views_and_0d_outputs(tmp_path, monkeypatch, name, ke
 
 
 CORPUS = ROOT / "tests" / "kernels_corpus"
+
+
+@pytest.mark.skipif(__import__("shutil").which("nvcc") is None, reason="nvcc not installed")
+def test_cuda_apply_host_shim_compiles_and_falls_back_without_gpu(axpy_workspace, tmp_path, monkeypatch):
+    """CUDA: the wrapper adds host copies around the launcher (it takes device pointers); the pair compiles
+    with nvcc, and without a GPU the original answers."""
+    import importlib
+    import subprocess as sp
+
+    import numpy as np
+
+    from ckls.verify.build import gpu_present
+
+    ws = axpy_workspace
+    md = (ROOT / "skills/cuda-kernels/references/launcher.md").read_text()
+    cu = md.split("```cuda\n")[1].split("```")[0]
+    plan_apply(_task(ws), cu, "cuda", verdict="UNVERIFIED", force=True).write()
+    monkeypatch.syspath_prepend(str(ws))
+    monkeypatch.setenv("CKLS_KERNEL_CACHE", str(tmp_path / "cache"))
+    w = importlib.import_module("ops_axpy_ckls")
+    assert 'extern "C" int ckls_host_axpy(int64_t n, float a, const float *x' in w.HOST_SHIM
+    (tmp_path / "shim.cu").write_text(w.HOST_SHIM)
+    r = sp.run(["nvcc", "-O3", "-shared", "-Xcompiler", "-fPIC", "-o", str(tmp_path / "k.so"), w.SOURCE,
+                str(tmp_path / "shim.cu")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    ops = importlib.import_module("ops")
+    x, y = np.arange(9, dtype=np.float32), np.ones(9, dtype=np.float32)
+    np.testing.assert_allclose(ops.axpy(2.0, x, y), 2 * x + 1)
+    if not gpu_present():
+        assert "no GPU" in w.build_error() and ops.axpy.kernel_calls == 0
+    else:
+        assert ops.axpy.kernel_calls == 1

@@ -130,6 +130,40 @@ def plan_apply(task: KernelTask, source: str, lang: str, *, verdict: str | None,
 
 
 # ---- generated files ---------------------------------------------------------------------------------------------
+def cuda_host_shim(spec: KernelSpec) -> str:
+    """C++ for `ckls_host_<name>`: the launcher's signature with host pointers plus the byte size of each array;
+    it copies inputs to the device, launches, copies outputs back and frees (returns the cudaError_t)."""
+    arrays = spec.arrays
+    call, decl = [s.name for s in spec.sizes], []
+    for a in spec.args:
+        if a.kind == "scalar":
+            call.append(a.name)
+            continue
+        call.append(f"d_{a.name}")
+        decl.append(f"    {a.ctype} *d_{a.name} = NULL;")
+        if a.views:
+            call += [f"{a.name}_s{d}" for d in range(len(a.shape))]
+    lines = ["#include <stdint.h>", "#include <cuda_runtime.h>", "",
+             f'extern "C" {spec.c_prototype()};', "",
+             f'extern "C" int ckls_host_{spec.name}({", ".join(spec.c_params() + ["const int64_t *nbytes"])}) {{',
+             *decl, "    cudaError_t e = cudaSuccess;"]
+    for i, a in enumerate(arrays):
+        lines.append(f"    if (nbytes[{i}] > 0 && (e = cudaMalloc((void **)&d_{a.name}, nbytes[{i}])) != cudaSuccess) "
+                     "goto done;")
+        if a.role != "out":
+            lines.append(f"    if (nbytes[{i}] > 0 && (e = cudaMemcpy(d_{a.name}, {a.name}, nbytes[{i}], "
+                         "cudaMemcpyHostToDevice)) != cudaSuccess) goto done;")
+    lines += [f"    {spec.name}({', '.join(call)});", "    if ((e = cudaGetLastError()) != cudaSuccess) goto done;"]
+    for i, a in enumerate(arrays):
+        if a.role != "in":  # a blocking copy on the legacy stream: waits for the launcher's work
+            lines.append(f"    if (nbytes[{i}] > 0 && (e = cudaMemcpy({a.name}, d_{a.name}, nbytes[{i}], "
+                         "cudaMemcpyDeviceToHost)) != cudaSuccess) goto done;")
+    lines.append("done:")
+    lines += [f"    cudaFree(d_{a.name});" for a in arrays]
+    lines += ["    return (int)e;", "}", ""]
+    return "\n".join(lines)
+
+
 def wrapper_source(task: KernelTask, mod: str, ext: str, lang: str, verdict: str | None, forced: bool) -> str:
     spec = task.spec
     sizes = [s.name for s in spec.sizes]
@@ -158,6 +192,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "{mod}{ext}")
 LANG = "{lang}"
 PROTOTYPE = "{spec.c_prototype()};"
+HOST_SHIM = {cuda_host_shim(spec) if lang == "cuda" else ""!r}  # CUDA: host copies around the device launcher
 SIZES = {sizes!r}
 ARGS = {args!r}  # name, kind, dtype, shape, role, views
 SHAPES = {{{", ".join(f"{k!r}: {v}" for k, v in shapes.items())}}}
@@ -181,20 +216,29 @@ def _build():
         cmd = ["nvcc", "-O3", "-shared", "-Xcompiler", "-fPIC"]
     else:
         cmd = [os.environ.get("CC", "gcc"), "-std=gnu11", "-O3", "-march=native", "-fPIC", "-shared", "-fopenmp"]
-    key = hashlib.sha256(src + " ".join(cmd).encode() + os.uname().machine.encode()).hexdigest()[:16]
+    key = hashlib.sha256(src + HOST_SHIM.encode() + " ".join(cmd).encode() + os.uname().machine.encode()).hexdigest()[:16]
     cache = os.environ.get("CKLS_KERNEL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "ckls")
     os.makedirs(cache, exist_ok=True)
     so = os.path.join(cache, "{mod}-" + key + ".so")
     if not os.path.exists(so):
         tmp = so + ".%d.tmp" % os.getpid()
-        p = subprocess.run(cmd + ["-o", tmp, SOURCE, "-lm"], capture_output=True, text=True)
+        srcs = [SOURCE]
+        if HOST_SHIM:
+            srcs.append(so[:-3] + "_host.cu")
+            with open(srcs[1], "w") as f:
+                f.write(HOST_SHIM)
+        p = subprocess.run(cmd + ["-o", tmp] + srcs + ["-lm"], capture_output=True, text=True)
         if p.returncode:
             raise RuntimeError("build failed: " + p.stderr[-2000:])
         os.replace(tmp, so)
     ffi = cffi.FFI()
+    name = PROTOTYPE.split("(")[0].split()[-1]
+    if HOST_SHIM:
+        ffi.cdef(PROTOTYPE.replace("void " + name + "(", "int ckls_host_" + name + "(")[:-2]
+                 + ", const int64_t *nbytes);")
+        return ffi, getattr(ffi.dlopen(so), "ckls_host_" + name)
     ffi.cdef(PROTOTYPE)
-    lib = ffi.dlopen(so)
-    return ffi, getattr(lib, PROTOTYPE.split("(")[0].split()[-1])
+    return ffi, getattr(ffi.dlopen(so), name)
 
 
 def _kernel():
@@ -254,7 +298,11 @@ def call(*args):
         c_args.append(ffi.cast(CTYPES[dtype] + " *", arr.ctypes.data))
         if views:
             c_args += [s // arr.itemsize for s in arr.strides]
-    fn(*c_args)
+    if HOST_SHIM:
+        if fn(*c_args, ffi.new("int64_t[]", [arr.nbytes for arr in keep])) != 0:
+            return NotImplemented  # a CUDA error (no device, out of memory): the original answers
+    else:
+        fn(*c_args)
     outs = [o[()] if o.ndim == 0 else o for o in outs]
     return outs[0] if len(outs) == 1 else tuple(outs)
 
