@@ -72,12 +72,35 @@ class EvalTask:
 
         return "\n\n".join("\n".join(lines[first_line(n):n.end_lineno]) for n in keep) + "\n"
 
+    def note_items(self) -> list[str]:
+        """task.md as the agent's list of notes: the opening paragraph, then one item per bullet."""
+        items: list[str] = []
+        para: list[str] = []
+        for line in self.notes.splitlines():
+            s = line.strip()
+            if s.startswith(("- ", "* ")):
+                if para and not items:
+                    items.append(" ".join(para))
+                    para = []
+                items.append(s[2:])
+            elif not s:
+                if para:
+                    items.append(" ".join(para))
+                    para = []
+            elif items and line.startswith("  ") and not para:
+                items[-1] += " " + s  # continuation of a bullet
+            else:
+                para.append(s)
+        if para:
+            items.append(" ".join(para))
+        return items
+
     def kernel_task(self, lang: str):
         """The task as the kernel agent takes it (ckls.kernels.task.KernelTask)."""
         from ckls.kernels.task import KernelTask
 
         return KernelTask(spec=self.spec_for(lang), py_path=str(self.original.resolve()), func_name=self.func_name,
-                          source=self.source(), notes=self.notes)
+                          source=self.source(), notes=self.note_items())
 
 
 def load_task(folder: str | Path) -> EvalTask:
