@@ -156,7 +156,7 @@ def test_eval_reports_the_judges_verdicts_and_the_servers_tokens(tmp_path, skill
     # the table and the plot say the same
     assert re.search(r"with\s+75% ±35 \[50%-100%\]\s+3/4", table), table
     assert re.search(r"without\s+0% ±0 \[0%-0%\]\s+0/4", table), table
-    assert "lift: pass rate +75%" in table
+    assert "lift: pass rate +75 points (±35 over trials, +50..+100)" in table
     svg = (out_dir / "lift.svg").read_text()
     root = ET.fromstring(svg)
     assert root.tag.endswith("svg")

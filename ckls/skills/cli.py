@@ -101,7 +101,9 @@ def cmd_eval(args) -> int:
         print("ckls skills eval: set ANTHROPIC_API_KEY (or --base-url for a compatible server)", file=sys.stderr)
         return 2
     out = Path(args.out or f"skills-eval-{args.skill}-{time.strftime('%Y%m%d-%H%M%S')}")
-    s = EvalSettings(skill=args.skill, models=args.model or ["claude-sonnet-4-5"], lang=args.lang,
+    from ckls.kernels.agent import AgentConfig
+
+    s = EvalSettings(skill=args.skill, models=args.model or [AgentConfig().model], lang=args.lang,
                      trials=args.trials, baseline=args.baseline, judge_budget=args.budget,
                      max_turns=args.max_turns, max_tokens=args.max_tokens, budget_tokens=args.budget_tokens,
                      base_url=args.base_url, skills_dir=args.skills_dir, timeout_s=args.timeout,
@@ -151,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="measure a skill: the task set with and without it, judged by ckls verify",
                        epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("--skill", required=True, help="the skill to evaluate (a folder name under the skills folder)")
-    e.add_argument("--model", action="append", help="model to run (repeat for several; default claude-sonnet-4-5)")
+    e.add_argument("--model", action="append", help="model to run (repeat for several; default: the kernel command's model)")
     e.add_argument("--tasks", help="task folder (default: bench/kernel_tasks of the checkout)")
     e.add_argument("--task", action="append", help="only this task (repeatable)")
     e.add_argument("--lang", choices=["c", "cuda"], default="c")

@@ -22,6 +22,10 @@ def _money(x) -> str:
     return "-" if x is None else (f"${x:.3f}" if x < 10 else f"${x:,.2f}")
 
 
+def _points(frac) -> str:
+    return "-" if frac is None else f"{frac * 100:+.0f} points"
+
+
 def _fewer(frac) -> str:
     if frac is None:
         return "-"
@@ -37,7 +41,7 @@ def to_text(result: dict) -> str:
     s = result["settings"]
     lines = [f"skill {s['skill']}  ({s['lang']}, {len(result['tasks'])} tasks x {s['trials']} trials, baseline "
              f"{s['baseline']}, judge budget {s['judge_budget']}){'  INTERRUPTED' if result.get('interrupted') else ''}"]
-    head = (f"  {'':8} {'pass rate':>17} {'runs':>5} {'input':>9} {'output':>8} {'cache w':>8} {'cache r':>9} "
+    head = (f"  {'':8} {'pass rate':>19} {'runs':>5} {'input':>9} {'output':>8} {'cache w':>8} {'cache r':>9} "
             f"{'tok/pass':>9} {'turns':>5} {'cost':>9} {'speedup':>8}")
     for model, m in result["summary"].items():
         lines += ["", f"model {model}", head]
@@ -47,15 +51,16 @@ def to_text(result: dict) -> str:
             rate = "-" if pr["mean"] is None else f"{_pct(pr['mean'])} ±{pr['std'] * 100:.0f} [{_pct(pr['min'])}-{_pct(pr['max'])}]"
             t = st["tokens"]
             lines.append(
-                f"  {c:8} {rate:>17} {st['passes']:>2}/{st['runs']:<2} {_num(t['input_tokens']):>9} "
+                f"  {c:8} {rate:>19} {st['passes']:>2}/{st['runs']:<2} {_num(t['input_tokens']):>9} "
                 f"{_num(t['output_tokens']):>8} {_num(t['cache_creation_input_tokens']):>8} "
                 f"{_num(t['cache_read_input_tokens']):>9} {_num(st['tokens_per_pass']):>9} "
                 f"{_num(st['turns'], '{:.1f}'):>5} {_money(st['cost_usd']['total']):>9} "
                 f"{_speed(st['speedup']['vs_numpy']):>8}")
         lf = m["lift"]
         d = lf["pass_rate_delta"]
-        spread = "" if d["mean"] is None else f" (±{d['std'] * 100:.0f} over trials, {_pct(d['min'], True)}..{_pct(d['max'], True)})"
-        lines.append(f"  lift: pass rate {_pct(d['mean'], True)}{spread}; tokens per run "
+        spread = "" if d["mean"] is None else \
+            f" (±{d['std'] * 100:.0f} over trials, {d['min'] * 100:+.0f}..{d['max'] * 100:+.0f})"
+        lines.append(f"  lift: pass rate {_points(d['mean'])}{spread}; tokens per run "
                      f"{_fewer(lf['token_savings'])}; cost {_fewer(lf['cost_savings'])}; "
                      f"turns {_num(lf['turns_delta'], '{:+.1f}')}")
         worse = [n for n, pt in m["per_task"].items() if pt["with"]["passes"] < pt["without"]["passes"]]
@@ -82,16 +87,20 @@ def to_svg(result: dict) -> str:
     """Two panels per model side by side: pass rate (bar = mean, whisker = min..max over trials, dots = each
     trial) and mean tokens per run split into input / output / cache, for both conditions."""
     models = list(result["summary"])
-    pw, ph, gap, top = 220, 220, 40, 70
+    pw, ph, gap, top = 220, 220, 40, 96
     width = max(1, len(models)) * (2 * pw + gap) + gap
     height = top + ph + 90
+    width = max(width, 900)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
            f'<text x="{gap}" y="24" font-size="16" font-weight="bold">skill {escape(result["settings"]["skill"])}: '
            f'with vs without</text>',
            f'<text x="{gap}" y="44" fill="#555">{len(result["tasks"])} tasks x {result["settings"]["trials"]} trials, '
-           f'{escape(result["settings"]["lang"])}, verdicts by ckls verify</text>']
+           f'{escape(result["settings"]["lang"])}, verdicts by ckls verify</text>',
+           f'<text x="{gap}" y="62" fill="#777" font-size="11">pass rate: bar = mean over trials, whisker = '
+           f'min..max, dots = each trial; tokens: mean per run, bottom to top input, cache reads, cache writes, '
+           f'output</text>']
     max_tok = max([m["conditions"][c]["tokens"]["total"] or 0 for m in result["summary"].values() for c in CONDITIONS]
                   + [1])
     for i, model in enumerate(models):
