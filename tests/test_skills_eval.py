@@ -193,3 +193,23 @@ def test_eval_refuses_an_unknown_skill_and_a_missing_key(tmp_path, skills_dir, m
     assert "no skill 'no-such-skill'" in capsys.readouterr().err
     assert skills_main(["eval", "--skill", SKILL, "--task", "nope", "--skills-dir", str(skills_dir)]) == 2
     assert "no such task" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_budget_reports_the_speedup_of_passing_kernels(tmp_path, skills_dir):
+    """With the judge's full budget each passing kernel is benchmarked; the summary's speedup is the geometric
+    mean of the judge's ratios over passing runs."""
+    task = load_tasks(TASKS_DIR, ["l2norm"])[0]
+    script = [tool("submit_kernel", source=GOOD["l2norm"]), tool("read_skill", name=SKILL),
+              tool("submit_kernel", source=GOOD["l2norm"])]
+    with MessagesAPIServer(script, api_key=KEY) as server:
+        s = EvalSettings(skill=SKILL, models=[MODEL], trials=1, judge_budget="full", base_url=server.url,
+                         skills_dir=str(skills_dir), out_dir=str(tmp_path / "o"))
+        res = run_eval(s, [task], api_key=KEY)
+    assert server.script == [] and [r.verdict for r in res.runs] == ["PASS", "PASS"]
+    for r in res.runs:
+        assert r.speedup_original > 1.0 and r.speedup_numpy > 0
+    m = res.summary()[MODEL]
+    for c, r in zip(("without", "with"), res.runs):
+        assert m["conditions"][c]["speedup"]["vs_original"] == pytest.approx(r.speedup_original)
+        assert m["conditions"][c]["speedup"]["measured"] == 1
