@@ -7,6 +7,7 @@ server) and returning one:
    "stop_reason": "tool_use" | "end_turn" | "max_tokens" | "refusal", "output_tokens": 40}
   {"status": 429 | 500 | 529 | 401, "error_type": "rate_limit_error", "headers": {"retry-after-ms": "5"}}
   {"stream_error": "overloaded_error"}   (message_start, then an SSE error event, as the API does mid-stream)
+  {"sleep": 1.5, ...}                    waits before answering (the client's timeout fires first)
 Streaming requests get server-sent events in the API's order and shapes (message_start, content_block_start,
 ping, content_block_delta text_delta / input_json_delta in several pieces, content_block_stop, message_delta
 with stop_reason and usage, message_stop); others a JSON message. Every request is recorded, and every
@@ -17,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _ids = itertools.count(1)
@@ -36,6 +38,8 @@ class MessagesAPIServer:
         self.reported: list[dict] = []   # usage as sent, per completed message
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -55,7 +59,7 @@ class MessagesAPIServer:
         with self._lock:
             if not self.script:
                 self.errors.append("request beyond the end of the script")
-                return {"status": 500, "error_type": "api_error"}
+                return {"status": 400, "error_type": "invalid_request_error", "message": "script exhausted"}
             step = self.script.pop(0)
         if callable(step):
             try:
@@ -115,6 +119,12 @@ class MessagesAPIServer:
                 self.wfile.flush()
 
             def do_POST(self):
+                try:
+                    self._post()
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout): fine
+                    pass
+
+            def _post(self):
                 n = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(n) or b"{}")
                 with srv._lock:
@@ -127,6 +137,9 @@ class MessagesAPIServer:
                     return self._json(401, {"type": "error", "error": {"type": "authentication_error",
                                                                        "message": "invalid API key"}})
                 step = srv._next(body)
+                if "sleep" in step:
+                    time.sleep(step["sleep"])
+                    return self._json(500, {"type": "error", "error": {"type": "api_error", "message": "late"}})
                 if "status" in step:
                     return self._json(step["status"], {"type": "error", "error": {
                         "type": step.get("error_type", "api_error"), "message": step.get("message", "scripted")}},

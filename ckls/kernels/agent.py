@@ -174,7 +174,7 @@ def _describe_api_error(e, cfg: AgentConfig) -> str:
     if isinstance(e, anthropic.RateLimitError):
         return f"rate limited (429), still after {cfg.max_retries} retries; try again later"
     if isinstance(e, anthropic.APITimeoutError):
-        return f"the API did not answer within {cfg.timeout_s:.0f} s ({cfg.max_retries} retries)"
+        return f"the API did not answer within {cfg.timeout_s:g} s ({cfg.max_retries} retries)"
     if isinstance(e, anthropic.APIConnectionError):
         return f"cannot reach the API at {cfg.base_url or 'api.anthropic.com'} ({cfg.max_retries} retries)"
     if isinstance(e, anthropic.APIStatusError):

@@ -250,6 +250,7 @@ def infer(target: Target, answers: dict[str, str] | None = None) -> Inference:
                 if p.kind in (None, "array") and not re.fullmatch(r"-?[\d.e]+", a):
                     p.dtype = p.dtype or d
 
+    _dims_from_loop_indices(body, ps)
     for name in weak:
         if ps[name].kind is None:
             ps[name].kind = "array"
@@ -344,6 +345,34 @@ def infer(target: Target, answers: dict[str, str] | None = None) -> Inference:
         notes.append("size parameters become the kernel's int64 size arguments; the Python original must "
                      "still take them (the judge passes inputs only): prefer a spec file for such functions")
     return Inference(spec, questions, notes)
+
+
+def _dims_from_loop_indices(body, ps) -> None:
+    """`for j in range(cols): ... v[j]` makes v's dimension `cols` when `cols` names a known dimension."""
+    known = {s for p in ps.values() for s in p.dims.values() if s} | {p.name for p in ps.values() if p.kind == "size"}
+    loop = {}
+    for n in _walk(body):
+        if n.type == "for_statement" and n.child_by_field_name("left").type == "identifier":
+            right = n.child_by_field_name("right")
+            if right.type == "call" and _text(right.child_by_field_name("function")) == "range":
+                a = right.child_by_field_name("arguments").named_children
+                if len(a) == 1 and _text(a[0]) in known:
+                    loop[_text(n.child_by_field_name("left"))] = _text(a[0])
+    if not loop:
+        return
+    for n in _walk(body):
+        if n.type != "subscript" or (n.parent is not None and n.parent.type == "subscript"):
+            continue
+        idx, node = [], n
+        while node.type == "subscript":
+            idx = [node.children[i] for i in range(node.child_count)
+                   if node.field_name_for_child(i) == "subscript"] + idx
+            node = node.child_by_field_name("value")
+        name = _text(node)
+        if name in ps and ps[name].kind == "array":
+            for d, ix in enumerate(idx):
+                if _text(ix) in loop:
+                    ps[name].dims.setdefault(d, loop[_text(ix)])
 
 
 def _row_depth(block, row: str) -> int:
