@@ -8,6 +8,7 @@ The seed is fresh each run and printed.
 """
 import ast
 import random
+import shutil
 
 import pytest
 
@@ -69,6 +70,7 @@ def test_reference_c_passes_ci_budget(task):
 
 
 CUDA = [t for t in TASKS if t.reference_kernel("cuda")]
+needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc (CUDA toolkit) is not installed")
 
 
 def _cuda_check(task):
@@ -78,12 +80,14 @@ def _cuda_check(task):
     assert all(b["ok"] for b in rep.builds)
 
 
+@needs_nvcc
 @pytest.mark.parametrize("task", CUDA[:1], ids=lambda t: t.name)
 def test_reference_cuda_compiles(task):
     _cuda_check(task)
 
 
 @pytest.mark.slow
+@needs_nvcc
 @pytest.mark.parametrize("task", CUDA[1:], ids=lambda t: t.name)
 def test_reference_cuda_compiles_all(task):
     _cuda_check(task)
