@@ -1,6 +1,7 @@
-"""The kernel task set: well-formed tasks, the agent's view of each, and one reference kernel per task that the
-judge PASSES (which proves its hidden checks can be passed). CUDA references compile; without a GPU the judge
-says UNVERIFIED, never PASS.
+"""The kernel task set: well-formed tasks, the agent's view of each, one reference kernel per task that the
+judge PASSES (which proves its hidden checks can be passed) and one plausible first attempt with a common
+mistake that it FAILS (which proves the checks bite). CUDA references compile; without a GPU the judge says
+UNVERIFIED, never PASS.
 
 Default run: the judge's full fixed edge-case plan on every C reference (no random cases, no sanitizer re-run);
 `-m slow` adds the CI budget (12 Hypothesis cases and the ASan+UBSan re-run) and compiles every CUDA reference.
@@ -60,6 +61,18 @@ def _judge(task, lang, budget):
 def test_reference_c_passes_the_plan(task):
     rep = _judge(task, "c", PLAN_ONLY)
     assert rep.verdict == "PASS", f"seed {SEED}\n{rep.to_text()}"
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
+def test_pitfall_fails(task):
+    """pitfall.c names its mistake on its first line (missing tail, float accumulator, ignored strides, C's
+    negative modulo, NaN rule, tie order...); the fixed plan alone must catch it."""
+    kernel = task.folder / "pitfall.c"
+    assert kernel.read_text().startswith("// Pitfall: ")
+    rep = verify(task.ref, str(kernel), task.spec_for("c"), spec_path=str(task.spec_path), seed=SEED,
+                 budget=Budget(hypothesis_examples=0, sanitizer=False, bench_s=0.0, shrink_tries=0))
+    print(rep.to_text())
+    assert rep.verdict == "FAIL", f"seed {SEED}\n{rep.to_text()}"
 
 
 @pytest.mark.slow
