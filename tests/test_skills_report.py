@@ -80,3 +80,14 @@ def test_skill_sets_for_each_baseline(tmp_path):
                                                       "with": ["alpha", "gamma", "beta"]}
     with pytest.raises(EvalError):
         skill_sets("beta", "some", tmp_path)
+
+
+def test_report_command_reprints_and_replots(tmp_path, capsys):
+    from ckls.skills.cli import main as skills_main
+
+    runs = [run("with", 0, "a", "PASS"), run("without", 0, "a", "FAIL")]
+    d = EvalResult(EvalSettings(skill="x-y", models=["m"], trials=1), ["a"], runs).to_dict()
+    (tmp_path / "result.json").write_text(to_json(d))
+    assert skills_main(["report", str(tmp_path / "result.json"), "--svg", str(tmp_path / "p.svg")]) == 0
+    assert capsys.readouterr().out.strip() == to_text(d)
+    assert (tmp_path / "p.svg").read_text() == to_svg(d)

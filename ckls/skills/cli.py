@@ -97,6 +97,12 @@ def cmd_eval(args) -> int:
         return 2
     if args.lang == "cuda" and not args.task:  # by default only the tasks proven passable in CUDA
         tasks = [t for t in tasks if t.reference_kernel("cuda") is not None]
+    if args.lang == "cuda":
+        from ckls.verify.build import gpu_present
+
+        if not gpu_present():
+            print("ckls skills eval: no GPU here: CUDA kernels are only compiled and judged UNVERIFIED, which "
+                  "counts as not passing; run this on a machine with a GPU", file=sys.stderr)
     if not args.base_url and not os.environ.get("ANTHROPIC_API_KEY"):
         print("ckls skills eval: set ANTHROPIC_API_KEY (or --base-url for a compatible server)", file=sys.stderr)
         return 2
