@@ -2,7 +2,12 @@
 the only stand-in: it replaces the network). Tools run for real: gcc, the judge's plan and benchmark, the skills.
 The verdict at the end comes from a fresh ckls.verify run, never from what the model says."""
 import random
+import shutil
+import tempfile
 import threading
+from pathlib import Path
+
+import pytest
 
 from ckls.kernels.agent import PRICES, AgentConfig, Usage, run_agent
 from ckls.verify.run import verify
@@ -65,8 +70,6 @@ def test_full_run_streams_uses_real_tools_and_the_judge_decides(axpy_task):
     assert "turn 1: Reading the SIMD guidance first." in lines and "turn 1: Then a plain loop." in lines
     assert any(m.startswith("turn 3: run_public_tests -> axpy: FAIL") for m in lines)
     seed = random.SystemRandom().getrandbits(32)
-    from pathlib import Path
-    import tempfile
     k = Path(tempfile.mkdtemp()) / "axpy.c"
     k.write_text(res.source)
     rep = verify(axpy_task.ref, str(k), axpy_task.spec, budget="quick", seed=seed)
@@ -191,3 +194,21 @@ def test_usage_cost_table():
     assert u.cost_usd("claude-haiku-4-5") == 6.0
     assert u.cost_usd("some-other-model") is None and "cost unknown" in u.describe("some-other-model")
     assert all(len(p) == 4 for p in PRICES.values())
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
+def test_cuda_run_compiles_with_nvcc_and_the_judge_says_unverified(axpy_task):
+    """CUDA: the same loop; compile and the public tests use nvcc; without a GPU the verdict is UNVERIFIED."""
+    from ckls.kernels.service import generate
+    md = (Path(__file__).resolve().parent.parent / "skills/cuda-kernels/references/host-entry.md").read_text()
+    cu = md.split("```cuda\n")[1].split("```")[0]
+    script = [tool("compile", source=cu.replace('extern "C" ', "")),
+              expect_result(lambda t, r: r.get("is_error") and "signature-check.cu" in t,
+                            tool("run_public_tests", source=cu)),
+              expect_result(lambda t, r: "UNVERIFIED" in t, tool("submit_kernel", source=cu))]
+    with MessagesAPIServer(script) as srv:
+        out = generate(axpy_task, "cuda", cfg(srv), budget="quick")
+    assert srv.errors == [] and out.agent.stop == "submitted"
+    assert "cuda-kernels" in srv.requests[0]["body"]["system"][0]["text"]
+    assert "extern \"C\" void axpy(int64_t n" in srv.requests[0]["body"]["system"][0]["text"]
+    assert out.kernel_path.endswith(".cu") and out.verdict in ("UNVERIFIED", "PASS")

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ckls.kernels.apply import ApplyError, apply_inserts, plan_apply, Insert
@@ -99,3 +98,45 @@ def test_apply_twice_does_not_stack_decorators(axpy_workspace):
     assert str(ws / "ops.py") not in plan.edits
     plan.write()
     assert (ws / "ops.py").read_text() == once
+
+
+@pytest.mark.parametrize("name,kernel", [("rowsum", "ok_omp.c"), ("dot", "ok.c")])
+def test_wrapper_handles_2d_views_and_0d_outputs(tmp_path, monkeypatch, name, kernel):
+    """Row sums (2-D input with strides, OpenMP) and dot (a 0-d output returned as a scalar)."""
+    import importlib
+    import json
+    import shutil
+
+    import numpy as np
+
+    src = CORPUS / name
+    ws = tmp_path / name
+    ws.mkdir()
+    stem = f"orig_{name}"  # one module name per case: imports are cached per process
+    shutil.copy(src / "original.py", ws / f"{stem}.py")
+    spec = json.loads((src / "spec.json").read_text())
+    func = spec["name"]
+    (ws / f"{stem}.{func}.spec.json").write_text(json.dumps(spec))
+    task = draft_task(str(ws / f"{stem}.py"), name=func).task()
+    plan_apply(task, (src / kernel).read_text(), "c", verdict="PASS").write()
+    monkeypatch.setenv("CKLS_KERNEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.syspath_prepend(str(ws))
+    mod = importlib.import_module(stem)
+    fn = getattr(mod, func)
+    rng = np.random.default_rng(7)
+    if name == "rowsum":
+        x = rng.standard_normal((37, 19)).astype(np.float32)
+        for arg in (x, x.T.copy().T, x[:, ::2]):  # contiguous, column-major, strided
+            got = fn(arg)
+            assert got.dtype == np.float32 and got.shape == (arg.shape[0],)
+            np.testing.assert_allclose(got, arg.astype(np.float64).sum(axis=1), rtol=1e-5, atol=1e-5)
+        assert fn.kernel_calls == 3
+    else:
+        x, y = rng.standard_normal(1001), rng.standard_normal(1001)
+        got = fn(x, y)
+        assert np.ndim(got) == 0 and fn.kernel_calls == 1
+        assert abs(float(got) - float(x @ y)) < 1e-9 * max(1.0, abs(float(x @ y)))
+        assert fn(list(x), list(y)) == pytest.approx(float(x @ y)) and fn.kernel_calls == 1  # lists: original
+
+
+CORPUS = ROOT / "tests" / "kernels_corpus"

@@ -60,3 +60,22 @@ def test_cli_errors(axpy_workspace):
     # without a terminal the defaults are taken, and said so
     assert "-> f32 (default; pass --answer dtype=...)" in r.stderr and "--answer kind:a=..." in r.stderr
     assert "sk-wrong-key-123" not in r.stderr + r.stdout
+
+
+def test_cli_asks_on_a_terminal(axpy_workspace):
+    """On a terminal the open questions are prompted for; the answers shape the contract the model gets."""
+    import pty
+    ws = axpy_workspace
+    (ws / "test_ops.py").unlink()
+    master, slave = pty.openpty()
+    os.write(master, b"f64\n\n")  # dtype f64; `a`: Enter takes the default (scalar)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with MessagesAPIServer([{"content": [{"type": "text", "text": "No."}], "stop_reason": "refusal"}]) as api:
+        env["ANTHROPIC_API_KEY"] = api.api_key
+        r = subprocess.run([sys.executable, "-m", "ckls", "kernel", "ops.py::axpy", "--base-url", api.url], cwd=ws,
+                           env=env, stdin=slave, capture_output=True, text=True, timeout=300)
+    os.close(master)
+    os.close(slave)
+    assert r.returncode == 3 and "refusal" in r.stderr
+    assert "Element type" in r.stderr and "[f32/f64]" in r.stderr and "[scalar/array/size]" in r.stderr
+    assert "double a, const double *x" in api.requests[0]["body"]["system"][0]["text"]

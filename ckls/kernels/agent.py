@@ -224,8 +224,11 @@ def _with_cache_mark(messages: list[dict]) -> list[dict]:
 
 def run_agent(task: KernelTask, lang: str, config: AgentConfig, progress=None, cancel=None) -> AgentResult:
     """Asks the model for a kernel; progress(str) gets one-line updates; cancel is a threading.Event."""
-    import anthropic
-
+    try:
+        import anthropic
+    except ImportError:
+        return AgentResult(None, lang, "error", 0, Usage(), "the kernel command needs the anthropic package: "
+                           "pip install 'ckls[kernel]'", [])
     if lang not in ("c", "cuda"):
         raise ValueError(f"lang must be c or cuda, not {lang!r}")
     say = progress or (lambda _m: None)

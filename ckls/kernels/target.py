@@ -141,7 +141,7 @@ def find_target(path: str | Path, source: str | None = None, *, line: int | None
                 best = fn
                 break
             continue
-        (r0, c0), (r1, c1) = fn.start_point, fn.end_point
+        r0, (r1, c1) = fn.start_point[0], fn.end_point
         last = line if end_line is None else end_line
         if (r0, 0) <= (line, col) and (last, 0) <= (r1, c1 + 1):
             best = fn  # later matches are nested deeper (pre-order walk)
