@@ -82,9 +82,12 @@ def cmd_eval(args) -> int:
     from .tasks import TaskError, default_tasks_dir, load_tasks
 
     try:
+        import anthropic  # noqa: F401
+
         import ckls.kernels.agent  # noqa: F401
     except ImportError as e:
-        print(f"ckls skills eval: the kernel agent is not available ({e})", file=sys.stderr)
+        print(f"ckls skills eval: the kernel agent is not available ({e}); pip install 'ckls[kernel]'",
+              file=sys.stderr)
         return 3
     tasks_dir = args.tasks or default_tasks_dir()
     if tasks_dir is None:
