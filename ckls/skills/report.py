@@ -39,7 +39,8 @@ def _speed(x) -> str:
 def to_text(result: dict) -> str:
     """The terminal table: per model, one row per condition, then the lift."""
     s = result["settings"]
-    lines = [f"skill {s['skill']}  ({s['lang']}, {len(result['tasks'])} tasks x {s['trials']} trials, baseline "
+    nt = len(result["tasks"])
+    lines = [f"skill {s['skill']}  ({s['lang']}, {nt} task{'s' * (nt != 1)} x {s['trials']} trials, baseline "
              f"{s['baseline']}, judge budget {s['judge_budget']}){'  INTERRUPTED' if result.get('interrupted') else ''}"]
     head = (f"  {'':8} {'pass rate':>19} {'runs':>5} {'input':>9} {'output':>8} {'cache w':>8} {'cache r':>9} "
             f"{'tok/pass':>9} {'turns':>5} {'cost':>9} {'speedup':>8}")
@@ -63,6 +64,10 @@ def to_text(result: dict) -> str:
         lines.append(f"  lift: pass rate {_points(d['mean'])}{spread}; tokens per run "
                      f"{_fewer(lf['token_savings'])}; cost {_fewer(lf['cost_savings'])}; "
                      f"turns {_num(lf['turns_delta'], '{:+.1f}')}")
+        errs = {c: m["conditions"][c]["stops"].get("error", 0) for c in CONDITIONS}
+        if any(errs.values()):
+            lines.append(f"  runs ended by an error (API or setup; counted as failures): without {errs['without']}, "
+                         f"with {errs['with']}; see the runs in result.json")
         worse = [n for n, pt in m["per_task"].items() if pt["with"]["passes"] < pt["without"]["passes"]]
         better = [n for n, pt in m["per_task"].items() if pt["with"]["passes"] > pt["without"]["passes"]]
         if better:
