@@ -193,6 +193,8 @@ def test_usage_cost_table():
     assert u.cost_usd("claude-sonnet-4-5-20250929") == 18.0
     assert u.cost_usd("claude-haiku-4-5") == 6.0
     assert u.cost_usd("some-other-model") is None and "cost unknown" in u.describe("some-other-model")
+    assert u.cost_usd("claude-opus-4-20250514") == 90.0 and u.cost_usd("claude-3-5-haiku-latest") == 4.8
+    assert u.cost_usd("claude-opus-4-7") is None  # not in the table: no guess from a neighbour
     assert all(len(p) == 4 for p in PRICES.values())
 
 

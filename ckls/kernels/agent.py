@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +26,14 @@ from .tools import ToolResult, Workbench, tool_definitions
 
 STOPS = ("submitted", "max_turns", "budget", "refusal", "max_tokens", "error", "cancelled")
 
-# US$ per million tokens: input, output, cache write (5-minute), cache read. Prefix match on the model id.
+# US$ per million tokens: input, output, cache write (5-minute), cache read. Looked up by the model id without
+# its date suffix (claude-sonnet-4-5-20250929 -> claude-sonnet-4-5); a model not listed has no estimate.
 PRICES = {
     "claude-opus-4-5": (5.0, 25.0, 6.25, 0.50),
     "claude-opus-4-1": (15.0, 75.0, 18.75, 1.50),
-    "claude-opus-4": (15.0, 75.0, 18.75, 1.50),
+    "claude-opus-4-0": (15.0, 75.0, 18.75, 1.50),
     "claude-sonnet-4-5": (3.0, 15.0, 3.75, 0.30),
-    "claude-sonnet-4": (3.0, 15.0, 3.75, 0.30),
+    "claude-sonnet-4-0": (3.0, 15.0, 3.75, 0.30),
     "claude-3-7-sonnet": (3.0, 15.0, 3.75, 0.30),
     "claude-haiku-4-5": (1.0, 5.0, 1.25, 0.10),
     "claude-3-5-haiku": (0.80, 4.0, 1.0, 0.08),
@@ -75,12 +77,13 @@ class Usage:
 
     def cost_usd(self, model: str) -> float | None:
         """Estimated cost at list prices; None for a model not in the table."""
-        for prefix in sorted(PRICES, key=len, reverse=True):
-            if model.startswith(prefix):
-                pi, po, pw, pr = PRICES[prefix]
-                return (self.input_tokens * pi + self.output_tokens * po + self.cache_creation_input_tokens * pw
-                        + self.cache_read_input_tokens * pr) / 1e6
-        return None
+        base = re.sub(r"-(\d{8}|latest)$", "", model)
+        p = PRICES.get(base) or PRICES.get(base + "-0")  # claude-opus-4-20250514 is Opus 4.0
+        if p is None:
+            return None
+        pi, po, pw, pr = p
+        return (self.input_tokens * pi + self.output_tokens * po + self.cache_creation_input_tokens * pw
+                + self.cache_read_input_tokens * pr) / 1e6
 
     def describe(self, model: str) -> str:
         c = self.cost_usd(model)
