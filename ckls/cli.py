@@ -1,4 +1,4 @@
-"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls tune`, `ckls verify`, `ckls kernel`."""
+"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls tune`, `ckls verify`, `ckls kernel`, `ckls skills`."""
 from __future__ import annotations
 
 import argparse
@@ -144,6 +144,12 @@ def cmd_kernel(args, rest: list[str]) -> int:
     return kernel_main(rest)
 
 
+def cmd_skills(args, rest: list[str]) -> int:
+    from ckls.skills.cli import main as skills_main
+
+    return skills_main(rest)
+
+
 def cmd_serve(args) -> int:
     from ckls.completion.config import Settings, from_cli
     from ckls.server import main as serve
@@ -246,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("kernel", help="ask a model for a C/CUDA kernel of a Python function, verify, apply",
                        add_help=False)
     k.set_defaults(func=None, passthrough=cmd_kernel)
+    sk = sub.add_parser("skills", help="evaluate (eval), scaffold (new) and lint agent skills", add_help=False)
+    sk.set_defaults(func=None, passthrough=cmd_skills)
     return ap
 
 
@@ -256,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_verify(None, argv[1:])
     if argv[:1] == ["kernel"]:
         return cmd_kernel(None, argv[1:])
+    if argv[:1] == ["skills"]:
+        return cmd_skills(None, argv[1:])
     args = ap.parse_args(argv)
     if args.version:
         from ckls import __version__

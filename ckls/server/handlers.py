@@ -110,18 +110,6 @@ def create_server(settings: Settings | None = None) -> CklsServer:
         await ls.load_model()
         return ls.model_status
 
-    @ls.command("ckls.generateKernel")
-    async def generate_kernel(ls: CklsServer, *args):
-        return await _generate_kernel(ls, _kernel_args(args))
-
-    @ls.command("ckls.verifyKernel")
-    async def verify_kernel(ls: CklsServer, *args):
-        return await _verify_kernel(ls, _kernel_args(args))
-
-    @ls.command("ckls.applyKernel")
-    async def apply_kernel(ls: CklsServer, *args):
-        return await _apply_kernel(ls, _kernel_args(args))
-
     @ls.command("ckls.tune.start")
     async def tune_start(ls, *args):
         return await ls.tuning.start()
@@ -133,6 +121,18 @@ def create_server(settings: Settings | None = None) -> CklsServer:
     @ls.command("ckls.tune.status")
     def tune_status(ls, *args):
         return ls.tuning.status()
+
+    @ls.command("ckls.generateKernel")
+    async def generate_kernel(ls: CklsServer, *args):
+        return await _generate_kernel(ls, _kernel_args(args))
+
+    @ls.command("ckls.verifyKernel")
+    async def verify_kernel(ls: CklsServer, *args):
+        return await _verify_kernel(ls, _kernel_args(args))
+
+    @ls.command("ckls.applyKernel")
+    async def apply_kernel(ls: CklsServer, *args):
+        return await _apply_kernel(ls, _kernel_args(args))
 
     @ls.feature(types.SHUTDOWN)
     def shutdown(ls: CklsServer, *args):
