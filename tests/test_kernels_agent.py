@@ -54,7 +54,7 @@ def test_full_run_streams_uses_real_tools_and_the_judge_decides(axpy_task):
     # every request streamed, carried the tools, the system prompt with skill names, a cache breakpoint
     for r in srv.requests:
         b = r["body"]
-        assert b["stream"] is True and b["model"] == "claude-sonnet-4-5" and b["max_tokens"] == 8192
+        assert b["stream"] is True and b["model"] == "claude-sonnet-5-5" and b["max_tokens"] == 8192
         assert {t["name"] for t in b["tools"]} == {"read_skill", "compile", "run_public_tests", "benchmark",
                                                     "submit_kernel"}
         assert "c-simd-kernels" in b["system"][0]["text"] and "void axpy(int64_t n" in b["system"][0]["text"]
@@ -63,9 +63,9 @@ def test_full_run_streams_uses_real_tools_and_the_judge_decides(axpy_task):
     for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
         assert getattr(res.usage, k) == sum(u[k] for u in srv.reported), k
     assert res.usage.cache_read_input_tokens > 0
-    assert abs(res.usage.cost_usd("claude-sonnet-4-5") - (
-        res.usage.input_tokens * 3 + res.usage.output_tokens * 15 + res.usage.cache_creation_input_tokens * 3.75
-        + res.usage.cache_read_input_tokens * 0.3) / 1e6) < 1e-12
+    assert abs(res.usage.cost_usd("claude-sonnet-5-5") - (
+        res.usage.input_tokens * 2 + res.usage.output_tokens * 10 + res.usage.cache_creation_input_tokens * 2.5
+        + res.usage.cache_read_input_tokens * 0.2) / 1e6) < 1e-12
     # streamed text and tool progress reached the callback line by line
     assert "turn 1: Reading the SIMD guidance first." in lines and "turn 1: Then a plain loop." in lines
     assert any(m.startswith("turn 3: run_public_tests -> axpy: FAIL") for m in lines)
@@ -191,6 +191,7 @@ def test_submit_that_does_not_compile_is_sent_back(axpy_task):
 def test_usage_cost_table():
     u = Usage(1_000_000, 1_000_000, 0, 0)
     assert u.cost_usd("claude-sonnet-4-5-20250929") == 18.0
+    assert u.cost_usd("claude-sonnet-5-5") == 12.0
     assert u.cost_usd("claude-haiku-4-5") == 6.0
     assert u.cost_usd("some-other-model") is None and "cost unknown" in u.describe("some-other-model")
     assert u.cost_usd("claude-opus-4-20250514") == 90.0 and u.cost_usd("claude-3-5-haiku-latest") == 4.8

@@ -23,7 +23,7 @@ from ckls.skills.tasks import default_tasks_dir, load_tasks
 from messages_api_server import MessagesAPIServer, say, tool
 
 KEY = "sk-ant-test-key"
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-5-5"
 SKILL = "accuracy-first"
 TASKS_DIR = default_tasks_dir()
 GOOD = {t: (TASKS_DIR / t / "reference.c").read_text() for t in ("l2norm", "silu")}

@@ -29,6 +29,10 @@ STOPS = ("submitted", "max_turns", "budget", "refusal", "max_tokens", "error", "
 # US$ per million tokens: input, output, cache write (5-minute), cache read. Looked up by the model id without
 # its date suffix (claude-sonnet-4-5-20250929 -> claude-sonnet-4-5); a model not listed has no estimate.
 PRICES = {
+    "claude-opus-5-5": (4.0, 20.0, 5.0, 0.40),
+    "claude-sonnet-5-5": (2.0, 10.0, 2.50, 0.20),
+    "claude-sonnet-5": (2.0, 10.0, 2.50, 0.20),
+    "claude-sonnet-4-6": (3.0, 15.0, 3.75, 0.30),
     "claude-opus-4-5": (5.0, 25.0, 6.25, 0.50),
     "claude-opus-4-1": (15.0, 75.0, 18.75, 1.50),
     "claude-opus-4-0": (15.0, 75.0, 18.75, 1.50),
@@ -42,7 +46,7 @@ PRICES = {
 
 @dataclass
 class AgentConfig:
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-5-5"  # the current Sonnet (claude-sonnet-4-5 reaches end of life 2026-11-30)
     max_turns: int = 12
     max_tokens: int = 8192                 # per response
     budget_tokens: int = 400_000           # input (incl. cache reads/writes) + output over the whole run

@@ -18,7 +18,7 @@ Writes into --out: result.json, lift.svg, and per run the kernel, the judge's re
 The API key comes from ANTHROPIC_API_KEY (or --base-url for a compatible endpoint).
 
 Example:
-    ckls skills eval --skill c-simd-kernels --model claude-sonnet-4-5 --trials 3 --out eval-simd
+    ckls skills eval --skill c-simd-kernels --model claude-sonnet-5-5 --trials 3 --out eval-simd
 """
 
 
