@@ -275,10 +275,10 @@ def test_adapter_layout_and_init():
 
 
 # ---- the whole step ---------------------------------------------------------------------------------------------
-def random_adapter(model, rng, rank, targets=tuple(TARGETS)) -> LoraAdapter:
+def random_adapter(model, rng, rank, targets=tuple(TARGETS), b_scale=0.05) -> LoraAdapter:
     ad = LoraAdapter.for_model(model, rank=rank, alpha=2.0 * rank, targets=targets, seed=int(rng.integers(1 << 30)))
     for layer, t in ad.names():  # B non-zero so every path carries gradient
-        ad.b(layer, t)[:] = rng.standard_normal(ad.b(layer, t).shape).astype(np.float32) * 0.05
+        ad.b(layer, t)[:] = rng.standard_normal(ad.b(layer, t).shape).astype(np.float32) * b_scale
     return ad
 
 
@@ -368,7 +368,7 @@ def test_eval_with_adapter_matches_torch(models, rng, arch, wtype):
     model = Model(path, n_ctx=64, n_threads=2, load_tokenizer=False)
     tokens = rng.integers(0, model.n_vocab - 8, size=13).tolist()
     base = model.eval(tokens, logits_all=True)
-    ad = random_adapter(model, rng, rank=4, targets=("attn_k", "attn_output", "ffn_up"))
+    ad = random_adapter(model, rng, rank=4, targets=("attn_k", "attn_output", "ffn_up"), b_scale=0.3)
     model.set_adapter(ad)
     assert model.cached_tokens == []
     ours = model.eval(tokens, logits_all=True)
@@ -381,7 +381,7 @@ def test_eval_with_adapter_matches_torch(models, rng, arch, wtype):
         plain = ref.forward(tokens, {}, 1.0).numpy()
     tol = 1e-4 if wtype == "f32" else 0.05
     close(ours, want, tol, "logits with adapter")
-    assert np.abs(want - plain).max() > 20 * tol * np.abs(want).max()  # the adapter really changes them
+    assert np.abs(want - plain).max() > 4 * tol * np.abs(want).max()  # the adapter really changes them
     # hot swap back: the base logits again, bit for bit
     model.set_adapter(None)
     np.testing.assert_array_equal(model.eval(tokens, logits_all=True), base)
