@@ -52,6 +52,7 @@ typedef struct {
 
 static void gemm_task(void *p, int ith, int nth) {
     gemm_job *j = p;
+    float panel[GEMM_KB * GEMM_NB] __attribute__((aligned(64))); /* B's slice, packed: rows contiguous */
     for (;;) {
         const int64_t it = atomic_fetch_add(&j->next, 1);
         if (it >= j->n_items) break;
@@ -59,8 +60,15 @@ static void gemm_task(void *p, int ith, int nth) {
         const int64_t m = j->M - i0 < GEMM_MB ? j->M - i0 : GEMM_MB, n = j->N - j0 < GEMM_NB ? j->N - j0 : GEMM_NB;
         for (int64_t k0 = 0; k0 < j->K || k0 == 0; k0 += GEMM_KB) {
             const int64_t kk = j->K - k0 < GEMM_KB ? j->K - k0 : GEMM_KB;
-            j->tile(m, n, kk, j->alpha, j->A + i0 * j->a_si + k0 * j->a_sk, j->a_si, j->a_sk, j->B + k0 * j->ldb + j0,
-                    j->ldb, j->accumulate || k0 > 0, j->C + i0 * j->ldc + j0, j->ldc);
+            const float *b = j->B + k0 * j->ldb + j0;
+            int64_t ldb = j->ldb;
+            if (m > 8 && ldb != n) { /* reused by many rows: worth a contiguous copy */
+                for (int64_t r = 0; r < kk; r++) memcpy(panel + r * n, b + r * j->ldb, sizeof(float) * (size_t)n);
+                b = panel;
+                ldb = n;
+            }
+            j->tile(m, n, kk, j->alpha, j->A + i0 * j->a_si + k0 * j->a_sk, j->a_si, j->a_sk, b, ldb,
+                    j->accumulate || k0 > 0, j->C + i0 * j->ldc + j0, j->ldc);
         }
     }
 }
