@@ -357,7 +357,16 @@ def test_train_step_cancel_and_bad_input(models, rng):
     assert tr.step(seq) < first
     st = tr.state()
     assert st["adam_step"] == 6
+    ad.buffer("params")[:] = 0
     tr.load_state(st)
+    np.testing.assert_array_equal(ad.buffer("params"), st["params"])
+    # an adapter set on the model: an optimizer step drops the cached prefix (its keys came from old weights)
+    model.set_adapter(ad)
+    model.eval(seq[:4])
+    assert model.cached_tokens == seq[:4]
+    tr.step(seq)
+    tr.optimizer_step()
+    assert model.cached_tokens == []
     tr.close()
     model.close()
 
