@@ -3,6 +3,8 @@ data with odd shapes, the f32 GEMMs and dX through every quantized weight type, 
 LoRA training step (loss and every A/B gradient) and inference with an adapter."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -50,6 +52,8 @@ def close(ours, ref, rtol, what="", scale=None):
     err = np.abs(np.asarray(ours, dtype=np.float64) - ref).max() if ref.size else 0.0
     if scale is None:
         scale = max(np.abs(ref).max() if ref.size else 0.0, 1e-30)
+    if os.environ.get("CKLS_PRINT_ERR"):
+        print(f"ERR {what} {err / scale:.2e}")
     assert err <= rtol * scale, f"{what}: max error {err:.3g} vs scale {scale:.3g} (rtol {rtol})"
 
 
@@ -293,17 +297,19 @@ def torch_step(path, ad, tokens, targets):
     return ref, lora, loss.item()
 
 
-@pytest.mark.parametrize("arch,shape,wtype,n_tok,rtol", [
-    ("llama", "tiny", "f32", 37, 2e-4),
-    ("qwen2", "tiny", "f32", 20, 2e-4),
-    ("llama", "tiny", "q8_0", 29, 0.08),  # the forward quantizes activations to 8 bits (as eval does)
-    ("qwen2", "mini", "q4_k", 17, 0.15),
+# The step's forward runs in f32 on the dequantized weights (unlike eval, which quantizes activations), so every
+# weight type is held to the same tight tolerance against torch on those weights.
+@pytest.mark.parametrize("arch,shape,wtype,n_tok", [
+    ("llama", "tiny", "f32", 37),
+    ("qwen2", "tiny", "f32", 20),
+    ("llama", "tiny", "q8_0", 29),
+    ("qwen2", "mini", "q4_k", 17),
+    ("llama", "mini", "q6_k", 9),
 ])
-def test_train_step_matches_torch(models, rng, arch, shape, wtype, n_tok, rtol):
+def test_train_step_matches_torch(models, rng, arch, shape, wtype, n_tok):
     path = models.get(arch, shape, wtype)
     model = Model(path, n_ctx=64, n_threads=2, load_tokenizer=False)
-    targets_sel = tuple(TARGETS) if wtype == "f32" else ("attn_q", "attn_v", "ffn_down")
-    ad = random_adapter(model, rng, rank=int(rng.choice([3, 4, 8])), targets=targets_sel)
+    ad = random_adapter(model, rng, rank=int(rng.choice([3, 4, 8])))
     tokens = rng.integers(0, model.n_vocab - 8, size=n_tok).astype(np.int32)
     targets = np.roll(tokens, -1).astype(np.int32)
     targets[-1] = -1
@@ -313,15 +319,10 @@ def test_train_step_matches_torch(models, rng, arch, shape, wtype, n_tok, rtol):
     ad.buffer("grads")[:] = 1.0  # gradients accumulate onto what is there
     loss = tr.step(tokens, targets, grad_scale=0.5)
     _, lora, ref_loss = torch_step(path, ad, tokens.tolist(), targets.tolist())
-    assert abs(loss - ref_loss) <= (1e-5 if wtype == "f32" else 0.03) * abs(ref_loss), (loss, ref_loss)
+    assert abs(loss - ref_loss) <= 1e-5 * abs(ref_loss), (loss, ref_loss)
     for (l, t), (A, B) in lora.items():
-        for name, ours, ref in (("dA", ad.a(l, t, "grads"), A.grad), ("dB", ad.b(l, t, "grads"), B.grad)):
-            ours = (ours - 1.0) * 2.0
-            if wtype == "f32":
-                close(ours, ref, rtol, f"{name} {l} {t}")
-            else:  # 8-bit activations perturb every element a little: compare whole tensors
-                rel = np.linalg.norm(ours - ref.numpy()) / np.linalg.norm(ref.numpy())
-                assert rel <= rtol, f"{name} {l} {t}: relative error {rel:.3g}"
+        close((ad.a(l, t, "grads") - 1.0) * 2.0, A.grad, 5e-5, f"dA {l} {t}")
+        close((ad.b(l, t, "grads") - 1.0) * 2.0, B.grad, 5e-5, f"dB {l} {t}")
     # a second step over the same sequence adds the same gradient again (no state leaks between steps)
     ad.zero_grad()
     assert abs(tr.step(tokens, targets) - loss) <= 1e-6 * loss

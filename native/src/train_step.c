@@ -13,7 +13,6 @@
 #include <stdlib.h>
 
 #include "backward.h"
-#include "matmul.h"
 #include "model.h"
 
 #define N_TARGETS 7
@@ -30,14 +29,12 @@ struct ckls_train {
     /* backward scratch */
     float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *attn_ws, *scores, *grads, *ce_loss;
     int64_t *ce_cnt;
-    void *xq;
     int32_t *pos;
 };
 
 void ckls_train_free(ckls_train *t) {
     if (!t) return;
     ckls_aligned_free(t->arena);
-    ckls_aligned_free(t->xq);
     ckls_aligned_free(t->pos);
     ckls_aligned_free(t->ce_cnt);
     free(t);
@@ -74,18 +71,10 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
     _Static_assert(sizeof sizes / sizeof *sizes == sizeof dst / sizeof *dst, "arena table");
     int64_t total = 0;
     for (int i = 0; i < n_bufs; i++) total += (sizes[i] + 15) / 16 * 16;
-    size_t xq_row = 0;
-    const int64_t in_lens[] = {d, ff};
-    for (int i = 0; i < 2; i++) {
-        const int acts[] = {CKLS_TYPE_F32, CKLS_TYPE_Q8_0, CKLS_TYPE_Q8_K};
-        for (int j = 0; j < 3; j++)
-            if (ckls_row_bytes(acts[j], in_lens[i]) > (int64_t)xq_row) xq_row = (size_t)ckls_row_bytes(acts[j], in_lens[i]);
-    }
     t->arena = ckls_aligned_alloc(sizeof(float) * (size_t)total);
-    t->xq = ckls_aligned_alloc(xq_row * (size_t)T);
     t->pos = ckls_aligned_alloc(sizeof(int32_t) * (size_t)T);
     t->ce_cnt = ckls_aligned_alloc(sizeof(int64_t) * (size_t)nth);
-    if (!t->arena || !t->xq || !t->pos || !t->ce_cnt) {
+    if (!t->arena || !t->pos || !t->ce_cnt) {
         ckls_train_free(t);
         ckls_fail(CKLS_ENOMEM, "train_create: out of memory for %lld MB of activations",
                   (long long)(total * 4 >> 20));
@@ -101,11 +90,10 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
 }
 
 /* ---- forward pieces ------------------------------------------------------------------------------------------- */
+/* f32 activations throughout: the gradient is then exactly that of the dequantized model, and the panel GEMM is
+ * faster than quantized dots at training batch sizes */
 static void linear(ckls_train *t, const ckls_tensor *w, const float *x, int64_t n, float *y) {
-    const int act = ckls_type_vec_dot_type(w->type);
-    ckls_quantize_acts(t->m->pool, act, x, t->xq, w->ne0, n);
-    ckls_matmul_pre(t->m->pool, w->type, w->data, w->ne1, w->ne0, t->xq, ckls_row_bytes(act, w->ne0), n, y, w->ne1,
-                    NULL);
+    ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y);
 }
 
 static float *lora_u(ckls_train *t, int l, int ti) { return t->lu + ((int64_t)l * N_TARGETS + ti) * t->cap * t->r; }
