@@ -349,6 +349,8 @@ def test_train_step_cancel_and_bad_input(models, rng):
     with pytest.raises(Cancelled):
         tr.step(list(range(10)), cancel=flag)
     assert not ad.buffer("grads").any()
+    assert tr.step(list(range(10)), [-1] * 10) == 0.0  # nothing counted: no loss, no gradient
+    assert not ad.buffer("grads").any()
     with pytest.raises(NativeError):
         tr.step(list(range(17)))  # more than the state holds
     with pytest.raises(NativeError):
