@@ -1,4 +1,4 @@
-"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls verify`."""
+"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls tune`, `ckls verify`, `ckls kernel`, `ckls skills`."""
 from __future__ import annotations
 
 import argparse
@@ -138,6 +138,18 @@ def cmd_verify(args, rest: list[str]) -> int:
     return verify_main(rest)
 
 
+def cmd_kernel(args, rest: list[str]) -> int:
+    from ckls.kernels.cli import main as kernel_main
+
+    return kernel_main(rest)
+
+
+def cmd_skills(args, rest: list[str]) -> int:
+    from ckls.skills.cli import main as skills_main
+
+    return skills_main(rest)
+
+
 def cmd_serve(args) -> int:
     from ckls.completion.config import Settings, from_cli
     from ckls.server import main as serve
@@ -161,6 +173,12 @@ def cmd_complete(args) -> int:
         print(f"[ckls] prompt {res.n_prompt} tokens, {res.n_generated} generated, {res.total_ms:.0f} ms"
               f"{' (time cap reached)' if res.timed_out else ''}", file=sys.stderr)
     return 0
+
+
+def cmd_tune(args) -> int:
+    from ckls.tune.cli import main as tune_main
+
+    return tune_main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,8 +239,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_cli_args(c)
     c.set_defaults(func=cmd_complete)
 
+    from ckls.tune.cli import add_args as add_tune_args
+
+    tu = sub.add_parser("tune", help="fine-tune a LoRA adapter on a repository", description=(
+        "One tuning round on REPO: new and changed files plus a replay sample, held-out early stopping, a LoRA "
+        "adapter GGUF the server picks up. Ctrl-C stops after a checkpoint; running again resumes."))
+    add_tune_args(tu)
+    tu.set_defaults(func=cmd_tune)
+
     v = sub.add_parser("verify", help="judge a C/CUDA kernel against a Python function", add_help=False)
     v.set_defaults(func=None, passthrough=cmd_verify)
+    k = sub.add_parser("kernel", help="ask a model for a C/CUDA kernel of a Python function, verify, apply",
+                       add_help=False)
+    k.set_defaults(func=None, passthrough=cmd_kernel)
+    sk = sub.add_parser("skills", help="evaluate (eval), scaffold (new) and lint agent skills", add_help=False)
+    sk.set_defaults(func=None, passthrough=cmd_skills)
     return ap
 
 
@@ -231,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     if argv[:1] == ["verify"]:
         return cmd_verify(None, argv[1:])
+    if argv[:1] == ["kernel"]:
+        return cmd_kernel(None, argv[1:])
+    if argv[:1] == ["skills"]:
+        return cmd_skills(None, argv[1:])
     args = ap.parse_args(argv)
     if args.version:
         from ckls import __version__
