@@ -1,4 +1,5 @@
-"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls verify`."""
+"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls eval completion`,
+`ckls verify`."""
 from __future__ import annotations
 
 import argparse
@@ -220,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", "-q", action="store_true", help="no timing line")
     add_cli_args(c)
     c.set_defaults(func=cmd_complete)
+
+    from ckls.eval.cli import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
 
     v = sub.add_parser("verify", help="judge a C/CUDA kernel against a Python function", add_help=False)
     v.set_defaults(func=None, passthrough=cmd_verify)
