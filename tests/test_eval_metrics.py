@@ -63,3 +63,15 @@ def test_distance_of_a_long_block_is_fast():
     d = levenshtein(a, b)
     assert time.perf_counter() - t0 < 0.05
     assert d == table_distance(a, b)
+
+
+@pytest.mark.parametrize("pred,target,prefix,kind", [
+    ("x = 1", "x = 1", "", "match"), ("", "x", "", "empty"), ("x = 1", "x=1", "", "whitespace"),
+    ("self.f", "self.foo(1)", "", "stops early"), ("self.foo(1))", "self.foo(1)", "", "runs on"),
+    ("t = []", "_level = 0", "self.indent", "mid-word"), ("self.bar(x)", "self.foo(x)", "", "wrong identifier"),
+    ("return foo_bar", "return foo_baz", "", "wrong identifier"), ("f(1)", "f(2)", "", "wrong literal"),
+    ("f('a')", "f('b')", "", "wrong literal"), ("x + y", "x * y", "", "other")])
+def test_misses_are_classified(pred, target, prefix, kind):
+    from ckls.eval.report import classify
+
+    assert classify(pred, target, prefix) == kind

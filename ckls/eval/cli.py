@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
 def cmd_eval_completion(args) -> int:
     from ckls.completion.config import Settings, from_cli
     from ckls.completion.engine import NoModel
-    from ckls.eval.report import summarize, table, write_json
+    from ckls.eval.report import misses, summarize, table, write_json
     from ckls.eval.runner import progress_line, run_samples
     from ckls.eval.samples import make_samples
     from ckls.eval.split import source_files, split_files
@@ -75,11 +75,14 @@ def cmd_eval_completion(args) -> int:
     print(f"model {settings.resolved_model_path}\nrepo {os.path.abspath(args.repo)}: {len(files)} files sampled "
           f"of {len(all_files)}; seed {args.seed}; threads {settings.n_threads}; {wall:.0f} s")
     print(table(rows))
+    miss = misses(records)
+    if any(miss.values()):
+        print("line misses: " + ", ".join(f"{k} {v}" for k, v in miss.items() if v))
     if args.json:
         meta = {"model": settings.resolved_model_path, "repo": os.path.abspath(args.repo), "files": files,
                 "n_source_files": len(all_files), "held_out": None if args.files else args.held_out,
                 "split_seed": args.split_seed, "seed": args.seed, "wall_s": round(wall, 1),
-                "settings": settings.as_dict()}
+                "settings": settings.as_dict(), "line_misses": miss}
         write_json(args.json, meta, rows, records)
     return 0
 

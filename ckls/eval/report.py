@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 
 
@@ -49,3 +50,58 @@ def write_json(path: str, meta: dict, rows: list[dict], records) -> None:
         json.dump({**meta, "summary": rows, "samples": [asdict(r) for r in records]}, f, indent=1,
                   ensure_ascii=False)
         f.write("\n")
+
+
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d[\w.]*|\"[^\"]*\"?|'[^']*'?|\S")
+MISS_KINDS = ("empty", "whitespace", "stops early", "runs on", "mid-word", "wrong identifier", "wrong literal",
+              "other")
+
+
+def _token_at(s: str, i: int) -> str:
+    for m in _TOKEN.finditer(s):
+        if m.start() <= i < m.end() or m.start() >= i:
+            return m.group(0)
+    return ""
+
+
+def classify(pred: str, target: str, line_prefix: str = "") -> str:
+    """Why a line suggestion missed: empty; whitespace only; stops early (a proper prefix of the target); runs
+    on (the target plus more); mid-word (the cursor sat inside an identifier and the suggestion does not finish
+    it); wrong identifier / wrong literal (the first differing token is a name / a number or string in both);
+    other. 'match' for a hit."""
+    p, t = pred.rstrip(), target.rstrip()
+    if p == t:
+        return "match"
+    if not p.strip():
+        return "empty"
+    if "".join(p.split()) == "".join(t.split()):
+        return "whitespace"
+    if t.startswith(p):
+        return "stops early"
+    if p.startswith(t):
+        return "runs on"
+    word = re.compile(r"\w")
+    if line_prefix and word.match(line_prefix[-1:] or " ") and word.match(t[:1] or " ") and p[:1] != t[:1]:
+        return "mid-word"
+    k = 0
+    while k < min(len(p), len(t)) and p[k] == t[k]:
+        k += 1
+    # back to the start of the token the difference falls in
+    while k > 0 and word.match(t[k - 1]) and (k >= len(t) or word.match(t[k]) or word.match(p[k:k + 1] or " ")):
+        k -= 1
+    a, b = _token_at(p, k), _token_at(t, k)
+    if a[:1].isalpha() or a[:1] == "_":
+        if b[:1].isalpha() or b[:1] == "_":
+            return "wrong identifier"
+    if a[:1] in "0123456789\"'" and b[:1] in "0123456789\"'" and a and b:
+        return "wrong literal"
+    return "other"
+
+
+def misses(records) -> dict[str, int]:
+    """Counts of classify() over the line samples that missed."""
+    out = {k: 0 for k in MISS_KINDS}
+    for r in records:
+        if r.kind == "line" and not r.em:
+            out[classify(r.pred, r.target, getattr(r, "line_prefix", ""))] += 1
+    return out

@@ -37,6 +37,7 @@ class Record:
     n_prompt: int
     n_generated: int
     timed_out: bool
+    line_prefix: str = ""   # the cursor's line up to the cursor (to read misses by)
 
 
 def score(sample: Sample, suggestion: str) -> tuple[str, bool, float, bool]:
@@ -112,7 +113,8 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
             res = engine.submit(job).result()
             pred, em, es, block_em = score(s, res.text)
             out.append(Record(s.kind, s.path, s.language_id, s.line, s.col, s.target, pred, res.raw, em, es,
-                              block_em, res.total_ms, res.n_prompt, res.n_generated, res.timed_out))
+                              block_em, res.total_ms, res.n_prompt, res.n_generated, res.timed_out,
+                              job.ctx.line_prefix))
             if progress:
                 progress(k + 1, len(samples), out)
     finally:
