@@ -1,4 +1,4 @@
-"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls eval completion`,
+"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls tune`, `ckls eval completion`,
 `ckls verify`."""
 from __future__ import annotations
 
@@ -164,6 +164,12 @@ def cmd_complete(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from ckls.tune.cli import main as tune_main
+
+    return tune_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="ckls",
@@ -221,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", "-q", action="store_true", help="no timing line")
     add_cli_args(c)
     c.set_defaults(func=cmd_complete)
+
+    from ckls.tune.cli import add_args as add_tune_args
+
+    tu = sub.add_parser("tune", help="fine-tune a LoRA adapter on a repository", description=(
+        "One tuning round on REPO: new and changed files plus a replay sample, held-out early stopping, a LoRA "
+        "adapter GGUF the server picks up. Ctrl-C stops after a checkpoint; running again resumes."))
+    add_tune_args(tu)
+    tu.set_defaults(func=cmd_tune)
 
     from ckls.eval.cli import add_parser as add_eval_parser
 

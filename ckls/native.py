@@ -27,3 +27,21 @@ def check(status: int) -> int:
     if status < 0:
         raise NativeError(status, last_error())
     return status
+
+
+def _isa_from_env() -> None:
+    """CKLS_ISA=scalar|avx2|avx512|neon pins the kernels (reproducing a report, comparing ISAs on one machine);
+    unset, the best ISA this CPU runs is used."""
+    import os
+
+    want = os.environ.get("CKLS_ISA", "").strip().lower()
+    if not want:
+        return
+    names = {ffi.string(lib.ckls_isa_name(i)).decode(): i for i in range(lib.CKLS_ISA_COUNT)}
+    if want not in names:
+        raise RuntimeError(f"CKLS_ISA={want!r}: not one of {', '.join(names)}")
+    if lib.ckls_set_isa(names[want]) < 0:
+        raise RuntimeError(f"CKLS_ISA={want!r}: {last_error()}")
+
+
+_isa_from_env()

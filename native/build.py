@@ -144,7 +144,11 @@ def build_inplace() -> pathlib.Path:
     ffi = make_ffibuilder(objs)
     so = ffi.compile(tmpdir=str(tmp), verbose=False)
     dest = ROOT.parent / "ckls" / pathlib.Path(so).name
-    shutil.copy2(so, dest)
+    # copy beside, then rename: a server or test still running on the old library keeps its mapping intact
+    # (copying over it in place rewrites pages that process has mapped and crashes it)
+    part = dest.with_name(dest.name + ".part")
+    shutil.copy2(so, part)
+    os.replace(part, dest)
     return dest
 
 

@@ -2,7 +2,8 @@
 
 It shares nothing with ckls: the file is read with gguf.GGUFReader and dequantized with gguf.quants.dequantize,
 and every op is written out plainly here, following llama.cpp's graph (RMS norm, RoPE adjacent pairs for llama /
-halves for qwen2, GQA causal attention, SwiGLU FFN, tied output when output.weight is absent).
+halves for qwen2, GQA causal attention, SwiGLU FFN, tied output when output.weight is absent). A LoRA adapter
+(load_lora) adds scale · B (A x) to each adapted matrix product, as llama.cpp's llm_build_lora_mm does.
 """
 from __future__ import annotations
 
@@ -52,6 +53,25 @@ def load(path) -> RefModel:
     return RefModel(arch, hp, w)
 
 
+def load_lora(path, user_scale: float = 1.0) -> dict:
+    """A LoRA GGUF read with gguf.GGUFReader: base tensor name -> (A [r, n_in], B [n_out, r], scale) in float64,
+    scale = user_scale · alpha / r (llama.cpp's rule; alpha 0 means scale = user_scale)."""
+    r = gguf.GGUFReader(path)
+    assert _field(r, "general.type") == "adapter" and _field(r, "adapter.type") == "lora"
+    alpha = float(_field(r, "adapter.lora.alpha", 0.0))
+    parts: dict = {}
+    for t in r.tensors:
+        base, _, kind = t.name.rpartition(".")
+        x = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float64)
+        parts.setdefault(base, {})[kind] = x.reshape(tuple(int(s) for s in reversed(t.shape)))
+    out = {}
+    for base, d in parts.items():
+        a, b = d["lora_a"], d["lora_b"]
+        rank = b.shape[1]
+        out[base] = (a, b, user_scale * alpha / rank if alpha else user_scale)
+    return out
+
+
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
@@ -72,10 +92,19 @@ def rope(x: np.ndarray, pos: np.ndarray, n_rot: int, base: float, neox: bool) ->
     return x
 
 
-def forward(m: RefModel, tokens, pos0: int = 0, cache: dict | None = None) -> np.ndarray:
+def forward(m: RefModel, tokens, pos0: int = 0, cache: dict | None = None, lora: dict | None = None) -> np.ndarray:
     """Logits [n_tok, n_vocab] (float64) for every position. With `cache` (a dict, initially empty) keys and
-    values persist across calls, so a prompt can be extended token by token."""
+    values persist across calls, so a prompt can be extended token by token. `lora`: from load_lora."""
     hp, w = m.hp, m.w
+    lora = lora or {}
+
+    def mm(h, name):
+        y = h @ w[name].T
+        if name in lora:
+            a, b, scale = lora[name]
+            y = y + scale * ((h @ a.T) @ b.T)
+        return y
+
     tokens = np.asarray(tokens, dtype=np.int64)
     n_tok = len(tokens)
     nh, nkv, hd = hp["n_head"], hp["n_head_kv"], hp["head_dim"]
@@ -86,7 +115,7 @@ def forward(m: RefModel, tokens, pos0: int = 0, cache: dict | None = None) -> np
     for i in range(hp["n_layer"]):
         p = f"blk.{i}."
         h = rms_norm(x, w[p + "attn_norm.weight"], hp["rms_eps"])
-        q, k, v = h @ w[p + "attn_q.weight"].T, h @ w[p + "attn_k.weight"].T, h @ w[p + "attn_v.weight"].T
+        q, k, v = mm(h, p + "attn_q.weight"), mm(h, p + "attn_k.weight"), mm(h, p + "attn_v.weight")
         if p + "attn_q.bias" in w:
             q, k, v = q + w[p + "attn_q.bias"], k + w[p + "attn_k.bias"], v + w[p + "attn_v.bias"]
         q = rope(q.reshape(n_tok, nh, hd), pos, hp["n_rot"], hp["rope_base"], neox)
@@ -105,10 +134,10 @@ def forward(m: RefModel, tokens, pos0: int = 0, cache: dict | None = None) -> np
         s = np.exp(s - s.max(axis=-1, keepdims=True))
         s /= s.sum(axis=-1, keepdims=True)
         att = np.einsum("htk,khd->thd", s, vh).reshape(n_tok, nh * hd)
-        x = x + att @ w[p + "attn_output.weight"].T
+        x = x + mm(att, p + "attn_output.weight")
         h = rms_norm(x, w[p + "ffn_norm.weight"], hp["rms_eps"])
-        g, u = h @ w[p + "ffn_gate.weight"].T, h @ w[p + "ffn_up.weight"].T
-        x = x + (g / (1.0 + np.exp(-g)) * u) @ w[p + "ffn_down.weight"].T
+        g, u = mm(h, p + "ffn_gate.weight"), mm(h, p + "ffn_up.weight")
+        x = x + mm(g / (1.0 + np.exp(-g)) * u, p + "ffn_down.weight")
     x = rms_norm(x, w["output_norm.weight"], hp["rms_eps"])
     out = w.get("output.weight", w["token_embd.weight"])
     return x @ out.T

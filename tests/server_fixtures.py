@@ -79,9 +79,10 @@ def inline_params(uri: str, line: int, character: int, invoked: bool = True) -> 
 
 
 def expected_completion(model_path: str, uri: str, text: str, language_id: str, line: int, character: int,
-                        settings=None) -> str:
+                        settings=None, adapter: str | None = None) -> str:
     """What the server must answer, computed in this process: the same context and prompt, the runtime's plain
-    greedy generation of max_tokens tokens (no early stop), then post-processing."""
+    greedy generation of max_tokens tokens (no early stop), then post-processing. `adapter`: a LoRA GGUF the
+    model runs with."""
     from ckls.completion.config import Settings
     from ckls.completion.context import ExtraContext, build_context
     from ckls.completion.documents import Document
@@ -99,6 +100,10 @@ def expected_completion(model_path: str, uri: str, text: str, language_id: str, 
     before, after, first, ln, col = doc.window(line, character, s.prefix_tokens * 6, s.suffix_tokens * 6)
     ctx = build_context(uri, language_id, before, after, ln, col, first, extra, s.extra_tokens * 3)
     with load_model(model_path, n_ctx=s.n_ctx, n_threads=1) as model:
+        if adapter:
+            from ckls.tune.loop import load_serving_adapter
+
+            model.set_adapter(load_serving_adapter(model, adapter))
         b = PromptBuilder(model.tokenizer, s.prefix_tokens, s.suffix_tokens, s.extra_tokens, s.fim_order)
         prompt = b.build(ctx)
         ids = list(model.generate(prompt.tokens, s.max_tokens, temperature=0.0, stop_ids=b.fmt.stop_ids))

@@ -126,3 +126,16 @@ def test_bad_calls_raise_clear_errors(model_path, tmp_path):
     notgguf.write_bytes(b"hello world, not a model at all" * 4)
     with pytest.raises(ModelError, match="magic"):
         load_model(notgguf)
+
+
+def test_ckls_isa_env_pins_and_rejects():
+    import os
+    import subprocess
+    import sys
+    code = "from ckls.native import ffi, lib; print(ffi.string(lib.ckls_isa_name(lib.ckls_isa_active())).decode())"
+    env = dict(os.environ, CKLS_ISA="scalar")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "scalar", out.stderr
+    env["CKLS_ISA"] = "pdp11"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "not one of scalar" in out.stderr

@@ -54,6 +54,21 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("enabled", bool, True, "completion on or off"),
     Setting("prefetch", bool, True, "compute the next suggestion right after one is accepted"),
     Setting("telemetry", bool, True, "count shown/accepted suggestions locally (nothing leaves the machine)"),
+    # fine-tuning on the workspace (ckls.tune): a LoRA adapter trained while the user is idle
+    Setting("tune_enabled", bool, False, "train an adapter on the workspace when idle (server start and file saves)"),
+    Setting("tune_rank", int, 8, "LoRA rank of the workspace adapter", 1, 256),
+    Setting("tune_alpha", float, 16.0, "LoRA alpha (the adapter is scaled by alpha / rank)", 0.0, 4096.0),
+    Setting("tune_lr", float, 3e-4, "AdamW learning rate", 0.0, 1.0),
+    Setting("tune_budget_s", int, 600, "most seconds of training per round (waiting for the user not counted)",
+            1, 7 * 86400),
+    Setting("tune_max_steps", int, 0, "most steps per round (0: two passes over the new samples)", 0, 1 << 30),
+    Setting("tune_seq_len", int, 256, "tokens per training sample", 16, 1 << 14),
+    Setting("tune_schedule", str, "idle", "when training runs: idle (after tune_idle_ms without typing or "
+            "requests) or always (between completions)", choices=("idle", "always")),
+    Setting("tune_idle_ms", int, 3000, "quiet time before training resumes (schedule idle)", 0, 3600_000),
+    Setting("tune_threads", int, 1, "CPU threads for training (0: all cores)", 0, 256),
+    Setting("tune_dir", str, "", "folder for the tuning state and adapter (empty: ~/.cache/ckls/tune/<repo>)"),
+    Setting("tune_use_adapter", bool, True, "serve completions with the workspace adapter once one is trained"),
 )
 BY_NAME = {s.name: s for s in SCHEMA}
 
@@ -92,6 +107,16 @@ def _coerce(s: Setting, v: Any) -> Any:
         if (s.lo is not None and v < s.lo) or (s.hi is not None and v > s.hi):
             raise SettingsError(f"{s.name} = {v} is outside [{s.lo:g}, {s.hi:g}]")
         return v
+    if s.type is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise SettingsError(f"{s.name} should be a number, not {v!r}")
+        try:
+            v = float(v)
+        except ValueError:
+            raise SettingsError(f"{s.name} should be a number, not {v!r}") from None
+        if v != v or (s.lo is not None and v < s.lo) or (s.hi is not None and v > s.hi):
+            raise SettingsError(f"{s.name} = {v} is outside [{s.lo:g}, {s.hi:g}]")
+        return v
     if s.type is str:
         if not isinstance(v, str):
             raise SettingsError(f"{s.name} should be a string, not {v!r}")
@@ -127,6 +152,18 @@ class Settings:
     enabled: bool = True
     prefetch: bool = True
     telemetry: bool = True
+    tune_enabled: bool = False
+    tune_rank: int = 8
+    tune_alpha: float = 16.0
+    tune_lr: float = 3e-4
+    tune_budget_s: int = 600
+    tune_max_steps: int = 0
+    tune_seq_len: int = 256
+    tune_schedule: str = "idle"
+    tune_idle_ms: int = 3000
+    tune_threads: int = 1
+    tune_dir: str = ""
+    tune_use_adapter: bool = True
 
     def merged(self, values: Mapping[str, Any] | None, strict: bool = False) -> tuple["Settings", list[str]]:
         """A copy with values applied. Unknown keys and bad values are skipped and reported (raised when

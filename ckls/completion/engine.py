@@ -113,6 +113,10 @@ class Engine:
             self.model.close()
         self.model, self.builder, self.model_path = None, None, None
 
+    def with_model(self, fn) -> cf.Future:
+        """Runs fn(model) in the model thread between two jobs (e.g. swapping a LoRA adapter in)."""
+        return self._pool.submit(lambda: fn(self.model))
+
     @property
     def ready(self) -> bool:
         return self.model is not None

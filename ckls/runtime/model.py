@@ -209,6 +209,15 @@ class Model:
         except Exception:
             pass
 
+    def set_adapter(self, adapter) -> None:
+        """Applies a LoRA adapter (ckls.runtime.lora.LoraAdapter; None removes it) to every later evaluation,
+        without reloading the weights. The cached prefix is dropped: its keys/values came from other weights."""
+        from ckls.native import check
+
+        check(lib.ckls_model_set_lora(self._ptr, adapter.ptr if adapter is not None else ffi.NULL))
+        self.adapter = adapter  # keeps it alive while the C model points at it
+        self._cached = []
+
     @property
     def cached_tokens(self) -> list[int]:
         return list(self._cached)

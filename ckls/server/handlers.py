@@ -32,6 +32,7 @@ def create_server(settings: Settings | None = None) -> CklsServer:
             root = params.root_path
         enc = ls.workspace.position_encoding  # pygls picks it from the client's preferences
         ls.docs.encoding = {"utf-8": "utf-8", "utf-32": "utf-32"}.get(str(getattr(enc, "value", enc)), "utf-16")
+        ls.root = root
         ls.read_toml(root)
         problems = ls.apply_settings()
         if problems:
@@ -41,6 +42,8 @@ def create_server(settings: Settings | None = None) -> CklsServer:
     async def initialized(ls: CklsServer, params: types.InitializedParams):
         await ls.pull_configuration()
         await ls.load_model()
+        if ls.settings.tune_enabled:
+            await ls.tuning.start()
 
     @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: CklsServer, params: types.DidChangeConfigurationParams):
@@ -65,8 +68,10 @@ def create_server(settings: Settings | None = None) -> CklsServer:
         ls.changed(params)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(ls: CklsServer, params: types.DidSaveTextDocumentParams):
+    async def did_save(ls: CklsServer, params: types.DidSaveTextDocumentParams):
         ls.saved(params.text_document.uri)
+        if ls.settings.tune_enabled and not ls.tuning.running:
+            await ls.tuning.start()  # a saved file is new material; the round waits for the user to be idle
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CklsServer, params: types.DidCloseTextDocumentParams):
@@ -103,9 +108,24 @@ def create_server(settings: Settings | None = None) -> CklsServer:
         await ls.load_model()
         return ls.model_status
 
+    @ls.command("ckls.tune.start")
+    async def tune_start(ls, *args):
+        return await ls.tuning.start()
+
+    @ls.command("ckls.tune.stop")
+    async def tune_stop(ls, *args):
+        return await ls.tuning.stop()
+
+    @ls.command("ckls.tune.status")
+    def tune_status(ls, *args):
+        return ls.tuning.status()
+
     @ls.feature(types.SHUTDOWN)
     def shutdown(ls: CklsServer, *args):
         ls.scheduler.cancel_current()
+        ls.tuning.touch()
+        if ls.tuning.activity is not None:
+            ls.tuning.activity.stop()
 
     return ls
 

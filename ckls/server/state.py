@@ -80,6 +80,10 @@ class CklsServer(LanguageServer):
         self.engine = Engine(self.settings)
         self.scheduler = Scheduler(self.engine, self.settings, self.telemetry)
         self.model_status = "not loaded"
+        self.root: str | None = None
+        from ckls.server.tuning import TuneControl
+
+        self.tuning = TuneControl(self)
 
     # ---- settings and model -----------------------------------------------------------------------------------
     def tell(self, message: str, kind=types.MessageType.Warning, show: bool = True) -> None:
@@ -156,6 +160,8 @@ class CklsServer(LanguageServer):
         finally:
             if token is not None:
                 self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=self.model_status))
+        if self.engine.ready:
+            self.tuning.apply_saved()
 
     def needs_reload(self, old: Settings) -> bool:
         s = self.settings
@@ -184,6 +190,7 @@ class CklsServer(LanguageServer):
             else:
                 doc.apply_change(None, None, ch.text)
         doc.version = params.text_document.version
+        self.tuning.touch()
         self.extra.note_edit(doc.uri, uri_path(doc.uri), doc.lines, line)
 
     def saved(self, uri: str) -> None:
@@ -221,10 +228,13 @@ class CklsServer(LanguageServer):
         if automatic and not self.settings.trigger_with_text_right and meaningful_text_right(ctx.line_suffix):
             self.telemetry.count("suppressed")
             return None
+        self.tuning.begin()  # training gives the cores back until this answer is out
         try:
             ans = await self.scheduler.complete(ctx, invoked=not automatic)
         except NoModel:
             return None
+        finally:
+            self.tuning.end()
         if ans is None or not ans.text:
             self.telemetry.count("empty")
             return None

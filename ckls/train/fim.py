@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from .tokenizer import EOT, FIM_MID, FIM_PRE, FIM_SUF
+from .specials import EOT, FIM_MID, FIM_PRE, FIM_SUF
 
 
 def split_points(text: str, rng: np.random.Generator, line_aligned: bool) -> tuple[int, int]:

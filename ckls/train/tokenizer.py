@@ -12,10 +12,7 @@ from typing import Iterable
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-EOT = "<|endoftext|>"
-FIM_PRE, FIM_MID, FIM_SUF, FIM_PAD = "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>"
-REPO, FILE_SEP = "<|repo_name|>", "<|file_sep|>"
-SPECIALS = [EOT, FIM_PRE, FIM_MID, FIM_SUF, FIM_PAD, REPO, FILE_SEP]  # ids 0..6
+from .specials import EOT, FILE_SEP, FIM_MID, FIM_PAD, FIM_PRE, FIM_SUF, REPO, SPECIALS  # noqa: F401  (ids 0..6)
 
 PRE_NAME = "qwen2"
 QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"

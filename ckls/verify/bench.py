@@ -62,3 +62,25 @@ def hardware_flags(kernel: dict, nbytes: float, flops: float | None, dtype: str,
     if flops and flops / t > peak:
         flags.append(f"{flops / t / 1e9:.0f} GFLOP/s, above the {peak / 1e9:.0f} GFLOP/s peak")
     return flags
+
+
+# Arithmetic ceilings per multiprocessor and clock, generous (dense tensor-core rates of Hopper rounded up), so
+# only a kernel that did not do its work crosses them.
+GPU_FLOPS_PER_SM_CLOCK = {"f32": 4096, "f64": 512}
+
+
+def gpu_hardware_flags(kernel: dict, nbytes: float, flops: float | None, dtype: str, device: dict) -> list[str]:
+    """Reasons a GPU time is implausible. L2 is flushed before each timed run, so the bytes come from DRAM:
+    more than 1.25x the device's peak DRAM bandwidth means the work was not done (or not waited for)."""
+    t = kernel["ci_lo_s"]
+    if t <= 0:
+        return ["kernel time is zero"]
+    flags = []
+    peak = device["peak_bytes_per_s"] * 1.25
+    if peak > 0 and nbytes / t > peak:
+        flags.append(f"moves {nbytes / t / 1e9:.0f} GB/s, above 1.25x the {device['peak_bytes_per_s'] / 1e9:.0f} "
+                     f"GB/s peak of the {device['name']}")
+    fpeak = GPU_FLOPS_PER_SM_CLOCK.get(dtype, GPU_FLOPS_PER_SM_CLOCK["f32"]) * device["sms"] * device["clock_hz"]
+    if flops and flops / t > fpeak:
+        flags.append(f"{flops / t / 1e12:.0f} TFLOP/s, above the {fpeak / 1e12:.0f} TFLOP/s ceiling")
+    return flags

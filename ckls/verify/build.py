@@ -6,6 +6,7 @@ list: a kernel may call libm, memory functions and OpenMP, not the Python API, t
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -125,11 +126,15 @@ def build_c(source: str | Path, workdir: str | Path, variant: str = "opt", cc: s
 
 
 def build_cuda(source: str | Path, workdir: str | Path, nvcc: str = NVCC) -> BuildResult:
-    """Compile (and link into a shared object) a CUDA candidate; no GPU is needed for this."""
+    """Compile (and link into a shared object) a CUDA candidate; no GPU is needed for this. Machine code for
+    the GPU present (so nothing is compiled when it loads), else nvcc's default target; -lineinfo so
+    compute-sanitizer names source lines; the CUDA runtime linked statically (nvcc's default)."""
     source, workdir = Path(source).resolve(), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     so = workdir / "kernel_cuda.so"
-    cmd = [nvcc, "-O3", "-shared", "-Xcompiler", "-fPIC", "-lineinfo", "-o", str(so), str(source)]
+    cc = gpu_compute_capability()
+    arch = [f"-gencode=arch=compute_{cc},code=sm_{cc}"] if cc else []
+    cmd = [nvcc, "-O3", *arch, "-shared", "-Xcompiler", "-fPIC", "-lineinfo", "-o", str(so), str(source)]
     rc, log = _run(cmd, workdir)
     return BuildResult(rc == 0, "cuda", str(so) if rc == 0 else None, cmd, log, parse_diagnostics(log))
 
@@ -154,6 +159,56 @@ def gpu_present() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return p.returncode == 0 and "GPU" in p.stdout
+
+
+def gpu_compute_capability() -> str | None:
+    """"90" for an H100, from nvidia-smi; None without a GPU."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return None
+    try:
+        p = subprocess.run([smi, "--query-gpu=compute_cap", "--format=csv,noheader"], capture_output=True,
+                           text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    cap = p.stdout.strip().splitlines()[0].strip() if p.returncode == 0 and p.stdout.strip() else ""
+    return cap.replace(".", "") if re.fullmatch(r"\d+\.\d+", cap) else None
+
+
+def compute_sanitizer() -> str | None:
+    """Path of NVIDIA's compute-sanitizer: on PATH, else beside nvcc or in the usual CUDA folders."""
+    exe = shutil.which("compute-sanitizer")
+    if exe:
+        return exe
+    roots = [Path(shutil.which(NVCC) or "/nonexistent").resolve().parent.parent, Path("/usr/local/cuda")]
+    for r in roots:
+        for c in (r / "bin" / "compute-sanitizer", r / "compute-sanitizer" / "compute-sanitizer"):
+            if c.is_file() and os.access(c, os.X_OK):
+                return str(c)
+    return None
+
+
+_SAN_SKIP = ("COMPUTE-SANITIZER", "ERROR SUMMARY", "RACECHECK SUMMARY", "LEAK SUMMARY", "Target application")
+
+
+def sanitizer_finding(log: str) -> str:
+    """The first error block compute-sanitizer wrote (its lines start with "========= "), or "" when it
+    reported none. Its closing summary, when present, has the last word."""
+    lines = [ln for ln in log.splitlines() if ln.startswith("=========")]
+    summary = [ln for ln in lines if "ERROR SUMMARY:" in ln]
+    if summary and re.search(r"ERROR SUMMARY: 0 errors", summary[-1]):
+        return ""
+    for i, ln in enumerate(lines):
+        body = ln[9:].strip()
+        if body and not body.startswith(_SAN_SKIP):
+            block = [body]
+            for nxt in lines[i + 1:i + 16]:
+                b = nxt[9:].rstrip()
+                if not b.strip():
+                    break
+                block.append(b)
+            return "\n".join(block)
+    return "\n".join(summary[-1:])
 
 
 def sanitizer_libs() -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 Protocol: one JSON request per line on stdin, one JSON answer per line on the file descriptor named in argv
 (stdout is pointed at stderr so whatever the kernel prints cannot corrupt the answers). Requests:
-  init  {spec, so, ref, numpy?, guard_pad}     load the kernel (cffi ABI mode) and the Python originals
+  init  {spec, so, ref, numpy?, guard_pad}     load the kernel (cffi ABI mode; CUDA: gpu.CudaKernel) and the
+                                               Python originals
   case  {case}                                 one differential test case (see run_case)
   naive {sizes, seed, trials}                  the KernelBench-style check, for comparison only
   bench {sizes, seed, budget_s}                timings of kernel, original and NumPy version
@@ -75,7 +76,14 @@ class Kernel:
 class Judge:
     def __init__(self, req: dict):
         self.spec = KernelSpec.from_dict(req["spec"])
-        self.kernel = Kernel(self.spec, req["so"])
+        self.cuda = self.spec.language == "cuda"
+        if self.cuda:
+            from .gpu import CudaKernel
+            self.kernel = CudaKernel(self.spec, req["so"])
+            self.kernel.scribble = bool(req.get("scribble", True))
+            self.kernel.hold_s = float(req.get("hold_s", 1e-3))
+        else:
+            self.kernel = Kernel(self.spec, req["so"])
         self.ref = load_function(req["ref"])
         self.numpy_fn = load_function(req["numpy"]) if req.get("numpy") else None
         self.pad = int(req.get("guard_pad", 16))
@@ -126,7 +134,7 @@ class Judge:
         for a in self.spec.arrays:
             if layout == "alias" and a.may_alias:
                 continue
-            bufs[a.name] = Buffer(shapes[a.name], a.np_dtype, layout, self.pad, a.views)
+            bufs[a.name] = Buffer(shapes[a.name], a.np_dtype, layout, self.pad, a.views, device=self.cuda)
         aliased = set()
         for a in self.spec.arrays:
             if a.name not in bufs:  # this output shares its input's memory
@@ -144,7 +152,15 @@ class Judge:
             if a.role in ("in", "inout"):
                 bufs[a.name].array[...] = vals[a.name]
         sums = {a.name: _crc(bufs[a.name].array) for a in spec.arrays if a.role == "in" and a.name not in aliased}
-        dt = self.kernel.call(sizes, bufs, scal)
+        if self.cuda:
+            from .cudadrv import CudaError
+            from .gpu import cuda_failure
+            try:
+                dt = self.kernel.call(sizes, bufs, scal)
+            except CudaError as e:
+                return cuda_failure(e, what)
+        else:
+            dt = self.kernel.call(sizes, bufs, scal)
         got = {a.name: np.array(bufs[a.name].array) for a in spec.outputs}  # snapshot right after return
         for a in spec.arrays:
             if not bufs[a.name].guard_intact():
@@ -159,6 +175,11 @@ class Judge:
                 return _fail("wrong_result", what, f"{a.name}: {m['why']}", a.name, m)
         if self.settle_s:
             time.sleep(self.settle_s)
+            if self.cuda:
+                try:
+                    self.kernel.refresh(bufs)
+                except CudaError as e:
+                    return cuda_failure(e, what + ", after the settle time")
             for a in spec.outputs:
                 m = same_bits(got[a.name], np.array(bufs[a.name].array))
                 if m:
@@ -225,6 +246,9 @@ class Judge:
 
     # ---- timing ----------------------------------------------------------------------------------------
     def bench(self, req: dict) -> dict:
+        if self.cuda:
+            from .gpu import bench_cuda
+            return bench_cuda(self, req)
         from .bench import summarize, time_calls
         sizes, budget = req["sizes"], float(req.get("budget_s", 2.0))
         self.kernel.set_threads(int(req.get("threads", os.cpu_count() or 1)))

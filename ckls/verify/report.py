@@ -80,11 +80,18 @@ class Report:
 
     def _bench_lines(self, md: bool) -> list[str]:
         bn = self.bench
-        rows = [("kernel", bn["timings"]["kernel"], None)]
-        for k in ("original", "numpy"):
+        gpu = "kernel_with_transfers" in bn["timings"]
+        names = {"kernel": "kernel (device time, CUDA events, transfers excluded)" if gpu else "kernel",
+                 "kernel_with_transfers": "kernel + host<->device copies", "original": "original",
+                 "numpy": "numpy (CPU)" if gpu else "numpy", "cupy": "numpy code on CuPy arrays (GPU)"}
+        rows = []
+        for k in ("kernel", "kernel_with_transfers", "original", "numpy", "cupy"):
             if k in bn["timings"]:
-                rows.append((k, bn["timings"][k], bn["speedup"].get(k)))
+                rows.append((names[k], bn["timings"][k], bn["speedup"].get(k)))
         head = f"benchmark at {json.dumps(bn['sizes'])}:"
+        if gpu:
+            dev = bn.get("device", {})
+            head += f" on {dev.get('name', 'the GPU')}; L2 flushed before each timed run"
         lines = [head]
         if md:
             lines += ["", "| code | median | 95% CI | runs | kernel speedup |", "|---|---|---|---|---|"]
@@ -95,6 +102,8 @@ class Report:
                 lines.append(f"| {name} | {_fmt(t['median_s'])} | {ci} | {t['runs']} | {spd} |")
             else:
                 lines.append(f"  {name:9s} {_fmt(t['median_s']):>10s}  [{ci}]  n={t['runs']:<4d} {spd}")
+        for k, sp in bn.get("speedup_with_transfers", {}).items():
+            lines.append(f"  {k} / (kernel + copies): {sp['x']:.1f}x ({sp['lo']:.1f}..{sp['hi']:.1f})")
         for fl in bn.get("flags", []):
             lines.append(f"  FLAG: {fl}")
         return lines

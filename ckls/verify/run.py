@@ -1,6 +1,7 @@
 """One verification from start to verdict: build, fixed plan, Hypothesis fuzzing, sanitizer re-run, bench."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import shutil
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import build as build_mod
-from .bench import hardware_flags, speedup
-from .fuzz import hypothesis_strategy, plan, sanitizer_plan, shrink_candidates
+from .bench import gpu_hardware_flags, hardware_flags, speedup
+from .fuzz import cuda_sanitizer_plan, hypothesis_strategy, plan, sanitizer_plan, shrink_candidates
 from .report import ERROR, FAIL, PASS, UNVERIFIED, Failure, Report, repro_command
 from .sandbox import Crash, Limits, Worker, isolation
 from .spec import KernelSpec, eval_expr
@@ -24,6 +25,8 @@ class Budget:
     sanitizer: bool = True
     bench_s: float = 3.0
     shrink_tries: int = 16
+    differential: bool = True           # False: the sanitizer runs only (to see what each tool finds)
+    cuda_tools: tuple = ("memcheck", "racecheck", "initcheck", "synccheck")
 
     @classmethod
     def named(cls, name: str) -> "Budget":
@@ -49,7 +52,10 @@ def _failure(res: dict, phase: str, case: dict | None) -> Failure:
 
 
 def _shrink(worker: Worker, spec: KernelSpec, case: dict, res: dict, tries: int) -> tuple[dict, dict]:
-    """Smaller case failing the same check, when one is found within `tries` runs."""
+    """Smaller case failing the same check, when one is found within `tries` runs. A hang is not shrunk:
+    each try could cost the whole timeout."""
+    if res.get("check") == "timeout":
+        return case, res
     n = 0
     improved = True
     while improved and n < tries:
@@ -99,14 +105,15 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
         rep.verdict, rep.failure = FAIL, Failure(check, detail, "build")
         rep.reasons.append(detail)
         return
-    if spec.language == "cuda":
-        rep.verdict = UNVERIFIED
-        if build_mod.gpu_present():
-            rep.reasons.append("compiled with nvcc; running CUDA candidates under compute-sanitizer is not "
-                               "implemented yet")
-        else:
+    cuda = spec.language == "cuda"
+    if cuda:
+        if not build_mod.gpu_present():
+            rep.verdict = UNVERIFIED
             rep.reasons.append("compiled with nvcc; no GPU here, so it was not run (not PASS)")
-        return
+            return
+        # The CUDA driver reserves far more address space than any RLIMIT_AS we would set.
+        limits = dataclasses.replace(limits or Limits(), address_space_mb=0, pid_namespace=False)
+        rep.isolation = dict(rep.isolation, pid_namespace=False)
 
     numpy_ref = spec.numpy
     if numpy_ref and not os.path.isabs(numpy_ref):
@@ -115,12 +122,28 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
     init = {"spec": spec.to_dict(), "so": builds[0].so_path, "ref": _abs_ref(ref), "numpy": numpy_ref,
             "guard_pad": 16}
     counts = rep.cases_run
+    if budget.differential:
+        if not _differential(rep, spec, init, limits, seed, budget, only_case, counts, say):
+            return
+    if budget.sanitizer and cuda:
+        if not _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say, budget.cuda_tools):
+            return
+    elif budget.sanitizer:
+        _asan(rep, spec, init, builds, limits, seed, only_case, counts, say)
+        if rep.verdict != PASS:
+            return
+    if budget.bench_s > 0 and only_case is None:
+        _bench(rep, spec, init, limits, seed, budget, say)
+
+
+def _differential(rep, spec, init, limits, seed, budget, only_case, counts, say) -> bool:
+    """The fixed plan and the Hypothesis cases in one sandboxed harness. False when the verdict is settled."""
     with Worker(init, limits) as w:
         try:
             w.start()
         except Crash as c:
             rep.verdict, rep.failure = ERROR, Failure("harness_error", str(c), "start", log_tail=c.log_tail)
-            return
+            return False
 
         def run_phase(name, cases) -> bool:
             for case in cases:
@@ -138,32 +161,91 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
             return True
 
         if only_case is not None:
-            if not run_phase("case", [only_case]):
+            return run_phase("case", [only_case])
+        say(f"  plan: {len(plan(spec, seed))} cases")
+        if not run_phase("plan", plan(spec, seed)):
+            return False
+        if budget.hypothesis_examples and not _hypothesis_phase(w, spec, seed, budget, counts, rep, say):
+            return False
+    return True
+
+
+def _asan(rep, spec, init, builds, limits, seed, only_case, counts, say) -> None:
+    say("  ASan+UBSan re-run")
+    libs = build_mod.sanitizer_libs()
+    env = {"LD_PRELOAD": " ".join(libs.values()),
+           "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:"
+                           "hard_rss_limit_mb=4096:handle_segv=1",
+           "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
+    sinit = dict(init, so=builds[1].so_path, guard_pad=0, settle_s=0)
+    with Worker(sinit, limits, env=env, sanitizer=True) as sw:
+        for case in ([only_case] if only_case is not None else sanitizer_plan(spec, seed)):
+            counts["sanitizer"] = counts.get("sanitizer", 0) + 1
+            r = _case_result(sw, case)
+            if not r.get("ok"):
+                rep.verdict = ERROR if r.get("check") == "harness_error" else FAIL
+                rep.failure = _failure(r, "sanitizer", case)
                 return
-        else:
-            say(f"  plan: {len(plan(spec, seed))} cases")
-            if not run_phase("plan", plan(spec, seed)):
-                return
-            if budget.hypothesis_examples and not _hypothesis_phase(w, spec, seed, budget, counts, rep, say):
-                return
-    if budget.sanitizer:
-        say("  ASan+UBSan re-run")
-        libs = build_mod.sanitizer_libs()
-        env = {"LD_PRELOAD": " ".join(libs.values()),
-               "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:"
-                               "hard_rss_limit_mb=4096:handle_segv=1",
-               "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
-        sinit = dict(init, so=builds[1].so_path, guard_pad=0, settle_s=0)
-        with Worker(sinit, limits, env=env, sanitizer=True) as sw:
-            for case in ([only_case] if only_case is not None else sanitizer_plan(spec, seed)):
-                counts["sanitizer"] = counts.get("sanitizer", 0) + 1
+
+
+SANITIZER_TOOLS = ("memcheck", "racecheck", "initcheck", "synccheck")
+
+
+def _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say, tools=None) -> bool:
+    """Each compute-sanitizer tool in its own child over a few shapes with tails; a finding is a FAIL with
+    the tool's first error. Without compute-sanitizer the verdict is UNVERIFIED. False when the verdict is
+    settled."""
+    exe = build_mod.compute_sanitizer()
+    if not exe:
+        rep.verdict = UNVERIFIED
+        rep.reasons.append("ran on the GPU, but compute-sanitizer was not found, so memory errors, races and "
+                           "uninitialised reads were not looked for (not PASS)")
+        return False
+    counts = rep.cases_run
+    cases = [only_case] if only_case is not None else cuda_sanitizer_plan(spec, seed)
+    lim = dataclasses.replace(limits, request_timeout_s=max(limits.request_timeout_s, 180.0))
+    sinit = dict(init, guard_pad=0, settle_s=0, hold_s=0)
+    for tool in tools or SANITIZER_TOOLS:
+        say(f"  compute-sanitizer --tool {tool}: {len(cases)} cases")
+        wrapper = [exe, "--tool", tool, "--report-api-errors", "no", "--error-exitcode", "86",
+                   "--print-limit", "20"]
+        phase = f"compute-sanitizer {tool}"
+        sw = Worker(sinit, lim, wrapper=wrapper)
+        bad = None
+        try:
+            try:
+                sw.start()
+            except Crash as c:
+                rep.verdict, rep.failure = ERROR, Failure("harness_error", f"{tool}: {c}", phase,
+                                                          log_tail=c.log_tail)
+                return False
+            for case in cases:
+                counts[phase] = counts.get(phase, 0) + 1
                 r = _case_result(sw, case)
+                finding = build_mod.sanitizer_finding(getattr(sw, "last_log", "") if not r.get("ok") and
+                                                      sw.proc is None else sw.log_tail(64000))
+                if finding:
+                    bad = (finding, case)
+                    break
                 if not r.get("ok"):
                     rep.verdict = ERROR if r.get("check") == "harness_error" else FAIL
-                    rep.failure = _failure(r, "sanitizer", case)
-                    return
-    if budget.bench_s > 0 and only_case is None:
-        _bench(rep, spec, init, limits, seed, budget, say)
+                    rep.failure = _failure(r, phase, case)
+                    return False
+            if bad is None:
+                rc = sw.finish()
+                finding = build_mod.sanitizer_finding(sw.last_log)
+                if finding or rc == 86:
+                    bad = (finding or "exit status 86: errors reported (see log)", None)
+                    if not finding:
+                        bad = (bad[0] + "\n" + sw.last_log[-3000:], None)
+        finally:
+            sw.close()
+        if bad:
+            first = bad[0].splitlines()[0].strip()
+            rep.verdict = FAIL
+            rep.failure = Failure("sanitizer", f"{tool}: {first}", phase, case=bad[1], log_tail=bad[0])
+            return False
+    return True
 
 
 def _hypothesis_phase(w, spec, seed, budget, counts, rep, say) -> bool:
@@ -218,9 +300,16 @@ def _bench(rep, spec, init, limits, seed, budget, say):
         _prod(spec.shape_of(a, sizes)) * {"f32": 4, "f64": 8, "i32": 4, "i64": 8}[a.dtype] for a in spec.arrays)
     flops = eval_expr(spec.flops, sizes) if spec.flops else None
     dtype = spec.outputs[0].dtype
-    flags = hardware_flags(t["kernel"], nbytes, flops, dtype)
-    sp = {k: speedup(t[k], t["kernel"]) for k in ("original", "numpy") if k in t}
+    if spec.language == "cuda":
+        flags = gpu_hardware_flags(t["kernel"], nbytes, flops, dtype, r["device"])
+    else:
+        flags = hardware_flags(t["kernel"], nbytes, flops, dtype)
+    sp = {k: speedup(t[k], t["kernel"]) for k in ("original", "numpy", "cupy") if k in t}
     rep.bench = {"sizes": sizes, "timings": t, "speedup": sp, "flags": flags, "bytes": nbytes, "flops": flops}
+    if "kernel_with_transfers" in t:
+        rep.bench["speedup_with_transfers"] = {k: speedup(t[k], t["kernel_with_transfers"])
+                                               for k in ("original", "numpy") if k in t}
+        rep.bench["device"] = r["device"]
     if flags:
         rep.verdict = FAIL
         rep.failure = Failure("implausible_speed", "; ".join(flags), "bench")

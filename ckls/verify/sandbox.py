@@ -33,6 +33,7 @@ class Limits:
     processes: int = 64          # tasks (threads count) for the unprivileged user
     request_timeout_s: float = 30.0
     network: bool = False
+    pid_namespace: bool = True   # off for CUDA: the driver's cuInit fails inside a new PID namespace
 
 
 @dataclass
@@ -116,11 +117,12 @@ class Worker:
     """One sandboxed harness process; restarts after a crash."""
 
     def __init__(self, init: dict, limits: Limits | None = None, env: dict | None = None,
-                 sanitizer: bool = False):
+                 sanitizer: bool = False, wrapper: list[str] | None = None):
         self.init_req = dict(init, op="init")
         self.limits = limits or Limits()
         self.extra_env = env or {}
         self.sanitizer = sanitizer
+        self.wrapper = list(wrapper or [])  # a program the harness runs under (compute-sanitizer ...)
         self.proc = None
         self.tmp = None
         self.starts = 0
@@ -135,7 +137,7 @@ class Worker:
         resource.setrlimit(resource.RLIMIT_CPU, (lim.cpu_s, lim.cpu_s + 5))
         resource.setrlimit(resource.RLIMIT_FSIZE, (lim.file_size_mb << 20,) * 2)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if not self.sanitizer:
+        if not self.sanitizer and lim.address_space_mb:  # 0: none (CUDA maps terabytes of address space)
             resource.setrlimit(resource.RLIMIT_AS, (lim.address_space_mb << 20,) * 2)
         if os.getuid() != 0:
             resource.setrlimit(resource.RLIMIT_NPROC, (lim.processes + _tasks_of(os.getuid()),) * 2)
@@ -146,11 +148,14 @@ class Worker:
         os.chmod(self.tmp, 0o777)
         r, w = os.pipe()
         self.cgroup = _make_pids_cgroup(self.limits.processes) if os.getuid() == 0 else None
-        argv = [sys.executable, "-c", "from ckls.verify.harness import main; main()", str(w)]
-        if not self.limits.network and _unshare_prefix():
+        argv = self.wrapper + [sys.executable, "-c", "from ckls.verify.harness import main; main()", str(w)]
+        pre = _unshare_prefix()
+        if not self.limits.pid_namespace and "--pid" in pre:
+            pre = [pre[0], "--user", "--map-root-user", "--net"] if "--user" in pre else [pre[0], "--net"]
+        if not self.limits.network and pre:
             # A shell sits at PID 1 of the new namespace: PID 1 ignores signals it has no handler for, so
             # the harness (and abort() in a kernel) must not be PID 1. The shell reports 128+signal.
-            argv = _unshare_prefix() + ["/bin/sh", "-c", '"$@"; exit $?', "sh"] + argv
+            argv = pre + ["/bin/sh", "-c", '"$@"; exit $?', "sh"] + argv
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": _PKG_ROOT,
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "HOME": self.tmp, "TMPDIR": self.tmp, "PYTHONDONTWRITEBYTECODE": "1", **self.extra_env}
@@ -213,10 +218,30 @@ class Worker:
         if self.proc is None or self.proc.poll() is not None:
             self.start()
         try:
-            return self._request(req, timeout or self.limits.request_timeout_s)
+            ans = self._request(req, timeout or self.limits.request_timeout_s)
         except Crash:
             self.close_keep_log()
             raise
+        if ans.pop("restart", False):  # the child's CUDA context is broken: start afresh next time
+            self.close_keep_log()
+        return ans
+
+    def finish(self, timeout: float = 60.0) -> int | None:
+        """End the child the polite way (end of input), so a tool it runs under can write its summary;
+        returns its exit status (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+        self.last_log = self.log_tail(64000)
+        self.close()
+        return rc
 
     def close_keep_log(self):
         tail = self.log_tail()

@@ -9,6 +9,18 @@ sizes first, in spec order, then each argument in spec order: an array is a poin
 passed by value. The original Python function takes the ``in``/``inout`` arguments (arrays as float64 NumPy
 arrays for float dtypes) in spec order and returns the ``out``/``inout`` values in spec order (a single value
 is returned bare, several as a tuple).
+
+CUDA (``"language": "cuda"``): the same prototype, defined ``extern "C"`` in the .cu file, is a host function
+(the launcher) taking the sizes and scalars by value and DEVICE pointers for the arrays (memory from
+cuMemAlloc, with the same offsets, strides and aliasing as in C). The judge allocates device memory, copies
+the inputs (and poisoned outputs) in and the results out; the launcher only launches. It queues its work on
+the legacy default stream (stream 0; it may also synchronise) and may return before the work ends: the judge
+copies the results back synchronously on stream 0 right after the return, so work left running on another
+stream shows as a late write or a wrong result. It must handle any size (0 included, grids computed from the
+sizes), must not reset or change the device, and owns any scratch memory it allocates. It is built with
+``nvcc -O3 -shared -Xcompiler -fPIC -lineinfo`` for the GPU present, and judged on the GPU, then under
+compute-sanitizer's memcheck, racecheck, initcheck and synccheck; shared memory holds NaN before each call.
+Without a GPU it is only compiled, and the verdict is UNVERIFIED.
 """
 from __future__ import annotations
 
@@ -187,7 +199,10 @@ class KernelSpec:
 
     def describe(self) -> str:
         """The contract in words, for the human or model writing the kernel."""
-        lines = [self.c_prototype() + ";", ""]
+        proto = ('extern "C" ' if self.language == "cuda" else "") + self.c_prototype() + ";"
+        lines = [proto, ""]
+        if self.language == "cuda":
+            lines += ["  host launcher; arrays are device pointers; queue work on stream 0", ""]
         for a in self.args:
             if a.kind == "scalar":
                 lines.append(f"  {a.name}: scalar {a.dtype}, role in")

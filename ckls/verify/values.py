@@ -64,7 +64,7 @@ def scalar_value(rng: np.random.Generator, dtype, rng_range=None):
 class Buffer:
     """One array inside a guarded allocation."""
 
-    def __init__(self, shape, dtype, layout: str, pad: int, may_view: bool):
+    def __init__(self, shape, dtype, layout: str, pad: int, may_view: bool, device: bool = False):
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(s) for s in shape)
         it = self.dtype.itemsize
@@ -95,8 +95,9 @@ class Buffer:
         slack = ALIGN // it if pad else 0
         self.base = np.empty(max(pad * 2 + span + misalign + slack, 1), self.dtype)
         self.base[...] = SENTINEL[self.dtype]
-        # Start at a 64-byte boundary (+ one element for the misaligned layouts).
-        addr = self.base.ctypes.data + pad * it
+        # Start at a 64-byte boundary (+ one element for the misaligned layouts). A device mirror's base is
+        # what cuMemAlloc returns (256-byte aligned), so there the boundary is counted from the base's start.
+        addr = (0 if device else self.base.ctypes.data) + pad * it
         skip = ((-addr) % ALIGN) // it if pad else 0
         self.offset = pad + skip + misalign
         self.array = as_strided(self.base[self.offset:], shape=self.shape,

@@ -132,6 +132,83 @@ int ckls_model_eval(ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t
 /* Hidden state after the final norm for the last evaluated token (n_embd floats); for embeddings/tests. */
 int ckls_model_last_hidden(const ckls_model *m, float *out);
 
+/* ---- training: backward ops (row-major f32; each the gradient of the forward op above) ------------------ */
+/* dx = dL/dx of y = rmsnorm(x) * w given dy (dx may alias dy); dw (NULL = not wanted) accumulates dL/dw. */
+int ckls_rmsnorm_backward(const float *x, const float *w, const float *dy, float *dx, float *dw, int64_t n_rows,
+                          int64_t n, float eps);
+/* Gradient through ckls_rope with the same arguments: rotates dx back by -theta, in place. */
+int ckls_rope_backward(float *dx, int64_t n_tok, int64_t n_head, int64_t head_dim, const int32_t *pos,
+                       int64_t n_rot, float freq_base, int mode);
+/* y = silu(gate) * up: dgate, dup from dy (either may alias dy). */
+int ckls_swiglu_backward(const float *gate, const float *up, const float *dy, float *dgate, float *dup, int64_t n);
+/* y = softmax(x) rows: dx = y * (dy - sum(dy * y)) (dx may alias dy). */
+int ckls_softmax_backward(const float *y, const float *dy, float *dx, int64_t n_rows, int64_t n);
+/* Mean cross-entropy over the rows whose target is >= 0 (negative = ignored). dlogits (NULL = loss only; may
+ * alias logits) gets grad_scale * dloss/dlogits, zero on ignored rows. n_counted (may be NULL): rows counted. */
+int ckls_cross_entropy(const float *logits, const int32_t *targets, int64_t n_rows, int64_t n_vocab,
+                       float grad_scale, float *loss, float *dlogits, int64_t *n_counted);
+/* Backward of causal GQA self-attention over one sequence at positions 0..n_tok-1 (ckls_attention, pos0 0,
+ * kv_stride n_head_kv * head_dim): from q, k, v (after RoPE) and dout, writes dq, dk, dv (same layouts).
+ * Probabilities are recomputed, not stored. */
+int ckls_attention_backward(ckls_pool *pool, const float *q, const float *k, const float *v, const float *dout,
+                            float *dq, float *dk, float *dv, int64_t n_tok, int64_t n_head, int64_t n_head_kv,
+                            int64_t head_dim);
+/* C[M x N] = beta * C + alpha * A.B with A's element (i, k) at A[i * a_si + k * a_sk] (so A or its transpose),
+ * B row-major K x N (row stride ldb), C row stride ldc; beta is 0 or 1. */
+int ckls_gemm_f32(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_si,
+                  int64_t a_sk, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* dX = dY.W (accumulate: dX += dY.W) through a frozen weight W of n_out rows of n_in in `type` (any supported
+ * weight type): the gradient of ckls_matmul with respect to its input. */
+int ckls_matmul_backward(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
+                         int64_t n_tok, float *dx, int32_t accumulate);
+
+/* ---- LoRA adapters ------------------------------------------------------------------------------------------ */
+/* Per layer, for each chosen matrix W [n_out x n_in]: y = W.x + scale * B.(A.x), A f32 [rank x n_in], B f32
+ * [n_out x rank], scale = alpha / rank: llama.cpp's LoRA GGUF layout (lora_a {n_in, r}, lora_b {r, n_out}). */
+enum { CKLS_LORA_Q = 1, CKLS_LORA_K = 2, CKLS_LORA_V = 4, CKLS_LORA_O = 8, CKLS_LORA_GATE = 16, CKLS_LORA_UP = 32,
+       CKLS_LORA_DOWN = 64, CKLS_LORA_ALL = 127 };
+/* Buffers, each ckls_lora_n_params floats, every tensor at the same offset in each. */
+enum { CKLS_LORA_PARAMS = 0, CKLS_LORA_GRADS = 1, CKLS_LORA_ADAM_M = 2, CKLS_LORA_ADAM_V = 3 };
+typedef struct ckls_lora ckls_lora;
+/* Shapes from hp; A kaiming-uniform (PEFT's init: U(-1/sqrt(n_in), 1/sqrt(n_in)), from seed), B zero,
+ * gradients and AdamW moments zero. targets: an OR of CKLS_LORA_* (non-zero). */
+ckls_lora *ckls_lora_create(const ckls_hparams *hp, int32_t rank, float alpha, int32_t targets, uint64_t seed);
+void ckls_lora_free(ckls_lora *a);
+int64_t ckls_lora_n_params(const ckls_lora *a);
+float *ckls_lora_buffer(ckls_lora *a, int32_t which);
+/* Offset of layer's A (is_b 0) or B (is_b 1) for one CKLS_LORA_* target in every buffer; -1 if absent. */
+int64_t ckls_lora_offset(const ckls_lora *a, int32_t layer, int32_t target, int32_t is_b);
+int32_t ckls_lora_rank(const ckls_lora *a);
+int32_t ckls_lora_targets(const ckls_lora *a);
+float ckls_lora_scale(const ckls_lora *a);
+int ckls_lora_set_alpha(ckls_lora *a, float alpha);
+int64_t ckls_lora_adam_step(const ckls_lora *a); /* optimizer steps taken (bias correction); settable for resume */
+int ckls_lora_set_adam_step(ckls_lora *a, int64_t step);
+int ckls_lora_zero_grad(ckls_lora *a);
+/* Clips the gradient to global L2 norm `clip` (<= 0: no clipping), then one AdamW step (torch.optim.AdamW:
+ * bias-corrected moments, decoupled weight decay on every parameter). grad_norm (may be NULL): norm before
+ * clipping. Gradients are left as they were (clipped); zero them before the next accumulation. */
+int ckls_lora_adamw(ckls_lora *a, float lr, float beta1, float beta2, float eps, float weight_decay, float clip,
+                    float *grad_norm);
+
+/* Makes ckls_model_eval apply the adapter (NULL: none) from the next call on; the base weights stay as they are.
+ * The KV cache then holds keys/values of the old weights: the caller must drop its cached prefix (re-evaluate
+ * from position 0). The adapter must outlive its use by the model. */
+int ckls_model_set_lora(ckls_model *m, const ckls_lora *a);
+
+/* ---- LoRA training ---------------------------------------------------------------------------------------- */
+typedef struct ckls_train ckls_train;
+/* Everything one step over up to max_tok tokens needs, allocated once (activations, gradients, scratch).
+ * Holds m and a by pointer: both must outlive it. Steps run on the model's thread pool. */
+ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok);
+void ckls_train_free(ckls_train *t);
+/* One forward + backward over tokens[0..n_tok) at positions 0..n_tok-1, predicting targets[i] at position i
+ * (negative = ignored). *loss = mean cross-entropy over counted targets; the adapter's gradients accumulate
+ * grad_scale * dloss/dparams. cancel is polled between layers: CKLS_ECANCELLED leaves the gradients untouched.
+ * The model's KV cache is not touched. */
+int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets, int32_t n_tok, float grad_scale,
+                    const volatile int32_t *cancel, float *loss);
+
 /* ---- sampling ------------------------------------------------------------------------------------------- */
 typedef struct {
     float temperature; /* <= 0: greedy */

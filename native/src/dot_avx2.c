@@ -437,24 +437,115 @@ static void dot_q8_0_4c(int64_t n, float *s, const void *w, const void *x, int64
     _mm_storeu_ps(s, acc);
 }
 
+/* Four Q8_0 rows against four activation rows: a 4x4 register tile for prompt processing. Each |w| and sign
+ * source is formed once per block for four tokens and each activation load serves four rows; the sixteen
+ * integer block sums are finished two tokens per vector. Every (row, token) lane does exactly what
+ * dot_q8_0_4r's lane does — same exact integer sum, same scale product, same FMA chain in block order — so the
+ * outputs are bit-identical to the decode path. s[t * 4 + r]. */
+static void dot_q8_0_4x4(int64_t n, float *s, const void *w, int64_t ws, const void *x, int64_t xs) {
+    const block_q8_0 *a0 = ROW(w, 0, ws, block_q8_0), *a1 = ROW(w, 1, ws, block_q8_0),
+                     *a2 = ROW(w, 2, ws, block_q8_0), *a3 = ROW(w, 3, ws, block_q8_0);
+    const block_q8_0 *b0 = x, *b1 = ROW(x, 1, xs, block_q8_0), *b2 = ROW(x, 2, xs, block_q8_0),
+                     *b3 = ROW(x, 3, xs, block_q8_0);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps(); /* [t0: r0..r3 | t1: r0..r3], [t2 | t3] */
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)a0[i].qs), w1 = _mm256_loadu_si256((const __m256i *)a1[i].qs),
+                      w2 = _mm256_loadu_si256((const __m256i *)a2[i].qs), w3 = _mm256_loadu_si256((const __m256i *)a3[i].qs);
+        const __m256i u0 = _mm256_sign_epi8(w0, w0), u1 = _mm256_sign_epi8(w1, w1), u2 = _mm256_sign_epi8(w2, w2),
+                      u3 = _mm256_sign_epi8(w3, w3);
+        /* one token's four block sums, each still 8 lanes, folded to [r0 r1 r2 r3 | r0 r1 r2 r3] halves */
+#define TOK(b) ({                                                                                                 \
+        const __m256i y = _mm256_loadu_si256((const __m256i *)(b)[i].qs);                                         \
+        _mm256_hadd_epi32(                                                                                        \
+            _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u0, _mm256_sign_epi8(y, w0)), ones),         \
+                              _mm256_madd_epi16(_mm256_maddubs_epi16(u1, _mm256_sign_epi8(y, w1)), ones)),        \
+            _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u2, _mm256_sign_epi8(y, w2)), ones),         \
+                              _mm256_madd_epi16(_mm256_maddubs_epi16(u3, _mm256_sign_epi8(y, w3)), ones)));       \
+    })
+        const __m256i h0 = TOK(b0), h1 = TOK(b1), h2 = TOK(b2), h3 = TOK(b3);
+#undef TOK
+        const __m256i s01 = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+        const __m256i s23 = _mm256_add_epi32(_mm256_permute2x128_si256(h2, h3, 0x20), _mm256_permute2x128_si256(h2, h3, 0x31));
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)a0[i].d, (short)a1[i].d, (short)a2[i].d, (short)a3[i].d,
+                                                      0, 0, 0, 0));
+        const __m128 dy = _mm_cvtph_ps(_mm_setr_epi16((short)b0[i].d, (short)b1[i].d, (short)b2[i].d, (short)b3[i].d,
+                                                      0, 0, 0, 0));
+        const __m256 dw2 = _mm256_set_m128(dw, dw);
+        const __m256 dy01 = _mm256_set_m128(_mm_shuffle_ps(dy, dy, 0x55), _mm_shuffle_ps(dy, dy, 0x00));
+        const __m256 dy23 = _mm256_set_m128(_mm_shuffle_ps(dy, dy, 0xff), _mm_shuffle_ps(dy, dy, 0xaa));
+        acc01 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s01), _mm256_mul_ps(dw2, dy01), acc01);
+        acc23 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s23), _mm256_mul_ps(dw2, dy23), acc23);
+    }
+    _mm256_storeu_ps(s, acc01);
+    _mm256_storeu_ps(s + 8, acc23);
+}
+
+/* Like dot_q8_0_4r: each block's four integer dots (nibbles - 8 against the activation, exact) are finished to
+ * one int32 per row and scaled by one 4-lane FMA, the arithmetic dot_q4_0_4x4 repeats per token. */
 static void dot_q4_0_4r(int64_t n, float *s, const void *w, int64_t ws, const void *x) {
     const block_q8_0 *b = x;
-    const block_q4_0 *a[4] = {ROW(w, 0, ws, block_q4_0), ROW(w, 1, ws, block_q4_0), ROW(w, 2, ws, block_q4_0),
-                              ROW(w, 3, ws, block_q4_0)};
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const block_q4_0 *a0 = ROW(w, 0, ws, block_q4_0), *a1 = ROW(w, 1, ws, block_q4_0),
+                     *a2 = ROW(w, 2, ws, block_q4_0), *a3 = ROW(w, 3, ws, block_q4_0);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m128 acc = _mm_setzero_ps();
     for (int64_t i = 0; i < n / QK4_0; i++) {
-        if ((i & 3) == 0) /* four streams outrun the hardware prefetcher: ask ~12 blocks ahead (see dot_q8_0_4r) */
-            for (int r = 0; r < 4; r++) _mm_prefetch((const char *)(a[r] + i + 12), _MM_HINT_T0);
+        if ((i & 3) == 0) { /* four streams outrun the hardware prefetcher: ask ~12 blocks ahead */
+            _mm_prefetch((const char *)(a0 + i + 12), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a1 + i + 12), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a2 + i + 12), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a3 + i + 12), _MM_HINT_T0);
+        }
         const __m256i y = _mm256_loadu_si256((const __m256i *)b[i].qs);
         const __m256i y8 = _mm256_maddubs_epi16(_mm256_set1_epi8(8), y); /* the -8 offset, shared by the rows */
-        const float dy = f16_to_f32(b[i].d);
-        for (int r = 0; r < 4; r++) {
-            const __m256i p = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(unpack_q4_0(a[r][i].qs), y), y8),
-                                                _mm256_set1_epi16(1));
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(a[r][i].d) * dy), _mm256_cvtepi32_ps(p), acc[r]);
-        }
+#define ROWDOT(a) _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(unpack_q4_0((a)[i].qs), y), y8), ones)
+        const __m128i sum = sum_rows4(ROWDOT(a0), ROWDOT(a1), ROWDOT(a2), ROWDOT(a3));
+#undef ROWDOT
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)a0[i].d, (short)a1[i].d, (short)a2[i].d, (short)a3[i].d,
+                                                      0, 0, 0, 0));
+        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sum), _mm_mul_ps(dw, _mm_set1_ps(f16_to_f32(b[i].d))), acc);
     }
-    for (int r = 0; r < 4; r++) s[r] = hsum_ps(acc[r]);
+    _mm_storeu_ps(s, acc);
+}
+
+/* Four Q4_0 rows against four activation rows (see dot_q8_0_4x4): the nibbles of a block are unpacked once for
+ * four tokens, which is where a one-token-at-a-time prompt spends its time. Per (row, token) the same exact
+ * integer sum, scale product and FMA chain as dot_q4_0_4r, so prompt and decode outputs are bit-identical. */
+static void dot_q4_0_4x4(int64_t n, float *s, const void *w, int64_t ws, const void *x, int64_t xs) {
+    const block_q4_0 *a0 = ROW(w, 0, ws, block_q4_0), *a1 = ROW(w, 1, ws, block_q4_0),
+                     *a2 = ROW(w, 2, ws, block_q4_0), *a3 = ROW(w, 3, ws, block_q4_0);
+    const block_q8_0 *b0 = x, *b1 = ROW(x, 1, xs, block_q8_0), *b2 = ROW(x, 2, xs, block_q8_0),
+                     *b3 = ROW(x, 3, xs, block_q8_0);
+    const __m256i ones = _mm256_set1_epi16(1), eights = _mm256_set1_epi8(8);
+    __m256 acc01 = _mm256_setzero_ps(), acc23 = _mm256_setzero_ps(); /* [t0: r0..r3 | t1: r0..r3], [t2 | t3] */
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        const __m256i w0 = unpack_q4_0(a0[i].qs), w1 = unpack_q4_0(a1[i].qs), w2 = unpack_q4_0(a2[i].qs),
+                      w3 = unpack_q4_0(a3[i].qs);
+#define TOK(b) ({                                                                                                 \
+        const __m256i y = _mm256_loadu_si256((const __m256i *)(b)[i].qs);                                         \
+        const __m256i y8 = _mm256_maddubs_epi16(eights, y);                                                       \
+        _mm256_hadd_epi32(                                                                                        \
+            _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(w0, y), y8), ones),         \
+                              _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(w1, y), y8), ones)),        \
+            _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(w2, y), y8), ones),         \
+                              _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(w3, y), y8), ones)));       \
+    })
+        const __m256i h0 = TOK(b0), h1 = TOK(b1), h2 = TOK(b2), h3 = TOK(b3);
+#undef TOK
+        const __m256i s01 = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+        const __m256i s23 = _mm256_add_epi32(_mm256_permute2x128_si256(h2, h3, 0x20), _mm256_permute2x128_si256(h2, h3, 0x31));
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)a0[i].d, (short)a1[i].d, (short)a2[i].d, (short)a3[i].d,
+                                                      0, 0, 0, 0));
+        const __m128 dy = _mm_cvtph_ps(_mm_setr_epi16((short)b0[i].d, (short)b1[i].d, (short)b2[i].d, (short)b3[i].d,
+                                                      0, 0, 0, 0));
+        const __m256 dw2 = _mm256_set_m128(dw, dw);
+        const __m256 dy01 = _mm256_set_m128(_mm_shuffle_ps(dy, dy, 0x55), _mm_shuffle_ps(dy, dy, 0x00));
+        const __m256 dy23 = _mm256_set_m128(_mm_shuffle_ps(dy, dy, 0xff), _mm_shuffle_ps(dy, dy, 0xaa));
+        acc01 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s01), _mm256_mul_ps(dw2, dy01), acc01);
+        acc23 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s23), _mm256_mul_ps(dw2, dy23), acc23);
+    }
+    _mm256_storeu_ps(s, acc01);
+    _mm256_storeu_ps(s + 8, acc23);
 }
 
 #undef ROW
@@ -476,6 +567,10 @@ static const ckls_isa_kernels TABLE = {
     .vec_dot_4r = {
         [CKLS_TYPE_Q8_0] = dot_q8_0_4r,
         [CKLS_TYPE_Q4_0] = dot_q4_0_4r,
+    },
+    .vec_dot_4x4 = {
+        [CKLS_TYPE_Q8_0] = dot_q8_0_4x4,
+        [CKLS_TYPE_Q4_0] = dot_q4_0_4x4,
     },
     .vec_dot_4c = {
         [CKLS_TYPE_Q8_0] = dot_q8_0_4c,

@@ -72,8 +72,13 @@ typedef struct {
     ckls_vec_dot_fn vec_dot[CKLS_TYPE_MAX];         /* indexed by weight type */
     ckls_vec_dot_4r_fn vec_dot_4r[CKLS_TYPE_MAX];   /* indexed by weight type; NULL = 4 x vec_dot */
     /* s[t] = one weight row dotted with 4 activation rows (x_stride bytes apart): for prompt processing, where
-     * unpacking the weights once for several tokens pays. Bit-identical to 4 vec_dot calls. NULL = absent. */
+     * unpacking the weights once for several tokens pays. Bit-identical to ckls_vec_dot_4r() on the same row,
+     * which matmul uses for the same full row blocks on the one-token path. NULL = absent. */
     void (*vec_dot_4c[CKLS_TYPE_MAX])(int64_t n, float *s, const void *w, const void *xq, int64_t x_stride);
+    /* s[t * 4 + r] = 4 weight rows (w_stride bytes apart) dotted with 4 activation rows (x_stride apart): the
+     * register tile of prompt processing. Bit-identical to ckls_vec_dot_4r() per token. NULL = absent. */
+    void (*vec_dot_4x4[CKLS_TYPE_MAX])(int64_t n, float *s, const void *w, int64_t w_stride, const void *xq,
+                                       int64_t x_stride);
     /* Causal attention of one token's query heads sharing a KV head (g heads x d, adjacent) over n_kv cached
      * positions (K/V rows `stride` floats apart): out = softmax(q·k * scale) · v. scores: g * n_kv scratch. */
     void (*attn_group)(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,

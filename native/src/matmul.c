@@ -39,7 +39,15 @@ static void matmul_task(void *p, int ith, int nth) {
                 int64_t t = t0;
                 /* weights unpacked once per 4 tokens; full row blocks only, so every output is computed by the
                  * same arithmetic as on the one-token path (tail rows use the plain dot on both) */
-                if (j->kern->vec_dot_4c[j->type] && re - rb == ROW_BLOCK)
+                if (j->kern->vec_dot_4x4[j->type] && re - rb == ROW_BLOCK)
+                    for (; t + 4 <= t1; t += 4) {
+                        float s16[16];
+                        j->kern->vec_dot_4x4[j->type](j->n_in, s16, j->w + rb * j->w_row_bytes, j->w_row_bytes,
+                                                      j->xq + t * j->xq_row_bytes, j->xq_row_bytes);
+                        for (int c = 0; c < 4; c++)
+                            for (int r = 0; r < 4; r++) j->y[(t + c) * j->y_stride + rb + r] = s16[c * 4 + r];
+                    }
+                else if (j->kern->vec_dot_4c[j->type] && re - rb == ROW_BLOCK)
                     for (; t + 4 <= t1; t += 4)
                         for (int64_t r = rb; r < re; r++) {
                             float s4[4];

@@ -5,22 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "backward.h"
 #include "matmul.h"
-
-#define MAX_BATCH 256 /* tokens per internal chunk: bounds scratch memory, big enough for weight reuse */
-
-struct ckls_model {
-    ckls_hparams hp;
-    ckls_tensor tok_embd, output_norm, output;
-    ckls_layer *layers;
-    int32_t n_ctx, head_dim, kv_dim;
-    ckls_pool *pool;
-    float *k_cache, *v_cache; /* [n_layer][n_ctx][kv_dim] */
-    /* scratch for MAX_BATCH tokens */
-    float *x, *h, *q, *k, *v, *att, *g, *u, *hidden_last;
-    void *xq;
-    int32_t *pos;
-};
+#include "model.h"
 
 /* ---- validation ------------------------------------------------------------------------------------------- */
 
@@ -110,6 +97,9 @@ void ckls_model_free(ckls_model *m) {
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ckls_aligned_free(bufs[i]);
     ckls_aligned_free(m->xq);
     ckls_aligned_free(m->pos);
+    ckls_aligned_free(m->lora_u);
+    ckls_aligned_free(m->lora_at);
+    ckls_aligned_free(m->lora_bt);
     free(m);
 }
 
@@ -182,6 +172,47 @@ static int linear(ckls_model *m, const ckls_tensor *w, const float *x, int64_t n
     return ckls_matmul_pre(m->pool, w->type, w->data, w->ne1, w->ne0, m->xq, rb, n, y, w->ne1, cancel);
 }
 
+/* linear() plus the adapter's low-rank term for layer l, matrix ti (0..6 = q k v o gate up down) */
+static int linear_l(ckls_model *m, int l, int ti, const ckls_tensor *w, const float *x, int64_t n, float *y,
+                    const volatile int32_t *cancel) {
+    int rc = linear(m, w, x, n, y, cancel);
+    ckls_lora_mat a;
+    if (rc || !m->lora || !ckls_lora_get(m->lora, l, ti, &a)) return rc;
+    ckls_lora_fwd(m->pool, a.A, a.B, ckls_lora_rank(m->lora), a.n_in, a.n_out, ckls_lora_scale(m->lora), x, n,
+                  m->lora_u, y, m->lora_at, m->lora_bt);
+    return CKLS_OK;
+}
+
+int ckls_model_set_lora(ckls_model *m, const ckls_lora *a) {
+    if (!m) return ckls_fail(CKLS_EINVAL, "set_lora: NULL model");
+    if (a) {
+        int rc = ckls_lora_check(a, &m->hp);
+        if (rc) return rc;
+        const int64_t r = ckls_lora_rank(a);
+        if (r > m->lora_cap) {
+            const int64_t big = m->hp.n_embd > m->hp.n_ff ? m->hp.n_embd : m->hp.n_ff;
+            float *u = ckls_aligned_alloc(sizeof(float) * (size_t)(MAX_BATCH * r));
+            float *at = ckls_aligned_alloc(sizeof(float) * (size_t)(big * r));
+            float *bt = ckls_aligned_alloc(sizeof(float) * (size_t)(big * r));
+            if (!u || !at || !bt) {
+                ckls_aligned_free(u);
+                ckls_aligned_free(at);
+                ckls_aligned_free(bt);
+                return ckls_fail(CKLS_ENOMEM, "set_lora: out of memory");
+            }
+            ckls_aligned_free(m->lora_u);
+            ckls_aligned_free(m->lora_at);
+            ckls_aligned_free(m->lora_bt);
+            m->lora_u = u;
+            m->lora_at = at;
+            m->lora_bt = bt;
+            m->lora_cap = r;
+        }
+    }
+    m->lora = a;
+    return CKLS_OK;
+}
+
 static void add_bias(float *y, const ckls_tensor *b, int64_t n, int64_t dim) {
     if (!b->data) return;
     const float *bv = b->data;
@@ -206,9 +237,9 @@ static int eval_chunk(ckls_model *m, const int32_t *tokens, int32_t n, int32_t p
         float *kc = m->k_cache + ((size_t)l * m->n_ctx) * kv, *vc = m->v_cache + ((size_t)l * m->n_ctx) * kv;
 
         ckls_rmsnorm(m->x, L->attn_norm.data, m->h, n, d, hp->rms_eps);
-        if ((rc = linear(m, &L->wq, m->h, n, m->q, cancel))) return rc;
-        if ((rc = linear(m, &L->wk, m->h, n, m->k, cancel))) return rc;
-        if ((rc = linear(m, &L->wv, m->h, n, m->v, cancel))) return rc;
+        if ((rc = linear_l(m, l, 0, &L->wq, m->h, n, m->q, cancel))) return rc;
+        if ((rc = linear_l(m, l, 1, &L->wk, m->h, n, m->k, cancel))) return rc;
+        if ((rc = linear_l(m, l, 2, &L->wv, m->h, n, m->v, cancel))) return rc;
         add_bias(m->q, &L->bq, n, d);
         add_bias(m->k, &L->bk, n, kv);
         add_bias(m->v, &L->bv, n, kv);
@@ -217,14 +248,14 @@ static int eval_chunk(ckls_model *m, const int32_t *tokens, int32_t n, int32_t p
         memcpy(kc + (size_t)pos0 * kv, m->k, sizeof(float) * (size_t)(n * kv));
         memcpy(vc + (size_t)pos0 * kv, m->v, sizeof(float) * (size_t)(n * kv));
         if ((rc = ckls_attention(m->pool, m->q, kc, vc, m->att, n, pos0, hp->n_head, hp->n_head_kv, hd, kv))) return rc;
-        if ((rc = linear(m, &L->wo, m->att, n, m->h, cancel))) return rc;
+        if ((rc = linear_l(m, l, 3, &L->wo, m->att, n, m->h, cancel))) return rc;
         for (int64_t i = 0; i < n * d; i++) m->x[i] += m->h[i];
 
         ckls_rmsnorm(m->x, L->ffn_norm.data, m->h, n, d, hp->rms_eps);
-        if ((rc = linear(m, &L->w_gate, m->h, n, m->g, cancel))) return rc;
-        if ((rc = linear(m, &L->w_up, m->h, n, m->u, cancel))) return rc;
+        if ((rc = linear_l(m, l, 4, &L->w_gate, m->h, n, m->g, cancel))) return rc;
+        if ((rc = linear_l(m, l, 5, &L->w_up, m->h, n, m->u, cancel))) return rc;
         ckls_swiglu(m->g, m->u, m->g, n * ff);
-        if ((rc = linear(m, &L->w_down, m->g, n, m->h, cancel))) return rc;
+        if ((rc = linear_l(m, l, 6, &L->w_down, m->g, n, m->h, cancel))) return rc;
         for (int64_t i = 0; i < n * d; i++) m->x[i] += m->h[i];
     }
     /* Final norm and logits: all rows when asked, else only the last token's. */

@@ -11,7 +11,9 @@
  *              where a wrong nibble, scale or offset cannot hide behind a tolerance);
  *       real:  quantized gaussian data with arbitrary scales, compared within 1e-5 (3e-5 for float rows) of
  *              sum |w*x| (accumulation order differs).
- *   - 4-row dots (ckls_vec_dot_4r) against four scalar 1-row dots, rows at an odd stride.
+ *   - 4-row dots (ckls_vec_dot_4r) against four scalar 1-row dots, rows at an odd stride;
+ *   - 4-token dots (vec_dot_4c, vec_dot_4x4) bit-identical to the 4-row decode dots, and near the scalar one;
+ *   - grouped attention (attn_group) against the scalar reference at odd head dims and cache lengths.
  * Scalar references themselves: dots against a double dot of the dequantized rows, and quantize/dequantize
  * round trips with relative-RMSE bounds. Every buffer is malloc'ed at its exact size so ASan sees tail reads.
  * Last line: "N passed, N failed"; exit status non-zero on failure. */
@@ -318,6 +320,101 @@ static void test_dots_4r(int isa, const ckls_isa_kernels *k, const ckls_isa_kern
     }
 }
 
+/* 4-token kernels (prompt processing): vec_dot_4c, one weight row against 4 activation rows at an odd stride,
+ * and the 4x4 tile vec_dot_4x4.
+ * They must equal the 4-row decode kernel (ckls_vec_dot_4r: the ISA's own, else 4 one-row dots) bit for bit:
+ * matmul uses 4c and 4r on the same full row blocks, and a token's logits must not depend on whether it
+ * arrived in a prompt batch or alone. */
+static void test_dots_4c(int isa, const ckls_isa_kernels *k, const ckls_isa_kernels *ref) {
+    for (int t = 0; t < N_WEIGHT_TYPES; t++) {
+        const int type = WEIGHT_TYPES[t];
+        if (!k->vec_dot_4c[type] && !k->vec_dot_4x4[type]) continue;
+        const int vtype = ckls_type_vec_dot_type(type);
+        const int blck = (int)ckls_type_block_size(type);
+        for (int c = 0; c < N_BLOCK_COUNTS; c++) {
+            const int64_t n = (int64_t)blck * BLOCK_COUNTS[c];
+            const int64_t rb = row_bytes(type, n), xb = row_bytes(vtype, n);
+            const int64_t wstride = rb + 2 * rnd_int(0, 18), xstride = xb + 4 * rnd_int(0, 9); /* Q8_K holds a float */
+            char *w = xmalloc((size_t)(3 * wstride + rb));
+            char *xq = xmalloc((size_t)(3 * xstride + xb));
+            float *f = xmalloc((size_t)n * sizeof(float));
+            for (int r = 0; r < 4; r++) {
+                for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * 0.05f;
+                ckls_type_get(type)->from_float_ref(f, w + r * wstride, n);
+                for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * (r == 3 ? 1e-3f : 1.0f);
+                ref->quantize_act[vtype](f, xq + r * xstride, n);
+            }
+            float s16[16];
+            if (k->vec_dot_4x4[type]) k->vec_dot_4x4[type](n, s16, w, wstride, xq, xstride);
+            for (int r = 0; r < 4; r++) {
+                float s4[4];
+                if (k->vec_dot_4c[type]) k->vec_dot_4c[type](n, s4, w + r * wstride, xq, xstride);
+                else
+                    for (int tok = 0; tok < 4; tok++) s4[tok] = s16[tok * 4 + r];
+                for (int tok = 0; tok < 4; tok++) {
+                    float s_ref, s4r[4];
+                    ref->vec_dot[type](n, &s_ref, w + r * wstride, xq + tok * xstride);
+                    ckls_vec_dot_4r(k, type, n, s4r, w, wstride, xq + tok * xstride);
+                    double mag;
+                    dequant_dot(type, w + r * wstride, xq + tok * xstride, n, &mag);
+                    CHECK(s4[tok] == s4r[r], "%s vec_dot_4c %s n=%lld row %d tok %d: %.9g, 4-row %.9g",
+                          ckls_isa_name(isa), ckls_type_get(type)->name, (long long)n, r, tok, s4[tok], s4r[r]);
+                    if (k->vec_dot_4x4[type])
+                        CHECK(s16[tok * 4 + r] == s4r[r], "%s vec_dot_4x4 %s n=%lld row %d tok %d: %.9g, 4-row %.9g",
+                              ckls_isa_name(isa), ckls_type_get(type)->name, (long long)n, r, tok, s16[tok * 4 + r],
+                              s4r[r]);
+                    CHECK(fabs((double)s4[tok] - s_ref) <= 1e-5 * mag + 1e-30,
+                          "%s vec_dot_4c %s n=%lld: %.9g vs scalar %.9g", ckls_isa_name(isa),
+                          ckls_type_get(type)->name, (long long)n, s4[tok], s_ref);
+                }
+            }
+            free(w);
+            free(xq);
+            free(f);
+        }
+    }
+}
+
+/* Attention of a query-head group over cached K/V rows (attn_group) against the scalar reference: odd head
+ * dims, group sizes 1..4, one to a few hundred positions, K/V rows at a padded stride. */
+static void test_attn_group(int isa, const ckls_isa_kernels *k, const ckls_isa_kernels *ref) {
+    if (!k->attn_group || k->attn_group == ref->attn_group) return;
+    static const int DIMS[] = {1, 7, 32, 64, 67, 128};
+    static const int NKV[] = {1, 2, 9, 64, 333};
+    for (size_t di = 0; di < sizeof DIMS / sizeof DIMS[0]; di++)
+        for (size_t ni = 0; ni < sizeof NKV / sizeof NKV[0]; ni++) {
+            const int64_t d = DIMS[di], n_kv = NKV[ni], g = rnd_int(1, 4), stride = d + rnd_int(0, 9);
+            float *q = xmalloc((size_t)(g * d) * sizeof(float));
+            float *kv = xmalloc((size_t)((n_kv - 1) * stride + d) * sizeof(float));
+            float *vv = xmalloc((size_t)((n_kv - 1) * stride + d) * sizeof(float));
+            float *sc = xmalloc((size_t)(g * n_kv) * sizeof(float)), *sc2 = xmalloc((size_t)(g * n_kv) * sizeof(float));
+            float *o = xmalloc((size_t)(g * d) * sizeof(float)), *o2 = xmalloc((size_t)(g * d) * sizeof(float));
+            for (int64_t i = 0; i < g * d; i++) q[i] = rnd_normal();
+            for (int64_t i = 0; i < (n_kv - 1) * stride + d; i++) {
+                kv[i] = rnd_normal();
+                vv[i] = rnd_normal();
+            }
+            const float scale = 1.0f / sqrtf((float)d);
+            k->attn_group(q, g, kv, vv, stride, n_kv, d, scale, sc, o);
+            ref->attn_group(q, g, kv, vv, stride, n_kv, d, scale, sc2, o2);
+            double err = 0, mag = 0;
+            for (int64_t i = 0; i < g * d; i++) { /* plain compares: aarch64 gcc 12 ICEs vectorising fmax here */
+                const double e = fabs((double)o[i] - o2[i]), m = fabs((double)o2[i]);
+                if (e > err || e != e) err = e;
+                if (m > mag) mag = m;
+            }
+            CHECK(err <= 2e-6 * (mag + 1.0), "%s attn_group d=%lld n_kv=%lld g=%lld: max err %.3g (|out| %.3g)",
+                  ckls_isa_name(isa), (long long)d, (long long)n_kv, (long long)g, err, mag);
+            free(q);
+            free(kv);
+            free(vv);
+            free(sc);
+            free(sc2);
+            free(o);
+            free(o2);
+        }
+}
+
 /* ---- quantize / dequantize round trips (scalar reference quantizers) ---------------------------------------- */
 static double rel_rmse(const float *a, const float *b, int64_t n) {
     double e = 0, s = 0;
@@ -429,6 +526,8 @@ int main(int argc, char **argv) {
         test_quantize_act(isa, k, ref);
         test_dots(isa, k, ref);
         test_dots_4r(isa, k, ref);
+        test_dots_4c(isa, k, ref);
+        test_attn_group(isa, k, ref);
         tested++;
     }
     if (!tested) { /* still check the references against double */

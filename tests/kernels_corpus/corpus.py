@@ -1,5 +1,7 @@
 """The planted-bug corpus: each folder holds original.py (the Python original), spec.json, correct kernels
-(ok*.c, must PASS) and planted-bug variants (bug_<class>.c, must FAIL; the first comment line names the bug).
+(ok*.c or ok*.cu, must PASS) and planted-bug variants (bug_<class>.c/.cu, must FAIL; the first comment line
+names the bug). CUDA folders (spec language "cuda") hold .cu files: on a machine without a GPU these are
+only compiled and must be judged UNVERIFIED.
 """
 from __future__ import annotations
 
@@ -18,6 +20,11 @@ CLASSES = {
     "bug_fallback_reference": "fallback to the reference", "bug_timing_skip_repeat": "timing trick",
     "bug_timing_lazy_thread": "timing trick", "bug_timing_memo": "timing trick",
     "bug_overread": "out-of-bounds read",
+    # CUDA
+    "bug_hardcoded_grid": "hard-coded grid", "bug_race": "shared-memory race",
+    "bug_uninit_smem": "uninitialised shared memory", "bug_uninit_scratch": "uninitialised device memory",
+    "bug_pow2": "reduction assumes a power-of-two block", "bug_async_return": "returns before the kernel ends",
+    "bug_divergent_barrier": "barrier in divergent code",
 }
 
 
@@ -31,6 +38,10 @@ class Entry:
     bug: str      # bug class, "" for correct kernels
 
     @property
+    def language(self) -> str:
+        return "cuda" if self.kernel.suffix == ".cu" else "c"
+
+    @property
     def id(self) -> str:
         return f"{self.folder}/{self.kernel.name}"
 
@@ -39,7 +50,7 @@ def entries() -> list[Entry]:
     out = []
     for d in sorted(p for p in ROOT.iterdir() if (p / "spec.json").exists()):
         name = json.loads((d / "spec.json").read_text())["name"]
-        for k in sorted(d.glob("*.c")):
+        for k in sorted([*d.glob("*.c"), *d.glob("*.cu")]):
             bug = CLASSES.get(k.stem, "") if k.stem.startswith("bug_") else ""
             if k.stem.startswith("bug_") and not bug:
                 raise ValueError(f"{k}: unknown bug class")

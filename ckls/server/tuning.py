@@ -1,0 +1,166 @@
+"""The server's side of ckls.tune: `ckls.tune.start|stop|status`, work-done progress from the training thread,
+the user's activity (every completion request and edit makes training yield), and the hot swap of a new adapter
+into the serving model between completions."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import uuid
+
+from lsprotocol import types
+
+from ckls.tune.loop import Progress, Summary, TuneOptions, Tuner, TuneUnavailable, load_serving_adapter
+from ckls.tune.scheduler import Activity
+
+log = logging.getLogger("ckls.tune")
+
+
+class TuneControl:
+    def __init__(self, ls):
+        self.ls = ls
+        self.activity: Activity | None = None
+        self.tuner: Tuner | None = None
+        self.thread: threading.Thread | None = None
+        self.summary: Summary | None = None
+        self.error: str | None = None
+        self.adapter: str | None = None       # the adapter file the serving model runs with
+        self._token: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    # ---- activity (called by the completion and document handlers) --------------------------------------------
+    def touch(self) -> None:
+        if self.activity is not None:
+            self.activity.touch()
+
+    def begin(self) -> None:
+        if self.activity is not None:
+            self.activity.begin()
+
+    def end(self) -> None:
+        if self.activity is not None:
+            self.activity.end()
+
+    # ---- commands ---------------------------------------------------------------------------------------------
+    def _tuner(self) -> Tuner:
+        s = self.ls.settings
+        root = self.ls.root
+        if not root or not os.path.isdir(root):
+            raise TuneUnavailable("the workspace has no folder to learn from")
+        state_dir = os.path.expanduser(s.tune_dir) if s.tune_dir else None
+        self.activity = Activity(s.tune_schedule, s.tune_idle_ms)
+        return Tuner(root, s.resolved_model_path, TuneOptions.from_settings(s), state_dir, self.activity,
+                     on_progress=self._progress, on_adapter=self._adapter_ready)
+
+    async def start(self) -> dict:
+        if self.running:
+            return self.status()
+        try:
+            self.tuner = self._tuner()
+        except TuneUnavailable as exc:
+            self.error = str(exc)
+            return self.status()
+        self.summary, self.error = None, None
+        self._token = await self._begin_progress()
+        loop = self._loop = asyncio.get_running_loop()
+        self.thread = threading.Thread(target=self._run, args=(loop,), name="ckls-tune", daemon=True)
+        self.thread.start()
+        return self.status()
+
+    async def stop(self) -> dict:
+        if self.activity is not None:
+            self.activity.stop()
+        if self.thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.thread.join, 30.0)
+        return self.status()
+
+    def status(self) -> dict:
+        out = {"running": self.running, "error": self.error, "adapter_in_use": self.adapter,
+               "summary": self.summary.as_dict() if self.summary else None,
+               "yields": self.activity.yields if self.activity else 0}
+        if self.tuner is not None:
+            out.update(self.tuner.status())
+            out["progress_line"] = self.tuner.last.line()
+        return out
+
+    # ---- the training thread ----------------------------------------------------------------------------------
+    def _run(self, loop) -> None:
+        try:
+            self.summary = self.tuner.run()
+        except TuneUnavailable as exc:
+            self.error = str(exc)
+        except Exception as exc:  # a failed round must not take the server down
+            log.exception("tuning failed")
+            self.error = f"tuning failed: {exc}"
+        loop.call_soon_threadsafe(self._end_progress)
+
+    def _progress(self, p: Progress) -> None:
+        token = self._token
+        if token is None:
+            return
+        pct = int(100 * p.step / p.total) if p.total else None
+        msg = p.line()
+        try:
+            self._loop.call_soon_threadsafe(lambda: self.ls.work_done_progress.report(
+                token, types.WorkDoneProgressReport(message=msg, percentage=pct)))
+        except RuntimeError:  # the event loop is closing
+            pass
+
+    async def _begin_progress(self) -> str | None:
+        caps = self.ls.client_capabilities
+        if not (caps and caps.window and caps.window.work_done_progress):
+            return None
+        token = f"ckls-tune-{uuid.uuid4().hex[:8]}"
+        try:
+            await asyncio.wait_for(self.ls.work_done_progress.create_async(token), 5.0)
+            self.ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+                title="ckls: tuning on this workspace", cancellable=False, percentage=0))
+        except Exception:
+            return None
+        return token
+
+    def _end_progress(self) -> None:
+        token, self._token = self._token, None
+        msg = self.error or (f"{self.summary.status}: {self.summary.steps} steps" + (
+            f", held-out loss {self.summary.heldout_before:.3f} -> {self.summary.heldout_best:.3f}"
+            if self.summary.heldout_best is not None and self.summary.heldout_before is not None else "")
+            if self.summary else "ended")
+        if token is not None:
+            self.ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=msg))
+        self.ls.tell(f"tuning {msg}", types.MessageType.Info, show=False)
+
+    # ---- serving the adapter ----------------------------------------------------------------------------------
+    def _adapter_ready(self, path: str) -> None:
+        """From the training thread: swap the new adapter in between two completions."""
+        if self.ls.settings.tune_use_adapter:
+            self.ls.engine.with_model(lambda model: self._swap(model, path))
+
+    def _swap(self, model, path: str | None) -> None:
+        if model is None:
+            return
+        try:
+            adapter = load_serving_adapter(model, path) if path else None
+            model.set_adapter(adapter)
+            self._serving = adapter  # the C model holds it by pointer: keep it alive
+            self.adapter = path
+            self.ls.scheduler.cache.clear()  # cached suggestions came from the old weights
+            log.info("serving with adapter %s", path)
+        except Exception as exc:
+            log.warning("adapter %s not used: %s", path, exc)
+            self.adapter = None
+
+    def apply_saved(self) -> None:
+        """After a model (re)load: serve the workspace's adapter if an earlier round left one."""
+        if not self.ls.settings.tune_use_adapter or not self.ls.root:
+            return
+        try:
+            tuner = self.tuner or self._tuner()
+        except TuneUnavailable:
+            return
+        if os.path.isfile(tuner.adapter_path):
+            self.ls.engine.with_model(lambda model: self._swap(model, tuner.adapter_path))

@@ -1,0 +1,121 @@
+"""`ckls tune REPO`: one tuning round on a repository from the command line, with a progress bar on stderr and a
+summary table at the end. Settings: defaults < REPO/ckls.toml < flags (the tune_* settings of the common
+schema). Ctrl-C (or SIGTERM) stops after a checkpoint; the next run resumes at that step."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+
+def add_args(p) -> None:
+    from ckls.completion.config import add_cli_args
+
+    p.add_argument("repo", help="the repository (or any folder) to learn from")
+    p.add_argument("--state-dir", default=None, help="tuning state folder (default: tune_dir, else "
+                   "~/.cache/ckls/tune/<repo>)")
+    p.add_argument("--status", action="store_true", help="print the state of earlier rounds and exit")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--progress", choices=("bar", "lines", "none"), default="bar",
+                   help="bar (redrawn on a terminal, a line a second otherwise), lines (one per step, for logs) or none")
+    p.add_argument("--quiet", "-q", action="store_true", help="same as --progress none")
+    add_cli_args(p)
+
+
+def _settings(args):
+    from ckls.completion.config import Settings, from_cli, load_toml
+
+    s = Settings().merged(load_toml(os.path.join(args.repo, "ckls.toml")), strict=True)[0]
+    return s.merged(from_cli(args), strict=True)[0]
+
+
+class Bar:
+    """One redrawn stderr line: [#####-----] plus the progress fields; plain lines when stderr is no terminal."""
+
+    def __init__(self, stream=sys.stderr, width: int = 24, every_step: bool = False):
+        self.stream, self.width = stream, width
+        self.tty = stream.isatty() and not every_step
+        self.every_step = every_step
+        self.last_plain = 0.0
+
+    def __call__(self, p) -> None:
+        frac = p.step / p.total if p.total else 0.0
+        fill = int(round(frac * self.width))
+        line = f"[{'#' * fill}{'-' * (self.width - fill)}] {p.line()}"
+        if self.tty:
+            self.stream.write("\r" + line[:160].ljust(100))
+        elif self.every_step or p.phase != "training" or time.monotonic() - self.last_plain > 1.0 \
+                or p.step == p.total:
+            self.stream.write(line + "\n")
+            self.last_plain = time.monotonic()
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def table(summ) -> str:
+    def f(x, fmt="{:.3f}"):
+        return "-" if x is None else fmt.format(x)
+
+    rows = [
+        ("status", summ.status + (f" ({summ.message})" if summ.message else "")),
+        ("round", str(summ.round)),
+        ("files", f"{summ.files} used, {summ.fresh} new/changed, {summ.replayed} replayed, {summ.heldout} held out"),
+        ("dropped", ", ".join(f"{k} {v}" for k, v in sorted(summ.dropped.items())) or "-"),
+        ("samples", f"{summ.windows} windows"),
+        ("steps", f"{summ.steps}" + (f" (resumed at {summ.resumed_at})" if summ.resumed_at else "")
+         + (" (early stop)" if summ.early_stopped else "")),
+        ("tokens", f"{summ.tokens} in {summ.train_s:.1f} s"
+         + (f" ({summ.tokens / summ.train_s:.0f} tok/s)" if summ.train_s > 0 else "")),
+        ("train loss", f"{f(summ.loss_first)} -> {f(summ.loss_last)}"),
+        ("held-out loss", f"{f(summ.heldout_before)} -> {f(summ.heldout_best)}"),
+        ("adapter", summ.adapter or "-"),
+    ]
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
+
+
+def main(args) -> int:
+    from ckls.runtime import ModelError
+    from ckls.tune.loop import TuneOptions, Tuner, TuneUnavailable
+    from ckls.tune.scheduler import Activity
+
+    if not os.path.isdir(args.repo):
+        print(f"ckls: {args.repo} is not a folder", file=sys.stderr)
+        return 2
+    s = _settings(args)
+    state_dir = args.state_dir or (os.path.expanduser(s.tune_dir) if s.tune_dir else None)
+    mode = "none" if args.quiet else args.progress
+    bar = None if mode == "none" or args.status else Bar(every_step=mode == "lines")
+    # nobody types into a command line run: train between nothing, but stop cleanly on a signal
+    activity = Activity("always")
+    tuner = Tuner(args.repo, s.resolved_model_path, TuneOptions.from_settings(s), state_dir, activity,
+                  on_progress=bar)
+    if args.status:
+        print(json.dumps(tuner.status(), indent=1))
+        return 0
+
+    def stop(signum, frame):
+        activity.stop()
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        summ = tuner.run()
+    except (TuneUnavailable, ModelError) as exc:
+        print(f"ckls: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        if bar:
+            bar.close()
+    if args.json:
+        print(json.dumps(summ.as_dict()))
+    else:
+        print(table(summ))
+    return 0 if summ.status in ("trained", "up to date") else 3 if summ.status == "stopped" else 1

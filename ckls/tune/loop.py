@@ -1,0 +1,427 @@
+"""One tuning round: workspace → plan (new/changed files + replay) → token windows → LoRA steps on the native
+trainer, yielding to the user, checkpointing every step, evaluating held-out files, stopping early → adapter
+GGUF (atomic) → handed to whoever serves completions.
+
+Files in the state folder (`state_dir`):
+  state.json      what earlier rounds trained on (path -> content hash), the held-out files, round summaries
+  checkpoint.npz  the unfinished round: adapter, optimizer moments, step counter, plan (deleted when it ends)
+  adapter.gguf    the adapter to serve (best held-out loss of the last finished round)
+The base model file is only read.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ckls.runtime import Cancelled
+from ckls.tune import checkpoint, dataset
+from ckls.tune.adapter_gguf import TARGETS, LoraWeights, read_adapter, write_adapter
+from ckls.tune.scheduler import Activity
+
+STATE_VERSION = 1
+
+
+class TuneUnavailable(RuntimeError):
+    """This build cannot train (the native LoRA trainer is missing) or the model cannot be tuned."""
+
+
+@dataclass
+class TuneOptions:
+    rank: int = 8
+    alpha: float = 16.0
+    targets: tuple[str, ...] = TARGETS
+    lr: float = 3e-4
+    warmup: int = 10
+    weight_decay: float = 0.0
+    clip: float = 1.0
+    seq_len: int = 256
+    budget_s: float = 600.0      # training time per round (time spent waiting for the user does not count)
+    max_steps: int = 0           # 0: epochs * windows
+    epochs: int = 2
+    eval_every: int = 20         # steps between held-out evaluations
+    patience: int = 3            # evaluations without improvement before stopping
+    heldout_frac: float = 0.05
+    heldout_windows: int = 8
+    replay: float = 1.0          # replayed unchanged files per new/changed file
+    fim_rate: float = 0.9
+    threads: int = 1
+    checkpoint_every: int = 1    # steps; kill -9 then loses at most this many
+    seed: int = 0
+
+    @classmethod
+    def from_settings(cls, s) -> "TuneOptions":
+        return cls(rank=s.tune_rank, alpha=s.tune_alpha, lr=s.tune_lr, seq_len=s.tune_seq_len,
+                   budget_s=float(s.tune_budget_s), max_steps=s.tune_max_steps,
+                   threads=s.tune_threads or min(os.cpu_count() or 1, 8))
+
+
+@dataclass
+class Progress:
+    phase: str                  # scanning | loading | training | evaluating | waiting | saving | done
+    step: int = 0
+    total: int = 0
+    loss: float | None = None
+    heldout_loss: float | None = None
+    tokens_per_s: float = 0.0
+    eta_s: float | None = None
+    message: str = ""
+
+    def line(self) -> str:
+        parts = [self.phase]
+        if self.total:
+            parts.append(f"step {self.step}/{self.total}")
+        if self.loss is not None:
+            parts.append(f"loss {self.loss:.3f}")
+        if self.heldout_loss is not None:
+            parts.append(f"held-out {self.heldout_loss:.3f}")
+        if self.tokens_per_s:
+            parts.append(f"{self.tokens_per_s:.0f} tok/s")
+        if self.eta_s is not None:
+            parts.append(f"ETA {_fmt_s(self.eta_s)}")
+        if self.message:
+            parts.append(self.message)
+        return ", ".join(parts)
+
+
+@dataclass
+class Summary:
+    status: str                 # trained | up to date | stopped | no data | failed
+    round: int = 0
+    files: int = 0
+    fresh: int = 0
+    replayed: int = 0
+    heldout: int = 0
+    dropped: dict = field(default_factory=dict)
+    windows: int = 0
+    steps: int = 0
+    resumed_at: int = 0
+    tokens: int = 0
+    train_s: float = 0.0
+    loss_first: float | None = None
+    loss_last: float | None = None
+    heldout_before: float | None = None
+    heldout_best: float | None = None
+    early_stopped: bool = False
+    adapter: str | None = None
+    message: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _fmt_s(s: float) -> str:
+    s = int(max(0, s))
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def default_state_dir(root: str) -> str:
+    import hashlib
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    root = os.path.realpath(root)
+    tag = hashlib.sha1(root.encode()).hexdigest()[:12]
+    return os.path.join(base, "ckls", "tune", f"{os.path.basename(root) or 'root'}-{tag}")
+
+
+def model_identity(path: str) -> dict:
+    st = os.stat(path)
+    return {"path": os.path.realpath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+# ---- the native trainer (ckls.runtime.lora) -------------------------------------------------------------------
+def runtime_lora():
+    try:
+        from ckls.runtime import lora
+    except ImportError as exc:
+        raise TuneUnavailable("this build of ckls has no LoRA trainer (ckls.runtime.lora)") from exc
+    return lora
+
+
+def new_adapter(model, opts: TuneOptions, targets: tuple[str, ...] | None = None, rank: int | None = None,
+                alpha: float | None = None):
+    """A fresh adapter (A random, B zero: the model's outputs are unchanged until training moves B)."""
+    lora = runtime_lora()
+    return lora.LoraAdapter.for_model(model, rank=rank or opts.rank, alpha=opts.alpha if alpha is None else alpha,
+                                      targets=targets or opts.targets, seed=opts.seed)
+
+
+def adapter_to_weights(adapter, arch: str, meta: dict | None = None) -> LoraWeights:
+    pairs = {f"blk.{layer}.{t}.weight": (adapter.a(layer, t).copy(), adapter.b(layer, t).copy())
+             for layer, t in adapter.names()}
+    return LoraWeights(arch, float(adapter.alpha), pairs, dict(meta or {}))
+
+
+def weights_into_adapter(w: LoraWeights, adapter) -> None:
+    """Copies saved A/B into a runtime adapter of the same targets and rank."""
+    want = {f"blk.{layer}.{t}.weight" for layer, t in adapter.names()}
+    if set(w.pairs) != want:
+        raise ValueError("the saved adapter adapts other matrices than this one")
+    for name, (a, b) in w.pairs.items():
+        _, layer, t, _ = name.split(".")
+        va, vb = adapter.a(int(layer), t), adapter.b(int(layer), t)
+        if va.shape != a.shape or vb.shape != b.shape:
+            raise ValueError(f"{name}: saved shapes {a.shape}/{b.shape} differ from {va.shape}/{vb.shape}")
+        va[...] = a
+        vb[...] = b
+    adapter.alpha = w.alpha
+
+
+def load_serving_adapter(model, path: str):
+    """A runtime adapter from a LoRA GGUF for `model` (what the server hot-swaps in)."""
+    w = read_adapter(path)
+    if w.arch != model.arch:
+        raise ValueError(f"adapter is for {w.arch!r}, the model is {model.arch!r}")
+    targets = tuple(sorted({name.split(".")[2] for name in w.pairs}, key=TARGETS.index))
+    adapter = new_adapter(model, TuneOptions(), targets=targets, rank=w.rank, alpha=w.alpha)
+    weights_into_adapter(w, adapter)
+    return adapter
+
+
+# ---- evaluation -----------------------------------------------------------------------------------------------
+def heldout_loss(model, windows) -> float | None:
+    """Mean next-token cross-entropy of the held-out windows with the model's current adapter (float64 numpy
+    over the runtime's logits; one forward per window, no gradients)."""
+    if not windows:
+        return None
+    total, count = 0.0, 0
+    for toks, tgts in windows:
+        logits = model.eval(toks, pos0=0, logits_all=True).astype(np.float64)
+        m = logits.max(axis=1, keepdims=True)
+        lse = (m[:, 0] + np.log(np.exp(logits - m).sum(axis=1)))
+        ok = tgts >= 0
+        total += float((lse[ok] - logits[np.nonzero(ok)[0], tgts[ok]]).sum())
+        count += int(ok.sum())
+    return total / max(count, 1)
+
+
+# ---- the round ------------------------------------------------------------------------------------------------
+class Tuner:
+    def __init__(self, root: str, model_path: str, opts: TuneOptions | None = None, state_dir: str | None = None,
+                 activity: Activity | None = None, on_progress: Callable[[Progress], None] | None = None,
+                 on_adapter: Callable[[str], None] | None = None):
+        self.root = os.path.realpath(root)
+        self.model_path = model_path
+        self.opts = opts or TuneOptions()
+        self.state_dir = state_dir or default_state_dir(self.root)
+        self.activity = activity or Activity("always")
+        self.on_progress = on_progress or (lambda p: None)
+        self.on_adapter = on_adapter or (lambda path: None)
+        self.last = Progress("idle")
+        self.lock = threading.Lock()
+
+    @property
+    def state_path(self) -> str:
+        return os.path.join(self.state_dir, "state.json")
+
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.state_dir, "checkpoint.npz")
+
+    @property
+    def adapter_path(self) -> str:
+        return os.path.join(self.state_dir, "adapter.gguf")
+
+    def _report(self, p: Progress) -> None:
+        self.last = p
+        self.on_progress(p)
+
+    def load_state(self) -> dict:
+        st = checkpoint.read_json(self.state_path, {}) or {}
+        ident = model_identity(self.model_path)
+        o = self.opts
+        shape = {"rank": o.rank, "alpha": o.alpha, "targets": list(o.targets)}
+        if st.get("version") != STATE_VERSION or st.get("model") != ident or st.get("adapter_shape") != shape:
+            # another base model or adapter shape: what was learnt does not carry over
+            st = {"version": STATE_VERSION, "model": ident, "adapter_shape": shape, "trained": {}, "heldout": [],
+                  "rounds": []}
+        return st
+
+    def status(self) -> dict:
+        st = checkpoint.read_json(self.state_path, {}) or {}
+        ck = checkpoint.read_meta(self.checkpoint_path)
+        return {"state_dir": self.state_dir, "rounds": len(st.get("rounds", [])),
+                "trained_files": len(st.get("trained", {})),
+                "last_round": (st.get("rounds") or [None])[-1],
+                "adapter": self.adapter_path if os.path.isfile(self.adapter_path) else None,
+                "unfinished_step": ck["step"] if ck else None,
+                "progress": asdict(self.last)}
+
+    def run(self) -> Summary:
+        with self.lock:
+            return self._run()
+
+    def _run(self) -> Summary:
+        o, act = self.opts, self.activity
+        os.makedirs(self.state_dir, exist_ok=True)
+        self._report(Progress("scanning", message=self.root))
+        st = self.load_state()
+        sc = dataset.scan(self.root)
+        by_path = {f.path: f for f in sc.files}
+        held = dataset.choose_heldout(sorted(by_path), o.heldout_frac, previous=st["heldout"])
+        ck = checkpoint.load(self.checkpoint_path)
+        if ck is not None and (ck[1].get("model") != st["model"] or ck[1].get("adapter_shape") != st["adapter_shape"]):
+            ck = None
+        summ = Summary("trained", round=len(st["rounds"]) + 1, files=len(sc.files), heldout=len(held),
+                       dropped=dict(sc.dropped))
+        if ck is not None:  # an unfinished round: same plan, same sample order, continue at its step
+            meta = ck[1]
+            fresh = [by_path[p] for p in meta["fresh"] if p in by_path]
+            replay = [by_path[p] for p in meta["replay"] if p in by_path]
+            held = [p for p in meta["heldout"] if p in by_path]
+            seed = meta["seed"]
+        else:
+            rng = np.random.default_rng(o.seed + len(st["rounds"]))
+            fresh, replay = dataset.plan_round(sc.files, st["trained"], held, o.replay, rng)
+            seed = int(rng.integers(1 << 31))
+        summ.fresh, summ.replayed = len(fresh), len(replay)
+        if not fresh and ck is None:
+            summ.status = "up to date" if st["trained"] else "no data"
+            summ.adapter = self.adapter_path if os.path.isfile(self.adapter_path) else None
+            summ.message = "no new or changed files" if st["trained"] else "no usable source files"
+            self._report(Progress("done", message=summ.message))
+            return summ
+
+        self._report(Progress("loading", message=os.path.basename(self.model_path)))
+        from ckls.runtime import load_model
+
+        lora = runtime_lora()
+        model = load_model(self.model_path, n_ctx=o.seq_len, n_threads=o.threads)
+        try:
+            return self._train(model, lora, st, ck, fresh, replay, held, by_path, seed, summ)
+        finally:
+            model.set_adapter(None)
+            model.close()
+
+    def _train(self, model, lora, st, ck, fresh, replay, held, by_path, seed, summ: Summary) -> Summary:
+        o, act = self.opts, self.activity
+        maker = dataset.SampleMaker(model.tokenizer, o.seq_len, fim_rate=o.fim_rate)
+        windows = maker.windows(maker.encode([f.text for f in fresh + replay], seed))
+        held_w = maker.windows(maker.encode([by_path[p].text for p in held], 12345))[: o.heldout_windows]
+        summ.windows = len(windows)
+        if not windows:
+            summ.status, summ.message = "no data", "the new files give no tokens"
+            if os.path.exists(self.checkpoint_path):  # its files are gone: that round cannot go on
+                os.unlink(self.checkpoint_path)
+            return summ
+        adapter = new_adapter(model, o)
+        if ck is None and os.path.isfile(self.adapter_path):
+            try:  # keep what earlier rounds learnt and build on it
+                weights_into_adapter(read_adapter(self.adapter_path), adapter)
+            except (ValueError, OSError) as exc:
+                summ.message = f"previous adapter ignored: {exc}"
+        trainer = lora.LoraTrainer(model, adapter, o.seq_len, lr=o.lr, weight_decay=o.weight_decay, clip=o.clip)
+        try:
+            return self._steps(model, adapter, trainer, st, ck, fresh, replay, held, seed, windows, held_w, summ)
+        finally:
+            trainer.close()
+
+    def _steps(self, model, adapter, trainer, st, ck, fresh, replay, held, seed, windows, held_w, summ):
+        o, act = self.opts, self.activity
+        total = o.max_steps or max(1, o.epochs * len(windows))
+        step, best, bad, first_loss = 0, None, 0, None
+        heldout_before = None
+        if ck is not None:
+            arrays, meta = ck
+            trainer.load_state(dict(arrays, **meta["trainer"]))
+            step, best, bad = meta["step"], meta["best"], meta["bad"]
+            first_loss, heldout_before = meta.get("loss_first"), meta.get("heldout_before")
+            summ.resumed_at = step
+        model.set_adapter(adapter)
+        if heldout_before is None:
+            heldout_before = heldout_loss(model, held_w)
+            if best is None:
+                best = heldout_before
+        order = np.random.default_rng(seed).permutation(len(windows))
+
+        def save_ck():
+            state = trainer.state()
+            tmeta = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+            arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+            checkpoint.save(self.checkpoint_path, arrays, {
+                "step": step, "best": best, "bad": bad, "seed": seed, "trainer": tmeta, "model": st["model"],
+                "adapter_shape": st["adapter_shape"], "fresh": [f.path for f in fresh],
+                "replay": [f.path for f in replay], "heldout": held, "loss_first": first_loss,
+                "heldout_before": heldout_before})
+
+        best_path = os.path.join(self.state_dir, "best.gguf")
+        arch = model.arch
+        t_train, tokens, last_loss = 0.0, 0, None
+        stopped = False
+        while step < total and t_train < o.budget_s:
+            if not act.wait_turn():
+                stopped = True
+                break
+            toks, tgts = windows[order[step % len(windows)]]
+            t0 = time.monotonic()
+            try:
+                loss = trainer.step(toks, tgts, cancel=act.cancel)
+            except Cancelled:
+                act.yielded()
+                t_train += time.monotonic() - t0
+                self._report(Progress("waiting", step, total, last_loss, best, 0.0, None, "user active"))
+                continue
+            lr = o.lr * min(1.0, (step + 1) / max(1, o.warmup))
+            trainer.optimizer_step(lr)
+            dt = time.monotonic() - t0
+            t_train += dt
+            step += 1
+            tokens += len(toks)
+            last_loss = float(loss)
+            first_loss = last_loss if first_loss is None else first_loss
+            evaluate = held_w and (step % o.eval_every == 0 or step == total)
+            if evaluate:
+                self._report(Progress("evaluating", step, total, last_loss, best))
+                h = heldout_loss(model, held_w)
+                if best is None or h < best - 1e-4:
+                    best, bad = h, 0
+                    write_adapter(best_path, adapter_to_weights(adapter, arch, {"ckls.tune.step": step}))
+                else:
+                    bad += 1
+            if step % o.checkpoint_every == 0 or step == total:
+                save_ck()
+            tps = tokens / t_train if t_train > 0 else 0.0
+            left = min((total - step) * (t_train / max(1, step - summ.resumed_at)), o.budget_s - t_train)
+            self._report(Progress("training", step, total, last_loss, best, tps, max(0.0, left)))
+            if held_w and bad >= o.patience:
+                summ.early_stopped = True
+                break
+        summ.steps, summ.tokens, summ.train_s = step, tokens, t_train
+        summ.loss_first, summ.loss_last = first_loss, last_loss
+        summ.heldout_before, summ.heldout_best = heldout_before, best
+        if stopped:
+            save_ck()
+            summ.status, summ.message = "stopped", f"stopped at step {step}; the next run resumes there"
+            self._report(Progress("done", step, total, last_loss, best, message=summ.message))
+            return summ
+        # the round is over: serve the best adapter seen (held-out), else the last
+        self._report(Progress("saving", step, total, last_loss, best))
+        if held_w and os.path.isfile(best_path) and best is not None and best < (heldout_before or math.inf):
+            os.replace(best_path, self.adapter_path)
+            checkpoint.fsync_dir(self.state_dir)
+        elif not held_w:
+            write_adapter(self.adapter_path, adapter_to_weights(adapter, arch, {"ckls.tune.step": step}))
+        elif not os.path.isfile(self.adapter_path):
+            # held-out loss never improved on the base model: serve no adapter rather than a worse one
+            summ.message = "held-out loss did not improve; no adapter"
+        for f in fresh + replay:
+            st["trained"][f.path] = f.sha1
+        st["heldout"] = held
+        summ.adapter = self.adapter_path if os.path.isfile(self.adapter_path) else None
+        st["rounds"].append({k: v for k, v in summ.as_dict().items() if k != "dropped"} | {"time": time.time()})
+        checkpoint.write_json(self.state_path, st)
+        try:
+            os.unlink(self.checkpoint_path)
+        except FileNotFoundError:
+            pass
+        if os.path.exists(best_path):
+            os.unlink(best_path)
+        self._report(Progress("done", step, total, last_loss, best, message=summ.status))
+        if summ.adapter:
+            self.on_adapter(summ.adapter)
+        return summ

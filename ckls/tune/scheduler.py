@@ -1,0 +1,84 @@
+"""When training may use the cores. The server calls `touch()` on every completion request and every edit: that
+raises the cancel flag the native training step polls between layers (so the cores are free within about one
+layer's work) and restarts the idle clock. The training loop calls `wait_turn()` before each step: it returns once
+the user has been idle long enough (schedule "idle") or no completion is running (schedule "always"), then lowers
+the flag. `stop()` ends training for good."""
+from __future__ import annotations
+
+import threading
+import time
+
+from ckls.runtime import CancelFlag
+
+SCHEDULES = ("idle", "always")
+ALWAYS_GAP_S = 0.25  # "always" still leaves a completion this long to finish and the user to type the next key
+
+
+class Activity:
+    def __init__(self, schedule: str = "idle", idle_ms: int = 2000):
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule should be one of {', '.join(SCHEDULES)}, not {schedule!r}")
+        self.schedule = schedule
+        self.idle_s = idle_ms / 1000.0
+        self.cancel = CancelFlag()
+        self._cv = threading.Condition()
+        self._last = float("-inf")
+        self._busy = 0
+        self._stopped = False
+        self.yields = 0  # how often training gave the cores back
+        self.touched_at = 0.0  # monotonic time of the last touch()/begin()
+        self.yield_delays: list[float] = []  # touch -> the cancelled step returned, seconds (recent ones)
+
+    # ---- the server's side ---------------------------------------------------------------------------------
+    def touch(self) -> None:
+        """The user typed or asked for a completion: training yields now."""
+        self.cancel.set()  # at once, before the lock: the running step stops at its next poll
+        with self._cv:
+            self._last = self.touched_at = time.monotonic()
+            self.cancel.set()  # again under the lock, so a wait_turn() that just cleared it cannot win the race
+            self._cv.notify_all()
+
+    def begin(self) -> None:
+        """A completion starts: no training step until end()."""
+        self.cancel.set()
+        with self._cv:
+            self._busy += 1
+            self._last = self.touched_at = time.monotonic()
+            self.cancel.set()
+
+    def end(self) -> None:
+        with self._cv:
+            self._busy = max(0, self._busy - 1)
+            self._last = time.monotonic()
+            self._cv.notify_all()
+
+    def stop(self) -> None:
+        self.cancel.set()
+        with self._cv:
+            self._stopped = True
+            self._cv.notify_all()
+
+    # ---- the trainer's side --------------------------------------------------------------------------------
+    def yielded(self) -> None:
+        """The trainer's step stopped on the flag: record how long that took after the user's action."""
+        self.yields += 1
+        self.yield_delays = (self.yield_delays + [time.monotonic() - self.touched_at])[-32:]
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def idle_for(self) -> float:
+        return time.monotonic() - self._last
+
+    def wait_turn(self) -> bool:
+        """Blocks until training may run a step; False once stopped."""
+        gap = self.idle_s if self.schedule == "idle" else ALWAYS_GAP_S
+        with self._cv:
+            while not self._stopped:
+                left = gap - (time.monotonic() - self._last)
+                if self._busy == 0 and left <= 0:
+                    self.cancel.clear()
+                    return True
+                self._cv.wait(timeout=max(left, 0.05) if self._busy == 0 else 0.5)
+            return False

@@ -1,0 +1,121 @@
+/* attention_backward.c — backward of causal GQA self-attention over one training sequence.
+ *
+ * Work items are (query head, block of query rows), biggest blocks first; probabilities are recomputed per
+ * row, never stored (T x T per head would dominate the activation memory). Query heads of one group add into
+ * the same dK/dV rows, so each thread accumulates dK/dV privately and the copies are summed at the end: the
+ * result does not depend on which thread took which item. */
+#include <math.h>
+#include <stdatomic.h>
+
+#include "backward.h"
+
+static inline float dot_ref(const float *a, const float *b, int64_t d) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < d; i++) s += a[i] * b[i];
+    return s;
+}
+
+static inline void axpy_ref(float *y, float alpha, const float *x, int64_t d) {
+    for (int64_t i = 0; i < d; i++) y[i] += alpha * x[i];
+}
+
+#define ATTN_BWD_NAME ckls_attn_bwd_ref_impl
+#define ATTN_DOT dot_ref
+#define ATTN_AXPY axpy_ref
+#include "attention_backward_body.h"
+
+void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const float *dout, float *dq, float *dk,
+                       float *dv, int64_t t0, int64_t t1, int64_t qs, int64_t ks, int64_t d, float scale, float *sc,
+                       float *dp) {
+    ckls_attn_bwd_ref_impl(q, k, v, dout, dq, dk, dv, t0, t1, qs, ks, d, scale, sc, dp);
+}
+
+#define ROWS 16    /* query rows per work item */
+#define MAX_TH 512 /* the pool's limit */
+
+/* Scratch: per thread t >= 1 a private dK, dV pair (2 * n_tok * kv floats) at (t-1), then per thread sc, dp. */
+typedef struct {
+    ckls_attn_bwd_fn fn;
+    const float *q, *k, *v, *dout;
+    float *dq, *dk, *dv;
+    int64_t n_tok, n_head, n_head_kv, d, n_blocks;
+    float *copies, *rows;
+    unsigned char used[MAX_TH];
+    atomic_llong next;
+} bwd_job;
+
+static void bwd_task(void *p, int ith, int nth) {
+    bwd_job *j = p;
+    const int64_t kv = j->n_head_kv * j->d, qs = j->n_head * j->d, group = j->n_head / j->n_head_kv;
+    const float scale = 1.0f / sqrtf((float)j->d);
+    float *sc = j->rows + (int64_t)ith * 2 * j->n_tok, *dp = sc + j->n_tok;
+    float *dk = j->dk, *dv = j->dv;
+    if (ith) {
+        dk = j->copies + (int64_t)(ith - 1) * 2 * j->n_tok * kv;
+        dv = dk + j->n_tok * kv;
+    }
+    for (;;) {
+        const int64_t it = atomic_fetch_add(&j->next, 1);
+        if (it >= j->n_blocks * j->n_head) break;
+        if (ith && !j->used[ith]) {
+            memset(dk, 0, sizeof(float) * (size_t)(2 * j->n_tok * kv));
+            j->used[ith] = 1;
+        }
+        const int64_t blk = j->n_blocks - 1 - it / j->n_head, h = it % j->n_head; /* late rows cost most: first */
+        const int64_t t0 = blk * ROWS, t1 = t0 + ROWS < j->n_tok ? t0 + ROWS : j->n_tok;
+        const int64_t kvo = (h / group) * j->d;
+        j->fn(j->q + h * j->d, j->k + kvo, j->v + kvo, j->dout + h * j->d, j->dq + h * j->d, dk + kvo, dv + kvo, t0,
+              t1, qs, kv, j->d, scale, sc, dp);
+    }
+}
+
+static void reduce_task(void *p, int ith, int nth) {
+    bwd_job *j = p;
+    const int64_t n = j->n_tok * j->n_head_kv * j->d;
+    const int64_t lo = n * ith / nth, hi = n * (ith + 1) / nth;
+    for (int th = 1; th < MAX_TH; th++) {
+        if (!j->used[th]) continue;
+        const float *pk = j->copies + (int64_t)(th - 1) * 2 * n, *pv = pk + n;
+        for (int64_t i = lo; i < hi; i++) {
+            j->dk[i] += pk[i];
+            j->dv[i] += pv[i];
+        }
+    }
+}
+
+int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head_kv, int64_t head_dim) {
+    return (int64_t)nth * 2 * n_tok + (int64_t)(nth - 1) * 2 * n_tok * n_head_kv * head_dim;
+}
+
+void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *dout, float *dq,
+                        float *dk, float *dv, int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+                        float *scratch) {
+    const int nth = ckls_pool_threads(pool);
+    const int64_t kv = n_head_kv * head_dim;
+    bwd_job *j = &(bwd_job){.fn = ckls_bwd_active()->attn_bwd, .q = q, .k = k, .v = v, .dout = dout, .dq = dq,
+                            .dk = dk, .dv = dv, .n_tok = n_tok, .n_head = n_head, .n_head_kv = n_head_kv,
+                            .d = head_dim, .n_blocks = (n_tok + ROWS - 1) / ROWS, .copies = scratch,
+                            .rows = scratch + (int64_t)(nth - 1) * 2 * n_tok * kv};
+    memset(dk, 0, sizeof(float) * (size_t)(n_tok * kv));
+    memset(dv, 0, sizeof(float) * (size_t)(n_tok * kv));
+    atomic_init(&j->next, 0);
+    ckls_pool_run(pool, bwd_task, j);
+    int any = 0;
+    for (int th = 1; th < nth; th++) any |= j->used[th];
+    if (any) ckls_pool_run(pool, reduce_task, j);
+}
+
+int ckls_attention_backward(ckls_pool *pool, const float *q, const float *k, const float *v, const float *dout,
+                            float *dq, float *dk, float *dv, int64_t n_tok, int64_t n_head, int64_t n_head_kv,
+                            int64_t head_dim) {
+    if (!q || !k || !v || !dout || !dq || !dk || !dv || n_tok < 0 || n_head <= 0 || n_head_kv <= 0 ||
+        head_dim <= 0 || n_head % n_head_kv)
+        return ckls_fail(CKLS_EINVAL, "attention_backward: bad arguments");
+    if (n_tok == 0) return CKLS_OK;
+    const int64_t n = ckls_attention_backward_scratch(ckls_pool_threads(pool), n_tok, n_head_kv, head_dim);
+    float *scratch = ckls_aligned_alloc(sizeof(float) * (size_t)n);
+    if (!scratch) return ckls_fail(CKLS_ENOMEM, "attention_backward: out of memory");
+    ckls_attention_bwd(pool, q, k, v, dout, dq, dk, dv, n_tok, n_head, n_head_kv, head_dim, scratch);
+    ckls_aligned_free(scratch);
+    return CKLS_OK;
+}

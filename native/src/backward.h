@@ -1,0 +1,70 @@
+/* backward.h — what the training files share: the f32 GEMM tile kernel and the attention-backward row kernel
+ * of each ISA (scalar references beside the SIMD ones), and the scratch-taking variants train_step.c uses so a
+ * step never allocates. */
+#ifndef CKLS_BACKWARD_H
+#define CKLS_BACKWARD_H
+
+#include "internal.h"
+
+/* C[m x n] (=|+=) alpha * A.B for one tile: A(i, k) at A[i * a_si + k * a_sk], B row-major (row stride ldb).
+ * accumulate 0: C is overwritten. */
+typedef void (*ckls_gemm_tile_fn)(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si,
+                                  int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+
+/* Attention backward of one query head at query rows t0..t1-1 (causal, positions from 0): q, dout rows `qs`
+ * floats apart; k, v rows `ks` apart. Adds into dk, dv (rows `ks` apart) and writes dq. sc, dp: n_tok floats. */
+typedef void (*ckls_attn_bwd_fn)(const float *q, const float *k, const float *v, const float *dout, float *dq,
+                                 float *dk, float *dv, int64_t t0, int64_t t1, int64_t qs, int64_t ks, int64_t d,
+                                 float scale, float *sc, float *dp);
+
+typedef struct {
+    ckls_gemm_tile_fn gemm_tile;
+    ckls_attn_bwd_fn attn_bwd;
+} ckls_bwd_kernels;
+
+void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
+                        const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const float *dout, float *dq, float *dk,
+                       float *dv, int64_t t0, int64_t t1, int64_t qs, int64_t ks, int64_t d, float scale, float *sc,
+                       float *dp);
+
+extern const ckls_bwd_kernels ckls_bwd_scalar;
+const ckls_bwd_kernels *ckls_bwd_avx2(void); /* NULL when not compiled in */
+/* Kernels of an ISA (scalar where it has none; NULL if unavailable), and of the active ISA. */
+const ckls_bwd_kernels *ckls_bwd_isa(int isa);
+const ckls_bwd_kernels *ckls_bwd_active(void);
+
+/* ckls_gemm_f32 without argument checks (callers inside the core). */
+void ckls_gemm(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_si,
+               int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+/* ckls_matmul_backward without argument checks. */
+void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
+                    int64_t n_tok, float *dx, int accumulate);
+/* Attention backward into caller scratch of ckls_attention_backward_scratch() floats. */
+int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head_kv, int64_t head_dim);
+void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *dout, float *dq,
+                        float *dk, float *dv, int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+                        float *scratch);
+
+/* ---- LoRA on one matrix (lora.c) ---- */
+/* u[T x r] = x.A^T; y[T x n_out] += scale * u.B^T. bt: r * n_out floats of scratch. */
+void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
+                   float scale, const float *x, int64_t n_tok, float *u, float *y, float *at, float *bt);
+/* From dy and the forward's x, u: dA += du^T.x, dB += scale * dy^T.u (du = scale * dy.B, into du scratch
+ * [T x r]); dx += du.A when dx is not NULL. */
+void ckls_lora_bwd(ckls_pool *pool, const float *A, const float *B, float *dA, float *dB, int64_t r, int64_t n_in,
+                   int64_t n_out, float scale, const float *x, const float *u, const float *dy, int64_t n_tok,
+                   float *du, float *dx);
+
+/* The adapter's tensors for layer l, target index ti (0..6 = q, k, v, o, gate, up, down); NULL when absent. */
+typedef struct {
+    const float *A, *B;
+    float *dA, *dB;
+    int64_t n_in, n_out;
+} ckls_lora_mat;
+int ckls_lora_get(const ckls_lora *a, int layer, int ti, ckls_lora_mat *out); /* 1 if present */
+float *ckls_lora_grads_at(ckls_lora *a, float *grads, int layer, int ti, int is_b); /* same offset in another buffer */
+/* 0 if the adapter's shapes fit the model's hyper-parameters. */
+int ckls_lora_check(const ckls_lora *a, const ckls_hparams *hp);
+
+#endif

@@ -1,0 +1,181 @@
+/* lora.c — LoRA adapters: the parameter store (A, B, their gradients and AdamW moments in four flat buffers,
+ * every tensor at the same offset in each, so the optimizer is one loop and Python sees numpy views), and the
+ * forward/backward of one adapted matrix as f32 GEMMs.
+ *
+ * Layout per matrix is llama.cpp's LoRA GGUF one: A [rank x n_in] (lora_a, ggml ne {n_in, rank}), B [n_out x
+ * rank] (lora_b, ne {rank, n_out}); y = W.x + (alpha / rank) * B.(A.x). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "backward.h"
+
+#define N_TARGETS 7
+
+struct ckls_lora {
+    ckls_hparams hp;
+    int32_t rank, targets;
+    float alpha, scale;
+    int64_t n_params, step;
+    float *buf[4];
+    int64_t *offs; /* [n_layer][N_TARGETS][2]: offset of A, B or -1 */
+};
+
+/* n_in, n_out of target index ti (q, k, v, o, gate, up, down) */
+static void target_shape(const ckls_hparams *hp, int ti, int64_t *n_in, int64_t *n_out) {
+    const int64_t d = hp->n_embd, kv = (int64_t)hp->n_head_kv * (hp->n_embd / hp->n_head), ff = hp->n_ff;
+    const int64_t ins[N_TARGETS] = {d, d, d, d, d, d, ff}, outs[N_TARGETS] = {d, kv, kv, d, ff, ff, d};
+    *n_in = ins[ti];
+    *n_out = outs[ti];
+}
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void ckls_lora_free(ckls_lora *a) {
+    if (!a) return;
+    for (int i = 0; i < 4; i++) ckls_aligned_free(a->buf[i]);
+    free(a->offs);
+    free(a);
+}
+
+ckls_lora *ckls_lora_create(const ckls_hparams *hp, int32_t rank, float alpha, int32_t targets, uint64_t seed) {
+    if (!hp || hp->n_layer <= 0 || hp->n_layer > 1024 || hp->n_embd <= 0 || hp->n_head <= 0 || hp->n_head_kv <= 0 ||
+        hp->n_embd % hp->n_head || hp->n_head % hp->n_head_kv || hp->n_ff <= 0) {
+        ckls_fail(CKLS_EINVAL, "lora: bad model hyper-parameters");
+        return NULL;
+    }
+    if (rank <= 0 || rank > 4096 || !(alpha > 0.0f && isfinite(alpha)) || targets <= 0 || targets > CKLS_LORA_ALL) {
+        ckls_fail(CKLS_EINVAL, "lora: rank %d, alpha %g or targets %#x out of range", rank, alpha, targets);
+        return NULL;
+    }
+    ckls_lora *a = calloc(1, sizeof *a);
+    if (!a) { ckls_fail(CKLS_ENOMEM, "out of memory"); return NULL; }
+    a->hp = *hp;
+    a->rank = rank;
+    a->targets = targets;
+    a->alpha = alpha;
+    a->scale = alpha / (float)rank;
+    a->offs = malloc(sizeof(int64_t) * (size_t)hp->n_layer * N_TARGETS * 2);
+    if (!a->offs) { ckls_lora_free(a); ckls_fail(CKLS_ENOMEM, "out of memory"); return NULL; }
+    int64_t off = 0;
+    for (int l = 0; l < hp->n_layer; l++)
+        for (int ti = 0; ti < N_TARGETS; ti++) {
+            int64_t *o = a->offs + ((int64_t)l * N_TARGETS + ti) * 2;
+            if (!(targets & (1 << ti))) { o[0] = o[1] = -1; continue; }
+            int64_t n_in, n_out;
+            target_shape(hp, ti, &n_in, &n_out);
+            o[0] = off;
+            off += rank * n_in;
+            o[1] = off;
+            off += n_out * rank;
+        }
+    a->n_params = off;
+    for (int i = 0; i < 4; i++)
+        if (!(a->buf[i] = ckls_aligned_alloc(sizeof(float) * (size_t)off))) {
+            ckls_lora_free(a);
+            ckls_fail(CKLS_ENOMEM, "lora: out of memory for %lld parameters", (long long)off);
+            return NULL;
+        }
+    /* PEFT: kaiming_uniform_(A, a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)); B = 0 */
+    uint64_t s = seed;
+    for (int l = 0; l < hp->n_layer; l++)
+        for (int ti = 0; ti < N_TARGETS; ti++) {
+            const int64_t *o = a->offs + ((int64_t)l * N_TARGETS + ti) * 2;
+            if (o[0] < 0) continue;
+            int64_t n_in, n_out;
+            target_shape(hp, ti, &n_in, &n_out);
+            const float bound = 1.0f / sqrtf((float)n_in);
+            for (int64_t i = 0; i < rank * n_in; i++)
+                a->buf[0][o[0] + i] = bound * (2.0f * (float)((splitmix(&s) >> 40) * (1.0 / 16777216.0)) - 1.0f);
+        }
+    return a;
+}
+
+int64_t ckls_lora_n_params(const ckls_lora *a) { return a ? a->n_params : 0; }
+float *ckls_lora_buffer(ckls_lora *a, int32_t which) { return a && which >= 0 && which < 4 ? a->buf[which] : NULL; }
+int32_t ckls_lora_rank(const ckls_lora *a) { return a ? a->rank : 0; }
+int32_t ckls_lora_targets(const ckls_lora *a) { return a ? a->targets : 0; }
+float ckls_lora_scale(const ckls_lora *a) { return a ? a->scale : 0.0f; }
+int64_t ckls_lora_adam_step(const ckls_lora *a) { return a ? a->step : 0; }
+
+int ckls_lora_set_alpha(ckls_lora *a, float alpha) {
+    if (!a || !(alpha > 0.0f && isfinite(alpha))) return ckls_fail(CKLS_EINVAL, "lora: bad alpha");
+    a->alpha = alpha;
+    a->scale = alpha / (float)a->rank;
+    return CKLS_OK;
+}
+
+int ckls_lora_set_adam_step(ckls_lora *a, int64_t step) {
+    if (!a || step < 0) return ckls_fail(CKLS_EINVAL, "lora: bad step");
+    a->step = step;
+    return CKLS_OK;
+}
+
+static int target_index(int32_t target) {
+    for (int ti = 0; ti < N_TARGETS; ti++)
+        if (target == 1 << ti) return ti;
+    return -1;
+}
+
+int64_t ckls_lora_offset(const ckls_lora *a, int32_t layer, int32_t target, int32_t is_b) {
+    const int ti = target_index(target);
+    if (!a || layer < 0 || layer >= a->hp.n_layer || ti < 0) return -1;
+    return a->offs[((int64_t)layer * N_TARGETS + ti) * 2 + (is_b ? 1 : 0)];
+}
+
+int ckls_lora_get(const ckls_lora *a, int layer, int ti, ckls_lora_mat *out) {
+    const int64_t *o = a->offs + ((int64_t)layer * N_TARGETS + ti) * 2;
+    if (o[0] < 0) return 0;
+    target_shape(&a->hp, ti, &out->n_in, &out->n_out);
+    out->A = a->buf[CKLS_LORA_PARAMS] + o[0];
+    out->B = a->buf[CKLS_LORA_PARAMS] + o[1];
+    out->dA = a->buf[CKLS_LORA_GRADS] + o[0];
+    out->dB = a->buf[CKLS_LORA_GRADS] + o[1];
+    return 1;
+}
+
+float *ckls_lora_grads_at(ckls_lora *a, float *grads, int layer, int ti, int is_b) {
+    const int64_t o = a->offs[((int64_t)layer * N_TARGETS + ti) * 2 + (is_b ? 1 : 0)];
+    return o < 0 ? NULL : grads + o;
+}
+
+int ckls_lora_check(const ckls_lora *a, const ckls_hparams *hp) {
+    const ckls_hparams *h = &a->hp;
+    if (h->n_layer != hp->n_layer || h->n_embd != hp->n_embd || h->n_ff != hp->n_ff || h->n_head != hp->n_head ||
+        h->n_head_kv != hp->n_head_kv)
+        return ckls_fail(CKLS_EINVAL, "adapter shapes (%d layers, d %d, ff %d, heads %d/%d) do not fit the model "
+                         "(%d layers, d %d, ff %d, heads %d/%d)", h->n_layer, h->n_embd, h->n_ff, h->n_head,
+                         h->n_head_kv, hp->n_layer, hp->n_embd, hp->n_ff, hp->n_head, hp->n_head_kv);
+    return CKLS_OK;
+}
+
+int ckls_lora_zero_grad(ckls_lora *a) {
+    if (!a) return ckls_fail(CKLS_EINVAL, "lora: NULL adapter");
+    memset(a->buf[CKLS_LORA_GRADS], 0, sizeof(float) * (size_t)a->n_params);
+    return CKLS_OK;
+}
+
+/* ---- one adapted matrix ---------------------------------------------------------------------------------------- */
+void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
+                   float scale, const float *x, int64_t n_tok, float *u, float *y, float *at, float *bt) {
+    /* the tile kernels want B's rows contiguous along the output: transpose the (small) factors */
+    for (int64_t j = 0; j < r; j++)
+        for (int64_t i = 0; i < n_in; i++) at[i * r + j] = A[j * n_in + i];
+    for (int64_t o = 0; o < n_out; o++)
+        for (int64_t j = 0; j < r; j++) bt[j * n_out + o] = B[o * r + j];
+    ckls_gemm(pool, n_tok, r, n_in, 1.0f, x, n_in, 1, at, r, 0, u, r);
+    ckls_gemm(pool, n_tok, n_out, r, scale, u, r, 1, bt, n_out, 1, y, n_out);
+}
+
+void ckls_lora_bwd(ckls_pool *pool, const float *A, const float *B, float *dA, float *dB, int64_t r, int64_t n_in,
+                   int64_t n_out, float scale, const float *x, const float *u, const float *dy, int64_t n_tok,
+                   float *du, float *dx) {
+    ckls_gemm(pool, n_out, r, n_tok, scale, dy, 1, n_out, u, r, 1, dB, r);        /* dB += s dy^T u */
+    ckls_gemm(pool, n_tok, r, n_out, scale, dy, n_out, 1, B, r, 0, du, r);        /* du = s dy B */
+    ckls_gemm(pool, r, n_in, n_tok, 1.0f, du, 1, r, x, n_in, 1, dA, n_in);        /* dA += du^T x */
+    if (dx) ckls_gemm(pool, n_tok, n_in, r, 1.0f, du, r, 1, A, n_in, 1, dx, n_in); /* dx += du A */
+}

@@ -1,0 +1,146 @@
+/* matmul_backward.c — the f32 GEMMs of training and dX = dY.W through frozen quantized weights.
+ *
+ * Both split C into column blocks (and row blocks for the plain GEMM) handed out through an atomic counter;
+ * inside a block the ISA's tile kernel sweeps every row against a K-slice of B that stays in L1/L2. For dX the
+ * K-slice is a tile of W dequantized into a stack buffer (weights stay quantized in memory: each weight is
+ * unpacked once per step, then reused by every token). */
+#include <stdatomic.h>
+
+#include "backward.h"
+
+#define GEMM_MB 64  /* rows of C per work item */
+#define GEMM_NB 64  /* columns of C per work item */
+#define GEMM_KB 256 /* K per pass: a 64-column slice of B is 64 KB */
+#define DX_KB 64    /* weight rows per dequantized tile */
+#define DX_NB_MAX 256
+
+/* ---- scalar reference tile ---------------------------------------------------------------------------------- */
+void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
+                        const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float s = 0.0f;
+            for (int64_t p = 0; p < k; p++) s += A[i * a_si + p * a_sk] * B[p * ldb + j];
+            C[i * ldc + j] = accumulate ? C[i * ldc + j] + alpha * s : alpha * s;
+        }
+}
+
+const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref, .attn_bwd = ckls_attn_bwd_ref};
+
+const ckls_bwd_kernels *ckls_bwd_isa(int isa) {
+    if (!ckls_isa_available(isa)) return NULL;
+    if ((isa == CKLS_ISA_AVX2 || isa == CKLS_ISA_AVX512) && ckls_bwd_avx2()) return ckls_bwd_avx2();
+    return &ckls_bwd_scalar;
+}
+
+const ckls_bwd_kernels *ckls_bwd_active(void) { return ckls_bwd_isa(ckls_isa_active()); }
+
+/* ---- f32 GEMM ---------------------------------------------------------------------------------------------------- */
+typedef struct {
+    ckls_gemm_tile_fn tile;
+    int64_t M, N, K;
+    float alpha;
+    const float *A;
+    int64_t a_si, a_sk;
+    const float *B;
+    int64_t ldb;
+    int accumulate;
+    float *C;
+    int64_t ldc, n_mb, n_items;
+    atomic_llong next;
+} gemm_job;
+
+static void gemm_task(void *p, int ith, int nth) {
+    gemm_job *j = p;
+    for (;;) {
+        const int64_t it = atomic_fetch_add(&j->next, 1);
+        if (it >= j->n_items) break;
+        const int64_t i0 = (it % j->n_mb) * GEMM_MB, j0 = (it / j->n_mb) * GEMM_NB;
+        const int64_t m = j->M - i0 < GEMM_MB ? j->M - i0 : GEMM_MB, n = j->N - j0 < GEMM_NB ? j->N - j0 : GEMM_NB;
+        for (int64_t k0 = 0; k0 < j->K || k0 == 0; k0 += GEMM_KB) {
+            const int64_t kk = j->K - k0 < GEMM_KB ? j->K - k0 : GEMM_KB;
+            j->tile(m, n, kk, j->alpha, j->A + i0 * j->a_si + k0 * j->a_sk, j->a_si, j->a_sk, j->B + k0 * j->ldb + j0,
+                    j->ldb, j->accumulate || k0 > 0, j->C + i0 * j->ldc + j0, j->ldc);
+        }
+    }
+}
+
+void ckls_gemm(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_si,
+               int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    gemm_job j = {.tile = ckls_bwd_active()->gemm_tile, .M = M, .N = N, .K = K, .alpha = alpha, .A = A, .a_si = a_si,
+                  .a_sk = a_sk, .B = B, .ldb = ldb, .accumulate = accumulate, .C = C, .ldc = ldc,
+                  .n_mb = (M + GEMM_MB - 1) / GEMM_MB};
+    j.n_items = j.n_mb * ((N + GEMM_NB - 1) / GEMM_NB);
+    atomic_init(&j.next, 0);
+    ckls_pool_run(j.n_items > 1 && M * N * (K + 1) >= 32768 ? pool : NULL, gemm_task, &j);
+}
+
+int ckls_gemm_f32(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_si,
+                  int64_t a_sk, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M < 0 || N < 0 || K < 0 || (beta != 0.0f && beta != 1.0f) || ldc < N || ldb < N || a_si < 0 || a_sk < 0)
+        return ckls_fail(CKLS_EINVAL, "gemm_f32: bad sizes or strides");
+    if (M == 0 || N == 0) return CKLS_OK;
+    if (!C || (K > 0 && (!A || !B))) return ckls_fail(CKLS_EINVAL, "gemm_f32: NULL buffer");
+    ckls_gemm(pool, M, N, K, alpha, A, a_si, a_sk, B, ldb, beta != 0.0f, C, ldc);
+    return CKLS_OK;
+}
+
+/* ---- dX through a frozen weight ------------------------------------------------------------------------------- */
+typedef struct {
+    ckls_gemm_tile_fn tile;
+    ckls_to_float_fn to_float;
+    const char *w;
+    int64_t row_bytes, blck, blck_bytes, n_out, n_in, n_tok, nb;
+    const float *dy;
+    float *dx;
+    int accumulate;
+    atomic_llong next;
+} dx_job;
+
+static void dx_task(void *p, int ith, int nth) {
+    dx_job *j = p;
+    float tile[DX_KB * DX_NB_MAX] __attribute__((aligned(64)));
+    const int64_t n_items = (j->n_in + j->nb - 1) / j->nb;
+    for (;;) {
+        const int64_t it = atomic_fetch_add(&j->next, 1);
+        if (it >= n_items) break;
+        const int64_t j0 = it * j->nb, n = j->n_in - j0 < j->nb ? j->n_in - j0 : j->nb; /* n: a block multiple */
+        const char *wcol = j->w + j0 / j->blck * j->blck_bytes;
+        for (int64_t k0 = 0; k0 < j->n_out; k0 += DX_KB) {
+            const int64_t kk = j->n_out - k0 < DX_KB ? j->n_out - k0 : DX_KB;
+            for (int64_t r = 0; r < kk; r++) j->to_float(wcol + (k0 + r) * j->row_bytes, tile + r * n, n);
+            j->tile(j->n_tok, n, kk, 1.0f, j->dy + k0, j->n_out, 1, tile, n, j->accumulate || k0 > 0, j->dx + j0,
+                    j->n_in);
+        }
+    }
+}
+
+void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
+                    int64_t n_tok, float *dx, int accumulate) {
+    const ckls_type_info *ti = ckls_type_get(type);
+    dx_job j = {.tile = ckls_bwd_active()->gemm_tile, .to_float = ti->to_float, .w = w,
+                .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
+                .n_in = n_in, .n_tok = n_tok, .dy = dy, .dx = dx, .accumulate = accumulate};
+    j.nb = ti->blck > 64 ? ti->blck : 64; /* 64 columns (a multiple of 32-blocks) or one 256-block */
+    atomic_init(&j.next, 0);
+    if (n_out == 0) { /* dY.W over an empty K */
+        if (!accumulate) for (int64_t t = 0; t < n_tok; t++) memset(dx + t * n_in, 0, sizeof(float) * (size_t)n_in);
+        return;
+    }
+    ckls_pool_run(n_in > j.nb ? pool : NULL, dx_task, &j);
+}
+
+int ckls_matmul_backward(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
+                         int64_t n_tok, float *dx, int32_t accumulate) {
+    const ckls_type_info *ti = ckls_type_get(type);
+    if (!ti || !ckls_type_supported(type)) return ckls_fail(CKLS_EINVAL, "unsupported weight type %d", type);
+    if (ti->blck > DX_NB_MAX) return ckls_fail(CKLS_EINVAL, "block size %lld too large", (long long)ti->blck);
+    if (n_out < 0 || n_in < 0 || n_tok < 0) return ckls_fail(CKLS_EINVAL, "matmul_backward: negative size");
+    if (ckls_row_bytes(type, n_in) < 0)
+        return ckls_fail(CKLS_EINVAL, "row length %lld is not a multiple of the block size", (long long)n_in);
+    if (n_in == 0 || n_tok == 0) return CKLS_OK;
+    if (!dx || (n_out > 0 && (!w || !dy))) return ckls_fail(CKLS_EINVAL, "matmul_backward: NULL buffer");
+    ckls_matmul_dx(pool, type, w, n_out, n_in, dy, n_tok, dx, accumulate != 0);
+    return CKLS_OK;
+}

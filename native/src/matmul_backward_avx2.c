@@ -1,0 +1,119 @@
+/* matmul_backward_avx2.c — the training kernels with AVX2/FMA: a 4 x 16 register-blocked GEMM tile (8
+ * accumulators, B loaded once per k for four rows) and the attention backward with vector dots/axpys. Edges
+ * the blocks do not cover go through the scalar reference's arithmetic. */
+#include <math.h>
+
+#include "backward.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+static inline float hsum(__m256 a) {
+    const __m128 r = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 h = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+static inline void store(float *c, __m256 acc, __m256 alpha, int accumulate) {
+    const __m256 v = _mm256_mul_ps(alpha, acc);
+    _mm256_storeu_ps(c, accumulate ? _mm256_add_ps(_mm256_loadu_ps(c), v) : v);
+}
+
+static void gemm_tile_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
+                           const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc) {
+    const __m256 va = _mm256_set1_ps(alpha);
+    const int64_t m4 = m / 4 * 4, n8 = n / 8 * 8;
+    for (int64_t i = 0; i < m4; i += 4) {
+        const float *a0 = A + i * a_si, *a1 = a0 + a_si, *a2 = a1 + a_si, *a3 = a2 + a_si;
+        int64_t j = 0;
+        for (; j + 16 <= n; j += 16) {
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                   c31 = c00;
+            const float *b = B + j;
+            for (int64_t p = 0; p < k; p++, b += ldb) {
+                const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+                const int64_t o = p * a_sk;
+                __m256 x = _mm256_broadcast_ss(a0 + o);
+                c00 = _mm256_fmadd_ps(x, b0, c00);
+                c01 = _mm256_fmadd_ps(x, b1, c01);
+                x = _mm256_broadcast_ss(a1 + o);
+                c10 = _mm256_fmadd_ps(x, b0, c10);
+                c11 = _mm256_fmadd_ps(x, b1, c11);
+                x = _mm256_broadcast_ss(a2 + o);
+                c20 = _mm256_fmadd_ps(x, b0, c20);
+                c21 = _mm256_fmadd_ps(x, b1, c21);
+                x = _mm256_broadcast_ss(a3 + o);
+                c30 = _mm256_fmadd_ps(x, b0, c30);
+                c31 = _mm256_fmadd_ps(x, b1, c31);
+            }
+            float *c = C + i * ldc + j;
+            store(c, c00, va, accumulate);
+            store(c + 8, c01, va, accumulate);
+            store(c + ldc, c10, va, accumulate);
+            store(c + ldc + 8, c11, va, accumulate);
+            store(c + 2 * ldc, c20, va, accumulate);
+            store(c + 2 * ldc + 8, c21, va, accumulate);
+            store(c + 3 * ldc, c30, va, accumulate);
+            store(c + 3 * ldc + 8, c31, va, accumulate);
+        }
+        for (; j < n8; j += 8) {
+            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            const float *b = B + j;
+            for (int64_t p = 0; p < k; p++, b += ldb) {
+                const __m256 b0 = _mm256_loadu_ps(b);
+                const int64_t o = p * a_sk;
+                c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + o), b0, c0);
+                c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(a1 + o), b0, c1);
+                c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(a2 + o), b0, c2);
+                c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(a3 + o), b0, c3);
+            }
+            float *c = C + i * ldc + j;
+            store(c, c0, va, accumulate);
+            store(c + ldc, c1, va, accumulate);
+            store(c + 2 * ldc, c2, va, accumulate);
+            store(c + 3 * ldc, c3, va, accumulate);
+        }
+        if (n8 < n) ckls_gemm_tile_ref(4, n - n8, k, alpha, a0, a_si, a_sk, B + n8, ldb, accumulate, C + i * ldc + n8, ldc);
+    }
+    for (int64_t i = m4; i < m; i++) { /* last rows: one row at a time, 8 columns per vector */
+        const float *a0 = A + i * a_si;
+        for (int64_t j = 0; j < n8; j += 8) {
+            __m256 c0 = _mm256_setzero_ps();
+            const float *b = B + j;
+            for (int64_t p = 0; p < k; p++, b += ldb) c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + p * a_sk), _mm256_loadu_ps(b), c0);
+            store(C + i * ldc + j, c0, va, accumulate);
+        }
+        if (n8 < n) ckls_gemm_tile_ref(1, n - n8, k, alpha, a0, a_si, a_sk, B + n8, ldb, accumulate, C + i * ldc + n8, ldc);
+    }
+}
+
+static inline float dot_avx2(const float *a, const float *b, int64_t d) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int64_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    for (; i + 8 <= d; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    float s = hsum(_mm256_add_ps(acc0, acc1));
+    for (; i < d; i++) s += a[i] * b[i];
+    return s;
+}
+
+static inline void axpy_avx2(float *y, float alpha, const float *x, int64_t d) {
+    const __m256 va = _mm256_set1_ps(alpha);
+    int64_t i = 0;
+    for (; i + 8 <= d; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < d; i++) y[i] += alpha * x[i];
+}
+
+#define ATTN_BWD_NAME attn_bwd_avx2
+#define ATTN_DOT dot_avx2
+#define ATTN_AXPY axpy_avx2
+#include "attention_backward_body.h"
+
+static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx2, .attn_bwd = attn_bwd_avx2};
+const ckls_bwd_kernels *ckls_bwd_avx2(void) { return &TABLE; }
+#else
+const ckls_bwd_kernels *ckls_bwd_avx2(void) { return NULL; }
+#endif

@@ -1,0 +1,26 @@
+/* model.h — the model's state, shared by the forward (model.c) and the LoRA training step (train_step.c). */
+#ifndef CKLS_MODEL_H
+#define CKLS_MODEL_H
+
+#include "internal.h"
+
+#define MAX_BATCH 256 /* tokens per internal chunk: bounds scratch memory, big enough for weight reuse */
+
+struct ckls_model {
+    ckls_hparams hp;
+    ckls_tensor tok_embd, output_norm, output;
+    ckls_layer *layers;
+    int32_t n_ctx, head_dim, kv_dim;
+    ckls_pool *pool;
+    float *k_cache, *v_cache; /* [n_layer][n_ctx][kv_dim] */
+    /* scratch for MAX_BATCH tokens */
+    float *x, *h, *q, *k, *v, *att, *g, *u, *hidden_last;
+    void *xq;
+    int32_t *pos;
+    /* adapter applied by eval (ckls_model_set_lora) and its scratch: u [MAX_BATCH x r], A^T, B^T */
+    const ckls_lora *lora;
+    float *lora_u, *lora_at, *lora_bt;
+    int64_t lora_cap; /* rank the scratch was sized for */
+};
+
+#endif

@@ -1,0 +1,121 @@
+/* ops_backward.c — gradients of the element-wise and row ops in ops_forward.c, plus the training loss.
+ * Each mirrors its forward's arithmetic (double row sums where the forward has them) and is checked against
+ * PyTorch autograd in tests/test_backward_torch.py. */
+#include <math.h>
+
+#include "internal.h"
+
+/* y = x * r * w with r = 1/sqrt(mean(x^2) + eps):
+ * dx = r * (w*dy) - x * r^3 / n * sum(x * w*dy);  dw += x * r * dy. */
+int ckls_rmsnorm_backward(const float *x, const float *w, const float *dy, float *dx, float *dw, int64_t n_rows,
+                          int64_t n, float eps) {
+    if (n <= 0 || n_rows < 0 || !x || !dy || !dx) return ckls_fail(CKLS_EINVAL, "rmsnorm_backward: bad arguments");
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *xr = x + r * n, *gr = dy + r * n;
+        float *dr = dx + r * n;
+        double ss = 0.0, dot = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            ss += (double)xr[i] * xr[i];
+            dot += (double)xr[i] * gr[i] * (w ? w[i] : 1.0f);
+        }
+        const float rs = 1.0f / sqrtf((float)(ss / n) + eps);
+        const float c = (float)(dot / n) * rs * rs * rs;
+        if (dw)
+            for (int64_t i = 0; i < n; i++) dw[i] += xr[i] * rs * gr[i];
+        for (int64_t i = 0; i < n; i++) dr[i] = rs * gr[i] * (w ? w[i] : 1.0f) - xr[i] * c;
+    }
+    return CKLS_OK;
+}
+
+/* The rotation is orthogonal: its gradient is the rotation by -theta (same angles, sine negated). */
+int ckls_rope_backward(float *dx, int64_t n_tok, int64_t n_head, int64_t head_dim, const int32_t *pos, int64_t n_rot,
+                       float freq_base, int mode) {
+    if (!dx || !pos || n_rot <= 0 || n_rot > head_dim || (n_rot & 1) ||
+        (mode != CKLS_ROPE_NORM && mode != CKLS_ROPE_NEOX) || n_rot > 2048)
+        return ckls_fail(CKLS_EINVAL, "rope_backward: bad arguments (n_rot %lld, head_dim %lld, mode %d)",
+                         (long long)n_rot, (long long)head_dim, mode);
+    const int64_t half = n_rot / 2;
+    float cs[1024], sn[1024];
+    const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
+    for (int64_t t = 0; t < n_tok; t++) {
+        float theta = (float)pos[t]; /* the forward's angles, computed the same way */
+        for (int64_t i = 0; i < half; i++) {
+            cs[i] = cosf(theta);
+            sn[i] = sinf(theta);
+            theta *= theta_scale;
+        }
+        for (int64_t h = 0; h < n_head; h++) {
+            float *v = dx + (t * n_head + h) * head_dim;
+            const int64_t stride = mode == CKLS_ROPE_NORM ? 2 : 1, off = mode == CKLS_ROPE_NORM ? 1 : half;
+            for (int64_t i = 0; i < half; i++) {
+                float *pa = v + i * stride, *pb = pa + off;
+                const float a = *pa, b = *pb;
+                *pa = a * cs[i] + b * sn[i];
+                *pb = b * cs[i] - a * sn[i];
+            }
+        }
+    }
+    return CKLS_OK;
+}
+
+/* silu(g) = g*s, s = sigmoid(g): dsilu/dg = s * (1 + g * (1 - s)). */
+int ckls_swiglu_backward(const float *gate, const float *up, const float *dy, float *dgate, float *dup, int64_t n) {
+    if (!gate || !up || !dy || !dgate || !dup || n < 0) return ckls_fail(CKLS_EINVAL, "swiglu_backward: bad arguments");
+    for (int64_t i = 0; i < n; i++) {
+        const float g = gate[i], u = up[i], d = dy[i];
+        const float s = 1.0f / (1.0f + expf(-g));
+        dup[i] = d * g * s;
+        dgate[i] = d * u * s * (1.0f + g * (1.0f - s));
+    }
+    return CKLS_OK;
+}
+
+int ckls_softmax_backward(const float *y, const float *dy, float *dx, int64_t n_rows, int64_t n) {
+    if (!y || !dy || !dx || n <= 0 || n_rows < 0) return ckls_fail(CKLS_EINVAL, "softmax_backward: bad arguments");
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *yr = y + r * n, *gr = dy + r * n;
+        float *dr = dx + r * n;
+        double dot = 0.0;
+        for (int64_t i = 0; i < n; i++) dot += (double)yr[i] * gr[i];
+        const float c = (float)dot;
+        for (int64_t i = 0; i < n; i++) dr[i] = yr[i] * (gr[i] - c);
+    }
+    return CKLS_OK;
+}
+
+/* loss_row = logsumexp(z) - z[target]; dz = (softmax(z) - onehot) * grad_scale / n_counted. */
+int ckls_cross_entropy(const float *logits, const int32_t *targets, int64_t n_rows, int64_t n_vocab, float grad_scale,
+                       float *loss, float *dlogits, int64_t *n_counted) {
+    if (!logits || !targets || !loss || n_vocab <= 0 || n_rows < 0)
+        return ckls_fail(CKLS_EINVAL, "cross_entropy: bad arguments");
+    int64_t cnt = 0;
+    for (int64_t r = 0; r < n_rows; r++) {
+        if (targets[r] >= n_vocab) return ckls_fail(CKLS_EINVAL, "cross_entropy: target %d at row %lld outside "
+                                                    "the vocabulary of %lld", targets[r], (long long)r, (long long)n_vocab);
+        cnt += targets[r] >= 0;
+    }
+    const float gscale = cnt ? grad_scale / (float)cnt : 0.0f;
+    double total = 0.0;
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *z = logits + r * n_vocab;
+        float *dz = dlogits ? dlogits + r * n_vocab : NULL;
+        if (targets[r] < 0) {
+            if (dz) memset(dz, 0, sizeof(float) * (size_t)n_vocab);
+            continue;
+        }
+        float mx = -INFINITY;
+        for (int64_t i = 0; i < n_vocab; i++) mx = z[i] > mx ? z[i] : mx;
+        double sum = 0.0;
+        for (int64_t i = 0; i < n_vocab; i++) sum += expf(z[i] - mx);
+        const float zt = z[targets[r]];
+        total += log(sum) + mx - zt;
+        if (dz) {
+            const float inv = (float)(1.0 / sum);
+            for (int64_t i = 0; i < n_vocab; i++) dz[i] = expf(z[i] - mx) * inv * gscale;
+            dz[targets[r]] -= gscale;
+        }
+    }
+    *loss = cnt ? (float)(total / cnt) : 0.0f;
+    if (n_counted) *n_counted = cnt;
+    return CKLS_OK;
+}

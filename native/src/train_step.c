@@ -1,0 +1,299 @@
+/* train_step.c — one LoRA training step over a sequence: forward through the frozen (quantized) model with the
+ * adapter, saving what the backward needs in an arena allocated once; mean cross-entropy; backward through
+ * every layer into the adapter's A/B gradients. Everything runs on the model's thread pool; nothing is
+ * allocated per step.
+ *
+ * Saved per layer: the two residual inputs (for the norms' backward), both normed inputs (the LoRA A inputs),
+ * q/k after RoPE and v (attention backward recomputes the probabilities from them), the attention output,
+ * gate/up and the SwiGLU output, and each adapted matrix's x.A^T (for dB). Layer 0's input gradient is never
+ * formed: the embeddings are frozen. Gradients collect in a private buffer and are added to the adapter's only
+ * when the step completes, so a cancelled step leaves the adapter untouched. */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "backward.h"
+#include "matmul.h"
+#include "model.h"
+
+#define N_TARGETS 7
+enum { TQ, TK, TV, TO, TGATE, TUP, TDOWN };
+
+struct ckls_train {
+    ckls_model *m;
+    ckls_lora *a;
+    int64_t cap, r;
+    float *arena;
+    /* saved activations, [n_layer][cap x dim] */
+    float *xa, *xb, *h1, *h2, *q, *k, *v, *att, *g, *up, *act, *lu;
+    float *xf, *hf, *logits;
+    /* backward scratch */
+    float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *attn_ws, *scores, *grads, *ce_loss;
+    int64_t *ce_cnt;
+    void *xq;
+    int32_t *pos;
+};
+
+void ckls_train_free(ckls_train *t) {
+    if (!t) return;
+    ckls_aligned_free(t->arena);
+    ckls_aligned_free(t->xq);
+    ckls_aligned_free(t->pos);
+    ckls_aligned_free(t->ce_cnt);
+    free(t);
+}
+
+ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
+    if (!m || !a || max_tok <= 0 || max_tok > (1 << 20)) {
+        ckls_fail(CKLS_EINVAL, "train_create: NULL model/adapter or max_tok %d out of range", max_tok);
+        return NULL;
+    }
+    if (ckls_lora_check(a, &m->hp)) return NULL;
+    ckls_train *t = calloc(1, sizeof *t);
+    if (!t) { ckls_fail(CKLS_ENOMEM, "out of memory"); return NULL; }
+    const ckls_hparams *hp = &m->hp;
+    const int64_t T = max_tok, L = hp->n_layer, d = hp->n_embd, kv = m->kv_dim, ff = hp->n_ff, V = hp->n_vocab;
+    const int64_t r = ckls_lora_rank(a), nth = ckls_pool_threads(m->pool), big = d > ff ? d : ff;
+    t->m = m;
+    t->a = a;
+    t->cap = T;
+    t->r = r;
+    /* one arena, carved below; sizes in floats, each rounded to 16 (64 B) */
+    const int64_t sizes[] = {
+        L * T * d, L * T * d, L * T * d, L * T * d, L * T * d, L * T * kv, L * T * kv, L * T * d, L * T * ff,
+        L * T * ff, L * T * ff, L * N_TARGETS * T * r,                     /* xa .. lu */
+        T * d, T * d, T * V,                                               /* xf hf logits */
+        T * d, T * d, T * d, T * kv, T * kv, T * d, T * ff, T * ff, T * r, /* dx dh dq dk dv datt dg dup du */
+        big * r, big * r,                                                  /* at bt */
+        ckls_attention_backward_scratch((int)nth, T, hp->n_head_kv, m->head_dim),
+        nth * (hp->n_head / hp->n_head_kv) * T, ckls_lora_n_params(a), nth};
+    float **dst[] = {&t->xa, &t->xb, &t->h1, &t->h2, &t->q, &t->k, &t->v, &t->att, &t->g, &t->up, &t->act, &t->lu,
+                     &t->xf, &t->hf, &t->logits, &t->dx, &t->dh, &t->dq, &t->dk, &t->dv, &t->datt, &t->dg, &t->dup,
+                     &t->du, &t->at, &t->bt, &t->attn_ws, &t->scores, &t->grads, &t->ce_loss};
+    const int n_bufs = (int)(sizeof dst / sizeof *dst);
+    _Static_assert(sizeof sizes / sizeof *sizes == sizeof dst / sizeof *dst, "arena table");
+    int64_t total = 0;
+    for (int i = 0; i < n_bufs; i++) total += (sizes[i] + 15) / 16 * 16;
+    size_t xq_row = 0;
+    const int64_t in_lens[] = {d, ff};
+    for (int i = 0; i < 2; i++) {
+        const int acts[] = {CKLS_TYPE_F32, CKLS_TYPE_Q8_0, CKLS_TYPE_Q8_K};
+        for (int j = 0; j < 3; j++)
+            if (ckls_row_bytes(acts[j], in_lens[i]) > (int64_t)xq_row) xq_row = (size_t)ckls_row_bytes(acts[j], in_lens[i]);
+    }
+    t->arena = ckls_aligned_alloc(sizeof(float) * (size_t)total);
+    t->xq = ckls_aligned_alloc(xq_row * (size_t)T);
+    t->pos = ckls_aligned_alloc(sizeof(int32_t) * (size_t)T);
+    t->ce_cnt = ckls_aligned_alloc(sizeof(int64_t) * (size_t)nth);
+    if (!t->arena || !t->xq || !t->pos || !t->ce_cnt) {
+        ckls_train_free(t);
+        ckls_fail(CKLS_ENOMEM, "train_create: out of memory for %lld MB of activations",
+                  (long long)(total * 4 >> 20));
+        return NULL;
+    }
+    float *p = t->arena;
+    for (int i = 0; i < n_bufs; i++) {
+        *dst[i] = p;
+        p += (sizes[i] + 15) / 16 * 16;
+    }
+    for (int64_t i = 0; i < T; i++) t->pos[i] = (int32_t)i;
+    return t;
+}
+
+/* ---- forward pieces ------------------------------------------------------------------------------------------- */
+static void linear(ckls_train *t, const ckls_tensor *w, const float *x, int64_t n, float *y) {
+    const int act = ckls_type_vec_dot_type(w->type);
+    ckls_quantize_acts(t->m->pool, act, x, t->xq, w->ne0, n);
+    ckls_matmul_pre(t->m->pool, w->type, w->data, w->ne1, w->ne0, t->xq, ckls_row_bytes(act, w->ne0), n, y, w->ne1,
+                    NULL);
+}
+
+static float *lora_u(ckls_train *t, int l, int ti) { return t->lu + ((int64_t)l * N_TARGETS + ti) * t->cap * t->r; }
+
+/* y = W.x (+ adapter) for layer l's matrix ti */
+static void linear_l(ckls_train *t, int l, int ti, const ckls_tensor *w, const float *x, int64_t n, float *y) {
+    linear(t, w, x, n, y);
+    ckls_lora_mat a;
+    if (ckls_lora_get(t->a, l, ti, &a))
+        ckls_lora_fwd(t->m->pool, a.A, a.B, t->r, a.n_in, a.n_out, ckls_lora_scale(t->a), x, n, lora_u(t, l, ti), y,
+                      t->at, t->bt);
+}
+
+static void add_bias(float *y, const ckls_tensor *b, int64_t n, int64_t dim) {
+    if (!b->data) return;
+    const float *bv = b->data;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < dim; j++) y[i * dim + j] += bv[j];
+}
+
+typedef struct {
+    const ckls_isa_kernels *kern;
+    const float *q, *k, *v;
+    float *out, *scores;
+    int64_t n, n_head, n_head_kv, d;
+    atomic_llong next;
+} attn_job;
+
+static void attn_task(void *p, int ith, int nth) {
+    attn_job *j = p;
+    const int64_t group = j->n_head / j->n_head_kv, kv = j->n_head_kv * j->d;
+    float *sc = j->scores + (int64_t)ith * group * j->n;
+    const float scale = 1.0f / sqrtf((float)j->d);
+    for (;;) {
+        const int64_t it = atomic_fetch_add(&j->next, 1);
+        if (it >= j->n * j->n_head_kv) break;
+        const int64_t tok = j->n - 1 - it / j->n_head_kv, kvh = it % j->n_head_kv; /* long rows first */
+        const int64_t off = (tok * j->n_head + kvh * group) * j->d;
+        j->kern->attn_group(j->q + off, group, j->k + kvh * j->d, j->v + kvh * j->d, kv, tok + 1, j->d, scale, sc,
+                            j->out + off);
+    }
+}
+
+typedef struct {
+    const float *logits;
+    const int32_t *targets;
+    int64_t n, V, total;
+    float *loss;
+    int64_t *cnt;
+    float *dlogits;
+} ce_job;
+
+static void ce_task(void *p, int ith, int nth) {
+    ce_job *j = p;
+    const int64_t lo = j->n * ith / nth, hi = j->n * (ith + 1) / nth;
+    int64_t local = 0;
+    for (int64_t i = lo; i < hi; i++) local += j->targets[i] >= 0;
+    /* ckls_cross_entropy divides by its own count: scale its gradient back to 1 / total */
+    ckls_cross_entropy(j->logits + lo * j->V, j->targets + lo, hi - lo, j->V,
+                       j->total ? (float)local / (float)j->total : 0.0f, &j->loss[ith], j->dlogits + lo * j->V,
+                       &j->cnt[ith]);
+}
+
+/* ---- the step -------------------------------------------------------------------------------------------------- */
+int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets, int32_t n_tok, float grad_scale,
+                    const volatile int32_t *cancel, float *loss) {
+    if (!t || !tokens || !targets || !loss) return ckls_fail(CKLS_EINVAL, "train_step: NULL argument");
+    if (n_tok <= 0 || n_tok > t->cap)
+        return ckls_fail(CKLS_ERANGE, "train_step: %d tokens, the state holds 1..%lld", n_tok, (long long)t->cap);
+    ckls_model *m = t->m;
+    const ckls_hparams *hp = &m->hp;
+    for (int32_t i = 0; i < n_tok; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab || targets[i] >= hp->n_vocab)
+            return ckls_fail(CKLS_EINVAL, "train_step: token %d / target %d at %d outside the vocabulary of %d",
+                             tokens[i], targets[i], i, hp->n_vocab);
+    if (ckls_lora_check(t->a, hp)) return CKLS_EINVAL;
+    ckls_pool *pool = m->pool;
+    const int64_t n = n_tok, T = t->cap, d = hp->n_embd, kv = m->kv_dim, ff = hp->n_ff, hd = m->head_dim;
+    const int64_t V = hp->n_vocab, L = hp->n_layer, r = t->r;
+    const float eps = hp->rms_eps, scale = ckls_lora_scale(t->a);
+#define AT(buf, l, dim) ((buf) + (int64_t)(l) * T * (dim))
+#define CANCELLED() (cancel && *cancel)
+
+    /* forward */
+    const int64_t emb_rb = ckls_row_bytes(m->tok_embd.type, d);
+    const ckls_type_info *emb = ckls_type_get(m->tok_embd.type);
+    for (int64_t i = 0; i < n; i++)
+        emb->to_float((const char *)m->tok_embd.data + (int64_t)tokens[i] * emb_rb, AT(t->xa, 0, d) + i * d, d);
+    for (int l = 0; l < L; l++) {
+        if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+        const ckls_layer *Ly = &m->layers[l];
+        float *xa = AT(t->xa, l, d), *xb = AT(t->xb, l, d), *h1 = AT(t->h1, l, d), *h2 = AT(t->h2, l, d);
+        float *q = AT(t->q, l, d), *k = AT(t->k, l, kv), *v = AT(t->v, l, kv), *att = AT(t->att, l, d);
+        float *g = AT(t->g, l, ff), *up = AT(t->up, l, ff), *act = AT(t->act, l, ff);
+        float *x_next = l + 1 < L ? AT(t->xa, l + 1, d) : t->xf;
+        ckls_rmsnorm(xa, Ly->attn_norm.data, h1, n, d, eps);
+        linear_l(t, l, TQ, &Ly->wq, h1, n, q);
+        linear_l(t, l, TK, &Ly->wk, h1, n, k);
+        linear_l(t, l, TV, &Ly->wv, h1, n, v);
+        add_bias(q, &Ly->bq, n, d);
+        add_bias(k, &Ly->bk, n, kv);
+        add_bias(v, &Ly->bv, n, kv);
+        ckls_rope(q, n, hp->n_head, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
+        ckls_rope(k, n, hp->n_head_kv, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
+        attn_job aj = {.kern = ckls_active_kernels(), .q = q, .k = k, .v = v, .out = att, .scores = t->scores, .n = n,
+                       .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .d = hd};
+        atomic_init(&aj.next, 0);
+        ckls_pool_run(pool, attn_task, &aj);
+        linear_l(t, l, TO, &Ly->wo, att, n, xb);
+        for (int64_t i = 0; i < n * d; i++) xb[i] += xa[i];
+        ckls_rmsnorm(xb, Ly->ffn_norm.data, h2, n, d, eps);
+        linear_l(t, l, TGATE, &Ly->w_gate, h2, n, g);
+        linear_l(t, l, TUP, &Ly->w_up, h2, n, up);
+        ckls_swiglu(g, up, act, n * ff);
+        linear_l(t, l, TDOWN, &Ly->w_down, act, n, x_next);
+        for (int64_t i = 0; i < n * d; i++) x_next[i] += xb[i];
+    }
+    if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+    ckls_rmsnorm(t->xf, m->output_norm.data, t->hf, n, d, eps);
+    linear(t, &m->output, t->hf, n, t->logits);
+
+    /* loss and dlogits (in place) */
+    int64_t total = 0;
+    for (int64_t i = 0; i < n; i++) total += targets[i] >= 0;
+    const int nth = ckls_pool_threads(pool);
+    for (int i = 0; i < nth; i++) t->ce_loss[i] = 0.0f, t->ce_cnt[i] = 0;
+    ce_job cj = {.logits = t->logits, .targets = targets, .n = n, .V = V, .total = total, .loss = t->ce_loss,
+                 .cnt = t->ce_cnt, .dlogits = t->logits};
+    ckls_pool_run(pool, ce_task, &cj);
+    double lsum = 0.0;
+    for (int i = 0; i < nth; i++) lsum += (double)t->ce_loss[i] * (double)t->ce_cnt[i];
+    *loss = total ? (float)(lsum / (double)total) : 0.0f;
+
+    /* backward */
+    memset(t->grads, 0, sizeof(float) * (size_t)ckls_lora_n_params(t->a));
+    ckls_matmul_dx(pool, m->output.type, m->output.data, V, d, t->logits, n, t->dh, 0);
+    ckls_rmsnorm_backward(t->xf, m->output_norm.data, t->dh, t->dx, NULL, n, d, eps);
+    for (int l = (int)L - 1; l >= 0; l--) {
+        if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+        const ckls_layer *Ly = &m->layers[l];
+        float *xa = AT(t->xa, l, d), *xb = AT(t->xb, l, d), *h1 = AT(t->h1, l, d), *h2 = AT(t->h2, l, d);
+        float *q = AT(t->q, l, d), *k = AT(t->k, l, kv), *v = AT(t->v, l, kv), *att = AT(t->att, l, d);
+        float *g = AT(t->g, l, ff), *up = AT(t->up, l, ff), *act = AT(t->act, l, ff);
+        ckls_lora_mat a;
+#define LORA_BWD(ti, x, dy, dxp)                                                                                    \
+    if (ckls_lora_get(t->a, l, ti, &a))                                                                            \
+        ckls_lora_bwd(pool, a.A, a.B, ckls_lora_grads_at(t->a, t->grads, l, ti, 0),                                \
+                      ckls_lora_grads_at(t->a, t->grads, l, ti, 1), r, a.n_in, a.n_out, scale, x, lora_u(t, l, ti), \
+                      dy, n, t->du, dxp)
+
+        /* FFN: x_next = xb + W_down.act; dy = dx */
+        ckls_matmul_dx(pool, Ly->w_down.type, Ly->w_down.data, d, ff, t->dx, n, t->dg, 0);
+        LORA_BWD(TDOWN, act, t->dx, t->dg);
+        ckls_swiglu_backward(g, up, t->dg, t->dg, t->dup, n * ff);
+        ckls_matmul_dx(pool, Ly->w_gate.type, Ly->w_gate.data, ff, d, t->dg, n, t->dh, 0);
+        LORA_BWD(TGATE, h2, t->dg, t->dh);
+        ckls_matmul_dx(pool, Ly->w_up.type, Ly->w_up.data, ff, d, t->dup, n, t->dh, 1);
+        LORA_BWD(TUP, h2, t->dup, t->dh);
+        ckls_rmsnorm_backward(xb, Ly->ffn_norm.data, t->dh, t->dh, NULL, n, d, eps);
+        for (int64_t i = 0; i < n * d; i++) t->dx[i] += t->dh[i];
+
+        /* attention: xb = xa + W_o.att */
+        ckls_matmul_dx(pool, Ly->wo.type, Ly->wo.data, d, d, t->dx, n, t->datt, 0);
+        LORA_BWD(TO, att, t->dx, t->datt);
+        ckls_attention_bwd(pool, q, k, v, t->datt, t->dq, t->dk, t->dv, n, hp->n_head, hp->n_head_kv, hd, t->attn_ws);
+        ckls_rope_backward(t->dq, n, hp->n_head, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
+        ckls_rope_backward(t->dk, n, hp->n_head_kv, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
+        if (l == 0) { /* frozen embeddings below: only the adapter's gradients are wanted */
+            LORA_BWD(TQ, h1, t->dq, NULL);
+            LORA_BWD(TK, h1, t->dk, NULL);
+            LORA_BWD(TV, h1, t->dv, NULL);
+            break;
+        }
+        ckls_matmul_dx(pool, Ly->wq.type, Ly->wq.data, d, d, t->dq, n, t->dh, 0);
+        LORA_BWD(TQ, h1, t->dq, t->dh);
+        ckls_matmul_dx(pool, Ly->wk.type, Ly->wk.data, kv, d, t->dk, n, t->dh, 1);
+        LORA_BWD(TK, h1, t->dk, t->dh);
+        ckls_matmul_dx(pool, Ly->wv.type, Ly->wv.data, kv, d, t->dv, n, t->dh, 1);
+        LORA_BWD(TV, h1, t->dv, t->dh);
+        ckls_rmsnorm_backward(xa, Ly->attn_norm.data, t->dh, t->dh, NULL, n, d, eps);
+        for (int64_t i = 0; i < n * d; i++) t->dx[i] += t->dh[i];
+#undef LORA_BWD
+    }
+    if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+    float *ga = ckls_lora_buffer(t->a, CKLS_LORA_GRADS);
+    const int64_t np = ckls_lora_n_params(t->a);
+    for (int64_t i = 0; i < np; i++) ga[i] += grad_scale * t->grads[i];
+    return CKLS_OK;
+#undef AT
+#undef CANCELLED
+}

@@ -1,0 +1,173 @@
+/* test_backward.c — the training kernels of every ISA against their scalar references, on fresh random data
+ * each run (seed from the clock unless given; printed), odd sizes and tails, every buffer malloc'ed at its exact
+ * size so ASan sees any read past it:
+ *   - GEMM tiles (A plain and transposed, accumulate or overwrite, alpha) vs ckls_gemm_tile_ref;
+ *   - the attention-backward row kernel vs ckls_attn_bwd_ref;
+ *   - the threaded drivers (ckls_gemm_f32, ckls_matmul_backward per weight type, ckls_attention_backward) vs a
+ *     plain single-threaded composition of the scalar references;
+ *   - bad arguments come back as status codes.
+ * Last line: "N passed, N failed"; exit status non-zero on failure. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "backward.h"
+#include "quant.h"
+
+static int n_pass, n_fail;
+#define CHECK(cond, ...)                                                                                          \
+    do {                                                                                                          \
+        if (cond) n_pass++;                                                                                       \
+        else {                                                                                                    \
+            n_fail++;                                                                                             \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                           \
+            printf(__VA_ARGS__);                                                                                  \
+            printf("\n");                                                                                         \
+        }                                                                                                         \
+    } while (0)
+
+static uint64_t rng_state;
+static uint64_t rnd(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 2685821657736338717ull;
+}
+static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
+static float rnd_sym(void) { return (float)((rnd() >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f; }
+
+static float *randv(int64_t n) {
+    float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    if (!p) { printf("out of memory\n"); exit(2); }
+    for (int64_t i = 0; i < n; i++) p[i] = rnd_sym();
+    return p;
+}
+static float *copyv(const float *x, int64_t n) {
+    float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    if (!p) { printf("out of memory\n"); exit(2); }
+    memcpy(p, x, sizeof(float) * (size_t)n);
+    return p;
+}
+
+/* max |a - b| / (max |b| + 1e-3) */
+static double rel_err(const float *a, const float *b, int64_t n) {
+    double e = 0, s = 1e-3;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - b[i]);
+        e = d > e || isnan(d) ? d : e;
+        s = fabs(b[i]) > s ? fabs(b[i]) : s;
+    }
+    return e / s;
+}
+
+static void test_gemm_tiles(int isa, const ckls_bwd_kernels *k) {
+    static const int ms[] = {1, 3, 4, 5, 8, 13, 64}, ns[] = {1, 7, 8, 15, 16, 17, 33, 64}, ks[] = {0, 1, 5, 32, 77};
+    for (int mi = 0; mi < 7; mi++)
+        for (int ni = 0; ni < 8; ni++) {
+            const int64_t m = ms[mi], n = ns[ni], kk = ks[rnd_int(0, 4)];
+            const int trans = rnd_int(0, 1), acc = rnd_int(0, 1);
+            const int64_t ldb = n + rnd_int(0, 3), ldc = n + rnd_int(0, 3);
+            const int64_t a_si = trans ? 1 : kk, a_sk = trans ? m : 1;
+            float *A = randv(m * kk), *B = randv(kk * ldb), *C0 = randv(m * ldc);
+            float *C1 = copyv(C0, m * ldc);
+            const float alpha = rnd_sym() * 2.0f;
+            ckls_gemm_tile_ref(m, n, kk, alpha, A, a_si, a_sk, B, ldb, acc, C0, ldc);
+            k->gemm_tile(m, n, kk, alpha, A, a_si, a_sk, B, ldb, acc, C1, ldc);
+            const double e = rel_err(C1, C0, m * ldc);
+            CHECK(e < 1e-5, "%s gemm tile m=%lld n=%lld k=%lld trans=%d acc=%d: error %g", ckls_isa_name(isa),
+                  (long long)m, (long long)n, (long long)kk, trans, acc, e);
+            free(A), free(B), free(C0), free(C1);
+        }
+}
+
+static void test_attn_rows(int isa, const ckls_bwd_kernels *k) {
+    static const int ds[] = {1, 5, 8, 12, 16, 24, 40, 64};
+    for (int di = 0; di < 8; di++) {
+        const int64_t d = ds[di], n = rnd_int(1, 40), t0 = rnd_int(0, (int)n - 1), t1 = rnd_int((int)t0 + 1, (int)n);
+        const int64_t qs = d * rnd_int(1, 3), ks = d * rnd_int(1, 2);
+        float *q = randv(n * qs), *kk = randv(n * ks), *v = randv(n * ks), *dout = randv(n * qs);
+        float *dq0 = randv(n * qs), *dk0 = randv(n * ks), *dv0 = randv(n * ks);
+        float *dq1 = copyv(dq0, n * qs), *dk1 = copyv(dk0, n * ks), *dv1 = copyv(dv0, n * ks);
+        float *sc = randv(n), *dp = randv(n);
+        const float scale = 1.0f / sqrtf((float)d);
+        ckls_attn_bwd_ref(q, kk, v, dout, dq0, dk0, dv0, t0, t1, qs, ks, d, scale, sc, dp);
+        k->attn_bwd(q, kk, v, dout, dq1, dk1, dv1, t0, t1, qs, ks, d, scale, sc, dp);
+        const double e = fmax(rel_err(dq1, dq0, n * qs), fmax(rel_err(dk1, dk0, n * ks), rel_err(dv1, dv0, n * ks)));
+        CHECK(e < 2e-5, "%s attention backward d=%lld rows %lld..%lld of %lld: error %g", ckls_isa_name(isa),
+              (long long)d, (long long)t0, (long long)t1, (long long)n, e);
+        free(q), free(kk), free(v), free(dout), free(dq0), free(dk0), free(dv0), free(dq1), free(dk1), free(dv1);
+        free(sc), free(dp);
+    }
+}
+
+/* Threaded drivers on the active ISA vs single-threaded scalar compositions. */
+static void test_drivers(ckls_pool *pool) {
+    const int64_t M = rnd_int(1, 150), N = rnd_int(1, 200), K = rnd_int(0, 300);
+    float *A = randv(M * K), *B = randv(K * N), *C0 = randv(M * N);
+    float *C1 = copyv(C0, M * N);
+    ckls_gemm_tile_ref(M, N, K, 0.5f, A, 1, M, B, N, 1, C0, N); /* A read transposed: A is K x M */
+    CHECK(ckls_gemm_f32(pool, M, N, K, 0.5f, A, 1, M, B, N, 1.0f, C1, N) == 0, "gemm_f32 status");
+    CHECK(rel_err(C1, C0, M * N) < 1e-5, "gemm_f32 %lldx%lldx%lld: error %g", (long long)M, (long long)N,
+          (long long)K, rel_err(C1, C0, M * N));
+    free(A), free(B), free(C0), free(C1);
+
+    static const int types[] = {CKLS_TYPE_F32, CKLS_TYPE_F16, CKLS_TYPE_BF16, CKLS_TYPE_Q8_0, CKLS_TYPE_Q4_0,
+                                CKLS_TYPE_Q4_K, CKLS_TYPE_Q6_K};
+    for (int ti = 0; ti < 7; ti++) {
+        const int type = types[ti];
+        const int64_t blk = ckls_type_block_size(type), n_in = blk * (blk > 32 ? rnd_int(1, 3) : rnd_int(1, 11));
+        const int64_t n_out = rnd_int(1, 140), n_tok = rnd_int(1, 21), rb = ckls_row_bytes(type, n_in);
+        float *w = randv(n_out * n_in), *deq = randv(n_out * n_in), *dy = randv(n_tok * n_out);
+        void *wq = malloc((size_t)(rb * n_out));
+        CHECK(ckls_quantize_rows(type, w, wq, n_out, n_in, NULL) == 0, "quantize %d", type);
+        for (int64_t r = 0; r < n_out; r++) ckls_dequantize_row(type, (char *)wq + r * rb, deq + r * n_in, n_in);
+        float *dx0 = randv(n_tok * n_in), *dx1 = copyv(dx0, n_tok * n_in);
+        ckls_gemm_tile_ref(n_tok, n_in, n_out, 1.0f, dy, n_out, 1, deq, n_in, 1, dx0, n_in);
+        CHECK(ckls_matmul_backward(pool, type, wq, n_out, n_in, dy, n_tok, dx1, 1) == 0, "matmul_backward status");
+        CHECK(rel_err(dx1, dx0, n_tok * n_in) < 1e-5, "matmul_backward %s %lldx%lld, %lld tokens: error %g",
+              ckls_type_get(type)->name, (long long)n_out, (long long)n_in, (long long)n_tok,
+              rel_err(dx1, dx0, n_tok * n_in));
+        CHECK(ckls_matmul_backward(pool, type, wq, n_out, n_in + (blk > 1), dy, n_tok, dx1, 1) == (blk > 1 ? CKLS_EINVAL : 0),
+              "matmul_backward accepts a partial block");
+        free(w), free(deq), free(dy), free(wq), free(dx0), free(dx1);
+    }
+
+    const int64_t n_kv = rnd_int(1, 3), g = rnd_int(1, 3), nh = n_kv * g, d = 8 * rnd_int(1, 4) + rnd_int(0, 1) * 3;
+    const int64_t n = rnd_int(1, 45), kv = n_kv * d;
+    float *q = randv(n * nh * d), *k = randv(n * kv), *v = randv(n * kv), *dout = randv(n * nh * d);
+    float *dq0 = randv(n * nh * d), *dk0 = calloc((size_t)(n * kv), 4), *dv0 = calloc((size_t)(n * kv), 4);
+    float *dq1 = randv(n * nh * d), *dk1 = randv(n * kv), *dv1 = randv(n * kv), *sc = randv(n), *dp = randv(n);
+    for (int64_t h = 0; h < nh; h++)
+        ckls_attn_bwd_ref(q + h * d, k + h / g * d, v + h / g * d, dout + h * d, dq0 + h * d, dk0 + h / g * d,
+                          dv0 + h / g * d, 0, n, nh * d, kv, d, 1.0f / sqrtf((float)d), sc, dp);
+    CHECK(ckls_attention_backward(pool, q, k, v, dout, dq1, dk1, dv1, n, nh, n_kv, d) == 0, "attention_backward status");
+    const double e = fmax(rel_err(dq1, dq0, n * nh * d), fmax(rel_err(dk1, dk0, n * kv), rel_err(dv1, dv0, n * kv)));
+    CHECK(e < 2e-5, "attention_backward n=%lld heads %lld/%lld d=%lld: error %g", (long long)n, (long long)nh,
+          (long long)n_kv, (long long)d, e);
+    CHECK(ckls_attention_backward(pool, q, k, v, dout, dq1, dk1, dv1, n, 3, 2, d) == CKLS_EINVAL,
+          "attention_backward accepts 3 query heads over 2 KV heads");
+    free(q), free(k), free(v), free(dout), free(dq0), free(dk0), free(dv0), free(dq1), free(dk1), free(dv1);
+    free(sc), free(dp);
+}
+
+int main(int argc, char **argv) {
+    const uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)clock();
+    rng_state = seed | 1;
+    printf("test_backward seed %llu\n", (unsigned long long)seed);
+    for (int isa = 1; isa < CKLS_ISA_COUNT; isa++) {
+        const ckls_bwd_kernels *k = ckls_bwd_isa(isa);
+        if (!k || k == &ckls_bwd_scalar) continue;
+        for (int rep = 0; rep < 3; rep++) {
+            test_gemm_tiles(isa, k);
+            test_attn_rows(isa, k);
+        }
+    }
+    for (int nth = 1; nth <= 3; nth++) {
+        ckls_pool *pool = ckls_pool_create(nth);
+        for (int rep = 0; rep < 3; rep++) test_drivers(pool);
+        ckls_pool_free(pool);
+    }
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}

@@ -1,0 +1,124 @@
+"""The workspace dataset on a real git repository made in a temporary folder: which files are used and why the
+others are not, held-out choice, incremental plans from content hashes, FIM/causal samples with the model's own
+tokenizer."""
+import os
+
+import numpy as np
+import pytest
+
+from ckls.tune import dataset
+from tune_fixtures import git, make_repo, source
+
+
+@pytest.fixture()
+def repo(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    return str(root), make_repo(root)
+
+
+def test_scan_keeps_sources_and_drops_the_rest(repo):
+    root, special = repo
+    sc = dataset.scan(root)
+    paths = [f.path for f in sc.files]
+    assert paths == sorted(paths)
+    want = {f"pkg/mod{i:02d}.py" for i in range(12)} | {special["untracked"]}
+    assert set(paths) == want | {special["plain_folder"]}
+    for kind in ("gitignored", "vendored", "generated_name", "generated_banner", "minified", "binary", "huge",
+                 "exact_dup", "not_source"):
+        assert special[kind] not in paths, kind
+    d = sc.dropped
+    assert d["vendored"] == 1 and d["generated"] == 2 and d["long lines"] == 1 and d["binary"] == 1
+    assert d["size"] == 1 and d["exact duplicate"] == 1 and d["not source"] >= 2  # README.md, .gitignore
+    for f in sc.files:
+        assert len(f.sha1) == 40 and f.text == open(os.path.join(root, f.path)).read()
+
+
+def test_near_duplicates_and_plain_folders(tmp_path):
+    rng = np.random.default_rng(1)
+    root = tmp_path / "plain"  # not a git repository: a walk that skips hidden and vendored folders
+    (root / ".hidden").mkdir(parents=True)
+    (root / "node_modules").mkdir()
+    text = source(1, rng)
+    (root / "a.py").write_text(text)
+    (root / "b.py").write_text(text.replace("Module 1:", "Module one:"))  # a near copy
+    (root / ".hidden" / "c.py").write_text(source(2, rng))
+    (root / "node_modules" / "d.py").write_text(source(3, rng))
+    sc = dataset.scan(str(root))
+    assert [f.path for f in sc.files] == ["a.py"]
+    assert sc.dropped == {"near duplicate": 1}  # hidden and vendored folders are not even walked
+
+
+def test_heldout_is_stable_and_small():
+    paths = [f"src/f{i}.py" for i in range(60)]
+    h = dataset.choose_heldout(paths, 0.05)
+    assert len(h) == 3 and set(h) <= set(paths)
+    assert dataset.choose_heldout(list(reversed(paths)), 0.05) == h
+    assert dataset.choose_heldout(paths + ["src/new.py"], 0.05, previous=h) == h
+    gone = [p for p in paths if p != h[0]]
+    h2 = dataset.choose_heldout(gone, 0.05, previous=h)
+    assert h[1] in h2 and h[2] in h2 and h[0] not in h2 and len(h2) == 3
+    assert dataset.choose_heldout(paths[:3], 0.05) == []
+
+
+def test_incremental_plan_from_content_hashes(repo):
+    root, special = repo
+    files = dataset.scan(root).files
+    held = dataset.choose_heldout([f.path for f in files], 0.1)
+    rng = np.random.default_rng(0)
+    fresh, replay = dataset.plan_round(files, {}, held, 1.0, rng)
+    assert {f.path for f in fresh} == {f.path for f in files} - set(held) and replay == []
+    trained = {f.path: f.sha1 for f in fresh}
+    assert dataset.plan_round(files, trained, held, 1.0, rng) == ([], [])
+    # edit one file, add one: both fresh; replay draws as many unchanged files
+    target = next(f.path for f in files if f.path not in held)
+    with open(os.path.join(root, target), "a") as f:
+        f.write("\n\ndef added():\n    return 42\n")
+    with open(os.path.join(root, "pkg", "brand_new.py"), "w") as f:
+        f.write(source(200, np.random.default_rng(5)))
+    files2 = dataset.scan(root).files
+    fresh, replay = dataset.plan_round(files2, trained, held, 1.0, rng)
+    assert sorted(f.path for f in fresh) == sorted([target, "pkg/brand_new.py"])
+    assert len(replay) == 2 and all(trained[f.path] == f.sha1 for f in replay)
+    assert not {f.path for f in fresh + replay} & set(held)
+    fresh, replay = dataset.plan_round(files2, trained, held, 0.0, rng)
+    assert len(replay) == 1  # at least one old file keeps the rest in mind
+
+
+def test_pieces_cut_at_lines():
+    text = "".join(f"line {i} " + "x" * (i % 7) + "\n" for i in range(200))
+    ps = dataset.pieces(text, 100)
+    assert "".join(ps) == text and all(len(p) <= 100 for p in ps)
+    assert all(p.endswith("\n") for p in ps)
+    long = "y" * 250
+    assert dataset.pieces(long, 100) == ["y" * 100, "y" * 100, "y" * 50]
+
+
+def test_samples_fim_rate_and_windows(models, repo):
+    from ckls.runtime import load_model
+
+    root, _ = repo
+    files = dataset.scan(root).files
+    m = load_model(models.get("qwen2", "tiny", "f32"), n_ctx=64, n_threads=1)
+    try:
+        tok = m.tokenizer
+        mk = dataset.SampleMaker(tok, seq_len=48, fim_rate=0.9)
+        assert mk.has_fim
+        seed = int(np.random.SeedSequence().entropy % (1 << 31))
+        print("seed", seed)
+        stream = mk.encode([f.text for f in files], seed)
+        n_eot = int((stream == tok.eos_id).sum())
+        n_fim = int((stream == tok.fim_mid_id).sum())
+        assert n_eot > 40 and abs(n_fim / n_eot - 0.9) < 0.12, (n_fim, n_eot)
+        assert int((stream == tok.fim_pre_id).sum()) == n_fim == int((stream == tok.fim_suf_id).sum())
+        assert np.array_equal(stream, mk.encode([f.text for f in files], seed))  # seeded
+        ws = mk.windows(stream)
+        assert all(len(t) == len(g) <= 48 for t, g in ws) and all(len(t) == 48 for t, _ in ws[:-1])
+        assert np.array_equal(np.concatenate([t for t, _ in ws] + [ws[-1][1][-1:]]), stream)
+        for t, g in ws:
+            assert np.array_equal(t[1:], g[:-1])
+        # plain (causal) samples decode back to the source text
+        plain = dataset.SampleMaker(tok, seq_len=48, fim_rate=0.0).encode([files[0].text], 0)
+        assert tok.decode(plain[plain != tok.eos_id]) == files[0].text
+    finally:
+        m.close()
