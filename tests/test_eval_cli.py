@@ -146,3 +146,41 @@ def test_suggestions_are_the_servers(tmp_path):
         (repo / "util.py").write_text(UTIL)
         want = res.text.split("\n", 1)[0] if s.kind == "line" else res.text
         assert r.pred == want and r.raw == res.raw, (s, r)
+
+
+def test_an_adapter_is_served_on_top_of_the_model(tmp_path):
+    """--adapter: a LoRA whose B is zero changes nothing; a large random one changes what the model writes."""
+    import numpy as np
+
+    from ckls.completion.config import Settings
+    from ckls.eval.runner import run_samples
+    from ckls.eval.samples import make_samples
+    from ckls.runtime import load_model
+    from ckls.tune.adapter_gguf import LoraWeights, write_adapter
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    (repo / "util.py").write_text(UTIL)
+    with load_model(default_model_path(), n_ctx=256, n_threads=1) as m:
+        n_layer, d = m.hparams["n_layer"], m.hparams["n_embd"]
+        arch = m.arch
+    rng = np.random.default_rng(0)
+
+    def adapter(path, b_scale):
+        w = LoraWeights(arch, 8.0)
+        for i in range(n_layer):
+            a = rng.standard_normal((4, d)).astype(np.float32)
+            b = (rng.standard_normal((d, 4)) * b_scale).astype(np.float32)
+            w.pairs[f"blk.{i}.attn_q.weight"] = (a, b)
+        write_adapter(path, w)
+        return str(path)
+
+    settings = Settings().merged({"threads": 1, "max_tokens": 16, "latency_ms": 60000})[0]
+    samples = make_samples(str(repo), ["util.py"], 3, 0, seed=2)
+    plain = run_samples(samples, str(repo), settings, ["util.py"])
+    zero = run_samples(samples, str(repo), settings, ["util.py"], adapter=adapter(tmp_path / "zero.gguf", 0.0))
+    noisy = run_samples(samples, str(repo), settings, ["util.py"], adapter=adapter(tmp_path / "big.gguf", 1.0))
+    assert [r.raw for r in zero] == [r.raw for r in plain]
+    assert [r.raw for r in noisy] != [r.raw for r in plain]
+    out = run_cli("--repo", str(repo), "--samples", "1", "--blocks", "0", "--adapter", str(tmp_path / "no.gguf"))
+    assert out.returncode == 2 and "no.gguf" in out.stderr

@@ -26,6 +26,8 @@ def add_parser(sub) -> None:
     c.add_argument("--blocks", type=int, default=None, help="block-completion samples (default samples / 4)")
     c.add_argument("--seed", type=int, default=0, help="seed of the cursor positions (default 0)")
     c.add_argument("--json", default=None, metavar="OUT", help="write the summary and every sample here")
+    c.add_argument("--adapter", default=None, metavar="LORA.gguf",
+                   help="serve this LoRA adapter on top of the model (e.g. one `ckls tune` trained)")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     add_cli_args(c)   # --model, --threads, --max-tokens, --n-ctx, budgets...: the server's own settings
     c.set_defaults(func=cmd_eval_completion)
@@ -60,19 +62,23 @@ def cmd_eval_completion(args) -> int:
         return 2
     n_block = args.blocks if args.blocks is not None else args.samples // 4
     samples = make_samples(args.repo, files, args.samples, n_block, args.seed, settings.max_lines)
+    if args.adapter and not os.path.isfile(args.adapter):
+        print(f"ckls: --adapter {args.adapter} does not exist", file=sys.stderr)
+        return 2
     if not samples:
         print("ckls: the files hold no line to complete", file=sys.stderr)
         return 2
     t0 = time.monotonic()
     try:
         records = run_samples(samples, args.repo, settings, all_files,
-                              progress=None if args.quiet else progress_line())
+                              progress=None if args.quiet else progress_line(), adapter=args.adapter)
     except NoModel as exc:
         print(f"ckls: {exc}", file=sys.stderr)
         return 1
     wall = time.monotonic() - t0
     rows = summarize(records)
-    print(f"model {settings.resolved_model_path}\nrepo {os.path.abspath(args.repo)}: {len(files)} files sampled "
+    with_adapter = f" + adapter {args.adapter}" if args.adapter else ""
+    print(f"model {settings.resolved_model_path}{with_adapter}\nrepo {os.path.abspath(args.repo)}: {len(files)} files sampled "
           f"of {len(all_files)}; seed {args.seed}; threads {settings.n_threads}; {wall:.0f} s")
     print(table(rows))
     miss = misses(records)
@@ -82,6 +88,7 @@ def cmd_eval_completion(args) -> int:
         meta = {"model": settings.resolved_model_path, "repo": os.path.abspath(args.repo), "files": files,
                 "n_source_files": len(all_files), "held_out": None if args.files else args.held_out,
                 "split_seed": args.split_seed, "seed": args.seed, "wall_s": round(wall, 1),
+                "adapter": args.adapter,
                 "settings": settings.as_dict(), "line_misses": miss}
         write_json(args.json, meta, rows, records)
     return 0

@@ -97,8 +97,9 @@ def sample_job(sample: Sample, repo: str, settings: Settings, neighbours: Neighb
 
 
 def run_samples(samples: list[Sample], repo: str, settings: Settings, files: list[str] | None = None,
-                progress=None, engine: Engine | None = None) -> list[Record]:
+                progress=None, engine: Engine | None = None, adapter: str | None = None) -> list[Record]:
     """One Record per sample, in order. `files` (the repo's source files) supplies the neighbours' definitions;
+    `adapter` a LoRA GGUF served on top of the model, as the server serves a workspace adapter;
     progress(done, total, records) is called after each sample."""
     own = engine is None
     engine = engine or Engine(settings)
@@ -106,6 +107,10 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
     out: list[Record] = []
     try:
         engine.load(settings).result()
+        if adapter:
+            from ckls.tune.loop import load_serving_adapter
+
+            engine.with_model(lambda m: m.set_adapter(load_serving_adapter(m, adapter))).result()
         for k, s in enumerate(samples):
             # each sample stands alone: no prefix-window start held over from the previous position
             engine.builder._start.clear()
