@@ -1,5 +1,5 @@
 """The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls tune`, `ckls eval completion`,
-`ckls verify`."""
+`ckls verify`, `ckls kernel`, `ckls skills`."""
 from __future__ import annotations
 
 import argparse
@@ -139,6 +139,18 @@ def cmd_verify(args, rest: list[str]) -> int:
     return verify_main(rest)
 
 
+def cmd_kernel(args, rest: list[str]) -> int:
+    from ckls.kernels.cli import main as kernel_main
+
+    return kernel_main(rest)
+
+
+def cmd_skills(args, rest: list[str]) -> int:
+    from ckls.skills.cli import main as skills_main
+
+    return skills_main(rest)
+
+
 def cmd_serve(args) -> int:
     from ckls.completion.config import Settings, from_cli
     from ckls.server import main as serve
@@ -242,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="judge a C/CUDA kernel against a Python function", add_help=False)
     v.set_defaults(func=None, passthrough=cmd_verify)
+    k = sub.add_parser("kernel", help="ask a model for a C/CUDA kernel of a Python function, verify, apply",
+                       add_help=False)
+    k.set_defaults(func=None, passthrough=cmd_kernel)
+    sk = sub.add_parser("skills", help="evaluate (eval), scaffold (new) and lint agent skills", add_help=False)
+    sk.set_defaults(func=None, passthrough=cmd_skills)
     return ap
 
 
@@ -250,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     if argv[:1] == ["verify"]:
         return cmd_verify(None, argv[1:])
+    if argv[:1] == ["kernel"]:
+        return cmd_kernel(None, argv[1:])
+    if argv[:1] == ["skills"]:
+        return cmd_skills(None, argv[1:])
     args = ap.parse_args(argv)
     if args.version:
         from ckls import __version__

@@ -3,6 +3,8 @@ data with odd shapes, the f32 GEMMs and dX through every quantized weight type, 
 LoRA training step (loss and every A/B gradient) and inference with an adapter."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -50,6 +52,8 @@ def close(ours, ref, rtol, what="", scale=None):
     err = np.abs(np.asarray(ours, dtype=np.float64) - ref).max() if ref.size else 0.0
     if scale is None:
         scale = max(np.abs(ref).max() if ref.size else 0.0, 1e-30)
+    if os.environ.get("CKLS_PRINT_ERR"):
+        print(f"ERR {what} {err / scale:.2e}")
     assert err <= rtol * scale, f"{what}: max error {err:.3g} vs scale {scale:.3g} (rtol {rtol})"
 
 
@@ -95,7 +99,14 @@ def test_rope_backward(rng, mode):
     out.backward(torch.tensor(dy, dtype=torch.float64))
     dx = dy.copy()
     assert lib.ckls_rope_backward(fp(dx), n_tok, n_head, head_dim, ip(pos), n_rot, base, c_mode) == 0
-    close(dx, tx.grad, 1e-4, f"rope {mode}")  # float angles (as the forward computes them) vs float64 ones
+    # float angles (computed as the forward does) vs float64 ones: theta ~ 300 rad carries ~3e-5 rad of rounding
+    close(dx, tx.grad, 3e-4, f"rope {mode}")
+    # exact check: the backward is the adjoint of ckls's own forward, <rope(x), dy> == <x, rope_backward(dy)>
+    xf = x.astype(np.float32)
+    fx = xf.copy()
+    assert lib.ckls_rope(fp(fx), n_tok, n_head, head_dim, ip(pos), n_rot, base, c_mode) == 0
+    lhs, rhs = np.dot(fx.ravel().astype(np.float64), dy.ravel()), np.dot(xf.ravel().astype(np.float64), dx.ravel())
+    assert abs(lhs - rhs) <= 1e-5 * np.abs(xf).sum() * np.abs(dy).max()
 
 
 def test_swiglu_and_softmax_backward(rng):
@@ -275,10 +286,10 @@ def test_adapter_layout_and_init():
 
 
 # ---- the whole step ---------------------------------------------------------------------------------------------
-def random_adapter(model, rng, rank, targets=tuple(TARGETS)) -> LoraAdapter:
+def random_adapter(model, rng, rank, targets=tuple(TARGETS), b_scale=0.05) -> LoraAdapter:
     ad = LoraAdapter.for_model(model, rank=rank, alpha=2.0 * rank, targets=targets, seed=int(rng.integers(1 << 30)))
     for layer, t in ad.names():  # B non-zero so every path carries gradient
-        ad.b(layer, t)[:] = rng.standard_normal(ad.b(layer, t).shape).astype(np.float32) * 0.05
+        ad.b(layer, t)[:] = rng.standard_normal(ad.b(layer, t).shape).astype(np.float32) * b_scale
     return ad
 
 
@@ -293,17 +304,19 @@ def torch_step(path, ad, tokens, targets):
     return ref, lora, loss.item()
 
 
-@pytest.mark.parametrize("arch,shape,wtype,n_tok,rtol", [
-    ("llama", "tiny", "f32", 37, 2e-4),
-    ("qwen2", "tiny", "f32", 20, 2e-4),
-    ("llama", "tiny", "q8_0", 29, 0.08),  # the forward quantizes activations to 8 bits (as eval does)
-    ("qwen2", "mini", "q4_k", 17, 0.15),
+# The step's forward runs in f32 on the dequantized weights (unlike eval, which quantizes activations), so every
+# weight type is held to the same tight tolerance against torch on those weights.
+@pytest.mark.parametrize("arch,shape,wtype,n_tok", [
+    ("llama", "tiny", "f32", 37),
+    ("qwen2", "tiny", "f32", 20),
+    ("llama", "tiny", "q8_0", 29),
+    ("qwen2", "mini", "q4_k", 17),
+    ("llama", "mini", "q6_k", 9),
 ])
-def test_train_step_matches_torch(models, rng, arch, shape, wtype, n_tok, rtol):
+def test_train_step_matches_torch(models, rng, arch, shape, wtype, n_tok):
     path = models.get(arch, shape, wtype)
     model = Model(path, n_ctx=64, n_threads=2, load_tokenizer=False)
-    targets_sel = tuple(TARGETS) if wtype == "f32" else ("attn_q", "attn_v", "ffn_down")
-    ad = random_adapter(model, rng, rank=int(rng.choice([3, 4, 8])), targets=targets_sel)
+    ad = random_adapter(model, rng, rank=int(rng.choice([3, 4, 8])))
     tokens = rng.integers(0, model.n_vocab - 8, size=n_tok).astype(np.int32)
     targets = np.roll(tokens, -1).astype(np.int32)
     targets[-1] = -1
@@ -313,15 +326,10 @@ def test_train_step_matches_torch(models, rng, arch, shape, wtype, n_tok, rtol):
     ad.buffer("grads")[:] = 1.0  # gradients accumulate onto what is there
     loss = tr.step(tokens, targets, grad_scale=0.5)
     _, lora, ref_loss = torch_step(path, ad, tokens.tolist(), targets.tolist())
-    assert abs(loss - ref_loss) <= (1e-5 if wtype == "f32" else 0.03) * abs(ref_loss), (loss, ref_loss)
+    assert abs(loss - ref_loss) <= 1e-5 * abs(ref_loss), (loss, ref_loss)
     for (l, t), (A, B) in lora.items():
-        for name, ours, ref in (("dA", ad.a(l, t, "grads"), A.grad), ("dB", ad.b(l, t, "grads"), B.grad)):
-            ours = (ours - 1.0) * 2.0
-            if wtype == "f32":
-                close(ours, ref, rtol, f"{name} {l} {t}")
-            else:  # 8-bit activations perturb every element a little: compare whole tensors
-                rel = np.linalg.norm(ours - ref.numpy()) / np.linalg.norm(ref.numpy())
-                assert rel <= rtol, f"{name} {l} {t}: relative error {rel:.3g}"
+        close((ad.a(l, t, "grads") - 1.0) * 2.0, A.grad, 5e-5, f"dA {l} {t}")
+        close((ad.b(l, t, "grads") - 1.0) * 2.0, B.grad, 5e-5, f"dB {l} {t}")
     # a second step over the same sequence adds the same gradient again (no state leaks between steps)
     ad.zero_grad()
     assert abs(tr.step(tokens, targets) - loss) <= 1e-6 * loss
@@ -341,6 +349,8 @@ def test_train_step_cancel_and_bad_input(models, rng):
     with pytest.raises(Cancelled):
         tr.step(list(range(10)), cancel=flag)
     assert not ad.buffer("grads").any()
+    assert tr.step(list(range(10)), [-1] * 10) == 0.0  # nothing counted: no loss, no gradient
+    assert not ad.buffer("grads").any()
     with pytest.raises(NativeError):
         tr.step(list(range(17)))  # more than the state holds
     with pytest.raises(NativeError):
@@ -357,7 +367,16 @@ def test_train_step_cancel_and_bad_input(models, rng):
     assert tr.step(seq) < first
     st = tr.state()
     assert st["adam_step"] == 6
+    ad.buffer("params")[:] = 0
     tr.load_state(st)
+    np.testing.assert_array_equal(ad.buffer("params"), st["params"])
+    # an adapter set on the model: an optimizer step drops the cached prefix (its keys came from old weights)
+    model.set_adapter(ad)
+    model.eval(seq[:4])
+    assert model.cached_tokens == seq[:4]
+    tr.step(seq)
+    tr.optimizer_step()
+    assert model.cached_tokens == []
     tr.close()
     model.close()
 
@@ -368,7 +387,7 @@ def test_eval_with_adapter_matches_torch(models, rng, arch, wtype):
     model = Model(path, n_ctx=64, n_threads=2, load_tokenizer=False)
     tokens = rng.integers(0, model.n_vocab - 8, size=13).tolist()
     base = model.eval(tokens, logits_all=True)
-    ad = random_adapter(model, rng, rank=4, targets=("attn_k", "attn_output", "ffn_up"))
+    ad = random_adapter(model, rng, rank=4, targets=("attn_k", "attn_output", "ffn_up"), b_scale=0.3)
     model.set_adapter(ad)
     assert model.cached_tokens == []
     ours = model.eval(tokens, logits_all=True)
@@ -381,7 +400,7 @@ def test_eval_with_adapter_matches_torch(models, rng, arch, wtype):
         plain = ref.forward(tokens, {}, 1.0).numpy()
     tol = 1e-4 if wtype == "f32" else 0.05
     close(ours, want, tol, "logits with adapter")
-    assert np.abs(want - plain).max() > 20 * tol * np.abs(want).max()  # the adapter really changes them
+    assert np.abs(want - plain).max() > 4 * tol * np.abs(want).max()  # the adapter really changes them
     # hot swap back: the base logits again, bit for bit
     model.set_adapter(None)
     np.testing.assert_array_equal(model.eval(tokens, logits_all=True), base)

@@ -3,7 +3,8 @@ AdamW moments), hot-swapping an adapter into a loaded Model, and `LoraTrainer`, 
 
 Layout (llama.cpp's LoRA GGUF): per layer and adapted matrix W [n_out x n_in], A float32 [rank x n_in] (GGUF
 `blk.N.<name>.weight.lora_a`, ggml ne {n_in, rank}) and B float32 [n_out x rank] (`.lora_b`, ne {rank, n_out});
-y = W.x + (alpha / rank) * B.(A.x)."""
+y = W.x + (alpha / rank) * B.(A.x). llama.cpp reads a missing or zero `adapter.lora.alpha` as scale 1: pass
+alpha = rank for such files."""
 from __future__ import annotations
 
 from typing import Iterable, Sequence
@@ -183,7 +184,6 @@ class LoraTrainer:
         if rc == lib.CKLS_ECANCELLED:
             raise Cancelled()
         check(rc)
-        self.model._cached = []  # not touched, but an adapter being trained makes cached keys stale for eval
         return float(self._loss[0])
 
     def optimizer_step(self, lr: float | None = None) -> float:
@@ -193,7 +193,13 @@ class LoraTrainer:
                                  float(self.clip or 0.0), self._norm)
         check(rc)
         self.adapter.zero_grad()
+        self._params_changed()
         return float(self._norm[0])
+
+    def _params_changed(self) -> None:
+        # keys/values cached by a model evaluating with this adapter came from the old parameters
+        if getattr(self.model, "adapter", None) is self.adapter:
+            self.model._cached = []
 
     def state(self) -> dict:
         """Copies of everything a checkpoint needs to resume (parameters, moments, step)."""
@@ -210,6 +216,7 @@ class LoraTrainer:
             a.buffer(k)[:] = src
         a.adam_step = int(state["adam_step"])
         a.zero_grad()
+        self._params_changed()
 
     def close(self) -> None:
         if getattr(self, "_ptr", None) is not None:

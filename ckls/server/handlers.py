@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from lsprotocol import types
 
@@ -14,6 +15,7 @@ log = logging.getLogger("ckls.server")
 
 def create_server(settings: Settings | None = None) -> CklsServer:
     ls = CklsServer(settings)
+    ls.kernel_outcomes = {}  # ckls.generateKernel results by id, for ckls.applyKernel
 
     @ls.feature(types.INITIALIZE)
     def initialize(ls: CklsServer, params: types.InitializeParams):
@@ -120,6 +122,18 @@ def create_server(settings: Settings | None = None) -> CklsServer:
     def tune_status(ls, *args):
         return ls.tuning.status()
 
+    @ls.command("ckls.generateKernel")
+    async def generate_kernel(ls: CklsServer, *args):
+        return await _generate_kernel(ls, _kernel_args(args))
+
+    @ls.command("ckls.verifyKernel")
+    async def verify_kernel(ls: CklsServer, *args):
+        return await _verify_kernel(ls, _kernel_args(args))
+
+    @ls.command("ckls.applyKernel")
+    async def apply_kernel(ls: CklsServer, *args):
+        return await _apply_kernel(ls, _kernel_args(args))
+
     @ls.feature(types.SHUTDOWN)
     def shutdown(ls: CklsServer, *args):
         ls.scheduler.cancel_current()
@@ -128,6 +142,112 @@ def create_server(settings: Settings | None = None) -> CklsServer:
             ls.tuning.activity.stop()
 
     return ls
+
+
+# ---- the kernel command: LSP glue over ckls.kernels.service (asking, progress, cancel) -------------------------
+def _kernel_args(args) -> dict:
+    a = args[0] if args else {}
+    if not isinstance(a, dict):
+        raise ValueError("ckls kernel commands take one object argument")
+    return a
+
+
+async def _kernel_task(ls: CklsServer, a: dict):
+    """The task for the function at a.position / a.range (or a.function) of a.uri; open questions are asked
+    with window/showMessageRequest (no answer = the default)."""
+    from ckls.kernels.service import draft_for
+    from ckls.server.state import uri_path
+
+    doc = ls.docs.get(a["uri"])
+    rng = a.get("range") or {}
+    pos = a.get("position") or rng.get("start") or {}
+    fn = draft_for(uri_path(a["uri"]), name=a.get("function"), line=pos.get("line"), col=pos.get("character", 0),
+                   end_line=(rng.get("end") or {}).get("line"), text=doc.text if doc else None,
+                   root=ls.workspace.root_path, spec_path=a.get("spec"))
+    answers = dict(a.get("answers") or {})
+    draft = await asyncio.to_thread(fn, answers)
+    for _ in range(8):
+        if not draft.questions:
+            break
+        for q in draft.questions:
+            got = await ls.window_show_message_request_async(types.ShowMessageRequestParams(
+                types.MessageType.Info, f"ckls: {q.prompt}", [types.MessageActionItem(c) for c in q.choices]))
+            answers[q.key] = got.title if got is not None and got.title in q.choices else q.default
+        draft = await asyncio.to_thread(fn, answers)
+    return draft.task()
+
+
+async def _with_progress(ls: CklsServer, title: str, work):
+    """Runs work(progress, cancel) in a thread, reporting $/progress; the client's cancel sets the event."""
+    import threading
+    import uuid
+
+    token, cancel, loop = str(uuid.uuid4()), threading.Event(), asyncio.get_running_loop()
+    try:
+        await ls.work_done_progress.create_async(token)
+    except Exception:
+        token = None
+    if token:
+        ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True))
+        ls.work_done_progress.tokens[token].add_done_callback(lambda f: f.cancelled() and cancel.set())
+
+    def progress(msg: str) -> None:
+        log.info("kernel: %s", msg)
+        if token:
+            loop.call_soon_threadsafe(ls.work_done_progress.report, token,
+                                      types.WorkDoneProgressReport(message=msg[:300]))
+    try:
+        return await asyncio.to_thread(work, progress, cancel)
+    finally:
+        if token:
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
+
+
+async def _generate_kernel(ls: CklsServer, a: dict) -> dict:
+    import uuid
+
+    from ckls.kernels.agent import AgentConfig
+    from ckls.kernels.service import generate
+
+    task = await _kernel_task(ls, a)
+    opts = ls.init_options.get("kernel", {}) if isinstance(ls.init_options.get("kernel"), dict) else {}
+    get = lambda k, d=None: a.get(k, opts.get(k, d))  # noqa: E731
+    cfg = AgentConfig(**{k: v for k, v in dict(
+        model=get("model"), max_turns=get("maxTurns"), max_tokens=get("maxTokens"), budget_tokens=get("budgetTokens"),
+        base_url=get("baseUrl"), api_key=get("apiKey") or ls.init_options.get("anthropicApiKey"),
+        skills=get("skills")).items() if v is not None})
+    lang = a.get("lang", "c")
+    out = await _with_progress(ls, f"ckls kernel: {task.func_name} ({lang})", lambda p, c: generate(
+        task, lang, cfg, progress=p, cancel=c, budget=get("verifyBudget", "full")))
+    kid = str(uuid.uuid4())
+    ls.kernel_outcomes[kid] = out
+    return dict(out.to_dict(cfg.model), id=kid)
+
+
+async def _verify_kernel(ls: CklsServer, a: dict) -> dict:
+    from ckls.kernels.service import judge
+
+    task = await _kernel_task(ls, a)
+    source = a.get("source") or open(a["kernelPath"]).read()
+    rep, path = await _with_progress(ls, f"ckls verify: {task.func_name}", lambda p, c: judge(
+        task, source, a.get("lang", "c"), budget=a.get("budget", "full"), progress=p))
+    return {"verdict": rep.verdict, "report": rep.to_markdown(), "report_json": rep.to_dict(), "kernel_path": path}
+
+
+async def _apply_kernel(ls: CklsServer, a: dict) -> dict:
+    """A WorkspaceEdit for a generated kernel (by id); with "apply": true the server also asks the client to
+    apply it (workspace/applyEdit)."""
+    from ckls.kernels.service import apply_plan
+
+    out = ls.kernel_outcomes.get(a.get("id", ""))
+    if out is None:
+        raise ValueError("no generated kernel with that id: run ckls.generateKernel first")
+    doc = ls.docs.get(Path(out.task.py_path).as_uri())
+    edit = apply_plan(out, force=bool(a.get("force")), py_text=doc.text if doc else None).workspace_edit()
+    if a.get("apply"):
+        await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
+            edit=ls.protocol._converter.structure(edit, types.WorkspaceEdit), label="ckls: apply kernel"))
+    return edit
 
 
 def main(settings: Settings | None = None) -> int:

@@ -198,6 +198,13 @@ class Judge:
         want1 = self.reference(sizes, vals1, scal1)
         want2 = self.reference(sizes, vals2, scal2)
         bufs, aliased = self.allocate(sizes, layout)
+        try:
+            return self._four_calls(sizes, layout, bufs, aliased, vals1, scal1, want1, vals2, scal2, want2)
+        except Exception as e:  # noqa: BLE001 - once the candidate has run, a failing harness is its doing
+            return _fail("crash_after_call", "a call", f"the judge's process failed after the candidate ran "
+                         f"({type(e).__name__}: {e}): memory outside its buffers was probably overwritten")
+
+    def _four_calls(self, sizes, layout, bufs, aliased, vals1, scal1, want1, vals2, scal2, want2) -> dict:
         r = self.checked_call("first call", sizes, bufs, aliased, vals1, scal1, want1)
         if not r["ok"]:
             return r

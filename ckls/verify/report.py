@@ -10,7 +10,7 @@ PASS, FAIL, UNVERIFIED, ERROR = "PASS", "FAIL", "UNVERIFIED", "ERROR"
 
 @dataclass
 class Failure:
-    check: str            # wrong_result, input_mutated, out_of_bounds_write, late_write, nondeterministic,
+    check: str            # wrong_result, input_mutated, out_of_bounds_write, crash_after_call, late_write, nondeterministic,
     #                       crash, timeout, sanitizer, build, forbidden_symbol, implausible_speed, harness_error
     detail: str
     phase: str = ""       # plan, hypothesis, sanitizer, bench, build

@@ -199,11 +199,14 @@ int ckls_model_set_lora(ckls_model *m, const ckls_lora *a);
 /* ---- LoRA training ---------------------------------------------------------------------------------------- */
 typedef struct ckls_train ckls_train;
 /* Everything one step over up to max_tok tokens needs, allocated once (activations, gradients, scratch).
- * Holds m and a by pointer: both must outlive it. Steps run on the model's thread pool. */
+ * Holds m and a by pointer: both must outlive it. Steps run on the model's thread pool, so never at the same time
+ * as an evaluation of m. The forward runs in f32 over dequantized weight panels (eval quantizes activations
+ * instead), so the gradients are those of the dequantized model. */
 ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok);
 void ckls_train_free(ckls_train *t);
 /* One forward + backward over tokens[0..n_tok) at positions 0..n_tok-1, predicting targets[i] at position i
- * (negative = ignored). *loss = mean cross-entropy over counted targets; the adapter's gradients accumulate
+ * (negative = ignored). *loss = mean cross-entropy over counted targets (0, and no gradient, when none; only
+ * counted rows go through the vocabulary projection, forward and backward); the adapter's gradients accumulate
  * grad_scale * dloss/dparams. cancel is polled between layers: CKLS_ECANCELLED leaves the gradients untouched.
  * The model's KV cache is not touched. */
 int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets, int32_t n_tok, float grad_scale,

@@ -40,6 +40,10 @@ void ckls_gemm(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, co
 /* ckls_matmul_backward without argument checks. */
 void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
                     int64_t n_tok, float *dx, int accumulate);
+/* y[T x n_out] = x.W^T with W dequantized to f32 panels: the training forward (f32 activations, as the backward
+ * and a PyTorch model on the dequantized weights compute; eval quantizes activations for speed instead). */
+void ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
+                     int64_t n_tok, float *y);
 /* Attention backward into caller scratch of ckls_attention_backward_scratch() floats. */
 int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head_kv, int64_t head_dim);
 void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *dout, float *dq,

@@ -437,6 +437,21 @@ static void dot_q8_0_4c(int64_t n, float *s, const void *w, const void *x, int64
     _mm_storeu_ps(s, acc);
 }
 
+/* The end of a 4x4 tile block: h[t] holds token t's four row sums as [r0 r1 r2 r3 | r0 r1 r2 r3] halves; fold
+ * the halves, pair tokens (0,1) and (2,3), and scale by the rows' and tokens' f16 block scales: per lane the
+ * same float(sum) * (dw * dy) FMA as the 4-row decode kernels. */
+static inline void tile4x4_accumulate(__m256i h0, __m256i h1, __m256i h2, __m256i h3, __m128i dw_h, __m128i dy_h,
+                                      __m256 *acc01, __m256 *acc23) {
+    const __m256i s01 = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+    const __m256i s23 = _mm256_add_epi32(_mm256_permute2x128_si256(h2, h3, 0x20), _mm256_permute2x128_si256(h2, h3, 0x31));
+    const __m128 dw = _mm_cvtph_ps(dw_h), dy = _mm_cvtph_ps(dy_h);
+    const __m256 dw2 = _mm256_set_m128(dw, dw);
+    const __m256 dy01 = _mm256_set_m128(_mm_shuffle_ps(dy, dy, 0x55), _mm_shuffle_ps(dy, dy, 0x00));
+    const __m256 dy23 = _mm256_set_m128(_mm_shuffle_ps(dy, dy, 0xff), _mm_shuffle_ps(dy, dy, 0xaa));
+    *acc01 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s01), _mm256_mul_ps(dw2, dy01), *acc01);
+    *acc23 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s23), _mm256_mul_ps(dw2, dy23), *acc23);
+}
+
 /* Four Q8_0 rows against four activation rows: a 4x4 register tile for prompt processing. Each |w| and sign
  * source is formed once per block for four tokens and each activation load serves four rows; the sixteen
  * integer block sums are finished two tokens per vector. Every (row, token) lane does exactly what
@@ -465,17 +480,9 @@ static void dot_q8_0_4x4(int64_t n, float *s, const void *w, int64_t ws, const v
     })
         const __m256i h0 = TOK(b0), h1 = TOK(b1), h2 = TOK(b2), h3 = TOK(b3);
 #undef TOK
-        const __m256i s01 = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
-        const __m256i s23 = _mm256_add_epi32(_mm256_permute2x128_si256(h2, h3, 0x20), _mm256_permute2x128_si256(h2, h3, 0x31));
-        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)a0[i].d, (short)a1[i].d, (short)a2[i].d, (short)a3[i].d,
-                                                      0, 0, 0, 0));
-        const __m128 dy = _mm_cvtph_ps(_mm_setr_epi16((short)b0[i].d, (short)b1[i].d, (short)b2[i].d, (short)b3[i].d,
-                                                      0, 0, 0, 0));
-        const __m256 dw2 = _mm256_set_m128(dw, dw);
-        const __m256 dy01 = _mm256_set_m128(_mm_shuffle_ps(dy, dy, 0x55), _mm_shuffle_ps(dy, dy, 0x00));
-        const __m256 dy23 = _mm256_set_m128(_mm_shuffle_ps(dy, dy, 0xff), _mm_shuffle_ps(dy, dy, 0xaa));
-        acc01 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s01), _mm256_mul_ps(dw2, dy01), acc01);
-        acc23 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s23), _mm256_mul_ps(dw2, dy23), acc23);
+        tile4x4_accumulate(h0, h1, h2, h3, _mm_setr_epi16((short)a0[i].d, (short)a1[i].d, (short)a2[i].d, (short)a3[i].d, 0, 0, 0, 0),
+                           _mm_setr_epi16((short)b0[i].d, (short)b1[i].d, (short)b2[i].d, (short)b3[i].d, 0, 0, 0, 0),
+                           &acc01, &acc23);
     }
     _mm256_storeu_ps(s, acc01);
     _mm256_storeu_ps(s + 8, acc23);
@@ -532,17 +539,9 @@ static void dot_q4_0_4x4(int64_t n, float *s, const void *w, int64_t ws, const v
     })
         const __m256i h0 = TOK(b0), h1 = TOK(b1), h2 = TOK(b2), h3 = TOK(b3);
 #undef TOK
-        const __m256i s01 = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
-        const __m256i s23 = _mm256_add_epi32(_mm256_permute2x128_si256(h2, h3, 0x20), _mm256_permute2x128_si256(h2, h3, 0x31));
-        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)a0[i].d, (short)a1[i].d, (short)a2[i].d, (short)a3[i].d,
-                                                      0, 0, 0, 0));
-        const __m128 dy = _mm_cvtph_ps(_mm_setr_epi16((short)b0[i].d, (short)b1[i].d, (short)b2[i].d, (short)b3[i].d,
-                                                      0, 0, 0, 0));
-        const __m256 dw2 = _mm256_set_m128(dw, dw);
-        const __m256 dy01 = _mm256_set_m128(_mm_shuffle_ps(dy, dy, 0x55), _mm_shuffle_ps(dy, dy, 0x00));
-        const __m256 dy23 = _mm256_set_m128(_mm_shuffle_ps(dy, dy, 0xff), _mm_shuffle_ps(dy, dy, 0xaa));
-        acc01 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s01), _mm256_mul_ps(dw2, dy01), acc01);
-        acc23 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s23), _mm256_mul_ps(dw2, dy23), acc23);
+        tile4x4_accumulate(h0, h1, h2, h3, _mm_setr_epi16((short)a0[i].d, (short)a1[i].d, (short)a2[i].d, (short)a3[i].d, 0, 0, 0, 0),
+                           _mm_setr_epi16((short)b0[i].d, (short)b1[i].d, (short)b2[i].d, (short)b3[i].d, 0, 0, 0, 0),
+                           &acc01, &acc23);
     }
     _mm256_storeu_ps(s, acc01);
     _mm256_storeu_ps(s + 8, acc23);

@@ -52,6 +52,7 @@ typedef struct {
 
 static void gemm_task(void *p, int ith, int nth) {
     gemm_job *j = p;
+    float panel[GEMM_KB * GEMM_NB] __attribute__((aligned(64))); /* B's slice, packed: rows contiguous */
     for (;;) {
         const int64_t it = atomic_fetch_add(&j->next, 1);
         if (it >= j->n_items) break;
@@ -59,8 +60,15 @@ static void gemm_task(void *p, int ith, int nth) {
         const int64_t m = j->M - i0 < GEMM_MB ? j->M - i0 : GEMM_MB, n = j->N - j0 < GEMM_NB ? j->N - j0 : GEMM_NB;
         for (int64_t k0 = 0; k0 < j->K || k0 == 0; k0 += GEMM_KB) {
             const int64_t kk = j->K - k0 < GEMM_KB ? j->K - k0 : GEMM_KB;
-            j->tile(m, n, kk, j->alpha, j->A + i0 * j->a_si + k0 * j->a_sk, j->a_si, j->a_sk, j->B + k0 * j->ldb + j0,
-                    j->ldb, j->accumulate || k0 > 0, j->C + i0 * j->ldc + j0, j->ldc);
+            const float *b = j->B + k0 * j->ldb + j0;
+            int64_t ldb = j->ldb;
+            if (m > 8 && ldb != n) { /* reused by many rows: worth a contiguous copy */
+                for (int64_t r = 0; r < kk; r++) memcpy(panel + r * n, b + r * j->ldb, sizeof(float) * (size_t)n);
+                b = panel;
+                ldb = n;
+            }
+            j->tile(m, n, kk, j->alpha, j->A + i0 * j->a_si + k0 * j->a_sk, j->a_si, j->a_sk, b, ldb,
+                    j->accumulate || k0 > 0, j->C + i0 * j->ldc + j0, j->ldc);
         }
     }
 }
@@ -129,6 +137,54 @@ void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int
         return;
     }
     ckls_pool_run(n_in > j.nb ? pool : NULL, dx_task, &j);
+}
+
+/* ---- y = x.W^T through a frozen weight, in f32 (the training forward) ------------------------------------------ */
+#define FW_KB 256 /* input columns per panel: one 256-block, or eight 32-blocks */
+#define FW_NB 64  /* weight rows (outputs) per work item */
+
+typedef struct {
+    ckls_gemm_tile_fn tile;
+    ckls_to_float_fn to_float;
+    const char *w;
+    int64_t row_bytes, blck, blck_bytes, n_out, n_in, n_tok;
+    const float *x;
+    float *y;
+    atomic_llong next;
+} fw_job;
+
+static void fw_task(void *p, int ith, int nth) {
+    fw_job *j = p;
+    float panel[FW_KB * FW_NB] __attribute__((aligned(64))), row[FW_KB] __attribute__((aligned(64)));
+    const int64_t n_items = (j->n_out + FW_NB - 1) / FW_NB;
+    for (;;) {
+        const int64_t it = atomic_fetch_add(&j->next, 1);
+        if (it >= n_items) break;
+        const int64_t o0 = it * FW_NB, n = j->n_out - o0 < FW_NB ? j->n_out - o0 : FW_NB;
+        for (int64_t k0 = 0; k0 < j->n_in; k0 += FW_KB) {
+            const int64_t kk = j->n_in - k0 < FW_KB ? j->n_in - k0 : FW_KB; /* a block multiple */
+            /* W's rows o0.. (columns k0..) dequantized, then laid out transposed: panel[k][o] */
+            for (int64_t r = 0; r < n; r++) {
+                j->to_float(j->w + (o0 + r) * j->row_bytes + k0 / j->blck * j->blck_bytes, row, kk);
+                for (int64_t i = 0; i < kk; i++) panel[i * n + r] = row[i];
+            }
+            j->tile(j->n_tok, n, kk, 1.0f, j->x + k0, j->n_in, 1, panel, n, k0 > 0, j->y + o0, j->n_out);
+        }
+    }
+}
+
+void ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
+                     int64_t n_tok, float *y) {
+    const ckls_type_info *ti = ckls_type_get(type);
+    fw_job j = {.tile = ckls_bwd_active()->gemm_tile, .to_float = ti->to_float, .w = w,
+                .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
+                .n_in = n_in, .n_tok = n_tok, .x = x, .y = y};
+    atomic_init(&j.next, 0);
+    if (n_in == 0) {
+        for (int64_t t = 0; t < n_tok; t++) memset(y + t * n_out, 0, sizeof(float) * (size_t)n_out);
+        return;
+    }
+    ckls_pool_run(n_out > FW_NB ? pool : NULL, fw_task, &j);
 }
 
 int ckls_matmul_backward(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,

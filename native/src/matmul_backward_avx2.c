@@ -1,5 +1,5 @@
 /* matmul_backward_avx2.c — the training kernels with AVX2/FMA: a 4 x 16 register-blocked GEMM tile (8
- * accumulators, B loaded once per k for four rows) and the attention backward with vector dots/axpys. Edges
+ * accumulators; 6 x 16 with 12 where the rows allow) and the attention backward with vector dots/axpys. Edges
  * the blocks do not cover go through the scalar reference's arithmetic. */
 #include <math.h>
 
@@ -19,13 +19,46 @@ static inline void store(float *c, __m256 acc, __m256 alpha, int accumulate) {
     _mm256_storeu_ps(c, accumulate ? _mm256_add_ps(_mm256_loadu_ps(c), v) : v);
 }
 
+static void gemm_rest(int64_t m, int64_t j_begin, int64_t n, int64_t k, __m256 va, float alpha, const float *A,
+                      int64_t a_si, int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+
 static void gemm_tile_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                            const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc) {
     const __m256 va = _mm256_set1_ps(alpha);
-    const int64_t m4 = m / 4 * 4, n8 = n / 8 * 8;
+    const int64_t m6 = m / 6 * 6, n16 = n / 16 * 16;
+    /* 6 x 16 blocks: 12 accumulators keep both FMA pipes busy through their latency */
+    for (int64_t i = 0; i < m6; i += 6) {
+        const float *a0 = A + i * a_si;
+        for (int64_t j = 0; j < n16; j += 16) {
+            __m256 c[6][2];
+            for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+            const float *b = B + j;
+            for (int64_t p = 0; p < k; p++, b += ldb) {
+                const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+                const float *ap = a0 + p * a_sk;
+                for (int r = 0; r < 6; r++) {
+                    const __m256 x = _mm256_broadcast_ss(ap + r * a_si);
+                    c[r][0] = _mm256_fmadd_ps(x, b0, c[r][0]);
+                    c[r][1] = _mm256_fmadd_ps(x, b1, c[r][1]);
+                }
+            }
+            for (int r = 0; r < 6; r++) {
+                store(C + (i + r) * ldc + j, c[r][0], va, accumulate);
+                store(C + (i + r) * ldc + j + 8, c[r][1], va, accumulate);
+            }
+        }
+        if (n16 < n) gemm_rest(6, n16, n, k, va, alpha, A + i * a_si, a_si, a_sk, B, ldb, accumulate, C + i * ldc, ldc);
+    }
+    if (m6 < m) gemm_rest(m - m6, 0, n, k, va, alpha, A + m6 * a_si, a_si, a_sk, B, ldb, accumulate, C + m6 * ldc, ldc);
+}
+
+/* Rows 0..m-1 (m < 6 or a column remainder), columns j_begin..n-1: 4 x 16, 4 x 8, then single rows. */
+static void gemm_rest(int64_t m, int64_t j_begin, int64_t n, int64_t k, __m256 va, float alpha, const float *A,
+                      int64_t a_si, int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc) {
+    const int64_t m4 = m / 4 * 4, n8 = j_begin + (n - j_begin) / 8 * 8;
     for (int64_t i = 0; i < m4; i += 4) {
         const float *a0 = A + i * a_si, *a1 = a0 + a_si, *a2 = a1 + a_si, *a3 = a2 + a_si;
-        int64_t j = 0;
+        int64_t j = j_begin;
         for (; j + 16 <= n; j += 16) {
             __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                    c31 = c00;
@@ -77,7 +110,7 @@ static void gemm_tile_avx2(int64_t m, int64_t n, int64_t k, float alpha, const f
     }
     for (int64_t i = m4; i < m; i++) { /* last rows: one row at a time, 8 columns per vector */
         const float *a0 = A + i * a_si;
-        for (int64_t j = 0; j < n8; j += 8) {
+        for (int64_t j = j_begin; j < n8; j += 8) {
             __m256 c0 = _mm256_setzero_ps();
             const float *b = B + j;
             for (int64_t p = 0; p < k; p++, b += ldb) c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + p * a_sk), _mm256_loadu_ps(b), c0);

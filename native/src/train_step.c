@@ -13,7 +13,6 @@
 #include <stdlib.h>
 
 #include "backward.h"
-#include "matmul.h"
 #include "model.h"
 
 #define N_TARGETS 7
@@ -30,15 +29,15 @@ struct ckls_train {
     /* backward scratch */
     float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *attn_ws, *scores, *grads, *ce_loss;
     int64_t *ce_cnt;
-    void *xq;
-    int32_t *pos;
+    int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
 };
 
 void ckls_train_free(ckls_train *t) {
     if (!t) return;
     ckls_aligned_free(t->arena);
-    ckls_aligned_free(t->xq);
     ckls_aligned_free(t->pos);
+    ckls_aligned_free(t->rows);
+    ckls_aligned_free(t->tgt);
     ckls_aligned_free(t->ce_cnt);
     free(t);
 }
@@ -74,18 +73,12 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
     _Static_assert(sizeof sizes / sizeof *sizes == sizeof dst / sizeof *dst, "arena table");
     int64_t total = 0;
     for (int i = 0; i < n_bufs; i++) total += (sizes[i] + 15) / 16 * 16;
-    size_t xq_row = 0;
-    const int64_t in_lens[] = {d, ff};
-    for (int i = 0; i < 2; i++) {
-        const int acts[] = {CKLS_TYPE_F32, CKLS_TYPE_Q8_0, CKLS_TYPE_Q8_K};
-        for (int j = 0; j < 3; j++)
-            if (ckls_row_bytes(acts[j], in_lens[i]) > (int64_t)xq_row) xq_row = (size_t)ckls_row_bytes(acts[j], in_lens[i]);
-    }
     t->arena = ckls_aligned_alloc(sizeof(float) * (size_t)total);
-    t->xq = ckls_aligned_alloc(xq_row * (size_t)T);
     t->pos = ckls_aligned_alloc(sizeof(int32_t) * (size_t)T);
+    t->rows = ckls_aligned_alloc(sizeof(int32_t) * (size_t)T);
+    t->tgt = ckls_aligned_alloc(sizeof(int32_t) * (size_t)T);
     t->ce_cnt = ckls_aligned_alloc(sizeof(int64_t) * (size_t)nth);
-    if (!t->arena || !t->xq || !t->pos || !t->ce_cnt) {
+    if (!t->arena || !t->pos || !t->rows || !t->tgt || !t->ce_cnt) {
         ckls_train_free(t);
         ckls_fail(CKLS_ENOMEM, "train_create: out of memory for %lld MB of activations",
                   (long long)(total * 4 >> 20));
@@ -101,11 +94,10 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
 }
 
 /* ---- forward pieces ------------------------------------------------------------------------------------------- */
+/* f32 activations throughout: the gradient is then exactly that of the dequantized model, and the panel GEMM is
+ * faster than quantized dots at training batch sizes */
 static void linear(ckls_train *t, const ckls_tensor *w, const float *x, int64_t n, float *y) {
-    const int act = ckls_type_vec_dot_type(w->type);
-    ckls_quantize_acts(t->m->pool, act, x, t->xq, w->ne0, n);
-    ckls_matmul_pre(t->m->pool, w->type, w->data, w->ne1, w->ne0, t->xq, ckls_row_bytes(act, w->ne0), n, y, w->ne1,
-                    NULL);
+    ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y);
 }
 
 static float *lora_u(ckls_train *t, int l, int ti) { return t->lu + ((int64_t)l * N_TARGETS + ti) * t->cap * t->r; }
@@ -225,23 +217,35 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
     }
     if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
     ckls_rmsnorm(t->xf, m->output_norm.data, t->hf, n, d, eps);
-    linear(t, &m->output, t->hf, n, t->logits);
 
-    /* loss and dlogits (in place) */
-    int64_t total = 0;
-    for (int64_t i = 0; i < n; i++) total += targets[i] >= 0;
+    /* logits, loss and their gradient only for the rows that have a target (FIM samples count only the middle):
+     * the vocabulary projection is the largest matrix, forward and backward */
+    int64_t nc = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (targets[i] >= 0) {
+            memcpy(t->datt + nc * d, t->hf + i * d, sizeof(float) * (size_t)d); /* datt: free until the backward */
+            t->rows[nc] = (int32_t)i;
+            t->tgt[nc++] = targets[i];
+        }
+    if (nc == 0) { /* nothing to learn from: no loss, no gradient */
+        *loss = 0.0f;
+        return CKLS_OK;
+    }
+    linear(t, &m->output, t->datt, nc, t->logits);
     const int nth = ckls_pool_threads(pool);
     for (int i = 0; i < nth; i++) t->ce_loss[i] = 0.0f, t->ce_cnt[i] = 0;
-    ce_job cj = {.logits = t->logits, .targets = targets, .n = n, .V = V, .total = total, .loss = t->ce_loss,
+    ce_job cj = {.logits = t->logits, .targets = t->tgt, .n = nc, .V = V, .total = nc, .loss = t->ce_loss,
                  .cnt = t->ce_cnt, .dlogits = t->logits};
     ckls_pool_run(pool, ce_task, &cj);
     double lsum = 0.0;
     for (int i = 0; i < nth; i++) lsum += (double)t->ce_loss[i] * (double)t->ce_cnt[i];
-    *loss = total ? (float)(lsum / (double)total) : 0.0f;
+    *loss = (float)(lsum / (double)nc);
 
     /* backward */
     memset(t->grads, 0, sizeof(float) * (size_t)ckls_lora_n_params(t->a));
-    ckls_matmul_dx(pool, m->output.type, m->output.data, V, d, t->logits, n, t->dh, 0);
+    ckls_matmul_dx(pool, m->output.type, m->output.data, V, d, t->logits, nc, t->dq, 0);
+    memset(t->dh, 0, sizeof(float) * (size_t)(n * d));
+    for (int64_t i = 0; i < nc; i++) memcpy(t->dh + (int64_t)t->rows[i] * d, t->dq + i * d, sizeof(float) * (size_t)d);
     ckls_rmsnorm_backward(t->xf, m->output_norm.data, t->dh, t->dx, NULL, n, d, eps);
     for (int l = (int)L - 1; l >= 0; l--) {
         if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");

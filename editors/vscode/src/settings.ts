@@ -75,7 +75,7 @@ export function agentArgs(cfg: ConfigLike): AgentArgs {
   const base = (cfg.get<string>('agent.baseUrl') ?? '').trim();
   const lang = cfg.get<string>('agent.lang') === 'cuda' ? 'cuda' : 'c';
   return {
-    model: cfg.get<string>('agent.model') || 'claude-sonnet-4-5',
+    model: cfg.get<string>('agent.model') || 'claude-sonnet-5-5',
     maxTurns: cfg.get<number>('agent.maxTurns') ?? 12,
     budgetTokens: cfg.get<number>('agent.budgetTokens') ?? 400000,
     lang,

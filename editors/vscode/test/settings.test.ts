@@ -29,6 +29,6 @@ describe('settings', () => {
     expect(tuneArgs(cfg(section))).toEqual({ rank: 16, budgetMinutes: 5, idleSeconds: 30 });
     expect(tuneArgs(cfg({}))).toEqual({ rank: 8, budgetMinutes: 30, idleSeconds: 60 });
     expect(agentArgs(cfg(section))).toEqual({ model: 'claude-x', maxTurns: 3, budgetTokens: 9000, lang: 'cuda', baseUrl: 'http://127.0.0.1:9' });
-    expect(agentArgs(cfg({}))).toEqual({ model: 'claude-sonnet-4-5', maxTurns: 12, budgetTokens: 400000, lang: 'c' });
+    expect(agentArgs(cfg({}))).toEqual({ model: 'claude-sonnet-5-5', maxTurns: 12, budgetTokens: 400000, lang: 'c' });
   });
 });
