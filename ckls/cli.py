@@ -1,4 +1,5 @@
-"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls tune`, `ckls verify`, `ckls kernel`, `ckls skills`."""
+"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls tune`, `ckls eval completion`,
+`ckls verify`, `ckls kernel`, `ckls skills`."""
 from __future__ import annotations
 
 import argparse
@@ -246,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
         "adapter GGUF the server picks up. Ctrl-C stops after a checkpoint; running again resumes."))
     add_tune_args(tu)
     tu.set_defaults(func=cmd_tune)
+
+    from ckls.eval.cli import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
 
     v = sub.add_parser("verify", help="judge a C/CUDA kernel against a Python function", add_help=False)
     v.set_defaults(func=None, passthrough=cmd_verify)

@@ -1,0 +1,144 @@
+"""Runs samples through the server's pipeline: Document window → build_context (scope, definitions from the
+file and its neighbours) → the engine's prompt builder, generation and stop rules → post-processing. Nothing
+here generates text by another path; only the latency cap is raised (by default) so that a busy machine does
+not change what is measured."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from ckls.completion.config import Settings
+from ckls.completion.context import ExtraContext, build_context, extract_definitions
+from ckls.completion.documents import Document, index_to_utf16
+from ckls.completion.engine import Engine, Job
+from ckls.completion.languages import language_of
+from ckls.eval.metrics import edit_similarity, exact_match
+from ckls.eval.samples import Sample
+
+NEIGHBOURS = 8        # files of the same directory whose definitions the editor has indexed (open tabs)
+
+
+@dataclass
+class Record:
+    kind: str
+    path: str
+    language_id: str
+    line: int
+    col: int
+    target: str
+    pred: str           # the suggestion (its first line for line samples)
+    raw: str            # the model's output before post-processing
+    em: bool            # line: the whole line; block: its first line
+    es: float           # line: the line; block: the whole block
+    block_em: bool      # block samples: the whole block (False for line samples)
+    latency_ms: float
+    n_prompt: int
+    n_generated: int
+    timed_out: bool
+    line_prefix: str = ""   # the cursor's line up to the cursor (to read misses by)
+
+
+def score(sample: Sample, suggestion: str) -> tuple[str, bool, float, bool]:
+    """(prediction, exact match, edit similarity, whole-block match) of a suggestion for a sample."""
+    if sample.kind == "line":
+        pred = suggestion.split("\n", 1)[0]
+        return pred, exact_match(pred, sample.target), edit_similarity(pred.rstrip(), sample.target), False
+    first_pred = suggestion.split("\n", 1)[0]
+    first_target = sample.target.split("\n", 1)[0]
+    return (suggestion, exact_match(first_pred, first_target),
+            edit_similarity(suggestion.rstrip(), sample.target), exact_match(suggestion, sample.target))
+
+
+class Neighbours:
+    """Definitions of the files beside each sample's file, parsed once per file."""
+
+    def __init__(self, repo: str, files: list[str]):
+        self.repo = repo
+        self.by_dir: dict[str, list[str]] = {}
+        for f in sorted(files):
+            self.by_dir.setdefault(os.path.dirname(f), []).append(f)
+        self._defs: dict[str, dict[str, str]] = {}
+
+    def defs(self, rel: str) -> dict[str, str]:
+        d = self._defs.get(rel)
+        if d is None:
+            path = os.path.join(self.repo, rel)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+                d = extract_definitions(language_of("", path), text)
+            except (OSError, UnicodeDecodeError, ValueError):
+                d = {}
+            self._defs[rel] = d
+        return d
+
+    def of(self, rel: str) -> list[str]:
+        return [f for f in self.by_dir.get(os.path.dirname(rel), []) if f != rel][:NEIGHBOURS]
+
+
+def sample_job(sample: Sample, repo: str, settings: Settings, neighbours: Neighbours | None) -> Job:
+    """The engine job the server would run at the sample's cursor (as `ckls complete` builds it), with the
+    definitions of neighbouring files indexed as if they were open in the editor."""
+    uri = "file://" + os.path.abspath(os.path.join(repo, sample.path))
+    doc = Document(uri, sample.text, sample.language_id)
+    extra = ExtraContext()
+    if neighbours is not None:
+        for rel in neighbours.of(sample.path):
+            # the same index the server keeps for open files (ExtraContext.index), parsed once per file
+            extra.defs["file://" + os.path.abspath(os.path.join(repo, rel))] = neighbours.defs(rel)
+    extra.index(uri, sample.language_id, sample.text)
+    character = index_to_utf16(doc.lines[sample.line], sample.col)
+    before, after, first, ln, c = doc.window(sample.line, character, settings.prefix_tokens * 6,
+                                             settings.suffix_tokens * 6)
+    ctx = build_context(uri, sample.language_id, before, after, ln, c, first, extra, settings.extra_tokens * 3)
+    return Job(ctx, deadline=time.monotonic() + settings.latency_ms / 1e3, max_tokens=settings.max_tokens)
+
+
+def run_samples(samples: list[Sample], repo: str, settings: Settings, files: list[str] | None = None,
+                progress=None, engine: Engine | None = None, adapter: str | None = None) -> list[Record]:
+    """One Record per sample, in order. `files` (the repo's source files) supplies the neighbours' definitions;
+    `adapter` a LoRA GGUF served on top of the model, as the server serves a workspace adapter;
+    progress(done, total, records) is called after each sample."""
+    own = engine is None
+    engine = engine or Engine(settings)
+    neighbours = Neighbours(repo, files) if files else None
+    out: list[Record] = []
+    try:
+        engine.load(settings).result()
+        if adapter:
+            from ckls.tune.loop import load_serving_adapter
+
+            engine.with_model(lambda m: m.set_adapter(load_serving_adapter(m, adapter))).result()
+        for k, s in enumerate(samples):
+            # each sample stands alone: no prefix-window start held over from the previous position
+            engine.builder._start.clear()
+            job = sample_job(s, repo, settings, neighbours)
+            res = engine.submit(job).result()
+            pred, em, es, block_em = score(s, res.text)
+            out.append(Record(s.kind, s.path, s.language_id, s.line, s.col, s.target, pred, res.raw, em, es,
+                              block_em, res.total_ms, res.n_prompt, res.n_generated, res.timed_out,
+                              job.ctx.line_prefix))
+            if progress:
+                progress(k + 1, len(samples), out)
+    finally:
+        if own:
+            engine.close()
+    return out
+
+
+def progress_line(stream=sys.stderr):
+    t0 = time.monotonic()
+
+    def show(done: int, total: int, recs: list[Record]) -> None:
+        lines = [r for r in recs if r.kind == "line"]
+        em = sum(r.em for r in lines) / len(lines) if lines else 0.0
+        el = time.monotonic() - t0
+        eta = el / done * (total - done)
+        stream.write(f"\r[{done}/{total}] line EM {em:.3f}  {el / done:.2f} s/sample  eta {eta:.0f} s   ")
+        if done == total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
