@@ -17,7 +17,7 @@ EDITORS = Path(__file__).resolve().parents[2] / "editors"
 TEMPLATE = EDITORS / "pycharm" / "lsp4ij-template"
 PLUGIN = EDITORS / "pycharm" / "plugin"
 VSCODE = EDITORS / "vscode"
-JSON_TYPES = {int: "integer", bool: "boolean", str: "string", list: "array"}
+JSON_TYPES = {int: "integer", bool: "boolean", str: "string", list: "array", float: "number"}
 OS_KEYS = {"default", "windows", "mac", "unix"}
 
 
@@ -135,9 +135,9 @@ def test_lsp4ij_settings_validate_and_the_server_accepts_them():
     assert load(TEMPLATE / "initializationOptions.json") == {}
 
 
-def _check_mirror(props: dict, prefix: str, where: str) -> None:
+def _check_mirror(props: dict, prefix: str, where: str, nested_tune: bool = False) -> None:
     for s in SCHEMA:
-        key = prefix + camel(s.name)
+        key = prefix + (("tune." + camel(s.name[5:])) if nested_tune and s.name.startswith("tune_") else camel(s.name))
         assert key in props, f"{where} lacks {key}"
         p = props[key]
         assert p["type"] == JSON_TYPES[s.type], key
@@ -151,7 +151,7 @@ def _check_mirror(props: dict, prefix: str, where: str) -> None:
 def test_settings_surfaces_mirror_the_server_schema():
     _check_mirror(load(TEMPLATE / "settings.schema.json")["properties"]["ckls"]["properties"], "", "LSP4IJ schema")
     contributed = load(VSCODE / "package.json")["contributes"]["configuration"]["properties"]
-    _check_mirror(contributed, "ckls.", "the VS Code extension")
+    _check_mirror(contributed, "ckls.", "the VS Code extension", nested_tune=True)
     # the extension answers workspace/configuration with exactly these names (src/settings.ts SERVER_KEYS)
     src = (VSCODE / "src" / "settings.ts").read_text()
     keys = re.search(r"SERVER_KEYS = \[(.*?)\] as const", src, re.S).group(1)

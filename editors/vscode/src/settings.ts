@@ -6,6 +6,9 @@ export const SERVER_KEYS = [
   'modelPath', 'threads', 'nCtx', 'latencyMs', 'maxTokens', 'maxLines', 'prefixTokens', 'suffixTokens',
   'extraTokens', 'fimOrder', 'multiline', 'debounceMs', 'debounceMaxMs', 'triggerWithTextRight',
   'disabledLanguages', 'enabled', 'prefetch', 'telemetry',
+  // fine-tuning: contributed as ckls.tune.<name>, flattened to tune<Name> (the server's tune_* settings)
+  'tuneEnabled', 'tuneRank', 'tuneAlpha', 'tuneLr', 'tuneBudgetS', 'tuneMaxSteps', 'tuneSeqLen', 'tuneSchedule',
+  'tuneIdleMs', 'tuneThreads', 'tuneDir', 'tuneUseAdapter',
 ] as const;
 
 export interface ConfigLike {
@@ -51,15 +54,15 @@ export function knownFromStats(stats: unknown): string[] {
 
 export interface TuneArgs {
   rank: number;
-  budgetMinutes: number;
-  idleSeconds: number;
+  budgetS: number;
+  idleMs: number;
 }
 
 export function tuneArgs(cfg: ConfigLike): TuneArgs {
   return {
     rank: cfg.get<number>('tune.rank') ?? 8,
-    budgetMinutes: cfg.get<number>('tune.budgetMinutes') ?? 30,
-    idleSeconds: cfg.get<number>('tune.idleSeconds') ?? 60,
+    budgetS: cfg.get<number>('tune.budgetS') ?? 600,
+    idleMs: cfg.get<number>('tune.idleMs') ?? 3000,
   };
 }
 
