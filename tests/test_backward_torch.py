@@ -387,7 +387,7 @@ def test_eval_with_adapter_matches_torch(models, rng, arch, wtype):
     model = Model(path, n_ctx=64, n_threads=2, load_tokenizer=False)
     tokens = rng.integers(0, model.n_vocab - 8, size=13).tolist()
     base = model.eval(tokens, logits_all=True)
-    ad = random_adapter(model, rng, rank=4, targets=("attn_k", "attn_output", "ffn_up"), b_scale=0.3)
+    ad = random_adapter(model, rng, rank=4, targets=("attn_k", "attn_output", "ffn_up"), b_scale=1.0)
     model.set_adapter(ad)
     assert model.cached_tokens == []
     ours = model.eval(tokens, logits_all=True)
@@ -400,7 +400,8 @@ def test_eval_with_adapter_matches_torch(models, rng, arch, wtype):
         plain = ref.forward(tokens, {}, 1.0).numpy()
     tol = 1e-4 if wtype == "f32" else 0.05
     close(ours, want, tol, "logits with adapter")
-    assert np.abs(want - plain).max() > 4 * tol * np.abs(want).max()  # the adapter really changes them
+    # the adapter moves the logits far more than ours and torch's disagree, so the comparison can tell them apart
+    assert np.abs(want - plain).max() > 4 * np.abs(ours - want).max()
     # hot swap back: the base logits again, bit for bit
     model.set_adapter(None)
     np.testing.assert_array_equal(model.eval(tokens, logits_all=True), base)
