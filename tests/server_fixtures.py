@@ -87,6 +87,7 @@ def expected_completion(model_path: str, uri: str, text: str, language_id: str, 
     from ckls.completion.context import ExtraContext, build_context
     from ckls.completion.documents import Document
     from ckls.completion.engine import decode_utf8
+    from ckls.completion.heal import healing
     from ckls.completion.postprocess import Post, decide_shape
     from ckls.completion.prompt import PromptBuilder
     from ckls.runtime import load_model
@@ -106,8 +107,13 @@ def expected_completion(model_path: str, uri: str, text: str, language_id: str, 
             model.set_adapter(load_serving_adapter(model, adapter))
         b = PromptBuilder(model.tokenizer, s.prefix_tokens, s.suffix_tokens, s.extra_tokens, s.fim_order)
         prompt = b.build(ctx)
-        ids = list(model.generate(prompt.tokens, s.max_tokens, temperature=0.0, stop_ids=b.fmt.stop_ids))
-        raw = decode_utf8(b"".join(model.tokenizer.token_bytes(i) for i in ids))
+        heal = healing(model.tokenizer, prompt.heal)
+        ids = []
+        for i in model.generate(prompt.tokens, s.max_tokens + (1 if prompt.heal else 0), temperature=0.0,
+                                stop_ids=b.fmt.stop_ids, constrain=heal.constrain):
+            ids.append(i)
+            heal.feed(model.tokenizer.token_bytes(i))
+        raw = decode_utf8(heal.strip(b"".join(model.tokenizer.token_bytes(i) for i in ids)))
     return Post(decide_shape(ctx, s.multiline), s.max_lines).finalize(raw)
 
 

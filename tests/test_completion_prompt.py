@@ -31,16 +31,23 @@ def ctx_for(text: str, line: int, col: int, extra=None, budget=2000, uri="file:/
 
 def test_layouts_use_the_models_fim_ids(tok):
     ctx = ctx_for("def f(x):\n    return x\n\ny = f(2)\n", 1, 12)
-    spm = PromptBuilder(tok, fim_order="spm").build(ctx).tokens
-    psm = PromptBuilder(tok, fim_order="psm").build(ctx).tokens
+    p_spm = PromptBuilder(tok, fim_order="spm").build(ctx)
+    p_psm = PromptBuilder(tok, fim_order="psm").build(ctx)
+    spm, psm = p_spm.tokens, p_psm.tokens
     pre, suf, mid = tok.fim_pre_id, tok.fim_suf_id, tok.fim_mid_id
     assert spm[0] == suf and spm[-1] == mid and spm.count(pre) == 1
     assert psm[0] == pre and psm[-1] == mid and psm.count(suf) == 1
+    # the prefix's last token is held back for healing: prompt prefix + heal bytes = the text before the cursor
+    assert p_spm.heal == p_psm.heal and p_spm.heal and "def f(x):\n    return x".endswith(p_spm.heal.decode())
     i = spm.index(pre)
-    assert tok.decode(spm[i + 1:-1]) == "def f(x):\n    return x"
+    assert tok.decode(spm[i + 1:-1]) + p_spm.heal.decode() == "def f(x):\n    return x"
     assert tok.decode(spm[1:i]) == "\n\ny = f(2)\n"
     j = psm.index(suf)
-    assert tok.decode(psm[1:j]) == "def f(x):\n    return x" and tok.decode(psm[j + 1:-1]) == "\n\ny = f(2)\n"
+    assert tok.decode(psm[1:j]) + p_psm.heal.decode() == "def f(x):\n    return x"
+    assert tok.decode(psm[j + 1:-1]) == "\n\ny = f(2)\n"
+    # without healing the whole prefix is in the prompt
+    plain = PromptBuilder(tok, fim_order="spm", heal=False).build(ctx)
+    assert plain.heal == b"" and tok.decode(plain.tokens[plain.tokens.index(pre) + 1:-1]) == "def f(x):\n    return x"
 
 
 def test_budgets_cut_on_lines(tok):
@@ -50,7 +57,7 @@ def test_budgets_cut_on_lines(tok):
     p = b.build(ctx)
     assert p.n_prefix <= 100 and p.n_suffix <= 30
     i = p.tokens.index(tok.fim_pre_id)
-    prefix = tok.decode(p.tokens[i + 1:-1])
+    prefix = tok.decode(p.tokens[i + 1:-1]) + p.heal.decode()
     assert prefix.startswith("value_") and prefix.endswith("value_199 = 199 * 3\n")
 
 

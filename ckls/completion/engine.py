@@ -12,6 +12,7 @@ from typing import Callable
 
 from ckls.completion.config import Settings
 from ckls.completion.context import Context
+from ckls.completion.heal import healing
 from ckls.completion.postprocess import Post, decide_shape
 from ckls.completion.prompt import PromptBuilder
 from ckls.runtime import CancelFlag, Cancelled, ModelError, load_model
@@ -164,19 +165,23 @@ class Engine:
             timed_out = time.monotonic() > job.deadline
             return timed_out
 
-        gen = model.generate(toks, min(job.max_tokens, room - 1), temperature=0.0,
-                             stop_ids=builder.fmt.stop_ids, cancel=job.cancel, deadline=late)
+        heal = healing(tok, prompt.heal)  # (a prompt cut to the context loses its head, never its end)
+        gen = model.generate(toks, min(job.max_tokens + 1 if heal.owed else job.max_tokens, room - 1),
+                             temperature=0.0, stop_ids=builder.fmt.stop_ids, cancel=job.cancel, deadline=late,
+                             constrain=heal.constrain)
         for t in gen:
             if t_prompt is None:
                 t_prompt = time.monotonic()
             out.append(t)
-            raw += tok.token_bytes(t)
-            if post.early_stop(decode_utf8(raw)):
+            b = tok.token_bytes(t)
+            heal.feed(b)
+            raw += b
+            if post.early_stop(decode_utf8(heal.strip(raw))):
                 break
         gen.close()
         if t_prompt is None:
             t_prompt = time.monotonic()
-        text = decode_utf8(raw)
+        text = decode_utf8(heal.strip(raw))
         t1 = time.monotonic()
         return Result(post.finalize(text), text, len(toks), reused, len(out), (t_prompt - t0) * 1e3,
                       (t1 - t0) * 1e3, timed_out)

@@ -47,12 +47,14 @@ class Prompt:
     n_suffix: int
     prefix_start: int     # document line where the prefix text starts
     n_stable: int = 0     # leading tokens that typing on the cursor's line leaves as they are
+    heal: bytes = b""     # the prefix's last token, left out: generation must spell these bytes first (heal.py)
 
 
 class PromptBuilder:
     def __init__(self, tokenizer, prefix_tokens: int = 768, suffix_tokens: int = 256, extra_tokens: int = 512,
-                 fim_order: str = "spm"):
+                 fim_order: str = "spm", heal: bool = True):
         self.tok = tokenizer
+        self.heal = heal
         self.fmt = FimFormat.from_tokenizer(tokenizer)
         self.prefix_tokens = prefix_tokens
         self.suffix_tokens = suffix_tokens
@@ -148,8 +150,13 @@ class PromptBuilder:
         while same < min(len(p_prev), len(p_ids)) and p_prev[same] == p_ids[same]:
             same += 1
         same = max(0, same - 1)  # the last shared token may still merge with what follows
+        heal = b""
+        if self.heal and p_ids:  # token healing: the model re-spells the prefix's last token its own way
+            heal = self.tok.token_bytes(p_ids[-1])
+            p_ids = p_ids[:-1]
+            same = min(same, len(p_ids))
         if not f.has_fim:
-            return Prompt(head + p_ids, len(extra), len(p_ids), 0, start, len(head) + same)
+            return Prompt(head + p_ids, len(extra), len(p_ids), 0, start, len(head) + same, heal)
         s_ids = self.tok.encode(suffix)
         if self.fim_order == "psm":
             toks = head + [f.pre] + p_ids + [f.suf] + s_ids + [f.mid]
@@ -157,4 +164,4 @@ class PromptBuilder:
         else:
             toks = head + [f.suf] + s_ids + [f.pre] + p_ids + [f.mid]
             stable = len(head) + 2 + len(s_ids) + same
-        return Prompt(toks, len(extra), len(p_ids), len(s_ids), start, stable)
+        return Prompt(toks, len(extra), len(p_ids), len(s_ids), start, stable, heal)

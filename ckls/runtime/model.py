@@ -265,9 +265,11 @@ class Model:
     def generate(self, tokens: Sequence[int], max_tokens: int, temperature: float = 0.0, top_k: int = 0,
                  top_p: float = 1.0, min_p: float = 0.0, repeat_penalty: float = 1.0, seed: int = 0,
                  stop_ids: Sequence[int] | None = None, cancel: CancelFlag | None = None,
-                 deadline: Callable[[], bool] | None = None) -> Iterator[int]:
+                 deadline: Callable[[], bool] | None = None,
+                 constrain: Callable[[np.ndarray], None] | None = None) -> Iterator[int]:
         """Yields generated token ids, one C call per step. Stops at a stop id (EOS by default), max_tokens, a full
-        context, a raised cancel flag (raises Cancelled) or when deadline() turns true (returns quietly)."""
+        context, a raised cancel flag (raises Cancelled) or when deadline() turns true (returns quietly).
+        constrain(logits), when given, may edit each step's logits in place before sampling (e.g. mask tokens)."""
         params = ffi.new("ckls_sampler_params *", {"temperature": temperature, "top_k": top_k, "top_p": top_p,
                                                    "min_p": min_p, "repeat_penalty": repeat_penalty})
         rng = ffi.new("uint64_t *", (seed * 0x9E3779B97F4A7C15 + 1) & 0xFFFFFFFFFFFFFFFF)
@@ -279,6 +281,8 @@ class Model:
         for _ in range(max_tokens):
             if cancel is not None and cancel.is_set:
                 raise Cancelled()
+            if constrain is not None:
+                constrain(logits)
             recent = np.ascontiguousarray(seq[-64:], dtype=np.int32)
             tok = lib.ckls_sample(ffi.from_buffer("float[]", logits), self.n_vocab, params, rng,
                                   ffi.from_buffer("int32_t[]", recent), len(recent))
