@@ -20,13 +20,16 @@ class BuildNative(build_ext):
 
 
 class BuildPyWithSkills(build_py):
-    """skills/ (the kernel agent's guidance) ships inside the package as ckls/kernels/_skills."""
+    """skills/ (the kernel agent's guidance) ships inside the package as ckls/kernels/_skills, and the skill
+    evaluation's task set bench/kernel_tasks as ckls/skills/_tasks."""
 
     def run(self):
         super().run()
-        src = pathlib.Path(__file__).resolve().parent / "skills"
-        if src.is_dir():
-            shutil.copytree(src, pathlib.Path(self.build_lib) / "ckls" / "kernels" / "_skills", dirs_exist_ok=True)
+        root = pathlib.Path(__file__).resolve().parent
+        for src, dest in (("skills", ("kernels", "_skills")), ("bench/kernel_tasks", ("skills", "_tasks"))):
+            if (root / src).is_dir():
+                shutil.copytree(root / src, pathlib.Path(self.build_lib, "ckls", *dest), dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("__pycache__"))
 
 
 setup(cffi_modules=["native/build.py:ffibuilder"], cmdclass={"build_ext": BuildNative, "build_py": BuildPyWithSkills})

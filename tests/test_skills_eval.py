@@ -19,13 +19,13 @@ from ckls.kernels.agent import PRICES
 from ckls.skills.cli import main as skills_main
 from ckls.skills.evaluate import EvalSettings, run_eval
 from ckls.skills.scaffold import new_skill
-from ckls.skills.tasks import default_tasks_dir, load_tasks
+from ckls.skills.tasks import load_tasks
 from messages_api_server import MessagesAPIServer, say, tool
 
 KEY = "sk-ant-test-key"
 MODEL = "claude-sonnet-5-5"
 SKILL = "accuracy-first"
-TASKS_DIR = default_tasks_dir()
+TASKS_DIR = Path(__file__).resolve().parents[1] / "bench" / "kernel_tasks"
 GOOD = {t: (TASKS_DIR / t / "reference.c").read_text() for t in ("l2norm", "silu")}
 BAD = {
     "l2norm": "#include <math.h>\n#include <stdint.h>\n"

@@ -7,6 +7,8 @@ Default run: the judge's full fixed edge-case plan on every C reference (no rand
 `-m slow` adds the CI budget (12 Hypothesis cases and the ASan+UBSan re-run) and compiles every CUDA reference.
 The seed is fresh each run and printed.
 """
+from pathlib import Path
+
 import ast
 import random
 import shutil
@@ -17,7 +19,8 @@ from ckls.skills.tasks import default_tasks_dir, load_tasks
 from ckls.verify.build import gpu_present
 from ckls.verify.run import Budget, verify
 
-TASKS = load_tasks(default_tasks_dir())
+TASKS_DIR = Path(__file__).resolve().parents[1] / "bench" / "kernel_tasks"
+TASKS = load_tasks(TASKS_DIR)
 SEED = random.SystemRandom().getrandbits(32)
 PLAN_ONLY = Budget(hypothesis_examples=0, sanitizer=False, bench_s=0.0, shrink_tries=2)
 KINDS = {"elementwise": "silu", "reduction": "l2norm", "softmax": "log_softmax", "layer norm": "layer_norm",
@@ -104,3 +107,9 @@ def test_reference_cuda_compiles(task):
 @pytest.mark.parametrize("task", CUDA[1:], ids=lambda t: t.name)
 def test_reference_cuda_compiles_all(task):
     _cuda_check(task)
+
+
+def test_the_task_set_is_found_by_default():
+    """From a checkout or from an installed wheel (which carries it as ckls/skills/_tasks)."""
+    d = default_tasks_dir()
+    assert d is not None and {t.name for t in load_tasks(d)} == {t.name for t in TASKS}

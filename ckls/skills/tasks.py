@@ -134,6 +134,9 @@ def load_tasks(root: str | Path, names: list[str] | None = None) -> list[EvalTas
 
 
 def default_tasks_dir() -> Path | None:
-    """bench/kernel_tasks of the source checkout this package runs from, when there is one."""
-    p = Path(__file__).resolve().parents[2] / "bench" / "kernel_tasks"
-    return p if p.is_dir() else None
+    """bench/kernel_tasks of the source checkout this package runs from, else the copy a wheel carries
+    (ckls/skills/_tasks, see setup.py)."""
+    for p in (Path(__file__).resolve().parents[2] / "bench" / "kernel_tasks", Path(__file__).resolve().parent / "_tasks"):
+        if p.is_dir():
+            return p
+    return None
