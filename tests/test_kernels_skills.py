@@ -27,7 +27,11 @@ def _blocks(text: str, lang: str) -> list[str]:
 
 
 def test_skills_are_well_formed():
-    assert default_skills_dir() == SKILLS
+    d = default_skills_dir()  # the checkout's skills/, or the identical copy an installed wheel carries
+    if d != SKILLS:
+        files = sorted(p.relative_to(SKILLS) for p in SKILLS.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(d) for p in d.rglob("*") if p.is_file())
+        assert all((d / f).read_bytes() == (SKILLS / f).read_bytes() for f in files)
     found = sorted(p.name for p in SKILLS.iterdir() if p.is_dir())
     assert found == NAMES
     for name in NAMES:
