@@ -14,28 +14,9 @@
 
 #include "backward.h"
 #include "quant.h"
+#include "test_util.h"
 
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                                                                          \
-    do {                                                                                                          \
-        if (cond) n_pass++;                                                                                       \
-        else {                                                                                                    \
-            n_fail++;                                                                                             \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                           \
-            printf(__VA_ARGS__);                                                                                  \
-            printf("\n");                                                                                         \
-        }                                                                                                         \
-    } while (0)
 
-static uint64_t rng_state;
-static uint64_t rnd(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 2685821657736338717ull;
-}
-static int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); }
-static float rnd_sym(void) { return (float)((rnd() >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f; }
 
 static float *randv(int64_t n) {
     float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
