@@ -336,17 +336,26 @@ try {
     const relu = await openFile('relu.py');
     await relu.locator('.view-line', { hasText: 'return' }).first().click();
     await command('ckls: Generate a Verified Kernel for This Function');
+    const questions = [];
     await check('the kernel command shows the verification report', async () => {
       const text = await waitFor(async () => {
         const t = (await page.locator('.monaco-editor[data-uri^="untitled:"] .view-lines').first().textContent().catch(() => '')) ?? '';
         if (t.includes('ckls kernel:')) return t;
+        // what the server cannot infer it asks (window/showMessageRequest): take the first choice, its default
+        const question = page.locator('.notifications-toasts .notification-toast', { hasText: /ckls: [^]*\?/ })
+          .filter({ hasNotText: 'Cancel' }).first();
+        if (await question.count().catch(() => 0)) {
+          questions.push(((await question.textContent().catch(() => '')) ?? '').slice(0, 80));
+          await question.locator('.monaco-button').first().click({ timeout: 5000 }).catch(() => {});
+          return undefined;
+        }
         const toast = (await page.locator('.notifications-toasts').textContent().catch(() => '')) ?? '';
         if (/has no ckls\.generateKernel|error|failed/i.test(toast)) throw new Error(`notification: ${toast}`);
         return undefined;
       }, 240000, 'the kernel report');
       const m = text.match(/ckls kernel: (\w+)/);
       if (!m || m[1] !== 'PASS') throw new Error(`report: ${text.slice(0, 300)}`);
-      return m[0];
+      return `${m[0]} (answered ${questions.length} question(s) with their defaults)`;
     });
     await shot(page, 'kernel-report');
     const before = new Set(fs.readdirSync(ws));
