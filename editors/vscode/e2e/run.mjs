@@ -110,6 +110,10 @@ let apiServer;
 let apiUrl;
 if (kernelWanted) {
   fs.copyFileSync(path.join(kernelCase, 'original.py'), path.join(ws, 'relu.py'));
+  // the contract checked in beside the source (<stem>.<func>.spec.json): the server asks no questions
+  const spec = JSON.parse(fs.readFileSync(path.join(kernelCase, 'spec.json'), 'utf8'));
+  if (spec.numpy) spec.numpy = 'relu.py::relu';  // the vectorised reference, now in the workspace's relu.py
+  fs.writeFileSync(path.join(ws, 'relu.relu.spec.json'), JSON.stringify(spec, null, 2));
   apiServer = spawn(pythonBin, [path.join(import.meta.dirname, 'messages_api.py'), '--repo', repo,
     '--kernel', path.join(kernelCase, 'ok.c')], { stdio: ['ignore', 'pipe', 'inherit'] });
   apiUrl = await new Promise((resolve, reject) => {
@@ -126,7 +130,10 @@ if (kernelWanted) {
 // ckls.serverCommand is machine-scoped (it runs a program): a remote window such as code-server reads it from the
 // Machine settings, not from the User settings
 fs.mkdirSync(path.join(userData, 'Machine'), { recursive: true });
-fs.writeFileSync(path.join(userData, 'Machine', 'settings.json'), JSON.stringify({ 'ckls.serverCommand': cklsCmd }, null, 2));
+// ckls.agent.baseUrl is machine-overridable (it decides where the API key is sent): the same place
+fs.writeFileSync(path.join(userData, 'Machine', 'settings.json'), JSON.stringify({
+  'ckls.serverCommand': cklsCmd, ...(apiUrl ? { 'ckls.agent.baseUrl': apiUrl } : {}),
+}, null, 2));
 fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
   'editor.inlineSuggest.enabled': true,
   'security.workspace.trust.enabled': false,
@@ -143,7 +150,7 @@ fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify({
   'chat.disableAIFeatures': true,
   'ckls.threads': 2,
   'ckls.latencyMs': 3000,
-  ...(apiUrl ? { 'ckls.agent.baseUrl': apiUrl, 'ckls.agent.maxTurns': 4 } : {}),
+  ...(apiUrl ? { 'ckls.agent.maxTurns': 4 } : {}),
 }, null, 2));
 
 let cs;
@@ -339,7 +346,9 @@ try {
     const questions = [];
     await check('the kernel command shows the verification report', async () => {
       const text = await waitFor(async () => {
-        const t = (await page.locator('.monaco-editor[data-uri^="untitled:"] .view-lines').first().textContent().catch(() => '')) ?? '';
+        // Monaco renders spaces as no-break spaces
+        const t = ((await page.locator('.monaco-editor[data-uri^="untitled:"] .view-lines').first().textContent()
+          .catch(() => '')) ?? '').replace(/\u00a0/g, ' ');
         if (t.includes('ckls kernel:')) return t;
         // what the server cannot infer it asks (window/showMessageRequest): take the first choice, its default
         const question = page.locator('.notifications-toasts .notification-toast', { hasText: /ckls: [^]*\?/ })
