@@ -12,6 +12,9 @@ from pathlib import Path
 
 from . import build as build_mod
 from .bench import gpu_hardware_flags, hardware_flags, speedup
+# Hypothesis keeps an example store under ./.hypothesis by default: the judge runs in the user's workspace (the
+# server's cwd) and keeps nothing between runs (database=None), so any store goes to a temp folder instead.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "ckls-hypothesis"))
 from .fuzz import cuda_sanitizer_plan, hypothesis_strategy, plan, sanitizer_plan, shrink_candidates
 from .report import ERROR, FAIL, PASS, UNVERIFIED, Failure, Report, repro_command
 from .sandbox import Crash, Limits, Worker, isolation
