@@ -52,13 +52,6 @@ def test_status_and_bad_arguments(tmp_path, repo):
     assert out.returncode == 1 and "tune_rank" in out.stderr
 
 
-@pytest.mark.skipif(has_lora(), reason="checks the message of a build without the LoRA trainer")
-def test_without_trainer_says_so(models, tmp_path, repo):
-    out = subprocess.run(CMD + [repo] + flags(models.get("qwen2", "tiny", "f32"), str(tmp_path / "s"), 4),
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 1 and "no LoRA trainer" in out.stderr
-
-
 @needs_lora
 def test_progress_and_summary_table(models, tmp_path, repo):
     out = subprocess.run(CMD + [repo, "--progress", "lines"] + flags(models.get("qwen2", "tiny", "f32"),

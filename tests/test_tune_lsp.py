@@ -60,17 +60,6 @@ async def test_status_before_any_round(client: LanguageClient):
     assert st["running"] is False and st["summary"] is None and st["adapter_in_use"] is None
 
 
-@pytest.mark.skipif(has_lora(), reason="checks the message of a build without the LoRA trainer")
-async def test_start_without_trainer_reports_why(client: LanguageClient):
-    await command(client, "ckls.tune.start")
-    for _ in range(200):
-        st = await command(client, "ckls.tune.status")
-        if not st["running"]:
-            break
-        await asyncio.sleep(0.05)
-    assert "no LoRA trainer" in (st["error"] or "")
-
-
 @pytest.mark.skipif(not has_lora(), reason="ckls.runtime.lora (the native LoRA trainer) is not in this build")
 async def test_train_while_completing_then_hot_swap(client: LanguageClient, tiny_model, tune_repo):
     from ckls.completion.config import Settings
