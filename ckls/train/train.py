@@ -208,7 +208,7 @@ def run(a) -> dict:
             now = time.time()
             rec = {"step": step, "loss": vals[-1], "loss_mean": sum(vals) / len(vals), "lr": lr,
                    "gnorm": float(gnorm), "tok_s": (step - last_step) * tok_per_step / (now - last_t),
-                   "elapsed": elapsed0 + now - t0}
+                   "elapsed": elapsed0 + now - t0, "world": world, "run_step": step - start}
             last_t, last_step = now, step
             if master:
                 print(json.dumps(rec), flush=True)
