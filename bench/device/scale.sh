@@ -12,7 +12,7 @@
 #   D  C's checkpoint at STEPS/2, resumed on 1 GPU            (2 → 1 resume)
 #   E  1 GPU, seed 1235                                       (seed-to-seed spread, for scale)
 # A and B run side by side, one GPU each, as do D and E.
-set -euo pipefail
+set -Eeuo pipefail
 cmd=$1; work=$2; steps=${3:-300}
 here=$(cd "$(dirname "$0")" && pwd)
 export PYTHONPATH=${CKLS_SRC:-$(cd "$here/../.." && pwd)}${PYTHONPATH:+:$PYTHONPATH}
@@ -35,25 +35,25 @@ train() {  # train GPUS OUT [extra args...]
 case $cmd in
 run)
   mkdir -p "$work/scale"
-  {
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-    nvidia-smi topo -m || true
-    [ -f "$work/corpus/meta.json" ] || bash "$here/train.sh" prepare "$work"
-    s="$work/scale"; rm -rf "$s"/[A-E] "$s"/*.log
-    echo "phase 1 $(date +%T): A (GPU 0) and B to $half (GPU 1)"
-    train 1 "$s/A" & train 1b "$s/B" --stop-after "$half"; wait
-    echo "phase 2 $(date +%T): C on 2 GPUs to $half"
-    train 2 "$s/C" --stop-after "$half"
-    cp -r "$s/C" "$s/D"
-    echo "phase 3 $(date +%T): C resumed on 2 GPUs"
-    train 2 "$s/C"
-    echo "phase 4 $(date +%T): B resumed on 2 GPUs"
-    train 2 "$s/B"
-    echo "phase 5 $(date +%T): D resumed on 1 GPU (GPU 0), E seed 1235 (GPU 1)"
-    train 1 "$s/D" & train 1b "$s/E" --seed 1235; wait
-    echo "done $(date +%T)"
-    python3 "$here/../scale_report.py" "$s"
-  } > "$work/scale.log" 2>&1 || echo FAILED >> "$work/scale.log"
+  exec > "$work/scale.log" 2>&1
+  trap 'echo FAILED' ERR
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+  nvidia-smi topo -m || true
+  [ -f "$work/corpus/meta.json" ] || bash "$here/train.sh" prepare "$work"
+  s="$work/scale"; rm -rf "$s"/[A-E] "$s"/*.log
+  echo "phase 1 $(date +%T): A (GPU 0) and B to $half (GPU 1)"
+  train 1 "$s/A" & pa=$!; train 1b "$s/B" --stop-after "$half"; wait $pa
+  echo "phase 2 $(date +%T): C on 2 GPUs to $half"
+  train 2 "$s/C" --stop-after "$half"
+  cp -r "$s/C" "$s/D"
+  echo "phase 3 $(date +%T): C resumed on 2 GPUs"
+  train 2 "$s/C"
+  echo "phase 4 $(date +%T): B resumed on 2 GPUs"
+  train 2 "$s/B"
+  echo "phase 5 $(date +%T): D resumed on 1 GPU (GPU 0), E seed 1235 (GPU 1)"
+  train 1 "$s/D" & pd=$!; train 1b "$s/E" --seed 1235; wait $pd
+  echo "done $(date +%T)"
+  python3 "$here/../scale_report.py" "$s"
   ;;
 *) echo "unknown command $cmd" >&2; exit 2 ;;
 esac
