@@ -67,6 +67,17 @@ def report(root: Path) -> dict:
                                                   default=0)]
             row["rerun_max_abs_loss_diff"] = max((abs(c[s] - ref[s]) for s in half), default=None)
         out["runs"][k] = row
+    # C and D share the state at the stop: from there one continued on 2 GPUs and one on 1, same global batch.
+    c, d = curve(logs["C"]), curve(logs["D"])
+    resumed = [s for r in logs["D"] if r.get("world") == 1 for s in [r["step"]] if s in c]
+    if resumed:
+        mc, md = metrics(root / "C"), metrics(root / "D")
+        out["same_state_2v1"] = {
+            "steps_compared": len(resumed),
+            "max_abs_loss_diff": max(abs(c[s] - d[s]) for s in resumed),
+            "max_rel_loss_diff": max(abs(c[s] - d[s]) / abs(c[s]) for s in resumed),
+            "heldout_diff": (md["heldout_loss"] - mc["heldout_loss"]) if "heldout_loss" in mc and "heldout_loss" in md
+            else None}
     return out
 
 
@@ -91,6 +102,11 @@ def main(argv=None) -> int:
               f"{fmt(row['mean_abs_loss_diff'])} | {fmt(row['heldout_loss'])} | {fmt(row.get('heldout_diff'), '+.4f')} |")
     if "rerun_max_abs_loss_diff" in r["runs"].get("B", {}):
         print(f"\nB's first half (a rerun of A on 1 GPU): max |Δ loss| {fmt(r['runs']['B']['rerun_max_abs_loss_diff'])}")
+    if "same_state_2v1" in r:
+        x = r["same_state_2v1"]
+        print(f"From C's checkpoint, 2 GPUs (C) vs 1 GPU (D) over {x['steps_compared']} logged steps: "
+              f"max |Δ loss| {fmt(x['max_abs_loss_diff'], '.2e')} (relative {fmt(x['max_rel_loss_diff'], '.1e')}), "
+              f"Δ held-out {fmt(x['heldout_diff'], '+.2e')}")
     if a.json:
         a.json.write_text(json.dumps(r, indent=1))
     return 0
