@@ -7,6 +7,8 @@
 # the corpus does not hold), beside the shipped model, on the machine's CPU (1 thread per project).
 #
 #   bench/device/candidates.sh run WORK STEPS     (from the repository root; carry .whl and .work/eval/src)
+#   bench/device/candidates.sh student WORK STEPS S alone, the GPU to itself, exported to WORK/S.gguf (evaluate
+#                                                 elsewhere: python bench/eval_projects.py --model S.gguf)
 #   progress and figures: WORK/candidates.log; results: WORK/results.tgz, WORK/D.gguf, WORK/S.gguf
 #
 # Environment: FIM_RATE (default 0.5), ALIGNED (share of windows starting at a sequence, default 0.5),
@@ -71,6 +73,18 @@ run)
   tar -C "$work" -czf "$work/results.tgz" candidates.log S/metrics.json T/metrics.json D/metrics.json \
     S/log.jsonl T/log.jsonl D/log.jsonl S.log T.log D.log eval corpus/manifest.json corpus/meta.json \
     corpus/tokenizer.json env.txt prepare_times.json
+  echo "done $(date +%T)"
+  ;;
+student)
+  mkdir -p "$work"
+  exec > "$work/candidates.log" 2>&1
+  trap 'echo FAILED' ERR
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/gguf*.whl
+  [ -f "$work/corpus/meta.json" ] || FIM_RATE=${FIM_RATE:-0.5} bash "$here/train.sh" prepare "$work"
+  echo "== train S $(date +%T)"
+  train S $student
+  export_gguf S
+  cat "$work/S/metrics.json"
   echo "done $(date +%T)"
   ;;
 *) echo "unknown command $cmd" >&2; exit 2 ;;

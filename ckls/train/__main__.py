@@ -72,8 +72,9 @@ def cmd_encode(a):
         np.save(d / f"{name}.npy", stream)
         if name.startswith("heldout_"):
             np.save(d / f"{name}_mask.npy", mask)
-        if name == "train":
-            np.save(d / "train_starts.npy", starts)
+        if name == "train":  # where FIM examples begin: windows aligned there hold one whole (train --aligned)
+            ex = [k for k, lay in enumerate(lays) if cursors.is_example(lay)] if layout == "cursor" else []
+            np.save(d / "train_starts.npy", starts[ex])
         nbytes = sum(len(x["text"].encode()) for x in docs)
         meta[f"{name}_tokens"] = int(len(stream))
         meta[f"{name}_bytes"] = nbytes

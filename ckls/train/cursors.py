@@ -25,7 +25,8 @@ import numpy as np
 from .specials import EOT, FILE_SEP, FIM_MID, FIM_PRE, FIM_SUF
 
 MODES = ("line", "block", "lines", "span")
-MODE_WEIGHTS = (0.4, 0.2, 0.15, 0.25)
+MODE_WEIGHTS = (0.5, 0.2, 0.2, 0.1)  # a middle that ends mid-line is rare at a cursor: such examples taught a
+                                     # 34M model to stop lines early (line EM 0.228, "stops early" 7 → 47)
 MAX_LINE = 200                  # longer lines are data, not code where a cursor lands
 PREFIX_CHARS = (800, 2800)      # prefix budget drawn in this range (~220–760 tokens at ~3.7 bytes/token)
 SUFFIX_CHARS = (0, 900)
@@ -156,8 +157,8 @@ def example(text: str, name: str, rng: np.random.Generator, spm_rate: float = 0.
 
 
 def package_layouts(docs: list[dict], rng: np.random.Generator, fim_rate: float, spm_rate: float = 0.7):
-    """Layouts for the files of one package: each file is plain text with probability 1 − fim_rate, else one
-    server-shaped example per CHARS_PER_EXAMPLE characters. Yields (doc index, layout)."""
+    """Layouts for the files of one package: every file as plain text, and for a share fim_rate of them also
+    one server-shaped example per CHARS_PER_EXAMPLE characters. Yields (doc index, layout)."""
     names = [d["path"].rsplit("/", 1)[-1] for d in docs]
     defs: dict[str, tuple[str, str]] = {}
     for d, nm in zip(docs, names):
@@ -167,10 +168,15 @@ def package_layouts(docs: list[dict], rng: np.random.Generator, fim_rate: float,
     chunks = list(zip(names, (d["text"] for d in docs)))
     for i, (d, nm) in enumerate(zip(docs, names)):
         text = d["text"]
-        if rng.random() >= fim_rate or len(text) < 2:
+        if fim_rate < 1.0:
             yield i, [text, (EOT,)]
+        if rng.random() >= fim_rate or len(text) < 2:
             continue
         for _ in range(min(8, max(1, len(text) // CHARS_PER_EXAMPLE))):
             lay = example(text, nm, rng, spm_rate, defs, chunks)
             if lay is not None:
                 yield i, lay
+
+
+def is_example(layout: list) -> bool:
+    return bool(layout) and layout[-1] == (EOT, "end")
