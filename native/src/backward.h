@@ -1,5 +1,5 @@
-/* backward.h — what the training files share: the f32 GEMM tile kernel and the attention-backward row kernel
- * of each ISA (scalar references beside the SIMD ones), and the scratch-taking variants train_step.c uses so a
+/* backward.h — what the training files share: the f32 GEMM tile kernel of each ISA (the scalar reference beside
+ * the SIMD one), the attention-backward reference, and the scratch-taking variants train_step.c uses so a
  * step never allocates. */
 #ifndef CKLS_BACKWARD_H
 #define CKLS_BACKWARD_H
@@ -11,19 +11,15 @@
 typedef void (*ckls_gemm_tile_fn)(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si,
                                   int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 
-/* Attention backward of one query head at query rows t0..t1-1 (causal, positions from 0): q, dout rows `qs`
- * floats apart; k, v rows `ks` apart. Adds into dk, dv (rows `ks` apart) and writes dq. sc, dp: n_tok floats. */
-typedef void (*ckls_attn_bwd_fn)(const float *q, const float *k, const float *v, const float *dout, float *dq,
-                                 float *dk, float *dv, int64_t t0, int64_t t1, int64_t qs, int64_t ks, int64_t d,
-                                 float scale, float *sc, float *dp);
-
 typedef struct {
     ckls_gemm_tile_fn gemm_tile;
-    ckls_attn_bwd_fn attn_bwd;
 } ckls_bwd_kernels;
 
 void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                         const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+/* Reference attention backward of one query head at query rows t0..t1-1 (causal, positions from 0), a row at a
+ * time: q, dout rows `qs` floats apart; k, v rows `ks` apart. Adds into dk, dv (rows `ks` apart) and writes dq.
+ * sc, dp: n_tok floats. The threaded driver computes the same by blocks with the GEMM tile. */
 void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const float *dout, float *dq, float *dk,
                        float *dv, int64_t t0, int64_t t1, int64_t qs, int64_t ks, int64_t d, float scale, float *sc,
                        float *dp);

@@ -25,7 +25,7 @@ void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const floa
         }
 }
 
-const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref, .attn_bwd = ckls_attn_bwd_ref};
+const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref};
 
 const ckls_bwd_kernels *ckls_bwd_isa(int isa) {
     if (!ckls_isa_available(isa)) return NULL;

@@ -1,18 +1,10 @@
-/* matmul_backward_avx2.c — the training kernels with AVX2/FMA: a 4 x 16 register-blocked GEMM tile (8
- * accumulators; 6 x 16 with 12 where the rows allow) and the attention backward with vector dots/axpys. Edges
- * the blocks do not cover go through the scalar reference's arithmetic. */
-#include <math.h>
-
+/* matmul_backward_avx2.c — the training GEMM tile with AVX2/FMA: 6 x 16 register blocks (12 accumulators), 4 x 16
+ * and 4 x 8 ones for the rows and columns left over. Edges the blocks do not cover go through the scalar
+ * reference's arithmetic. */
 #include "backward.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-
-static inline float hsum(__m256 a) {
-    const __m128 r = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    const __m128 h = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
 
 static inline void store(float *c, __m256 acc, __m256 alpha, int accumulate) {
     const __m256 v = _mm256_mul_ps(alpha, acc);
@@ -120,32 +112,7 @@ static void gemm_rest(int64_t m, int64_t j_begin, int64_t n, int64_t k, __m256 v
     }
 }
 
-static inline float dot_avx2(const float *a, const float *b, int64_t d) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-    int64_t i = 0;
-    for (; i + 16 <= d; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    }
-    for (; i + 8 <= d; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    float s = hsum(_mm256_add_ps(acc0, acc1));
-    for (; i < d; i++) s += a[i] * b[i];
-    return s;
-}
-
-static inline void axpy_avx2(float *y, float alpha, const float *x, int64_t d) {
-    const __m256 va = _mm256_set1_ps(alpha);
-    int64_t i = 0;
-    for (; i + 8 <= d; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < d; i++) y[i] += alpha * x[i];
-}
-
-#define ATTN_BWD_NAME attn_bwd_avx2
-#define ATTN_DOT dot_avx2
-#define ATTN_AXPY axpy_avx2
-#include "attention_backward_body.h"
-
-static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx2, .attn_bwd = attn_bwd_avx2};
+static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx2};
 const ckls_bwd_kernels *ckls_bwd_avx2(void) { return &TABLE; }
 #else
 const ckls_bwd_kernels *ckls_bwd_avx2(void) { return NULL; }

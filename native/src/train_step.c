@@ -12,8 +12,27 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include <stdio.h>
+#include <time.h>
+
 #include "backward.h"
 #include "model.h"
+
+/* CKLS_TRAIN_PROFILE=1: wall time per kind of op, printed to stderr after each step (for tuning the step) */
+enum { P_MM, P_LORA_F, P_ATTN_F, P_ELEM_F, P_LOGITS, P_CE, P_LOGITS_DX, P_DX, P_LORA_B, P_ATTN_B, P_ELEM_B, P_N };
+static const char *const P_NAMES[P_N] = {"fwd matmul", "fwd lora", "fwd attn", "fwd elem", "logits", "loss",
+                                         "logits dx", "bwd dx", "bwd lora", "bwd attn", "bwd elem"};
+static double prof_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+#define PROF(cat, stmt)                                                                                              \
+    do {                                                                                                            \
+        const double p0_ = t->prof ? prof_now() : 0.0;                                                              \
+        stmt;                                                                                                       \
+        if (t->prof) t->prof_s[cat] += prof_now() - p0_;                                                            \
+    } while (0)
 
 #define N_TARGETS 7
 enum { TQ, TK, TV, TO, TGATE, TUP, TDOWN };
@@ -30,6 +49,8 @@ struct ckls_train {
     float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *attn_ws, *scores, *grads, *ce_loss;
     int64_t *ce_cnt;
     int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
+    int prof;
+    double prof_s[P_N];
 };
 
 void ckls_train_free(ckls_train *t) {
@@ -90,6 +111,8 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
         p += (sizes[i] + 15) / 16 * 16;
     }
     for (int64_t i = 0; i < T; i++) t->pos[i] = (int32_t)i;
+    const char *pe = getenv("CKLS_TRAIN_PROFILE");
+    t->prof = pe && *pe && *pe != '0';
     return t;
 }
 
@@ -104,11 +127,11 @@ static float *lora_u(ckls_train *t, int l, int ti) { return t->lu + ((int64_t)l 
 
 /* y = W.x (+ adapter) for layer l's matrix ti */
 static void linear_l(ckls_train *t, int l, int ti, const ckls_tensor *w, const float *x, int64_t n, float *y) {
-    linear(t, w, x, n, y);
+    PROF(P_MM, linear(t, w, x, n, y));
     ckls_lora_mat a;
     if (ckls_lora_get(t->a, l, ti, &a))
-        ckls_lora_fwd(t->m->pool, a.A, a.B, t->r, a.n_in, a.n_out, ckls_lora_scale(t->a), x, n, lora_u(t, l, ti), y,
-                      t->at, t->bt);
+        PROF(P_LORA_F, ckls_lora_fwd(t->m->pool, a.A, a.B, t->r, a.n_in, a.n_out, ckls_lora_scale(t->a), x, n,
+                                     lora_u(t, l, ti), y, t->at, t->bt));
 }
 
 static void add_bias(float *y, const ckls_tensor *b, int64_t n, int64_t dim) {
@@ -193,27 +216,27 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
         float *q = AT(t->q, l, d), *k = AT(t->k, l, kv), *v = AT(t->v, l, kv), *att = AT(t->att, l, d);
         float *g = AT(t->g, l, ff), *up = AT(t->up, l, ff), *act = AT(t->act, l, ff);
         float *x_next = l + 1 < L ? AT(t->xa, l + 1, d) : t->xf;
-        ckls_rmsnorm(xa, Ly->attn_norm.data, h1, n, d, eps);
+        PROF(P_ELEM_F, ckls_rmsnorm(xa, Ly->attn_norm.data, h1, n, d, eps));
         linear_l(t, l, TQ, &Ly->wq, h1, n, q);
         linear_l(t, l, TK, &Ly->wk, h1, n, k);
         linear_l(t, l, TV, &Ly->wv, h1, n, v);
         add_bias(q, &Ly->bq, n, d);
         add_bias(k, &Ly->bk, n, kv);
         add_bias(v, &Ly->bv, n, kv);
-        ckls_rope(q, n, hp->n_head, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
-        ckls_rope(k, n, hp->n_head_kv, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
+        PROF(P_ELEM_F, ckls_rope(q, n, hp->n_head, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
+             ckls_rope(k, n, hp->n_head_kv, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode));
         attn_job aj = {.kern = ckls_active_kernels(), .q = q, .k = k, .v = v, .out = att, .scores = t->scores, .n = n,
                        .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .d = hd};
         atomic_init(&aj.next, 0);
-        ckls_pool_run(pool, attn_task, &aj);
+        PROF(P_ATTN_F, ckls_pool_run(pool, attn_task, &aj));
         linear_l(t, l, TO, &Ly->wo, att, n, xb);
-        for (int64_t i = 0; i < n * d; i++) xb[i] += xa[i];
-        ckls_rmsnorm(xb, Ly->ffn_norm.data, h2, n, d, eps);
+        PROF(P_ELEM_F, for (int64_t i = 0; i < n * d; i++) xb[i] += xa[i];
+             ckls_rmsnorm(xb, Ly->ffn_norm.data, h2, n, d, eps));
         linear_l(t, l, TGATE, &Ly->w_gate, h2, n, g);
         linear_l(t, l, TUP, &Ly->w_up, h2, n, up);
-        ckls_swiglu(g, up, act, n * ff);
+        PROF(P_ELEM_F, ckls_swiglu(g, up, act, n * ff));
         linear_l(t, l, TDOWN, &Ly->w_down, act, n, x_next);
-        for (int64_t i = 0; i < n * d; i++) x_next[i] += xb[i];
+        PROF(P_ELEM_F, for (int64_t i = 0; i < n * d; i++) x_next[i] += xb[i]);
     }
     if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
     ckls_rmsnorm(t->xf, m->output_norm.data, t->hf, n, d, eps);
@@ -231,19 +254,19 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
         *loss = 0.0f;
         return CKLS_OK;
     }
-    linear(t, &m->output, t->datt, nc, t->logits);
+    PROF(P_LOGITS, linear(t, &m->output, t->datt, nc, t->logits));
     const int nth = ckls_pool_threads(pool);
     for (int i = 0; i < nth; i++) t->ce_loss[i] = 0.0f, t->ce_cnt[i] = 0;
     ce_job cj = {.logits = t->logits, .targets = t->tgt, .n = nc, .V = V, .total = nc, .loss = t->ce_loss,
                  .cnt = t->ce_cnt, .dlogits = t->logits};
-    ckls_pool_run(pool, ce_task, &cj);
+    PROF(P_CE, ckls_pool_run(pool, ce_task, &cj));
     double lsum = 0.0;
     for (int i = 0; i < nth; i++) lsum += (double)t->ce_loss[i] * (double)t->ce_cnt[i];
     *loss = (float)(lsum / (double)nc);
 
     /* backward */
     memset(t->grads, 0, sizeof(float) * (size_t)ckls_lora_n_params(t->a));
-    ckls_matmul_dx(pool, m->output.type, m->output.data, V, d, t->logits, nc, t->dq, 0);
+    PROF(P_LOGITS_DX, ckls_matmul_dx(pool, m->output.type, m->output.data, V, d, t->logits, nc, t->dq, 0));
     memset(t->dh, 0, sizeof(float) * (size_t)(n * d));
     for (int64_t i = 0; i < nc; i++) memcpy(t->dh + (int64_t)t->rows[i] * d, t->dq + i * d, sizeof(float) * (size_t)d);
     ckls_rmsnorm_backward(t->xf, m->output_norm.data, t->dh, t->dx, NULL, n, d, eps);
@@ -256,47 +279,56 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
         ckls_lora_mat a;
 #define LORA_BWD(ti, x, dy, dxp)                                                                                    \
     if (ckls_lora_get(t->a, l, ti, &a))                                                                            \
-        ckls_lora_bwd(pool, a.A, a.B, ckls_lora_grads_at(t->a, t->grads, l, ti, 0),                                \
+        PROF(P_LORA_B, ckls_lora_bwd(pool, a.A, a.B, ckls_lora_grads_at(t->a, t->grads, l, ti, 0),                                \
                       ckls_lora_grads_at(t->a, t->grads, l, ti, 1), r, a.n_in, a.n_out, scale, x, lora_u(t, l, ti), \
-                      dy, n, t->du, dxp)
+                      dy, n, t->du, dxp))
 
         /* FFN: x_next = xb + W_down.act; dy = dx */
-        ckls_matmul_dx(pool, Ly->w_down.type, Ly->w_down.data, d, ff, t->dx, n, t->dg, 0);
+        PROF(P_DX, ckls_matmul_dx(pool, Ly->w_down.type, Ly->w_down.data, d, ff, t->dx, n, t->dg, 0));
         LORA_BWD(TDOWN, act, t->dx, t->dg);
-        ckls_swiglu_backward(g, up, t->dg, t->dg, t->dup, n * ff);
-        ckls_matmul_dx(pool, Ly->w_gate.type, Ly->w_gate.data, ff, d, t->dg, n, t->dh, 0);
+        PROF(P_ELEM_B, ckls_swiglu_backward(g, up, t->dg, t->dg, t->dup, n * ff));
+        PROF(P_DX, ckls_matmul_dx(pool, Ly->w_gate.type, Ly->w_gate.data, ff, d, t->dg, n, t->dh, 0));
         LORA_BWD(TGATE, h2, t->dg, t->dh);
-        ckls_matmul_dx(pool, Ly->w_up.type, Ly->w_up.data, ff, d, t->dup, n, t->dh, 1);
+        PROF(P_DX, ckls_matmul_dx(pool, Ly->w_up.type, Ly->w_up.data, ff, d, t->dup, n, t->dh, 1));
         LORA_BWD(TUP, h2, t->dup, t->dh);
-        ckls_rmsnorm_backward(xb, Ly->ffn_norm.data, t->dh, t->dh, NULL, n, d, eps);
-        for (int64_t i = 0; i < n * d; i++) t->dx[i] += t->dh[i];
+        PROF(P_ELEM_B, ckls_rmsnorm_backward(xb, Ly->ffn_norm.data, t->dh, t->dh, NULL, n, d, eps);
+             for (int64_t i = 0; i < n * d; i++) t->dx[i] += t->dh[i]);
 
         /* attention: xb = xa + W_o.att */
-        ckls_matmul_dx(pool, Ly->wo.type, Ly->wo.data, d, d, t->dx, n, t->datt, 0);
+        PROF(P_DX, ckls_matmul_dx(pool, Ly->wo.type, Ly->wo.data, d, d, t->dx, n, t->datt, 0));
         LORA_BWD(TO, att, t->dx, t->datt);
-        ckls_attention_bwd(pool, q, k, v, t->datt, t->dq, t->dk, t->dv, n, hp->n_head, hp->n_head_kv, hd, t->attn_ws);
-        ckls_rope_backward(t->dq, n, hp->n_head, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
-        ckls_rope_backward(t->dk, n, hp->n_head_kv, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
+        PROF(P_ATTN_B, ckls_attention_bwd(pool, q, k, v, t->datt, t->dq, t->dk, t->dv, n, hp->n_head, hp->n_head_kv, hd,
+                                          t->attn_ws));
+        PROF(P_ELEM_B, ckls_rope_backward(t->dq, n, hp->n_head, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
+             ckls_rope_backward(t->dk, n, hp->n_head_kv, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode));
         if (l == 0) { /* frozen embeddings below: only the adapter's gradients are wanted */
             LORA_BWD(TQ, h1, t->dq, NULL);
             LORA_BWD(TK, h1, t->dk, NULL);
             LORA_BWD(TV, h1, t->dv, NULL);
             break;
         }
-        ckls_matmul_dx(pool, Ly->wq.type, Ly->wq.data, d, d, t->dq, n, t->dh, 0);
+        PROF(P_DX, ckls_matmul_dx(pool, Ly->wq.type, Ly->wq.data, d, d, t->dq, n, t->dh, 0));
         LORA_BWD(TQ, h1, t->dq, t->dh);
-        ckls_matmul_dx(pool, Ly->wk.type, Ly->wk.data, kv, d, t->dk, n, t->dh, 1);
+        PROF(P_DX, ckls_matmul_dx(pool, Ly->wk.type, Ly->wk.data, kv, d, t->dk, n, t->dh, 1));
         LORA_BWD(TK, h1, t->dk, t->dh);
-        ckls_matmul_dx(pool, Ly->wv.type, Ly->wv.data, kv, d, t->dv, n, t->dh, 1);
+        PROF(P_DX, ckls_matmul_dx(pool, Ly->wv.type, Ly->wv.data, kv, d, t->dv, n, t->dh, 1));
         LORA_BWD(TV, h1, t->dv, t->dh);
-        ckls_rmsnorm_backward(xa, Ly->attn_norm.data, t->dh, t->dh, NULL, n, d, eps);
-        for (int64_t i = 0; i < n * d; i++) t->dx[i] += t->dh[i];
+        PROF(P_ELEM_B, ckls_rmsnorm_backward(xa, Ly->attn_norm.data, t->dh, t->dh, NULL, n, d, eps);
+             for (int64_t i = 0; i < n * d; i++) t->dx[i] += t->dh[i]);
 #undef LORA_BWD
     }
     if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
     float *ga = ckls_lora_buffer(t->a, CKLS_LORA_GRADS);
     const int64_t np = ckls_lora_n_params(t->a);
     for (int64_t i = 0; i < np; i++) ga[i] += grad_scale * t->grads[i];
+    if (t->prof) {
+        double sum = 0.0;
+        for (int i = 0; i < P_N; i++) sum += t->prof_s[i];
+        fprintf(stderr, "train_step %d tokens, %.1f ms in ops:", n_tok, sum * 1e3);
+        for (int i = 0; i < P_N; i++) fprintf(stderr, " %s %.1f", P_NAMES[i], t->prof_s[i] * 1e3);
+        fprintf(stderr, "\n");
+        memset(t->prof_s, 0, sizeof t->prof_s);
+    }
     return CKLS_OK;
 #undef AT
 #undef CANCELLED
