@@ -41,6 +41,7 @@ void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const flo
  * at (t-1), then per thread P and dS (ROWS x n_tok each). */
 typedef struct {
     ckls_gemm_tile_fn tile;
+    ckls_exp_shift_fn exp_shift;
     const float *q, *k, *v, *dout;
     float *dq, *dk, *dv;
     int64_t n_tok, n_head, n_head_kv, d, n_blocks;
@@ -87,11 +88,7 @@ static void bwd_task(void *p, int ith, int nth) {
             const int64_t n_kv = t0 + i + 1;
             float mx = -INFINITY;
             for (int64_t s = 0; s < n_kv; s++) mx = pr[s] > mx ? pr[s] : mx;
-            double sum = 0.0;
-            for (int64_t s = 0; s < n_kv; s++) {
-                pr[s] = expf(pr[s] - mx);
-                sum += pr[s];
-            }
+            const double sum = j->exp_shift(pr, pr, n_kv, mx);
             const float inv = (float)(1.0 / sum);
             double D = 0.0;
             for (int64_t s = 0; s < n_kv; s++) {
@@ -132,7 +129,7 @@ void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const f
                         float *scratch) {
     const int nth = ckls_pool_threads(pool);
     const int64_t kv = n_head_kv * head_dim;
-    bwd_job *j = &(bwd_job){.tile = ckls_bwd_active()->gemm_tile, .q = q, .k = k, .v = v, .dout = dout, .dq = dq,
+    bwd_job *j = &(bwd_job){.tile = ckls_bwd_active()->gemm_tile, .exp_shift = ckls_bwd_active()->exp_shift, .q = q, .k = k, .v = v, .dout = dout, .dq = dq,
                             .dk = dk, .dv = dv, .n_tok = n_tok, .n_head = n_head, .n_head_kv = n_head_kv,
                             .d = head_dim, .n_blocks = (n_tok + ROWS - 1) / ROWS, .kt = scratch,
                             .vt = scratch + n_tok * kv, .copies = scratch + 2 * n_tok * kv,
@@ -160,4 +157,55 @@ int ckls_attention_backward(ckls_pool *pool, const float *q, const float *k, con
     ckls_attention_bwd(pool, q, k, v, dout, dq, dk, dv, n_tok, n_head, n_head_kv, head_dim, scratch);
     ckls_aligned_free(scratch);
     return CKLS_OK;
+}
+
+/* ---- the training forward, by the same blocks: S = scale Q_b.K^T, P = softmax (causal), O_b = P.V ---------------- */
+typedef struct {
+    ckls_gemm_tile_fn tile;
+    ckls_exp_shift_fn exp_shift;
+    const float *q, *v;
+    float *out, *kt, *rows;
+    int64_t n_tok, n_head, n_head_kv, d, n_blocks;
+    atomic_llong next;
+} fwd_job;
+
+static void fwd_task(void *p, int ith, int nth) {
+    fwd_job *j = p;
+    const int64_t kv = j->n_head_kv * j->d, qs = j->n_head * j->d, group = j->n_head / j->n_head_kv, T = j->n_tok;
+    const float scale = 1.0f / sqrtf((float)j->d);
+    float *P = j->rows + (int64_t)ith * 2 * ROWS * T;
+    for (;;) {
+        const int64_t it = atomic_fetch_add(&j->next, 1);
+        if (it >= j->n_blocks * j->n_head) break;
+        const int64_t blk = j->n_blocks - 1 - it / j->n_head, h = it % j->n_head;
+        const int64_t t0 = blk * ROWS, t1 = t0 + ROWS < T ? t0 + ROWS : T, m = t1 - t0, nk = t1;
+        const int64_t kvo = (h / group) * j->d;
+        j->tile(m, nk, j->d, scale, j->q + t0 * qs + h * j->d, qs, 1, j->kt + kvo * T, T, 0, P, T);
+        for (int64_t i = 0; i < m; i++) {
+            float *pr = P + i * T;
+            const int64_t n_kv = t0 + i + 1;
+            float mx = -INFINITY;
+            for (int64_t s = 0; s < n_kv; s++) mx = pr[s] > mx ? pr[s] : mx;
+            const double sum = j->exp_shift(pr, pr, n_kv, mx);
+            const float inv = (float)(1.0 / sum);
+            for (int64_t s = 0; s < n_kv; s++) pr[s] *= inv;
+            for (int64_t s = n_kv; s < nk; s++) pr[s] = 0.0f;
+        }
+        j->tile(m, j->d, nk, 1.0f, P, T, 1, j->v + kvo, kv, 0, j->out + t0 * qs + h * j->d, qs);
+    }
+}
+
+void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const float *v, float *out, int64_t n_tok,
+                        int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch) {
+    const int nth = ckls_pool_threads(pool);
+    const int64_t kv = n_head_kv * head_dim;
+    bwd_job tj = {.k = k, .v = v, .n_tok = n_tok, .n_head_kv = n_head_kv, .d = head_dim, .kt = scratch,
+                  .vt = scratch + n_tok * kv};
+    ckls_pool_run(pool, transpose_task, &tj);
+    fwd_job *j = &(fwd_job){.tile = ckls_bwd_active()->gemm_tile, .exp_shift = ckls_bwd_active()->exp_shift, .q = q, .v = v, .out = out, .kt = scratch,
+                            .rows = scratch + 2 * n_tok * kv + (int64_t)(nth - 1) * 2 * n_tok * kv, .n_tok = n_tok,
+                            .n_head = n_head, .n_head_kv = n_head_kv, .d = head_dim,
+                            .n_blocks = (n_tok + ROWS - 1) / ROWS};
+    atomic_init(&j->next, 0);
+    ckls_pool_run(pool, fwd_task, j);
 }

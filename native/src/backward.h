@@ -11,12 +11,21 @@
 typedef void (*ckls_gemm_tile_fn)(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si,
                                   int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 
+/* y[i] = exp(x[i] - shift) for n floats (y may be x); returns their sum. Softmax rows and the loss: a polynomial
+ * exp (relative error ~2e-7, 0 below exp(-87.3), clamped at exp(88)) instead of libm's expf one element at a time. */
+typedef double (*ckls_exp_shift_fn)(float *y, const float *x, int64_t n, float shift);
+
 typedef struct {
     ckls_gemm_tile_fn gemm_tile;
+    ckls_exp_shift_fn exp_shift;
 } ckls_bwd_kernels;
 
 void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                         const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift);
+/* The polynomial both compute, for one value (the SIMD kernels evaluate it lane-wise with FMAs). */
+#define CKLS_EXP_LO -87.33654f /* below: 0 (exp would be denormal) */
+#define CKLS_EXP_HI 88.0f /* above: clamped (2^k stays a normal float) */
 /* Reference attention backward of one query head at query rows t0..t1-1 (causal, positions from 0), a row at a
  * time: q, dout rows `qs` floats apart; k, v rows `ks` apart. Adds into dk, dv (rows `ks` apart) and writes dq.
  * sc, dp: n_tok floats. The threaded driver computes the same by blocks with the GEMM tile. */
@@ -40,6 +49,10 @@ void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int
  * and a PyTorch model on the dequantized weights compute; eval quantizes activations for speed instead). */
 void ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
                      int64_t n_tok, float *y);
+/* Causal attention of a training sequence (positions from 0) by blocks of query rows with the GEMM tile: the
+ * forward of ckls_attention_bwd, into the same scratch. */
+void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const float *v, float *out, int64_t n_tok,
+                        int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch);
 /* Attention backward into caller scratch of ckls_attention_backward_scratch() floats. */
 int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head_kv, int64_t head_dim);
 void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *dout, float *dq,

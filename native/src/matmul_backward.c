@@ -4,6 +4,7 @@
  * inside a block the ISA's tile kernel sweeps every row against a K-slice of B that stays in L1/L2. For dX the
  * K-slice is a tile of W dequantized into a stack buffer (weights stay quantized in memory: each weight is
  * unpacked once per step, then reused by every token). */
+#include <math.h>
 #include <stdatomic.h>
 
 #include "backward.h"
@@ -25,7 +26,29 @@ void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const floa
         }
 }
 
-const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref};
+/* exp(x) = 2^k * e^r, k = round(x / ln 2), |r| <= ln 2 / 2, e^r by Cephes' degree-7 polynomial */
+static inline float exp_poly(float x) {
+    if (!(x >= CKLS_EXP_LO)) return 0.0f; /* NaN too */
+    x = x > CKLS_EXP_HI ? CKLS_EXP_HI : x;
+    const float k = nearbyintf(x * 1.44269504088896341f);
+    const float r = fmaf(k, 2.12194440e-4f, fmaf(k, -0.693359375f, x));
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p, r * r, r) + 1.0f;
+    return ldexpf(p, (int)k);
+}
+
+double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += y[i] = exp_poly(x[i] - shift);
+    return s;
+}
+
+const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref, .exp_shift = ckls_exp_shift_ref};
 
 const ckls_bwd_kernels *ckls_bwd_isa(int isa) {
     if (!ckls_isa_available(isa)) return NULL;

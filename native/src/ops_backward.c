@@ -3,7 +3,7 @@
  * PyTorch autograd in tests/test_backward_torch.py. */
 #include <math.h>
 
-#include "internal.h"
+#include "backward.h"
 
 /* y = x * r * w with r = 1/sqrt(mean(x^2) + eps):
  * dx = r * (w*dy) - x * r^3 / n * sum(x * w*dy);  dw += x * r * dy. */
@@ -95,6 +95,7 @@ int ckls_cross_entropy(const float *logits, const int32_t *targets, int64_t n_ro
         cnt += targets[r] >= 0;
     }
     const float gscale = cnt ? grad_scale / (float)cnt : 0.0f;
+    const ckls_exp_shift_fn ex = ckls_bwd_active()->exp_shift;
     double total = 0.0;
     for (int64_t r = 0; r < n_rows; r++) {
         const float *z = logits + r * n_vocab;
@@ -105,15 +106,18 @@ int ckls_cross_entropy(const float *logits, const int32_t *targets, int64_t n_ro
         }
         float mx = -INFINITY;
         for (int64_t i = 0; i < n_vocab; i++) mx = z[i] > mx ? z[i] : mx;
+        const float zt = z[targets[r]]; /* before dz (which may be z) is overwritten */
         double sum = 0.0;
-        for (int64_t i = 0; i < n_vocab; i++) sum += expf(z[i] - mx);
-        const float zt = z[targets[r]];
-        total += log(sum) + mx - zt;
-        if (dz) {
-            const float inv = (float)(1.0 / sum);
-            for (int64_t i = 0; i < n_vocab; i++) dz[i] = expf(z[i] - mx) * inv * gscale;
+        if (dz) { /* the exponentials once, into dz, then scaled */
+            sum = ex(dz, z, n_vocab, mx);
+            const float c = (float)(1.0 / sum) * gscale;
+            for (int64_t i = 0; i < n_vocab; i++) dz[i] *= c;
             dz[targets[r]] -= gscale;
+        } else {
+            float buf[1024];
+            for (int64_t i = 0; i < n_vocab; i += 1024) sum += ex(buf, z + i, n_vocab - i < 1024 ? n_vocab - i : 1024, mx);
         }
+        total += log(sum) + mx - zt;
     }
     *loss = cnt ? (float)(total / cnt) : 0.0f;
     if (n_counted) *n_counted = cnt;

@@ -9,10 +9,8 @@
  * formed: the embeddings are frozen. Gradients collect in a private buffer and are added to the adapter's only
  * when the step completes, so a cancelled step leaves the adapter untouched. */
 #include <math.h>
-#include <stdatomic.h>
-#include <stdlib.h>
-
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "backward.h"
@@ -46,7 +44,7 @@ struct ckls_train {
     float *xa, *xb, *h1, *h2, *q, *k, *v, *att, *g, *up, *act, *lu;
     float *xf, *hf, *logits;
     /* backward scratch */
-    float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *attn_ws, *scores, *grads, *ce_loss;
+    float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *attn_ws, *grads, *ce_loss;
     int64_t *ce_cnt;
     int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
     int prof;
@@ -86,10 +84,10 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
         T * d, T * d, T * d, T * kv, T * kv, T * d, T * ff, T * ff, T * r, /* dx dh dq dk dv datt dg dup du */
         big * r, big * r,                                                  /* at bt */
         ckls_attention_backward_scratch((int)nth, T, hp->n_head_kv, m->head_dim),
-        nth * (hp->n_head / hp->n_head_kv) * T, ckls_lora_n_params(a), nth};
+        ckls_lora_n_params(a), nth};
     float **dst[] = {&t->xa, &t->xb, &t->h1, &t->h2, &t->q, &t->k, &t->v, &t->att, &t->g, &t->up, &t->act, &t->lu,
                      &t->xf, &t->hf, &t->logits, &t->dx, &t->dh, &t->dq, &t->dk, &t->dv, &t->datt, &t->dg, &t->dup,
-                     &t->du, &t->at, &t->bt, &t->attn_ws, &t->scores, &t->grads, &t->ce_loss};
+                     &t->du, &t->at, &t->bt, &t->attn_ws, &t->grads, &t->ce_loss};
     const int n_bufs = (int)(sizeof dst / sizeof *dst);
     _Static_assert(sizeof sizes / sizeof *sizes == sizeof dst / sizeof *dst, "arena table");
     int64_t total = 0;
@@ -141,27 +139,71 @@ static void add_bias(float *y, const ckls_tensor *b, int64_t n, int64_t dim) {
         for (int64_t j = 0; j < dim; j++) y[i * dim + j] += bv[j];
 }
 
-typedef struct {
-    const ckls_isa_kernels *kern;
-    const float *q, *k, *v;
-    float *out, *scores;
-    int64_t n, n_head, n_head_kv, d;
-    atomic_llong next;
-} attn_job;
+/* Row-wise passes (norms, RoPE, SwiGLU, residual adds) split by rows over the pool: each a function of a row range
+ * over the fields it names. */
+typedef struct ew_job {
+    void (*fn)(const struct ew_job *j, int64_t lo, int64_t hi);
+    int64_t n, dim; /* rows, floats per row */
+    const float *a, *w;
+    float *b, *c, *e;
+    const ckls_hparams *hp;
+    const ckls_model *m;
+    const int32_t *pos;
+} ew_job;
 
-static void attn_task(void *p, int ith, int nth) {
-    attn_job *j = p;
-    const int64_t group = j->n_head / j->n_head_kv, kv = j->n_head_kv * j->d;
-    float *sc = j->scores + (int64_t)ith * group * j->n;
-    const float scale = 1.0f / sqrtf((float)j->d);
-    for (;;) {
-        const int64_t it = atomic_fetch_add(&j->next, 1);
-        if (it >= j->n * j->n_head_kv) break;
-        const int64_t tok = j->n - 1 - it / j->n_head_kv, kvh = it % j->n_head_kv; /* long rows first */
-        const int64_t off = (tok * j->n_head + kvh * group) * j->d;
-        j->kern->attn_group(j->q + off, group, j->k + kvh * j->d, j->v + kvh * j->d, kv, tok + 1, j->d, scale, sc,
-                            j->out + off);
-    }
+static void ew_task(void *p, int ith, int nth) {
+    const ew_job *j = p;
+    const int64_t lo = j->n * ith / nth, hi = j->n * (ith + 1) / nth;
+    if (lo < hi) j->fn(j, lo, hi);
+}
+
+static void ew_run(ckls_pool *pool, ew_job j) { ckls_pool_run(j.n > 1 ? pool : NULL, ew_task, &j); }
+
+/* b += a (when a is set), then c = rmsnorm(b) * w */
+static void ew_add_norm(const ew_job *j, int64_t lo, int64_t hi) {
+    const int64_t d = j->dim;
+    if (j->a)
+        for (int64_t i = lo * d; i < hi * d; i++) j->b[i] += j->a[i];
+    ckls_rmsnorm(j->b + lo * d, j->w, j->c + lo * d, hi - lo, d, j->hp->rms_eps);
+}
+
+/* RoPE on q (b) and k (c) */
+static void ew_rope(const ew_job *j, int64_t lo, int64_t hi) {
+    const ckls_hparams *hp = j->hp;
+    const int64_t hd = j->m->head_dim;
+    ckls_rope(j->b + lo * hp->n_head * hd, hi - lo, hp->n_head, hd, j->pos + lo, hp->n_rot, hp->rope_base,
+              hp->rope_mode);
+    ckls_rope(j->c + lo * hp->n_head_kv * hd, hi - lo, hp->n_head_kv, hd, j->pos + lo, hp->n_rot, hp->rope_base,
+              hp->rope_mode);
+}
+
+static void ew_rope_bwd(const ew_job *j, int64_t lo, int64_t hi) {
+    const ckls_hparams *hp = j->hp;
+    const int64_t hd = j->m->head_dim;
+    ckls_rope_backward(j->b + lo * hp->n_head * hd, hi - lo, hp->n_head, hd, j->pos + lo, hp->n_rot, hp->rope_base,
+                       hp->rope_mode);
+    ckls_rope_backward(j->c + lo * hp->n_head_kv * hd, hi - lo, hp->n_head_kv, hd, j->pos + lo, hp->n_rot,
+                       hp->rope_base, hp->rope_mode);
+}
+
+/* e = silu(b) * c */
+static void ew_swiglu(const ew_job *j, int64_t lo, int64_t hi) {
+    const int64_t d = j->dim;
+    ckls_swiglu(j->b + lo * d, j->c + lo * d, j->e + lo * d, (hi - lo) * d);
+}
+
+/* gradient through e = silu(b) * c: d(gate) into a's buffer (e, in place), d(up) into w's (cast: a scratch) */
+static void ew_swiglu_bwd(const ew_job *j, int64_t lo, int64_t hi) {
+    const int64_t d = j->dim;
+    ckls_swiglu_backward(j->b + lo * d, j->c + lo * d, j->e + lo * d, j->e + lo * d, (float *)j->w + lo * d,
+                         (hi - lo) * d);
+}
+
+/* gradient through c = rmsnorm(a) * w, in place in c, then added into b (the residual stream's gradient) */
+static void ew_norm_bwd_add(const ew_job *j, int64_t lo, int64_t hi) {
+    const int64_t d = j->dim;
+    ckls_rmsnorm_backward(j->a + lo * d, j->w, j->c + lo * d, j->c + lo * d, NULL, hi - lo, d, j->hp->rms_eps);
+    for (int64_t i = lo * d; i < hi * d; i++) j->b[i] += j->c[i];
 }
 
 typedef struct {
@@ -209,6 +251,8 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
     const ckls_type_info *emb = ckls_type_get(m->tok_embd.type);
     for (int64_t i = 0; i < n; i++)
         emb->to_float((const char *)m->tok_embd.data + (int64_t)tokens[i] * emb_rb, AT(t->xa, 0, d) + i * d, d);
+#define EW(...) ew_run(pool, (ew_job){.n = n, .hp = hp, .m = m, .pos = t->pos, __VA_ARGS__})
+    PROF(P_ELEM_F, EW(.fn = ew_add_norm, .dim = d, .b = t->xa, .w = m->layers[0].attn_norm.data, .c = t->h1));
     for (int l = 0; l < L; l++) {
         if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
         const ckls_layer *Ly = &m->layers[l];
@@ -216,30 +260,26 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
         float *q = AT(t->q, l, d), *k = AT(t->k, l, kv), *v = AT(t->v, l, kv), *att = AT(t->att, l, d);
         float *g = AT(t->g, l, ff), *up = AT(t->up, l, ff), *act = AT(t->act, l, ff);
         float *x_next = l + 1 < L ? AT(t->xa, l + 1, d) : t->xf;
-        PROF(P_ELEM_F, ckls_rmsnorm(xa, Ly->attn_norm.data, h1, n, d, eps));
         linear_l(t, l, TQ, &Ly->wq, h1, n, q);
         linear_l(t, l, TK, &Ly->wk, h1, n, k);
         linear_l(t, l, TV, &Ly->wv, h1, n, v);
         add_bias(q, &Ly->bq, n, d);
         add_bias(k, &Ly->bk, n, kv);
         add_bias(v, &Ly->bv, n, kv);
-        PROF(P_ELEM_F, ckls_rope(q, n, hp->n_head, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
-             ckls_rope(k, n, hp->n_head_kv, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode));
-        attn_job aj = {.kern = ckls_active_kernels(), .q = q, .k = k, .v = v, .out = att, .scores = t->scores, .n = n,
-                       .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .d = hd};
-        atomic_init(&aj.next, 0);
-        PROF(P_ATTN_F, ckls_pool_run(pool, attn_task, &aj));
+        PROF(P_ELEM_F, EW(.fn = ew_rope, .dim = d, .b = q, .c = k));
+        PROF(P_ATTN_F, ckls_attention_fwd(pool, q, k, v, att, n, hp->n_head, hp->n_head_kv, hd, t->attn_ws));
         linear_l(t, l, TO, &Ly->wo, att, n, xb);
-        PROF(P_ELEM_F, for (int64_t i = 0; i < n * d; i++) xb[i] += xa[i];
-             ckls_rmsnorm(xb, Ly->ffn_norm.data, h2, n, d, eps));
+        PROF(P_ELEM_F, EW(.fn = ew_add_norm, .dim = d, .a = xa, .b = xb, .w = Ly->ffn_norm.data, .c = h2));
         linear_l(t, l, TGATE, &Ly->w_gate, h2, n, g);
         linear_l(t, l, TUP, &Ly->w_up, h2, n, up);
-        PROF(P_ELEM_F, ckls_swiglu(g, up, act, n * ff));
+        PROF(P_ELEM_F, EW(.fn = ew_swiglu, .dim = ff, .b = g, .c = up, .e = act));
         linear_l(t, l, TDOWN, &Ly->w_down, act, n, x_next);
-        PROF(P_ELEM_F, for (int64_t i = 0; i < n * d; i++) x_next[i] += xb[i]);
+        /* the residual add, fused with the next norm: the next layer's attention norm, or the output norm */
+        PROF(P_ELEM_F, EW(.fn = ew_add_norm, .dim = d, .a = xb, .b = x_next,
+                          .w = l + 1 < L ? m->layers[l + 1].attn_norm.data : m->output_norm.data,
+                          .c = l + 1 < L ? AT(t->h1, l + 1, d) : t->hf));
     }
     if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
-    ckls_rmsnorm(t->xf, m->output_norm.data, t->hf, n, d, eps);
 
     /* logits, loss and their gradient only for the rows that have a target (FIM samples count only the middle):
      * the vocabulary projection is the largest matrix, forward and backward */
@@ -286,21 +326,19 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
         /* FFN: x_next = xb + W_down.act; dy = dx */
         PROF(P_DX, ckls_matmul_dx(pool, Ly->w_down.type, Ly->w_down.data, d, ff, t->dx, n, t->dg, 0));
         LORA_BWD(TDOWN, act, t->dx, t->dg);
-        PROF(P_ELEM_B, ckls_swiglu_backward(g, up, t->dg, t->dg, t->dup, n * ff));
+        PROF(P_ELEM_B, EW(.fn = ew_swiglu_bwd, .dim = ff, .b = g, .c = up, .e = t->dg, .w = t->dup));
         PROF(P_DX, ckls_matmul_dx(pool, Ly->w_gate.type, Ly->w_gate.data, ff, d, t->dg, n, t->dh, 0));
         LORA_BWD(TGATE, h2, t->dg, t->dh);
         PROF(P_DX, ckls_matmul_dx(pool, Ly->w_up.type, Ly->w_up.data, ff, d, t->dup, n, t->dh, 1));
         LORA_BWD(TUP, h2, t->dup, t->dh);
-        PROF(P_ELEM_B, ckls_rmsnorm_backward(xb, Ly->ffn_norm.data, t->dh, t->dh, NULL, n, d, eps);
-             for (int64_t i = 0; i < n * d; i++) t->dx[i] += t->dh[i]);
+        PROF(P_ELEM_B, EW(.fn = ew_norm_bwd_add, .dim = d, .a = xb, .w = Ly->ffn_norm.data, .c = t->dh, .b = t->dx));
 
         /* attention: xb = xa + W_o.att */
         PROF(P_DX, ckls_matmul_dx(pool, Ly->wo.type, Ly->wo.data, d, d, t->dx, n, t->datt, 0));
         LORA_BWD(TO, att, t->dx, t->datt);
         PROF(P_ATTN_B, ckls_attention_bwd(pool, q, k, v, t->datt, t->dq, t->dk, t->dv, n, hp->n_head, hp->n_head_kv, hd,
                                           t->attn_ws));
-        PROF(P_ELEM_B, ckls_rope_backward(t->dq, n, hp->n_head, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
-             ckls_rope_backward(t->dk, n, hp->n_head_kv, hd, t->pos, hp->n_rot, hp->rope_base, hp->rope_mode));
+        PROF(P_ELEM_B, EW(.fn = ew_rope_bwd, .dim = d, .b = t->dq, .c = t->dk));
         if (l == 0) { /* frozen embeddings below: only the adapter's gradients are wanted */
             LORA_BWD(TQ, h1, t->dq, NULL);
             LORA_BWD(TK, h1, t->dk, NULL);
@@ -313,8 +351,7 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
         LORA_BWD(TK, h1, t->dk, t->dh);
         PROF(P_DX, ckls_matmul_dx(pool, Ly->wv.type, Ly->wv.data, kv, d, t->dv, n, t->dh, 1));
         LORA_BWD(TV, h1, t->dv, t->dh);
-        PROF(P_ELEM_B, ckls_rmsnorm_backward(xa, Ly->attn_norm.data, t->dh, t->dh, NULL, n, d, eps);
-             for (int64_t i = 0; i < n * d; i++) t->dx[i] += t->dh[i]);
+        PROF(P_ELEM_B, EW(.fn = ew_norm_bwd_add, .dim = d, .a = xa, .w = Ly->attn_norm.data, .c = t->dh, .b = t->dx));
 #undef LORA_BWD
     }
     if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
@@ -332,4 +369,5 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
     return CKLS_OK;
 #undef AT
 #undef CANCELLED
+#undef EW
 }

@@ -2,6 +2,7 @@
  * each run (seed from the clock unless given; printed), odd sizes and tails, every buffer malloc'ed at its exact
  * size so ASan sees any read past it:
  *   - GEMM tiles (A plain and transposed, accumulate or overwrite, alpha) vs ckls_gemm_tile_ref;
+ *   - the exp kernel vs ckls_exp_shift_ref and libm's exp;
  *   - the threaded drivers (ckls_gemm_f32, ckls_matmul_backward per weight type, ckls_attention_backward — by
  *     blocks with the GEMM tile — on the scalar and the detected ISA) vs a plain single-threaded composition of
  *     the scalar references (ckls_attn_bwd_ref works a row at a time);
@@ -60,6 +61,38 @@ static void test_gemm_tiles(int isa, const ckls_bwd_kernels *k) {
                   (long long)m, (long long)n, (long long)kk, trans, acc, e);
             free(A), free(B), free(C0), free(C1);
         }
+}
+
+/* The exp kernel vs its reference and vs libm, on odd lengths, in place and not, over the whole range it sees
+ * (softmax arguments are <= 0) plus the clamps and NaN. */
+static void test_exp(int isa, const ckls_bwd_kernels *k) {
+    static const int ns[] = {1, 7, 8, 15, 16, 17, 33, 100, 1027};
+    for (int ni = 0; ni < 9; ni++) {
+        const int64_t n = ns[ni];
+        float *x = randv(n), *y0 = randv(n), *y1 = randv(n);
+        for (int64_t i = 0; i < n; i++) x[i] = x[i] * 60.0f - 40.0f; /* [-100, 20] */
+        if (n > 5) x[0] = -INFINITY, x[1] = 200.0f, x[2] = NAN, x[3] = 0.0f, x[4] = -87.3f;
+        const float shift = rnd_sym();
+        const double s0 = ckls_exp_shift_ref(y0, x, n, shift);
+        float *x1 = copyv(x, n);
+        const double s1 = k->exp_shift(x1, x1, n, shift); /* in place */
+        double e = 0.0, e_libm = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const double want = exp((double)(x[i] - shift)); /* of the same rounded argument */
+            e = fmax(e, fabs((double)x1[i] - y0[i]) / fmax(y0[i], 1e-30));
+            if (x[i] - shift >= -80.0f && x[i] - shift <= CKLS_EXP_HI) /* lower: results near denormal */
+                e_libm = fmax(e_libm, fabs(y0[i] - want) / want);
+            else if (x[i] - shift < CKLS_EXP_LO || isnan(x[i]))
+                CHECK(y0[i] == 0.0f && x1[i] == 0.0f, "%s exp of %g is %g / %g, not 0", ckls_isa_name(isa),
+                      x[i] - shift, y0[i], x1[i]);
+            else
+                CHECK(isfinite(y0[i]) && isfinite(x1[i]), "%s exp clamp", ckls_isa_name(isa));
+        }
+        CHECK(e < 4e-7 && e_libm < 4e-7 && fabs(s1 - s0) <= 1e-6 * s0, "%s exp n=%lld: vs ref %g, vs libm %g, sums "
+              "%g %g", ckls_isa_name(isa), (long long)n, e, e_libm, s0, s1);
+        (void)y1;
+        free(x), free(y0), free(y1), free(x1);
+    }
 }
 
 /* Threaded drivers on the active ISA vs single-threaded scalar compositions. */
@@ -121,6 +154,7 @@ int main(int argc, char **argv) {
         if (!k || k == &ckls_bwd_scalar) continue;
         for (int rep = 0; rep < 3; rep++) {
             test_gemm_tiles(isa, k);
+            test_exp(isa, k);
         }
     }
     for (int nth = 1; nth <= 3; nth++) {
