@@ -35,6 +35,7 @@ void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const flo
 
 extern const ckls_bwd_kernels ckls_bwd_scalar;
 const ckls_bwd_kernels *ckls_bwd_avx2(void); /* NULL when not compiled in */
+const ckls_bwd_kernels *ckls_bwd_avx512(void);
 /* Kernels of an ISA (scalar where it has none; NULL if unavailable), and of the active ISA. */
 const ckls_bwd_kernels *ckls_bwd_isa(int isa);
 const ckls_bwd_kernels *ckls_bwd_active(void);

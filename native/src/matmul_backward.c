@@ -52,6 +52,7 @@ const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref, .exp_
 
 const ckls_bwd_kernels *ckls_bwd_isa(int isa) {
     if (!ckls_isa_available(isa)) return NULL;
+    if (isa == CKLS_ISA_AVX512 && ckls_bwd_avx512()) return ckls_bwd_avx512();
     if ((isa == CKLS_ISA_AVX2 || isa == CKLS_ISA_AVX512) && ckls_bwd_avx2()) return ckls_bwd_avx2();
     return &ckls_bwd_scalar;
 }
