@@ -30,7 +30,7 @@ void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const flo
     ckls_attn_bwd_ref_impl(q, k, v, dout, dq, dk, dv, t0, t1, qs, ks, d, scale, sc, dp);
 }
 
-#define ROWS 32    /* query rows per work item: the block products' M */
+#define ROWS 48    /* query rows per work item: the block products' M, a multiple of the 6-row register tile */
 #define MAX_TH 512 /* the pool's limit */
 
 /* The driver works on blocks of query rows with the ISA's GEMM tile, so the dots of every row against all keys

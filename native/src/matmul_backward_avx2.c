@@ -1,5 +1,5 @@
 /* matmul_backward_avx2.c — the training GEMM tile with AVX2/FMA: 6 x 16 register blocks (12 accumulators), 4 x 16
- * and 4 x 8 ones for the rows and columns left over. Edges the blocks do not cover go through the scalar
+ * and 4 x 8 ones for the rows and columns left over, 1 x 32 for the last rows. Edges the blocks do not cover go through the scalar
  * reference's arithmetic. */
 #include "backward.h"
 
@@ -100,9 +100,26 @@ static void gemm_rest(int64_t m, int64_t j_begin, int64_t n, int64_t k, __m256 v
         }
         if (n8 < n) ckls_gemm_tile_ref(4, n - n8, k, alpha, a0, a_si, a_sk, B + n8, ldb, accumulate, C + i * ldc + n8, ldc);
     }
-    for (int64_t i = m4; i < m; i++) { /* last rows: one row at a time, 8 columns per vector */
+    for (int64_t i = m4; i < m; i++) { /* last rows: one at a time, 32 columns (4 FMA chains) then 8 */
         const float *a0 = A + i * a_si;
-        for (int64_t j = j_begin; j < n8; j += 8) {
+        int64_t j = j_begin;
+        for (; j + 32 <= n; j += 32) {
+            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            const float *b = B + j;
+            for (int64_t p = 0; p < k; p++, b += ldb) {
+                const __m256 x = _mm256_broadcast_ss(a0 + p * a_sk);
+                c0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b), c0);
+                c1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c1);
+                c2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 16), c2);
+                c3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 24), c3);
+            }
+            float *c = C + i * ldc + j;
+            store(c, c0, va, accumulate);
+            store(c + 8, c1, va, accumulate);
+            store(c + 16, c2, va, accumulate);
+            store(c + 24, c3, va, accumulate);
+        }
+        for (; j < n8; j += 8) {
             __m256 c0 = _mm256_setzero_ps();
             const float *b = B + j;
             for (int64_t p = 0; p < k; p++, b += ldb) c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + p * a_sk), _mm256_loadu_ps(b), c0);
