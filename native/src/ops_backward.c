@@ -61,11 +61,18 @@ int ckls_rope_backward(float *dx, int64_t n_tok, int64_t n_head, int64_t head_di
 /* silu(g) = g*s, s = sigmoid(g): dsilu/dg = s * (1 + g * (1 - s)). */
 int ckls_swiglu_backward(const float *gate, const float *up, const float *dy, float *dgate, float *dup, int64_t n) {
     if (!gate || !up || !dy || !dgate || !dup || n < 0) return ckls_fail(CKLS_EINVAL, "swiglu_backward: bad arguments");
-    for (int64_t i = 0; i < n; i++) {
-        const float g = gate[i], u = up[i], d = dy[i];
-        const float s = 1.0f / (1.0f + expf(-g));
-        dup[i] = d * g * s;
-        dgate[i] = d * u * s * (1.0f + g * (1.0f - s));
+    const ckls_exp_shift_fn ex = ckls_bwd_active()->exp_shift;
+    float e[256]; /* exp(-g) for a chunk, through the vector exp; the rest of the loop then vectorizes too */
+    for (int64_t i0 = 0; i0 < n; i0 += 256) {
+        const int64_t m = n - i0 < 256 ? n - i0 : 256;
+        for (int64_t i = 0; i < m; i++) e[i] = -gate[i0 + i];
+        ex(e, e, m, 0.0f);
+        for (int64_t i = 0; i < m; i++) {
+            const float g = gate[i0 + i], u = up[i0 + i], d = dy[i0 + i];
+            const float s = 1.0f / (1.0f + e[i]);
+            dup[i0 + i] = d * g * s;
+            dgate[i0 + i] = d * u * s * (1.0f + g * (1.0f - s));
+        }
     }
     return CKLS_OK;
 }

@@ -47,6 +47,7 @@ struct ckls_train {
     float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *attn_ws, *grads, *ce_loss;
     int64_t *ce_cnt;
     int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
+    float *rope_cs, *rope_sn;  /* RoPE's cos/sin per position and frequency, as ckls_rope computes them */
     int prof;
     double prof_s[P_N];
 };
@@ -58,6 +59,8 @@ void ckls_train_free(ckls_train *t) {
     ckls_aligned_free(t->rows);
     ckls_aligned_free(t->tgt);
     ckls_aligned_free(t->ce_cnt);
+    ckls_aligned_free(t->rope_cs);
+    ckls_aligned_free(t->rope_sn);
     free(t);
 }
 
@@ -97,7 +100,10 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
     t->rows = ckls_aligned_alloc(sizeof(int32_t) * (size_t)T);
     t->tgt = ckls_aligned_alloc(sizeof(int32_t) * (size_t)T);
     t->ce_cnt = ckls_aligned_alloc(sizeof(int64_t) * (size_t)nth);
-    if (!t->arena || !t->pos || !t->rows || !t->tgt || !t->ce_cnt) {
+    const int64_t half = hp->n_rot / 2;
+    t->rope_cs = ckls_aligned_alloc(sizeof(float) * (size_t)(T * (half > 0 ? half : 1)));
+    t->rope_sn = ckls_aligned_alloc(sizeof(float) * (size_t)(T * (half > 0 ? half : 1)));
+    if (!t->arena || !t->pos || !t->rows || !t->tgt || !t->ce_cnt || !t->rope_cs || !t->rope_sn) {
         ckls_train_free(t);
         ckls_fail(CKLS_ENOMEM, "train_create: out of memory for %lld MB of activations",
                   (long long)(total * 4 >> 20));
@@ -109,6 +115,16 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
         p += (sizes[i] + 15) / 16 * 16;
     }
     for (int64_t i = 0; i < T; i++) t->pos[i] = (int32_t)i;
+    /* theta_i = pos * base^(-2i/n_rot) by repeated multiplication in float, as ckls_rope and its backward do */
+    const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+    for (int64_t p = 0; p < T; p++) {
+        float theta = (float)p;
+        for (int64_t i = 0; i < half; i++) {
+            t->rope_cs[p * half + i] = cosf(theta);
+            t->rope_sn[p * half + i] = sinf(theta);
+            theta *= theta_scale;
+        }
+    }
     const char *pe = getenv("CKLS_TRAIN_PROFILE");
     t->prof = pe && *pe && *pe != '0';
     return t;
@@ -167,23 +183,36 @@ static void ew_add_norm(const ew_job *j, int64_t lo, int64_t hi) {
     ckls_rmsnorm(j->b + lo * d, j->w, j->c + lo * d, hi - lo, d, j->hp->rms_eps);
 }
 
-/* RoPE on q (b) and k (c) */
-static void ew_rope(const ew_job *j, int64_t lo, int64_t hi) {
+/* RoPE on rows lo..hi of x (n_head heads each) from the tables; sign -1 rotates back (the backward: the rotation
+ * is orthogonal, its gradient is the rotation by -theta) */
+static void rope_rows(const ew_job *j, float *x, int64_t n_head, int64_t lo, int64_t hi, float sign) {
     const ckls_hparams *hp = j->hp;
-    const int64_t hd = j->m->head_dim;
-    ckls_rope(j->b + lo * hp->n_head * hd, hi - lo, hp->n_head, hd, j->pos + lo, hp->n_rot, hp->rope_base,
-              hp->rope_mode);
-    ckls_rope(j->c + lo * hp->n_head_kv * hd, hi - lo, hp->n_head_kv, hd, j->pos + lo, hp->n_rot, hp->rope_base,
-              hp->rope_mode);
+    const int64_t hd = j->m->head_dim, half = hp->n_rot / 2;
+    const int norm = hp->rope_mode == CKLS_ROPE_NORM;
+    const int64_t stride = norm ? 2 : 1, off = norm ? 1 : half;
+    for (int64_t t = lo; t < hi; t++) {
+        const float *cs = j->a + t * half, *sn = j->w + t * half;
+        for (int64_t h = 0; h < n_head; h++) {
+            float *v = x + (t * n_head + h) * hd;
+            for (int64_t i = 0; i < half; i++) {
+                float *pa = v + i * stride, *pb = pa + off;
+                const float a = *pa, b = *pb, s = sign * sn[i];
+                *pa = a * cs[i] - b * s;
+                *pb = a * s + b * cs[i];
+            }
+        }
+    }
+}
+
+/* RoPE on q (b) and k (c), forward or back */
+static void ew_rope(const ew_job *j, int64_t lo, int64_t hi) {
+    rope_rows(j, j->b, j->hp->n_head, lo, hi, 1.0f);
+    rope_rows(j, j->c, j->hp->n_head_kv, lo, hi, 1.0f);
 }
 
 static void ew_rope_bwd(const ew_job *j, int64_t lo, int64_t hi) {
-    const ckls_hparams *hp = j->hp;
-    const int64_t hd = j->m->head_dim;
-    ckls_rope_backward(j->b + lo * hp->n_head * hd, hi - lo, hp->n_head, hd, j->pos + lo, hp->n_rot, hp->rope_base,
-                       hp->rope_mode);
-    ckls_rope_backward(j->c + lo * hp->n_head_kv * hd, hi - lo, hp->n_head_kv, hd, j->pos + lo, hp->n_rot,
-                       hp->rope_base, hp->rope_mode);
+    rope_rows(j, j->b, j->hp->n_head, lo, hi, -1.0f);
+    rope_rows(j, j->c, j->hp->n_head_kv, lo, hi, -1.0f);
 }
 
 /* e = silu(b) * c */
@@ -266,7 +295,7 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
         add_bias(q, &Ly->bq, n, d);
         add_bias(k, &Ly->bk, n, kv);
         add_bias(v, &Ly->bv, n, kv);
-        PROF(P_ELEM_F, EW(.fn = ew_rope, .dim = d, .b = q, .c = k));
+        PROF(P_ELEM_F, EW(.fn = ew_rope, .dim = d, .b = q, .c = k, .a = t->rope_cs, .w = t->rope_sn));
         PROF(P_ATTN_F, ckls_attention_fwd(pool, q, k, v, att, n, hp->n_head, hp->n_head_kv, hd, t->attn_ws));
         linear_l(t, l, TO, &Ly->wo, att, n, xb);
         PROF(P_ELEM_F, EW(.fn = ew_add_norm, .dim = d, .a = xa, .b = xb, .w = Ly->ffn_norm.data, .c = h2));
@@ -338,7 +367,7 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
         LORA_BWD(TO, att, t->dx, t->datt);
         PROF(P_ATTN_B, ckls_attention_bwd(pool, q, k, v, t->datt, t->dq, t->dk, t->dv, n, hp->n_head, hp->n_head_kv, hd,
                                           t->attn_ws));
-        PROF(P_ELEM_B, EW(.fn = ew_rope_bwd, .dim = d, .b = t->dq, .c = t->dk));
+        PROF(P_ELEM_B, EW(.fn = ew_rope_bwd, .dim = d, .b = t->dq, .c = t->dk, .a = t->rope_cs, .w = t->rope_sn));
         if (l == 0) { /* frozen embeddings below: only the adapter's gradients are wanted */
             LORA_BWD(TQ, h1, t->dq, NULL);
             LORA_BWD(TK, h1, t->dk, NULL);
