@@ -42,6 +42,7 @@ void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const flo
 typedef struct {
     ckls_gemm_tile_fn tile;
     ckls_exp_shift_fn exp_shift;
+    ckls_transpose_fn transpose;
     const float *q, *k, *v, *dout;
     float *dq, *dk, *dv;
     int64_t n_tok, n_head, n_head_kv, d, n_blocks;
@@ -52,12 +53,10 @@ typedef struct {
 
 static void transpose_task(void *p, int ith, int nth) {
     bwd_job *j = p;
-    const int64_t kv = j->n_head_kv * j->d;
-    for (int64_t c = ith; c < kv; c += nth) /* column c of K (kv head c / d, dim c % d) becomes row c of K^T */
-        for (int64_t t = 0; t < j->n_tok; t++) {
-            j->kt[c * j->n_tok + t] = j->k[t * kv + c];
-            j->vt[c * j->n_tok + t] = j->v[t * kv + c];
-        }
+    const int64_t kv = j->n_head_kv * j->d, c0 = kv * ith / nth, c1 = kv * (ith + 1) / nth;
+    /* column c of K (kv head c / d, dim c % d) becomes row c of K^T */
+    j->transpose(j->k + c0, j->n_tok, c1 - c0, kv, j->kt + c0 * j->n_tok, j->n_tok);
+    if (j->vt) j->transpose(j->v + c0, j->n_tok, c1 - c0, kv, j->vt + c0 * j->n_tok, j->n_tok);
 }
 
 static void bwd_task(void *p, int ith, int nth) {
@@ -129,7 +128,8 @@ void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const f
                         float *scratch) {
     const int nth = ckls_pool_threads(pool);
     const int64_t kv = n_head_kv * head_dim;
-    bwd_job *j = &(bwd_job){.tile = ckls_bwd_active()->gemm_tile, .exp_shift = ckls_bwd_active()->exp_shift, .q = q, .k = k, .v = v, .dout = dout, .dq = dq,
+    bwd_job *j = &(bwd_job){.tile = ckls_bwd_active()->gemm_tile, .exp_shift = ckls_bwd_active()->exp_shift,
+                            .transpose = ckls_bwd_active()->transpose, .q = q, .k = k, .v = v, .dout = dout, .dq = dq,
                             .dk = dk, .dv = dv, .n_tok = n_tok, .n_head = n_head, .n_head_kv = n_head_kv,
                             .d = head_dim, .n_blocks = (n_tok + ROWS - 1) / ROWS, .kt = scratch,
                             .vt = scratch + n_tok * kv, .copies = scratch + 2 * n_tok * kv,
@@ -199,8 +199,8 @@ void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const f
                         int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch) {
     const int nth = ckls_pool_threads(pool);
     const int64_t kv = n_head_kv * head_dim;
-    bwd_job tj = {.k = k, .v = v, .n_tok = n_tok, .n_head_kv = n_head_kv, .d = head_dim, .kt = scratch,
-                  .vt = scratch + n_tok * kv};
+    bwd_job tj = {.transpose = ckls_bwd_active()->transpose, .k = k, .n_tok = n_tok, .n_head_kv = n_head_kv,
+                  .d = head_dim, .kt = scratch}; /* the forward needs K^T only */
     ckls_pool_run(pool, transpose_task, &tj);
     fwd_job *j = &(fwd_job){.tile = ckls_bwd_active()->gemm_tile, .exp_shift = ckls_bwd_active()->exp_shift, .q = q, .v = v, .out = out, .kt = scratch,
                             .rows = scratch + 2 * n_tok * kv + (int64_t)(nth - 1) * 2 * n_tok * kv, .n_tok = n_tok,

@@ -15,14 +15,19 @@ typedef void (*ckls_gemm_tile_fn)(int64_t m, int64_t n, int64_t k, float alpha, 
  * exp (relative error ~2e-7, 0 below exp(-87.3), clamped at exp(88)) instead of libm's expf one element at a time. */
 typedef double (*ckls_exp_shift_fn)(float *y, const float *x, int64_t n, float shift);
 
+/* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: weight panels laid out for the tile's B operand. */
+typedef void (*ckls_transpose_fn)(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
+
 typedef struct {
     ckls_gemm_tile_fn gemm_tile;
     ckls_exp_shift_fn exp_shift;
+    ckls_transpose_fn transpose;
 } ckls_bwd_kernels;
 
 void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                         const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift);
+void ckls_transpose_ref(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
 /* The polynomial both compute, for one value (the SIMD kernels evaluate it lane-wise with FMAs). */
 #define CKLS_EXP_LO -87.33654f /* below: 0 (exp would be denormal) */
 #define CKLS_EXP_HI 88.0f /* above: clamped (2^k stays a normal float) */

@@ -48,7 +48,13 @@ double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift) {
     return s;
 }
 
-const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref, .exp_shift = ckls_exp_shift_ref};
+void ckls_transpose_ref(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
+}
+
+const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref, .exp_shift = ckls_exp_shift_ref,
+                                          .transpose = ckls_transpose_ref};
 
 const ckls_bwd_kernels *ckls_bwd_isa(int isa) {
     if (!ckls_isa_available(isa)) return NULL;
@@ -169,6 +175,7 @@ void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int
 
 typedef struct {
     ckls_gemm_tile_fn tile;
+    ckls_transpose_fn transpose;
     ckls_to_float_fn to_float;
     const char *w;
     int64_t row_bytes, blck, blck_bytes, n_out, n_in, n_tok;
@@ -179,7 +186,7 @@ typedef struct {
 
 static void fw_task(void *p, int ith, int nth) {
     fw_job *j = p;
-    float panel[FW_KB * FW_NB] __attribute__((aligned(64))), row[FW_KB] __attribute__((aligned(64)));
+    float panel[FW_KB * FW_NB] __attribute__((aligned(64))), rows[FW_NB * FW_KB] __attribute__((aligned(64)));
     const int64_t n_items = (j->n_out + FW_NB - 1) / FW_NB;
     for (;;) {
         const int64_t it = atomic_fetch_add(&j->next, 1);
@@ -188,10 +195,9 @@ static void fw_task(void *p, int ith, int nth) {
         for (int64_t k0 = 0; k0 < j->n_in; k0 += FW_KB) {
             const int64_t kk = j->n_in - k0 < FW_KB ? j->n_in - k0 : FW_KB; /* a block multiple */
             /* W's rows o0.. (columns k0..) dequantized, then laid out transposed: panel[k][o] */
-            for (int64_t r = 0; r < n; r++) {
-                j->to_float(j->w + (o0 + r) * j->row_bytes + k0 / j->blck * j->blck_bytes, row, kk);
-                for (int64_t i = 0; i < kk; i++) panel[i * n + r] = row[i];
-            }
+            for (int64_t r = 0; r < n; r++)
+                j->to_float(j->w + (o0 + r) * j->row_bytes + k0 / j->blck * j->blck_bytes, rows + r * kk, kk);
+            j->transpose(rows, n, kk, kk, panel, n);
             j->tile(j->n_tok, n, kk, 1.0f, j->x + k0, j->n_in, 1, panel, n, k0 > 0, j->y + o0, j->n_out);
         }
     }
@@ -200,7 +206,7 @@ static void fw_task(void *p, int ith, int nth) {
 void ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
                      int64_t n_tok, float *y) {
     const ckls_type_info *ti = ckls_type_get(type);
-    fw_job j = {.tile = ckls_bwd_active()->gemm_tile, .to_float = ti->to_float, .w = w,
+    fw_job j = {.tile = ckls_bwd_active()->gemm_tile, .transpose = ckls_bwd_active()->transpose, .to_float = ti->to_float, .w = w,
                 .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
                 .n_in = n_in, .n_tok = n_tok, .x = x, .y = y};
     atomic_init(&j.next, 0);

@@ -168,7 +168,48 @@ static double exp_shift_avx2(float *y, const float *x, int64_t n, float shift) {
     return s;
 }
 
-static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx2, .exp_shift = exp_shift_avx2};
+/* 8 x 8 blocks transposed in registers (unpack, shuffle, lane permute); the edges as the reference does them */
+static void transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
+    const int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
+    for (int64_t i = 0; i < r8; i += 8)
+        for (int64_t j = 0; j < c8; j += 8) {
+            const float *s = src + i * lds + j;
+            __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + lds), r2 = _mm256_loadu_ps(s + 2 * lds),
+                   r3 = _mm256_loadu_ps(s + 3 * lds), r4 = _mm256_loadu_ps(s + 4 * lds),
+                   r5 = _mm256_loadu_ps(s + 5 * lds), r6 = _mm256_loadu_ps(s + 6 * lds),
+                   r7 = _mm256_loadu_ps(s + 7 * lds);
+            const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+            const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            r0 = _mm256_permute2f128_ps(u0, u4, 0x20);
+            r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+            r2 = _mm256_permute2f128_ps(u2, u6, 0x20);
+            r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+            r4 = _mm256_permute2f128_ps(u0, u4, 0x31);
+            r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+            r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+            r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+            float *d = dst + j * ldd + i;
+            _mm256_storeu_ps(d, r0);
+            _mm256_storeu_ps(d + ldd, r1);
+            _mm256_storeu_ps(d + 2 * ldd, r2);
+            _mm256_storeu_ps(d + 3 * ldd, r3);
+            _mm256_storeu_ps(d + 4 * ldd, r4);
+            _mm256_storeu_ps(d + 5 * ldd, r5);
+            _mm256_storeu_ps(d + 6 * ldd, r6);
+            _mm256_storeu_ps(d + 7 * ldd, r7);
+        }
+    if (c8 < cols) ckls_transpose_ref(src + c8, r8, cols - c8, lds, dst + c8 * ldd, ldd);
+    if (r8 < rows) ckls_transpose_ref(src + r8 * lds, rows - r8, cols, lds, dst + r8, ldd);
+}
+
+static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx2, .exp_shift = exp_shift_avx2,
+                                       .transpose = transpose_avx2};
 const ckls_bwd_kernels *ckls_bwd_avx2(void) { return &TABLE; }
 #else
 const ckls_bwd_kernels *ckls_bwd_avx2(void) { return NULL; }

@@ -1,6 +1,7 @@
 /* matmul_backward_avx512.c — the training GEMM tile with AVX-512: 12 x 32 register blocks (24 of the 32 zmm
  * registers accumulate). Rows and columns the blocks leave over go to the AVX2 tile (this file is built with
- * AVX2/FMA too), whose edges in turn use the scalar reference's arithmetic; the exp kernel is AVX2's. */
+ * AVX2/FMA too), whose edges in turn use the scalar reference's arithmetic; the exp and transpose kernels are
+ * AVX2's. */
 #include "backward.h"
 
 #if defined(__AVX512F__)
@@ -44,7 +45,11 @@ static double exp_shift(float *y, const float *x, int64_t n, float shift) {
     return ckls_bwd_avx2()->exp_shift(y, x, n, shift);
 }
 
-static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx512, .exp_shift = exp_shift};
+static void transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
+    ckls_bwd_avx2()->transpose(src, rows, cols, lds, dst, ldd);
+}
+
+static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx512, .exp_shift = exp_shift, .transpose = transpose};
 const ckls_bwd_kernels *ckls_bwd_avx512(void) { return ckls_bwd_avx2() ? &TABLE : NULL; }
 #else
 const ckls_bwd_kernels *ckls_bwd_avx512(void) { return NULL; }

@@ -2,7 +2,7 @@
  * each run (seed from the clock unless given; printed), odd sizes and tails, every buffer malloc'ed at its exact
  * size so ASan sees any read past it:
  *   - GEMM tiles (A plain and transposed, accumulate or overwrite, alpha) vs ckls_gemm_tile_ref;
- *   - the exp kernel vs ckls_exp_shift_ref and libm's exp;
+ *   - the exp kernel vs ckls_exp_shift_ref and libm's exp; the transpose kernel vs ckls_transpose_ref;
  *   - the threaded drivers (ckls_gemm_f32, ckls_matmul_backward per weight type, ckls_attention_backward — by
  *     blocks with the GEMM tile — on the scalar and the detected ISA) vs a plain single-threaded composition of
  *     the scalar references (ckls_attn_bwd_ref works a row at a time);
@@ -95,6 +95,20 @@ static void test_exp(int isa, const ckls_bwd_kernels *k) {
     }
 }
 
+/* The transpose kernel reproduces the reference exactly, on odd shapes and strides. */
+static void test_transpose(int isa, const ckls_bwd_kernels *k) {
+    for (int rep = 0; rep < 8; rep++) {
+        const int64_t rows = rnd_int(1, 70), cols = rnd_int(1, 70), lds = cols + rnd_int(0, 5), ldd = rows + rnd_int(0, 5);
+        float *src = randv(rows * lds), *d0 = randv(cols * ldd);
+        float *d1 = copyv(d0, cols * ldd);
+        ckls_transpose_ref(src, rows, cols, lds, d0, ldd);
+        k->transpose(src, rows, cols, lds, d1, ldd);
+        CHECK(memcmp(d0, d1, sizeof(float) * (size_t)(cols * ldd)) == 0, "%s transpose %lldx%lld (lds %lld, ldd %lld)",
+              ckls_isa_name(isa), (long long)rows, (long long)cols, (long long)lds, (long long)ldd);
+        free(src), free(d0), free(d1);
+    }
+}
+
 /* Threaded drivers on the active ISA vs single-threaded scalar compositions. */
 static void test_drivers(ckls_pool *pool) {
     const int64_t M = rnd_int(1, 150), N = rnd_int(1, 200), K = rnd_int(0, 300);
@@ -155,6 +169,7 @@ int main(int argc, char **argv) {
         for (int rep = 0; rep < 3; rep++) {
             test_gemm_tiles(isa, k);
             test_exp(isa, k);
+            test_transpose(isa, k);
         }
     }
     for (int nth = 1; nth <= 3; nth++) {
