@@ -233,10 +233,17 @@ static void ew_rope_bwd(const ew_job *j, int64_t lo, int64_t hi) {
     rope_rows(j, j->c, j->hp->n_head_kv, lo, hi, -1.0f);
 }
 
-/* e = silu(b) * c */
+/* e = silu(b) * c: ckls_swiglu's arithmetic with exp(-b) from the vector exp, a chunk at a time */
 static void ew_swiglu(const ew_job *j, int64_t lo, int64_t hi) {
-    const int64_t d = j->dim;
-    ckls_swiglu(j->b + lo * d, j->c + lo * d, j->e + lo * d, (hi - lo) * d);
+    const ckls_exp_shift_fn ex = ckls_bwd_active()->exp_shift;
+    float e[256];
+    for (int64_t i0 = lo * j->dim; i0 < hi * j->dim; i0 += 256) {
+        const int64_t m = hi * j->dim - i0 < 256 ? hi * j->dim - i0 : 256;
+        const float *g = j->b + i0, *u = j->c + i0;
+        for (int64_t i = 0; i < m; i++) e[i] = -g[i];
+        ex(e, e, m, 0.0f);
+        for (int64_t i = 0; i < m; i++) j->e[i0 + i] = g[i] / (1.0f + e[i]) * u[i];
+    }
 }
 
 /* gradient through e = silu(b) * c: d(gate) into a's buffer (e, in place), d(up) into w's (cast: a scratch) */
