@@ -160,7 +160,9 @@ void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int
     dx_job j = {.tile = ckls_bwd_active()->gemm_tile, .to_float = ti->to_float, .w = w,
                 .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
                 .n_in = n_in, .n_tok = n_tok, .dy = dy, .dx = dx, .accumulate = accumulate};
-    j.nb = ti->blck > 64 ? ti->blck : 64; /* 64 columns (a multiple of 32-blocks) or one 256-block */
+    /* 64 columns (a multiple of 32-blocks) or one 256-block; 128 where that still leaves two items a thread: each
+     * item reads all of dY, which for the vocabulary projection is megabytes */
+    j.nb = ti->blck > 64 ? ti->blck : n_in >= 128 * 2 * ckls_pool_threads(pool) ? 128 : 64;
     atomic_init(&j.next, 0);
     if (n_out == 0) { /* dY.W over an empty K */
         if (!accumulate) for (int64_t t = 0; t < n_tok; t++) memset(dx + t * n_in, 0, sizeof(float) * (size_t)n_in);
