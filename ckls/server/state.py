@@ -23,6 +23,7 @@ from ckls.completion.documents import DocumentStore, index_to_units
 
 log = logging.getLogger("ckls.server")
 INDEX_LIMIT = 1 << 20  # files larger than this are not parsed for definitions (keeps didOpen cheap)
+JUMP_LINES = 24        # an edit this far from the last place (or in another document) is a new place: prefill it
 
 
 class _Answered:
@@ -81,6 +82,7 @@ class CklsServer(LanguageServer):
         self.scheduler = Scheduler(self.engine, self.settings, self.telemetry)
         self.model_status = "not loaded"
         self.root: str | None = None
+        self.place: tuple[str, int] | None = None   # (uri, line) of the latest request or edit
         from ckls.server.tuning import TuneControl
 
         self.tuning = TuneControl(self)
@@ -176,22 +178,40 @@ class CklsServer(LanguageServer):
         self.extra.note_chunk(uri, uri_path(uri), doc.lines[:64], 0)
         if len(text) <= INDEX_LIMIT:
             self.extra.index(uri, language_id, text)
+        if self.settings.language_enabled(language_id):
+            # the cursor is not known yet: the head of the prompt (other files' context, this file's path) is
+            # the same wherever it will be (unless the document was edited before: then it goes back there)
+            line = self.extra.last_edit.get(uri)
+            pos = types.Position(line, 0) if line is not None else types.Position(0, 0)
+            self.scheduler.idle_prefill(lambda: self.context_at(uri, pos), head_only=line is None)
 
     def changed(self, params: types.DidChangeTextDocumentParams) -> None:
         doc = self.docs.get(params.text_document.uri)
         if doc is None:
             return
         line = 0
+        end = None
         for ch in params.content_changes:
             if isinstance(ch, types.TextDocumentContentChangePartial):
                 r = ch.range
                 doc.apply_change((r.start.line, r.start.character), (r.end.line, r.end.character), ch.text)
                 line = r.start.line
+                parts = ch.text.split("\n")
+                end = types.Position(line + len(parts) - 1, (r.start.character if len(parts) == 1 else 0) +
+                                     index_to_units(parts[-1], len(parts[-1]), self.docs.encoding))
             else:
                 doc.apply_change(None, None, ch.text)
         doc.version = params.text_document.version
         self.tuning.touch()
         self.extra.note_edit(doc.uri, uri_path(doc.uri), doc.lines, line)
+        if end is not None and self.moved(doc.uri, end.line) and self.settings.language_enabled(doc.language_id):
+            uri = doc.uri
+            self.scheduler.idle_prefill(lambda: self.context_at(uri, end))
+
+    def moved(self, uri: str, line: int) -> bool:
+        """Records the latest place; whether it is a new one (another document, or far from the last place)."""
+        old, self.place = self.place, (uri, line)
+        return old is None or old[0] != uri or abs(old[1] - line) > JUMP_LINES
 
     def saved(self, uri: str) -> None:
         doc = self.docs.get(uri)
@@ -206,6 +226,7 @@ class CklsServer(LanguageServer):
     def closed(self, uri: str) -> None:
         self.docs.close(uri)
         self.extra.forget(uri)
+        self.engine.drop_prefill(uri)
 
     # ---- completion -------------------------------------------------------------------------------------------
     def context_at(self, uri: str, pos: types.Position) -> Context | None:
@@ -225,6 +246,7 @@ class CklsServer(LanguageServer):
         ctx = self.context_at(uri, pos)
         if ctx is None:
             return None
+        self.moved(uri, pos.line)
         if automatic and not self.settings.trigger_with_text_right and meaningful_text_right(ctx.line_suffix):
             self.telemetry.count("suppressed")
             return None
@@ -245,7 +267,7 @@ class CklsServer(LanguageServer):
         self.telemetry.did_show(sid, len(ans.text))
         cmd = types.Command(title="accepted", command="ckls.didAccept",
                             arguments=[{"id": sid, "uri": uri, "line": pos.line, "character": pos.character,
-                                        "text": ans.text}])
+                                        "text": ans.text, "context": ans.context}])
         item = types.InlineCompletionItem(insert_text=ans.text, range=types.Range(pos, pos), command=cmd)
         return types.InlineCompletionList(items=[item])
 
@@ -264,7 +286,7 @@ class CklsServer(LanguageServer):
             insert_text_format=types.InsertTextFormat.PlainText,
             command=types.Command(title="accepted", command="ckls.didAccept",
                                   arguments=[{"id": sid, "uri": uri, "line": pos.line, "character": pos.character,
-                                              "text": ans.text}]))
+                                              "text": ans.text, "context": ans.context}]))
         return types.CompletionList(is_incomplete=True, items=[item])
 
     def accepted(self, arg, partial: bool = False) -> None:
@@ -300,6 +322,9 @@ class CklsServer(LanguageServer):
         out = self.telemetry.stats()
         out["model"] = self.model_status
         out["cache_entries"] = len(self.scheduler.cache)
+        eng = self.engine
+        out["engine"] = {"prompt_tok_s": round(eng.meter.tok_s, 1), "step_ms": round(eng.meter.step_ms, 2),
+                         "prefill_pending": eng.prefill_pending, "last": eng.last, **eng.counts}
         out["open_documents"] = len(self.docs.docs)
         out["settings"] = self.settings.as_dict()
         return out
