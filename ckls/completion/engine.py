@@ -214,8 +214,9 @@ class Engine:
             pass
 
     def prefill(self, ctx: Context, head_only: bool = False) -> None:
-        """Evaluates the prompt at ctx (head_only: only the part before the FIM block) into the main cache when
-        the model has nothing else to do; replaces any earlier background work. Any thread."""
+        """Evaluates the prompt at ctx (head_only: only its context from other files, the same wherever the
+        cursor will be) into the main cache when the model has nothing else to do; replaces any earlier background
+        work. Any thread."""
         self._set_bg(Prefill(ctx, head_only=head_only))
 
     def drop_prefill(self, uri: str | None = None) -> None:
@@ -247,13 +248,13 @@ class Engine:
                 bg.cancel.clear()  # a flag raised by work that has run since
             model, builder = self.model, self.builder
             if model is None or builder is None:
-                self._bg = None
+                self.drop_prefill()
                 return
             try:
                 if bg.tokens is None:
                     bg.prompt = builder.build(bg.ctx)
                     toks = self._fit(bg.prompt.tokens, model)
-                    bg.tokens = toks[: bg.prompt.n_head] if bg.head_only else toks
+                    bg.tokens = toks[: bg.prompt.n_extra] if bg.head_only else toks
                 have = _common(bg.tokens, model.cached_tokens)
                 if have >= len(bg.tokens):
                     if bg.suggest and bg.tokens:

@@ -54,7 +54,7 @@ class Meter:
 @dataclass
 class Prefill:
     ctx: Context
-    head_only: bool = False        # only the tokens before the FIM block (the cursor is not known yet)
+    head_only: bool = False        # only the context from other files (the cursor is not known yet)
     suggest: bool = False          # then generate the full-context suggestion and hand it to on_done
     on_done: Callable | None = None  # (ctx, Result) from the model thread, when suggest
     tokens: list[int] | None = None  # the prompt, built in the model thread

@@ -48,7 +48,6 @@ class Prompt:
     prefix_start: int     # document line where the prefix text starts
     n_stable: int = 0     # leading tokens that typing on the cursor's line leaves as they are
     heal: bytes = b""     # the prefix's last token, left out: generation must spell these bytes first (heal.py)
-    n_head: int = 0       # leading tokens before the FIM block (other files, scope line, this file's path)
 
 
 class PromptBuilder:
@@ -157,7 +156,7 @@ class PromptBuilder:
             p_ids = p_ids[:-1]
             same = min(same, len(p_ids))
         if not f.has_fim:
-            return Prompt(head + p_ids, len(extra), len(p_ids), 0, start, len(head) + same, heal, len(head))
+            return Prompt(head + p_ids, len(extra), len(p_ids), 0, start, len(head) + same, heal)
         s_ids = self.tok.encode(suffix)
         if self.fim_order == "psm":
             toks = head + [f.pre] + p_ids + [f.suf] + s_ids + [f.mid]
@@ -165,4 +164,4 @@ class PromptBuilder:
         else:
             toks = head + [f.suf] + s_ids + [f.pre] + p_ids + [f.mid]
             stable = len(head) + 2 + len(s_ids) + same
-        return Prompt(toks, len(extra), len(p_ids), len(s_ids), start, stable, heal, len(head))
+        return Prompt(toks, len(extra), len(p_ids), len(s_ids), start, stable, heal)

@@ -179,10 +179,11 @@ class CklsServer(LanguageServer):
         if len(text) <= INDEX_LIMIT:
             self.extra.index(uri, language_id, text)
         if self.settings.language_enabled(language_id):
-            # the cursor is not known yet: the head of the prompt (other files' context, this file's path) is
-            # the same wherever it will be (unless the document was edited before: then it goes back there)
+            # the cursor is not known yet: the prompt's context from other files is the same wherever it will be
+            # (rendered for the middle of the document, whose window leaves out the chunk of its first lines that
+            # was just added); an edited document goes back to its last edit, in full
             line = self.extra.last_edit.get(uri)
-            pos = types.Position(line, 0) if line is not None else types.Position(0, 0)
+            pos = types.Position(line if line is not None else len(doc.lines) // 2, 0)
             self.scheduler.idle_prefill(lambda: self.context_at(uri, pos), head_only=line is None)
 
     def changed(self, params: types.DidChangeTextDocumentParams) -> None:
