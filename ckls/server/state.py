@@ -205,7 +205,9 @@ class CklsServer(LanguageServer):
         doc.version = params.text_document.version
         self.tuning.touch()
         self.extra.note_edit(doc.uri, uri_path(doc.uri), doc.lines, line)
-        if end is not None and self.moved(doc.uri, end.line) and self.settings.language_enabled(doc.language_id):
+        # one change is the user's own edit; many at once (a rename, formatting) say nothing about the cursor
+        if end is not None and len(params.content_changes) == 1 and self.moved(doc.uri, end.line) \
+                and self.settings.language_enabled(doc.language_id):
             uri = doc.uri
             self.scheduler.idle_prefill(lambda: self.context_at(uri, end))
 
