@@ -26,6 +26,7 @@ from ckls.completion.prompt import Prompt, PromptBuilder
 from ckls.runtime import CancelFlag, Cancelled, Model, ModelError, load_model
 
 log = logging.getLogger("ckls.engine")
+SETTLE_S = 0.025  # background work starts this long after real work ends
 
 
 def decode_utf8(raw: bytes) -> str:
@@ -83,6 +84,8 @@ class Engine:
         self._pending = 0                  # submitted work not started yet: background work yields to it
         self._bg: Prefill | None = None
         self._bg_queued = False
+        self._wake = threading.Event()     # set by new work: a background start that waits gives way at once
+        self._done_at = 0.0                # when the latest real work ended
 
     # ---- model ----------------------------------------------------------------------------------------------
     def load(self, settings: Settings, progress: Callable[[str], None] | None = None) -> cf.Future:
@@ -191,6 +194,7 @@ class Engine:
     def _submit(self, fn, *args) -> cf.Future:
         with self._lock:
             self._pending += 1
+            self._wake.set()
             if self._bg is not None:
                 self._bg.cancel.set()  # the background chunk in progress stops within a layer step
 
@@ -200,6 +204,7 @@ class Engine:
             try:
                 return fn(*args)
             finally:
+                self._done_at = time.monotonic()
                 self._kick()
         return self._pool.submit(run)
 
@@ -240,6 +245,11 @@ class Engine:
     def _background(self) -> None:
         with self._lock:
             self._bg_queued = False
+            self._wake.clear()
+        # the answer just computed is still on its way to the editor: leave it the cores for a moment
+        gap = self._done_at + SETTLE_S - time.monotonic()
+        if gap > 0 and self._wake.wait(gap):
+            return  # new work came meanwhile; it kicks the background again when it ends
         while True:
             with self._lock:
                 bg = self._bg
@@ -323,7 +333,8 @@ class Engine:
         return self._generate(model, builder, prompt, toks, job, t0, reused)
 
     def _run_quick(self, job: Job, full: Prompt, full_toks: list[int], t0: float) -> Result:
-        """Answers from the reduced prompt on the scout, then leaves the full prompt to the background."""
+        """Answers from the reduced prompt on the scout (one line), then leaves the full prompt to the
+        background."""
         qb = self._quick_builder()
         prompt = qb.build(job.ctx)
         toks = self._fit(prompt.tokens, self.scout)
@@ -331,14 +342,15 @@ class Engine:
         self.counts["quick"] += 1
         self._set_bg(Prefill(job.ctx, suggest=True, on_done=job.on_full, tokens=full_toks, prompt=full))
         self.last.update(context="reduced", n_reduced=len(toks))
-        res = self._generate(self.scout, qb, prompt, toks, job, t0, reused)
+        # one line: out sooner, and the cores go to the full prompt, whose suggestion may span lines
+        res = self._generate(self.scout, qb, prompt, toks, job, t0, reused, multiline="never")
         res.context = "reduced"
         return res
 
     def _generate(self, model, builder: PromptBuilder, prompt: Prompt, toks: list[int], job: Job, t0: float,
-                  reused: int) -> Result:
+                  reused: int, multiline: str | None = None) -> Result:
         room = model.n_ctx - len(toks)
-        shape = decide_shape(job.ctx, self.settings.multiline)
+        shape = decide_shape(job.ctx, multiline or self.settings.multiline)
         post = Post(shape, self.settings.max_lines)
         tok = model.tokenizer
         out: list[int] = []

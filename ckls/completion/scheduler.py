@@ -22,6 +22,7 @@ from ckls.completion.telemetry import Telemetry
 from ckls.runtime import Cancelled
 
 log = logging.getLogger("ckls.scheduler")
+REPLY_MS = 15  # of the cap, kept for post-processing and sending the answer after generation stops
 
 
 @dataclass
@@ -66,9 +67,10 @@ class Scheduler:
         if self._current is job:
             self._current = None
 
-    async def complete(self, ctx: Context, invoked: bool = False) -> Answer | None:
-        """The suggestion at ctx, or None when superseded, cancelled or nothing worth showing."""
-        t0 = time.monotonic()
+    async def complete(self, ctx: Context, invoked: bool = False, t0: float | None = None) -> Answer | None:
+        """The suggestion at ctx, or None when superseded, cancelled or nothing worth showing. t0: when the request
+        came (time.monotonic()), if earlier than now."""
+        t0 = time.monotonic() if t0 is None else t0
         tm = self.telemetry
         tm.count("requests")
         if self._last_request:
@@ -99,7 +101,7 @@ class Scheduler:
         # a newer keystroke in the same document shares the old prompt's head: let that part finish
         self.cancel_current(hard=cur is not None and cur.ctx.uri != ctx.uri)
         loop = self._loop = asyncio.get_running_loop()
-        job = Job(ctx, deadline=t0 + s.latency_ms / 1e3, max_tokens=s.max_tokens,
+        job = Job(ctx, deadline=t0 + (s.latency_ms - REPLY_MS) / 1e3, max_tokens=s.max_tokens,
                   quick=s.quick_start and not prefetch, on_full=self._full_from_thread)
         self._current = job
         fut = self.engine.submit(job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from urllib.parse import unquote, urlparse
 
@@ -243,6 +244,7 @@ class CklsServer(LanguageServer):
                              s.extra_tokens * 3)
 
     async def suggest(self, uri: str, pos: types.Position, automatic: bool) -> tuple[Answer, Context] | None:
+        t0 = time.monotonic()  # the cap counts from here: building the context is part of the answer's time
         doc = self.docs.get(uri)
         if doc is None or not self.settings.language_enabled(doc.language_id):
             return None
@@ -255,7 +257,7 @@ class CklsServer(LanguageServer):
             return None
         self.tuning.begin()  # training gives the cores back until this answer is out
         try:
-            ans = await self.scheduler.complete(ctx, invoked=not automatic)
+            ans = await self.scheduler.complete(ctx, invoked=not automatic, t0=t0)
         except NoModel:
             return None
         finally:
