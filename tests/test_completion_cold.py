@@ -12,7 +12,7 @@ from ckls.completion.cache import SuggestionCache
 from ckls.completion.config import Settings
 from ckls.completion.context import build_context
 from ckls.completion.engine import Engine, Job
-from ckls.completion.prefill import QUICK_MAX, QUICK_MIN, Meter
+from ckls.completion.prefill import LINE_STEPS, QUICK_MAX, QUICK_MIN, QUICK_SHARE, Meter
 
 from server_fixtures import tiny_model  # noqa: F401  (fixture)
 
@@ -34,7 +34,8 @@ def test_meter_budget_is_a_coarse_ladder_within_bounds():
     n = m.quick_tokens(400, 10_000)
     assert QUICK_MIN <= n <= QUICK_MAX
     assert abs(2 * math.log2(n) - round(2 * math.log2(n))) < 0.05 or n in (QUICK_MIN, QUICK_MAX)
-    assert n <= 1000 * 0.4 * 0.5 * 1.5
+    room = 1000 * (400 - LINE_STEPS * 5.0) * QUICK_SHARE / 1e3  # tokens the cap leaves time for
+    assert room / 1.5 <= n <= room
     assert Meter(tok_s=1.0).quick_tokens(400, 10_000) == QUICK_MIN
     assert Meter(tok_s=1e6).quick_tokens(400, 10_000) == QUICK_MAX
     assert Meter(tok_s=1e6).quick_tokens(400, 100) == 100

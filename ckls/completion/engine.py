@@ -77,7 +77,8 @@ class Engine:
         self._quick: tuple[tuple, PromptBuilder] | None = None
         self.model_path: str | None = None
         self.load_error: str | None = None
-        self.meter = Meter()
+        self.meter = Meter()               # prompts into the main cache (deep positions: slower per token)
+        self.quick_meter = Meter()         # reduced prompts on the scout
         self.counts = {"quick": 0, "prefills_done": 0, "prefill_tokens": 0}
         self.last: dict = {}               # the latest request's prompt: full size, uncached part, context used
         self._lock = threading.Lock()
@@ -144,11 +145,12 @@ class Engine:
         m.eval(toks[:n], pos0=0)
         t = time.monotonic()
         m.eval(toks[n:], pos0=n)
-        self.meter = Meter(n / max(time.monotonic() - t, 1e-6), self.meter.step_ms)
+        tok_s = n / max(time.monotonic() - t, 1e-6)
         t = time.monotonic()
         for i in range(4):
             m.eval(toks[i:i + 1], pos0=2 * n + i)
-        self.meter.step_ms = (time.monotonic() - t) / 4 * 1e3
+        step = (time.monotonic() - t) / 4 * 1e3
+        self.meter, self.quick_meter = Meter(tok_s, step), Meter(tok_s, step)
         m._cached = []
 
     def _builder(self, s: Settings) -> PromptBuilder:
@@ -163,7 +165,7 @@ class Engine:
         """Builder of reduced prompts: the budget the cap allows at the measured speed, 3:1 prefix to suffix,
         no other files. Rebuilt only when the budget moves a rung on its ladder (the window stays put)."""
         s = self.settings
-        n = self.meter.quick_tokens(s.latency_ms, self.scout.n_ctx - s.max_tokens - 8)
+        n = self.quick_meter.quick_tokens(s.latency_ms, self.scout.n_ctx - s.max_tokens - 8)
         key = (n, s.fim_order)
         if self._quick is None or self._quick[0] != key:
             self._quick = (key, PromptBuilder(self.model.tokenizer, n - n // 4, n // 4, 0, s.fim_order))
@@ -343,7 +345,11 @@ class Engine:
         self._set_bg(Prefill(job.ctx, suggest=True, on_done=job.on_full, tokens=full_toks, prompt=full))
         self.last.update(context="reduced", n_reduced=len(toks))
         # one line: out sooner, and the cores go to the full prompt, whose suggestion may span lines
-        res = self._generate(self.scout, qb, prompt, toks, job, t0, reused, multiline="never")
+        t = time.monotonic()
+        res = self._generate(self.scout, qb, prompt, toks, job, t, reused, multiline="never")
+        self.quick_meter.prompt(len(toks) - reused, res.prompt_ms / 1e3)  # (to the first token: close enough)
+        res.prompt_ms += (t - t0) * 1e3
+        res.total_ms += (t - t0) * 1e3
         res.context = "reduced"
         return res
 
@@ -382,7 +388,8 @@ class Engine:
         text = decode_utf8(heal.strip(raw))
         t1 = time.monotonic()
         if len(out) > 1:
-            self.meter.step((t1 - t_prompt) / (len(out) - 1))
+            for m in (self.meter, self.quick_meter):
+                m.step((t1 - t_prompt) / (len(out) - 1))
         return Result(post.finalize(text), text, len(toks), reused, len(out), (t_prompt - t0) * 1e3,
                       (t1 - t0) * 1e3, timed_out)
 

@@ -17,7 +17,8 @@ from ckls.completion.context import Context
 from ckls.runtime import CancelFlag
 
 CHUNK = 128          # tokens per background evaluation: cancelling loses at most this much work
-QUICK_SHARE = 0.5    # part of the latency cap the reduced prompt's evaluation may take
+LINE_STEPS = 16      # generation steps a one-line reduced answer is given room for
+QUICK_SHARE = 0.7    # of the cap left after those steps, the part the reduced prompt may take (estimates err)
 QUICK_MIN, QUICK_MAX = 48, 512
 
 
@@ -42,10 +43,11 @@ class Meter:
         return self.prompt_ms(n_uncached) + 4 * self.step_ms <= left_ms
 
     def quick_tokens(self, latency_ms: float, limit: int) -> int:
-        """Token budget of the reduced prompt: its share of the cap at the measured speed, on a coarse ladder
-        (powers of sqrt 2) so the budget — and with it the reduced prompt's window and its cached K/V — stays put
-        while the measured speed wobbles."""
-        raw = self.tok_s * latency_ms * QUICK_SHARE / 1e3
+        """Token budget of the reduced prompt: what the measured speed evaluates in its share of the cap (after
+        room for a line of output), on a coarse ladder (powers of sqrt 2) so the budget — and with it the reduced
+        prompt's window and its cached K/V — stays put while the measured speed wobbles."""
+        ms = max(0.0, latency_ms - LINE_STEPS * self.step_ms) * QUICK_SHARE
+        raw = self.tok_s * ms / 1e3
         k = math.floor(2 * math.log2(max(raw, 1.0)))
         n = int(2 ** (k / 2))
         return max(QUICK_MIN, min(QUICK_MAX, limit, n))
