@@ -339,6 +339,7 @@ async def run(args) -> dict:
     await c.start(args.threads)
     res = {"warm_ms": [], "cold_ms": [], "full_ms": [], "cold_detail": [], "keys": 0, "cancelled": 0,
            "non_empty": 0, "warm_reduced": 0}
+    load0 = os.getloadavg()[0]
     cpu0 = proc_cpu_s(c.pid)
     rss0 = proc_rss_mb(c.pid)
     t0 = time.monotonic()
@@ -366,6 +367,7 @@ async def run(args) -> dict:
     out = {
         "model": args.model, "threads": args.threads, "files": [os.path.relpath(f, sysconfig.get_paths()["purelib"])
                                                                for f in files],
+        "loadavg_1min": {"start": load0, "end": os.getloadavg()[0]}, "quick_start": not args.no_quick,
         "keystrokes": res["keys"], "answered": len(res["warm_ms"]), "cancelled": res["cancelled"],
         "non_empty": res["non_empty"], "wall_s": round(time.monotonic() - t0, 1),
         "warm_ms": {"p50": pct(res["warm_ms"], 0.5), "p95": pct(res["warm_ms"], 0.95),

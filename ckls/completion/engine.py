@@ -21,7 +21,7 @@ from ckls.completion.config import Settings
 from ckls.completion.context import Context
 from ckls.completion.heal import healing
 from ckls.completion.postprocess import Post, decide_shape
-from ckls.completion.prefill import CHUNK, Meter, Prefill
+from ckls.completion.prefill import CHUNK, QUICK_MAX, Meter, Prefill
 from ckls.completion.prompt import Prompt, PromptBuilder
 from ckls.runtime import CancelFlag, Cancelled, Model, ModelError, load_model
 
@@ -123,8 +123,8 @@ class Engine:
         self.model, self.model_path, self.load_error = model, path, None
         self.builder = self._builder(settings)
         try:  # the scout shares the mapped weights and the tokenizer; only its KV cache and scratch are its own
-            self.scout = Model(path, n_ctx=min(settings.n_ctx, 1024), n_threads=settings.n_threads,
-                               load_tokenizer=False)
+            self.scout = Model(path, n_ctx=min(settings.n_ctx, QUICK_MAX + settings.max_tokens + 16),
+                               n_threads=settings.n_threads, load_tokenizer=False, file=model.file)
             self.scout.tokenizer = model.tokenizer
         except (ModelError, OSError, ValueError, MemoryError) as exc:
             log.warning("no scout KV cache (%s): cold prompts are answered in full", exc)
