@@ -194,7 +194,7 @@ def utf16_len(s: str) -> int:
 
 
 async def type_file(c: Client, path: str, n_keys: int, rng: random.Random, res: dict, cold: bool,
-                    pause_scale: float = 1.0) -> list:
+                    pause_scale: float = 1.0, type_at_once: bool = False) -> list:
     """Opens the file cut at a line start past its middle and re-types the next n_keys characters."""
     with open(path, encoding="utf-8") as f:
         full = f.read()
@@ -219,14 +219,16 @@ async def type_file(c: Client, path: str, n_keys: int, rng: random.Random, res: 
         last = dict(st.get("engine", {}).get("last", {}))
         last["non_empty"] = bool(r and r.items)
         # the user reads the suggestion: wait until the full prompt is evaluated and its suggestion made
-        while st.get("engine", {}).get("prefill_pending") and time.perf_counter() - t0 < 120:
+        # (--type-at-once: the user types straight on; the typing figures then show how long answers stay reduced)
+        while not type_at_once and st.get("engine", {}).get("prefill_pending") and time.perf_counter() - t0 < 120:
             await asyncio.sleep(0.01)
             st = await c.stats()
-        res["full_ms"].append((time.perf_counter() - t0) * 1e3)
-        _, fut = c.request(uri, line, col, invoked=True)  # asked again there: the full-context answer
-        r = await asyncio.wait_for(fut, 120)
-        item = r.items[0] if r and r.items else None
-        last["again"] = item.command.arguments[0].get("context") if item and item.command else "empty"
+        if not type_at_once:
+            res["full_ms"].append((time.perf_counter() - t0) * 1e3)
+            _, fut = c.request(uri, line, col, invoked=True)  # asked again there: the full-context answer
+            r = await asyncio.wait_for(fut, 120)
+            item = r.items[0] if r and r.items else None
+            last["again"] = item.command.arguments[0].get("context") if item and item.command else "empty"
         res["cold_detail"].append(last)
     pending: tuple[str, asyncio.Future, float, bool] | None = None
     pauses = key_pauses(typed, rng)
@@ -358,7 +360,7 @@ async def run(args) -> dict:
                     rss0 = proc_rss_mb(c.pid)  # after the first pass: caches and the model are warm
         else:
             for f in files:
-                await type_file(c, f, args.keys, rng, res, cold=True)
+                await type_file(c, f, args.keys, rng, res, cold=True, type_at_once=args.type_at_once)
         st = await c.stats()
         cpu = proc_cpu_s(c.pid) - cpu0
         rss1 = proc_rss_mb(c.pid)
@@ -372,7 +374,7 @@ async def run(args) -> dict:
         "non_empty": res["non_empty"], "wall_s": round(time.monotonic() - t0, 1),
         "warm_ms": {"p50": pct(res["warm_ms"], 0.5), "p95": pct(res["warm_ms"], 0.95),
                     "mean": statistics.fmean(res["warm_ms"]) if res["warm_ms"] else None},
-        "warm_reduced_context": res["warm_reduced"],
+        "warm_reduced_context": res["warm_reduced"], "type_at_once": args.type_at_once,
         "cold_ms": {"p50": pct(res["cold_ms"], 0.5), "max": max(res["cold_ms"]) if res["cold_ms"] else None,
                     "all": [round(x, 1) for x in res["cold_ms"]]},
         "cold_full_ready_ms": {"p50": pct(res["full_ms"], 0.5), "max": max(res["full_ms"]) if res["full_ms"] else None,
@@ -397,6 +399,8 @@ def main() -> int:
     ap.add_argument("--keys", type=int, default=150, help="characters re-typed per file")
     ap.add_argument("--latency-ms", type=int, default=0, help="server time cap (default: the server's)")
     ap.add_argument("--no-quick", action="store_true", help="quickStart off: cold prompts answered in full")
+    ap.add_argument("--type-at-once", action="store_true",
+                    help="type right after the cold answer instead of waiting for the full-context one")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--soak", type=int, default=0, help="send this many requests and check RSS growth")
     ap.add_argument("--soak-pause", type=float, default=0.1, help="soak: scale of the typing pauses")

@@ -309,6 +309,8 @@ class CklsServer(LanguageServer):
             self.telemetry.did_partially_accept(sid, n)
         else:
             self.telemetry.did_accept(sid, n if n is not None else len(text))
+        if arg.get("context") == "reduced":  # how often the cold answers are good enough to take
+            self.telemetry.count("accepted_reduced")
         uri, line, char = arg.get("uri"), arg.get("line"), arg.get("character")
         if not (isinstance(uri, str) and isinstance(line, int) and isinstance(char, int) and text):
             return
