@@ -12,7 +12,8 @@ from ckls.completion.cache import SuggestionCache
 from ckls.completion.config import Settings
 from ckls.completion.context import build_context
 from ckls.completion.engine import Engine, Job
-from ckls.completion.prefill import LINE_STEPS, QUICK_MAX, QUICK_MIN, QUICK_SHARE, Meter
+from ckls.completion.prefill import (CHUNK_MAX, CHUNK_MIN, LINE_STEPS, QUICK_MAX, QUICK_MIN, QUICK_SHARE, Meter,
+                                     chunk_tokens)
 
 from server_fixtures import tiny_model  # noqa: F401  (fixture)
 
@@ -42,6 +43,16 @@ def test_meter_budget_is_a_coarse_ladder_within_bounds():
     # small wobbles of the measured speed leave the budget (and so the reduced prompt's window) where it is
     assert len({Meter(tok_s=v).quick_tokens(400, 10_000) for v in (1000, 1020, 1050)}) == 1
     assert m.fits(100, 1000) and not m.fits(2000, 1000)
+
+
+def test_background_chunks_end_before_the_next_keystroke():
+    # typing every 110 ms at 1000 tok/s: 30 ms after a request, a chunk of what the remaining ~80 ms hold
+    n = chunk_tokens(1000.0, 0.03, 0.11)
+    assert CHUNK_MIN < n <= 80
+    assert chunk_tokens(1000.0, 0.03, 0.11) > chunk_tokens(1000.0, 0.09, 0.11)
+    assert chunk_tokens(1000.0, 0.2, 0.11) == CHUNK_MIN   # overdue: keep chunks small until the pause is clear
+    assert chunk_tokens(1000.0, 0.3, 0.11) == CHUNK_MAX   # a pause
+    assert chunk_tokens(1e6, 0.0, 0.11) == CHUNK_MAX
 
 
 def _ctx(text: str, line: int, col: int, uri: str = "file:///w/a.py"):

@@ -21,12 +21,12 @@ from ckls.completion.config import Settings
 from ckls.completion.context import Context
 from ckls.completion.heal import healing
 from ckls.completion.postprocess import Post, decide_shape
-from ckls.completion.prefill import CHUNK, QUICK_MAX, Meter, Prefill
+from ckls.completion.prefill import CHUNK_MAX, CHUNK_MIN, QUICK_MAX, Meter, Prefill, chunk_tokens
 from ckls.completion.prompt import Prompt, PromptBuilder
 from ckls.runtime import CancelFlag, Cancelled, Model, ModelError, load_model
 
 log = logging.getLogger("ckls.engine")
-SETTLE_S = 0.025  # background work starts this long after real work ends
+SETTLE_S = 0.01  # background work starts this long after real work ends
 
 
 def decode_utf8(raw: bytes) -> str:
@@ -87,6 +87,9 @@ class Engine:
         self._bg_queued = False
         self._wake = threading.Event()     # set by new work: a background start that waits gives way at once
         self._done_at = 0.0                # when the latest real work ended
+        self._asked_at = 0.0               # when the latest request came
+        self._gap = 0.15                   # seconds between requests, smoothed (the typing pace)
+        self._chunk_cap = CHUNK_MAX        # halved when a request cuts a chunk short, grown when one completes
 
     # ---- model ----------------------------------------------------------------------------------------------
     def load(self, settings: Settings, progress: Callable[[str], None] | None = None) -> cf.Future:
@@ -280,10 +283,18 @@ class Engine:
                             self._bg = None
                     self.counts["prefills_done"] += 1
                     return
-                chunk = bg.tokens[have: have + CHUNK]
+                n = min(self._chunk_cap, chunk_tokens(self.meter.tok_s, time.monotonic() - self._asked_at, self._gap))
+                chunk = bg.tokens[have: have + n]
                 t = time.monotonic()
-                model.eval(chunk, pos0=have, cancel=bg.cancel)
-                self.meter.prompt(len(chunk), time.monotonic() - t)
+                try:
+                    model.eval(chunk, pos0=have, cancel=bg.cancel)
+                except Cancelled:
+                    if self._pending:  # a request cut it short: smaller chunks until they fit between requests
+                        self._chunk_cap = max(CHUNK_MIN, self._chunk_cap // 2)
+                    raise
+                self._chunk_cap = min(CHUNK_MAX, self._chunk_cap * 3 // 2)
+                if len(chunk) >= 64:  # (small chunks run below the machine's speed: they would drag it down)
+                    self.meter.prompt(len(chunk), time.monotonic() - t)
                 self.counts["prefill_tokens"] += len(chunk)
             except Cancelled:
                 continue  # superseded by a request (then pending > 0) or by newer background work
@@ -303,6 +314,10 @@ class Engine:
 
     # ---- completion -------------------------------------------------------------------------------------------
     def submit(self, job: Job) -> cf.Future:
+        now = time.monotonic()
+        if self._asked_at:
+            self._gap = 0.7 * self._gap + 0.3 * min(now - self._asked_at, 2.0)
+        self._asked_at = now
         return self._submit(self._run, job)
 
     def _run(self, job: Job) -> Result:

@@ -4,9 +4,10 @@ Meter: prompt throughput and per-token step time measured on this machine (smoot
 training round is reflected within a few evaluations); the engine uses it to tell whether a prompt can be
 evaluated within the latency cap, and to size the reduced prompt that answers when it cannot.
 
-Prefill: one piece of background work: evaluate a prompt (or its head) into the main KV cache in small chunks,
-then, for a request that was answered from a reduced prompt, generate the full-context suggestion. A real request
-raises its cancel flag and takes the model within one layer step; at most one chunk's work is lost."""
+Prefill: one piece of background work: evaluate a prompt (or its head) into the main KV cache in chunks, then,
+for a request that was answered from a reduced prompt, generate the full-context suggestion. A real request raises
+its cancel flag and takes the model within one layer step, losing the chunk in progress; so while the user types,
+chunks are sized to end before the next keystroke is due (chunk_tokens), and in a pause they are large."""
 from __future__ import annotations
 
 import math
@@ -16,7 +17,7 @@ from typing import Callable
 from ckls.completion.context import Context
 from ckls.runtime import CancelFlag
 
-CHUNK = 128          # tokens per background evaluation: cancelling loses at most this much work
+CHUNK_MIN, CHUNK_MAX = 16, 256   # tokens per background evaluation: a request cancels the chunk in progress
 LINE_STEPS = 16      # generation steps a one-line reduced answer is given room for
 QUICK_SHARE = 0.7    # of the cap left after those steps, the part the reduced prompt may take (estimates err)
 QUICK_MIN, QUICK_MAX = 48, 512
@@ -39,8 +40,9 @@ class Meter:
         return n / max(self.tok_s, 1.0) * 1e3
 
     def fits(self, n_uncached: int, left_ms: float) -> bool:
-        """Whether n_uncached prompt tokens and a few generation steps fit in left_ms."""
-        return self.prompt_ms(n_uncached) + 4 * self.step_ms <= left_ms
+        """Whether n_uncached prompt tokens and a few generation steps fit in left_ms, with a margin: the speed
+        wobbles on a shared machine, and a prompt once started cannot stop at the deadline."""
+        return 1.5 * self.prompt_ms(n_uncached) + 4 * self.step_ms <= left_ms
 
     def quick_tokens(self, latency_ms: float, limit: int) -> int:
         """Token budget of the reduced prompt: what the measured speed evaluates in its share of the cap (after
@@ -51,6 +53,15 @@ class Meter:
         k = math.floor(2 * math.log2(max(raw, 1.0)))
         n = int(2 ** (k / 2))
         return max(QUICK_MIN, min(QUICK_MAX, limit, n))
+
+
+def chunk_tokens(tok_s: float, since_s: float, gap_s: float) -> int:
+    """Tokens for the next background chunk, since_s after the latest request, requests coming every gap_s:
+    what fits before the next one is due (with a margin), or the most when the user has paused."""
+    if since_s > 2 * gap_s:
+        return CHUNK_MAX
+    n = int(tok_s * (gap_s - since_s) * 0.7)
+    return max(CHUNK_MIN, min(CHUNK_MAX, n))
 
 
 @dataclass
