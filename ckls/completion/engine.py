@@ -350,8 +350,7 @@ class Engine:
         return self._generate(model, builder, prompt, toks, job, t0, reused)
 
     def _run_quick(self, job: Job, full: Prompt, full_toks: list[int], t0: float) -> Result:
-        """Answers from the reduced prompt on the scout (one line), then leaves the full prompt to the
-        background."""
+        """Answers from the reduced prompt on the scout (short), then leaves the full prompt to the background."""
         qb = self._quick_builder()
         prompt = qb.build(job.ctx)
         toks = self._fit(prompt.tokens, self.scout)
@@ -359,9 +358,10 @@ class Engine:
         self.counts["quick"] += 1
         self._set_bg(Prefill(job.ctx, suggest=True, on_done=job.on_full, tokens=full_toks, prompt=full))
         self.last.update(context="reduced", n_reduced=len(toks))
-        # one line: out sooner, and the cores go to the full prompt, whose suggestion may span lines
+        # at most two lines (a blank line and a statement count as two): out sooner, and the cores go to the full
+        # prompt, whose suggestion may be longer
         t = time.monotonic()
-        res = self._generate(self.scout, qb, prompt, toks, job, t, reused, multiline="never")
+        res = self._generate(self.scout, qb, prompt, toks, job, t, reused, max_lines=2)
         self.quick_meter.prompt(len(toks) - reused, res.prompt_ms / 1e3)  # (to the first token: close enough)
         res.prompt_ms += (t - t0) * 1e3
         res.total_ms += (t - t0) * 1e3
@@ -369,10 +369,10 @@ class Engine:
         return res
 
     def _generate(self, model, builder: PromptBuilder, prompt: Prompt, toks: list[int], job: Job, t0: float,
-                  reused: int, multiline: str | None = None) -> Result:
+                  reused: int, max_lines: int | None = None) -> Result:
         room = model.n_ctx - len(toks)
-        shape = decide_shape(job.ctx, multiline or self.settings.multiline)
-        post = Post(shape, self.settings.max_lines)
+        shape = decide_shape(job.ctx, self.settings.multiline)
+        post = Post(shape, min(max_lines or self.settings.max_lines, self.settings.max_lines))
         tok = model.tokenizer
         out: list[int] = []
         raw = b""
