@@ -185,7 +185,7 @@ class Engine:
         serves with the same adapter."""
         def run():
             out = fn(self.model)
-            self._bg = None
+            self.drop_prefill()  # the cache it filled came from the old weights
             if self.scout is not None and self.model is not None:
                 self.scout.set_adapter(getattr(self.model, "adapter", None))
             return out
