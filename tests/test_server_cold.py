@@ -95,7 +95,7 @@ def answer(res) -> tuple[str, str | None]:
 async def configure(client, **kw) -> None:
     client.set_configuration({"ckls": dict(OPTIONS, **kw)})
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    want = {k: v for k, v in settings(**kw).as_dict().items() if k in ("quick_start", "latency_ms")}
+    want = {k: v for k, v in settings(**kw).as_dict().items() if k in ("quick_start", "latency_ms", "prefill_idle_ms")}
     await until(client, lambda st: all(st["settings"][k] == v for k, v in want.items()), 10)
 
 
@@ -191,3 +191,28 @@ async def test_edit_far_away_is_prefilled_while_idle(client: LanguageClient, shi
     assert st1["engine"]["last"]["n_uncached"] < 16
     want = expected_completion(shipped, uri, edited, "python", line, col, settings())
     assert answer(res) == ((want, "full") if want else ("", None))
+
+
+async def test_idle_prefill_waits_for_quiet_and_skips_bulk_edits(client: LanguageClient, shipped):
+    await wait_model(client, 120)
+    await configure(client, prefillIdleMs=500)
+    try:
+        text, [(line, col)] = cut_at_return(source().replace("Part", "Gadget"), 200)
+        uri = "file:///w/gadgets.py"
+        open_doc(client, uri, text)
+        # a far edit followed at once by a request: the request is what counts, no idle prefill happens
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangePartial(
+                range=types.Range(types.Position(line, col), types.Position(line, col)), text="s")]))
+        n0 = (await stats(client))["idle_prefills"]
+        await client.text_document_inline_completion_async(inline_params(uri, line, col + 1))
+        # many changes at once (a rename, formatting) far away: nothing is prefilled either
+        far = [types.TextDocumentContentChangePartial(range=types.Range(types.Position(l, 0), types.Position(l, 0)),
+                                                      text="") for l in (20, 500)]
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=3), content_changes=far))
+        await asyncio.sleep(0.8)
+        assert (await stats(client))["idle_prefills"] == n0
+    finally:
+        await configure(client)
