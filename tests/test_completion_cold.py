@@ -162,3 +162,20 @@ def test_idle_prefill_fills_the_cache(tiny_model, head_only):  # noqa: F811
         assert eng.counts["prefills_done"] == 1
     finally:
         eng.close()
+
+
+def test_a_request_cancelled_while_queued_does_not_stall_the_background(tiny_model):  # noqa: F811
+    s = Settings(model_path=tiny_model, threads=1, max_tokens=8, extra_tokens=0)
+    ctx = _ctx(CODE, 120, 4)
+    eng = Engine(s)
+    try:
+        eng.load(s).result()
+        blocker = eng._submit(time.sleep, 0.3)  # the model thread is busy...
+        queued = eng.submit(Job(ctx, deadline=time.monotonic() + 60, max_tokens=8))
+        eng.prefill(ctx)
+        assert queued.cancel()  # ...so this request is still queued when its client gives up
+        blocker.result()
+        _wait(eng)  # the background still gets the model
+        assert eng.model.cached_tokens == eng.builder.build(ctx).tokens
+    finally:
+        eng.close()

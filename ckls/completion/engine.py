@@ -211,7 +211,15 @@ class Engine:
             finally:
                 self._done_at = time.monotonic()
                 self._kick()
-        return self._pool.submit(run)
+
+        def gone(f: cf.Future) -> None:  # cancelled while queued (the request was): it will never run
+            if f.cancelled():
+                with self._lock:
+                    self._pending -= 1
+                self._kick()
+        fut = self._pool.submit(run)
+        fut.add_done_callback(gone)
+        return fut
 
     def _kick(self) -> None:
         with self._lock:
