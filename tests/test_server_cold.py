@@ -216,3 +216,32 @@ async def test_idle_prefill_waits_for_quiet_and_skips_bulk_edits(client: Languag
         assert (await stats(client))["idle_prefills"] == n0
     finally:
         await configure(client)
+
+
+async def test_reopened_document_is_prefilled_at_its_last_place(client: LanguageClient, shipped):
+    await wait_model(client, 120)
+    text, [(line, col)] = cut_at_return(source().replace("Part", "Tool"), 300)
+    uri, other = "file:///w/tools.py", "file:///w/other_tools.py"
+    open_doc(client, uri, text)
+    await client.text_document_inline_completion_async(inline_params(uri, line, col))
+    await until(client, lambda s: not s["engine"]["prefill_pending"])
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    # work elsewhere fills the main cache with another prompt
+    o_text, [(o_line, o_col)] = cut_at_return(source().replace("Part", "Bolt"), 100)
+    open_doc(client, other, o_text)
+    await client.text_document_inline_completion_async(inline_params(other, o_line, o_col))
+    st = await until(client, lambda s: not s["engine"]["prefill_pending"])
+    # reopened: once idle, the prompt at the end of the line last worked on is evaluated, so asking there is warm
+    open_doc(client, uri, text, version=2)
+    st = await until(client, lambda s: s["idle_prefills"] == st["idle_prefills"] + 1
+                     and not s["engine"]["prefill_pending"])
+    # (a character the earlier suggestion does not start with, so the model answers, not the typed-ahead cache)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=3),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(types.Position(line, col), types.Position(line, col)), text="x")]))
+    await client.text_document_inline_completion_async(inline_params(uri, line, col + 1))
+    st1 = await stats(client)
+    assert st1["answers_full"] == st["answers_full"] + 1
+    assert st1["answers_reduced"] == st["answers_reduced"]
+    assert st1["engine"]["last"]["n_uncached"] < 16

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 import uuid
+from collections import OrderedDict
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
@@ -84,6 +85,7 @@ class CklsServer(LanguageServer):
         self.model_status = "not loaded"
         self.root: str | None = None
         self.place: tuple[str, int] | None = None   # (uri, line) of the latest request or edit
+        self.places: OrderedDict[str, int] = OrderedDict()  # uri -> its latest line, kept across close/reopen
         from ckls.server.tuning import TuneControl
 
         self.tuning = TuneControl(self)
@@ -182,9 +184,14 @@ class CklsServer(LanguageServer):
         if self.settings.language_enabled(language_id):
             # the cursor is not known yet: the prompt's context from other files is the same wherever it will be
             # (rendered for the middle of the document, whose window leaves out the chunk of its first lines that
-            # was just added); an edited document goes back to its last edit, in full
-            line = self.extra.last_edit.get(uri)
-            pos = types.Position(line if line is not None else len(doc.lines) // 2, 0)
+            # was just added); a document worked on earlier in this session goes back to the end of that line, in
+            # full (typing goes on at line ends, and there the suffix, which leads the prompt, is the same)
+            line = self.places.get(uri)
+            if line is not None and line < len(doc.lines):
+                text = doc.lines[line].rstrip("\r\n")
+                pos = types.Position(line, index_to_units(text, len(text), self.docs.encoding))
+            else:
+                line, pos = None, types.Position(len(doc.lines) // 2, 0)
             self.scheduler.idle_prefill(lambda: self.context_at(uri, pos), head_only=line is None)
 
     def changed(self, params: types.DidChangeTextDocumentParams) -> None:
@@ -215,6 +222,10 @@ class CklsServer(LanguageServer):
     def moved(self, uri: str, line: int) -> bool:
         """Records the latest place; whether it is a new one (another document, or far from the last place)."""
         old, self.place = self.place, (uri, line)
+        self.places[uri] = line
+        self.places.move_to_end(uri)
+        if len(self.places) > 512:
+            self.places.popitem(last=False)
         return old is None or old[0] != uri or abs(old[1] - line) > JUMP_LINES
 
     def saved(self, uri: str) -> None:
