@@ -6,9 +6,10 @@ by character with human-like pauses, asking for an inline completion after every
 previous request when it is still pending (as VS Code does). It reports request→response times (warm p50/p95),
 the cold figures — on a document just opened, the time from the first request to the first suggestion (and
 whether that came from the full prompt or a reduced one, with the prompt sizes), then the time until the
-full-context suggestion is ready (asked again there, it is the answer) — the server's CPU time per keystroke, and — for the same prompts,
-rebuilt in this process with the server's own prompt builder — the time llama.cpp (llama-cpp-python) takes to
-answer them with the same model and the same number of tokens, beside ckls's runtime doing the same.
+full-context suggestion is ready (asked again there, it is the answer) — the server's CPU time per keystroke,
+and — for the same prompts, rebuilt in this process with the server's own prompt builder — the time llama.cpp
+(llama-cpp-python) takes to answer them with the same model and the same number of tokens, beside ckls's runtime
+doing the same.
 
   python bench/latency.py --synth small                   # the latency-bar model shape
   python bench/latency.py --model m.gguf --files 8 --keys 200

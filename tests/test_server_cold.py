@@ -25,11 +25,13 @@ OPTIONS = {"modelPath": MODEL, "latencyMs": 150, "maxTokens": 16, "debounceMs": 
 
 
 def source(n: int = 40) -> str:
-    out = ['"""Parts, their prices and the stock of a small shop."""\nimport math\nfrom dataclasses import dataclass\n\n\n']
+    out = ['"""Parts, their prices and the stock of a small shop."""\n'
+           'import math\nfrom dataclasses import dataclass\n\n\n']
     for i in range(n):
         out.append(f"@dataclass\nclass Part{i}:\n    name: str\n    price: float\n    count: int = {i % 5 + 1}\n\n"
                    f"    def total(self) -> float:\n        return self.price * self.count\n\n"
-                   f"    def describe(self) -> str:\n        return f\"{{self.name}}: {{self.count}} x {{self.price:.2f}}\"\n\n\n")
+                   f"    def describe(self) -> str:\n"
+                   f"        return f\"{{self.name}}: {{self.count}} x {{self.price:.2f}}\"\n\n\n")
     return "".join(out)
 
 
