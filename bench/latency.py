@@ -3,10 +3,13 @@
 A real LSP client (pygls) starts `python -m ckls serve` over stdio, opens real source files taken from packages
 installed in this Python environment (third-party code, not ckls's), and re-types a stretch of each one character
 by character with human-like pauses, asking for an inline completion after every keystroke and cancelling the
-previous request when it is still pending (as VS Code does). It reports request→response times (warm p50/p95,
-cold first request on a new ~1,000-token prompt), the server's CPU time per keystroke, and — for the same prompts,
-rebuilt in this process with the server's own prompt builder — the time llama.cpp (llama-cpp-python) takes to
-answer them with the same model and the same number of tokens, beside ckls's runtime doing the same.
+previous request when it is still pending (as VS Code does). It reports request→response times (warm p50/p95),
+the cold figures — on a document just opened, the time from the first request to the first suggestion (and
+whether that came from the full prompt or a reduced one, with the prompt sizes), then the time until the
+full-context suggestion is ready (asked again there, it is the answer) — the server's CPU time per keystroke,
+and — for the same prompts, rebuilt in this process with the server's own prompt builder — the time llama.cpp
+(llama-cpp-python) takes to answer them with the same model and the same number of tokens, beside ckls's runtime
+doing the same.
 
   python bench/latency.py --synth small                   # the latency-bar model shape
   python bench/latency.py --model m.gguf --files 8 --keys 200
@@ -192,7 +195,7 @@ def utf16_len(s: str) -> int:
 
 
 async def type_file(c: Client, path: str, n_keys: int, rng: random.Random, res: dict, cold: bool,
-                    pause_scale: float = 1.0) -> list:
+                    pause_scale: float = 1.0, type_at_once: bool = False) -> list:
     """Opens the file cut at a line start past its middle and re-types the next n_keys characters."""
     with open(path, encoding="utf-8") as f:
         full = f.read()
@@ -211,8 +214,23 @@ async def type_file(c: Client, path: str, n_keys: int, rng: random.Random, res: 
     if cold:  # the first request on a never-seen ~1,000-token prompt
         t0 = time.perf_counter()
         _, fut = c.request(uri, line, col, invoked=True)
-        await asyncio.wait_for(fut, 120)
+        r = await asyncio.wait_for(fut, 120)
         res["cold_ms"].append((time.perf_counter() - t0) * 1e3)
+        st = await c.stats()
+        last = dict(st.get("engine", {}).get("last", {}))
+        last["non_empty"] = bool(r and r.items)
+        # the user reads the suggestion: wait until the full prompt is evaluated and its suggestion made
+        # (--type-at-once: the user types straight on; the typing figures then show how long answers stay reduced)
+        while not type_at_once and st.get("engine", {}).get("prefill_pending") and time.perf_counter() - t0 < 120:
+            await asyncio.sleep(0.01)
+            st = await c.stats()
+        if not type_at_once:
+            res["full_ms"].append((time.perf_counter() - t0) * 1e3)
+            _, fut = c.request(uri, line, col, invoked=True)  # asked again there: the full-context answer
+            r = await asyncio.wait_for(fut, 120)
+            item = r.items[0] if r and r.items else None
+            last["again"] = item.command.arguments[0].get("context") if item and item.command else "empty"
+        res["cold_detail"].append(last)
     pending: tuple[str, asyncio.Future, float, bool] | None = None
     pauses = key_pauses(typed, rng)
 
@@ -225,6 +243,9 @@ async def type_file(c: Client, path: str, n_keys: int, rng: random.Random, res: 
         r = f.result()
         if r and r.items:
             res["non_empty"] += 1
+            cmd = r.items[0].command
+            if cmd and cmd.arguments and cmd.arguments[0].get("context") == "reduced":
+                res["warm_reduced"] += 1
 
     for ch, pause in zip(typed, pauses):
         await asyncio.sleep(pause * pause_scale)
@@ -311,13 +332,17 @@ async def run(args) -> dict:
     settings = {"modelPath": args.model, "threads": args.threads}
     if args.latency_ms:
         settings["latencyMs"] = args.latency_ms
+    if args.no_quick:
+        settings["quickStart"] = False
     rng = random.Random(args.seed)
     files = pick_files(args.files, args.seed)
     if not files:
         raise SystemExit("no third-party source files found in site-packages")
     c = Client(settings)
     await c.start(args.threads)
-    res = {"warm_ms": [], "cold_ms": [], "keys": 0, "cancelled": 0, "non_empty": 0}
+    res = {"warm_ms": [], "cold_ms": [], "full_ms": [], "cold_detail": [], "keys": 0, "cancelled": 0,
+           "non_empty": 0, "warm_reduced": 0}
+    load0 = os.getloadavg()[0]
     cpu0 = proc_cpu_s(c.pid)
     rss0 = proc_rss_mb(c.pid)
     t0 = time.monotonic()
@@ -336,7 +361,7 @@ async def run(args) -> dict:
                     rss0 = proc_rss_mb(c.pid)  # after the first pass: caches and the model are warm
         else:
             for f in files:
-                await type_file(c, f, args.keys, rng, res, cold=True)
+                await type_file(c, f, args.keys, rng, res, cold=True, type_at_once=args.type_at_once)
         st = await c.stats()
         cpu = proc_cpu_s(c.pid) - cpu0
         rss1 = proc_rss_mb(c.pid)
@@ -345,14 +370,22 @@ async def run(args) -> dict:
     out = {
         "model": args.model, "threads": args.threads, "files": [os.path.relpath(f, sysconfig.get_paths()["purelib"])
                                                                for f in files],
+        "loadavg_1min": {"start": load0, "end": os.getloadavg()[0]}, "quick_start": not args.no_quick,
         "keystrokes": res["keys"], "answered": len(res["warm_ms"]), "cancelled": res["cancelled"],
         "non_empty": res["non_empty"], "wall_s": round(time.monotonic() - t0, 1),
         "warm_ms": {"p50": pct(res["warm_ms"], 0.5), "p95": pct(res["warm_ms"], 0.95),
                     "mean": statistics.fmean(res["warm_ms"]) if res["warm_ms"] else None},
-        "cold_ms": {"p50": pct(res["cold_ms"], 0.5), "max": max(res["cold_ms"]) if res["cold_ms"] else None},
+        "warm_reduced_context": res["warm_reduced"], "type_at_once": args.type_at_once,
+        "cold_ms": {"p50": pct(res["cold_ms"], 0.5), "max": max(res["cold_ms"]) if res["cold_ms"] else None,
+                    "all": [round(x, 1) for x in res["cold_ms"]]},
+        "cold_full_ready_ms": {"p50": pct(res["full_ms"], 0.5), "max": max(res["full_ms"]) if res["full_ms"] else None,
+                               "all": [round(x, 1) for x in res["full_ms"]]},
+        "cold_detail": res["cold_detail"],
         "cpu_ms_per_key": cpu * 1e3 / max(1, res["keys"]),
         "rss_mb": {"start": rss0, "end": rss1, "growth": rss1 - rss0},
-        "server": {k: st[k] for k in ("cache_hits", "superseded", "timeouts", "model_ms", "latency_ms")},
+        "server": {k: st.get(k) for k in ("cache_hits", "superseded", "timeouts", "model_ms", "latency_ms",
+                                          "answers_full", "answers_reduced", "full_after_reduced",
+                                          "idle_prefills", "engine")},
     }
     return out
 
@@ -366,6 +399,9 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=5)
     ap.add_argument("--keys", type=int, default=150, help="characters re-typed per file")
     ap.add_argument("--latency-ms", type=int, default=0, help="server time cap (default: the server's)")
+    ap.add_argument("--no-quick", action="store_true", help="quickStart off: cold prompts answered in full")
+    ap.add_argument("--type-at-once", action="store_true",
+                    help="type right after the cold answer instead of waiting for the full-context one")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--soak", type=int, default=0, help="send this many requests and check RSS growth")
     ap.add_argument("--soak-pause", type=float, default=0.1, help="soak: scale of the typing pauses")

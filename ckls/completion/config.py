@@ -36,6 +36,10 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("threads", int, 0, "CPU threads for the model (0: all cores, at most 8)", 0, 256),
     Setting("n_ctx", int, 2048, "model context in tokens", 256, 1 << 17),
     Setting("latency_ms", int, 400, "hard cap on the time from request to answer", 20, 60000),
+    Setting("quick_start", bool, True, "when a new prompt cannot be evaluated within latency_ms, answer from a "
+            "reduced one (last lines, short suffix, no other files) and finish the full prompt in the background"),
+    Setting("prefill_idle_ms", int, 300, "after opening a document or editing far from the last place, evaluate "
+            "the prompt there once the user has been idle this long (0: never)", 0, 600000),
     Setting("max_tokens", int, 64, "most tokens generated for one suggestion", 1, 1024),
     Setting("max_lines", int, 8, "most lines in a multi-line suggestion", 1, 200),
     Setting("prefix_tokens", int, 768, "token budget for text before the cursor", 16, 1 << 16),
@@ -138,6 +142,8 @@ class Settings:
     threads: int = 0
     n_ctx: int = 2048
     latency_ms: int = 400
+    quick_start: bool = True
+    prefill_idle_ms: int = 300
     max_tokens: int = 64
     max_lines: int = 8
     prefix_tokens: int = 768

@@ -1,11 +1,18 @@
 """The model's own thread: loading (and reloading) the model, building prompts and generating, one job at a time.
 Callers get futures; a job is stopped through its CancelFlag, which the runtime polls between layers and tokens,
-so a newer keystroke takes the model within one token step."""
+so a newer keystroke takes the model within one token step.
+
+A cold prompt (a file just opened, a jump far away) can take seconds to evaluate. When the measured speed says
+the uncached part would not fit in the latency cap, a quick job answers from a reduced prompt (the prefix's last
+lines, a short suffix, no other files) on a second KV cache of the same weights, the scout, and the full prompt
+is evaluated in the background into the main cache, in chunks that any request interrupts; its full-context
+suggestion then goes to the caller's callback. Background prefills are also asked for while the user is idle."""
 from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -14,10 +21,12 @@ from ckls.completion.config import Settings
 from ckls.completion.context import Context
 from ckls.completion.heal import healing
 from ckls.completion.postprocess import Post, decide_shape
-from ckls.completion.prompt import PromptBuilder
-from ckls.runtime import CancelFlag, Cancelled, ModelError, load_model
+from ckls.completion.prefill import CHUNK_MAX, CHUNK_MIN, QUICK_MAX, Meter, Prefill, chunk_tokens
+from ckls.completion.prompt import Prompt, PromptBuilder
+from ckls.runtime import CancelFlag, Cancelled, Model, ModelError, load_model
 
 log = logging.getLogger("ckls.engine")
+SETTLE_S = 0.01  # background work starts this long after real work ends
 
 
 def decode_utf8(raw: bytes) -> str:
@@ -41,6 +50,8 @@ class Job:
     cancel: CancelFlag = field(default_factory=CancelFlag)   # stops this suggestion
     hard: CancelFlag = field(default_factory=CancelFlag)     # also stops the shared prompt head (see _run)
     created: float = field(default_factory=time.monotonic)
+    quick: bool = False           # may answer from a reduced prompt when the full one cannot make the deadline
+    on_full: object = None        # quick: (ctx, Result) callback for the full-context suggestion made afterwards
 
 
 @dataclass
@@ -53,6 +64,7 @@ class Result:
     prompt_ms: float
     total_ms: float
     timed_out: bool
+    context: str = "full"     # "full", or "reduced" when answered from the reduced prompt
 
 
 class Engine:
@@ -60,19 +72,35 @@ class Engine:
         self.settings = settings or Settings()
         self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckls-model")
         self.model = None
+        self.scout = None                  # second KV cache on the same weights, for reduced prompts
         self.builder: PromptBuilder | None = None
+        self._quick: tuple[tuple, PromptBuilder] | None = None
         self.model_path: str | None = None
         self.load_error: str | None = None
+        self.meter = Meter()               # prompts into the main cache (deep positions: slower per token)
+        self.quick_meter = Meter()         # reduced prompts on the scout
+        self.counts = {"quick": 0, "prefills_done": 0, "prefill_tokens": 0}
+        self.last: dict = {}               # the latest request's prompt: full size, uncached part, context used
+        self._lock = threading.Lock()
+        self._pending = 0                  # submitted work not started yet: background work yields to it
+        self._bg: Prefill | None = None
+        self._bg_queued = False
+        self._wake = threading.Event()     # set by new work: a background start that waits gives way at once
+        self._done_at = 0.0                # when the latest real work ended
+        self._asked_at = 0.0               # when the latest request came
+        self._gap = 0.15                   # seconds between requests, smoothed (the typing pace)
+        self._chunk_cap = CHUNK_MAX        # halved when a request cuts a chunk short, grown when one completes
 
     # ---- model ----------------------------------------------------------------------------------------------
     def load(self, settings: Settings, progress: Callable[[str], None] | None = None) -> cf.Future:
         """Loads settings.resolved_model_path in the model thread (after any running job); the future gives the
         path, or raises NoModel with a message a user can act on."""
-        return self._pool.submit(self._load, settings, progress)
+        return self._submit(self._load, settings, progress)
 
     def _load(self, settings: Settings, progress) -> str:
         path = settings.resolved_model_path
         self.settings = settings
+        self._bg = None
         if self.model is not None and self.model_path == path and self.model.n_ctx == settings.n_ctx \
                 and self.model.n_threads == settings.n_threads:
             self.builder = self._builder(settings)
@@ -97,9 +125,36 @@ class Engine:
             raise NoModel(self.load_error)
         self.model, self.model_path, self.load_error = model, path, None
         self.builder = self._builder(settings)
-        log.info("loaded %s in %.0f ms (%d threads, ctx %d)", path, (time.monotonic() - t0) * 1e3,
-                 model.n_threads, model.n_ctx)
+        try:  # the scout shares the mapped weights and the tokenizer; only its KV cache and scratch are its own
+            self.scout = Model(path, n_ctx=min(settings.n_ctx, QUICK_MAX + settings.max_tokens + 16),
+                               n_threads=settings.n_threads, load_tokenizer=False, file=model.file)
+            self.scout.tokenizer = model.tokenizer
+        except (ModelError, OSError, ValueError, MemoryError) as exc:
+            log.warning("no scout KV cache (%s): cold prompts are answered in full", exc)
+            self.scout = None
+        self._calibrate()
+        log.info("loaded %s in %.0f ms (%d threads, ctx %d; prompt %.0f tok/s, step %.1f ms)", path,
+                 (time.monotonic() - t0) * 1e3, model.n_threads, model.n_ctx, self.meter.tok_s, self.meter.step_ms)
         return path
+
+    def _calibrate(self, n: int = 64) -> None:
+        """A first measure of this machine's speed (it also pages the weights in, so the first request does not
+        pay for that): two prompt chunks and a few steps on the scout (or the model), whose cache is then empty."""
+        m = self.scout or self.model
+        line = m.tokenizer.encode("def main(argv):\n    for i, arg in enumerate(argv):\n        print(i, arg)\n")
+        if not line or m.n_ctx < 2 * n + 4:
+            return
+        toks = (line * (2 * n // len(line) + 1))[:2 * n]
+        m.eval(toks[:n], pos0=0)
+        t = time.monotonic()
+        m.eval(toks[n:], pos0=n)
+        tok_s = n / max(time.monotonic() - t, 1e-6)
+        t = time.monotonic()
+        for i in range(4):
+            m.eval(toks[i:i + 1], pos0=2 * n + i)
+        step = (time.monotonic() - t) / 4 * 1e3
+        self.meter, self.quick_meter = Meter(tok_s, step), Meter(tok_s, step)
+        m._cached = []
 
     def _builder(self, s: Settings) -> PromptBuilder:
         budget = max(64, self.model.n_ctx - s.max_tokens - 8)
@@ -109,22 +164,169 @@ class Engine:
             pre, suf, ext = (pre * budget // total, suf * budget // total, ext * budget // total)
         return PromptBuilder(self.model.tokenizer, pre, suf, ext, s.fim_order)
 
+    def _quick_builder(self) -> PromptBuilder:
+        """Builder of reduced prompts: the budget the cap allows at the measured speed, 3:1 prefix to suffix,
+        no other files. Rebuilt only when the budget moves a rung on its ladder (the window stays put)."""
+        s = self.settings
+        n = self.quick_meter.quick_tokens(s.latency_ms, self.scout.n_ctx - s.max_tokens - 8)
+        key = (n, s.fim_order)
+        if self._quick is None or self._quick[0] != key:
+            self._quick = (key, PromptBuilder(self.model.tokenizer, n - n // 4, n // 4, 0, s.fim_order))
+        return self._quick[1]
+
     def _close_model(self) -> None:
-        if self.model is not None:
-            self.model.close()
-        self.model, self.builder, self.model_path = None, None, None
+        for m in (self.model, self.scout):
+            if m is not None:
+                m.close()
+        self.model, self.scout, self.builder, self.model_path, self._quick = None, None, None, None, None
 
     def with_model(self, fn) -> cf.Future:
-        """Runs fn(model) in the model thread between two jobs (e.g. swapping a LoRA adapter in)."""
-        return self._pool.submit(lambda: fn(self.model))
+        """Runs fn(model) in the model thread between two jobs (e.g. swapping a LoRA adapter in); the scout then
+        serves with the same adapter."""
+        def run():
+            out = fn(self.model)
+            self.drop_prefill()  # the cache it filled came from the old weights
+            if self.scout is not None and self.model is not None:
+                self.scout.set_adapter(getattr(self.model, "adapter", None))
+            return out
+        return self._submit(run)
 
     @property
     def ready(self) -> bool:
         return self.model is not None
 
+    # ---- the queue: real work first, background prefill in the gaps ------------------------------------------
+    def _submit(self, fn, *args) -> cf.Future:
+        with self._lock:
+            self._pending += 1
+            self._wake.set()
+            if self._bg is not None:
+                self._bg.cancel.set()  # the background chunk in progress stops within a layer step
+
+        def run():
+            with self._lock:
+                self._pending -= 1
+            try:
+                return fn(*args)
+            finally:
+                self._done_at = time.monotonic()
+                self._kick()
+
+        def gone(f: cf.Future) -> None:  # cancelled while queued (the request was): it will never run
+            if f.cancelled():
+                with self._lock:
+                    self._pending -= 1
+                self._kick()
+        fut = self._pool.submit(run)
+        fut.add_done_callback(gone)
+        return fut
+
+    def _kick(self) -> None:
+        with self._lock:
+            if self._bg is None or self._bg_queued or self._pending:
+                return
+            self._bg_queued = True
+        try:
+            self._pool.submit(self._background)
+        except RuntimeError:  # shut down
+            pass
+
+    def prefill(self, ctx: Context, head_only: bool = False) -> None:
+        """Evaluates the prompt at ctx (head_only: only its context from other files, the same wherever the
+        cursor will be) into the main cache when the model has nothing else to do; replaces any earlier background
+        work. Any thread."""
+        self._set_bg(Prefill(ctx, head_only=head_only))
+
+    def drop_prefill(self, uri: str | None = None) -> None:
+        """Forgets background work (for uri only, when given): its document was closed or the model changed."""
+        with self._lock:
+            if self._bg is not None and (uri is None or self._bg.ctx.uri == uri):
+                self._bg.cancel.set()
+                self._bg = None
+
+    @property
+    def prefill_pending(self) -> bool:
+        return self._bg is not None
+
+    def _set_bg(self, bg: Prefill | None) -> None:
+        with self._lock:
+            if self._bg is not None:
+                self._bg.cancel.set()
+            self._bg = bg
+        self._kick()
+
+    def _background(self) -> None:
+        with self._lock:
+            self._bg_queued = False
+            self._wake.clear()
+        # the answer just computed is still on its way to the editor: leave it the cores for a moment
+        gap = self._done_at + SETTLE_S - time.monotonic()
+        if gap > 0 and self._wake.wait(gap):
+            return  # new work came meanwhile; it kicks the background again when it ends
+        while True:
+            with self._lock:
+                bg = self._bg
+                if bg is None or self._pending:
+                    return
+                bg.cancel.clear()  # a flag raised by work that has run since
+            model, builder = self.model, self.builder
+            if model is None or builder is None:
+                self.drop_prefill()
+                return
+            try:
+                if bg.tokens is None:
+                    bg.prompt = builder.build(bg.ctx)
+                    toks = self._fit(bg.prompt.tokens, model)
+                    bg.tokens = toks[: bg.prompt.n_extra] if bg.head_only else toks
+                have = _common(bg.tokens, model.cached_tokens)
+                if have >= len(bg.tokens):
+                    if bg.suggest and bg.tokens:
+                        job = Job(bg.ctx, deadline=time.monotonic() + max(2.0, self.settings.latency_ms / 250),
+                                  max_tokens=self.settings.max_tokens, cancel=bg.cancel, hard=bg.cancel)
+                        res = self._generate(model, builder, bg.prompt, bg.tokens, job, time.monotonic(), have)
+                        if bg.on_done is not None:
+                            bg.on_done(bg.ctx, res)
+                    with self._lock:
+                        if self._bg is bg:
+                            self._bg = None
+                    self.counts["prefills_done"] += 1
+                    return
+                n = min(self._chunk_cap, chunk_tokens(self.meter.tok_s, time.monotonic() - self._asked_at, self._gap))
+                chunk = bg.tokens[have: have + n]
+                t = time.monotonic()
+                try:
+                    model.eval(chunk, pos0=have, cancel=bg.cancel)
+                except Cancelled:
+                    if self._pending:  # a request cut it short: smaller chunks until they fit between requests
+                        self._chunk_cap = max(CHUNK_MIN, self._chunk_cap // 2)
+                    raise
+                self._chunk_cap = min(CHUNK_MAX, self._chunk_cap * 3 // 2)
+                if len(chunk) >= 64:  # (small chunks run below the machine's speed: they would drag it down)
+                    self.meter.prompt(len(chunk), time.monotonic() - t)
+                self.counts["prefill_tokens"] += len(chunk)
+            except Cancelled:
+                continue  # superseded by a request (then pending > 0) or by newer background work
+            except Exception:
+                log.exception("background prefill failed")
+                with self._lock:
+                    if self._bg is bg:
+                        self._bg = None
+                return
+
+    @staticmethod
+    def _fit(toks: list[int], model) -> list[int]:
+        """A prompt cut to the context (its head goes, never its end), leaving room to generate."""
+        if model.n_ctx - len(toks) <= 1:
+            return toks[len(toks) - model.n_ctx + 2:]
+        return toks
+
     # ---- completion -------------------------------------------------------------------------------------------
     def submit(self, job: Job) -> cf.Future:
-        return self._pool.submit(self._run, job)
+        now = time.monotonic()
+        if self._asked_at:
+            self._gap = 0.7 * self._gap + 0.3 * min(now - self._asked_at, 2.0)
+        self._asked_at = now
+        return self._submit(self._run, job)
 
     def _run(self, job: Job) -> Result:
         if job.cancel.is_set:
@@ -134,26 +336,51 @@ class Engine:
             raise NoModel(self.load_error or "no model loaded")
         t0 = time.monotonic()
         prompt = builder.build(job.ctx)
-        toks = prompt.tokens
-        room = model.n_ctx - len(toks)
-        if room <= 1:
-            toks = toks[len(toks) - model.n_ctx + 2:]
-            room = 2
-        cached = model.cached_tokens
-        reused = 0
-        for a, b in zip(toks, cached):
-            if a != b:
-                break
-            reused += 1
+        toks = self._fit(prompt.tokens, model)
+        reused = _common(toks, model.cached_tokens)
+        self.last = {"n_prompt": len(toks), "n_uncached": len(toks) - reused, "context": "full"}
+        if job.quick and self.scout is not None and \
+                not self.meter.fits(len(toks) - reused, (job.deadline - time.monotonic()) * 1e3):
+            return self._run_quick(job, prompt, toks, t0)
+        with self._lock:  # this answer has the full context: earlier background work is stale
+            if self._bg is not None and not self._bg.head_only:
+                self._bg.cancel.set()
+                self._bg = None
         # The prompt's stable head (everything but the line being typed) is worth finishing even when this request
         # is superseded: the next keystroke's prompt starts with the same tokens, so the work carries over. Only
         # `hard` (another document, a reload, shutdown) stops it.
         if prompt.n_stable > reused + 1 and len(toks) == len(prompt.tokens):
+            t = time.monotonic()
             model.logits_for(toks[: prompt.n_stable], cancel=job.hard)
+            self.meter.prompt(prompt.n_stable - reused, time.monotonic() - t)
         if job.cancel.is_set:
             raise Cancelled()
+        return self._generate(model, builder, prompt, toks, job, t0, reused)
+
+    def _run_quick(self, job: Job, full: Prompt, full_toks: list[int], t0: float) -> Result:
+        """Answers from the reduced prompt on the scout (short), then leaves the full prompt to the background."""
+        qb = self._quick_builder()
+        prompt = qb.build(job.ctx)
+        toks = self._fit(prompt.tokens, self.scout)
+        reused = _common(toks, self.scout.cached_tokens)
+        self.counts["quick"] += 1
+        self._set_bg(Prefill(job.ctx, suggest=True, on_done=job.on_full, tokens=full_toks, prompt=full))
+        self.last.update(context="reduced", n_reduced=len(toks))
+        # at most two lines (a blank line and a statement count as two): out sooner, and the cores go to the full
+        # prompt, whose suggestion may be longer
+        t = time.monotonic()
+        res = self._generate(self.scout, qb, prompt, toks, job, t, reused, max_lines=2)
+        self.quick_meter.prompt(len(toks) - reused, res.prompt_ms / 1e3)  # (to the first token: close enough)
+        res.prompt_ms += (t - t0) * 1e3
+        res.total_ms += (t - t0) * 1e3
+        res.context = "reduced"
+        return res
+
+    def _generate(self, model, builder: PromptBuilder, prompt: Prompt, toks: list[int], job: Job, t0: float,
+                  reused: int, max_lines: int | None = None) -> Result:
+        room = model.n_ctx - len(toks)
         shape = decide_shape(job.ctx, self.settings.multiline)
-        post = Post(shape, self.settings.max_lines)
+        post = Post(shape, min(max_lines or self.settings.max_lines, self.settings.max_lines))
         tok = model.tokenizer
         out: list[int] = []
         raw = b""
@@ -183,9 +410,22 @@ class Engine:
             t_prompt = time.monotonic()
         text = decode_utf8(heal.strip(raw))
         t1 = time.monotonic()
+        if len(out) > 1:
+            for m in (self.meter, self.quick_meter):
+                m.step((t1 - t_prompt) / (len(out) - 1))
         return Result(post.finalize(text), text, len(toks), reused, len(out), (t_prompt - t0) * 1e3,
                       (t1 - t0) * 1e3, timed_out)
 
     def close(self) -> None:
+        self.drop_prefill()
         self._pool.submit(self._close_model)
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -1,12 +1,18 @@
 """When the model runs: typed-ahead cache first, then an adaptive debounce, then one generation in flight — a new
 request raises the old one's cancel flag, so the model is free within one token step. A hard time cap bounds
-every request; after an accepted suggestion the next one is prefetched into the cache."""
+every request; after an accepted suggestion the next one is prefetched into the cache.
+
+Cold prompts: a request whose prompt cannot be evaluated within the cap is answered from a reduced prompt (the
+engine decides, from its measured speed); the full-context suggestion computed afterwards in the background goes
+into the cache, so asking again at that place, or typing on, gets it. While the user is idle after opening a
+document or editing far from the last place, the prompt there is evaluated ahead (idle_prefill)."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from ckls.completion.cache import SuggestionCache
 from ckls.completion.config import Settings
@@ -16,6 +22,7 @@ from ckls.completion.telemetry import Telemetry
 from ckls.runtime import Cancelled
 
 log = logging.getLogger("ckls.scheduler")
+REPLY_MS = 15  # of the cap, kept for post-processing and sending the answer after generation stops
 
 
 @dataclass
@@ -24,6 +31,7 @@ class Answer:
     source: str          # "model", "cache"
     latency_ms: float
     result: Result | None = None
+    context: str = "full"  # "full", or "reduced": answered from the reduced prompt of a cold request
 
 
 class Scheduler:
@@ -37,6 +45,8 @@ class Scheduler:
         self._last_request = 0.0
         self._interval_ema = 1.0   # seconds between requests, smoothed
         self._prefetch_task: asyncio.Task | None = None
+        self._idle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _debounce_s(self) -> float:
         """No wait at a normal typing pace (answers are cancelled cheaply); during a fast burst — keystrokes
@@ -57,9 +67,10 @@ class Scheduler:
         if self._current is job:
             self._current = None
 
-    async def complete(self, ctx: Context, invoked: bool = False) -> Answer | None:
-        """The suggestion at ctx, or None when superseded, cancelled or nothing worth showing."""
-        t0 = time.monotonic()
+    async def complete(self, ctx: Context, invoked: bool = False, t0: float | None = None) -> Answer | None:
+        """The suggestion at ctx, or None when superseded, cancelled or nothing worth showing. t0: when the request
+        came (time.monotonic()), if earlier than now."""
+        t0 = time.monotonic() if t0 is None else t0
         tm = self.telemetry
         tm.count("requests")
         if self._last_request:
@@ -67,12 +78,13 @@ class Scheduler:
         self._last_request = t0
         self._seq += 1
         seq = self._seq
-        hit = self.cache.get(ctx.uri, ctx.before, ctx.after)
+        self._cancel_idle()
+        hit = self.cache.lookup(ctx.uri, ctx.before, ctx.after)
         if hit is not None:
             tm.count("cache_hits")
             ms = (time.monotonic() - t0) * 1e3
             tm.request_done(ms)
-            return Answer(hit, "cache", ms)
+            return Answer(hit[0], "cache", ms, context="full" if hit[1] else "reduced")
         if not invoked:
             await asyncio.sleep(self._debounce_s())
             if seq != self._seq:
@@ -88,10 +100,11 @@ class Scheduler:
         cur = self._current
         # a newer keystroke in the same document shares the old prompt's head: let that part finish
         self.cancel_current(hard=cur is not None and cur.ctx.uri != ctx.uri)
-        job = Job(ctx, deadline=t0 + s.latency_ms / 1e3, max_tokens=s.max_tokens)
+        loop = self._loop = asyncio.get_running_loop()
+        job = Job(ctx, deadline=t0 + (s.latency_ms - REPLY_MS) / 1e3, max_tokens=s.max_tokens,
+                  quick=s.quick_start and not prefetch, on_full=self._full_from_thread)
         self._current = job
         fut = self.engine.submit(job)
-        loop = asyncio.get_running_loop()
         # the job is current until the model thread is done with it (a cancelled request may still be finishing
         # its prompt head), so a request for another document can stop it outright
         fut.add_done_callback(lambda _f, j=job: loop.call_soon_threadsafe(self._finished, j))
@@ -112,12 +125,55 @@ class Scheduler:
             return None
         if res.timed_out:
             self.telemetry.count("timeouts")
+        full = res.context == "full"
+        self.telemetry.count("answers_full" if full else "answers_reduced")
         if res.text:
-            self.cache.put(ctx.uri, ctx.before, ctx.after, res.text)
+            self.cache.put(ctx.uri, ctx.before, ctx.after, res.text, full)
         if seq != self._seq and not prefetch:
             self.telemetry.count("superseded")
             return None
-        return Answer(res.text, "model", (time.monotonic() - t0) * 1e3, res)
+        return Answer(res.text, "model", (time.monotonic() - t0) * 1e3, res, res.context)
+
+    # ---- background work ----------------------------------------------------------------------------------------
+    def _full_from_thread(self, ctx: Context, res: Result) -> None:
+        """The engine's full-context suggestion for a request answered from a reduced prompt (model thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._full_ready, ctx, res)
+
+    def _full_ready(self, ctx: Context, res: Result) -> None:
+        self.telemetry.count("full_after_reduced")
+        if res.text:
+            self.cache.put(ctx.uri, ctx.before, ctx.after, res.text, True)
+
+    def _cancel_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def idle_prefill(self, make_ctx: Callable[[], Context | None], head_only: bool = False) -> None:
+        """Once the user has been idle for prefill_idle_ms (no request, no other edit that asks again), evaluates
+        the prompt that make_ctx() describes, in the background. A request in between cancels it."""
+        ms = self.settings.prefill_idle_ms
+        self._cancel_idle()
+        if ms <= 0 or not self.engine.ready:
+            return
+        try:
+            loop = self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (the state used outside a server)
+            return
+        seq = self._seq
+
+        def fire():
+            self._idle = None
+            if seq != self._seq or (self._current is not None and not self._current.cancel.is_set):
+                return  # a request came meanwhile (or is still running): its own prompt is what matters
+            ctx = make_ctx()
+            if ctx is not None:
+                self.telemetry.count("idle_prefills")
+                self.engine.prefill(ctx, head_only)
+
+        self._idle = loop.call_later(ms / 1e3, fire)
 
     def prefetch(self, ctx: Context) -> None:
         """Computes the suggestion at ctx in the background (after an accept) so the next request hits the cache."""

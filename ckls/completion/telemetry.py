@@ -21,7 +21,11 @@ class Telemetry:
         self.started = time.time()
         self.counts = {"requests": 0, "shown": 0, "empty": 0, "cache_hits": 0, "cancelled": 0, "superseded": 0,
                        "timeouts": 0, "errors": 0, "accepted": 0, "partially_accepted": 0, "accepted_chars": 0,
-                       "shown_chars": 0, "prefetched": 0, "suppressed": 0}
+                       "shown_chars": 0, "prefetched": 0, "suppressed": 0,
+                       # cold prompts: answers from the full / a reduced prompt, full suggestions made afterwards
+                       # in the background, prefills started while the user was idle
+                       "answers_full": 0, "answers_reduced": 0, "full_after_reduced": 0, "idle_prefills": 0,
+                       "accepted_reduced": 0}
         self.latency_ms: deque[float] = deque(maxlen=keep)
         self.model_ms: deque[float] = deque(maxlen=keep)
         self.shown: dict[str, int] = {}   # suggestion id -> length, for accept ratios

@@ -111,9 +111,9 @@ class Model:
     scheduler serialises); `CancelFlag.set()` may be called from any thread."""
 
     def __init__(self, path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None = None,
-                 load_tokenizer: bool = True):
+                 load_tokenizer: bool = True, file: GGUFFile | None = None):
         self.path = os.fspath(path)
-        self.file = read_gguf(self.path)
+        self.file = file if file is not None else read_gguf(self.path)  # another Model's: one mapping, shared
         self.hparams = read_hparams(self.file)
         self.arch = self.hparams["arch"]
         self.n_vocab = self.hparams["n_vocab"]

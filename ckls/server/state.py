@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
+from collections import OrderedDict
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
@@ -23,6 +25,7 @@ from ckls.completion.documents import DocumentStore, index_to_units
 
 log = logging.getLogger("ckls.server")
 INDEX_LIMIT = 1 << 20  # files larger than this are not parsed for definitions (keeps didOpen cheap)
+JUMP_LINES = 24        # an edit this far from the last place (or in another document) is a new place: prefill it
 
 
 class _Answered:
@@ -81,6 +84,8 @@ class CklsServer(LanguageServer):
         self.scheduler = Scheduler(self.engine, self.settings, self.telemetry)
         self.model_status = "not loaded"
         self.root: str | None = None
+        self.place: tuple[str, int] | None = None   # (uri, line) of the latest request or edit
+        self.places: OrderedDict[str, int] = OrderedDict()  # uri -> its latest line, kept across close/reopen
         from ckls.server.tuning import TuneControl
 
         self.tuning = TuneControl(self)
@@ -176,22 +181,52 @@ class CklsServer(LanguageServer):
         self.extra.note_chunk(uri, uri_path(uri), doc.lines[:64], 0)
         if len(text) <= INDEX_LIMIT:
             self.extra.index(uri, language_id, text)
+        if self.settings.language_enabled(language_id):
+            # the cursor is not known yet: the prompt's context from other files is the same wherever it will be
+            # (rendered for the middle of the document, whose window leaves out the chunk of its first lines that
+            # was just added); a document worked on earlier in this session goes back to the end of that line, in
+            # full (typing goes on at line ends, and there the suffix, which leads the prompt, is the same)
+            line = self.places.get(uri)
+            if line is not None and line < len(doc.lines):
+                text = doc.lines[line].rstrip("\r\n")
+                pos = types.Position(line, index_to_units(text, len(text), self.docs.encoding))
+            else:
+                line, pos = None, types.Position(len(doc.lines) // 2, 0)
+            self.scheduler.idle_prefill(lambda: self.context_at(uri, pos), head_only=line is None)
 
     def changed(self, params: types.DidChangeTextDocumentParams) -> None:
         doc = self.docs.get(params.text_document.uri)
         if doc is None:
             return
         line = 0
+        end = None
         for ch in params.content_changes:
             if isinstance(ch, types.TextDocumentContentChangePartial):
                 r = ch.range
                 doc.apply_change((r.start.line, r.start.character), (r.end.line, r.end.character), ch.text)
                 line = r.start.line
+                parts = ch.text.split("\n")
+                end = types.Position(line + len(parts) - 1, (r.start.character if len(parts) == 1 else 0) +
+                                     index_to_units(parts[-1], len(parts[-1]), self.docs.encoding))
             else:
                 doc.apply_change(None, None, ch.text)
         doc.version = params.text_document.version
         self.tuning.touch()
         self.extra.note_edit(doc.uri, uri_path(doc.uri), doc.lines, line)
+        # one change is the user's own edit; many at once (a rename, formatting) say nothing about the cursor
+        if end is not None and len(params.content_changes) == 1 and self.moved(doc.uri, end.line) \
+                and self.settings.language_enabled(doc.language_id):
+            uri = doc.uri
+            self.scheduler.idle_prefill(lambda: self.context_at(uri, end))
+
+    def moved(self, uri: str, line: int) -> bool:
+        """Records the latest place; whether it is a new one (another document, or far from the last place)."""
+        old, self.place = self.place, (uri, line)
+        self.places[uri] = line
+        self.places.move_to_end(uri)
+        if len(self.places) > 512:
+            self.places.popitem(last=False)
+        return old is None or old[0] != uri or abs(old[1] - line) > JUMP_LINES
 
     def saved(self, uri: str) -> None:
         doc = self.docs.get(uri)
@@ -206,6 +241,7 @@ class CklsServer(LanguageServer):
     def closed(self, uri: str) -> None:
         self.docs.close(uri)
         self.extra.forget(uri)
+        self.engine.drop_prefill(uri)
 
     # ---- completion -------------------------------------------------------------------------------------------
     def context_at(self, uri: str, pos: types.Position) -> Context | None:
@@ -219,18 +255,20 @@ class CklsServer(LanguageServer):
                              s.extra_tokens * 3)
 
     async def suggest(self, uri: str, pos: types.Position, automatic: bool) -> tuple[Answer, Context] | None:
+        t0 = time.monotonic()  # the cap counts from here: building the context is part of the answer's time
         doc = self.docs.get(uri)
         if doc is None or not self.settings.language_enabled(doc.language_id):
             return None
         ctx = self.context_at(uri, pos)
         if ctx is None:
             return None
+        self.moved(uri, pos.line)
         if automatic and not self.settings.trigger_with_text_right and meaningful_text_right(ctx.line_suffix):
             self.telemetry.count("suppressed")
             return None
         self.tuning.begin()  # training gives the cores back until this answer is out
         try:
-            ans = await self.scheduler.complete(ctx, invoked=not automatic)
+            ans = await self.scheduler.complete(ctx, invoked=not automatic, t0=t0)
         except NoModel:
             return None
         finally:
@@ -245,7 +283,7 @@ class CklsServer(LanguageServer):
         self.telemetry.did_show(sid, len(ans.text))
         cmd = types.Command(title="accepted", command="ckls.didAccept",
                             arguments=[{"id": sid, "uri": uri, "line": pos.line, "character": pos.character,
-                                        "text": ans.text}])
+                                        "text": ans.text, "context": ans.context}])
         item = types.InlineCompletionItem(insert_text=ans.text, range=types.Range(pos, pos), command=cmd)
         return types.InlineCompletionList(items=[item])
 
@@ -264,7 +302,7 @@ class CklsServer(LanguageServer):
             insert_text_format=types.InsertTextFormat.PlainText,
             command=types.Command(title="accepted", command="ckls.didAccept",
                                   arguments=[{"id": sid, "uri": uri, "line": pos.line, "character": pos.character,
-                                              "text": ans.text}]))
+                                              "text": ans.text, "context": ans.context}]))
         return types.CompletionList(is_incomplete=True, items=[item])
 
     def accepted(self, arg, partial: bool = False) -> None:
@@ -282,6 +320,8 @@ class CklsServer(LanguageServer):
             self.telemetry.did_partially_accept(sid, n)
         else:
             self.telemetry.did_accept(sid, n if n is not None else len(text))
+        if arg.get("context") == "reduced":  # how often the cold answers are good enough to take
+            self.telemetry.count("accepted_reduced")
         uri, line, char = arg.get("uri"), arg.get("line"), arg.get("character")
         if not (isinstance(uri, str) and isinstance(line, int) and isinstance(char, int) and text):
             return
@@ -300,6 +340,9 @@ class CklsServer(LanguageServer):
         out = self.telemetry.stats()
         out["model"] = self.model_status
         out["cache_entries"] = len(self.scheduler.cache)
+        eng = self.engine
+        out["engine"] = {"prompt_tok_s": round(eng.meter.tok_s, 1), "step_ms": round(eng.meter.step_ms, 2),
+                         "prefill_pending": eng.prefill_pending, "last": eng.last, **eng.counts}
         out["open_documents"] = len(self.docs.docs)
         out["settings"] = self.settings.as_dict()
         return out

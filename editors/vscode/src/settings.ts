@@ -3,7 +3,7 @@
 
 /** Completion settings the server's schema has had from the start (ckls/completion/config.py). */
 export const SERVER_KEYS = [
-  'modelPath', 'threads', 'nCtx', 'latencyMs', 'maxTokens', 'maxLines', 'prefixTokens', 'suffixTokens',
+  'modelPath', 'threads', 'nCtx', 'latencyMs', 'quickStart', 'prefillIdleMs', 'maxTokens', 'maxLines', 'prefixTokens', 'suffixTokens',
   'extraTokens', 'fimOrder', 'multiline', 'debounceMs', 'debounceMaxMs', 'triggerWithTextRight',
   'disabledLanguages', 'enabled', 'prefetch', 'telemetry',
   // fine-tuning: contributed as ckls.tune.<name>, flattened to tune<Name> (the server's tune_* settings)
