@@ -23,6 +23,7 @@ from ckls.completion.heal import healing
 from ckls.completion.postprocess import Post, decide_shape
 from ckls.completion.prefill import CHUNK_MAX, CHUNK_MIN, QUICK_MAX, Meter, Prefill, chunk_tokens
 from ckls.completion.prompt import Prompt, PromptBuilder
+from ckls.completion.unfinished import EndGuard
 from ckls.runtime import CancelFlag, Cancelled, Model, ModelError, load_model
 
 log = logging.getLogger("ckls.engine")
@@ -393,9 +394,16 @@ class Engine:
             return timed_out
 
         heal = healing(tok, prompt.heal)  # (a prompt cut to the context loses its head, never its end)
+        guard = EndGuard(job.ctx.line_prefix, builder.fmt.stop_ids, c_like=shape.braces,
+                         active=not shape.multiline and not job.ctx.line_suffix.strip())
+
+        def constrain(logits) -> None:
+            heal.constrain(logits)
+            guard.constrain(logits)
+
         gen = model.generate(toks, min(job.max_tokens + 1 if heal.owed else job.max_tokens, room - 1),
                              temperature=0.0, stop_ids=builder.fmt.stop_ids, cancel=job.cancel, deadline=late,
-                             constrain=heal.constrain)
+                             constrain=constrain)
         for t in gen:
             if t_prompt is None:
                 t_prompt = time.monotonic()
@@ -403,7 +411,9 @@ class Engine:
             b = tok.token_bytes(t)
             heal.feed(b)
             raw += b
-            if post.early_stop(decode_utf8(heal.strip(raw))):
+            text = decode_utf8(heal.strip(raw))
+            guard.feed(text)
+            if post.early_stop(text):
                 break
         gen.close()
         if t_prompt is None:
