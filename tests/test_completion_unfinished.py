@@ -6,9 +6,9 @@ from ckls.completion.unfinished import EndGuard, line_open
 
 
 @pytest.mark.parametrize("line", [
-    "class", "    import", "from x import (a,", "x = foo(", "y = [1, 2", "d = {'a': ", "s = 'abc", 'name = f"{x',
-    "total = a +", "obj.", "    return x and", "for i in", "    if not", "    assert", "lambda", "def f(x) ->",
-    "x = a // (b", "with open(p) as",
+    "class", "    import", "from x import (a, b", "x = foo(a", "y = [1, 2", "d = {'a': ", "s = 'abc",
+    'name = f"{x', "total = a +", "obj.", "    return x and", "for i in", "    if not", "    assert", "lambda",
+    "def f(x) ->", "x = a // (b", "with open(p) as", "if not isinstance(new_key",
 ])
 def test_open_lines(line):
     assert line_open(line)
@@ -17,7 +17,7 @@ def test_open_lines(line):
 @pytest.mark.parametrize("line", [
     "", "    return x", "class Lexer:", "import sys", "x = foo(a)", "s = 'a # b'", "x = 1  # note (",
     "    pass", "y = [1, 2]", "    raise", "        ...", "from a import *", "d = {'a': (1, 2)}", "x = a // b",
-    "    )", "print('it''s')", 's = """doc',
+    "    )", "print('it''s')", 's = """doc', "x = foo(", "    result = call(a,", "data = {", "items = [",
 ])
 def test_closed_lines(line):
     assert not line_open(line)
@@ -27,8 +27,9 @@ def test_c_like_lines():
     assert not line_open("#include <stdio.h>", c_like=True)
     assert not line_open("std::vector<int>", c_like=True)
     assert not line_open("x = a / b; // see (", c_like=True)
-    assert line_open("int y = f(a,", c_like=True)
-    assert line_open("x = a // (", c_like=False)
+    assert line_open("int y = f(a + b", c_like=True)
+    assert not line_open("int y = f(a,", c_like=True)
+    assert line_open("x = a // (b", c_like=False)
 
 
 def test_guard_masks_stops_only_while_the_line_is_open():
@@ -52,7 +53,7 @@ def test_guard_masks_stops_only_while_the_line_is_open():
 
 
 def test_guard_inactive_when_off():
-    g = EndGuard("x = foo(", [0], active=False)
+    g = EndGuard("x = foo(a", [0], active=False)
     logits = np.zeros(3, dtype=np.float32)
     g.constrain(logits)
     assert np.isfinite(logits).all()

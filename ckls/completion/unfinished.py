@@ -1,7 +1,8 @@
 """No suggestion that leaves the cursor's line syntactically open: while the line (text before the cursor plus
-what the model wrote) has an unclosed bracket or string, or ends in an operator or a keyword that needs an
-operand, the model's end-of-text tokens are masked, so it goes on writing instead of stopping after `clas`+`s`
-or `foo(`.
+what the model wrote) has an unclosed string, ends in an operator or a keyword that needs an operand, or ends in
+an operand inside an unclosed bracket, the model's end-of-text tokens are masked, so it goes on writing instead
+of stopping after `clas`+`s` or `isinstance(x`. A line may end after an opening bracket or a comma: calls and
+literals go on over several lines.
 
 Only for single-line suggestions on a line with nothing right of the cursor: there the rest of the line is all
 the model's to write (closers typed or auto-inserted right of the cursor belong to the user's text). A newline
@@ -21,9 +22,9 @@ _SEPARATORS = re.compile(r"(?:->|=>|:=)\s*$")
 
 
 def line_open(line: str, c_like: bool = False) -> bool:
-    """True when the line cannot end here: an unclosed (, [, { or quote opened on it, or a trailing operator
-    (`=`, `+`, `.`, ...) or keyword (`class`, `import`, `in`, ...). A comment (`#`; `//` in C-like languages)
-    ends the scan."""
+    """True when the line cannot end here: an unclosed quote opened on it, a trailing operator (`=`, `+`, `.`,
+    ...) or keyword (`class`, `import`, `in`, ...), or an operand inside an unclosed (, [, {. A comment (`#`;
+    `//` in C-like languages) ends the scan."""
     stack: list[str] = []
     quote = ""
     i, n = 0, len(line)
@@ -53,9 +54,11 @@ def line_open(line: str, c_like: bool = False) -> bool:
         i += 1
     if quote and len(quote) == 1:
         return True
-    if stack:
-        return True
     code = line.rstrip()
+    if stack and code and code[-1] not in "([{,":
+        # inside brackets a line may end after an opener or a comma (a call or literal over several lines);
+        # after an operand it goes on (`isinstance(x` needs `, T)`)
+        return True
     if not code.strip() or _SEPARATORS.search(code):
         return bool(_SEPARATORS.search(code))
     if c_like and code.lstrip().startswith("#"):
