@@ -575,6 +575,10 @@ static const ckls_isa_kernels TABLE = {
         [CKLS_TYPE_Q8_0] = dot_q8_0_4c,
         [CKLS_TYPE_Q4_K] = dot_q4_K_4c,
     },
+    .gemm_x8 = {
+        [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_avx2,
+        [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avx2,
+    },
     .attn_group = ckls_attn_group_avx2,
 };
 
