@@ -10,6 +10,7 @@ Tokens/s of each are medians over repeats, the two interleaved so drift on a sha
 
     python bench/tune.py                          # shipped default model, rank 16, seq 256, 2 threads
     python bench/tune.py --model m.gguf --rank 8 --seq 128 --threads 1 --repeats 5
+    CKLS_TRAIN_PROFILE=1 python bench/tune.py     # and ckls's time per kind of op, each step, on stderr
 """
 from __future__ import annotations
 

@@ -398,7 +398,9 @@ def test_eval_with_adapter_matches_torch(models, rng, arch, wtype):
         lora = {(l, t): (t64(ad.a(l, t), False), t64(ad.b(l, t), False)) for l, t in ad.names()}
         want = ref.forward(tokens, lora, ad.scale).numpy()
         plain = ref.forward(tokens, {}, 1.0).numpy()
-    tol = 1e-4 if wtype == "f32" else 0.05
+    # q8_0: eval quantizes activations, and a large adapter (B ~ N(0, 1)) amplifies the rounding: over 200 seeds the
+    # error was 3% of max|logit| at the median, 5.6% at p95, 11% at worst, so 5% failed one run in 13
+    tol = 1e-4 if wtype == "f32" else 0.2
     close(ours, want, tol, "logits with adapter")
     # the adapter moves the logits far more than ours and torch's disagree, so the comparison can tell them apart
     assert np.abs(want - plain).max() > 4 * np.abs(ours - want).max()

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("tokenizers")
 
-from ckls.train import data, dedup, fim, licences, tokenizer as tk  # noqa: E402
+from ckls.train import cursors, data, dedup, fim, licences, tokenizer as tk  # noqa: E402
 
 
 def meta(**fields):
@@ -142,3 +142,74 @@ def test_corpus_from_fake_install(tmp_path):
     assert {d["pkg"] for d in train} == {"goodpkg", "stdlib/json"}
     assert {d["lang"] for d in train} == {"python", "cuda"}
     assert [d["pkg"] for d in held] == ["other"] and held[0]["text"] == c
+
+
+def _cursor_parts(lay):
+    """(prefix, middle, suffix, head pieces) of a cursors.example layout."""
+    i = next(k for k, p in enumerate(lay) if p in ((tk.FIM_PRE,), (tk.FIM_SUF,)))
+    body = lay[i:]
+    if body[0] == (tk.FIM_SUF,):
+        suf, pre = body[1], body[3][1]
+    else:
+        pre, suf = body[1][1], body[3]
+    assert body[-3:-1] == [(tk.FIM_MID,), body[-2]] and body[-1] == (tk.EOT, "end")
+    return pre, body[-2][1], suf, lay[:i]
+
+
+def test_cursor_examples_are_contiguous_cuts_of_the_file():
+    seed = int(np.random.SeedSequence().entropy % 2**32)
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    files = [{"pkg": "p", "path": f"p/m{i}.py", "lang": "python", "text": random_code(rng, 80)} for i in range(4)]
+    files[1]["text"] = "def helper(a, b):\n    return a + b\n\n\nclass Box:\n    pass\n"
+    files[2]["text"] += "\nx = helper(1, 2)\nbox = Box()\ny = helper(\n"
+    n, heads = 0, 0
+    for i, lay in cursors.package_layouts(files, rng, fim_rate=1.0):
+        pre, mid, suf, head = _cursor_parts(lay)
+        assert mid and pre + mid + suf in files[i]["text"]
+        if head:
+            heads += 1
+            assert head[-2] == (tk.FILE_SEP,) and head[-1] == files[i]["path"].rsplit("/", 1)[-1] + "\n"
+        n += 1
+    assert n >= 4 and heads >= 1
+    for mode in cursors.MODES:
+        text = files[0]["text"]
+        for _ in range(50):
+            a, b = cursors.cut(text, rng, mode)
+            assert 0 <= a < b <= len(text)
+            if mode == "line":
+                line_end = text.find("\n", a)
+                assert "\n" not in text[a:b] and text[b:line_end].strip() == ""
+
+
+def test_cursor_head_carries_definitions_used_near_the_cursor():
+    rng = np.random.default_rng(0)
+    defs = {"helper": ("util.py", "def helper(a, b):")}
+    pieces = cursors.head("x = 1\ny = helper(", "main.py", defs, [], rng)
+    assert pieces[:2] == [(tk.FILE_SEP,), "util.py\ndef helper(a, b):\n"]
+    assert pieces[-2:] == [(tk.FILE_SEP,), "main.py\n"]
+
+
+def test_encode_layouts_heals_the_prefix_into_the_middle():
+    tok = tk.for_data(tk.train([random_code(np.random.default_rng(1), 200)], vocab_size=300))
+    pre, mid, suf = "def f(x):\n    return x + 1\n\nvalue = comp", "ute(3)", "\nprint(value)\n"
+    lay = [(tk.FIM_SUF,), suf, (tk.FIM_PRE,), ("pre", pre), (tk.FIM_MID,), ("mid", mid), (tk.EOT, "end")]
+    stream, counts, mask, starts = fim.encode_layouts([lay, ["plain text", (tk.EOT,)]], tok)
+    assert list(starts) == [0, counts[0]] and len(stream) == sum(counts) == len(mask)
+    ids = stream[:counts[0]].tolist()
+    p, m = ids.index(tok.token_to_id(tk.FIM_PRE)), ids.index(tok.token_to_id(tk.FIM_MID))
+    healed_pre, healed_mid = tok.decode(ids[p + 1:m]), tok.decode(ids[m + 1:-1])
+    assert healed_pre + healed_mid == pre + mid and len(healed_pre) < len(pre)   # the last token moved
+    assert tok.encode(pre).ids[:-1] == ids[p + 1:m]   # what the server sends: the prefix less its last token
+    assert mask[m + 1:counts[0]].all() and not mask[:m + 1].any() and not mask[counts[0]:].any()
+
+
+def test_step_rows_aligned_windows_start_sequences():
+    pytest.importorskip("torch")
+    from ckls.train.train import step_rows
+    starts = np.array([0, 500, 1200, 3000])
+    plain = step_rows(7, 3, 10_000, 256, 64)
+    assert (step_rows(7, 3, 10_000, 256, 64, starts, 0.0) == plain).all()   # off: the old draw, unchanged
+    assert set(step_rows(7, 3, 10_000, 256, 64, starts, 1.0)) <= set(starts)
+    mixed = step_rows(7, 3, 10_000, 256, 400, starts, 0.5)
+    assert 100 < np.isin(mixed, starts).sum() < 300

@@ -147,3 +147,17 @@ def test_training_yields_within_100ms(repo, tmp_path):
     finally:
         act.stop()
         th.join(60)
+
+
+def test_excluded_files_are_neither_trained_nor_held_out(models, repo, tmp_path):
+    """A before/after measurement's test files (`ckls tune --exclude-eval-split`) stay unseen by the adapter."""
+    from ckls.eval.split import held_out_files
+
+    base = models.get("qwen2", "tiny", "f32")
+    test_set = held_out_files(repo, 0.3)
+    assert test_set
+    t = Tuner(repo, base, opts(max_steps=2, exclude=tuple(test_set)), str(tmp_path / "state"))
+    s = t.run()
+    st = checkpoint.read_json(t.state_path)
+    assert s.status == "trained" and 1 <= s.dropped["excluded"] <= len(test_set)  # (vendor/ is dropped anyway)
+    assert not set(test_set) & (set(st["trained"]) | set(st["heldout"]))

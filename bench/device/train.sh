@@ -9,7 +9,8 @@
 #   bench/device/train.sh collect WORK DEST       copy results to DEST (files > 15 MiB split into .partNN)
 #
 # Environment: CKLS_SRC (folder holding the ckls package; default: repository root), PYTHON (default python3),
-# TRAIN_ARGS (extra arguments for `ckls.train train`), FIM_RATE (share of files laid out as FIM, default 0.5).
+# TRAIN_ARGS (extra arguments for `ckls.train train`), FIM_RATE (share of files laid out as FIM, default 0.5),
+# SPM_RATE (share of FIM examples in SPM order, default 0.5).
 set -euo pipefail
 cmd=$1; work=$2
 src=${CKLS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -30,7 +31,7 @@ prepare)
   t1=$(date +%s)
   $py -m ckls.train tokenizer --corpus "$work/corpus" --vocab 16384
   t2=$(date +%s)
-  $py -m ckls.train encode --corpus "$work/corpus" --fim-rate "${FIM_RATE:-0.5}" --spm-rate 0.5 --line-rate 0.5
+  $py -m ckls.train encode --corpus "$work/corpus" --fim-rate "${FIM_RATE:-0.5}" --spm-rate "${SPM_RATE:-0.5}" --line-rate 0.5
   t3=$(date +%s)
   echo "{\"corpus_s\": $((t1-t0)), \"tokenizer_s\": $((t2-t1)), \"encode_s\": $((t3-t2))}" | tee "$work/prepare_times.json"
   ;;

@@ -2,7 +2,7 @@
 
   corpus     scan this machine's stdlib and permissively licensed packages → train/heldout.jsonl, manifest.json
   tokenizer  train the byte-level BPE on the training split → tokenizer.json
-  encode     FIM-rearrange and tokenize → train.npy, heldout.npy, heldout_fim.npy, meta.json (+ manifest tokens)
+  encode     FIM-rearrange and tokenize → train.npy (+ train_starts.npy), heldout*.npy, meta.json (+ manifest tokens)
   train      pretrain or distill (run under torchrun for several processes)
   export     checkpoint → GGUF (f32 | f16 | q8_0)
 """
@@ -41,37 +41,55 @@ def cmd_tokenizer(a):
 def cmd_encode(a):
     import numpy as np
 
-    from . import data, fim, tokenizer
+    from . import cursors, data, fim, tokenizer
 
     d = Path(a.corpus)
     tok = tokenizer.for_data(tokenizer.load(d / "tokenizer.json"))
     meta = {"vocab_size": tok.get_vocab_size(), "fim_rate": a.fim_rate, "spm_rate": a.spm_rate,
-            "line_rate": a.line_rate, "seed": a.seed}
+            "line_rate": a.line_rate, "seed": a.seed, "layout": a.layout}
     manifest = json.loads((d / "manifest.json").read_text())
     per_pkg: dict[str, int] = {}
-    jobs = [("train", "train", a.fim_rate), ("heldout", "heldout", 0.0), ("heldout", "heldout_fim", 1.0)]
-    for split, name, rate in jobs:
+    # heldout: plain text; heldout_fim: whole-file FIM cuts; heldout_cursor: server-shaped examples (cursors.py)
+    jobs = [("train", "train", a.fim_rate, a.layout), ("heldout", "heldout", 0.0, "file"),
+            ("heldout", "heldout_fim", 1.0, "file"), ("heldout", "heldout_cursor", 1.0, "cursor")]
+    for split, name, rate, layout in jobs:
         t0 = time.time()
         docs = list(data.read_docs(d / f"{split}.jsonl"))
-        stream, counts, mask = fim.encode_stream((x["text"] for x in docs), tok, seed=a.seed, fim_rate=rate,
-                                           spm_rate=a.spm_rate, line_rate=a.line_rate)
+        rng = np.random.default_rng(a.seed)
+        if layout == "cursor":
+            by_pkg: dict[str, list[int]] = {}
+            for i, x in enumerate(docs):
+                by_pkg.setdefault(x["pkg"], []).append(i)
+            owner, lays = [], []
+            for idx in by_pkg.values():
+                for j, lay in cursors.package_layouts([docs[i] for i in idx], rng, rate, a.spm_rate):
+                    owner.append(idx[j])
+                    lays.append(lay)
+        else:
+            owner = list(range(len(docs)))
+            lays = (fim.layout(x["text"], rng, rate, a.spm_rate, a.line_rate) for x in docs)
+        stream, counts, mask, starts = fim.encode_layouts(lays, tok)
         np.save(d / f"{name}.npy", stream)
-        if name == "heldout_fim":
+        if name.startswith("heldout_"):
             np.save(d / f"{name}_mask.npy", mask)
+        if name == "train":  # where FIM examples begin: windows aligned there hold one whole (train --aligned)
+            ex = [k for k, lay in enumerate(lays) if cursors.is_example(lay)] if layout == "cursor" else []
+            np.save(d / "train_starts.npy", starts[ex])
         nbytes = sum(len(x["text"].encode()) for x in docs)
         meta[f"{name}_tokens"] = int(len(stream))
         meta[f"{name}_bytes"] = nbytes
-        meta[f"{name}_bytes_per_token"] = nbytes / max(1, len(stream))
-        if name != "heldout_fim":
-            for x, n in zip(docs, counts):
-                per_pkg[x["pkg"]] = per_pkg.get(x["pkg"], 0) + n
-        print(f"encode {name}: {len(docs)} files, {len(stream)} tokens, {nbytes / max(1, len(stream)):.2f} "
-              f"bytes/token, {time.time() - t0:.1f} s", flush=True)
+        if layout == "file":  # cursor examples repeat and drop text: bytes per token would mean nothing
+            meta[f"{name}_bytes_per_token"] = nbytes / max(1, len(stream))
+        if name == "train" or name == "heldout":
+            for i, n in zip(owner, counts):
+                per_pkg[docs[i]["pkg"]] = per_pkg.get(docs[i]["pkg"], 0) + n
+        print(f"encode {name}: {len(docs)} files, {len(counts)} sequences, {len(stream)} tokens, "
+              f"{int(mask.sum())} middle tokens, {time.time() - t0:.1f} s", flush=True)
     for p in manifest["packages"]:
         p["tokens"] = per_pkg.get(p["name"], 0)
     manifest["tokens"] = {"train": meta["train_tokens"], "heldout": meta["heldout_tokens"]}
     manifest["tokenizer"] = {"vocab_size": meta["vocab_size"], "pre": tokenizer.PRE_NAME}
-    manifest["fim"] = {k: meta[k] for k in ("fim_rate", "spm_rate", "line_rate", "seed")}
+    manifest["fim"] = {k: meta[k] for k in ("fim_rate", "spm_rate", "line_rate", "seed", "layout")}
     data.write_manifest(d / "manifest.json", manifest)
     (d / "meta.json").write_text(json.dumps(meta, indent=1))
 
@@ -113,6 +131,9 @@ def main(argv=None):
     e.add_argument("--spm-rate", type=float, default=0.5)
     e.add_argument("--line-rate", type=float, default=0.5)
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--layout", choices=["cursor", "file"], default="cursor",
+                   help="FIM examples shaped like the server's prompts at editor cursors (cursors.py), or one "
+                        "random cut of the whole file (fim.py)")
     e.set_defaults(fn=cmd_encode)
     from .options import add_args
     r = sub.add_parser("train")

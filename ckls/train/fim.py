@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from .specials import EOT, FIM_MID, FIM_PRE, FIM_SUF
+from .specials import EOT, FILE_SEP, FIM_MID, FIM_PRE, FIM_SUF
 
 
 def split_points(text: str, rng: np.random.Generator, line_aligned: bool) -> tuple[int, int]:
@@ -47,34 +47,66 @@ def encode_stream(texts, tok, seed: int = 0, fim_rate: float = 0.5, spm_rate: fl
     `tok` must be a tokenizer from tokenizer.for_data (special-token strings in source stay text).
     """
     rng = np.random.default_rng(seed)
+    stream, counts, mask, _ = encode_layouts((layout(t, rng, fim_rate, spm_rate, line_rate) for t in texts), tok,
+                                             batch)
+    return stream, counts, mask
+
+
+def encode_layouts(layouts, tok, batch: int = 4096):
+    """Encode an iterable of layouts (lists of pieces). Returns (tokens, per-layout token counts, mask, starts:
+    the offset where each layout begins).
+
+    Pieces: str (text), (special,), ("mid", text) for the middle the model fills (masked), (EOT, "end") its
+    closing token (masked), and ("pre", text) for a prefix the server heals: its last token is left out and
+    its text put at the head of the next middle, as the server's prompt leaves it out and the model re-spells
+    it (completion/heal.py). Healing is skipped where that token is not whole UTF-8 text.
+    """
     dtype = np.uint16 if tok.get_vocab_size() <= 65536 else np.uint32
-    special = {s: tok.token_to_id(s) for s in (EOT, FIM_PRE, FIM_MID, FIM_SUF)}
+    special = {s: tok.token_to_id(s) for s in (EOT, FIM_PRE, FIM_MID, FIM_SUF, FILE_SEP)}
     chunks, masks, counts = [], [], []
     buf: list = []
 
     def flush():
-        strings = [p if isinstance(p, str) else p[1] for lay in buf for p in lay
-                   if isinstance(p, str) or p[0] == "mid"]
-        enc = iter(tok.encode_batch(strings, add_special_tokens=False))
+        enc = iter(tok.encode_batch([p if isinstance(p, str) else p[1] for lay in buf for p in lay
+                                     if isinstance(p, str) or p[0] == "pre"], add_special_tokens=False))
+        parts, mids = [], []
         for lay in buf:
-            n = 0
+            row, carry = [], ""
             for p in lay:
-                if isinstance(p, str) or p[0] == "mid":
-                    ids = np.asarray(next(enc).ids, dtype=dtype)
+                if isinstance(p, str):
+                    row.append((next(enc).ids, False))
+                elif p[0] == "pre":
+                    ids = next(enc).ids
+                    if ids:
+                        last = tok.decode(ids[-1:], skip_special_tokens=False)
+                        if last and "\ufffd" not in last and p[1].endswith(last):
+                            carry, ids = last, ids[:-1]
+                    row.append((ids, False))
+                elif p[0] == "mid":
+                    mids.append(carry + p[1])
+                    carry = ""
+                    row.append(None)
                 else:
-                    ids = np.asarray([special[p[0]]], dtype=dtype)
-                chunks.append(ids)
-                masks.append(np.full(len(ids), not isinstance(p, str) and len(p) == 2, dtype=np.uint8))
+                    row.append(([special[p[0]]], len(p) == 2))
+            parts.append(row)
+        menc = iter(tok.encode_batch(mids, add_special_tokens=False)) if mids else iter(())
+        for row in parts:
+            n = 0
+            for part in row:
+                ids, masked = (next(menc).ids, True) if part is None else part
+                chunks.append(np.asarray(ids, dtype=dtype))
+                masks.append(np.full(len(ids), masked, dtype=np.uint8))
                 n += len(ids)
             counts.append(n)
         buf.clear()
 
-    for text in texts:
-        buf.append(layout(text, rng, fim_rate, spm_rate, line_rate))
+    for lay in layouts:
+        buf.append(lay)
         if len(buf) >= batch:
             flush()
     if buf:
         flush()
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if counts else np.zeros(0, np.int64)
     if not chunks:
-        return np.zeros(0, dtype=dtype), counts, np.zeros(0, dtype=np.uint8)
-    return np.concatenate(chunks), counts, np.concatenate(masks)
+        return np.zeros(0, dtype=dtype), counts, np.zeros(0, dtype=np.uint8), starts
+    return np.concatenate(chunks), counts, np.concatenate(masks), starts

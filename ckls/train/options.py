@@ -26,6 +26,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-after", type=int, default=None,
                    help="leave after this many steps of this invocation (checkpointed; rerun to resume)")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--aligned", type=float, default=0.0,
+                   help="share of training windows that start at a sequence start (train_starts.npy)")
     p.add_argument("--compile", action="store_true")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
     p.add_argument("--ckpt-every", type=int, default=500)

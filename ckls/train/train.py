@@ -52,8 +52,17 @@ def windows(data, offsets, T):
     return w[:, :-1], w[:, 1:]
 
 
-def step_rows(seed: int, step: int, n_tokens: int, T: int, rows: int) -> np.ndarray:
-    return np.random.default_rng([seed, step]).integers(0, n_tokens - T - 1, rows)
+def step_rows(seed: int, step: int, n_tokens: int, T: int, rows: int, starts: np.ndarray | None = None,
+              aligned: float = 0.0) -> np.ndarray:
+    """Window offsets of one step's global batch: uniform over the stream, or with probability `aligned` the
+    start of a sequence (`starts`), so a FIM example begins the window with its whole context."""
+    g = np.random.default_rng([seed, step])
+    rows_ = g.integers(0, n_tokens - T - 1, rows)
+    if starts is not None and len(starts) and aligned > 0:
+        pick = g.random(rows) < aligned
+        s = starts[g.integers(0, len(starts), rows)]
+        rows_ = np.where(pick & (s < n_tokens - T - 1), s, rows_)
+    return rows_
 
 
 def lr_at(step: int, a, max_steps: int | None) -> float:
@@ -144,6 +153,8 @@ def run(a) -> dict:
             print(f"resumed from {ckpt} at step {step}", flush=True)
     teacher = distill.load_teacher(a.teacher, device, cfg.vocab_size) if a.teacher else None
     train_data = load_tokens(data_dir / "train.npy", device)
+    starts = np.load(data_dir / "train_starts.npy") if a.aligned and (data_dir / "train_starts.npy").exists() \
+        else None
     fwd = torch.compile(model) if a.compile else model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -179,7 +190,7 @@ def run(a) -> dict:
         lr = lr_at(step, a, max_steps)
         for g in opt.param_groups:
             g["lr"] = lr
-        rows = step_rows(a.seed, step, len(train_data), a.seq, a.batch)
+        rows = step_rows(a.seed, step, len(train_data), a.seq, a.batch, starts, a.aligned)
         loss_sum = torch.zeros((), device=device)
         for m in range(accum):
             r0 = (m * world + rank) * a.micro
@@ -230,7 +241,7 @@ def run(a) -> dict:
     metrics = {"steps": step, "train_seconds": train_time, "tokens_seen": step * tok_per_step,
                "tokens_per_second": (step - start) * tok_per_step / max(1e-9, time.time() - t0),
                "params": model.n_params(), "world": world}
-    for name in ("heldout", "heldout_fim"):
+    for name in ("heldout", "heldout_fim", "heldout_cursor"):
         f = data_dir / f"{name}.npy"
         if f.exists():
             hd = load_tokens(f, device)

@@ -21,6 +21,9 @@ def add_args(p) -> None:
     p.add_argument("--progress", choices=("bar", "lines", "none"), default="bar",
                    help="bar (redrawn on a terminal, a line a second otherwise), lines (one per step, for logs) or none")
     p.add_argument("--quiet", "-q", action="store_true", help="same as --progress none")
+    p.add_argument("--exclude-eval-split", type=float, default=None, metavar="FRACTION",
+                   help="leave out the files `ckls eval completion --held-out FRACTION` measures on (split seed 0), "
+                        "so a before/after evaluation tests on code the adapter never saw")
     add_cli_args(p)
 
 
@@ -94,8 +97,13 @@ def main(args) -> int:
     bar = None if mode == "none" or args.status else Bar(every_step=mode == "lines")
     # nobody types into a command line run: train between nothing, but stop cleanly on a signal
     activity = Activity("always")
-    tuner = Tuner(args.repo, s.resolved_model_path, TuneOptions.from_settings(s), state_dir, activity,
-                  on_progress=bar)
+    opts = TuneOptions.from_settings(s)
+    if args.exclude_eval_split:
+        from dataclasses import replace
+
+        from ckls.eval.split import held_out_files
+        opts = replace(opts, exclude=tuple(held_out_files(args.repo, args.exclude_eval_split)))
+    tuner = Tuner(args.repo, s.resolved_model_path, opts, state_dir, activity, on_progress=bar)
     if args.status:
         print(json.dumps(tuner.status(), indent=1))
         return 0

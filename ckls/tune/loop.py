@@ -53,6 +53,7 @@ class TuneOptions:
     threads: int = 1
     checkpoint_every: int = 1    # steps; kill -9 then loses at most this many
     seed: int = 0
+    exclude: tuple[str, ...] = ()  # repo-relative paths never trained on nor used as held-out (a measurement's test set)
 
     @classmethod
     def from_settings(cls, s) -> "TuneOptions":
@@ -262,6 +263,10 @@ class Tuner:
         self._report(Progress("scanning", message=self.root))
         st = self.load_state()
         sc = dataset.scan(self.root)
+        if o.exclude:
+            skip, n = set(o.exclude), len(sc.files)
+            sc.files = [f for f in sc.files if f.path not in skip]
+            sc.dropped["excluded"] = n - len(sc.files)
         by_path = {f.path: f for f in sc.files}
         held = dataset.choose_heldout(sorted(by_path), o.heldout_frac, previous=st["heldout"])
         ck = checkpoint.load(self.checkpoint_path)

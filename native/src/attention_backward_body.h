@@ -1,6 +1,5 @@
-/* attention_backward_body.h — the per-head attention backward, written once and compiled twice: plainly in
- * attention_backward.c (the scalar reference) and with AVX2 dots/axpys in attention_backward_avx2.c. The
- * includer defines ATTN_BWD_NAME, ATTN_DOT(a, b, d) and ATTN_AXPY(y, alpha, x, d) (y += alpha * x).
+/* attention_backward_body.h — the per-head attention backward a row at a time (the reference the blocked driver
+ * is tested against), parametrised by its dot and axpy. The includer defines ATTN_BWD_NAME, ATTN_DOT(a, b, d) and ATTN_AXPY(y, alpha, x, d) (y += alpha * x).
  *
  * For query row t: p = softmax(q_t.k_s * scale), s <= t (recomputed as the forward does it);
  * dp_s = dout_t.v_s; ds_s = p_s (dp_s - sum_s p_s dp_s);  dq_t = scale sum_s ds_s k_s;

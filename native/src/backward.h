@@ -1,5 +1,5 @@
-/* backward.h — what the training files share: the f32 GEMM tile kernel and the attention-backward row kernel
- * of each ISA (scalar references beside the SIMD ones), and the scratch-taking variants train_step.c uses so a
+/* backward.h — what the training files share: the f32 GEMM tile kernel of each ISA (the scalar reference beside
+ * the SIMD one), the attention-backward reference, and the scratch-taking variants train_step.c uses so a
  * step never allocates. */
 #ifndef CKLS_BACKWARD_H
 #define CKLS_BACKWARD_H
@@ -11,25 +11,36 @@
 typedef void (*ckls_gemm_tile_fn)(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si,
                                   int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 
-/* Attention backward of one query head at query rows t0..t1-1 (causal, positions from 0): q, dout rows `qs`
- * floats apart; k, v rows `ks` apart. Adds into dk, dv (rows `ks` apart) and writes dq. sc, dp: n_tok floats. */
-typedef void (*ckls_attn_bwd_fn)(const float *q, const float *k, const float *v, const float *dout, float *dq,
-                                 float *dk, float *dv, int64_t t0, int64_t t1, int64_t qs, int64_t ks, int64_t d,
-                                 float scale, float *sc, float *dp);
+/* y[i] = exp(x[i] - shift) for n floats (y may be x); returns their sum. Softmax rows and the loss: a polynomial
+ * exp (relative error ~2e-7, 0 below exp(-87.3), clamped at exp(88)) instead of libm's expf one element at a time. */
+typedef double (*ckls_exp_shift_fn)(float *y, const float *x, int64_t n, float shift);
+
+/* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: weight panels laid out for the tile's B operand. */
+typedef void (*ckls_transpose_fn)(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
 
 typedef struct {
     ckls_gemm_tile_fn gemm_tile;
-    ckls_attn_bwd_fn attn_bwd;
+    ckls_exp_shift_fn exp_shift;
+    ckls_transpose_fn transpose;
 } ckls_bwd_kernels;
 
 void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                         const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift);
+void ckls_transpose_ref(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
+/* The polynomial both compute, for one value (the SIMD kernels evaluate it lane-wise with FMAs). */
+#define CKLS_EXP_LO -87.33654f /* below: 0 (exp would be denormal) */
+#define CKLS_EXP_HI 88.0f /* above: clamped (2^k stays a normal float) */
+/* Reference attention backward of one query head at query rows t0..t1-1 (causal, positions from 0), a row at a
+ * time: q, dout rows `qs` floats apart; k, v rows `ks` apart. Adds into dk, dv (rows `ks` apart) and writes dq.
+ * sc, dp: n_tok floats. The threaded driver computes the same by blocks with the GEMM tile. */
 void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const float *dout, float *dq, float *dk,
                        float *dv, int64_t t0, int64_t t1, int64_t qs, int64_t ks, int64_t d, float scale, float *sc,
                        float *dp);
 
 extern const ckls_bwd_kernels ckls_bwd_scalar;
 const ckls_bwd_kernels *ckls_bwd_avx2(void); /* NULL when not compiled in */
+const ckls_bwd_kernels *ckls_bwd_avx512(void);
 /* Kernels of an ISA (scalar where it has none; NULL if unavailable), and of the active ISA. */
 const ckls_bwd_kernels *ckls_bwd_isa(int isa);
 const ckls_bwd_kernels *ckls_bwd_active(void);
@@ -44,6 +55,10 @@ void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int
  * and a PyTorch model on the dequantized weights compute; eval quantizes activations for speed instead). */
 void ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
                      int64_t n_tok, float *y);
+/* Causal attention of a training sequence (positions from 0) by blocks of query rows with the GEMM tile: the
+ * forward of ckls_attention_bwd, into the same scratch. */
+void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const float *v, float *out, int64_t n_tok,
+                        int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch);
 /* Attention backward into caller scratch of ckls_attention_backward_scratch() floats. */
 int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head_kv, int64_t head_dim);
 void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *dout, float *dq,

@@ -4,6 +4,7 @@
  * inside a block the ISA's tile kernel sweeps every row against a K-slice of B that stays in L1/L2. For dX the
  * K-slice is a tile of W dequantized into a stack buffer (weights stay quantized in memory: each weight is
  * unpacked once per step, then reused by every token). */
+#include <math.h>
 #include <stdatomic.h>
 
 #include "backward.h"
@@ -25,10 +26,39 @@ void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const floa
         }
 }
 
-const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref, .attn_bwd = ckls_attn_bwd_ref};
+/* exp(x) = 2^k * e^r, k = round(x / ln 2), |r| <= ln 2 / 2, e^r by Cephes' degree-7 polynomial */
+static inline float exp_poly(float x) {
+    if (!(x >= CKLS_EXP_LO)) return 0.0f; /* NaN too */
+    x = x > CKLS_EXP_HI ? CKLS_EXP_HI : x;
+    const float k = nearbyintf(x * 1.44269504088896341f);
+    const float r = fmaf(k, 2.12194440e-4f, fmaf(k, -0.693359375f, x));
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p, r * r, r) + 1.0f;
+    return ldexpf(p, (int)k);
+}
+
+double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += y[i] = exp_poly(x[i] - shift);
+    return s;
+}
+
+void ckls_transpose_ref(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
+}
+
+const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref, .exp_shift = ckls_exp_shift_ref,
+                                          .transpose = ckls_transpose_ref};
 
 const ckls_bwd_kernels *ckls_bwd_isa(int isa) {
     if (!ckls_isa_available(isa)) return NULL;
+    if (isa == CKLS_ISA_AVX512 && ckls_bwd_avx512()) return ckls_bwd_avx512();
     if ((isa == CKLS_ISA_AVX2 || isa == CKLS_ISA_AVX512) && ckls_bwd_avx2()) return ckls_bwd_avx2();
     return &ckls_bwd_scalar;
 }
@@ -130,7 +160,9 @@ void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int
     dx_job j = {.tile = ckls_bwd_active()->gemm_tile, .to_float = ti->to_float, .w = w,
                 .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
                 .n_in = n_in, .n_tok = n_tok, .dy = dy, .dx = dx, .accumulate = accumulate};
-    j.nb = ti->blck > 64 ? ti->blck : 64; /* 64 columns (a multiple of 32-blocks) or one 256-block */
+    /* 64 columns (a multiple of 32-blocks) or one 256-block; 128 where that still leaves two items a thread: each
+     * item reads all of dY, which for the vocabulary projection is megabytes */
+    j.nb = ti->blck > 64 ? ti->blck : n_in >= 128 * 2 * ckls_pool_threads(pool) ? 128 : 64;
     atomic_init(&j.next, 0);
     if (n_out == 0) { /* dY.W over an empty K */
         if (!accumulate) for (int64_t t = 0; t < n_tok; t++) memset(dx + t * n_in, 0, sizeof(float) * (size_t)n_in);
@@ -145,6 +177,7 @@ void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int
 
 typedef struct {
     ckls_gemm_tile_fn tile;
+    ckls_transpose_fn transpose;
     ckls_to_float_fn to_float;
     const char *w;
     int64_t row_bytes, blck, blck_bytes, n_out, n_in, n_tok;
@@ -155,7 +188,7 @@ typedef struct {
 
 static void fw_task(void *p, int ith, int nth) {
     fw_job *j = p;
-    float panel[FW_KB * FW_NB] __attribute__((aligned(64))), row[FW_KB] __attribute__((aligned(64)));
+    float panel[FW_KB * FW_NB] __attribute__((aligned(64))), rows[FW_NB * FW_KB] __attribute__((aligned(64)));
     const int64_t n_items = (j->n_out + FW_NB - 1) / FW_NB;
     for (;;) {
         const int64_t it = atomic_fetch_add(&j->next, 1);
@@ -164,10 +197,9 @@ static void fw_task(void *p, int ith, int nth) {
         for (int64_t k0 = 0; k0 < j->n_in; k0 += FW_KB) {
             const int64_t kk = j->n_in - k0 < FW_KB ? j->n_in - k0 : FW_KB; /* a block multiple */
             /* W's rows o0.. (columns k0..) dequantized, then laid out transposed: panel[k][o] */
-            for (int64_t r = 0; r < n; r++) {
-                j->to_float(j->w + (o0 + r) * j->row_bytes + k0 / j->blck * j->blck_bytes, row, kk);
-                for (int64_t i = 0; i < kk; i++) panel[i * n + r] = row[i];
-            }
+            for (int64_t r = 0; r < n; r++)
+                j->to_float(j->w + (o0 + r) * j->row_bytes + k0 / j->blck * j->blck_bytes, rows + r * kk, kk);
+            j->transpose(rows, n, kk, kk, panel, n);
             j->tile(j->n_tok, n, kk, 1.0f, j->x + k0, j->n_in, 1, panel, n, k0 > 0, j->y + o0, j->n_out);
         }
     }
@@ -176,7 +208,7 @@ static void fw_task(void *p, int ith, int nth) {
 void ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
                      int64_t n_tok, float *y) {
     const ckls_type_info *ti = ckls_type_get(type);
-    fw_job j = {.tile = ckls_bwd_active()->gemm_tile, .to_float = ti->to_float, .w = w,
+    fw_job j = {.tile = ckls_bwd_active()->gemm_tile, .transpose = ckls_bwd_active()->transpose, .to_float = ti->to_float, .w = w,
                 .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
                 .n_in = n_in, .n_tok = n_tok, .x = x, .y = y};
     atomic_init(&j.next, 0);

@@ -1,18 +1,10 @@
-/* matmul_backward_avx2.c — the training kernels with AVX2/FMA: a 4 x 16 register-blocked GEMM tile (8
- * accumulators; 6 x 16 with 12 where the rows allow) and the attention backward with vector dots/axpys. Edges
- * the blocks do not cover go through the scalar reference's arithmetic. */
-#include <math.h>
-
+/* matmul_backward_avx2.c — the training GEMM tile with AVX2/FMA: 6 x 16 register blocks (12 accumulators), 4 x 16
+ * and 4 x 8 ones for the rows and columns left over, 1 x 32 for the last rows. Edges the blocks do not cover go through the scalar
+ * reference's arithmetic. */
 #include "backward.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-
-static inline float hsum(__m256 a) {
-    const __m128 r = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    const __m128 h = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
 
 static inline void store(float *c, __m256 acc, __m256 alpha, int accumulate) {
     const __m256 v = _mm256_mul_ps(alpha, acc);
@@ -108,9 +100,26 @@ static void gemm_rest(int64_t m, int64_t j_begin, int64_t n, int64_t k, __m256 v
         }
         if (n8 < n) ckls_gemm_tile_ref(4, n - n8, k, alpha, a0, a_si, a_sk, B + n8, ldb, accumulate, C + i * ldc + n8, ldc);
     }
-    for (int64_t i = m4; i < m; i++) { /* last rows: one row at a time, 8 columns per vector */
+    for (int64_t i = m4; i < m; i++) { /* last rows: one at a time, 32 columns (4 FMA chains) then 8 */
         const float *a0 = A + i * a_si;
-        for (int64_t j = j_begin; j < n8; j += 8) {
+        int64_t j = j_begin;
+        for (; j + 32 <= n; j += 32) {
+            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            const float *b = B + j;
+            for (int64_t p = 0; p < k; p++, b += ldb) {
+                const __m256 x = _mm256_broadcast_ss(a0 + p * a_sk);
+                c0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b), c0);
+                c1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 8), c1);
+                c2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 16), c2);
+                c3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b + 24), c3);
+            }
+            float *c = C + i * ldc + j;
+            store(c, c0, va, accumulate);
+            store(c + 8, c1, va, accumulate);
+            store(c + 16, c2, va, accumulate);
+            store(c + 24, c3, va, accumulate);
+        }
+        for (; j < n8; j += 8) {
             __m256 c0 = _mm256_setzero_ps();
             const float *b = B + j;
             for (int64_t p = 0; p < k; p++, b += ldb) c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a0 + p * a_sk), _mm256_loadu_ps(b), c0);
@@ -120,32 +129,87 @@ static void gemm_rest(int64_t m, int64_t j_begin, int64_t n, int64_t k, __m256 v
     }
 }
 
-static inline float dot_avx2(const float *a, const float *b, int64_t d) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+/* exp_poly of matmul_backward.c on 8 lanes: the same steps with the same FMAs; 2^k built in the exponent bits
+ * (k + 127 >= 1 above CKLS_EXP_LO, so no denormal scaling is needed) */
+static inline __m256 exp8(__m256 x) {
+    const __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(CKLS_EXP_LO), _CMP_GE_OQ);
+    x = _mm256_min_ps(x, _mm256_set1_ps(CKLS_EXP_HI));
+    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 r = _mm256_fmadd_ps(k, _mm256_set1_ps(2.12194440e-4f), _mm256_fmadd_ps(k, _mm256_set1_ps(-0.693359375f), x));
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
+}
+
+static double exp_shift_avx2(float *y, const float *x, int64_t n, float shift) {
+    const __m256 vs = _mm256_set1_ps(shift);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
     int64_t i = 0;
-    for (; i + 16 <= d; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    for (; i + 16 <= n; i += 16) {
+        const __m256 a = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vs));
+        const __m256 b = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vs));
+        _mm256_storeu_ps(y + i, a);
+        _mm256_storeu_ps(y + i + 8, b);
+        s0 = _mm256_add_ps(s0, a);
+        s1 = _mm256_add_ps(s1, b);
     }
-    for (; i + 8 <= d; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    float s = hsum(_mm256_add_ps(acc0, acc1));
-    for (; i < d; i++) s += a[i] * b[i];
+    float lanes[8];
+    _mm256_storeu_ps(lanes, _mm256_add_ps(s0, s1));
+    double s = 0.0;
+    for (int l = 0; l < 8; l++) s += lanes[l];
+    if (i < n) s += ckls_exp_shift_ref(y + i, x + i, n - i, shift); /* the tail: the same polynomial */
     return s;
 }
 
-static inline void axpy_avx2(float *y, float alpha, const float *x, int64_t d) {
-    const __m256 va = _mm256_set1_ps(alpha);
-    int64_t i = 0;
-    for (; i + 8 <= d; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < d; i++) y[i] += alpha * x[i];
+/* 8 x 8 blocks transposed in registers (unpack, shuffle, lane permute); the edges as the reference does them */
+static void transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
+    const int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
+    for (int64_t i = 0; i < r8; i += 8)
+        for (int64_t j = 0; j < c8; j += 8) {
+            const float *s = src + i * lds + j;
+            __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + lds), r2 = _mm256_loadu_ps(s + 2 * lds),
+                   r3 = _mm256_loadu_ps(s + 3 * lds), r4 = _mm256_loadu_ps(s + 4 * lds),
+                   r5 = _mm256_loadu_ps(s + 5 * lds), r6 = _mm256_loadu_ps(s + 6 * lds),
+                   r7 = _mm256_loadu_ps(s + 7 * lds);
+            const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+            const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            r0 = _mm256_permute2f128_ps(u0, u4, 0x20);
+            r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+            r2 = _mm256_permute2f128_ps(u2, u6, 0x20);
+            r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+            r4 = _mm256_permute2f128_ps(u0, u4, 0x31);
+            r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+            r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+            r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+            float *d = dst + j * ldd + i;
+            _mm256_storeu_ps(d, r0);
+            _mm256_storeu_ps(d + ldd, r1);
+            _mm256_storeu_ps(d + 2 * ldd, r2);
+            _mm256_storeu_ps(d + 3 * ldd, r3);
+            _mm256_storeu_ps(d + 4 * ldd, r4);
+            _mm256_storeu_ps(d + 5 * ldd, r5);
+            _mm256_storeu_ps(d + 6 * ldd, r6);
+            _mm256_storeu_ps(d + 7 * ldd, r7);
+        }
+    if (c8 < cols) ckls_transpose_ref(src + c8, r8, cols - c8, lds, dst + c8 * ldd, ldd);
+    if (r8 < rows) ckls_transpose_ref(src + r8 * lds, rows - r8, cols, lds, dst + r8, ldd);
 }
 
-#define ATTN_BWD_NAME attn_bwd_avx2
-#define ATTN_DOT dot_avx2
-#define ATTN_AXPY axpy_avx2
-#include "attention_backward_body.h"
-
-static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx2, .attn_bwd = attn_bwd_avx2};
+static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx2, .exp_shift = exp_shift_avx2,
+                                       .transpose = transpose_avx2};
 const ckls_bwd_kernels *ckls_bwd_avx2(void) { return &TABLE; }
 #else
 const ckls_bwd_kernels *ckls_bwd_avx2(void) { return NULL; }

@@ -3,7 +3,7 @@
  * PyTorch autograd in tests/test_backward_torch.py. */
 #include <math.h>
 
-#include "internal.h"
+#include "backward.h"
 
 /* y = x * r * w with r = 1/sqrt(mean(x^2) + eps):
  * dx = r * (w*dy) - x * r^3 / n * sum(x * w*dy);  dw += x * r * dy. */
@@ -61,11 +61,18 @@ int ckls_rope_backward(float *dx, int64_t n_tok, int64_t n_head, int64_t head_di
 /* silu(g) = g*s, s = sigmoid(g): dsilu/dg = s * (1 + g * (1 - s)). */
 int ckls_swiglu_backward(const float *gate, const float *up, const float *dy, float *dgate, float *dup, int64_t n) {
     if (!gate || !up || !dy || !dgate || !dup || n < 0) return ckls_fail(CKLS_EINVAL, "swiglu_backward: bad arguments");
-    for (int64_t i = 0; i < n; i++) {
-        const float g = gate[i], u = up[i], d = dy[i];
-        const float s = 1.0f / (1.0f + expf(-g));
-        dup[i] = d * g * s;
-        dgate[i] = d * u * s * (1.0f + g * (1.0f - s));
+    const ckls_exp_shift_fn ex = ckls_bwd_active()->exp_shift;
+    float e[256]; /* exp(-g) for a chunk, through the vector exp; the rest of the loop then vectorizes too */
+    for (int64_t i0 = 0; i0 < n; i0 += 256) {
+        const int64_t m = n - i0 < 256 ? n - i0 : 256;
+        for (int64_t i = 0; i < m; i++) e[i] = -gate[i0 + i];
+        ex(e, e, m, 0.0f);
+        for (int64_t i = 0; i < m; i++) {
+            const float g = gate[i0 + i], u = up[i0 + i], d = dy[i0 + i];
+            const float s = 1.0f / (1.0f + e[i]);
+            dup[i0 + i] = d * g * s;
+            dgate[i0 + i] = d * u * s * (1.0f + g * (1.0f - s));
+        }
     }
     return CKLS_OK;
 }
@@ -95,6 +102,7 @@ int ckls_cross_entropy(const float *logits, const int32_t *targets, int64_t n_ro
         cnt += targets[r] >= 0;
     }
     const float gscale = cnt ? grad_scale / (float)cnt : 0.0f;
+    const ckls_exp_shift_fn ex = ckls_bwd_active()->exp_shift;
     double total = 0.0;
     for (int64_t r = 0; r < n_rows; r++) {
         const float *z = logits + r * n_vocab;
@@ -105,15 +113,18 @@ int ckls_cross_entropy(const float *logits, const int32_t *targets, int64_t n_ro
         }
         float mx = -INFINITY;
         for (int64_t i = 0; i < n_vocab; i++) mx = z[i] > mx ? z[i] : mx;
+        const float zt = z[targets[r]]; /* before dz (which may be z) is overwritten */
         double sum = 0.0;
-        for (int64_t i = 0; i < n_vocab; i++) sum += expf(z[i] - mx);
-        const float zt = z[targets[r]];
-        total += log(sum) + mx - zt;
-        if (dz) {
-            const float inv = (float)(1.0 / sum);
-            for (int64_t i = 0; i < n_vocab; i++) dz[i] = expf(z[i] - mx) * inv * gscale;
+        if (dz) { /* the exponentials once, into dz, then scaled */
+            sum = ex(dz, z, n_vocab, mx);
+            const float c = (float)(1.0 / sum) * gscale;
+            for (int64_t i = 0; i < n_vocab; i++) dz[i] *= c;
             dz[targets[r]] -= gscale;
+        } else {
+            float buf[1024];
+            for (int64_t i = 0; i < n_vocab; i += 1024) sum += ex(buf, z + i, n_vocab - i < 1024 ? n_vocab - i : 1024, mx);
         }
+        total += log(sum) + mx - zt;
     }
     *loss = cnt ? (float)(total / cnt) : 0.0f;
     if (n_counted) *n_counted = cnt;

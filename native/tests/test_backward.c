@@ -2,9 +2,10 @@
  * each run (seed from the clock unless given; printed), odd sizes and tails, every buffer malloc'ed at its exact
  * size so ASan sees any read past it:
  *   - GEMM tiles (A plain and transposed, accumulate or overwrite, alpha) vs ckls_gemm_tile_ref;
- *   - the attention-backward row kernel vs ckls_attn_bwd_ref;
- *   - the threaded drivers (ckls_gemm_f32, ckls_matmul_backward per weight type, ckls_attention_backward) vs a
- *     plain single-threaded composition of the scalar references;
+ *   - the exp kernel vs ckls_exp_shift_ref and libm's exp; the transpose kernel vs ckls_transpose_ref;
+ *   - the threaded drivers (ckls_gemm_f32, ckls_matmul_backward per weight type, ckls_attention_backward — by
+ *     blocks with the GEMM tile — on the scalar and the detected ISA) vs a plain single-threaded composition of
+ *     the scalar references (ckls_attn_bwd_ref works a row at a time);
  *   - bad arguments come back as status codes.
  * Last line: "N passed, N failed"; exit status non-zero on failure. */
 #include <math.h>
@@ -62,23 +63,49 @@ static void test_gemm_tiles(int isa, const ckls_bwd_kernels *k) {
         }
 }
 
-static void test_attn_rows(int isa, const ckls_bwd_kernels *k) {
-    static const int ds[] = {1, 5, 8, 12, 16, 24, 40, 64};
-    for (int di = 0; di < 8; di++) {
-        const int64_t d = ds[di], n = rnd_int(1, 40), t0 = rnd_int(0, (int)n - 1), t1 = rnd_int((int)t0 + 1, (int)n);
-        const int64_t qs = d * rnd_int(1, 3), ks = d * rnd_int(1, 2);
-        float *q = randv(n * qs), *kk = randv(n * ks), *v = randv(n * ks), *dout = randv(n * qs);
-        float *dq0 = randv(n * qs), *dk0 = randv(n * ks), *dv0 = randv(n * ks);
-        float *dq1 = copyv(dq0, n * qs), *dk1 = copyv(dk0, n * ks), *dv1 = copyv(dv0, n * ks);
-        float *sc = randv(n), *dp = randv(n);
-        const float scale = 1.0f / sqrtf((float)d);
-        ckls_attn_bwd_ref(q, kk, v, dout, dq0, dk0, dv0, t0, t1, qs, ks, d, scale, sc, dp);
-        k->attn_bwd(q, kk, v, dout, dq1, dk1, dv1, t0, t1, qs, ks, d, scale, sc, dp);
-        const double e = fmax(rel_err(dq1, dq0, n * qs), fmax(rel_err(dk1, dk0, n * ks), rel_err(dv1, dv0, n * ks)));
-        CHECK(e < 2e-5, "%s attention backward d=%lld rows %lld..%lld of %lld: error %g", ckls_isa_name(isa),
-              (long long)d, (long long)t0, (long long)t1, (long long)n, e);
-        free(q), free(kk), free(v), free(dout), free(dq0), free(dk0), free(dv0), free(dq1), free(dk1), free(dv1);
-        free(sc), free(dp);
+/* The exp kernel vs its reference and vs libm, on odd lengths, in place and not, over the whole range it sees
+ * (softmax arguments are <= 0) plus the clamps and NaN. */
+static void test_exp(int isa, const ckls_bwd_kernels *k) {
+    static const int ns[] = {1, 7, 8, 15, 16, 17, 33, 100, 1027};
+    for (int ni = 0; ni < 9; ni++) {
+        const int64_t n = ns[ni];
+        float *x = randv(n), *y0 = randv(n), *y1 = randv(n);
+        for (int64_t i = 0; i < n; i++) x[i] = x[i] * 60.0f - 40.0f; /* [-100, 20] */
+        if (n > 5) x[0] = -INFINITY, x[1] = 200.0f, x[2] = NAN, x[3] = 0.0f, x[4] = -87.3f;
+        const float shift = rnd_sym();
+        const double s0 = ckls_exp_shift_ref(y0, x, n, shift);
+        float *x1 = copyv(x, n);
+        const double s1 = k->exp_shift(x1, x1, n, shift); /* in place */
+        double e = 0.0, e_libm = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const double want = exp((double)(x[i] - shift)); /* of the same rounded argument */
+            e = fmax(e, fabs((double)x1[i] - y0[i]) / fmax(y0[i], 1e-30));
+            if (x[i] - shift >= -80.0f && x[i] - shift <= CKLS_EXP_HI) /* lower: results near denormal */
+                e_libm = fmax(e_libm, fabs(y0[i] - want) / want);
+            else if (x[i] - shift < CKLS_EXP_LO || isnan(x[i]))
+                CHECK(y0[i] == 0.0f && x1[i] == 0.0f, "%s exp of %g is %g / %g, not 0", ckls_isa_name(isa),
+                      x[i] - shift, y0[i], x1[i]);
+            else
+                CHECK(isfinite(y0[i]) && isfinite(x1[i]), "%s exp clamp", ckls_isa_name(isa));
+        }
+        CHECK(e < 4e-7 && e_libm < 4e-7 && fabs(s1 - s0) <= 1e-6 * s0, "%s exp n=%lld: vs ref %g, vs libm %g, sums "
+              "%g %g", ckls_isa_name(isa), (long long)n, e, e_libm, s0, s1);
+        (void)y1;
+        free(x), free(y0), free(y1), free(x1);
+    }
+}
+
+/* The transpose kernel reproduces the reference exactly, on odd shapes and strides. */
+static void test_transpose(int isa, const ckls_bwd_kernels *k) {
+    for (int rep = 0; rep < 8; rep++) {
+        const int64_t rows = rnd_int(1, 70), cols = rnd_int(1, 70), lds = cols + rnd_int(0, 5), ldd = rows + rnd_int(0, 5);
+        float *src = randv(rows * lds), *d0 = randv(cols * ldd);
+        float *d1 = copyv(d0, cols * ldd);
+        ckls_transpose_ref(src, rows, cols, lds, d0, ldd);
+        k->transpose(src, rows, cols, lds, d1, ldd);
+        CHECK(memcmp(d0, d1, sizeof(float) * (size_t)(cols * ldd)) == 0, "%s transpose %lldx%lld (lds %lld, ldd %lld)",
+              ckls_isa_name(isa), (long long)rows, (long long)cols, (long long)lds, (long long)ldd);
+        free(src), free(d0), free(d1);
     }
 }
 
@@ -141,12 +168,17 @@ int main(int argc, char **argv) {
         if (!k || k == &ckls_bwd_scalar) continue;
         for (int rep = 0; rep < 3; rep++) {
             test_gemm_tiles(isa, k);
-            test_attn_rows(isa, k);
+            test_exp(isa, k);
+            test_transpose(isa, k);
         }
     }
     for (int nth = 1; nth <= 3; nth++) {
         ckls_pool *pool = ckls_pool_create(nth);
-        for (int rep = 0; rep < 3; rep++) test_drivers(pool);
+        for (int isa = 0; isa < CKLS_ISA_COUNT; isa++) { /* the drivers on each ISA's tile */
+            if (!ckls_isa_available(isa) || ckls_set_isa(isa)) continue;
+            for (int rep = 0; rep < 3; rep++) test_drivers(pool);
+        }
+        ckls_set_isa(ckls_isa_detected());
         ckls_pool_free(pool);
     }
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Default-model candidates on one GPU machine, judged by completion quality on its CPU cores:
+#   S  the student (the shipped shape, 34M) trained alone
+#   T  a teacher (84M), trained side by side with S on the same GPU
+#   D  the same student distilled from T (KL + CE), same steps as S: equal student compute
+# each exported to q8_0 GGUF and evaluated with bench/eval_projects.py (the server's prompt, three PyPI projects
+# the corpus does not hold), beside the shipped model, on the machine's CPU (1 thread per project).
+#
+#   bench/device/candidates.sh run WORK STEPS     (from the repository root; carry .whl and .work/eval/src)
+#   bench/device/candidates.sh student WORK STEPS S alone, the GPU to itself, exported to WORK/S.gguf (evaluate
+#                                                 elsewhere: python bench/eval_projects.py --model S.gguf)
+#   progress and figures: WORK/candidates.log; results: WORK/results.tgz, WORK/D.gguf, WORK/S.gguf
+#
+# Environment: FIM_RATE (default 0.5), ALIGNED (share of windows starting at a sequence, default 0.5),
+# KD_ALPHA (default 0.5).
+set -Eeuo pipefail
+cmd=$1; work=$2; steps=${3:-2000}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+export PYTHONPATH=/tmp/site:$root PYTHONUNBUFFERED=1 CKLS_ISA=avx2
+student="--dim 512 --layers 8 --heads 8 --ffn 1408"
+teacher="--dim 768 --layers 10 --heads 12 --ffn 2048"
+common="--data $work/corpus --seq 1024 --batch 128 --micro 64 --lr 2e-3 --warmup 300 --compile --bf16 \
+  --max-steps $steps --log-every 100 --ckpt-every 0 --eval-tokens 4000000 --aligned ${ALIGNED:-0.5}"
+
+train() {  # train NAME [args...]
+  local name=$1; shift
+  torchrun --standalone --nproc_per_node=1 -m ckls.train train $common --out "$work/$name" "$@" \
+    >> "$work/$name.log" 2>&1
+}
+
+export_gguf() {
+  python3 -m ckls.train export --ckpt "$work/$1/ckpt.pt" --tokenizer "$work/corpus/tokenizer.json" \
+    --out "$work/$1.gguf" --type q8_0 >> "$work/$1.log" 2>&1
+}
+
+evaluate() {  # evaluate NAME GGUF: the three projects side by side, one thread each
+  local pids=()
+  for p in sqlparse==0.6.1 tomlkit==0.15.2 marshmallow==4.4.0; do
+    python3 bench/eval_projects.py --model "$2" --threads 1 --cache .work/eval --out "$work/eval" \
+      --project "$p" --tag="-$1" > "$work/eval-$1-${p%%==*}.log" 2>&1 & pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  python3 bench/eval_projects.py --report --cache .work/eval --out "$work/eval" --tag="-$1" > "$work/eval-$1.md"
+  echo "== eval $1 $(date +%T)"; cat "$work/eval-$1.md"
+}
+
+case $cmd in
+run)
+  mkdir -p "$work/eval"
+  exec > "$work/candidates.log" 2>&1
+  trap 'echo FAILED' ERR
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  python3 native/build.py inplace > /dev/null
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+  lscpu | grep -E "Model name|^CPU\(s\)" || true
+  evaluate shipped ckls/models/default.gguf & pe=$!
+  [ -f "$work/corpus/meta.json" ] || FIM_RATE=${FIM_RATE:-0.5} bash "$here/train.sh" prepare "$work"
+  echo "== train S and T $(date +%T)"
+  train T $teacher & pt=$!
+  train S $student
+  export_gguf S
+  evaluate S "$work/S.gguf" & ps=$!
+  wait $pt
+  echo "== distil D $(date +%T)"
+  export_gguf T
+  train D $student --teacher "$work/T/ckpt.pt" --kd-alpha "${KD_ALPHA:-0.5}"
+  export_gguf D
+  evaluate D "$work/D.gguf" & pd=$!
+  evaluate T "$work/T.gguf"
+  wait $pe $ps $pd
+  for n in S T D; do echo "== $n"; cat "$work/$n/metrics.json"; done
+  tar -C "$work" -czf "$work/results.tgz" candidates.log S/metrics.json T/metrics.json D/metrics.json \
+    S/log.jsonl T/log.jsonl D/log.jsonl S.log T.log D.log eval corpus/manifest.json corpus/meta.json \
+    corpus/tokenizer.json env.txt prepare_times.json
+  echo "done $(date +%T)"
+  ;;
+student)
+  mkdir -p "$work"
+  exec > "$work/candidates.log" 2>&1
+  trap 'echo FAILED' ERR
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/gguf*.whl
+  [ -f "$work/corpus/meta.json" ] || FIM_RATE=${FIM_RATE:-0.5} bash "$here/train.sh" prepare "$work"
+  echo "== train S $(date +%T)"
+  train S $student
+  export_gguf S
+  cat "$work/S/metrics.json"
+  echo "done $(date +%T)"
+  ;;
+*) echo "unknown command $cmd" >&2; exit 2 ;;
+esac
