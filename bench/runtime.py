@@ -8,6 +8,7 @@ the memory roofline: weight bytes read per token vs measured read bandwidth.
     python bench/runtime.py                       # small + qwen05b shapes, q8_0 + q4_k, 1 and 2 threads
     python bench/runtime.py --shapes small --types q8_0 --threads 2 --repeats 3
     python bench/runtime.py --model path.gguf     # an existing file instead of synthetic ones
+    CKLS_REPACK=0 python bench/runtime.py ...     # Q4 matrices on the row kernels (no interleaved copy)
 """
 from __future__ import annotations
 
@@ -131,8 +132,10 @@ def main() -> int:
     threads = [int(t) for t in args.threads.split(",")]
     bw = {n: read_bandwidth(n) for n in threads}
     isa = ffi.string(lib.ckls_isa_name(lib.ckls_isa_active())).decode()
-    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, ckls kernels {isa}; read bandwidth "
-          + ", ".join(f"{n} thr {v:.1f} GB/s" for n, v in bw.items()))
+    repack = "off (CKLS_REPACK=0)" if os.environ.get("CKLS_REPACK", "").strip() == "0" else "on"
+    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, ckls kernels {isa}, Q4 repacking {repack}; "
+          "read bandwidth " + ", ".join(f"{n} thr {v:.1f} GB/s" for n, v in bw.items())
+          + "; load average %.1f %.1f %.1f" % os.getloadavg())
     print(f"PP = {args.prompt_tokens}-token prompt, TG = {args.gen_tokens} decode steps; medians of "
           f"{args.repeats}, engines interleaved\n")
     hdr = (f"{'model':<16} {'thr':>3} {'PP ckls':>9} {'PP llama':>9} {'ratio':>6} {'TG ckls':>8} {'TG llama':>8} "
@@ -156,7 +159,7 @@ def main() -> int:
             print(f"{label:<16} {n:>3} {pp_o:>9.1f} {pp_l:>9.1f} {pp_o / pp_l:>5.2f}x {tg_o:>8.1f} {tg_l:>8.1f} "
                   f"{tg_o / tg_l:>5.2f}x {roof:>8.1f}", flush=True)
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps({"bandwidth_gb_s": bw, "rows": rows}, indent=1))
+        pathlib.Path(args.json).write_text(json.dumps({"bandwidth_gb_s": bw, "isa": isa, "q4_repacking": repack, "rows": rows}, indent=1))
     return 0
 
 

@@ -60,6 +60,7 @@ static void init(void) {
                 if (layers[l]->vec_dot_4r[t]) resolved[isa].vec_dot_4r[t] = layers[l]->vec_dot_4r[t];
                 if (layers[l]->vec_dot_4c[t]) resolved[isa].vec_dot_4c[t] = layers[l]->vec_dot_4c[t];
                 if (layers[l]->vec_dot_4x4[t]) resolved[isa].vec_dot_4x4[t] = layers[l]->vec_dot_4x4[t];
+                if (layers[l]->gemm_x8[t]) resolved[isa].gemm_x8[t] = layers[l]->gemm_x8[t];
             }
             if (layers[l]->attn_group) resolved[isa].attn_group = layers[l]->attn_group;
         }

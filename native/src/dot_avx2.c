@@ -377,6 +377,52 @@ static void dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
     *s = hsum_ps(acc);
 }
 
+/* One Q6_K row against four activation rows (xs bytes apart): the 6-bit quants and scales are unpacked once for
+ * four tokens. Each token's lanes hold exactly dot_q6_K's integer sums and go through the same FMA and final
+ * reduction, so results are bit-identical to it (the decode path). */
+static void dot_q6_K_4c(int64_t n, float *s, const void *w, const void *x, int64_t xs) {
+    const block_q6_K *a = w;
+    const block_q8_K *b[4] = {x, (const block_q8_K *)((const char *)x + xs), (const block_q8_K *)((const char *)x + 2 * xs),
+                              (const block_q8_K *)((const char *)x + 3 * xs)};
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float ad = f16_to_f32(a[i].d);
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)a[i].scales);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        __m256i sumi[4];
+        for (int t = 0; t < 4; t++) {
+            const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b[t][i].bsums));
+            sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
+        }
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m2));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
+            for (int k = 0; k < 4; k++) {
+                const int g = 8 * h + 2 * k;
+                const __m128i idx = _mm_set_epi64x(0x0101010101010101LL * (g + 1), 0x0101010101010101LL * g);
+                const __m256i sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, idx));
+                for (int t = 0; t < 4; t++) {
+                    const int8_t *q8 = b[t][i].qs + 128 * h + 32 * k;
+                    const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)q8));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, sc));
+                }
+            }
+        }
+        for (int t = 0; t < 4; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b[t][i].d * ad), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+    }
+    for (int t = 0; t < 4; t++) s[t] = hsum_ps(acc[t]);
+}
+
 /* ---- 4 weight rows x 1 activation row ------------------------------------------------------------------- */
 /* Same arithmetic per row as the 1-row kernel; the activation is loaded once and four independent accumulation
  * chains keep more multipliers busy (about +15% over four 1-row calls on Zen 3). Q4_K / Q6_K versions (4 rows,
@@ -574,6 +620,11 @@ static const ckls_isa_kernels TABLE = {
     .vec_dot_4c = {
         [CKLS_TYPE_Q8_0] = dot_q8_0_4c,
         [CKLS_TYPE_Q4_K] = dot_q4_K_4c,
+        [CKLS_TYPE_Q6_K] = dot_q6_K_4c,
+    },
+    .gemm_x8 = {
+        [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_avx2,
+        [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avx2,
     },
     .attn_group = ckls_attn_group_avx2,
 };

@@ -43,6 +43,23 @@ _Static_assert(sizeof(block_q4_K) == 144, "q4_K layout");
 _Static_assert(sizeof(block_q6_K) == 210, "q6_K layout");
 _Static_assert(sizeof(block_q8_K) == 292, "q8_K layout");
 
+/* Interleaved 8-row layouts, made at load (repack.c) in the runtime's own memory so one pass over a token's
+ * activations feeds 8 rows and every row's partial sum stays in its own vector lane (no horizontal adds).
+ * Block i of a group holds block i of its 8 rows; the 4-byte groups of the rows' quant bytes alternate:
+ *   Q4_0: qs[32 m + 4 r + b] = row r's qs[4 m + b]                    (m < 4: elements 4m.., 16+4m..)
+ *   Q4_K: qs[32 (8 c + m) + 4 r + b] = row r's qs[32 c + 4 m + b]     (c < 4 chunks of 64, m < 8)
+ * Q4_K's 6-bit scales and mins are unpacked to bytes: scales[j][r], mins[j / 2][r][j % 2] for sub-block j. */
+#define CKLS_PACK_ROWS 8
+typedef struct { ckls_f16 d[8]; uint8_t qs[8 * QK4_0 / 2]; } block_q4_0x8;                        /* 144 B */
+typedef struct {
+    ckls_f16 d[8], dmin[8];
+    uint8_t scales[8][8];
+    uint8_t mins[4][8][2];
+    uint8_t qs[8 * QK_K / 2];
+} block_q4_Kx8;                                                                                   /* 1184 B */
+_Static_assert(sizeof(block_q4_0x8) == 144, "q4_0x8 layout");
+_Static_assert(sizeof(block_q4_Kx8) == 1184, "q4_Kx8 layout");
+
 /* ---- per-type kernel tables -------------------------------------------------------------------------------- */
 /* n is always a multiple of the type's block size; callers check. */
 typedef void (*ckls_to_float_fn)(const void *x, float *y, int64_t n);
@@ -79,6 +96,12 @@ typedef struct {
      * register tile of prompt processing. Bit-identical to ckls_vec_dot_4r() per token. NULL = absent. */
     void (*vec_dot_4x4[CKLS_TYPE_MAX])(int64_t n, float *s, const void *w, int64_t w_stride, const void *xq,
                                        int64_t x_stride);
+    /* Over a repacked 8-row group w (block_q4_0x8 / block_q4_Kx8 ...): s[t * s_stride + r] = row r dotted with
+     * activation row t (x_stride bytes apart) for r < 8, t < nt (1..4). aux: Q4_0's per-token activation block
+     * sums (n / 32 int16 per token, ckls_q8_0_block_sums), NULL otherwise. One token or four, every (row,
+     * token) lane runs the same arithmetic, so prompt and decode outputs are bit-identical. NULL = absent. */
+    void (*gemm_x8[CKLS_TYPE_MAX])(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq,
+                                   int64_t x_stride, const int16_t *aux, int nt);
     /* Causal attention of one token's query heads sharing a KV head (g heads x d, adjacent) over n_kv cached
      * positions (K/V rows `stride` floats apart): out = softmax(q·k * scale) · v. scores: g * n_kv scratch. */
     void (*attn_group)(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,

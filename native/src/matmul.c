@@ -2,10 +2,14 @@
  *
  * Work is split by output rows in chunks handed out through an atomic counter (threads that finish early take
  * more). Within a chunk, each block of weight rows is dotted against a block of tokens so the weight bytes are
- * reused from L1/L2 across tokens instead of streamed from memory once per token. */
+ * reused from L1/L2 across tokens instead of streamed from memory once per token. Matrices repacked at load into
+ * interleaved 8-row groups (Q4_0, Q4_K: repack.c) take ckls_matmul_packed instead: the same hand-out over groups,
+ * one kernel call per group and 1 to 4 tokens. */
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "matmul.h"
+#include "quant.h"
 
 #define ROW_BLOCK 4   /* weight rows kept hot together */
 #define TOK_BLOCK 16  /* tokens swept per weight-row block */
@@ -127,4 +131,111 @@ int ckls_matmul_c(ckls_pool *pool, int type, const void *w, int64_t n_out, int64
 int ckls_matmul(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
                 int64_t n_tok, float *y) {
     return ckls_matmul_c(pool, type, w, n_out, n_in, x, n_tok, y, NULL);
+}
+
+/* ---- interleaved 8-row groups ------------------------------------------------------------------------------ */
+
+typedef struct {
+    void (*gemm)(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq, int64_t x_stride,
+                 const int16_t *aux, int nt);
+    ckls_vec_dot_fn dot;
+    const char *w, *packed;
+    int64_t w_row_bytes, group_bytes, n_groups, n_out, n_in;
+    const char *xq;
+    int64_t xq_row_bytes, n_tok;
+    const int16_t *aux; /* n_aux per token, or NULL */
+    int64_t n_aux;
+    float *y;
+    int64_t y_stride;
+    int64_t chunk; /* groups per hand-out */
+    atomic_llong next;
+    const volatile int32_t *cancel;
+} packed_job;
+
+static void packed_task(void *p, int ith, int nth) {
+    packed_job *j = p;
+    /* groups, then one more "group" for the tail rows (in the original layout, plain row dots) */
+    const int64_t n_units = j->n_groups + (j->n_out > j->n_groups * CKLS_PACK_ROWS);
+    for (;;) {
+        const int64_t g0 = atomic_fetch_add(&j->next, j->chunk);
+        if (g0 >= n_units) break;
+        if (j->cancel && *j->cancel) break;
+        const int64_t g1 = g0 + j->chunk < n_units ? g0 + j->chunk : n_units;
+        for (int64_t t0 = 0; t0 < j->n_tok; t0 += TOK_BLOCK) {
+            const int64_t t1 = t0 + TOK_BLOCK < j->n_tok ? t0 + TOK_BLOCK : j->n_tok;
+            for (int64_t g = g0; g < g1; g++) {
+                if (g == j->n_groups) { /* tail rows */
+                    for (int64_t t = t0; t < t1; t++)
+                        for (int64_t r = g * CKLS_PACK_ROWS; r < j->n_out; r++)
+                            j->dot(j->n_in, &j->y[t * j->y_stride + r], j->w + r * j->w_row_bytes,
+                                   j->xq + t * j->xq_row_bytes);
+                    continue;
+                }
+                for (int64_t t = t0; t < t1; t += 4) {
+                    const int nt = t1 - t < 4 ? (int)(t1 - t) : 4;
+                    j->gemm(j->n_in, j->y + t * j->y_stride + g * CKLS_PACK_ROWS, j->y_stride, j->packed + g * j->group_bytes,
+                            j->xq + t * j->xq_row_bytes, j->xq_row_bytes, j->aux ? j->aux + t * j->n_aux : NULL, nt);
+                }
+            }
+        }
+    }
+}
+
+int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
+                       const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
+                       const volatile int32_t *cancel) {
+    const ckls_isa_kernels *k = ckls_active_kernels();
+    const int64_t pbytes = ckls_packed_bytes(type, n_out, n_in);
+    if (!packed || !k->gemm_x8[type] || pbytes <= 0)
+        return ckls_matmul_pre(pool, type, w, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel);
+    packed_job j = {
+        .gemm = k->gemm_x8[type], .dot = k->vec_dot[type], .w = w, .packed = packed,
+        .w_row_bytes = ckls_row_bytes(type, n_in), .n_groups = n_out / CKLS_PACK_ROWS, .n_out = n_out, .n_in = n_in,
+        .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
+    };
+    j.group_bytes = pbytes / j.n_groups;
+    int16_t *aux = NULL;
+    if (type == CKLS_TYPE_Q4_0) { /* the -8 offset needs each activation block's sum: once per token here */
+        j.n_aux = n_in / QK8_0;
+        aux = malloc(sizeof(int16_t) * (size_t)(j.n_aux * n_tok));
+        if (!aux) return ckls_fail(CKLS_ENOMEM, "out of memory for activation block sums");
+        ckls_q8_0_block_sums(xq, xq_row_bytes, n_in, n_tok, aux);
+        j.aux = aux;
+    }
+    const int nth = ckls_pool_threads(pool);
+    const int64_t n_units = j.n_groups + 1;
+    int64_t chunk = (n_units + nth * 8 - 1) / (nth * 8);
+    j.chunk = chunk < 1 ? 1 : chunk;
+    atomic_init(&j.next, 0);
+    ckls_pool_run(nth > 1 && n_out * n_tok >= 64 ? pool : NULL, packed_task, &j);
+    free(aux);
+    if (cancel && *cancel) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+    return CKLS_OK;
+}
+
+typedef struct {
+    int type;
+    const void *w;
+    int64_t n_in, n_groups;
+    void *dst;
+} repack_job;
+
+static void repack_task(void *p, int ith, int nth) {
+    repack_job *j = p;
+    ckls_repack_groups(j->type, j->w, j->n_in, j->n_groups * ith / nth, j->n_groups * (ith + 1) / nth, j->dst);
+}
+
+void *ckls_repack_matrix(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, int64_t *bytes) {
+    *bytes = 0;
+    const int64_t pb = ckls_packed_bytes(type, n_out, n_in);
+    if (pb <= 0 || !ckls_active_kernels()->gemm_x8[type]) return NULL;
+    void *dst = ckls_aligned_alloc((size_t)pb);
+    if (!dst) {
+        *bytes = -1;
+        return NULL;
+    }
+    repack_job j = {type, w, n_in, n_out / CKLS_PACK_ROWS, dst};
+    ckls_pool_run(pool, repack_task, &j);
+    *bytes = pb;
+    return dst;
 }

@@ -8,6 +8,18 @@
 int ckls_matmul_pre(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const void *xq,
                     int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride, const volatile int32_t *cancel);
 
+/* As ckls_matmul_pre, with the matrix's full 8-row groups also in the interleaved layout at `packed`
+ * (ckls_repack_groups; NULL = none): they go through the active ISA's gemm_x8 kernel when it has one for the
+ * type, the tail rows through the row dots. Without a kernel this is ckls_matmul_pre. */
+int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
+                       const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
+                       const volatile int32_t *cancel);
+
+/* Repacks a matrix's full 8-row groups on the pool into a new ckls_aligned_alloc buffer (*bytes set); NULL with
+ * *bytes = 0 when the active ISA has no interleaved kernel for the type or there is no full group, NULL with
+ * *bytes < 0 when out of memory. */
+void *ckls_repack_matrix(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, int64_t *bytes);
+
 /* Quantizes n_tok rows of x (f32, n_in each) into xq with the active ISA's quantizer for `act_type`. */
 void ckls_quantize_acts(ckls_pool *pool, int act_type, const float *x, void *xq, int64_t n_in, int64_t n_tok);
 

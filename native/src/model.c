@@ -87,11 +87,20 @@ static int check_weights(const ckls_hparams *hp, const ckls_tensor *tok_embd, co
     return CKLS_OK;
 }
 
+/* layer matrix i: 0..6 = q k v o gate up down */
+static const ckls_tensor *model_matrix(const ckls_layer *L, int i) {
+    const ckls_tensor *mats[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    return mats[i];
+}
+
 /* ---- lifetime ------------------------------------------------------------------------------------------------ */
 
 void ckls_model_free(ckls_model *m) {
     if (!m) return;
     ckls_pool_free(m->pool);
+    if (m->packed)
+        for (int i = 0; i <= m->hp.n_layer * 7; i++) ckls_aligned_free(m->packed[i]);
+    free(m->packed);
     free(m->layers);
     float *bufs[] = {m->k_cache, m->v_cache, m->x, m->h, m->q, m->k, m->v, m->att, m->g, m->u, m->hidden_last};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) ckls_aligned_free(bufs[i]);
@@ -101,6 +110,25 @@ void ckls_model_free(ckls_model *m) {
     ckls_aligned_free(m->lora_at);
     ckls_aligned_free(m->lora_bt);
     free(m);
+}
+
+/* Interleaved copies of the Q4 matrices for the active ISA's 8-row kernels: a prompt's activations then feed 8
+ * rows per pass. Costs the matrices' size again in memory; CKLS_REPACK=0 turns it off (the row kernels on the
+ * mapped file remain, e.g. for comparing the two). */
+static int repack_weights(ckls_model *m) {
+    const char *env = getenv("CKLS_REPACK");
+    const int n = m->hp.n_layer * 7 + 1;
+    m->packed = calloc((size_t)n, sizeof(void *));
+    if (!m->packed) return ckls_fail(CKLS_ENOMEM, "out of memory");
+    if (env && !strcmp(env, "0")) return CKLS_OK;
+    for (int i = 0; i < n; i++) {
+        const ckls_tensor *t = i == n - 1 ? &m->output : model_matrix(&m->layers[i / 7], i % 7);
+        int64_t bytes;
+        m->packed[i] = ckls_repack_matrix(m->pool, t->type, t->data, t->ne1, t->ne0, &bytes);
+        if (bytes < 0) return ckls_fail(CKLS_ENOMEM, "out of memory repacking weights");
+        m->packed_bytes += bytes;
+    }
+    return CKLS_OK;
 }
 
 ckls_model *ckls_model_create(const ckls_hparams *hp, const ckls_tensor *tok_embd, const ckls_tensor *output_norm,
@@ -128,6 +156,7 @@ ckls_model *ckls_model_create(const ckls_hparams *hp, const ckls_tensor *tok_emb
     if (!m->pool) { ckls_model_free(m); return NULL; } /* the pool left its own message */
     if (!m->layers) { ckls_model_free(m); ckls_fail(CKLS_ENOMEM, "out of memory"); return NULL; }
     memcpy(m->layers, layers, sizeof(ckls_layer) * (size_t)hp->n_layer);
+    if (repack_weights(m)) { ckls_model_free(m); return NULL; }
 
     const size_t B = MAX_BATCH, d = (size_t)hp->n_embd, ff = (size_t)hp->n_ff, kv = (size_t)m->kv_dim;
     const size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * kv * sizeof(float);
@@ -165,17 +194,18 @@ int32_t ckls_model_n_ctx(const ckls_model *m) { return m ? m->n_ctx : 0; }
 /* ---- forward ----------------------------------------------------------------------------------------------------- */
 
 /* y[t] = W · x[t] for n rows of input length n_in; quantizes x once per activation format. */
-static int linear(ckls_model *m, const ckls_tensor *w, const float *x, int64_t n, float *y, const volatile int32_t *cancel) {
+static int linear(ckls_model *m, const ckls_tensor *w, const void *packed, const float *x, int64_t n, float *y,
+                  const volatile int32_t *cancel) {
     const int act = ckls_type_vec_dot_type(w->type);
     const int64_t rb = ckls_row_bytes(act, w->ne0);
     ckls_quantize_acts(m->pool, act, x, m->xq, w->ne0, n);
-    return ckls_matmul_pre(m->pool, w->type, w->data, w->ne1, w->ne0, m->xq, rb, n, y, w->ne1, cancel);
+    return ckls_matmul_packed(m->pool, w->type, w->data, packed, w->ne1, w->ne0, m->xq, rb, n, y, w->ne1, cancel);
 }
 
 /* linear() plus the adapter's low-rank term for layer l, matrix ti (0..6 = q k v o gate up down) */
 static int linear_l(ckls_model *m, int l, int ti, const ckls_tensor *w, const float *x, int64_t n, float *y,
                     const volatile int32_t *cancel) {
-    int rc = linear(m, w, x, n, y, cancel);
+    int rc = linear(m, w, m->packed[l * 7 + ti], x, n, y, cancel);
     ckls_lora_mat a;
     if (rc || !m->lora || !ckls_lora_get(m->lora, l, ti, &a)) return rc;
     ckls_lora_fwd(m->pool, a.A, a.B, ckls_lora_rank(m->lora), a.n_in, a.n_out, ckls_lora_scale(m->lora), x, n,
@@ -263,7 +293,7 @@ static int eval_chunk(ckls_model *m, const int32_t *tokens, int32_t n, int32_t p
     ckls_rmsnorm(m->x + first * d, m->output_norm.data, m->h, rows, d, hp->rms_eps);
     memcpy(m->hidden_last, m->h + (rows - 1) * d, sizeof(float) * (size_t)d);
     if (!logits) return CKLS_OK;
-    return linear(m, &m->output, m->h, rows, logits, cancel);
+    return linear(m, &m->output, m->packed[hp->n_layer * 7], m->h, rows, logits, cancel);
 }
 
 int ckls_model_eval(ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t pos0, float *logits,

@@ -12,6 +12,11 @@ struct ckls_model {
     ckls_layer *layers;
     int32_t n_ctx, head_dim, kv_dim;
     ckls_pool *pool;
+    /* interleaved 8-row copies of the matrices the active ISA has kernels for (matmul.h), made at load in our
+     * own memory (the mapped file stays untouched): [l * 7 + i] for layer l's q k v o gate up down, then
+     * [n_layer * 7] for the output; NULL = none */
+    void **packed;
+    int64_t packed_bytes;
     float *k_cache, *v_cache; /* [n_layer][n_ctx][kv_dim] */
     /* scratch for MAX_BATCH tokens */
     float *x, *h, *q, *k, *v, *att, *g, *u, *hidden_last;

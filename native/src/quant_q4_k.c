@@ -9,25 +9,13 @@
 
 #include "quant.h"
 
-/* Unpacks the 12 scale bytes: j < 4 in the low 6 bits of bytes j / j+4; j >= 4 split between the low/high
- * nibble of byte j+4 and the top 2 bits of bytes j-4 / j. */
-static inline void q4k_scale_min(int j, const uint8_t *s, int *sc, int *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
-        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
-
 void ckls_dequantize_q4_K(const void *x, float *y, int64_t n) {
     const block_q4_K *b = x;
     for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
         const float d = ckls_f16_to_f32(b[i].d), dmin = ckls_f16_to_f32(b[i].dmin);
         for (int j = 0; j < 8; j++) {
             int sc, m;
-            q4k_scale_min(j, b[i].scales, &sc, &m);
+            ckls_q4k_scale_min(j, b[i].scales, &sc, &m);
             const float d1 = d * (float)sc, m1 = dmin * (float)m;
             const uint8_t *q = b[i].qs + 32 * (j / 2);
             const int shift = 4 * (j & 1);
@@ -184,7 +172,7 @@ void ckls_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *w, const void *x) {
         int32_t isum = 0, msum = 0;
         for (int j = 0; j < 8; j++) {
             int sc, m;
-            q4k_scale_min(j, a[i].scales, &sc, &m);
+            ckls_q4k_scale_min(j, a[i].scales, &sc, &m);
             const uint8_t *q = a[i].qs + 32 * (j / 2);
             const int8_t *q8 = b[i].qs + 32 * j;
             const int shift = 4 * (j & 1);

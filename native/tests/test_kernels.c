@@ -13,6 +13,8 @@
  *              sum |w*x| (accumulation order differs).
  *   - 4-row dots (ckls_vec_dot_4r) against four scalar 1-row dots, rows at an odd stride;
  *   - 4-token dots (vec_dot_4c, vec_dot_4x4) bit-identical to the 4-row decode dots, and near the scalar one;
+ *   - interleaved 8-row kernels (gemm_x8) over repacked matrices: bit-identical to their scalar references
+ *     and, per token, to their own one-token call; near the scalar row dots;
  *   - grouped attention (attn_group) against the scalar reference at odd head dims and cache lengths.
  * Scalar references themselves: dots against a double dot of the dequantized rows, and quantize/dequantize
  * round trips with relative-RMSE bounds. Every buffer is malloc'ed at its exact size so ASan sees tail reads.
@@ -353,6 +355,87 @@ static void test_dots_4c(int isa, const ckls_isa_kernels *k, const ckls_isa_kern
     }
 }
 
+/* 8-row kernels over repacked matrices (gemm_x8): n_out = 8 * groups + a tail (rows the repack leaves in the
+ * original layout), weights from the reference quantizer or raw random bytes, activations at an odd stride.
+ * Exactly the scalar reference for nt = 1..4, each token exactly its one-token result (decode = prompt), and
+ * within 1e-5 of the scalar row dot. The scalar table's own references run through the same checks. */
+static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
+    static const int TYPES[] = {CKLS_TYPE_Q4_0, CKLS_TYPE_Q4_K};
+    for (int ti = 0; ti < 2; ti++) {
+        const int type = TYPES[ti], vtype = ckls_type_vec_dot_type(type);
+        const int blck = (int)ckls_type_block_size(type);
+        void (*ref)(int64_t, float *, int64_t, const void *, const void *, int64_t, const int16_t *, int) =
+            type == CKLS_TYPE_Q4_0 ? ckls_gemm_q4_0x8_ref : ckls_gemm_q4_Kx8_ref;
+        if (!k->gemm_x8[type]) continue;
+        for (int c = 0; c < N_BLOCK_COUNTS; c++) {
+            const int64_t n = (int64_t)blck * BLOCK_COUNTS[c], groups = rnd_int(1, 3), n_out = 8 * groups + rnd_int(0, 7);
+            const int64_t rb = row_bytes(type, n), xb = row_bytes(vtype, n), nb = n / blck;
+            const int64_t xstride = xb + 4 * rnd_int(0, 9);
+            const int64_t pbytes = ckls_packed_bytes(type, n_out, n);
+            CHECK(pbytes == groups * nb * (type == CKLS_TYPE_Q4_0 ? 144 : 1184), "packed bytes %lld", (long long)pbytes);
+            char *w = xmalloc((size_t)(n_out * rb)), *packed = xmalloc((size_t)pbytes);
+            char *xq = xmalloc((size_t)(3 * xstride + xb));
+            float *f = xmalloc((size_t)n * sizeof(float));
+            int16_t *aux = xmalloc((size_t)(4 * (n / QK8_0)) * sizeof(int16_t));
+            const int raw = rnd() & 1;
+            for (int64_t r = 0; r < n_out; r++) {
+                for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * 0.05f;
+                ckls_type_get(type)->from_float_ref(f, w + r * rb, n);
+            }
+            if (raw) { /* every nibble and 6-bit scale/min pattern, finite scales */
+                for (int64_t i = 0; i < n_out * rb; i++) ((uint8_t *)w)[i] = (uint8_t)rnd();
+                for (int64_t b = 0; b < n_out * nb; b++) {
+                    if (type == CKLS_TYPE_Q4_0) ((block_q4_0 *)w)[b].d = ckls_f32_to_f16(rnd_normal() * 0.01f);
+                    else {
+                        ((block_q4_K *)w)[b].d = ckls_f32_to_f16(rnd_normal() * 0.01f);
+                        ((block_q4_K *)w)[b].dmin = ckls_f32_to_f16(rnd_unit() * 0.01f);
+                    }
+                }
+            }
+            for (int t = 0; t < 4; t++) {
+                for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * (t == 3 ? 1e-3f : 1.0f);
+                ckls_isa_table(CKLS_ISA_SCALAR)->quantize_act[vtype](f, xq + t * xstride, n);
+            }
+            ckls_repack_groups(type, w, n, 0, groups, packed);
+            if (type == CKLS_TYPE_Q4_0) ckls_q8_0_block_sums(xq, xstride, n, 4, aux);
+            const int64_t gb = pbytes / groups;
+            for (int64_t g = 0; g < groups; g++) {
+                const char *wg = packed + g * gb;
+                float one[4][8];
+                for (int t = 0; t < 4; t++)
+                    k->gemm_x8[type](n, one[t], 8, wg, xq + t * xstride, xstride,
+                                     type == CKLS_TYPE_Q4_0 ? aux + t * (n / QK8_0) : NULL, 1);
+                for (int nt = 1; nt <= 4; nt++) {
+                    float s_isa[4 * 11], s_ref[4 * 11]; /* odd output stride */
+                    k->gemm_x8[type](n, s_isa, 11, wg, xq, xstride, aux, nt);
+                    ref(n, s_ref, 11, wg, xq, xstride, aux, nt);
+                    for (int t = 0; t < nt; t++)
+                        for (int r = 0; r < 8; r++) {
+                            const char *row = w + (g * 8 + r) * rb, *xt = xq + t * xstride;
+                            float s1;
+                            double mag;
+                            ckls_isa_table(CKLS_ISA_SCALAR)->vec_dot[type](n, &s1, row, xt);
+                            dequant_dot(type, row, xt, n, &mag);
+                            const float v = s_isa[t * 11 + r];
+                            CHECK(v == s_ref[t * 11 + r], "%s gemm_x8 %s n=%lld nt=%d g=%lld row %d tok %d: %.9g vs ref %.9g",
+                                  ckls_isa_name(isa), ckls_type_get(type)->name, (long long)n, nt, (long long)g, r, t,
+                                  v, s_ref[t * 11 + r]);
+                            CHECK(v == one[t][r], "%s gemm_x8 %s n=%lld nt=%d row %d tok %d: %.9g, one-token %.9g",
+                                  ckls_isa_name(isa), ckls_type_get(type)->name, (long long)n, nt, r, t, v, one[t][r]);
+                            CHECK(fabs((double)v - s1) <= 1e-5 * mag + 1e-30, "%s gemm_x8 %s n=%lld%s row %d tok %d: %.9g vs dot %.9g",
+                                  ckls_isa_name(isa), ckls_type_get(type)->name, (long long)n, raw ? " raw" : "", r, t, v, s1);
+                        }
+                }
+            }
+            free(w);
+            free(packed);
+            free(xq);
+            free(f);
+            free(aux);
+        }
+    }
+}
+
 /* Attention of a query-head group over cached K/V rows (attn_group) against the scalar reference: odd head
  * dims, group sizes 1..4, one to a few hundred positions, K/V rows at a padded stride. */
 static void test_attn_group(int isa, const ckls_isa_kernels *k, const ckls_isa_kernels *ref) {
@@ -505,6 +588,7 @@ int main(int argc, char **argv) {
         test_dots(isa, k, ref);
         test_dots_4r(isa, k, ref);
         test_dots_4c(isa, k, ref);
+        test_gemm_x8(isa, k);
         test_attn_group(isa, k, ref);
         tested++;
     }
@@ -513,6 +597,12 @@ int main(int argc, char **argv) {
         test_dots(CKLS_ISA_SCALAR, ref, ref);
     }
     test_dots_4r(CKLS_ISA_SCALAR, ref, ref); /* the 1-row fallback */
+    { /* the scalar references of the 8-row kernels against the row dots */
+        ckls_isa_kernels with_ref = *ref;
+        with_ref.gemm_x8[CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_ref;
+        with_ref.gemm_x8[CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_ref;
+        test_gemm_x8(CKLS_ISA_SCALAR, &with_ref);
+    }
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }

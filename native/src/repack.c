@@ -1,0 +1,120 @@
+/* repack.c — the interleaved 8-row layouts (block_q4_0x8, block_q4_Kx8; internal.h) made from a GGUF matrix at
+ * load, and the scalar references of the kernels that read them (gemm_x8 in the ISA tables).
+ *
+ * Per (row, token) the references do what the SIMD kernels do lane by lane: an exact integer sum per block,
+ * then one float FMA per block (two for Q4_K: scales, then mins) in block order. The integer part is exact, so
+ * any order of the integer adds gives the same float; the SIMD kernels must match these bit for bit. */
+#include <math.h>
+
+#include "quant.h"
+
+int64_t ckls_packed_bytes(int type, int64_t n_out, int64_t n_in) {
+    int64_t blck, size;
+    if (type == CKLS_TYPE_Q4_0) blck = QK4_0, size = sizeof(block_q4_0x8);
+    else if (type == CKLS_TYPE_Q4_K) blck = QK_K, size = sizeof(block_q4_Kx8);
+    else return 0;
+    if (n_in <= 0 || n_in % blck) return -1;
+    return n_out / CKLS_PACK_ROWS * (n_in / blck) * size;
+}
+
+static void repack_q4_0(const block_q4_0 *w, int64_t nb, block_q4_0x8 *out) {
+    for (int64_t i = 0; i < nb; i++)
+        for (int r = 0; r < 8; r++) {
+            const block_q4_0 *b = &w[r * nb + i];
+            out[i].d[r] = b->d;
+            for (int m = 0; m < 4; m++) memcpy(out[i].qs + 32 * m + 4 * r, b->qs + 4 * m, 4);
+        }
+}
+
+static void repack_q4_K(const block_q4_K *w, int64_t nb, block_q4_Kx8 *out) {
+    for (int64_t i = 0; i < nb; i++)
+        for (int r = 0; r < 8; r++) {
+            const block_q4_K *b = &w[r * nb + i];
+            out[i].d[r] = b->d;
+            out[i].dmin[r] = b->dmin;
+            for (int j = 0; j < 8; j++) {
+                int sc, mn;
+                ckls_q4k_scale_min(j, b->scales, &sc, &mn);
+                out[i].scales[j][r] = (uint8_t)sc;
+                out[i].mins[j / 2][r][j % 2] = (uint8_t)mn;
+            }
+            for (int c = 0; c < 4; c++)
+                for (int m = 0; m < 8; m++) memcpy(out[i].qs + 32 * (8 * c + m) + 4 * r, b->qs + 32 * c + 4 * m, 4);
+        }
+}
+
+void ckls_repack_groups(int type, const void *w, int64_t n_in, int64_t g0, int64_t g1, void *dst) {
+    if (type == CKLS_TYPE_Q4_0) {
+        const int64_t nb = n_in / QK4_0;
+        for (int64_t g = g0; g < g1; g++)
+            repack_q4_0((const block_q4_0 *)w + g * 8 * nb, nb, (block_q4_0x8 *)dst + g * nb);
+    } else if (type == CKLS_TYPE_Q4_K) {
+        const int64_t nb = n_in / QK_K;
+        for (int64_t g = g0; g < g1; g++)
+            repack_q4_K((const block_q4_K *)w + g * 8 * nb, nb, (block_q4_Kx8 *)dst + g * nb);
+    }
+}
+
+void ckls_q8_0_block_sums(const void *xq, int64_t xq_stride, int64_t n, int64_t n_tok, int16_t *out) {
+    const int64_t nb = n / QK8_0;
+    for (int64_t t = 0; t < n_tok; t++) {
+        const block_q8_0 *b = (const block_q8_0 *)((const char *)xq + t * xq_stride);
+        for (int64_t i = 0; i < nb; i++) {
+            int sum = 0;
+            for (int k = 0; k < QK8_0; k++) sum += b[i].qs[k];
+            out[t * nb + i] = (int16_t)sum; /* |sum| <= 32 * 128 */
+        }
+    }
+}
+
+void ckls_gemm_q4_0x8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                          const int16_t *aux, int nt) {
+    const block_q4_0x8 *a = w;
+    const int64_t nb = n / QK4_0;
+    for (int t = 0; t < nt; t++) {
+        const block_q8_0 *b = (const block_q8_0 *)((const char *)xq + t * xs);
+        for (int r = 0; r < 8; r++) {
+            float acc = 0.0f;
+            for (int64_t i = 0; i < nb; i++) {
+                int32_t sum = 0;
+                for (int m = 0; m < 4; m++)
+                    for (int k = 0; k < 4; k++) {
+                        const uint8_t q = a[i].qs[32 * m + 4 * r + k];
+                        sum += (q & 0x0F) * b[i].qs[4 * m + k] + (q >> 4) * b[i].qs[16 + 4 * m + k];
+                    }
+                sum -= 8 * aux[t * nb + i];
+                acc = fmaf((float)sum, ckls_f16_to_f32(a[i].d[r]) * ckls_f16_to_f32(b[i].d), acc);
+            }
+            s[t * ss + r] = acc;
+        }
+    }
+}
+
+void ckls_gemm_q4_Kx8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                          const int16_t *aux, int nt) {
+    (void)aux;
+    const block_q4_Kx8 *a = w;
+    const int64_t nb = n / QK_K;
+    for (int t = 0; t < nt; t++) {
+        const block_q8_K *b = (const block_q8_K *)((const char *)xq + t * xs);
+        for (int r = 0; r < 8; r++) {
+            float acc = 0.0f;
+            for (int64_t i = 0; i < nb; i++) {
+                int32_t sumi = 0, summ = 0;
+                for (int j = 0; j < 8; j++) {
+                    const int c = j / 2, shift = 4 * (j & 1);
+                    int32_t sub = 0;
+                    for (int m = 0; m < 8; m++)
+                        for (int k = 0; k < 4; k++)
+                            sub += ((a[i].qs[32 * (8 * c + m) + 4 * r + k] >> shift) & 0x0F) *
+                                   b[i].qs[32 * j + 4 * m + k];
+                    sumi += a[i].scales[j][r] * sub;
+                    summ += a[i].mins[j / 2][r][j % 2] * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+                }
+                acc = fmaf((float)sumi, ckls_f16_to_f32(a[i].d[r]) * b[i].d, acc);
+                acc = fmaf(-(float)summ, ckls_f16_to_f32(a[i].dmin[r]) * b[i].d, acc);
+            }
+            s[t * ss + r] = acc;
+        }
+    }
+}

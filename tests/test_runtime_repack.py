@@ -1,0 +1,60 @@
+"""Q4 matrices repacked at load into interleaved 8-row groups: the model's logits stay those of the row
+kernels on the mapped file, whatever the ISA is switched to after loading. "Within float reordering" means an
+RMS difference of about 1e-2 of the logits' spread here: the random synthetic models requantize activations at
+every matrix, so a last-bit difference can flip a rounding step (the scalar and row-kernel paths differ as much).
+The kernels themselves are checked bit for bit in native/tests/test_kernels.c.
+
+tiny at q4_k is Q4_0 throughout (64-wide rows), mini is Q4_K; both have row counts with and without a tail
+beyond the last full group of 8 (kv 32 / 128, vocab 1000)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ckls.native import check, lib
+from ckls.runtime import load_model
+from ckls.runtime.synth import synth_model
+
+
+@pytest.fixture(scope="module", params=["tiny", "mini"])
+def q4_path(request, tmp_path_factory):
+    p = tmp_path_factory.mktemp("repack") / f"{request.param}.gguf"
+    synth_model(p, arch="qwen2", shape=request.param, type="q4_k", seed=5)
+    return p
+
+
+def rel(a, b) -> float:
+    return float(np.sqrt(np.mean((np.asarray(a, np.float64) - b) ** 2)) / np.std(b))
+
+
+def _logits(path, toks):
+    with load_model(path, n_ctx=256, n_threads=2) as m:
+        return m.eval(toks, logits_all=True), np.array([m.eval([t], pos0=i) for i, t in enumerate(toks[:8])])
+
+
+def test_repacked_matches_row_kernels(q4_path, monkeypatch):
+    if lib.ckls_isa_active() == lib.CKLS_ISA_SCALAR:
+        pytest.skip("no SIMD kernels here: nothing is repacked")
+    toks = [int(t) for t in np.random.default_rng(1).integers(0, 1000, 40)]
+    monkeypatch.setenv("CKLS_REPACK", "0")
+    rows, rows_step = _logits(q4_path, toks)
+    monkeypatch.setenv("CKLS_REPACK", "1")
+    packed, packed_step = _logits(q4_path, toks)
+    assert rel(packed, rows) < 0.03
+    assert rel(packed_step, packed[:8]) < 0.03
+    assert rel(rows_step, rows[:8]) < 0.03
+
+
+def test_isa_switched_after_load_falls_back(q4_path):
+    toks = [int(t) for t in np.random.default_rng(2).integers(0, 1000, 20)]
+    isa = lib.ckls_isa_active()
+    with load_model(q4_path, n_ctx=64, n_threads=2) as m:
+        want = m.eval(toks, logits_all=True)
+        check(lib.ckls_set_isa(lib.CKLS_ISA_SCALAR))  # no 8-row kernels: the mapped rows are used
+        try:
+            got = m.eval(toks, pos0=0, logits_all=True)
+        finally:
+            check(lib.ckls_set_isa(isa))
+        again = m.eval(toks, pos0=0, logits_all=True)
+    assert rel(got, want) < 0.03
+    np.testing.assert_array_equal(again, want)
