@@ -7,7 +7,7 @@ from ckls.completion.unfinished import EndGuard, line_open
 
 @pytest.mark.parametrize("line", [
     "class", "    import", "from x import (a, b", "x = foo(a", "y = [1, 2", "d = {'a': ", "s = 'abc",
-    'name = f"{x', "total = a +", "obj.", "    return x and", "for i in", "    if not", "    assert", "lambda",
+    'name = f"{x', "total = a +", "x = obj.attr ==", "    return x and", "for i in", "    if not", "    assert", "lambda",
     "def f(x) ->", "x = a // (b", "with open(p) as", "if not isinstance(new_key",
 ])
 def test_open_lines(line):
@@ -17,7 +17,7 @@ def test_open_lines(line):
 @pytest.mark.parametrize("line", [
     "", "    return x", "class Lexer:", "import sys", "x = foo(a)", "s = 'a # b'", "x = 1  # note (",
     "    pass", "y = [1, 2]", "    raise", "        ...", "from a import *", "d = {'a': (1, 2)}", "x = a // b",
-    "    )", "print('it''s')", 's = """doc', "x = foo(", "    result = call(a,", "data = {", "items = [",
+    "    )", "print('it''s')", "    is raised.", 's = """doc', "x = foo(", "    result = call(a,", "data = {", "items = [",
 ])
 def test_closed_lines(line):
     assert not line_open(line)

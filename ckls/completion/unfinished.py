@@ -16,7 +16,7 @@ import numpy as np
 
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 _NEEDS_OPERAND = re.compile(
-    r"(?:[=+\-*/%&|^~<>!@.]|\b(?:class|def|import|from|in|and|or|not|is|if|elif|while|for|with|as|lambda|"
+    r"(?:[=+\-*/%&|^~<>!@]|\b(?:class|def|import|from|in|and|or|not|is|if|elif|while|for|with|as|lambda|"
     r"assert|await|del|global|nonlocal)\b)\s*$")
 _SEPARATORS = re.compile(r"(?:->|=>|:=)\s*$")
 
@@ -24,7 +24,7 @@ _SEPARATORS = re.compile(r"(?:->|=>|:=)\s*$")
 def line_open(line: str, c_like: bool = False) -> bool:
     """True when the line cannot end here: an unclosed quote opened on it, a trailing operator (`=`, `+`, `.`,
     ...) or keyword (`class`, `import`, `in`, ...), or an operand inside an unclosed (, [, {. A comment (`#`;
-    `//` in C-like languages) ends the scan."""
+    `//` in C-like languages) ends the scan. A trailing `.` does not count: prose in a docstring ends with one."""
     stack: list[str] = []
     quote = ""
     i, n = 0, len(line)
