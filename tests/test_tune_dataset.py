@@ -122,3 +122,14 @@ def test_samples_fim_rate_and_windows(models, repo):
         assert tok.decode(plain[plain != tok.eos_id]) == files[0].text
     finally:
         m.close()
+
+
+def test_folder_ignored_by_the_enclosing_repository_is_walked(tmp_path):
+    """An unpacked sdist inside an ignored folder of some git repository still has files to learn from."""
+    import subprocess
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("work/\n")
+    src = tmp_path / "work" / "pkg-1.0"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "mod.py").write_text("def f():\n    return 1\n")
+    assert dataset.candidate_paths(src) == ["pkg/mod.py"]

@@ -53,12 +53,15 @@ class Scan:
 
 
 def candidate_paths(root: str | os.PathLike) -> list[str]:
-    """Relative paths of the workspace's files: git's view when root is in a work tree, else a walk."""
+    """Relative paths of the workspace's files: git's view when root is in a work tree (and git sees files
+    there: a folder the enclosing repository ignores, such as an unpacked sdist, is walked instead), else a walk."""
     root = os.fspath(root)
     try:
         out = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                              capture_output=True, timeout=60, check=True).stdout
-        return sorted({p for p in out.decode("utf-8", "surrogateescape").split("\0") if p})
+        paths = sorted({p for p in out.decode("utf-8", "surrogateescape").split("\0") if p})
+        if paths:
+            return paths
     except (OSError, subprocess.SubprocessError):
         pass
     paths = []
