@@ -190,6 +190,7 @@ ckls_model *ckls_model_create(const ckls_hparams *hp, const ckls_tensor *tok_emb
 }
 
 int32_t ckls_model_n_ctx(const ckls_model *m) { return m ? m->n_ctx : 0; }
+int64_t ckls_model_packed_bytes(const ckls_model *m) { return m ? m->packed_bytes : 0; }
 
 /* ---- forward ----------------------------------------------------------------------------------------------------- */
 
