@@ -112,7 +112,7 @@ void ckls_model_free(ckls_model *m) {
     free(m);
 }
 
-/* Interleaved copies of the Q4 matrices for the active ISA's 8-row kernels: a prompt's activations then feed 8
+/* Interleaved copies of the Q4 and Q8_0 matrices for the active ISA's 8-row kernels: a prompt's activations then feed 8
  * rows per pass. Costs the matrices' size again in memory; CKLS_REPACK=0 turns it off (the row kernels on the
  * mapped file remain, e.g. for comparing the two). */
 static int repack_weights(ckls_model *m) {
