@@ -8,7 +8,7 @@ the memory roofline: weight bytes read per token vs measured read bandwidth.
     python bench/runtime.py                       # small + qwen05b shapes, q8_0 + q4_k, 1 and 2 threads
     python bench/runtime.py --shapes small --types q8_0 --threads 2 --repeats 3
     python bench/runtime.py --model path.gguf     # an existing file instead of synthetic ones
-    CKLS_REPACK=0 python bench/runtime.py ...     # Q4 matrices on the row kernels (no interleaved copy)
+    CKLS_REPACK=0 python bench/runtime.py ...     # Q4 and Q8_0 matrices on the row kernels (no interleaved copy)
 """
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def main() -> int:
     bw = {n: read_bandwidth(n) for n in threads}
     isa = ffi.string(lib.ckls_isa_name(lib.ckls_isa_active())).decode()
     repack = "off (CKLS_REPACK=0)" if os.environ.get("CKLS_REPACK", "").strip() == "0" else "on"
-    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, ckls kernels {isa}, Q4 repacking {repack}; "
+    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, ckls kernels {isa}, 8-row repacking {repack}; "
           "read bandwidth " + ", ".join(f"{n} thr {v:.1f} GB/s" for n, v in bw.items())
           + "; load average %.1f %.1f %.1f" % os.getloadavg())
     print(f"PP = {args.prompt_tokens}-token prompt, TG = {args.gen_tokens} decode steps; medians of "

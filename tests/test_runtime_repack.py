@@ -1,11 +1,15 @@
-"""Q4 matrices repacked at load into interleaved 8-row groups: the model's logits stay those of the row
+"""Q4 and Q8_0 matrices repacked at load into interleaved 8-row groups: the model's logits stay those of the row
 kernels on the mapped file, whatever the ISA is switched to after loading. "Within float reordering" means an
 RMS difference of about 1e-2 of the logits' spread here: the random synthetic models requantize activations at
 every matrix, so a last-bit difference can flip a rounding step (the scalar and row-kernel paths differ as much).
 The kernels themselves are checked bit for bit in native/tests/test_kernels.c.
 
 tiny at q4_k is Q4_0 throughout (64-wide rows), mini is Q4_K; both have row counts with and without a tail
-beyond the last full group of 8 (kv 32 / 128, vocab 1000)."""
+beyond the last full group of 8 (kv 32 / 128, vocab 1000).
+
+Q8_0's 8-row kernel does per (row, token) what its row kernels do, so there the logits must be identical, bit for
+bit, repacked or not, prompt or decode; the vocabulary of 1007 leaves a tail of 7 rows (a 4-row block and three
+single rows) beyond the last group."""
 from __future__ import annotations
 
 import numpy as np
@@ -58,3 +62,28 @@ def test_isa_switched_after_load_falls_back(q4_path):
         again = m.eval(toks, pos0=0, logits_all=True)
     assert rel(got, want) < 0.03
     np.testing.assert_array_equal(again, want)
+
+
+@pytest.fixture(scope="module")
+def q8_path(tmp_path_factory):
+    p = tmp_path_factory.mktemp("repack") / "q8.gguf"
+    shape = dict(n_vocab=1007, n_embd=64, n_layer=2, n_head=4, n_head_kv=2, n_ff=160, n_ctx_train=2048)
+    synth_model(p, arch="qwen2", shape=shape, type="q8_0", seed=7)
+    return p
+
+
+def test_q8_0_repacked_is_bit_identical(q8_path, monkeypatch):
+    if lib.ckls_isa_active() == lib.CKLS_ISA_SCALAR:
+        pytest.skip("no SIMD kernels here: nothing is repacked")
+    toks = [int(t) for t in np.random.default_rng(3).integers(0, 1000, 37)]
+    monkeypatch.setenv("CKLS_REPACK", "0")
+    with load_model(q8_path, n_ctx=64, n_threads=2) as m:
+        assert lib.ckls_model_packed_bytes(m._ptr) == 0
+    rows, rows_step = _logits(q8_path, toks)
+    monkeypatch.setenv("CKLS_REPACK", "1")
+    with load_model(q8_path, n_ctx=64, n_threads=2) as m:  # every Q8_0 matrix has a full group: all repacked
+        assert lib.ckls_model_packed_bytes(m._ptr) > 0
+    packed, packed_step = _logits(q8_path, toks)
+    np.testing.assert_array_equal(packed, rows)
+    np.testing.assert_array_equal(packed_step, rows_step)
+    np.testing.assert_array_equal(packed_step, packed[:8])

@@ -124,6 +124,8 @@ ckls_model *ckls_model_create(const ckls_hparams *hp, const ckls_tensor *tok_emb
                               const ckls_tensor *output, const ckls_layer *layers, int32_t n_ctx, int32_t n_threads);
 void ckls_model_free(ckls_model *m);
 int32_t ckls_model_n_ctx(const ckls_model *m);
+/* Bytes of the interleaved weight copies made at load (0: none, e.g. CKLS_REPACK=0 or no 8-row kernels). */
+int64_t ckls_model_packed_bytes(const ckls_model *m);
 /* Evaluates n_tok tokens at positions pos0 .. pos0+n_tok-1, overwriting the KV cache there (positions < pos0
  * must already hold the same prefix). Writes n_vocab logits for the last token, or for every token when
  * logits_all (logits must hold n_tok * n_vocab floats then). cancel: polled between layers (NULL = none). */

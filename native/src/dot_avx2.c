@@ -625,6 +625,7 @@ static const ckls_isa_kernels TABLE = {
     .gemm_x8 = {
         [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_avx2,
         [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avx2,
+        [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_avx2,
     },
     .attn_group = ckls_attn_group_avx2,
 };

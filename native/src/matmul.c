@@ -3,7 +3,7 @@
  * Work is split by output rows in chunks handed out through an atomic counter (threads that finish early take
  * more). Within a chunk, each block of weight rows is dotted against a block of tokens so the weight bytes are
  * reused from L1/L2 across tokens instead of streamed from memory once per token. Matrices repacked at load into
- * interleaved 8-row groups (Q4_0, Q4_K: repack.c) take ckls_matmul_packed instead: the same hand-out over groups,
+ * interleaved 8-row groups (Q4_0, Q4_K, Q8_0: repack.c) take ckls_matmul_packed instead: the same hand-out over groups,
  * one kernel call per group and 1 to 4 tokens. */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -139,6 +139,7 @@ typedef struct {
     void (*gemm)(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq, int64_t x_stride,
                  const int16_t *aux, int nt);
     ckls_vec_dot_fn dot;
+    ckls_vec_dot_4r_fn dot_4r;
     const char *w, *packed;
     int64_t w_row_bytes, group_bytes, n_groups, n_out, n_in;
     const char *xq;
@@ -164,11 +165,17 @@ static void packed_task(void *p, int ith, int nth) {
         for (int64_t t0 = 0; t0 < j->n_tok; t0 += TOK_BLOCK) {
             const int64_t t1 = t0 + TOK_BLOCK < j->n_tok ? t0 + TOK_BLOCK : j->n_tok;
             for (int64_t g = g0; g < g1; g++) {
-                if (g == j->n_groups) { /* tail rows */
-                    for (int64_t t = t0; t < t1; t++)
-                        for (int64_t r = g * CKLS_PACK_ROWS; r < j->n_out; r++)
+                if (g == j->n_groups) { /* tail rows: as ckls_matmul_pre does them (4-row kernel, then row dots) */
+                    for (int64_t t = t0; t < t1; t++) {
+                        int64_t r = g * CKLS_PACK_ROWS;
+                        if (j->dot_4r)
+                            for (; r + 4 <= j->n_out; r += 4)
+                                j->dot_4r(j->n_in, &j->y[t * j->y_stride + r], j->w + r * j->w_row_bytes,
+                                          j->w_row_bytes, j->xq + t * j->xq_row_bytes);
+                        for (; r < j->n_out; r++)
                             j->dot(j->n_in, &j->y[t * j->y_stride + r], j->w + r * j->w_row_bytes,
                                    j->xq + t * j->xq_row_bytes);
+                    }
                     continue;
                 }
                 for (int64_t t = t0; t < t1; t += 4) {
@@ -189,7 +196,7 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
     if (!packed || !k->gemm_x8[type] || pbytes <= 0)
         return ckls_matmul_pre(pool, type, w, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel);
     packed_job j = {
-        .gemm = k->gemm_x8[type], .dot = k->vec_dot[type], .w = w, .packed = packed,
+        .gemm = k->gemm_x8[type], .dot = k->vec_dot[type], .dot_4r = k->vec_dot_4r[type], .w = w, .packed = packed,
         .w_row_bytes = ckls_row_bytes(type, n_in), .n_groups = n_out / CKLS_PACK_ROWS, .n_out = n_out, .n_in = n_in,
         .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
     };

@@ -112,7 +112,7 @@ void ckls_model_free(ckls_model *m) {
     free(m);
 }
 
-/* Interleaved copies of the Q4 matrices for the active ISA's 8-row kernels: a prompt's activations then feed 8
+/* Interleaved copies of the Q4 and Q8_0 matrices for the active ISA's 8-row kernels: a prompt's activations then feed 8
  * rows per pass. Costs the matrices' size again in memory; CKLS_REPACK=0 turns it off (the row kernels on the
  * mapped file remain, e.g. for comparing the two). */
 static int repack_weights(ckls_model *m) {
@@ -190,6 +190,7 @@ ckls_model *ckls_model_create(const ckls_hparams *hp, const ckls_tensor *tok_emb
 }
 
 int32_t ckls_model_n_ctx(const ckls_model *m) { return m ? m->n_ctx : 0; }
+int64_t ckls_model_packed_bytes(const ckls_model *m) { return m ? m->packed_bytes : 0; }
 
 /* ---- forward ----------------------------------------------------------------------------------------------------- */
 

@@ -76,10 +76,14 @@ void ckls_gemm_q4_0x8_ref(int64_t n, float *s, int64_t ss, const void *w, const 
                           const int16_t *aux, int nt);
 void ckls_gemm_q4_Kx8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                           const int16_t *aux, int nt);
+void ckls_gemm_q8_0x8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                          const int16_t *aux, int nt);
 /* their AVX2 versions (repack_avx2.c; absent from builds without AVX2) */
 void ckls_gemm_q4_0x8_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                            const int16_t *aux, int nt);
 void ckls_gemm_q4_Kx8_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                           const int16_t *aux, int nt);
+void ckls_gemm_q8_0x8_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                            const int16_t *aux, int nt);
 
 #endif

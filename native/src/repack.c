@@ -1,4 +1,4 @@
-/* repack.c — the interleaved 8-row layouts (block_q4_0x8, block_q4_Kx8; internal.h) made from a GGUF matrix at
+/* repack.c — the interleaved 8-row layouts (block_q4_0x8, block_q4_Kx8, block_q8_0x8; internal.h) made from a GGUF matrix at
  * load, and the scalar references of the kernels that read them (gemm_x8 in the ISA tables).
  *
  * Per (row, token) the references do what the SIMD kernels do lane by lane: an exact integer sum per block,
@@ -12,6 +12,7 @@ int64_t ckls_packed_bytes(int type, int64_t n_out, int64_t n_in) {
     int64_t blck, size;
     if (type == CKLS_TYPE_Q4_0) blck = QK4_0, size = sizeof(block_q4_0x8);
     else if (type == CKLS_TYPE_Q4_K) blck = QK_K, size = sizeof(block_q4_Kx8);
+    else if (type == CKLS_TYPE_Q8_0) blck = QK8_0, size = sizeof(block_q8_0x8);
     else return 0;
     if (n_in <= 0 || n_in % blck) return -1;
     return n_out / CKLS_PACK_ROWS * (n_in / blck) * size;
@@ -23,6 +24,15 @@ static void repack_q4_0(const block_q4_0 *w, int64_t nb, block_q4_0x8 *out) {
             const block_q4_0 *b = &w[r * nb + i];
             out[i].d[r] = b->d;
             for (int m = 0; m < 4; m++) memcpy(out[i].qs + 32 * m + 4 * r, b->qs + 4 * m, 4);
+        }
+}
+
+static void repack_q8_0(const block_q8_0 *w, int64_t nb, block_q8_0x8 *out) {
+    for (int64_t i = 0; i < nb; i++)
+        for (int r = 0; r < 8; r++) {
+            const block_q8_0 *b = &w[r * nb + i];
+            out[i].d[r] = b->d;
+            for (int m = 0; m < 8; m++) memcpy(out[i].qs + 32 * m + 4 * r, b->qs + 4 * m, 4);
         }
 }
 
@@ -52,6 +62,10 @@ void ckls_repack_groups(int type, const void *w, int64_t n_in, int64_t g0, int64
         const int64_t nb = n_in / QK_K;
         for (int64_t g = g0; g < g1; g++)
             repack_q4_K((const block_q4_K *)w + g * 8 * nb, nb, (block_q4_Kx8 *)dst + g * nb);
+    } else if (type == CKLS_TYPE_Q8_0) {
+        const int64_t nb = n_in / QK8_0;
+        for (int64_t g = g0; g < g1; g++)
+            repack_q8_0((const block_q8_0 *)w + g * 8 * nb, nb, (block_q8_0x8 *)dst + g * nb);
     }
 }
 
@@ -113,6 +127,28 @@ void ckls_gemm_q4_Kx8_ref(int64_t n, float *s, int64_t ss, const void *w, const 
                 }
                 acc = fmaf((float)sumi, ckls_f16_to_f32(a[i].d[r]) * b[i].d, acc);
                 acc = fmaf(-(float)summ, ckls_f16_to_f32(a[i].dmin[r]) * b[i].d, acc);
+            }
+            s[t * ss + r] = acc;
+        }
+    }
+}
+
+/* The same per-row arithmetic as the Q8_0 row kernels (dot_q8_0_4r, the 4x4 tile): an exact int32 block sum,
+ * then acc = fma(sum, dw * dy, acc) in block order from 0 — so repacked and row outputs are bit-identical. */
+void ckls_gemm_q8_0x8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                          const int16_t *aux, int nt) {
+    (void)aux;
+    const block_q8_0x8 *a = w;
+    const int64_t nb = n / QK8_0;
+    for (int t = 0; t < nt; t++) {
+        const block_q8_0 *b = (const block_q8_0 *)((const char *)xq + t * xs);
+        for (int r = 0; r < 8; r++) {
+            float acc = 0.0f;
+            for (int64_t i = 0; i < nb; i++) {
+                int32_t sum = 0;
+                for (int m = 0; m < 8; m++)
+                    for (int k = 0; k < 4; k++) sum += a[i].qs[32 * m + 4 * r + k] * b[i].qs[4 * m + k];
+                acc = fmaf((float)sum, ckls_f16_to_f32(a[i].d[r]) * ckls_f16_to_f32(b[i].d), acc);
             }
             s[t * ss + r] = acc;
         }

@@ -1,4 +1,5 @@
-/* repack_avx2.c — AVX2 kernels over the interleaved 8-row layouts (block_q4_0x8, block_q4_Kx8; repack.c).
+/* repack_avx2.c — AVX2 kernels over the interleaved 8-row layouts (block_q4_0x8, block_q4_Kx8, block_q8_0x8;
+ * repack.c).
  *
  * One 32-byte load holds 4 quant bytes of each of 8 rows; masked / shifted it gives 8 rows x 4 weights as bytes,
  * and the token's matching 4 activation bytes, broadcast to every lane, go in as maddubs' signed operand. Each
@@ -104,6 +105,39 @@ INLINE void gemm_q4_Kx8(int64_t n, float *s, int64_t ss, const void *w, const vo
     for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);
 }
 
+/* Q8_0: both operands signed, so maddubs takes |w| against y signed by w (as the row kernels' dot_i8 does; a
+ * pair of products is at most 2 * 127 * 127, no saturation). The pairs are widened to int32 for every 4-byte
+ * group (two groups would overflow int16) and summed per row lane: the block's exact integer sum, then one
+ * 8-lane FMA with the row kernels' scale product dw * dy. |w| and the sign sources are formed once per block
+ * for up to 4 tokens. */
+INLINE void gemm_q8_0x8(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs, const int nt) {
+    const block_q8_0x8 *a = w;
+    const int64_t nb = n / QK8_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const block_q8_0 *b[4];
+    for (int t = 0; t < nt; t++) b[t] = (const block_q8_0 *)((const char *)xq + t * xs);
+    for (int64_t i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(a + i + 3), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 192, _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 256, _MM_HINT_T0);
+        __m256i sum[4];
+        for (int m = 0; m < 8; m++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * m)), u = _mm256_sign_epi8(q, q);
+            for (int t = 0; t < nt; t++) {
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(bcast4(b[t][i].qs + 4 * m), q)), ones);
+                sum[t] = m ? _mm256_add_epi32(sum[t], p) : p;
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[i].d));
+        for (int t = 0; t < nt; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(b[t][i].d))), acc[t]);
+    }
+    for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);
+}
+
 /* one specialisation per token count, so the token loops unroll and the accumulators stay in registers */
 void ckls_gemm_q4_0x8_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                            const int16_t *aux, int nt) {
@@ -123,6 +157,17 @@ void ckls_gemm_q4_Kx8_avx2(int64_t n, float *s, int64_t ss, const void *w, const
     case 3: gemm_q4_Kx8(n, s, ss, w, xq, xs, 3); break;
     case 2: gemm_q4_Kx8(n, s, ss, w, xq, xs, 2); break;
     default: gemm_q4_Kx8(n, s, ss, w, xq, xs, 1); break;
+    }
+}
+
+void ckls_gemm_q8_0x8_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                           const int16_t *aux, int nt) {
+    (void)aux;
+    switch (nt) {
+    case 4: gemm_q8_0x8(n, s, ss, w, xq, xs, 4); break;
+    case 3: gemm_q8_0x8(n, s, ss, w, xq, xs, 3); break;
+    case 2: gemm_q8_0x8(n, s, ss, w, xq, xs, 2); break;
+    default: gemm_q8_0x8(n, s, ss, w, xq, xs, 1); break;
     }
 }
 

@@ -358,21 +358,23 @@ static void test_dots_4c(int isa, const ckls_isa_kernels *k, const ckls_isa_kern
 /* 8-row kernels over repacked matrices (gemm_x8): n_out = 8 * groups + a tail (rows the repack leaves in the
  * original layout), weights from the reference quantizer or raw random bytes, activations at an odd stride.
  * Exactly the scalar reference for nt = 1..4, each token exactly its one-token result (decode = prompt), and
- * within 1e-5 of the scalar row dot. The scalar table's own references run through the same checks. */
+ * within 1e-5 of the scalar row dot. Q8_0 must also equal the ISA's own 4-row kernel bit for bit (prompts may
+ * stay on the row kernels). The scalar table's own references run through the same checks. */
 static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
-    static const int TYPES[] = {CKLS_TYPE_Q4_0, CKLS_TYPE_Q4_K};
-    for (int ti = 0; ti < 2; ti++) {
+    static const int TYPES[] = {CKLS_TYPE_Q4_0, CKLS_TYPE_Q4_K, CKLS_TYPE_Q8_0};
+    for (int ti = 0; ti < 3; ti++) {
         const int type = TYPES[ti], vtype = ckls_type_vec_dot_type(type);
         const int blck = (int)ckls_type_block_size(type);
         void (*ref)(int64_t, float *, int64_t, const void *, const void *, int64_t, const int16_t *, int) =
-            type == CKLS_TYPE_Q4_0 ? ckls_gemm_q4_0x8_ref : ckls_gemm_q4_Kx8_ref;
+            type == CKLS_TYPE_Q4_0 ? ckls_gemm_q4_0x8_ref : type == CKLS_TYPE_Q4_K ? ckls_gemm_q4_Kx8_ref : ckls_gemm_q8_0x8_ref;
         if (!k->gemm_x8[type]) continue;
+        const int64_t psize = type == CKLS_TYPE_Q4_0 ? 144 : type == CKLS_TYPE_Q4_K ? 1184 : 272;
         for (int c = 0; c < N_BLOCK_COUNTS; c++) {
             const int64_t n = (int64_t)blck * BLOCK_COUNTS[c], groups = rnd_int(1, 3), n_out = 8 * groups + rnd_int(0, 7);
             const int64_t rb = row_bytes(type, n), xb = row_bytes(vtype, n), nb = n / blck;
             const int64_t xstride = xb + 4 * rnd_int(0, 9);
             const int64_t pbytes = ckls_packed_bytes(type, n_out, n);
-            CHECK(pbytes == groups * nb * (type == CKLS_TYPE_Q4_0 ? 144 : 1184), "packed bytes %lld", (long long)pbytes);
+            CHECK(pbytes == groups * nb * psize, "packed bytes %lld", (long long)pbytes);
             char *w = xmalloc((size_t)(n_out * rb)), *packed = xmalloc((size_t)pbytes);
             char *xq = xmalloc((size_t)(3 * xstride + xb));
             float *f = xmalloc((size_t)n * sizeof(float));
@@ -386,7 +388,11 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
                 for (int64_t i = 0; i < n_out * rb; i++) ((uint8_t *)w)[i] = (uint8_t)rnd();
                 for (int64_t b = 0; b < n_out * nb; b++) {
                     if (type == CKLS_TYPE_Q4_0) ((block_q4_0 *)w)[b].d = ckls_f32_to_f16(rnd_normal() * 0.01f);
-                    else {
+                    else if (type == CKLS_TYPE_Q8_0) { /* -128 is outside the quantizer's range (and dot_i8's) */
+                        block_q8_0 *q = &((block_q8_0 *)w)[b];
+                        q->d = ckls_f32_to_f16(rnd_normal() * 0.01f);
+                        for (int e = 0; e < QK8_0; e++) q->qs[e] = q->qs[e] == -128 ? -127 : q->qs[e];
+                    } else {
                         ((block_q4_K *)w)[b].d = ckls_f32_to_f16(rnd_normal() * 0.01f);
                         ((block_q4_K *)w)[b].dmin = ckls_f32_to_f16(rnd_unit() * 0.01f);
                     }
@@ -405,6 +411,15 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
                 for (int t = 0; t < 4; t++)
                     k->gemm_x8[type](n, one[t], 8, wg, xq + t * xstride, xstride,
                                      type == CKLS_TYPE_Q4_0 ? aux + t * (n / QK8_0) : NULL, 1);
+                if (type == CKLS_TYPE_Q8_0 && k->vec_dot_4r[type])
+                    for (int t = 0; t < 4; t++)
+                        for (int h = 0; h < 2; h++) {
+                            float s4[4];
+                            k->vec_dot_4r[type](n, s4, w + (g * 8 + 4 * h) * rb, rb, xq + t * xstride);
+                            for (int r = 0; r < 4; r++)
+                                CHECK(s4[r] == one[t][4 * h + r], "%s gemm_x8 q8_0 n=%lld row %d tok %d: %.9g, 4-row %.9g",
+                                      ckls_isa_name(isa), (long long)n, 4 * h + r, t, one[t][4 * h + r], s4[r]);
+                        }
                 for (int nt = 1; nt <= 4; nt++) {
                     float s_isa[4 * 11], s_ref[4 * 11]; /* odd output stride */
                     k->gemm_x8[type](n, s_isa, 11, wg, xq, xstride, aux, nt);
@@ -601,6 +616,7 @@ int main(int argc, char **argv) {
         ckls_isa_kernels with_ref = *ref;
         with_ref.gemm_x8[CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_ref;
         with_ref.gemm_x8[CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_ref;
+        with_ref.gemm_x8[CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_ref;
         test_gemm_x8(CKLS_ISA_SCALAR, &with_ref);
     }
     printf("%d passed, %d failed\n", n_pass, n_fail);
