@@ -340,10 +340,21 @@ static void dot_q4_K_4c(int64_t n, float *s, const void *w, const void *x, int64
     }
 }
 
+/* The 6-bit quants (without the -32 offset) of one half super-block, as four 32-byte vectors of 0..63 */
+static inline void unpack_q6_K_half(const uint8_t *ql, const uint8_t *qh, __m256i q[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+    const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m2));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
+}
+
 static void dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
     const block_q6_K *a = w;
     const block_q8_K *b = x;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         for (int l = 0; l < 4; l++) _mm_prefetch((const char *)(a + i + 2) + 64 * l, _MM_HINT_T0);
@@ -355,15 +366,8 @@ static void dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
             const int8_t *q8 = b[i].qs + 128 * h;
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m2));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
+            unpack_q6_K_half(ql, qh, q);
             for (int k = 0; k < 4; k++) {
                 const int g = 8 * h + 2 * k; /* scale index of the first 16 of these 32 */
                 const __m128i idx = _mm_set_epi64x(0x0101010101010101LL * (g + 1), 0x0101010101010101LL * g);
@@ -384,7 +388,6 @@ static void dot_q6_K_4c(int64_t n, float *s, const void *w, const void *x, int64
     const block_q6_K *a = w;
     const block_q8_K *b[4] = {x, (const block_q8_K *)((const char *)x + xs), (const block_q8_K *)((const char *)x + 2 * xs),
                               (const block_q8_K *)((const char *)x + 3 * xs)};
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float ad = f16_to_f32(a[i].d);
@@ -397,15 +400,8 @@ static void dot_q6_K_4c(int64_t n, float *s, const void *w, const void *x, int64
         }
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(hb, m2));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
+            unpack_q6_K_half(ql, qh, q);
             for (int k = 0; k < 4; k++) {
                 const int g = 8 * h + 2 * k;
                 const __m128i idx = _mm_set_epi64x(0x0101010101010101LL * (g + 1), 0x0101010101010101LL * g);
