@@ -6,6 +6,7 @@ evaluation's held-out files excluded: `--exclude-eval-split`), within a time bud
 adapter. Same samples, seeds and settings on both sides; the adapter never saw the files it is measured on.
 
     python bench/tune_gain.py [--model M] [--budget-s 600] [--threads 2] [--samples 200] [--blocks 50]
+    python bench/tune_gain.py --out DIR --tune-args "--tune-lr 1e-3 --option epochs=8"   # another configuration
 
 Results: CACHE/gain/<project>-{base,tuned}.json, the tuning summary, and a markdown table on stdout.
 """
@@ -59,6 +60,8 @@ def main() -> int:
     ap.add_argument("--cache", default=".work/eval")
     ap.add_argument("--out", default=None, help="results folder (default CACHE/gain)")
     ap.add_argument("--project", action="append", default=None, help="NAME==VERSION (repeatable)")
+    ap.add_argument("--tune-args", default="", help="more arguments for `ckls tune` (one string)")
+    ap.add_argument("--base-only", action="store_true", help="only the base model's evaluation")
     a = ap.parse_args()
     projects = dict(p.split("==", 1) for p in a.project) if a.project else PROJECTS
     out = a.out or os.path.join(a.cache, "gain")
@@ -71,6 +74,9 @@ def main() -> int:
         state = os.path.join(out, f"{tag}-state")
         print(f"== {tag}: base evaluation", flush=True)
         base = evaluate(tree, os.path.join(out, f"{tag}-base.json"), a, log)
+        if a.base_only:
+            print(f"line EM {line_em(base):.3f}")
+            continue
         print(f"== {tag}: tuning ({a.budget_s:.0f} s budget)", flush=True)
         summary = os.path.join(out, f"{tag}-tune.json")
         t0 = time.monotonic()
@@ -78,6 +84,7 @@ def main() -> int:
             cmd = [sys.executable, "-m", "ckls", "tune", tree, "--exclude-eval-split", str(HELD_OUT),
                    "--state-dir", state, "--tune-budget-s", str(a.budget_s), "--tune-threads", str(a.threads),
                    "--progress", "lines", "--json"] + (["--model", a.model] if a.model else [])
+            cmd += a.tune_args.split()
             env = {**os.environ, "PYTHONPATH": ROOT}
             r = subprocess.run(cmd, env=env, capture_output=True, text=True)
             with open(log, "a") as f:

@@ -6,22 +6,24 @@
 # each exported to q8_0 GGUF and evaluated with bench/eval_projects.py (the server's prompt, three PyPI projects
 # the corpus does not hold), beside the shipped model, on the machine's CPU (1 thread per project).
 #
-#   bench/device/candidates.sh run WORK STEPS     (from the repository root; carry .whl and .work/eval/src)
+#   bench/device/candidates.sh run WORK STEPS [T_STEPS]  (repository root; carry .whl and .work/eval/src)
 #   bench/device/candidates.sh student WORK STEPS S alone, the GPU to itself, exported to WORK/S.gguf (evaluate
 #                                                 elsewhere: python bench/eval_projects.py --model S.gguf)
 #   progress and figures: WORK/candidates.log; results: WORK/results.tgz, WORK/D.gguf, WORK/S.gguf
 #
-# Environment: FIM_RATE (default 0.5), ALIGNED (share of windows starting at a sequence, default 0.5),
-# KD_ALPHA (default 0.5).
+# Environment: FIM_RATE (default 0.5), SPM_RATE (default 0.8), ALIGNED (share of windows starting at a sequence,
+# default 0.5), KD_ALPHA (default 0.5), EXTRA (more sources, see train.sh), SHIPPED=0 (skip evaluating the
+# shipped model), SWEEP (arguments for tune_sweep.sh, run on the CPU cores beside training once the corpus is
+# ready).
 set -Eeuo pipefail
-cmd=$1; work=$2; steps=${3:-2000}
+cmd=$1; work=$2; steps=${3:-2000}; t_steps=${4:-$steps}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 export PYTHONPATH=/tmp/site:$root PYTHONUNBUFFERED=1 CKLS_ISA=avx2
 student="--dim 512 --layers 8 --heads 8 --ffn 1408"
 teacher="--dim 768 --layers 10 --heads 12 --ffn 2048"
 common="--data $work/corpus --seq 1024 --batch 128 --micro 64 --lr 2e-3 --warmup 300 --compile --bf16 \
-  --max-steps $steps --log-every 100 --ckpt-every 0 --eval-tokens 4000000 --aligned ${ALIGNED:-0.5}"
+  --log-every 100 --ckpt-every 0 --eval-tokens 4000000 --aligned ${ALIGNED:-0.5}"
 
 train() {  # train NAME [args...]
   local name=$1; shift
@@ -54,21 +56,24 @@ run)
   python3 native/build.py inplace > /dev/null
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
   lscpu | grep -E "Model name|^CPU\(s\)" || true
-  evaluate shipped ckls/models/default.gguf & pe=$!
-  [ -f "$work/corpus/meta.json" ] || FIM_RATE=${FIM_RATE:-0.5} bash "$here/train.sh" prepare "$work"
-  echo "== train S and T $(date +%T)"
-  train T $teacher & pt=$!
-  train S $student
+  pe=
+  [ "${SHIPPED:-1}" = 0 ] || { evaluate shipped ckls/models/default.gguf & pe=$!; }
+  [ -f "$work/corpus/meta.json" ] || FIM_RATE=${FIM_RATE:-0.5} SPM_RATE=${SPM_RATE:-0.8} \
+    bash "$here/train.sh" prepare "$work"
+  [ -z "${SWEEP:-}" ] || { eval "setsid bash $here/tune_sweep.sh $work $SWEEP" > "$work/sweep.out" 2>&1 & }
+  echo "== train S ($steps steps) and T ($t_steps) $(date +%T)"
+  train T $teacher --max-steps "$t_steps" & pt=$!
+  train S $student --max-steps "$steps"
   export_gguf S
   evaluate S "$work/S.gguf" & ps=$!
   wait $pt
   echo "== distil D $(date +%T)"
   export_gguf T
-  train D $student --teacher "$work/T/ckpt.pt" --kd-alpha "${KD_ALPHA:-0.5}"
+  train D $student --max-steps "$steps" --teacher "$work/T/ckpt.pt" --kd-alpha "${KD_ALPHA:-0.5}"
   export_gguf D
   evaluate D "$work/D.gguf" & pd=$!
   evaluate T "$work/T.gguf"
-  wait $pe $ps $pd
+  wait $pe $ps $pd || true
   for n in S T D; do echo "== $n"; cat "$work/$n/metrics.json"; done
   tar -C "$work" -czf "$work/results.tgz" candidates.log S/metrics.json T/metrics.json D/metrics.json \
     S/log.jsonl T/log.jsonl D/log.jsonl S.log T.log D.log eval corpus/manifest.json corpus/meta.json \
@@ -80,9 +85,10 @@ student)
   exec > "$work/candidates.log" 2>&1
   trap 'echo FAILED' ERR
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/gguf*.whl
-  [ -f "$work/corpus/meta.json" ] || FIM_RATE=${FIM_RATE:-0.5} bash "$here/train.sh" prepare "$work"
+  [ -f "$work/corpus/meta.json" ] || FIM_RATE=${FIM_RATE:-0.5} SPM_RATE=${SPM_RATE:-0.8} \
+    bash "$here/train.sh" prepare "$work"
   echo "== train S $(date +%T)"
-  train S $student
+  train S $student --max-steps "$steps"
   export_gguf S
   cat "$work/S/metrics.json"
   echo "done $(date +%T)"

@@ -10,7 +10,8 @@
 #
 # Environment: CKLS_SRC (folder holding the ckls package; default: repository root), PYTHON (default python3),
 # TRAIN_ARGS (extra arguments for `ckls.train train`), FIM_RATE (share of files laid out as FIM, default 0.5),
-# SPM_RATE (share of FIM examples in SPM order, default 0.5).
+# SPM_RATE (share of FIM examples in SPM order, default 0.5), EXTRA (a site.tar.xz of more distributions from
+# bench/device/extra_sources.sh, unpacked and read beside this Python's site-packages).
 set -euo pipefail
 cmd=$1; work=$2
 src=${CKLS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -27,7 +28,11 @@ prepare)
     $py -c 'import sys, torch, tokenizers, gguf; print(sys.version.split()[0], torch.__version__, tokenizers.__version__)'
     nproc; } | tee "$work/env.txt"
   t0=$(date +%s)
-  $py -m ckls.train corpus --out "$work/corpus"
+  extra=()
+  if [ -n "${EXTRA:-}" ]; then
+    mkdir -p "$work/extra" && tar -C "$work/extra" -xJf "$EXTRA" && extra=(--extra-site "$work/extra/site")
+  fi
+  $py -m ckls.train corpus --out "$work/corpus" "${extra[@]}"
   t1=$(date +%s)
   $py -m ckls.train tokenizer --corpus "$work/corpus" --vocab 16384
   t2=$(date +%s)

@@ -17,7 +17,10 @@ from pathlib import Path
 
 def cmd_corpus(a):
     from . import data
-    data.build(a.out, stdlib=a.stdlib, site_dirs=[Path(d) for d in a.site] if a.site else None,
+    site = [Path(d) for d in a.site] if a.site else None
+    if a.extra_site:  # unpacked distributions from elsewhere, read like this Python's own
+        site = (site if site is not None else data.default_site_dirs()) + [Path(d) for d in a.extra_site]
+    data.build(a.out, stdlib=a.stdlib, site_dirs=site,
                heldout_frac=a.heldout_frac, heldout=a.heldout, workers=a.workers, max_files=a.max_files)
 
 
@@ -115,6 +118,8 @@ def main(argv=None):
     c.add_argument("--out", required=True)
     c.add_argument("--stdlib", default=None)
     c.add_argument("--site", nargs="*", default=None, help="site-packages folders (default: this Python's)")
+    c.add_argument("--extra-site", nargs="*", default=None,
+                   help="more folders of installed distributions (dist-info + sources), read after --site")
     c.add_argument("--heldout-frac", type=float, default=0.02)
     c.add_argument("--heldout", nargs="*", default=None, help="explicit held-out package names")
     c.add_argument("--workers", type=int, default=None)

@@ -46,7 +46,7 @@ class Package:
     dropped: dict = field(default_factory=dict)
 
 
-def _site_dirs() -> list[Path]:
+def default_site_dirs() -> list[Path]:
     dirs = list(site.getsitepackages()) + [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     if site.ENABLE_USER_SITE and site.getusersitepackages():
         dirs.append(site.getusersitepackages())
@@ -78,7 +78,7 @@ def stdlib_packages(stdlib: Path | None = None) -> list[Package]:
 
 def site_packages(dirs: list[Path] | None = None) -> list[Package]:
     out: dict[str, Package] = {}
-    for d in dirs if dirs is not None else _site_dirs():
+    for d in dirs if dirs is not None else default_site_dirs():
         for dist in md.distributions(path=[str(d)]):
             name = (dist.metadata.get("Name") or "").strip()
             if not name or name.lower() in out:

@@ -24,7 +24,32 @@ def add_args(p) -> None:
     p.add_argument("--exclude-eval-split", type=float, default=None, metavar="FRACTION",
                    help="leave out the files `ckls eval completion --held-out FRACTION` measures on (split seed 0), "
                         "so a before/after evaluation tests on code the adapter never saw")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a tuning option the settings do not cover (repeatable): " + ", ".join(EXPERT))
     add_cli_args(p)
+
+
+# TuneOptions fields without a setting, for experiments (bench/tune_gain.py) and experts
+EXPERT = ("epochs", "patience", "eval_every", "warmup", "weight_decay", "fim_rate", "heldout_frac",
+          "heldout_windows", "replay", "seed")
+
+
+def expert_options(opts, pairs: list[str]):
+    """opts with the KEY=VALUE pairs applied, each converted to the field's type; ValueError names a bad one."""
+    from dataclasses import replace
+
+    changes = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in EXPERT:
+            raise ValueError(f"--option {pair!r}: expected KEY=VALUE with KEY one of {', '.join(EXPERT)}")
+        kind = type(getattr(opts, key))
+        try:
+            changes[key] = kind(value)
+        except ValueError:
+            raise ValueError(f"--option {pair!r}: {key} must be of type {kind.__name__}") from None
+    return replace(opts, **changes)
 
 
 def _settings(args):
@@ -97,7 +122,11 @@ def main(args) -> int:
     bar = None if mode == "none" or args.status else Bar(every_step=mode == "lines")
     # nobody types into a command line run: train between nothing, but stop cleanly on a signal
     activity = Activity("always")
-    opts = TuneOptions.from_settings(s)
+    try:
+        opts = expert_options(TuneOptions.from_settings(s), args.option)
+    except ValueError as exc:
+        print(f"ckls: {exc}", file=sys.stderr)
+        return 2
     if args.exclude_eval_split:
         from dataclasses import replace
 
