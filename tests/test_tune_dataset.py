@@ -133,3 +133,31 @@ def test_folder_ignored_by_the_enclosing_repository_is_walked(tmp_path):
     (src / "pkg").mkdir(parents=True)
     (src / "pkg" / "mod.py").write_text("def f():\n    return 1\n")
     assert dataset.candidate_paths(src) == ["pkg/mod.py"]
+
+
+def test_cursor_windows_are_server_shaped(models, repo):
+    """layout=cursor: each example is one window that ends its middle with end-of-text; the middle re-joined with
+    the healed prefix token is text of the file; plain files are in the packed windows."""
+    from ckls.runtime import load_model
+
+    root, _ = repo
+    files = [(f.path, f.text) for f in dataset.scan(root).files]
+    m = load_model(models.get("qwen2", "tiny", "f32"), n_ctx=64, n_threads=1)
+    try:
+        tok = m.tokenizer
+        mk = dataset.SampleMaker(tok, seq_len=1024)
+        seed = int(np.random.SeedSequence().entropy % (1 << 31))
+        print("seed", seed)
+        ws = mk.cursor_windows(files, seed, fim_rate=1.0)
+        ex = [(t, g) for t, g in ws if tok.fim_mid_id in t]
+        assert mk.special[dataset.FILE_SEP] is not None  # the test model has <|file_sep|>
+        assert len(ex) >= len(files) // 2
+        texts = "".join(t for _, t in files)
+        for t, g in ex:
+            assert len(t) == len(g) <= 1024 and np.array_equal(t[1:], g[:-1]) and g[-1] == tok.eos_id
+            mid = tok.decode(g[list(t).index(tok.fim_mid_id):-1])
+            assert mid and mid in texts, mid
+        again = mk.cursor_windows(files, seed, fim_rate=1.0)
+        assert len(again) == len(ws) and all(np.array_equal(a[0], b[0]) for a, b in zip(again, ws))  # seeded
+    finally:
+        m.close()

@@ -30,7 +30,7 @@ def add_args(p) -> None:
 
 
 # TuneOptions fields without a setting, for experiments (bench/tune_gain.py) and experts
-EXPERT = ("epochs", "patience", "eval_every", "warmup", "weight_decay", "fim_rate", "heldout_frac",
+EXPERT = ("epochs", "patience", "eval_every", "warmup", "weight_decay", "fim_rate", "layout", "heldout_frac",
           "heldout_windows", "replay", "seed")
 
 
@@ -49,6 +49,8 @@ def expert_options(opts, pairs: list[str]):
             changes[key] = kind(value)
         except ValueError:
             raise ValueError(f"--option {pair!r}: {key} must be of type {kind.__name__}") from None
+    if changes.get("layout", "pieces") not in ("pieces", "cursor"):
+        raise ValueError(f"--option layout={changes['layout']}: layout is pieces or cursor")
     return replace(opts, **changes)
 
 

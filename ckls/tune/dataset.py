@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ckls.train import data as corpus
-from ckls.train import dedup, fim
-from ckls.train.specials import EOT, FIM_MID, FIM_PRE, FIM_SUF
+from ckls.train import cursors, dedup, fim
+from ckls.train.specials import EOT, FILE_SEP, FIM_MID, FIM_PRE, FIM_SUF
 
 SOURCE_EXT = {".py", ".pyi", ".pyx", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".cu", ".cuh",
               ".js", ".jsx", ".ts", ".tsx", ".mjs", ".rs", ".go", ".java", ".kt", ".scala", ".swift", ".cs",
@@ -189,7 +189,7 @@ class SampleMaker:
         if ids[EOT] is None:
             raise ValueError("the model's tokenizer has no end-of-text token")
         self.has_fim = all(v is not None for v in ids.values())
-        self.special = ids
+        self.special = dict(ids, **{FILE_SEP: getattr(tok, "fim_sep_id", None)})
         self.fim_rate = fim_rate if self.has_fim else 0.0
         self.spm_rate, self.line_rate = spm_rate, line_rate
         self.max_chars = max(64, int(seq_len * chars_per_token))
@@ -220,4 +220,47 @@ class SampleMaker:
                 break
             toks, tgts = w[:-1].copy(), w[1:].copy()
             out.append((toks, tgts))
+        return out
+
+    def cursor_windows(self, files: list[tuple[str, str]], seed: int, fim_rate: float = 0.5,
+                       spm_rate: float = 0.8) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Windows shaped like the server's requests (ckls.train.cursors, the base model's own layout): every file
+        as plain text, packed; and for a share fim_rate of the files, examples with the cursor inside a line, at a
+        block or line start, with a head of definitions from the repository's other files, each example its own
+        window (dropped when longer than seq_len). `files` are (path, text). Plain windows only without FIM
+        tokens."""
+        rng = np.random.default_rng(seed)
+        docs = [{"path": p, "text": t, "lang": "python" if p.endswith(".py") else "other"} for p, t in files]
+        if not self.has_fim or self.special[FILE_SEP] is None:
+            fim_rate = 0.0
+        plain, examples = [], []
+        for _, lay in cursors.package_layouts(docs, rng, fim_rate, spm_rate):
+            ids = self._encode_layout(lay)
+            if cursors.is_example(lay):
+                if 2 <= len(ids) <= self.seq_len + 1:
+                    examples.append(np.asarray(ids, dtype=np.int32))
+            else:
+                plain.extend(ids)
+        out = [(w[:-1].copy(), w[1:].copy()) for w in examples]
+        return out + self.windows(np.asarray(plain, dtype=np.int32))
+
+    def _encode_layout(self, lay: list) -> list[int]:
+        """Token ids of one layout (pieces as in fim.encode_layouts): a ("pre", text) prefix loses its last token
+        to the middle that follows, as the server's token healing leaves it out of the prompt."""
+        out, carry = [], ""
+        for p in lay:
+            if isinstance(p, str):
+                out += self.tok.encode(p)
+            elif p[0] == "pre":
+                ids = self.tok.encode(p[1])
+                if ids:
+                    last = self.tok.decode(ids[-1:])
+                    if last and "\ufffd" not in last and p[1].endswith(last):
+                        carry, ids = last, ids[:-1]
+                out += ids
+            elif p[0] == "mid":
+                out += self.tok.encode(carry + p[1])
+                carry = ""
+            else:
+                out.append(self.special[p[0]])
         return out

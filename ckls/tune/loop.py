@@ -50,6 +50,7 @@ class TuneOptions:
     heldout_windows: int = 8
     replay: float = 1.0          # replayed unchanged files per new/changed file
     fim_rate: float = 0.9
+    layout: str = "pieces"       # pieces: seq_len cuts, random FIM; cursor: server-shaped examples (seq_len ~1024)
     threads: int = 1
     checkpoint_every: int = 1    # steps; kill -9 then loses at most this many
     seed: int = 0
@@ -306,8 +307,13 @@ class Tuner:
     def _train(self, model, lora, st, ck, fresh, replay, held, by_path, seed, summ: Summary) -> Summary:
         o, act = self.opts, self.activity
         maker = dataset.SampleMaker(model.tokenizer, o.seq_len, fim_rate=o.fim_rate)
-        windows = maker.windows(maker.encode([f.text for f in fresh + replay], seed))
-        held_w = maker.windows(maker.encode([by_path[p].text for p in held], 12345))[: o.heldout_windows]
+        if o.layout == "cursor":  # what the server asks: examples at editor cursors, held-out ones too
+            windows = maker.cursor_windows([(f.path, f.text) for f in fresh + replay], seed, o.fim_rate)
+            held_w = [w for w in maker.cursor_windows([(p, by_path[p].text) for p in held], 12345, 1.0)
+                      if len(w[0]) > 1][: o.heldout_windows]
+        else:
+            windows = maker.windows(maker.encode([f.text for f in fresh + replay], seed))
+            held_w = maker.windows(maker.encode([by_path[p].text for p in held], 12345))[: o.heldout_windows]
         summ.windows = len(windows)
         if not windows:
             summ.status, summ.message = "no data", "the new files give no tokens"
