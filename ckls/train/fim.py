@@ -52,6 +52,16 @@ def encode_stream(texts, tok, seed: int = 0, fim_rate: float = 0.5, spm_rate: fl
     return stream, counts, mask
 
 
+def heal(ids: list[int], text: str, decode) -> tuple[list[int], str]:
+    """(prefix ids without their last token, that token's text) as the server's token healing leaves the prompt;
+    (ids, "") where the last token is not whole UTF-8 text of the prefix's end."""
+    if ids:
+        last = decode(ids[-1:])
+        if last and "\ufffd" not in last and text.endswith(last):
+            return ids[:-1], last
+    return ids, ""
+
+
 def encode_layouts(layouts, tok, batch: int = 4096):
     """Encode an iterable of layouts (lists of pieces). Returns (tokens, per-layout token counts, mask, starts:
     the offset where each layout begins).
@@ -76,11 +86,7 @@ def encode_layouts(layouts, tok, batch: int = 4096):
                 if isinstance(p, str):
                     row.append((next(enc).ids, False))
                 elif p[0] == "pre":
-                    ids = next(enc).ids
-                    if ids:
-                        last = tok.decode(ids[-1:], skip_special_tokens=False)
-                        if last and "\ufffd" not in last and p[1].endswith(last):
-                            carry, ids = last, ids[:-1]
+                    ids, carry = heal(next(enc).ids, p[1], lambda t: tok.decode(t, skip_special_tokens=False))
                     row.append((ids, False))
                 elif p[0] == "mid":
                     mids.append(carry + p[1])

@@ -252,11 +252,7 @@ class SampleMaker:
             if isinstance(p, str):
                 out += self.tok.encode(p)
             elif p[0] == "pre":
-                ids = self.tok.encode(p[1])
-                if ids:
-                    last = self.tok.decode(ids[-1:])
-                    if last and "\ufffd" not in last and p[1].endswith(last):
-                        carry, ids = last, ids[:-1]
+                ids, carry = fim.heal(self.tok.encode(p[1]), p[1], self.tok.decode)
                 out += ids
             elif p[0] == "mid":
                 out += self.tok.encode(carry + p[1])
