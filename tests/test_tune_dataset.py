@@ -161,3 +161,53 @@ def test_cursor_windows_are_server_shaped(models, repo):
         assert len(again) == len(ws) and all(np.array_equal(a[0], b[0]) for a, b in zip(again, ws))  # seeded
     finally:
         m.close()
+
+
+def test_cursor_windows_budgets(models, repo):
+    """example_chars/max_examples set how many examples a file gives, context_chars how long each is."""
+    from ckls.runtime import load_model
+
+    root, _ = repo
+    files = [(f.path, f.text) for f in dataset.scan(root).files]
+    m = load_model(models.get("qwen2", "tiny", "f32"), n_ctx=64, n_threads=1)
+    try:
+        tok = m.tokenizer
+        mk = dataset.SampleMaker(tok, seq_len=1024)
+
+        def examples(**kw):
+            return [t for t, _ in mk.cursor_windows(files, 7, fim_rate=1.0, **kw) if tok.fim_mid_id in t]
+
+        factory = examples()
+        many = examples(example_chars=100, max_examples=64)
+        short = examples(example_chars=100, max_examples=64, context_chars=600)
+        assert len(many) > 2 * len(factory)
+        assert np.mean([len(t) for t in short]) < 0.6 * np.mean([len(t) for t in many])
+    finally:
+        m.close()
+
+
+def test_epochs_are_laid_out_afresh(models, repo):
+    """relayout: each epoch has other windows, the same ones again for the same (seed, epoch) (a resumed round
+    must see what it would have); without it every epoch repeats the first."""
+    from ckls.runtime import load_model
+    from ckls.tune.loop import EpochWindows, TuneOptions
+
+    root, _ = repo
+    files = [(f.path, f.text) for f in dataset.scan(root).files]
+    m = load_model(models.get("qwen2", "tiny", "f32"), n_ctx=64, n_threads=1)
+    try:
+        mk = dataset.SampleMaker(m.tokenizer, seq_len=48)
+        for layout in ("pieces", "cursor"):
+            o = TuneOptions(layout=layout, seq_len=48)
+
+            def epoch(e, opts=o):
+                ew = EpochWindows(mk, files, 11, opts)
+                return [ew.window(e, i)[0].tolist() for i in range(len(ew.of(e)))]
+
+            e0, e1 = epoch(0), epoch(1)
+            assert e0 == epoch(0) and e1 == epoch(1)
+            assert e0 != e1
+            fixed = TuneOptions(layout=layout, seq_len=48, relayout=False)
+            assert epoch(0, fixed) == epoch(1, fixed) == e0
+    finally:
+        m.close()

@@ -141,24 +141,29 @@ def head(prefix: str, name: str, package_defs: dict[str, tuple[str, str]], chunk
 
 def example(text: str, name: str, rng: np.random.Generator, spm_rate: float = 0.7,
             package_defs: dict[str, tuple[str, str]] | None = None,
-            chunks: list[tuple[str, str]] | None = None) -> list | None:
-    """One server-shaped example as encoder pieces (see fim.encode_stream), or None."""
+            chunks: list[tuple[str, str]] | None = None, total_chars: int = TOTAL_CHARS) -> list | None:
+    """One server-shaped example as encoder pieces (see fim.encode_stream), or None. total_chars scales the
+    prefix, suffix and head budgets down from the factory's (a shorter example for a cheaper training step)."""
     c = cut(text, rng)
     if c is None or c[1] <= c[0]:
         return None
     a, b = c
-    suffix = _suffix(text[b:], int(rng.integers(*SUFFIX_CHARS)))
-    prefix = _prefix(text[:a], min(int(rng.integers(*PREFIX_CHARS)), TOTAL_CHARS - HEAD_CHARS - len(suffix)))
-    hd = head(prefix, name, package_defs or {}, chunks or [], rng)
+    k = min(1.0, total_chars / TOTAL_CHARS)
+    suffix = _suffix(text[b:], int(k * rng.integers(*SUFFIX_CHARS)))
+    prefix = _prefix(text[:a], int(k * min(int(rng.integers(*PREFIX_CHARS)), TOTAL_CHARS - HEAD_CHARS - len(suffix))))
+    hd = head(prefix, name, package_defs or {}, chunks or [], rng, int(k * HEAD_CHARS))
     mid = [(FIM_MID,), ("mid", text[a:b]), (EOT, "end")]
     if rng.random() < spm_rate:
         return hd + [(FIM_SUF,), suffix, (FIM_PRE,), ("pre", prefix)] + mid
     return hd + [(FIM_PRE,), ("pre", prefix), (FIM_SUF,), suffix] + mid
 
 
-def package_layouts(docs: list[dict], rng: np.random.Generator, fim_rate: float, spm_rate: float = 0.7):
-    """Layouts for the files of one package: every file as plain text, and for a share fim_rate of them also
-    one server-shaped example per CHARS_PER_EXAMPLE characters. Yields (doc index, layout)."""
+def package_layouts(docs: list[dict], rng: np.random.Generator, fim_rate: float, spm_rate: float = 0.7,
+                    chars_per_example: int = CHARS_PER_EXAMPLE, max_examples: int = 8,
+                    total_chars: int = TOTAL_CHARS):
+    """Layouts for the files of one package: every file as plain text (unless fim_rate is 1), and for a share
+    fim_rate of them also one server-shaped example per chars_per_example characters (at least one, at most
+    max_examples). Yields (doc index, layout)."""
     names = [d["path"].rsplit("/", 1)[-1] for d in docs]
     defs: dict[str, tuple[str, str]] = {}
     for d, nm in zip(docs, names):
@@ -172,8 +177,8 @@ def package_layouts(docs: list[dict], rng: np.random.Generator, fim_rate: float,
             yield i, [text, (EOT,)]
         if rng.random() >= fim_rate or len(text) < 2:
             continue
-        for _ in range(min(8, max(1, len(text) // CHARS_PER_EXAMPLE))):
-            lay = example(text, nm, rng, spm_rate, defs, chunks)
+        for _ in range(min(max_examples, max(1, len(text) // chars_per_example))):
+            lay = example(text, nm, rng, spm_rate, defs, chunks, total_chars)
             if lay is not None:
                 yield i, lay
 

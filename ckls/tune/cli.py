@@ -30,8 +30,9 @@ def add_args(p) -> None:
 
 
 # TuneOptions fields without a setting, for experiments (bench/tune_gain.py) and experts
-EXPERT = ("epochs", "patience", "eval_every", "warmup", "weight_decay", "fim_rate", "layout", "heldout_frac",
-          "heldout_windows", "replay", "seed")
+EXPERT = ("epochs", "patience", "eval_every", "warmup", "weight_decay", "fim_rate", "layout", "example_chars",
+          "max_examples", "context_chars", "relayout",
+          "heldout_frac", "heldout_windows", "replay", "seed")
 
 
 def expert_options(opts, pairs: list[str]):
@@ -46,7 +47,12 @@ def expert_options(opts, pairs: list[str]):
             raise ValueError(f"--option {pair!r}: expected KEY=VALUE with KEY one of {', '.join(EXPERT)}")
         kind = type(getattr(opts, key))
         try:
-            changes[key] = kind(value)
+            if kind is bool:
+                if value.lower() not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(value)
+                changes[key] = value.lower() in ("1", "true", "yes", "on")
+            else:
+                changes[key] = kind(value)
         except ValueError:
             raise ValueError(f"--option {pair!r}: {key} must be of type {kind.__name__}") from None
     if changes.get("layout", "pieces") not in ("pieces", "cursor"):

@@ -223,18 +223,22 @@ class SampleMaker:
         return out
 
     def cursor_windows(self, files: list[tuple[str, str]], seed: int, fim_rate: float = 0.5,
-                       spm_rate: float = 0.8) -> list[tuple[np.ndarray, np.ndarray]]:
+                       spm_rate: float = 0.8, example_chars: int = cursors.CHARS_PER_EXAMPLE,
+                       max_examples: int = 8, context_chars: int = cursors.TOTAL_CHARS
+                       ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Windows shaped like the server's requests (ckls.train.cursors, the base model's own layout): every file
         as plain text, packed; and for a share fim_rate of the files, examples with the cursor inside a line, at a
         block or line start, with a head of definitions from the repository's other files, each example its own
-        window (dropped when longer than seq_len). `files` are (path, text). Plain windows only without FIM
-        tokens."""
+        window (dropped when longer than seq_len): one per example_chars characters of a file, at most
+        max_examples, each at most context_chars of context. `files` are (path, text). Plain windows only without
+        FIM tokens."""
         rng = np.random.default_rng(seed)
         docs = [{"path": p, "text": t, "lang": "python" if p.endswith(".py") else "other"} for p, t in files]
         if not self.has_fim or self.special[FILE_SEP] is None:
             fim_rate = 0.0
         plain, examples = [], []
-        for _, lay in cursors.package_layouts(docs, rng, fim_rate, spm_rate):
+        for _, lay in cursors.package_layouts(docs, rng, fim_rate, spm_rate, example_chars, max_examples,
+                                              context_chars):
             ids = self._encode_layout(lay)
             if cursors.is_example(lay):
                 if 2 <= len(ids) <= self.seq_len + 1:

@@ -51,6 +51,10 @@ class TuneOptions:
     replay: float = 1.0          # replayed unchanged files per new/changed file
     fim_rate: float = 0.9
     layout: str = "pieces"       # pieces: seq_len cuts, random FIM; cursor: server-shaped examples (seq_len ~1024)
+    example_chars: int = 3000    # cursor layout: one example per this many characters of a file...
+    max_examples: int = 8        # ...at most this many per file...
+    context_chars: int = 3500    # ...each with at most this much context (head + prefix + suffix)
+    relayout: bool = True        # new FIM cuts, window boundaries and order every epoch (else epoch 1's, repeated)
     threads: int = 1
     checkpoint_every: int = 1    # steps; kill -9 then loses at most this many
     seed: int = 0
@@ -203,6 +207,35 @@ def heldout_loss(model, windows) -> float | None:
 
 
 # ---- the round ------------------------------------------------------------------------------------------------
+class EpochWindows:
+    """The training windows of each epoch, in that epoch's order. With `relayout`, every epoch lays the files out
+    afresh (other FIM cuts, other window boundaries, another order): repeating one layout lets the adapter learn
+    those exact token sequences (loss near 0 on them) rather than the code, which another cut of the same file
+    already shows. A function of (seed, epoch) only, so a resumed round sees the same windows."""
+
+    def __init__(self, maker, files: list[tuple[str, str]], seed: int, opts: TuneOptions):
+        self.maker, self.files, self.seed, self.o = maker, files, seed, opts
+        self._epoch, self._windows, self._order = None, [], []
+
+    def of(self, epoch: int) -> list:
+        o = self.o
+        e = epoch if o.relayout else 0
+        if e != self._epoch:
+            s = self.seed + 7919 * e
+            if o.layout == "cursor":
+                self._windows = self.maker.cursor_windows(self.files, s, o.fim_rate, example_chars=o.example_chars,
+                                                          max_examples=o.max_examples, context_chars=o.context_chars)
+            else:
+                self._windows = self.maker.windows(self.maker.encode([t for _, t in self.files], s))
+            self._order = np.random.default_rng(s).permutation(len(self._windows))
+            self._epoch = e
+        return self._windows
+
+    def window(self, epoch: int, i: int):
+        w = self.of(epoch)
+        return w[self._order[i % len(w)]]
+
+
 class Tuner:
     def __init__(self, root: str, model_path: str, opts: TuneOptions | None = None, state_dir: str | None = None,
                  activity: Activity | None = None, on_progress: Callable[[Progress], None] | None = None,
@@ -307,13 +340,14 @@ class Tuner:
     def _train(self, model, lora, st, ck, fresh, replay, held, by_path, seed, summ: Summary) -> Summary:
         o, act = self.opts, self.activity
         maker = dataset.SampleMaker(model.tokenizer, o.seq_len, fim_rate=o.fim_rate)
+        train_files = [(f.path, f.text) for f in fresh + replay]
         if o.layout == "cursor":  # what the server asks: examples at editor cursors, held-out ones too
-            windows = maker.cursor_windows([(f.path, f.text) for f in fresh + replay], seed, o.fim_rate)
             held_w = [w for w in maker.cursor_windows([(p, by_path[p].text) for p in held], 12345, 1.0)
                       if len(w[0]) > 1][: o.heldout_windows]
         else:
-            windows = maker.windows(maker.encode([f.text for f in fresh + replay], seed))
             held_w = maker.windows(maker.encode([by_path[p].text for p in held], 12345))[: o.heldout_windows]
+        epochs = EpochWindows(maker, train_files, seed, o)
+        windows = epochs.of(0)
         summ.windows = len(windows)
         if not windows:
             summ.status, summ.message = "no data", "the new files give no tokens"
@@ -328,13 +362,14 @@ class Tuner:
                 summ.message = f"previous adapter ignored: {exc}"
         trainer = lora.LoraTrainer(model, adapter, o.seq_len, lr=o.lr, weight_decay=o.weight_decay, clip=o.clip)
         try:
-            return self._steps(model, adapter, trainer, st, ck, fresh, replay, held, seed, windows, held_w, summ)
+            return self._steps(model, adapter, trainer, st, ck, fresh, replay, held, seed, epochs, held_w, summ)
         finally:
             trainer.close()
 
-    def _steps(self, model, adapter, trainer, st, ck, fresh, replay, held, seed, windows, held_w, summ):
+    def _steps(self, model, adapter, trainer, st, ck, fresh, replay, held, seed, epochs, held_w, summ):
         o, act = self.opts, self.activity
-        total = o.max_steps or max(1, o.epochs * len(windows))
+        per_epoch = len(epochs.of(0))
+        total = o.max_steps or max(1, o.epochs * per_epoch)
         step, best, bad, first_loss = 0, None, 0, None
         heldout_before = None
         if ck is not None:
@@ -348,7 +383,6 @@ class Tuner:
             heldout_before = heldout_loss(model, held_w)
             if best is None:
                 best = heldout_before
-        order = np.random.default_rng(seed).permutation(len(windows))
 
         def save_ck():
             state = trainer.state()
@@ -368,7 +402,7 @@ class Tuner:
             if not act.wait_turn():
                 stopped = True
                 break
-            toks, tgts = windows[order[step % len(windows)]]
+            toks, tgts = epochs.window(step // per_epoch, step % per_epoch)
             t0 = time.monotonic()
             try:
                 loss = trainer.step(toks, tgts, cancel=act.cancel)
