@@ -72,10 +72,9 @@ def main() -> int:
         tag = f"{name}-{version}"
         log = os.path.join(out, f"{tag}.log")
         state = os.path.join(out, f"{tag}-state")
-        print(f"== {tag}: base evaluation", flush=True)
-        base = evaluate(tree, os.path.join(out, f"{tag}-base.json"), a, log)
         if a.base_only:
-            print(f"line EM {line_em(base):.3f}")
+            print(f"== {tag}: base evaluation", flush=True)
+            print(f"line EM {line_em(evaluate(tree, os.path.join(out, f'{tag}-base.json'), a, log)):.3f}")
             continue
         print(f"== {tag}: tuning ({a.budget_s:.0f} s budget)", flush=True)
         summary = os.path.join(out, f"{tag}-tune.json")
@@ -98,6 +97,9 @@ def main() -> int:
         with open(summary) as f:
             tuned_summary = json.load(f)
         adapter = tuned_summary.get("adapter")
+        # after tuning: a sweep evaluates the base model once per project beside the first tuning jobs
+        print(f"== {tag}: base evaluation", flush=True)
+        base = evaluate(tree, os.path.join(out, f"{tag}-base.json"), a, log)
         print(f"== {tag}: evaluation with the adapter", flush=True)
         tuned = evaluate(tree, os.path.join(out, f"{tag}-tuned.json"), a, log, adapter) if adapter else None
         rows.append((tag, base, tuned, tuned_summary, tune_wall))

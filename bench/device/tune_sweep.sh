@@ -45,16 +45,14 @@ launch() {  # launch OUTFILE ARGS...: bench/tune_gain.py on a free pair of cores
   busy[$s]=$!
 }
 
-for p in $projects; do
+for p in $projects; do  # (bench/tune_gain.py evaluates the base model after tuning: these are done by then)
   launch "$work/gain/base/${p%%==*}.md" --project "$p" --out "$work/gain/base" --base-only
 done
-wait
-echo "== base done $(date +%T)" >> "$log"
 for p in $projects; do
   for job in "$@"; do
     IFS='|' read -r name args <<< "$job"
     d="$work/gain/$name"; mkdir -p "$d"
-    cp "$work/gain/base/${p/==/-}-base.json" "$d/"
+    ln -sf "../base/${p/==/-}-base.json" "$d/${p/==/-}-base.json"
     launch "$d/${p%%==*}.md" --project "$p" --out "$d" --budget-s "${BUDGET_S:-600}" --tune-args "$args"
   done
 done
