@@ -28,8 +28,13 @@ from eval_projects import PROJECTS, fetch  # noqa: E402
 HELD_OUT = 0.2  # the evaluation's default split; the tuner leaves exactly these files out
 
 
+def child_env() -> dict:
+    """This environment with the repository first on PYTHONPATH (keeping what is there: a --target install)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+
+
 def run(cmd: list[str], log: str) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
+    env = child_env()
     with open(log, "a") as f:
         subprocess.run(cmd, check=True, env=env, stdout=f, stderr=subprocess.STDOUT)
 
@@ -84,8 +89,7 @@ def main() -> int:
                    "--state-dir", state, "--tune-budget-s", str(a.budget_s), "--tune-threads", str(a.threads),
                    "--progress", "lines", "--json"] + (["--model", a.model] if a.model else [])
             cmd += a.tune_args.split()
-            env = {**os.environ, "PYTHONPATH": ROOT}
-            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            r = subprocess.run(cmd, env=child_env(), capture_output=True, text=True)
             with open(log, "a") as f:
                 f.write(r.stderr)
             if r.returncode != 0:
