@@ -211,3 +211,22 @@ def test_epochs_are_laid_out_afresh(models, repo):
             assert epoch(0, fixed) == epoch(1, fixed) == e0
     finally:
         m.close()
+
+
+def test_cursor_windows_middle_only(models, repo):
+    """middle_only: examples alone, every target before <|fim_middle|> ignored, the middle and its end kept."""
+    from ckls.runtime import load_model
+
+    root, _ = repo
+    files = [(f.path, f.text) for f in dataset.scan(root).files]
+    m = load_model(models.get("qwen2", "tiny", "f32"), n_ctx=64, n_threads=1)
+    try:
+        tok = m.tokenizer
+        mk = dataset.SampleMaker(tok, seq_len=1024)
+        ws = mk.cursor_windows(files, 3, fim_rate=0.5, middle_only=True)
+        assert ws and all(tok.fim_mid_id in t for t, _ in ws)
+        for t, g in ws:
+            k = list(t).index(tok.fim_mid_id)
+            assert (g[:k] == -1).all() and (g[k:] >= 0).all() and g[-1] == tok.eos_id
+    finally:
+        m.close()

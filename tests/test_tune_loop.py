@@ -29,8 +29,9 @@ def repo(tmp_path):
 
 
 def opts(**kw):
+    # short pieces keep these rounds fast; the default layout (cursor examples) is test_default_layout_round's
     base = dict(rank=4, alpha=8.0, seq_len=32, max_steps=6, eval_every=3, threads=1, lr=1e-3, heldout_frac=0.1,
-                heldout_windows=2)
+                heldout_windows=2, layout="pieces")
     base.update(kw)
     return TuneOptions(**base)
 
@@ -65,6 +66,17 @@ def test_rounds_train_then_go_incremental(models, repo, tmp_path):
     s3 = Tuner(repo, base, opts(max_steps=2), state).run()
     assert (s3.status, s3.fresh, s3.replayed, s3.round) == ("trained", 1, 1, 2)
     assert open(base, "rb").read() == before  # the base model file is never modified
+
+
+def test_default_layout_round(models, repo, tmp_path):
+    """The defaults' layout: server-shaped examples (each its own window) for training and held-out loss."""
+    t = Tuner(repo, models.get("qwen2", "tiny", "f32"), TuneOptions(rank=4, max_steps=4, eval_every=2, threads=1,
+                                                                     heldout_frac=0.1),
+              str(tmp_path / "state"))
+    s = t.run()
+    print(s)
+    assert t.opts.layout == "cursor" and s.status == "trained" and s.steps == 4 and s.windows > 10
+    assert s.heldout_before is not None and np.isfinite(s.heldout_best)
 
 
 def test_early_stop_on_heldout_loss(models, repo, tmp_path):

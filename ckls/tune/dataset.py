@@ -224,14 +224,15 @@ class SampleMaker:
 
     def cursor_windows(self, files: list[tuple[str, str]], seed: int, fim_rate: float = 0.5,
                        spm_rate: float = 0.8, example_chars: int = cursors.CHARS_PER_EXAMPLE,
-                       max_examples: int = 8, context_chars: int = cursors.TOTAL_CHARS
-                       ) -> list[tuple[np.ndarray, np.ndarray]]:
+                       max_examples: int = 8, context_chars: int = cursors.TOTAL_CHARS,
+                       middle_only: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
         """Windows shaped like the server's requests (ckls.train.cursors, the base model's own layout): every file
         as plain text, packed; and for a share fim_rate of the files, examples with the cursor inside a line, at a
         block or line start, with a head of definitions from the repository's other files, each example its own
         window (dropped when longer than seq_len): one per example_chars characters of a file, at most
-        max_examples, each at most context_chars of context. `files` are (path, text). Plain windows only without
-        FIM tokens."""
+        max_examples, each at most context_chars of context. middle_only: the examples alone, their loss on the
+        middle and its end-of-text only (what a completion is scored on). `files` are (path, text). Plain windows
+        only without FIM tokens."""
         rng = np.random.default_rng(seed)
         docs = [{"path": p, "text": t, "lang": "python" if p.endswith(".py") else "other"} for p, t in files]
         if not self.has_fim or self.special[FILE_SEP] is None:
@@ -246,6 +247,10 @@ class SampleMaker:
             else:
                 plain.extend(ids)
         out = [(w[:-1].copy(), w[1:].copy()) for w in examples]
+        if middle_only and self.has_fim:
+            for toks, tgts in out:
+                tgts[: int(np.flatnonzero(toks == self.special[FIM_MID])[-1])] = -1
+            return out
         return out + self.windows(np.asarray(plain, dtype=np.int32))
 
     def _encode_layout(self, lay: list) -> list[int]:

@@ -36,24 +36,25 @@ class TuneOptions:
     rank: int = 8
     alpha: float = 16.0
     targets: tuple[str, ...] = TARGETS
-    lr: float = 3e-4
+    lr: float = 1e-4
     warmup: int = 10
     weight_decay: float = 0.0
     clip: float = 1.0
-    seq_len: int = 256
+    seq_len: int = 1024
     budget_s: float = 600.0      # training time per round (time spent waiting for the user does not count)
     max_steps: int = 0           # 0: epochs * windows
     epochs: int = 2
     eval_every: int = 20         # steps between held-out evaluations
-    patience: int = 3            # evaluations without improvement before stopping
+    patience: int = 6            # evaluations without improvement before stopping
     heldout_frac: float = 0.05
-    heldout_windows: int = 8
+    heldout_windows: int = 16
     replay: float = 1.0          # replayed unchanged files per new/changed file
     fim_rate: float = 0.9
-    layout: str = "pieces"       # pieces: seq_len cuts, random FIM; cursor: server-shaped examples (seq_len ~1024)
-    example_chars: int = 3000    # cursor layout: one example per this many characters of a file...
-    max_examples: int = 8        # ...at most this many per file...
+    layout: str = "cursor"       # cursor: server-shaped examples (seq_len ~1024); pieces: seq_len cuts, random FIM
+    example_chars: int = 300     # cursor layout: one example per this many characters of a file...
+    max_examples: int = 64       # ...at most this many per file...
     context_chars: int = 3500    # ...each with at most this much context (head + prefix + suffix)
+    middle_only: bool = False    # cursor layout: the examples alone, loss on their middles only
     relayout: bool = True        # new FIM cuts, window boundaries and order every epoch (else epoch 1's, repeated)
     threads: int = 1
     checkpoint_every: int = 1    # steps; kill -9 then loses at most this many
@@ -224,7 +225,8 @@ class EpochWindows:
             s = self.seed + 7919 * e
             if o.layout == "cursor":
                 self._windows = self.maker.cursor_windows(self.files, s, o.fim_rate, example_chars=o.example_chars,
-                                                          max_examples=o.max_examples, context_chars=o.context_chars)
+                                                          max_examples=o.max_examples, context_chars=o.context_chars,
+                                                          middle_only=o.middle_only)
             else:
                 self._windows = self.maker.windows(self.maker.encode([t for _, t in self.files], s))
             self._order = np.random.default_rng(s).permutation(len(self._windows))
@@ -342,7 +344,8 @@ class Tuner:
         maker = dataset.SampleMaker(model.tokenizer, o.seq_len, fim_rate=o.fim_rate)
         train_files = [(f.path, f.text) for f in fresh + replay]
         if o.layout == "cursor":  # what the server asks: examples at editor cursors, held-out ones too
-            held_w = [w for w in maker.cursor_windows([(p, by_path[p].text) for p in held], 12345, 1.0)
+            held_w = [w for w in maker.cursor_windows([(p, by_path[p].text) for p in held], 12345, 1.0,
+                                                      middle_only=o.middle_only)
                       if len(w[0]) > 1][: o.heldout_windows]
         else:
             held_w = maker.windows(maker.encode([by_path[p].text for p in held], 12345))[: o.heldout_windows]
