@@ -17,6 +17,22 @@ def repo(tmp_path):
     return str(root), make_repo(root)
 
 
+@pytest.fixture()
+def tok(models):
+    """The test model's tokenizer (it has FIM tokens and <|file_sep|>)."""
+    from ckls.runtime import load_model
+
+    m = load_model(models.get("qwen2", "tiny", "f32"), n_ctx=64, n_threads=1)
+    yield m.tokenizer
+    m.close()
+
+
+@pytest.fixture()
+def texts(repo):
+    """(path, text) of the repository's usable files."""
+    return [(f.path, f.text) for f in dataset.scan(repo[0]).files]
+
+
 def test_scan_keeps_sources_and_drops_the_rest(repo):
     root, special = repo
     sc = dataset.scan(root)
@@ -94,34 +110,25 @@ def test_pieces_cut_at_lines():
     assert dataset.pieces(long, 100) == ["y" * 100, "y" * 100, "y" * 50]
 
 
-def test_samples_fim_rate_and_windows(models, repo):
-    from ckls.runtime import load_model
-
-    root, _ = repo
-    files = dataset.scan(root).files
-    m = load_model(models.get("qwen2", "tiny", "f32"), n_ctx=64, n_threads=1)
-    try:
-        tok = m.tokenizer
-        mk = dataset.SampleMaker(tok, seq_len=48, fim_rate=0.9)
-        assert mk.has_fim
-        seed = int(np.random.SeedSequence().entropy % (1 << 31))
-        print("seed", seed)
-        stream = mk.encode([f.text for f in files], seed)
-        n_eot = int((stream == tok.eos_id).sum())
-        n_fim = int((stream == tok.fim_mid_id).sum())
-        assert n_eot > 40 and abs(n_fim / n_eot - 0.9) < 0.12, (n_fim, n_eot)
-        assert int((stream == tok.fim_pre_id).sum()) == n_fim == int((stream == tok.fim_suf_id).sum())
-        assert np.array_equal(stream, mk.encode([f.text for f in files], seed))  # seeded
-        ws = mk.windows(stream)
-        assert all(len(t) == len(g) <= 48 for t, g in ws) and all(len(t) == 48 for t, _ in ws[:-1])
-        assert np.array_equal(np.concatenate([t for t, _ in ws] + [ws[-1][1][-1:]]), stream)
-        for t, g in ws:
-            assert np.array_equal(t[1:], g[:-1])
-        # plain (causal) samples decode back to the source text
-        plain = dataset.SampleMaker(tok, seq_len=48, fim_rate=0.0).encode([files[0].text], 0)
-        assert tok.decode(plain[plain != tok.eos_id]) == files[0].text
-    finally:
-        m.close()
+def test_samples_fim_rate_and_windows(tok, texts):
+    mk = dataset.SampleMaker(tok, seq_len=48, fim_rate=0.9)
+    assert mk.has_fim
+    seed = int(np.random.SeedSequence().entropy % (1 << 31))
+    print("seed", seed)
+    stream = mk.encode([t for _, t in texts], seed)
+    n_eot = int((stream == tok.eos_id).sum())
+    n_fim = int((stream == tok.fim_mid_id).sum())
+    assert n_eot > 40 and abs(n_fim / n_eot - 0.9) < 0.12, (n_fim, n_eot)
+    assert int((stream == tok.fim_pre_id).sum()) == n_fim == int((stream == tok.fim_suf_id).sum())
+    assert np.array_equal(stream, mk.encode([t for _, t in texts], seed))  # seeded
+    ws = mk.windows(stream)
+    assert all(len(t) == len(g) <= 48 for t, g in ws) and all(len(t) == 48 for t, _ in ws[:-1])
+    assert np.array_equal(np.concatenate([t for t, _ in ws] + [ws[-1][1][-1:]]), stream)
+    for t, g in ws:
+        assert np.array_equal(t[1:], g[:-1])
+    # plain (causal) samples decode back to the source text
+    plain = dataset.SampleMaker(tok, seq_len=48, fim_rate=0.0).encode([texts[0][1]], 0)
+    assert tok.decode(plain[plain != tok.eos_id]) == texts[0][1]
 
 
 def test_folder_ignored_by_the_enclosing_repository_is_walked(tmp_path):
@@ -135,98 +142,63 @@ def test_folder_ignored_by_the_enclosing_repository_is_walked(tmp_path):
     assert dataset.candidate_paths(src) == ["pkg/mod.py"]
 
 
-def test_cursor_windows_are_server_shaped(models, repo):
+def test_cursor_windows_are_server_shaped(tok, texts):
     """layout=cursor: each example is one window that ends its middle with end-of-text; the middle re-joined with
     the healed prefix token is text of the file; plain files are in the packed windows."""
-    from ckls.runtime import load_model
-
-    root, _ = repo
-    files = [(f.path, f.text) for f in dataset.scan(root).files]
-    m = load_model(models.get("qwen2", "tiny", "f32"), n_ctx=64, n_threads=1)
-    try:
-        tok = m.tokenizer
-        mk = dataset.SampleMaker(tok, seq_len=1024)
-        seed = int(np.random.SeedSequence().entropy % (1 << 31))
-        print("seed", seed)
-        ws = mk.cursor_windows(files, seed, fim_rate=1.0)
-        ex = [(t, g) for t, g in ws if tok.fim_mid_id in t]
-        assert mk.special[dataset.FILE_SEP] is not None  # the test model has <|file_sep|>
-        assert len(ex) >= len(files) // 2
-        texts = "".join(t for _, t in files)
-        for t, g in ex:
-            assert len(t) == len(g) <= 1024 and np.array_equal(t[1:], g[:-1]) and g[-1] == tok.eos_id
-            mid = tok.decode(g[list(t).index(tok.fim_mid_id):-1])
-            assert mid and mid in texts, mid
-        again = mk.cursor_windows(files, seed, fim_rate=1.0)
-        assert len(again) == len(ws) and all(np.array_equal(a[0], b[0]) for a, b in zip(again, ws))  # seeded
-    finally:
-        m.close()
+    mk = dataset.SampleMaker(tok, seq_len=1024)
+    seed = int(np.random.SeedSequence().entropy % (1 << 31))
+    print("seed", seed)
+    ws = mk.cursor_windows(texts, seed, fim_rate=1.0)
+    ex = [(t, g) for t, g in ws if tok.fim_mid_id in t]
+    assert mk.special[dataset.FILE_SEP] is not None  # the test model has <|file_sep|>
+    assert len(ex) >= len(texts) // 2
+    joined = "".join(t for _, t in texts)
+    for t, g in ex:
+        assert len(t) == len(g) <= 1024 and np.array_equal(t[1:], g[:-1]) and g[-1] == tok.eos_id
+        mid = tok.decode(g[list(t).index(tok.fim_mid_id):-1])
+        assert mid and mid in joined, mid
+    again = mk.cursor_windows(texts, seed, fim_rate=1.0)
+    assert len(again) == len(ws) and all(np.array_equal(a[0], b[0]) for a, b in zip(again, ws))  # seeded
 
 
-def test_cursor_windows_budgets(models, repo):
+def test_cursor_windows_budgets(tok, texts):
     """example_chars/max_examples set how many examples a file gives, context_chars how long each is."""
-    from ckls.runtime import load_model
+    mk = dataset.SampleMaker(tok, seq_len=1024)
 
-    root, _ = repo
-    files = [(f.path, f.text) for f in dataset.scan(root).files]
-    m = load_model(models.get("qwen2", "tiny", "f32"), n_ctx=64, n_threads=1)
-    try:
-        tok = m.tokenizer
-        mk = dataset.SampleMaker(tok, seq_len=1024)
+    def examples(**kw):
+        return [t for t, _ in mk.cursor_windows(texts, 7, fim_rate=1.0, **kw) if tok.fim_mid_id in t]
 
-        def examples(**kw):
-            return [t for t, _ in mk.cursor_windows(files, 7, fim_rate=1.0, **kw) if tok.fim_mid_id in t]
-
-        factory = examples()
-        many = examples(example_chars=100, max_examples=64)
-        short = examples(example_chars=100, max_examples=64, context_chars=600)
-        assert len(many) > 2 * len(factory)
-        assert np.mean([len(t) for t in short]) < 0.6 * np.mean([len(t) for t in many])
-    finally:
-        m.close()
+    factory = examples(example_chars=3000, max_examples=8)
+    many = examples(example_chars=100, max_examples=64)
+    short = examples(example_chars=100, max_examples=64, context_chars=600)
+    assert len(many) > 2 * len(factory)
+    assert np.mean([len(t) for t in short]) < 0.6 * np.mean([len(t) for t in many])
 
 
-def test_epochs_are_laid_out_afresh(models, repo):
+def test_epochs_are_laid_out_afresh(tok, texts):
     """relayout: each epoch has other windows, the same ones again for the same (seed, epoch) (a resumed round
     must see what it would have); without it every epoch repeats the first."""
-    from ckls.runtime import load_model
     from ckls.tune.loop import EpochWindows, TuneOptions
 
-    root, _ = repo
-    files = [(f.path, f.text) for f in dataset.scan(root).files]
-    m = load_model(models.get("qwen2", "tiny", "f32"), n_ctx=64, n_threads=1)
-    try:
-        mk = dataset.SampleMaker(m.tokenizer, seq_len=48)
-        for layout in ("pieces", "cursor"):
-            o = TuneOptions(layout=layout, seq_len=48)
+    mk = dataset.SampleMaker(tok, seq_len=48)
+    for layout in ("pieces", "cursor"):
+        o = TuneOptions(layout=layout, seq_len=48)
 
-            def epoch(e, opts=o):
-                ew = EpochWindows(mk, files, 11, opts)
-                return [ew.window(e, i)[0].tolist() for i in range(len(ew.of(e)))]
+        def epoch(e, opts=o):
+            ew = EpochWindows(mk, texts, 11, opts)
+            return [ew.window(e, i)[0].tolist() for i in range(len(ew.of(e)))]
 
-            e0, e1 = epoch(0), epoch(1)
-            assert e0 == epoch(0) and e1 == epoch(1)
-            assert e0 != e1
-            fixed = TuneOptions(layout=layout, seq_len=48, relayout=False)
-            assert epoch(0, fixed) == epoch(1, fixed) == e0
-    finally:
-        m.close()
+        e0, e1 = epoch(0), epoch(1)
+        assert e0 == epoch(0) and e1 == epoch(1)
+        assert e0 != e1
+        fixed = TuneOptions(layout=layout, seq_len=48, relayout=False)
+        assert epoch(0, fixed) == epoch(1, fixed) == e0
 
 
-def test_cursor_windows_middle_only(models, repo):
+def test_cursor_windows_middle_only(tok, texts):
     """middle_only: examples alone, every target before <|fim_middle|> ignored, the middle and its end kept."""
-    from ckls.runtime import load_model
-
-    root, _ = repo
-    files = [(f.path, f.text) for f in dataset.scan(root).files]
-    m = load_model(models.get("qwen2", "tiny", "f32"), n_ctx=64, n_threads=1)
-    try:
-        tok = m.tokenizer
-        mk = dataset.SampleMaker(tok, seq_len=1024)
-        ws = mk.cursor_windows(files, 3, fim_rate=0.5, middle_only=True)
-        assert ws and all(tok.fim_mid_id in t for t, _ in ws)
-        for t, g in ws:
-            k = list(t).index(tok.fim_mid_id)
-            assert (g[:k] == -1).all() and (g[k:] >= 0).all() and g[-1] == tok.eos_id
-    finally:
-        m.close()
+    ws = dataset.SampleMaker(tok, seq_len=1024).cursor_windows(texts, 3, fim_rate=0.5, middle_only=True)
+    assert ws and all(tok.fim_mid_id in t for t, _ in ws)
+    for t, g in ws:
+        k = list(t).index(tok.fim_mid_id)
+        assert (g[:k] == -1).all() and (g[k:] >= 0).all() and g[-1] == tok.eos_id
