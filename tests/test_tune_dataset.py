@@ -173,6 +173,11 @@ def test_cursor_windows_budgets(tok, texts):
     short = examples(example_chars=100, max_examples=64, context_chars=600)
     assert len(many) > 2 * len(factory)
     assert np.mean([len(t) for t in short]) < 0.6 * np.mean([len(t) for t in many])
+    # a short seq_len shortens the contexts: more examples fit than those of full length that happen to be short
+    small = [t for t, _ in dataset.SampleMaker(tok, seq_len=256).cursor_windows(
+        texts, 7, fim_rate=1.0, example_chars=100, max_examples=64) if tok.fim_mid_id in t]
+    print(len(small), sum(len(t) <= 256 for t in many), len(many))
+    assert len(small) > 1.5 * sum(len(t) <= 256 for t in many)
 
 
 def test_epochs_are_laid_out_afresh(tok, texts):

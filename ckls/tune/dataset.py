@@ -177,6 +177,9 @@ def pieces(text: str, max_chars: int) -> list[str]:
     return [p for p in out if p.strip()]
 
 
+CONTEXT_CHARS_PER_TOKEN = 3.5  # code averages ~3.7 characters per token: an example of this many fits its window
+
+
 class SampleMaker:
     """Token windows from texts with a runtime Tokenizer (ckls.runtime.tokenizer); FIM only when the model has
     FIM tokens."""
@@ -234,6 +237,8 @@ class SampleMaker:
         middle and its end-of-text only (what a completion is scored on). `files` are (path, text). Plain windows
         only without FIM tokens."""
         rng = np.random.default_rng(seed)
+        # a shorter seq_len gets shorter contexts rather than only the examples that happen to be short
+        context_chars = min(context_chars, int(self.seq_len * CONTEXT_CHARS_PER_TOKEN))
         docs = [{"path": p, "text": t, "lang": "python" if p.endswith(".py") else "other"} for p, t in files]
         if not self.has_fim or self.special[FILE_SEP] is None:
             fim_rate = 0.0
