@@ -1,5 +1,6 @@
-"""Runs the C kernel test (native/tests/test_kernels.c) three ways: native build, ASan+UBSan build, and an
-aarch64 cross build under qemu (the NEON kernels). Each run draws a fresh seed, which the C test prints."""
+"""Runs the C tests of native/tests: every one natively and under ASan+UBSan (the kernels, the training backward
+and step, the tokenizer), and the kernel test in an aarch64 cross build under qemu (the NEON kernels). Each run
+draws a fresh seed, which the C test prints."""
 from __future__ import annotations
 
 import importlib.util
@@ -23,8 +24,11 @@ def _build_module():
     return mod
 
 
+ALL = ("test_kernels", "test_backward", "test_train", "test_tokenizer")
+
+
 def _run_kernel_test(cc: list[str], sanitize: bool, out: pathlib.Path, run_prefix: list[str],
-                     static: bool = False) -> str:
+                     static: bool = False, names: tuple[str, ...] = ("test_kernels",)) -> str:
     build = _build_module()
     old = os.environ.get("CKLS_STATIC_TESTS")
     try:
@@ -34,20 +38,24 @@ def _run_kernel_test(cc: list[str], sanitize: bool, out: pathlib.Path, run_prefi
     finally:
         if static and old is None:
             os.environ.pop("CKLS_STATIC_TESTS", None)
-    exe = next(e for e in exes if e.name == "test_kernels")
+    assert {e.name for e in exes} >= set(names), [e.name for e in exes]
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-    r = subprocess.run(run_prefix + [str(exe)], capture_output=True, text=True, env=env, timeout=300)
-    out_text = r.stdout + r.stderr
-    last = [ln for ln in r.stdout.splitlines() if ln.strip()][-1:] or [""]
-    m = re.fullmatch(r"(\d+) passed, (\d+) failed", last[0].strip())
-    assert r.returncode == 0 and m and int(m.group(2)) == 0 and int(m.group(1)) > 0, out_text[-6000:]
-    return out_text
+    texts = []
+    for exe in (e for e in exes if e.name in names):
+        r = subprocess.run(run_prefix + [str(exe)], capture_output=True, text=True, env=env, timeout=300)
+        out_text = r.stdout + r.stderr
+        last = [ln for ln in r.stdout.splitlines() if ln.strip()][-1:] or [""]
+        m = re.fullmatch(r"(\d+) passed, (\d+) failed", last[0].strip())
+        ok = (m and int(m.group(2)) == 0 and int(m.group(1)) > 0) or last[0].strip() == "ok: 0 failures"
+        assert r.returncode == 0 and ok, f"{exe.name}:\n{out_text[-6000:]}"
+        texts.append(out_text)
+    return "\n".join(texts)
 
 
 def test_kernels_native():
-    out = _run_kernel_test(_build_module().default_cc(), False, ROOT / "build" / "pytest-kernels", [])
-    assert "seed" in out
+    out = _run_kernel_test(_build_module().default_cc(), False, ROOT / "build" / "pytest-kernels", [], names=ALL)
+    assert all(f"{n} seed" in out for n in ALL), out[-3000:]
 
 
 def test_kernels_sanitized():
@@ -56,7 +64,7 @@ def test_kernels_sanitized():
                            input="int main(void){return 0;}", capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.skip(f"{cc[0]} cannot build with -fsanitize=address,undefined")
-    _run_kernel_test(cc, True, ROOT / "build" / "pytest-kernels-san", [])
+    _run_kernel_test(cc, True, ROOT / "build" / "pytest-kernels-san", [], names=ALL)
 
 
 def test_kernels_aarch64_qemu():

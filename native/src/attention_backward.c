@@ -41,7 +41,7 @@ void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const flo
  * at (t-1), then per thread P and dS (ROWS x n_tok each). */
 typedef struct {
     ckls_gemm_tile_fn tile;
-    ckls_exp_shift_fn exp_shift;
+    ckls_softmax_bwd_fn softmax_bwd;
     ckls_transpose_fn transpose;
     const float *q, *k, *v, *dout;
     float *dq, *dk, *dv;
@@ -85,17 +85,7 @@ static void bwd_task(void *p, int ith, int nth) {
         for (int64_t i = 0; i < m; i++) { /* softmax over keys 0..t0+i, as the forward computes it */
             float *pr = P + i * T, *dr = dS + i * T;
             const int64_t n_kv = t0 + i + 1;
-            float mx = -INFINITY;
-            for (int64_t s = 0; s < n_kv; s++) mx = pr[s] > mx ? pr[s] : mx;
-            const double sum = j->exp_shift(pr, pr, n_kv, mx);
-            const float inv = (float)(1.0 / sum);
-            double D = 0.0;
-            for (int64_t s = 0; s < n_kv; s++) {
-                pr[s] *= inv;
-                D += (double)pr[s] * dr[s];
-            }
-            const float Df = (float)D;
-            for (int64_t s = 0; s < n_kv; s++) dr[s] = pr[s] * (dr[s] - Df) * scale;
+            j->softmax_bwd(pr, dr, n_kv, scale);
             for (int64_t s = n_kv; s < nk; s++) pr[s] = dr[s] = 0.0f; /* masked keys carry nothing back */
         }
         j->tile(m, j->d, nk, 1.0f, dS, T, 1, j->k + kvo, kv, 0, j->dq + t0 * qs + h * j->d, qs);
@@ -128,7 +118,7 @@ void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const f
                         float *scratch) {
     const int nth = ckls_pool_threads(pool);
     const int64_t kv = n_head_kv * head_dim;
-    bwd_job *j = &(bwd_job){.tile = ckls_bwd_active()->gemm_tile, .exp_shift = ckls_bwd_active()->exp_shift,
+    bwd_job *j = &(bwd_job){.tile = ckls_bwd_active()->gemm_tile, .softmax_bwd = ckls_bwd_active()->softmax_bwd,
                             .transpose = ckls_bwd_active()->transpose, .q = q, .k = k, .v = v, .dout = dout, .dq = dq,
                             .dk = dk, .dv = dv, .n_tok = n_tok, .n_head = n_head, .n_head_kv = n_head_kv,
                             .d = head_dim, .n_blocks = (n_tok + ROWS - 1) / ROWS, .kt = scratch,
@@ -162,7 +152,7 @@ int ckls_attention_backward(ckls_pool *pool, const float *q, const float *k, con
 /* ---- the training forward, by the same blocks: S = scale Q_b.K^T, P = softmax (causal), O_b = P.V ---------------- */
 typedef struct {
     ckls_gemm_tile_fn tile;
-    ckls_exp_shift_fn exp_shift;
+    ckls_softmax_fn softmax;
     const float *q, *v;
     float *out, *kt, *rows;
     int64_t n_tok, n_head, n_head_kv, d, n_blocks;
@@ -184,11 +174,7 @@ static void fwd_task(void *p, int ith, int nth) {
         for (int64_t i = 0; i < m; i++) {
             float *pr = P + i * T;
             const int64_t n_kv = t0 + i + 1;
-            float mx = -INFINITY;
-            for (int64_t s = 0; s < n_kv; s++) mx = pr[s] > mx ? pr[s] : mx;
-            const double sum = j->exp_shift(pr, pr, n_kv, mx);
-            const float inv = (float)(1.0 / sum);
-            for (int64_t s = 0; s < n_kv; s++) pr[s] *= inv;
+            j->softmax(pr, n_kv);
             for (int64_t s = n_kv; s < nk; s++) pr[s] = 0.0f;
         }
         j->tile(m, j->d, nk, 1.0f, P, T, 1, j->v + kvo, kv, 0, j->out + t0 * qs + h * j->d, qs);
@@ -202,7 +188,7 @@ void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const f
     bwd_job tj = {.transpose = ckls_bwd_active()->transpose, .k = k, .n_tok = n_tok, .n_head_kv = n_head_kv,
                   .d = head_dim, .kt = scratch}; /* the forward needs K^T only */
     ckls_pool_run(pool, transpose_task, &tj);
-    fwd_job *j = &(fwd_job){.tile = ckls_bwd_active()->gemm_tile, .exp_shift = ckls_bwd_active()->exp_shift, .q = q, .v = v, .out = out, .kt = scratch,
+    fwd_job *j = &(fwd_job){.tile = ckls_bwd_active()->gemm_tile, .softmax = ckls_bwd_active()->softmax, .q = q, .v = v, .out = out, .kt = scratch,
                             .rows = scratch + 2 * n_tok * kv + (int64_t)(nth - 1) * 2 * n_tok * kv, .n_tok = n_tok,
                             .n_head = n_head, .n_head_kv = n_head_kv, .d = head_dim,
                             .n_blocks = (n_tok + ROWS - 1) / ROWS};

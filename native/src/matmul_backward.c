@@ -53,8 +53,24 @@ void ckls_transpose_ref(const float *src, int64_t rows, int64_t cols, int64_t ld
         for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
 }
 
+void ckls_softmax_ref(float *p, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++) mx = p[i] > mx ? p[i] : mx;
+    const float inv = (float)(1.0 / ckls_exp_shift_ref(p, p, n, mx));
+    for (int64_t i = 0; i < n; i++) p[i] *= inv;
+}
+
+void ckls_softmax_bwd_ref(float *p, float *g, int64_t n, float scale) {
+    ckls_softmax_ref(p, n);
+    double D = 0.0;
+    for (int64_t i = 0; i < n; i++) D += (double)p[i] * g[i];
+    const float Df = (float)D;
+    for (int64_t i = 0; i < n; i++) g[i] = p[i] * (g[i] - Df) * scale;
+}
+
 const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref, .exp_shift = ckls_exp_shift_ref,
-                                          .transpose = ckls_transpose_ref};
+                                          .transpose = ckls_transpose_ref, .softmax = ckls_softmax_ref,
+                                          .softmax_bwd = ckls_softmax_bwd_ref};
 
 const ckls_bwd_kernels *ckls_bwd_isa(int isa) {
     if (!ckls_isa_available(isa)) return NULL;

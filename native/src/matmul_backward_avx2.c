@@ -1,6 +1,8 @@
 /* matmul_backward_avx2.c — the training GEMM tile with AVX2/FMA: 6 x 16 register blocks (12 accumulators), 4 x 16
  * and 4 x 8 ones for the rows and columns left over, 1 x 32 for the last rows. Edges the blocks do not cover go through the scalar
  * reference's arithmetic. */
+#include <math.h>
+
 #include "backward.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -168,6 +170,49 @@ static double exp_shift_avx2(float *y, const float *x, int64_t n, float shift) {
     return s;
 }
 
+static float row_max_avx2(const float *x, int64_t n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    float lanes[8], mx = -INFINITY;
+    _mm256_storeu_ps(lanes, m);
+    for (int l = 0; l < 8; l++) mx = lanes[l] > mx ? lanes[l] : mx;
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
+static void softmax_avx2(float *p, int64_t n) {
+    const float inv = (float)(1.0 / exp_shift_avx2(p, p, n, row_max_avx2(p, n)));
+    const __m256 vi = _mm256_set1_ps(inv);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(p + i, _mm256_mul_ps(_mm256_loadu_ps(p + i), vi));
+    for (; i < n; i++) p[i] *= inv;
+}
+
+static void softmax_bwd_avx2(float *p, float *g, int64_t n, float scale) {
+    softmax_avx2(p, n);
+    __m256d d0 = _mm256_setzero_pd(), d1 = d0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* sum(p * g) in double, as the reference */
+        const __m256 a = _mm256_loadu_ps(p + i), b = _mm256_loadu_ps(g + i);
+        d0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
+                             _mm256_cvtps_pd(_mm256_castps256_ps128(b)), d0);
+        d1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
+                             _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)), d1);
+    }
+    double lanes[4], D = 0.0;
+    _mm256_storeu_pd(lanes, _mm256_add_pd(d0, d1));
+    for (int l = 0; l < 4; l++) D += lanes[l];
+    for (int64_t t = i; t < n; t++) D += (double)p[t] * g[t];
+    const float Df = (float)D;
+    const __m256 vd = _mm256_set1_ps(Df), vs = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 a = _mm256_loadu_ps(p + i), b = _mm256_loadu_ps(g + i);
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_mul_ps(a, _mm256_sub_ps(b, vd)), vs));
+    }
+    for (; i < n; i++) g[i] = p[i] * (g[i] - Df) * scale;
+}
+
 /* 8 x 8 blocks transposed in registers (unpack, shuffle, lane permute); the edges as the reference does them */
 static void transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
     const int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
@@ -209,7 +254,8 @@ static void transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t
 }
 
 static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx2, .exp_shift = exp_shift_avx2,
-                                       .transpose = transpose_avx2};
+                                       .transpose = transpose_avx2, .softmax = softmax_avx2,
+                                       .softmax_bwd = softmax_bwd_avx2};
 const ckls_bwd_kernels *ckls_bwd_avx2(void) { return &TABLE; }
 #else
 const ckls_bwd_kernels *ckls_bwd_avx2(void) { return NULL; }

@@ -49,7 +49,12 @@ static void transpose(const float *src, int64_t rows, int64_t cols, int64_t lds,
     ckls_bwd_avx2()->transpose(src, rows, cols, lds, dst, ldd);
 }
 
-static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx512, .exp_shift = exp_shift, .transpose = transpose};
+static void softmax(float *p, int64_t n) { ckls_bwd_avx2()->softmax(p, n); }
+
+static void softmax_bwd(float *p, float *g, int64_t n, float scale) { ckls_bwd_avx2()->softmax_bwd(p, g, n, scale); }
+
+static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx512, .exp_shift = exp_shift, .transpose = transpose,
+                                       .softmax = softmax, .softmax_bwd = softmax_bwd};
 const ckls_bwd_kernels *ckls_bwd_avx512(void) { return ckls_bwd_avx2() ? &TABLE : NULL; }
 #else
 const ckls_bwd_kernels *ckls_bwd_avx512(void) { return NULL; }

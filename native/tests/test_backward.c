@@ -2,7 +2,8 @@
  * each run (seed from the clock unless given; printed), odd sizes and tails, every buffer malloc'ed at its exact
  * size so ASan sees any read past it:
  *   - GEMM tiles (A plain and transposed, accumulate or overwrite, alpha) vs ckls_gemm_tile_ref;
- *   - the exp kernel vs ckls_exp_shift_ref and libm's exp; the transpose kernel vs ckls_transpose_ref;
+ *   - the exp kernel vs ckls_exp_shift_ref and libm's exp; the transpose kernel vs ckls_transpose_ref; the
+ *     attention row kernels (softmax, its backward) vs ckls_softmax_ref / ckls_softmax_bwd_ref;
  *   - the threaded drivers (ckls_gemm_f32, ckls_matmul_backward per weight type, ckls_attention_backward — by
  *     blocks with the GEMM tile — on the scalar and the detected ISA) vs a plain single-threaded composition of
  *     the scalar references (ckls_attn_bwd_ref works a row at a time);
@@ -109,6 +110,28 @@ static void test_transpose(int isa, const ckls_bwd_kernels *k) {
     }
 }
 
+/* The attention row kernels vs their references on odd lengths: scores as attention makes them (scaled dots,
+ * one dominant sometimes), gradients of either sign. */
+static void test_softmax(int isa, const ckls_bwd_kernels *k) {
+    static const int ns[] = {1, 2, 7, 8, 9, 16, 17, 31, 100, 1023};
+    for (int ni = 0; ni < 10; ni++) {
+        const int64_t n = ns[ni];
+        float *p0 = randv(n), *g0 = randv(n);
+        for (int64_t i = 0; i < n; i++) p0[i] *= 8.0f;
+        if (n > 3 && rnd_int(0, 1)) p0[rnd_int(0, (int)n - 1)] = 30.0f;
+        float *p1 = copyv(p0, n), *g1 = copyv(g0, n), *q0 = copyv(p0, n), *q1 = copyv(p0, n);
+        const float scale = 0.125f + rnd_sym() * 0.1f;
+        ckls_softmax_ref(q0, n);
+        k->softmax(q1, n);
+        ckls_softmax_bwd_ref(p0, g0, n, scale);
+        k->softmax_bwd(p1, g1, n, scale);
+        const double ep = rel_err(q1, q0, n), eb = rel_err(p1, p0, n), eg = rel_err(g1, g0, n);
+        CHECK(ep < 1e-6 && eb < 1e-6 && eg < 1e-5, "%s softmax n=%lld: p %g, bwd p %g, dS %g", ckls_isa_name(isa),
+              (long long)n, ep, eb, eg);
+        free(p0), free(g0), free(p1), free(g1), free(q0), free(q1);
+    }
+}
+
 /* Threaded drivers on the active ISA vs single-threaded scalar compositions. */
 static void test_drivers(ckls_pool *pool) {
     const int64_t M = rnd_int(1, 150), N = rnd_int(1, 200), K = rnd_int(0, 300);
@@ -170,6 +193,7 @@ int main(int argc, char **argv) {
             test_gemm_tiles(isa, k);
             test_exp(isa, k);
             test_transpose(isa, k);
+            test_softmax(isa, k);
         }
     }
     for (int nth = 1; nth <= 3; nth++) {
