@@ -55,7 +55,7 @@ class TuneOptions:
     max_examples: int = 64       # ...at most this many per file...
     context_chars: int = 3500    # ...each with at most this much context (head + prefix + suffix)
     middle_only: bool = False    # cursor layout: the examples alone, loss on their middles only
-    relayout: bool = True        # new FIM cuts, window boundaries and order every epoch (else epoch 1's, repeated)
+    relayout: bool = True        # new FIM cuts, window boundaries and order every epoch (else the first epoch's, repeated)
     threads: int = 1
     checkpoint_every: int = 1    # steps; kill -9 then loses at most this many
     seed: int = 0
@@ -224,12 +224,13 @@ class EpochWindows:
         if e != self._epoch:
             s = self.seed + 7919 * e
             if o.layout == "cursor":
-                self._windows = self.maker.cursor_windows(self.files, s, o.fim_rate, example_chars=o.example_chars,
-                                                          max_examples=o.max_examples, context_chars=o.context_chars,
-                                                          middle_only=o.middle_only)
+                w = self.maker.cursor_windows(self.files, s, o.fim_rate, example_chars=o.example_chars,
+                                              max_examples=o.max_examples, context_chars=o.context_chars,
+                                              middle_only=o.middle_only)
             else:
-                self._windows = self.maker.windows(self.maker.encode([t for _, t in self.files], s))
-            self._order = np.random.default_rng(s).permutation(len(self._windows))
+                w = self.maker.windows(self.maker.encode([t for _, t in self.files], s))
+            if w or self._epoch is None:  # (a later layout with nothing that fits keeps the one before)
+                self._windows, self._order = w, np.random.default_rng(s).permutation(len(w))
             self._epoch = e
         return self._windows
 
