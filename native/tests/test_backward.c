@@ -165,7 +165,7 @@ static void test_drivers(ckls_pool *pool) {
     }
 
     const int64_t n_kv = rnd_int(1, 3), g = rnd_int(1, 3), nh = n_kv * g, d = 8 * rnd_int(1, 4) + rnd_int(0, 1) * 3;
-    const int64_t n = rnd_int(1, 45), kv = n_kv * d;
+    const int64_t n = rnd_int(1, 150), kv = n_kv * d; /* up to four 48-row blocks */
     float *q = randv(n * nh * d), *k = randv(n * kv), *v = randv(n * kv), *dout = randv(n * nh * d);
     float *dq0 = randv(n * nh * d), *dk0 = calloc((size_t)(n * kv), 4), *dv0 = calloc((size_t)(n * kv), 4);
     float *dq1 = randv(n * nh * d), *dk1 = randv(n * kv), *dv1 = randv(n * kv), *sc = randv(n), *dp = randv(n);
