@@ -14,6 +14,12 @@ doing the same.
   python bench/latency.py --synth small                   # the latency-bar model shape
   python bench/latency.py --model m.gguf --files 8 --keys 200
   python bench/latency.py --synth small --soak 10000      # 10,000 requests: crash and RSS-growth check
+  python bench/latency.py --model M --tune REPO           # and again while the server fine-tunes on REPO
+
+--tune REPO: the server's workspace is REPO; the files are typed once as usual, then `ckls.tune.start` begins a
+round on REPO (schedule --tune-schedule, default "always": training takes every gap between keystrokes, the
+worst case; the shipped default "idle" waits for 3 s without typing) and the same files, at the same places, are
+typed again while it trains. Both passes are reported, with the training steps taken during the second.
 """
 from __future__ import annotations
 
@@ -129,14 +135,20 @@ class Client:
         def log(params):
             pass
 
-    async def start(self, threads: int):
+    async def command(self, name: str):
+        return await self.lc.workspace_execute_command_async(types.ExecuteCommandParams(command=name))
+
+    async def start(self, threads: int, root: str | None = None):
         await self.lc.start_io(sys.executable, "-m", "ckls", "serve", "--threads", str(threads))
         caps = types.ClientCapabilities(
             workspace=types.WorkspaceClientCapabilities(configuration=True),
             text_document=types.TextDocumentClientCapabilities(
                 inline_completion=types.InlineCompletionClientCapabilities()),
             window=types.WindowClientCapabilities(work_done_progress=True))
-        await self.lc.initialize_async(types.InitializeParams(capabilities=caps, process_id=os.getpid()))
+        folders = [types.WorkspaceFolder(uri="file://" + root, name=os.path.basename(root))] if root else None
+        await self.lc.initialize_async(types.InitializeParams(capabilities=caps, process_id=os.getpid(),
+                                                              root_uri="file://" + root if root else None,
+                                                              workspace_folders=folders))
         self.lc.initialized(types.InitializedParams())
         t0 = time.monotonic()
         while True:
@@ -195,7 +207,7 @@ def utf16_len(s: str) -> int:
 
 
 async def type_file(c: Client, path: str, n_keys: int, rng: random.Random, res: dict, cold: bool,
-                    pause_scale: float = 1.0, type_at_once: bool = False) -> list:
+                    pause_scale: float = 1.0, type_at_once: bool = False, tag: str = "") -> list:
     """Opens the file cut at a line start past its middle and re-types the next n_keys characters."""
     with open(path, encoding="utf-8") as f:
         full = f.read()
@@ -207,7 +219,7 @@ async def type_file(c: Client, path: str, n_keys: int, rng: random.Random, res: 
     cut = rest.find("\n", n_keys)
     cut = len(rest) if cut < 0 else cut
     typed, tail = rest[:cut], rest[cut:]
-    uri = "file://" + path + f".bench{rng.randrange(1 << 30)}"  # a fresh document every run
+    uri = "file://" + path + f".bench{rng.randrange(1 << 30)}{tag}"  # a fresh document every run
     c.open(uri, head + tail)
     line, col = start_line, 0
     positions = []
@@ -338,10 +350,14 @@ async def run(args) -> dict:
     files = pick_files(args.files, args.seed)
     if not files:
         raise SystemExit("no third-party source files found in site-packages")
+    if args.tune:
+        import tempfile
+
+        settings.update({"tuneSchedule": args.tune_schedule, "tuneBudgetS": 3600,
+                         "tuneDir": tempfile.mkdtemp(prefix="ckls-bench-tune-")})
     c = Client(settings)
-    await c.start(args.threads)
-    res = {"warm_ms": [], "cold_ms": [], "full_ms": [], "cold_detail": [], "keys": 0, "cancelled": 0,
-           "non_empty": 0, "warm_reduced": 0}
+    await c.start(args.threads, os.path.abspath(args.tune) if args.tune else None)
+    res = new_res()
     load0 = os.getloadavg()[0]
     cpu0 = proc_cpu_s(c.pid)
     rss0 = proc_rss_mb(c.pid)
@@ -362,6 +378,8 @@ async def run(args) -> dict:
         else:
             for f in files:
                 await type_file(c, f, args.keys, rng, res, cold=True, type_at_once=args.type_at_once)
+        if args.tune:
+            training = await type_while_training(c, files, args)
         st = await c.stats()
         cpu = proc_cpu_s(c.pid) - cpu0
         rss1 = proc_rss_mb(c.pid)
@@ -387,7 +405,44 @@ async def run(args) -> dict:
                                           "answers_full", "answers_reduced", "full_after_reduced",
                                           "idle_prefills", "engine")},
     }
+    if args.tune:
+        out["while_training"] = training
     return out
+
+
+def new_res() -> dict:
+    return {"warm_ms": [], "cold_ms": [], "full_ms": [], "cold_detail": [], "keys": 0, "cancelled": 0,
+            "non_empty": 0, "warm_reduced": 0}
+
+
+async def type_while_training(c: Client, files: list[str], args) -> dict:
+    """The typing pass again, at the same places (same seed), while a tuning round trains on the workspace."""
+    st = await c.command("ckls.tune.start")
+    if st.get("error") or not st.get("running"):
+        raise SystemExit(f"tuning did not start: {st.get('error')}")
+    t0 = time.monotonic()
+    while True:  # training proper, past the scan and the held-out evaluation before the first step
+        st = await c.command("ckls.tune.status")
+        if (st.get("progress") or {}).get("step", 0) >= 1:
+            break
+        if not st["running"] or time.monotonic() - t0 > 600:
+            raise SystemExit(f"tuning ended or stalled before its first step: {st.get('error') or st.get('summary')}")
+        await asyncio.sleep(0.2)
+    step0, yields0 = st["progress"]["step"], st.get("yields", 0)
+    res = new_res()
+    rng = random.Random(args.seed)
+    for f in files:
+        await type_file(c, f, args.keys, rng, res, cold=True, type_at_once=args.type_at_once, tag="t")
+    st = await c.command("ckls.tune.status")
+    still = st["running"]
+    await c.command("ckls.tune.stop")
+    return {"schedule": args.tune_schedule, "repo": os.path.abspath(args.tune), "still_training_at_end": still,
+            "steps_during": (st.get("progress") or {}).get("step", 0) - step0,
+            "yields_during": st.get("yields", 0) - yields0,
+            "keystrokes": res["keys"], "answered": len(res["warm_ms"]), "cancelled": res["cancelled"],
+            "warm_ms": {"p50": pct(res["warm_ms"], 0.5), "p95": pct(res["warm_ms"], 0.95)},
+            "cold_ms": {"p50": pct(res["cold_ms"], 0.5), "max": max(res["cold_ms"]) if res["cold_ms"] else None},
+            "cold_full_ready_ms": {"p50": pct(res["full_ms"], 0.5)}}
 
 
 def main() -> int:
@@ -408,6 +463,8 @@ def main() -> int:
     ap.add_argument("--no-peer", action="store_true", help="skip the llama.cpp comparison")
     ap.add_argument("--peer-prompts", type=int, default=40)
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--tune", metavar="REPO", help="type again while the server fine-tunes on REPO (see above)")
+    ap.add_argument("--tune-schedule", default="always", choices=["always", "idle"])
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.randrange(1 << 30)

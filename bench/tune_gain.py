@@ -67,6 +67,9 @@ def main() -> int:
     ap.add_argument("--project", action="append", default=None, help="NAME==VERSION (repeatable)")
     ap.add_argument("--tune-args", default="", help="more arguments for `ckls tune` (one string)")
     ap.add_argument("--base-only", action="store_true", help="only the base model's evaluation")
+    ap.add_argument("--oracle", action="store_true",
+                    help="tune on every file, the evaluated ones included: not a gain, the ceiling of what having "
+                         "seen the very files buys within the budget")
     a = ap.parse_args()
     projects = dict(p.split("==", 1) for p in a.project) if a.project else PROJECTS
     out = a.out or os.path.join(a.cache, "gain")
@@ -85,7 +88,8 @@ def main() -> int:
         summary = os.path.join(out, f"{tag}-tune.json")
         t0 = time.monotonic()
         if not os.path.exists(summary):
-            cmd = [sys.executable, "-m", "ckls", "tune", tree, "--exclude-eval-split", str(HELD_OUT),
+            cmd = [sys.executable, "-m", "ckls", "tune", tree] + \
+                  ([] if a.oracle else ["--exclude-eval-split", str(HELD_OUT)]) + [
                    "--state-dir", state, "--tune-budget-s", str(a.budget_s), "--tune-threads", str(a.threads),
                    "--progress", "lines", "--json"] + (["--model", a.model] if a.model else [])
             cmd += a.tune_args.split()

@@ -3,12 +3,14 @@
 # each on its own 2 cores (the issue's budget: 10 minutes on 2 cores), as many at once as there are free pairs;
 # the base model's evaluation once per project, shared by every configuration.
 #
-#   bench/device/tune_sweep.sh WORK FIRST_CORE "NAME|TUNE ARGS" ...   (repository root; carry .whl, .work/eval/src)
+#   bench/device/tune_sweep.sh WORK FIRST_CORE "NAME|TUNE ARGS[|TUNE_GAIN ARGS]" ...
+#   (repository root; carry .whl, .work/eval/src)
 #   e.g. bench/device/tune_sweep.sh /tmp/w 0 "defaults|" "lr1e3|--tune-lr 1e-3"
 #   results: WORK/gain/NAME/<project>-{base,tuned,tune}.json and .md, WORK/sweep.log (a table row per job)
 # Environment: MODEL (GGUF, default the shipped one), BUDGET_S (default 600), PROJECTS (default the three of
 # bench/eval_projects.py), SAMPLES / BLOCKS (evaluation samples, default 200 / 50), SETUP=0 (wheels and the
-# native build already in place).
+# native build already in place), BASE_FROM (a folder of earlier <project>-base.json of the same model and
+# samples: copied, and the base evaluations skipped).
 set -uo pipefail
 work=$1; first=$2; shift 2
 export PYTHONPATH=/tmp/site:$(pwd) PYTHONUNBUFFERED=1 CKLS_ISA=${CKLS_ISA:-avx2}
@@ -46,14 +48,15 @@ launch() {  # launch OUTFILE ARGS...: bench/tune_gain.py on a free pair of cores
 }
 
 for p in $projects; do  # (bench/tune_gain.py evaluates the base model after tuning: these are done by then)
+  if [ -n "${BASE_FROM:-}" ]; then cp "$BASE_FROM/${p/==/-}-base.json" "$work/gain/base/"; continue; fi
   launch "$work/gain/base/${p%%==*}.md" --project "$p" --out "$work/gain/base" --base-only
 done
 for p in $projects; do
   for job in "$@"; do
-    IFS='|' read -r name args <<< "$job"
+    IFS='|' read -r name args gargs <<< "$job"
     d="$work/gain/$name"; mkdir -p "$d"
     ln -sf "../base/${p/==/-}-base.json" "$d/${p/==/-}-base.json"
-    launch "$d/${p%%==*}.md" --project "$p" --out "$d" --budget-s "${BUDGET_S:-600}" --tune-args "$args"
+    launch "$d/${p%%==*}.md" --project "$p" --out "$d" --budget-s "${BUDGET_S:-600}" --tune-args "$args" $gargs
   done
 done
 wait
