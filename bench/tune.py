@@ -6,9 +6,11 @@ rank, alpha, adapted matrices, sequence and thread count on both sides:
   * ckls: the GGUF weights as they are in the file (the shipped default model is Q8_0), our C forward/backward;
   * torch: the same weights dequantized to float32 (torch has no Q8_0 matmul), an eager llama/qwen2 module with
     LoRA (scaled_dot_product_attention, the frozen weights without requires_grad), torch.set_num_threads(T).
-Tokens/s of each are medians over repeats, the two interleaved so drift on a shared machine hits both alike.
+Tokens/s of each are medians over repeats, the two interleaved so drift on a shared machine hits both alike; the
+paired ratio is the median of each repeat's ckls/torch (a step of each, back to back), the figure to read when the
+machine's speed wanders between repeats.
 
-    python bench/tune.py                          # shipped default model, rank 16, seq 256, 2 threads
+    python bench/tune.py                          # shipped default model, the tuner's rank 8 and seq 1024, 2 threads
     python bench/tune.py --model m.gguf --rank 8 --seq 128 --threads 1 --repeats 5
     CKLS_TRAIN_PROFILE=1 python bench/tune.py     # and ckls's time per kind of op, each step, on stderr
 """
@@ -102,10 +104,13 @@ def torch_step(w, lora, hp, arch, scale, tokens, targets):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="GGUF model (default: the shipped default model)")
-    ap.add_argument("--rank", type=int, default=16)
-    ap.add_argument("--alpha", type=float, default=32.0)
+    from ckls.tune.loop import TuneOptions
+
+    tuner = TuneOptions()  # the defaults a tuning round runs with
+    ap.add_argument("--rank", type=int, default=tuner.rank)
+    ap.add_argument("--alpha", type=float, default=tuner.alpha)
     ap.add_argument("--targets", default="attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down")
-    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--seq", type=int, default=tuner.seq_len)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args(argv)
@@ -150,6 +155,8 @@ def main(argv=None) -> int:
     print(f"loss ckls {losses[0]:.4f}  torch {losses[1]:.4f}")
     print(f"ckls  {c:8.1f} tok/s  (step {a.seq / c * 1000:.0f} ms; runs {', '.join(f'{x:.0f}' for x in ours)})")
     print(f"torch {t:8.1f} tok/s  (step {a.seq / t * 1000:.0f} ms; runs {', '.join(f'{x:.0f}' for x in theirs)})")
+    paired = sorted(x / y for x, y in zip(ours, theirs))
+    print(f"paired ratio {statistics.median(paired):.2f}x (repeats {paired[0]:.2f}–{paired[-1]:.2f}x)")
     print(f"ratio ckls/torch {c / t:.2f}x   (load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on "
           f"{os.cpu_count()} cores)")
     trainer.close()
