@@ -13,6 +13,10 @@ machine's speed wanders between repeats.
     python bench/tune.py                          # shipped default model, the tuner's rank 8 and seq 1024, 2 threads
     python bench/tune.py --model m.gguf --rank 8 --seq 128 --threads 1 --repeats 5
     CKLS_TRAIN_PROFILE=1 python bench/tune.py     # and ckls's time per kind of op, each step, on stderr
+    python bench/tune.py --threads 1 --yields 40  # and how fast a running step gives the cores back
+
+--yields N: N steps, each cancelled at a random moment inside it (as a keystroke does while the tuner trains);
+prints the delay from raising the flag to the step's return, p50 / p95 / max (the tuner's bar: within 100 ms).
 """
 from __future__ import annotations
 
@@ -113,6 +117,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seq", type=int, default=tuner.seq_len)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--yields", type=int, default=0, help="also measure cancel latency over this many steps")
     a = ap.parse_args(argv)
 
     import torch
@@ -159,9 +164,49 @@ def main(argv=None) -> int:
     print(f"paired ratio {statistics.median(paired):.2f}x (repeats {paired[0]:.2f}–{paired[-1]:.2f}x)")
     print(f"ratio ckls/torch {c / t:.2f}x   (load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on "
           f"{os.cpu_count()} cores)")
+    if a.yields:
+        print(yield_delays(trainer, tokens, targets_ids, a.seq / c, a.yields))
     trainer.close()
     model.close()
     return 0
+
+
+def yield_delays(trainer, tokens, targets_ids, step_s: float, n: int) -> str:
+    """Cancel n running steps at uniformly random moments; the flag-to-return delays."""
+    import random
+    import threading
+
+    from ckls.runtime import Cancelled, CancelFlag
+
+    rng = random.Random(0)
+    delays, finished = [], 0
+    for _ in range(n):
+        flag, done = CancelFlag(), [None]
+
+        def run():
+            try:
+                trainer.step(tokens, targets_ids, cancel=flag)
+            except Cancelled:
+                pass
+            done[0] = time.perf_counter()
+
+        th = threading.Thread(target=run)
+        th.start()
+        time.sleep(rng.uniform(0.0, 0.95 * step_s))
+        t0 = time.perf_counter()
+        flag.set()
+        th.join()
+        trainer.adapter.zero_grad()
+        if done[0] < t0:
+            finished += 1  # the step ended before the flag went up
+            continue
+        delays.append((done[0] - t0) * 1e3)
+    delays.sort()
+    if not delays:
+        return "yield: every step finished before its flag"
+    q = lambda f: delays[min(len(delays) - 1, int(f * len(delays)))]
+    return (f"yield after cancel: p50 {q(0.5):.1f} ms, p95 {q(0.95):.1f} ms, max {delays[-1]:.1f} ms "
+            f"({len(delays)} cancelled mid-step, {finished} finished first)")
 
 
 if __name__ == "__main__":

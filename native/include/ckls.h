@@ -209,7 +209,8 @@ void ckls_train_free(ckls_train *t);
 /* One forward + backward over tokens[0..n_tok) at positions 0..n_tok-1, predicting targets[i] at position i
  * (negative = ignored). *loss = mean cross-entropy over counted targets (0, and no gradient, when none; only
  * counted rows go through the vocabulary projection, forward and backward); the adapter's gradients accumulate
- * grad_scale * dloss/dparams. cancel is polled between layers: CKLS_ECANCELLED leaves the gradients untouched.
+ * grad_scale * dloss/dparams. cancel is polled between layers and between the work items of the large products
+ * (tens of ms apart on one core): CKLS_ECANCELLED leaves the gradients untouched.
  * The model's KV cache is not touched. */
 int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets, int32_t n_tok, float grad_scale,
                     const volatile int32_t *cancel, float *loss);

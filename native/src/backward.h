@@ -58,13 +58,16 @@ const ckls_bwd_kernels *ckls_bwd_active(void);
 /* ckls_gemm_f32 without argument checks (callers inside the core). */
 void ckls_gemm(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_si,
                int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
-/* ckls_matmul_backward without argument checks. */
-void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
-                    int64_t n_tok, float *dx, int accumulate);
+/* ckls_matmul_backward without argument checks. cancel (NULL = none) is polled per work item: once raised, the
+ * remaining items are skipped, dx is left part-written and the call returns 1 (else 0), so the caller can drop
+ * the result even if the flag is lowered again meanwhile. */
+int ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
+                    int64_t n_tok, float *dx, int accumulate, const volatile int32_t *cancel);
 /* y[T x n_out] = x.W^T with W dequantized to f32 panels: the training forward (f32 activations, as the backward
- * and a PyTorch model on the dequantized weights compute; eval quantizes activations for speed instead). */
-void ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
-                     int64_t n_tok, float *y);
+ * and a PyTorch model on the dequantized weights compute; eval quantizes activations for speed instead). cancel as
+ * for ckls_matmul_dx. */
+int ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
+                    int64_t n_tok, float *y, const volatile int32_t *cancel);
 /* Causal attention of a training sequence (positions from 0) by blocks of query rows with the GEMM tile: the
  * forward of ckls_attention_bwd, into the same scratch. */
 void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const float *v, float *out, int64_t n_tok,

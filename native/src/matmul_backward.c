@@ -149,6 +149,8 @@ typedef struct {
     const float *dy;
     float *dx;
     int accumulate;
+    const volatile int32_t *cancel;
+    atomic_int stopped; /* some work was skipped on cancel */
     atomic_llong next;
 } dx_job;
 
@@ -159,9 +161,17 @@ static void dx_task(void *p, int ith, int nth) {
     for (;;) {
         const int64_t it = atomic_fetch_add(&j->next, 1);
         if (it >= n_items) break;
+        if (j->cancel && *j->cancel) {
+            atomic_store(&j->stopped, 1);
+            break;
+        }
         const int64_t j0 = it * j->nb, n = j->n_in - j0 < j->nb ? j->n_in - j0 : j->nb; /* n: a block multiple */
         const char *wcol = j->w + j0 / j->blck * j->blck_bytes;
         for (int64_t k0 = 0; k0 < j->n_out; k0 += DX_KB) {
+            if (j->cancel && *j->cancel) { /* an item of the vocabulary projection is ~50 ms on one core */
+                atomic_store(&j->stopped, 1);
+                return;
+            }
             const int64_t kk = j->n_out - k0 < DX_KB ? j->n_out - k0 : DX_KB;
             for (int64_t r = 0; r < kk; r++) j->to_float(wcol + (k0 + r) * j->row_bytes, tile + r * n, n);
             j->tile(j->n_tok, n, kk, 1.0f, j->dy + k0, j->n_out, 1, tile, n, j->accumulate || k0 > 0, j->dx + j0,
@@ -170,21 +180,23 @@ static void dx_task(void *p, int ith, int nth) {
     }
 }
 
-void ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
-                    int64_t n_tok, float *dx, int accumulate) {
+int ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
+                   int64_t n_tok, float *dx, int accumulate, const volatile int32_t *cancel) {
     const ckls_type_info *ti = ckls_type_get(type);
     dx_job j = {.tile = ckls_bwd_active()->gemm_tile, .to_float = ti->to_float, .w = w,
                 .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
-                .n_in = n_in, .n_tok = n_tok, .dy = dy, .dx = dx, .accumulate = accumulate};
+                .n_in = n_in, .n_tok = n_tok, .dy = dy, .dx = dx, .accumulate = accumulate, .cancel = cancel};
     /* 64 columns (a multiple of 32-blocks) or one 256-block; 128 where that still leaves two items a thread: each
      * item reads all of dY, which for the vocabulary projection is megabytes */
     j.nb = ti->blck > 64 ? ti->blck : n_in >= 128 * 2 * ckls_pool_threads(pool) ? 128 : 64;
     atomic_init(&j.next, 0);
+    atomic_init(&j.stopped, 0);
     if (n_out == 0) { /* dY.W over an empty K */
         if (!accumulate) for (int64_t t = 0; t < n_tok; t++) memset(dx + t * n_in, 0, sizeof(float) * (size_t)n_in);
-        return;
+        return 0;
     }
     ckls_pool_run(n_in > j.nb ? pool : NULL, dx_task, &j);
+    return atomic_load(&j.stopped);
 }
 
 /* ---- y = x.W^T through a frozen weight, in f32 (the training forward) ------------------------------------------ */
@@ -199,6 +211,8 @@ typedef struct {
     int64_t row_bytes, blck, blck_bytes, n_out, n_in, n_tok;
     const float *x;
     float *y;
+    const volatile int32_t *cancel;
+    atomic_int stopped;
     atomic_llong next;
 } fw_job;
 
@@ -209,6 +223,10 @@ static void fw_task(void *p, int ith, int nth) {
     for (;;) {
         const int64_t it = atomic_fetch_add(&j->next, 1);
         if (it >= n_items) break;
+        if (j->cancel && *j->cancel) {
+            atomic_store(&j->stopped, 1);
+            break;
+        }
         const int64_t o0 = it * FW_NB, n = j->n_out - o0 < FW_NB ? j->n_out - o0 : FW_NB;
         for (int64_t k0 = 0; k0 < j->n_in; k0 += FW_KB) {
             const int64_t kk = j->n_in - k0 < FW_KB ? j->n_in - k0 : FW_KB; /* a block multiple */
@@ -221,18 +239,20 @@ static void fw_task(void *p, int ith, int nth) {
     }
 }
 
-void ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
-                     int64_t n_tok, float *y) {
+int ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
+                    int64_t n_tok, float *y, const volatile int32_t *cancel) {
     const ckls_type_info *ti = ckls_type_get(type);
     fw_job j = {.tile = ckls_bwd_active()->gemm_tile, .transpose = ckls_bwd_active()->transpose, .to_float = ti->to_float, .w = w,
                 .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
-                .n_in = n_in, .n_tok = n_tok, .x = x, .y = y};
+                .n_in = n_in, .n_tok = n_tok, .x = x, .y = y, .cancel = cancel};
     atomic_init(&j.next, 0);
+    atomic_init(&j.stopped, 0);
     if (n_in == 0) {
         for (int64_t t = 0; t < n_tok; t++) memset(y + t * n_out, 0, sizeof(float) * (size_t)n_out);
-        return;
+        return 0;
     }
     ckls_pool_run(n_out > FW_NB ? pool : NULL, fw_task, &j);
+    return atomic_load(&j.stopped);
 }
 
 int ckls_matmul_backward(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
@@ -245,6 +265,6 @@ int ckls_matmul_backward(ckls_pool *pool, int type, const void *w, int64_t n_out
         return ckls_fail(CKLS_EINVAL, "row length %lld is not a multiple of the block size", (long long)n_in);
     if (n_in == 0 || n_tok == 0) return CKLS_OK;
     if (!dx || (n_out > 0 && (!w || !dy))) return ckls_fail(CKLS_EINVAL, "matmul_backward: NULL buffer");
-    ckls_matmul_dx(pool, type, w, n_out, n_in, dy, n_tok, dx, accumulate != 0);
+    ckls_matmul_dx(pool, type, w, n_out, n_in, dy, n_tok, dx, accumulate != 0, NULL);
     return CKLS_OK;
 }

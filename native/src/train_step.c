@@ -55,6 +55,8 @@ struct ckls_train {
     int64_t *ce_cnt;
     int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
     float *rope_cs, *rope_sn;  /* RoPE's cos/sin per position and frequency, as ckls_rope computes them */
+    const volatile int32_t *cancel; /* the running step's flag, polled inside the big products too... */
+    int stopped;                    /* ...which set this when they skipped work: the step's result is void */
     int prof;
     double prof_s[P_N];
 };
@@ -156,7 +158,7 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
 /* f32 activations throughout: the gradient is then exactly that of the dequantized model, and the panel GEMM is
  * faster than quantized dots at training batch sizes */
 static void linear(ckls_train *t, const ckls_tensor *w, const float *x, int64_t n, float *y) {
-    ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y);
+    t->stopped |= ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y, t->cancel);
 }
 
 static float *lora_u(ckls_train *t, int l, int ti) { return t->lu + ((int64_t)l * N_TARGETS + ti) * t->cap * t->r; }
@@ -302,7 +304,9 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
     const int64_t V = hp->n_vocab, L = hp->n_layer, r = t->r;
     const float eps = hp->rms_eps, scale = ckls_lora_scale(t->a);
 #define AT(buf, l, dim) ((buf) + (int64_t)(l) * T * (dim))
-#define CANCELLED() (cancel && *cancel)
+#define CANCELLED() (t->stopped || (cancel && *cancel))
+    t->cancel = cancel;
+    t->stopped = 0;
 
     /* forward */
     const int64_t emb_rb = ckls_row_bytes(m->tok_embd.type, d);
@@ -353,6 +357,7 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
         return CKLS_OK;
     }
     PROF(P_LOGITS, linear(t, &m->output, t->datt, nc, t->logits));
+    if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
     const int nth = ckls_pool_threads(pool);
     for (int i = 0; i < nth; i++) t->ce_loss[i] = 0.0f, t->ce_cnt[i] = 0;
     ce_job cj = {.logits = t->logits, .targets = t->tgt, .n = nc, .V = V, .total = nc, .loss = t->ce_loss,
@@ -364,7 +369,9 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
 
     /* backward */
     memset(t->grads, 0, sizeof(float) * (size_t)ckls_lora_n_params(t->a));
-    PROF(P_LOGITS_DX, ckls_matmul_dx(pool, m->output.type, m->output.data, V, d, t->logits, nc, t->dq, 0));
+    PROF(P_LOGITS_DX, t->stopped |= ckls_matmul_dx(pool, m->output.type, m->output.data, V, d, t->logits, nc, t->dq,
+                                                   0, cancel));
+    if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
     memset(t->dh, 0, sizeof(float) * (size_t)(n * d));
     for (int64_t i = 0; i < nc; i++) memcpy(t->dh + (int64_t)t->rows[i] * d, t->dq + i * d, sizeof(float) * (size_t)d);
     ckls_rmsnorm_backward(t->xf, m->output_norm.data, t->dh, t->dx, NULL, n, d, eps);
@@ -382,17 +389,21 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
                       dy, n, t->du, dxp))
 
         /* FFN: x_next = xb + W_down.act; dy = dx */
-        PROF(P_DX, ckls_matmul_dx(pool, Ly->w_down.type, Ly->w_down.data, d, ff, t->dx, n, t->dg, 0));
+        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->w_down.type, Ly->w_down.data, d, ff, t->dx, n, t->dg, 0,
+                                                cancel));
         LORA_BWD(TDOWN, act, t->dx, t->dg);
         PROF(P_ELEM_B, EW(.fn = ew_swiglu_bwd, .dim = ff, .b = g, .c = up, .e = t->dg, .w = t->dup));
-        PROF(P_DX, ckls_matmul_dx(pool, Ly->w_gate.type, Ly->w_gate.data, ff, d, t->dg, n, t->dh, 0));
+        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->w_gate.type, Ly->w_gate.data, ff, d, t->dg, n, t->dh, 0,
+                                                cancel));
         LORA_BWD(TGATE, h2, t->dg, t->dh);
-        PROF(P_DX, ckls_matmul_dx(pool, Ly->w_up.type, Ly->w_up.data, ff, d, t->dup, n, t->dh, 1));
+        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->w_up.type, Ly->w_up.data, ff, d, t->dup, n, t->dh, 1,
+                                                cancel));
         LORA_BWD(TUP, h2, t->dup, t->dh);
         PROF(P_ELEM_B, EW(.fn = ew_norm_bwd_add, .dim = d, .a = xb, .w = Ly->ffn_norm.data, .c = t->dh, .b = t->dx));
 
+        if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
         /* attention: xb = xa + W_o.att */
-        PROF(P_DX, ckls_matmul_dx(pool, Ly->wo.type, Ly->wo.data, d, d, t->dx, n, t->datt, 0));
+        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->wo.type, Ly->wo.data, d, d, t->dx, n, t->datt, 0, cancel));
         LORA_BWD(TO, att, t->dx, t->datt);
         PROF(P_ATTN_B, ckls_attention_bwd(pool, q, k, v, t->datt, t->dq, t->dk, t->dv, n, hp->n_head, hp->n_head_kv, hd,
                                           t->attn_ws));
@@ -403,11 +414,11 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
             LORA_BWD(TV, h1, t->dv, NULL);
             break;
         }
-        PROF(P_DX, ckls_matmul_dx(pool, Ly->wq.type, Ly->wq.data, d, d, t->dq, n, t->dh, 0));
+        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->wq.type, Ly->wq.data, d, d, t->dq, n, t->dh, 0, cancel));
         LORA_BWD(TQ, h1, t->dq, t->dh);
-        PROF(P_DX, ckls_matmul_dx(pool, Ly->wk.type, Ly->wk.data, kv, d, t->dk, n, t->dh, 1));
+        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->wk.type, Ly->wk.data, kv, d, t->dk, n, t->dh, 1, cancel));
         LORA_BWD(TK, h1, t->dk, t->dh);
-        PROF(P_DX, ckls_matmul_dx(pool, Ly->wv.type, Ly->wv.data, kv, d, t->dv, n, t->dh, 1));
+        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->wv.type, Ly->wv.data, kv, d, t->dv, n, t->dh, 1, cancel));
         LORA_BWD(TV, h1, t->dv, t->dh);
         PROF(P_ELEM_B, EW(.fn = ew_norm_bwd_add, .dim = d, .a = xa, .w = Ly->attn_norm.data, .c = t->dh, .b = t->dx));
 #undef LORA_BWD

@@ -33,17 +33,6 @@ static float *copyv(const float *x, int64_t n) {
     return p;
 }
 
-/* max |a - b| / (max |b| + 1e-3) */
-static double rel_err(const float *a, const float *b, int64_t n) {
-    double e = 0, s = 1e-3;
-    for (int64_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - b[i]);
-        e = d > e || isnan(d) ? d : e;
-        s = fabs(b[i]) > s ? fabs(b[i]) : s;
-    }
-    return e / s;
-}
-
 static void test_gemm_tiles(int isa, const ckls_bwd_kernels *k) {
     static const int ms[] = {1, 3, 4, 5, 8, 13, 64}, ns[] = {1, 7, 8, 15, 16, 17, 33, 64}, ks[] = {0, 1, 5, 32, 77};
     for (int mi = 0; mi < 7; mi++)

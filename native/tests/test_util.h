@@ -3,6 +3,7 @@
 #ifndef CKLS_TEST_UTIL_H
 #define CKLS_TEST_UTIL_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -29,5 +30,17 @@ static inline uint64_t rnd(void) {
 static inline int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); } /* inclusive */
 static inline float rnd_unit(void) { return (float)((rnd() >> 40) * (1.0 / 16777216.0)); }       /* [0, 1) */
 static inline float rnd_sym(void) { return rnd_unit() * 2.0f - 1.0f; }                            /* [-1, 1) */
+
+/* max |a - b| over max(|b|, 1e-3); NaN anywhere in a counts as infinitely wrong */
+static inline double rel_err(const float *a, const float *b, int64_t n) {
+    double e = 0, s = 1e-3;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - b[i]);
+        if (isnan(d)) return INFINITY; /* so both "< tol" and "> tol" checks, and fmax, see it */
+        e = d > e ? d : e;
+        s = fabs(b[i]) > s ? fabs(b[i]) : s;
+    }
+    return e / s;
+}
 
 #endif
