@@ -163,6 +163,52 @@ def test_training_yields_within_100ms(repo, tmp_path):
         th.join(60)
 
 
+def test_heldout_evaluation_yields_and_is_unchanged_by_it(repo, tmp_path):
+    """Held-out evaluation (at the round's start and between steps) is a forward over 1,024-token windows: it too
+    gives the cores back on a keystroke, and evaluates the window again afterwards, so the figures are those of an
+    undisturbed round."""
+    from ckls.models import DEFAULT_MODEL
+
+    if not os.path.isfile(DEFAULT_MODEL):
+        pytest.skip("no embedded default model in this build")
+    o = opts(seq_len=1024, layout="cursor", max_steps=2, eval_every=1, threads=2, rank=8, heldout_windows=3)
+    quiet = Tuner(repo, DEFAULT_MODEL, o, str(tmp_path / "quiet")).run()
+    assert quiet.status == "trained" and quiet.heldout_before is not None
+
+    act = Activity("always")
+    evaluating = threading.Event()
+    t = Tuner(repo, DEFAULT_MODEL, o, str(tmp_path / "busy"), act,
+              on_progress=lambda p: evaluating.set() if p.phase == "evaluating" else evaluating.clear())
+    out = []
+    th = threading.Thread(target=lambda: out.append(t.run()))
+    th.start()
+    rng = np.random.default_rng()
+    during = 0
+    try:
+        while th.is_alive():
+            if not evaluating.wait(0.05):
+                continue
+            time.sleep(float(rng.uniform(0.02, 0.15)))  # inside the evaluation's first window or two
+            n = act.yields
+            act.touch()
+            t0 = time.monotonic()
+            while act.yields == n and th.is_alive() and time.monotonic() - t0 < 5:
+                time.sleep(0.002)
+            during += act.yields > n
+            evaluating.clear()
+        th.join()
+    finally:
+        act.stop()
+        th.join(60)
+    busy = out[0]
+    print("yields during evaluation:", during, "delays (ms):", [round(d * 1e3, 1) for d in act.yield_delays])
+    assert busy.status == "trained" and busy.steps == quiet.steps == 2
+    assert during >= 2  # the evaluation before the first step and at least one after a step
+    assert sorted(act.yield_delays)[len(act.yield_delays) // 2] < 0.1
+    np.testing.assert_allclose([busy.heldout_before, busy.heldout_best],
+                               [quiet.heldout_before, quiet.heldout_best], rtol=1e-6)
+
+
 def test_excluded_files_are_neither_trained_nor_held_out(models, repo, tmp_path):
     """A before/after measurement's test files (`ckls tune --exclude-eval-split`) stay unseen by the adapter."""
     from ckls.eval.split import held_out_files

@@ -191,14 +191,29 @@ def load_serving_adapter(model, path: str):
 
 
 # ---- evaluation -----------------------------------------------------------------------------------------------
-def heldout_loss(model, windows) -> float | None:
+class Stopped(Exception):
+    """The activity was stopped (ckls.tune.stop, Ctrl-C) while the round waited for the cores."""
+
+
+def heldout_loss(model, windows, activity: Activity | None = None) -> float | None:
     """Mean next-token cross-entropy of the held-out windows with the model's current adapter (float64 numpy
-    over the runtime's logits; one forward per window, no gradients)."""
+    over the runtime's logits; one forward per window, no gradients). With an activity, each forward polls its
+    cancel flag like a training step: a keystroke gets the cores back, and the window is evaluated again (the same
+    arithmetic) once the activity gives the turn back; Stopped if it stops meanwhile."""
     if not windows:
         return None
     total, count = 0.0, 0
     for toks, tgts in windows:
-        logits = model.eval(toks, pos0=0, logits_all=True).astype(np.float64)
+        while True:
+            if activity is not None and not activity.wait_turn():
+                raise Stopped()
+            try:
+                logits = model.eval(toks, pos0=0, logits_all=True,
+                                    cancel=activity.cancel if activity is not None else None)
+                break
+            except Cancelled:
+                activity.yielded()
+        logits = logits.astype(np.float64)
         m = logits.max(axis=1, keepdims=True)
         lse = (m[:, 0] + np.log(np.exp(logits - m).sum(axis=1)))
         ok = tgts >= 0
@@ -383,8 +398,13 @@ class Tuner:
             first_loss, heldout_before = meta.get("loss_first"), meta.get("heldout_before")
             summ.resumed_at = step
         model.set_adapter(adapter)
+        stopped = False
         if heldout_before is None:
-            heldout_before = heldout_loss(model, held_w)
+            self._report(Progress("evaluating", step, total))
+            try:
+                heldout_before = heldout_loss(model, held_w, act)
+            except Stopped:
+                stopped = True
             if best is None:
                 best = heldout_before
 
@@ -401,8 +421,7 @@ class Tuner:
         best_path = os.path.join(self.state_dir, "best.gguf")
         arch = model.arch
         t_train, tokens, last_loss = 0.0, 0, None
-        stopped = False
-        while step < total and t_train < o.budget_s:
+        while not stopped and step < total and t_train < o.budget_s:
             if not act.wait_turn():
                 stopped = True
                 break
@@ -426,7 +445,11 @@ class Tuner:
             evaluate = held_w and (step % o.eval_every == 0 or step == total)
             if evaluate:
                 self._report(Progress("evaluating", step, total, last_loss, best))
-                h = heldout_loss(model, held_w)
+                try:
+                    h = heldout_loss(model, held_w, act)
+                except Stopped:  # this step's update is in the checkpoint below; its evaluation is skipped
+                    stopped = True
+                    break
                 if best is None or h < best - 1e-4:
                     best, bad = h, 0
                     write_adapter(best_path, adapter_to_weights(adapter, arch, {"ckls.tune.step": step}))
