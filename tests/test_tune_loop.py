@@ -126,6 +126,21 @@ def test_stop_and_resume_in_process(models, repo, tmp_path):
     assert s2.status == "trained" and s2.resumed_at == 5 and s2.steps == 40
 
 
+def test_budget_covers_heldout_evaluation(models, repo, tmp_path):
+    """tune_budget_s bounds the round's work, held-out evaluations included, and the progress fraction follows the
+    budget when the budget ends the round before its planned steps."""
+    base = models.get("qwen2", "tiny", "f32")
+    seen = []
+    s = Tuner(repo, base, opts(max_steps=100000, eval_every=1, budget_s=1.5, patience=100000),
+              str(tmp_path / "state"), on_progress=seen.append).run()
+    print(s.steps, s.train_s, s.eval_s)
+    assert s.status == "trained" and s.steps < 100000
+    assert s.eval_s > 0.1 * 1.5 and s.train_s < 0.95 * 1.5  # the evaluations took their share of the budget
+    assert 1.5 <= s.train_s + s.eval_s < 2.0
+    fr = [p.fraction for p in seen if p.phase == "training"]
+    assert fr == sorted(fr) and fr[-1] > 0.9 and seen[-1].step / seen[-1].total < 0.1
+
+
 def test_training_yields_within_100ms(repo, tmp_path):
     """The shipped model (34M) with the default layout and sample length (server-shaped examples, 1,024 tokens):
     each step takes long enough that yielding matters. The user types while a step runs; the step must give the
@@ -171,14 +186,19 @@ def test_heldout_evaluation_yields_and_is_unchanged_by_it(repo, tmp_path):
 
     if not os.path.isfile(DEFAULT_MODEL):
         pytest.skip("no embedded default model in this build")
-    o = opts(seq_len=1024, layout="cursor", max_steps=2, eval_every=1, threads=2, rank=8, heldout_windows=3)
+    o = opts(seq_len=1024, layout="cursor", max_steps=2, eval_every=1, threads=2, rank=8, heldout_windows=8)
     quiet = Tuner(repo, DEFAULT_MODEL, o, str(tmp_path / "quiet")).run()
     assert quiet.status == "trained" and quiet.heldout_before is not None
 
     act = Activity("always")
     evaluating = threading.Event()
-    t = Tuner(repo, DEFAULT_MODEL, o, str(tmp_path / "busy"), act,
-              on_progress=lambda p: evaluating.set() if p.phase == "evaluating" else evaluating.clear())
+    phase = [""]
+
+    def progress(p):
+        phase[0] = p.phase
+        evaluating.set() if p.phase == "evaluating" else evaluating.clear()
+
+    t = Tuner(repo, DEFAULT_MODEL, o, str(tmp_path / "busy"), act, on_progress=progress)
     out = []
     th = threading.Thread(target=lambda: out.append(t.run()))
     th.start()
@@ -188,13 +208,13 @@ def test_heldout_evaluation_yields_and_is_unchanged_by_it(repo, tmp_path):
         while th.is_alive():
             if not evaluating.wait(0.05):
                 continue
-            time.sleep(float(rng.uniform(0.02, 0.15)))  # inside the evaluation's first window or two
+            time.sleep(float(rng.uniform(0.005, 0.05)))  # inside the evaluation's first windows
             n = act.yields
             act.touch()
             t0 = time.monotonic()
             while act.yields == n and th.is_alive() and time.monotonic() - t0 < 5:
                 time.sleep(0.002)
-            during += act.yields > n
+            during += act.yields > n and phase[0] == "evaluating"  # (a cancelled step reports "waiting")
             evaluating.clear()
         th.join()
     finally:
@@ -205,8 +225,10 @@ def test_heldout_evaluation_yields_and_is_unchanged_by_it(repo, tmp_path):
     assert busy.status == "trained" and busy.steps == quiet.steps == 2
     assert during >= 2  # the evaluation before the first step and at least one after a step
     assert sorted(act.yield_delays)[len(act.yield_delays) // 2] < 0.1
-    np.testing.assert_allclose([busy.heldout_before, busy.heldout_best],
-                               [quiet.heldout_before, quiet.heldout_best], rtol=1e-6)
+    assert busy.heldout_before == quiet.heldout_before  # the same forwards, whatever was cancelled on the way
+    # training steps are reproducible to rounding only (attention's dK/dV partial sums are per thread, and which
+    # thread takes which block of queries varies), which two steps at lr 1e-3 grow to ~1e-5
+    np.testing.assert_allclose(busy.heldout_best, quiet.heldout_best, rtol=1e-3)
 
 
 def test_excluded_files_are_neither_trained_nor_held_out(models, repo, tmp_path):

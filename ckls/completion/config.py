@@ -63,8 +63,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("tune_rank", int, 8, "LoRA rank of the workspace adapter", 1, 256),
     Setting("tune_alpha", float, 16.0, "LoRA alpha (the adapter is scaled by alpha / rank)", 0.0, 4096.0),
     Setting("tune_lr", float, 1e-4, "AdamW learning rate", 0.0, 1.0),
-    Setting("tune_budget_s", int, 600, "most seconds of training per round (waiting for the user not counted)",
-            1, 7 * 86400),
+    Setting("tune_budget_s", int, 600,
+            "most seconds of work per round: steps and held-out evaluations (waits not counted)", 1, 7 * 86400),
     Setting("tune_max_steps", int, 0, "most steps per round (0: two passes over the new samples)", 0, 1 << 30),
     Setting("tune_seq_len", int, 1024, "tokens per training sample (an example at a cursor must fit)", 16, 1 << 14),
     Setting("tune_schedule", str, "idle", "when training runs: idle (after tune_idle_ms without typing or "

@@ -103,7 +103,8 @@ class TuneControl:
         token = self._token
         if token is None:
             return
-        pct = int(100 * p.step / p.total) if p.total else None
+        frac = p.fraction if p.fraction is not None else p.step / p.total if p.total else None
+        pct = int(100 * frac) if frac is not None else None
         msg = p.line()
         try:
             self._loop.call_soon_threadsafe(lambda: self.ls.work_done_progress.report(

@@ -77,7 +77,7 @@ class Bar:
         self.last_plain = 0.0
 
     def __call__(self, p) -> None:
-        frac = p.step / p.total if p.total else 0.0
+        frac = p.fraction if p.fraction is not None else p.step / p.total if p.total else 0.0
         fill = int(round(frac * self.width))
         line = f"[{'#' * fill}{'-' * (self.width - fill)}] {p.line()}"
         if self.tty:
@@ -109,7 +109,8 @@ def table(summ) -> str:
         ("tokens", f"{summ.tokens} in {summ.train_s:.1f} s"
          + (f" ({summ.tokens / summ.train_s:.0f} tok/s)" if summ.train_s > 0 else "")),
         ("train loss", f"{f(summ.loss_first)} -> {f(summ.loss_last)}"),
-        ("held-out loss", f"{f(summ.heldout_before)} -> {f(summ.heldout_best)}"),
+        ("held-out loss", f"{f(summ.heldout_before)} -> {f(summ.heldout_best)}"
+         + (f" (evaluations {summ.eval_s:.1f} s)" if summ.eval_s > 0 else "")),
         ("adapter", summ.adapter or "-"),
     ]
     w = max(len(k) for k, _ in rows)

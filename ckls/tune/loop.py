@@ -41,7 +41,7 @@ class TuneOptions:
     weight_decay: float = 0.0
     clip: float = 1.0
     seq_len: int = 1024
-    budget_s: float = 600.0      # training time per round (time spent waiting for the user does not count)
+    budget_s: float = 600.0      # work per round: steps and held-out evaluations (not the waits for the user)
     max_steps: int = 0           # 0: epochs * windows
     epochs: int = 2
     eval_every: int = 20         # steps between held-out evaluations
@@ -78,6 +78,7 @@ class Progress:
     tokens_per_s: float = 0.0
     eta_s: float | None = None
     message: str = ""
+    fraction: float | None = None  # of the round done: steps of the planned total, or budget used, the larger
 
     def line(self) -> str:
         parts = [self.phase]
@@ -109,7 +110,8 @@ class Summary:
     steps: int = 0
     resumed_at: int = 0
     tokens: int = 0
-    train_s: float = 0.0
+    train_s: float = 0.0        # in training steps (tokens / train_s is the training speed)
+    eval_s: float = 0.0         # in held-out evaluations (train_s + eval_s is what the budget bounds)
     loss_first: float | None = None
     loss_last: float | None = None
     heldout_before: float | None = None
@@ -398,13 +400,15 @@ class Tuner:
             first_loss, heldout_before = meta.get("loss_first"), meta.get("heldout_before")
             summ.resumed_at = step
         model.set_adapter(adapter)
-        stopped = False
+        stopped, t_eval = False, 0.0  # t_eval: seconds of held-out forwards (with the steps, what budget_s bounds)
         if heldout_before is None:
             self._report(Progress("evaluating", step, total))
+            t0, w0 = time.monotonic(), act.waited_s
             try:
                 heldout_before = heldout_loss(model, held_w, act)
             except Stopped:
                 stopped = True
+            t_eval += time.monotonic() - t0 - (act.waited_s - w0)
             if best is None:
                 best = heldout_before
 
@@ -421,7 +425,10 @@ class Tuner:
         best_path = os.path.join(self.state_dir, "best.gguf")
         arch = model.arch
         t_train, tokens, last_loss = 0.0, 0, None
-        while not stopped and step < total and t_train < o.budget_s:
+
+        def done(at: int) -> float:
+            return min(1.0, max(at / total, (t_train + t_eval) / o.budget_s if o.budget_s > 0 else 0.0))
+        while not stopped and step < total and t_train + t_eval < o.budget_s:
             if not act.wait_turn():
                 stopped = True
                 break
@@ -444,12 +451,15 @@ class Tuner:
             first_loss = last_loss if first_loss is None else first_loss
             evaluate = held_w and (step % o.eval_every == 0 or step == total)
             if evaluate:
-                self._report(Progress("evaluating", step, total, last_loss, best))
+                self._report(Progress("evaluating", step, total, last_loss, best, fraction=done(step)))
+                t0, w0 = time.monotonic(), act.waited_s
                 try:
                     h = heldout_loss(model, held_w, act)
                 except Stopped:  # this step's update is in the checkpoint below; its evaluation is skipped
                     stopped = True
                     break
+                finally:
+                    t_eval += time.monotonic() - t0 - (act.waited_s - w0)  # the forwards, not the waits
                 if best is None or h < best - 1e-4:
                     best, bad = h, 0
                     write_adapter(best_path, adapter_to_weights(adapter, arch, {"ckls.tune.step": step}))
@@ -458,12 +468,14 @@ class Tuner:
             if step % o.checkpoint_every == 0 or step == total:
                 save_ck()
             tps = tokens / t_train if t_train > 0 else 0.0
-            left = min((total - step) * (t_train / max(1, step - summ.resumed_at)), o.budget_s - t_train)
-            self._report(Progress("training", step, total, last_loss, best, tps, max(0.0, left)))
+            left = min((total - step) * ((t_train + t_eval) / max(1, step - summ.resumed_at)),
+                       o.budget_s - t_train - t_eval)
+            self._report(Progress("training", step, total, last_loss, best, tps, max(0.0, left),
+                                  fraction=done(step)))
             if held_w and bad >= o.patience:
                 summ.early_stopped = True
                 break
-        summ.steps, summ.tokens, summ.train_s = step, tokens, t_train
+        summ.steps, summ.tokens, summ.train_s, summ.eval_s = step, tokens, t_train, t_eval
         summ.loss_first, summ.loss_last = first_loss, last_loss
         summ.heldout_before, summ.heldout_best = heldout_before, best
         if stopped:

@@ -28,6 +28,7 @@ class Activity:
         self.yields = 0  # how often training gave the cores back
         self.touched_at = 0.0  # monotonic time of the last touch()/begin()
         self.yield_delays: list[float] = []  # touch -> the cancelled step returned, seconds (recent ones)
+        self.waited_s = 0.0  # time spent in wait_turn (the trainer's budget does not count it)
 
     # ---- the server's side ---------------------------------------------------------------------------------
     def touch(self) -> None:
@@ -74,11 +75,15 @@ class Activity:
     def wait_turn(self) -> bool:
         """Blocks until training may run a step; False once stopped."""
         gap = self.idle_s if self.schedule == "idle" else ALWAYS_GAP_S
+        t0 = time.monotonic()
         with self._cv:
-            while not self._stopped:
-                left = gap - (time.monotonic() - self._last)
-                if self._busy == 0 and left <= 0:
-                    self.cancel.clear()
-                    return True
-                self._cv.wait(timeout=max(left, 0.05) if self._busy == 0 else 0.5)
-            return False
+            try:
+                while not self._stopped:
+                    left = gap - (time.monotonic() - self._last)
+                    if self._busy == 0 and left <= 0:
+                        self.cancel.clear()
+                        return True
+                    self._cv.wait(timeout=max(left, 0.05) if self._busy == 0 else 0.5)
+                return False
+            finally:
+                self.waited_s += time.monotonic() - t0
