@@ -72,6 +72,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("tune_idle_ms", int, 3000, "quiet time before training resumes (schedule idle)", 0, 3600_000),
     Setting("tune_threads", int, 1, "CPU threads for training (0: all cores)", 0, 256),
     Setting("tune_dir", str, "", "folder for the tuning state and adapter (empty: ~/.cache/ckls/tune/<repo>)"),
+    Setting("tune_on_battery", bool, False, "let rounds the server starts on its own run while on battery"),
     Setting("tune_use_adapter", bool, True, "serve completions with the workspace adapter once one is trained"),
 )
 BY_NAME = {s.name: s for s in SCHEMA}
@@ -168,6 +169,7 @@ class Settings:
     tune_schedule: str = "idle"
     tune_idle_ms: int = 3000
     tune_threads: int = 1
+    tune_on_battery: bool = False
     tune_dir: str = ""
     tune_use_adapter: bool = True
 

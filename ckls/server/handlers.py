@@ -45,7 +45,7 @@ def create_server(settings: Settings | None = None) -> CklsServer:
         await ls.pull_configuration()
         await ls.load_model()
         if ls.settings.tune_enabled:
-            await ls.tuning.start()
+            await ls.tuning.start(auto=True)
 
     @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: CklsServer, params: types.DidChangeConfigurationParams):
@@ -73,7 +73,7 @@ def create_server(settings: Settings | None = None) -> CklsServer:
     async def did_save(ls: CklsServer, params: types.DidSaveTextDocumentParams):
         ls.saved(params.text_document.uri)
         if ls.settings.tune_enabled and not ls.tuning.running:
-            await ls.tuning.start()  # a saved file is new material; the round waits for the user to be idle
+            await ls.tuning.start(auto=True)  # a saved file is new material; the round waits for the user to be idle
 
     @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CklsServer, params: types.DidCloseTextDocumentParams):

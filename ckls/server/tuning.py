@@ -11,6 +11,7 @@ import uuid
 
 from lsprotocol import types
 
+from ckls.tune import power
 from ckls.tune.loop import Progress, Summary, TuneOptions, Tuner, TuneUnavailable, load_serving_adapter
 from ckls.tune.scheduler import Activity
 
@@ -47,21 +48,29 @@ class TuneControl:
             self.activity.end()
 
     # ---- commands ---------------------------------------------------------------------------------------------
-    def _tuner(self) -> Tuner:
+    def _tuner(self, activity: Activity | None = None) -> Tuner:
+        """The workspace's tuner; without an activity only for its paths (apply_saved)."""
         s = self.ls.settings
         root = self.ls.root
         if not root or not os.path.isdir(root):
             raise TuneUnavailable("the workspace has no folder to learn from")
         state_dir = os.path.expanduser(s.tune_dir) if s.tune_dir else None
-        self.activity = Activity(s.tune_schedule, s.tune_idle_ms)
-        return Tuner(root, s.resolved_model_path, TuneOptions.from_settings(s), state_dir, self.activity,
+        return Tuner(root, s.resolved_model_path, TuneOptions.from_settings(s), state_dir, activity,
                      on_progress=self._progress, on_adapter=self._adapter_ready)
 
-    async def start(self) -> dict:
+    async def start(self, auto: bool = False) -> dict:
+        """auto: started by the server (tune_enabled at start-up or a save), not by the user's command."""
         if self.running:
+            if not auto and self.activity is not None:
+                self.activity.allow_battery()  # the user's command runs a round the server paused on battery
             return self.status()
+        s = self.ls.settings
+        # a round the server starts on its own waits while on battery; one the user asks for runs
+        activity = Activity(s.tune_schedule, s.tune_idle_ms,
+                            power=power.on_battery if auto and not s.tune_on_battery else None)
         try:
-            self.tuner = self._tuner()
+            self.tuner = self._tuner(activity)
+            self.activity = activity
         except TuneUnavailable as exc:
             self.error = str(exc)
             return self.status()
@@ -82,7 +91,8 @@ class TuneControl:
     def status(self) -> dict:
         out = {"running": self.running, "error": self.error, "adapter_in_use": self.adapter,
                "summary": self.summary.as_dict() if self.summary else None,
-               "yields": self.activity.yields if self.activity else 0}
+               "yields": self.activity.yields if self.activity else 0,
+               "paused": self.activity.paused if self.activity else None}
         if self.tuner is not None:
             out.update(self.tuner.status())
             out["progress_line"] = self.tuner.last.line()

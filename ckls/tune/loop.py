@@ -313,6 +313,10 @@ class Tuner:
 
     def _run(self) -> Summary:
         o, act = self.opts, self.activity
+        if act.on_battery():  # not even the scan and the tokenizing until the computer is on mains power
+            self._report(Progress("waiting", message="paused: on battery"))
+            if not act.wait_turn():
+                return Summary("stopped", message="stopped while paused on battery")
         os.makedirs(self.state_dir, exist_ok=True)
         self._report(Progress("scanning", message=self.root))
         st = self.load_state()
@@ -429,6 +433,8 @@ class Tuner:
         def done(at: int) -> float:
             return min(1.0, max(at / total, (t_train + t_eval) / o.budget_s if o.budget_s > 0 else 0.0))
         while not stopped and step < total and t_train + t_eval < o.budget_s:
+            if act.on_battery():
+                self._report(Progress("waiting", step, total, last_loss, best, message="paused: on battery"))
             if not act.wait_turn():
                 stopped = True
                 break

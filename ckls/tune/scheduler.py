@@ -2,20 +2,24 @@
 raises the cancel flag the native training step polls between layers (so the cores are free within about one
 layer's work) and restarts the idle clock. The training loop calls `wait_turn()` before each step: it returns once
 the user has been idle long enough (schedule "idle") or no completion is running (schedule "always"), then lowers
-the flag. `stop()` ends training for good."""
+the flag. `stop()` ends training for good. With a `power` probe (ckls.tune.power.on_battery), it also waits while the
+computer runs on battery, looking again every `recheck_s`."""
 from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 from ckls.runtime import CancelFlag
 
 SCHEDULES = ("idle", "always")
 ALWAYS_GAP_S = 0.25  # "always" still leaves a completion this long to finish and the user to type the next key
+POWER_RECHECK_S = 30.0  # how often a round paused on battery looks at the power supply again
 
 
 class Activity:
-    def __init__(self, schedule: str = "idle", idle_ms: int = 2000):
+    def __init__(self, schedule: str = "idle", idle_ms: int = 2000,
+                 power: Callable[[], bool | None] | None = None, recheck_s: float = POWER_RECHECK_S):
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule should be one of {', '.join(SCHEDULES)}, not {schedule!r}")
         self.schedule = schedule
@@ -29,6 +33,8 @@ class Activity:
         self.touched_at = 0.0  # monotonic time of the last touch()/begin()
         self.yield_delays: list[float] = []  # touch -> the cancelled step returned, seconds (recent ones)
         self.waited_s = 0.0  # time spent in wait_turn (the trainer's budget does not count it)
+        self.power, self.recheck_s = power, recheck_s
+        self._power_at, self._battery = float("-inf"), False
 
     # ---- the server's side ---------------------------------------------------------------------------------
     def touch(self) -> None:
@@ -53,6 +59,12 @@ class Activity:
             self._last = time.monotonic()
             self._cv.notify_all()
 
+    def allow_battery(self) -> None:
+        """The user asked for this round: it no longer waits for mains power."""
+        with self._cv:
+            self.power, self._battery = None, False
+            self._cv.notify_all()
+
     def stop(self) -> None:
         self.cancel.set()
         with self._cv:
@@ -72,12 +84,31 @@ class Activity:
     def idle_for(self) -> float:
         return time.monotonic() - self._last
 
+    def on_battery(self) -> bool:
+        """Whether training should pause for the battery (the probe's answer, read at most every recheck_s)."""
+        probe = self.power  # (allow_battery may clear it meanwhile)
+        if probe is None:
+            return False
+        now = time.monotonic()
+        if now - self._power_at >= self.recheck_s:
+            self._battery, self._power_at = probe() is True, now
+        return self._battery and self.power is not None
+
+    @property
+    def paused(self) -> str | None:
+        return "on battery" if self._battery and self.power is not None else None
+
     def wait_turn(self) -> bool:
         """Blocks until training may run a step; False once stopped."""
         gap = self.idle_s if self.schedule == "idle" else ALWAYS_GAP_S
         t0 = time.monotonic()
-        with self._cv:
-            try:
+        try:
+            while self.on_battery():  # (the probe may run a program: not under the lock)
+                with self._cv:
+                    if self._stopped:
+                        return False
+                    self._cv.wait(timeout=max(0.0, self._power_at + self.recheck_s - time.monotonic()))
+            with self._cv:
                 while not self._stopped:
                     left = gap - (time.monotonic() - self._last)
                     if self._busy == 0 and left <= 0:
@@ -85,5 +116,5 @@ class Activity:
                         return True
                     self._cv.wait(timeout=max(left, 0.05) if self._busy == 0 else 0.5)
                 return False
-            finally:
-                self.waited_s += time.monotonic() - t0
+        finally:
+            self.waited_s += time.monotonic() - t0

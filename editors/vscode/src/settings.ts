@@ -8,7 +8,7 @@ export const SERVER_KEYS = [
   'disabledLanguages', 'enabled', 'prefetch', 'telemetry',
   // fine-tuning: contributed as ckls.tune.<name>, flattened to tune<Name> (the server's tune_* settings)
   'tuneEnabled', 'tuneRank', 'tuneAlpha', 'tuneLr', 'tuneBudgetS', 'tuneMaxSteps', 'tuneSeqLen', 'tuneSchedule',
-  'tuneIdleMs', 'tuneThreads', 'tuneDir', 'tuneUseAdapter',
+  'tuneIdleMs', 'tuneThreads', 'tuneOnBattery', 'tuneDir', 'tuneUseAdapter',
 ] as const;
 
 export interface ConfigLike {
