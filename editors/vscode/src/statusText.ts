@@ -21,19 +21,22 @@ export function modelName(model: string | undefined): string | undefined {
   return base.replace(/\.gguf$/i, '');
 }
 
-/** "42%" (or "round 3") when a fine-tuning run is active, else undefined. */
+/**
+ * From a ckls.tune.status reply ({running, paused, progress: {phase, step, total, fraction, ...}, progress_line}):
+ * "42%" while a round trains ("42% waiting" while it gives way to the user), "paused: on battery" while an automatic
+ * round waits for mains power; undefined when no round runs.
+ */
 export function tuneProgress(tune: unknown): string | undefined {
   if (!tune || typeof tune !== 'object') return undefined;
   const t = tune as Record<string, unknown>;
-  const state = String(t.state ?? t.status ?? '');
-  const active = t.running === true || /^(running|training|waiting|idle-wait|scheduled)$/i.test(state);
-  if (!active) return undefined;
-  const frac = typeof t.progress === 'number' ? t.progress
-    : typeof t.step === 'number' && typeof t.total_steps === 'number' && t.total_steps > 0 ? t.step / t.total_steps
-      : typeof t.step === 'number' && typeof t.totalSteps === 'number' && t.totalSteps > 0 ? t.step / t.totalSteps
-        : undefined;
-  if (frac !== undefined && Number.isFinite(frac)) return `${Math.round(Math.min(1, Math.max(0, frac)) * 100)}%`;
-  return state || 'running';
+  if (t.running !== true) return undefined;
+  if (typeof t.paused === 'string' && t.paused) return `paused: ${t.paused}`;
+  const p = t.progress && typeof t.progress === 'object' ? t.progress as Record<string, unknown> : {};
+  const phase = typeof p.phase === 'string' ? p.phase : '';
+  const frac = typeof p.fraction === 'number' ? p.fraction
+    : typeof p.step === 'number' && typeof p.total === 'number' && p.total > 0 ? p.step / p.total : undefined;
+  if (frac === undefined || !Number.isFinite(frac)) return phase || 'running';
+  return `${Math.round(Math.min(1, Math.max(0, frac)) * 100)}%${phase === 'waiting' ? ' waiting' : ''}`;
 }
 
 export function statusView(s: StatusInput): StatusView {
@@ -51,7 +54,10 @@ export function statusView(s: StatusInput): StatusView {
   else { state = 'error'; icon = '$(warning)'; }
   const label = name ?? (state === 'loading' ? 'loading' : state === 'off' ? 'off' : 'no model');
   const lines = [`ckls: ${state === 'off' ? 'completions off' : state}`, `model: ${s.model ?? 'unknown'}`];
-  if (tune) lines.push(`fine-tuning: ${tune}`);
+  if (tune) {
+    const line = (s.tune as Record<string, unknown>).progress_line;
+    lines.push(`fine-tuning: ${typeof line === 'string' && line ? line : tune}`);
+  }
   lines.push('Click to toggle completions');
   return { text: `${icon} ckls ${label}${state === 'off' && name ? ' (off)' : ''}${tuneText}`, tooltip: lines.join('\n'), state };
 }
