@@ -79,6 +79,9 @@ async def test_train_while_completing_then_hot_swap(client: LanguageClient, tiny
         st = await command(client, "ckls.tune.status")
         if not st["running"]:
             break
+        # what the editors read (editors/vscode/src/statusText.ts)
+        assert st["paused"] is None and isinstance(st["progress_line"], str)
+        assert {"phase", "step", "total", "fraction", "message"} <= set(st["progress"]), st["progress"]
         answered += 1  # answered, and training still going
         await asyncio.sleep(0.6)  # a user pausing between requests: training gets the gaps ("always" schedule)
     assert not st["running"], f"the round did not end: {st.get('progress_line')}"
