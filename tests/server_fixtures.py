@@ -51,6 +51,11 @@ def init_params(options: dict | None = None, root: str | None = None) -> types.I
                                   root_uri=f"file://{root}" if root else None)
 
 
+async def command(client, name: str):
+    """workspace/executeCommand without arguments: the server's reply."""
+    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=name))
+
+
 async def wait_model(client, timeout: float = 60.0) -> dict:
     """Polls ckls.stats until the model finished loading (or failed); returns the stats."""
     import asyncio

@@ -11,7 +11,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from server_fixtures import (SERVER_CMD, expected_completion, init_params, inline_params, open_doc,
+from server_fixtures import (SERVER_CMD, command, expected_completion, init_params, inline_params, open_doc,
                              register_client_handlers, tiny_model, wait_model)
 from tune_fixtures import make_repo
 
@@ -48,10 +48,6 @@ async def client(lsp_client: LanguageClient, tiny_model, tune_repo, tmp_path_fac
     await lsp_client.initialize_session(init_params(OPTIONS, root=tune_repo))
     yield
     await lsp_client.shutdown_session()
-
-
-async def command(client, name: str):
-    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=name))
 
 
 async def test_status_before_any_round(client: LanguageClient):

@@ -9,10 +9,9 @@ import tempfile
 
 import pytest
 import pytest_lsp
-from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from server_fixtures import SERVER_CMD, init_params, register_client_handlers, tiny_model, wait_model
+from server_fixtures import SERVER_CMD, command, init_params, register_client_handlers, tiny_model, wait_model
 from test_tune_power import battery_tree
 from tune_fixtures import make_repo
 
@@ -37,10 +36,6 @@ async def client(lsp_client: LanguageClient, tiny_model, tmp_path_factory):
     await lsp_client.initialize_session(init_params(OPTIONS, root=str(root)))
     yield
     await lsp_client.shutdown_session()
-
-
-async def command(client, name: str):
-    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=name))
 
 
 async def test_automatic_round_waits_for_mains_power_until_started_by_hand(client: LanguageClient):
