@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from ckls.runtime import Cancelled
-from ckls.tune import checkpoint, dataset
+from ckls.tune import checkpoint, dataset, statelock
 from ckls.tune.adapter_gguf import TARGETS, LoraWeights, read_adapter, write_adapter
 from ckls.tune.scheduler import Activity
 
@@ -305,6 +305,7 @@ class Tuner:
                 "last_round": (st.get("rounds") or [None])[-1],
                 "adapter": self.adapter_path if os.path.isfile(self.adapter_path) else None,
                 "unfinished_step": ck["step"] if ck else None,
+                "tuning_pid": statelock.holder(self.state_dir),  # another process's round, or this one's
                 "progress": asdict(self.last)}
 
     def run(self) -> Summary:
@@ -312,12 +313,23 @@ class Tuner:
             return self._run()
 
     def _run(self) -> Summary:
-        o, act = self.opts, self.activity
+        act = self.activity
         if act.on_battery():  # not even the scan and the tokenizing until the computer is on mains power
             self._report(Progress("waiting", message="paused: on battery"))
             if not act.wait_turn():
                 return Summary("stopped", message="stopped while paused on battery")
         os.makedirs(self.state_dir, exist_ok=True)
+        try:
+            lock = statelock.StateLock(self.state_dir).acquire()
+        except statelock.Busy as exc:
+            raise TuneUnavailable(str(exc)) from None
+        try:
+            return self._locked_run()
+        finally:
+            lock.release()
+
+    def _locked_run(self) -> Summary:
+        o = self.opts
         self._report(Progress("scanning", message=self.root))
         st = self.load_state()
         sc = dataset.scan(self.root)
@@ -362,7 +374,7 @@ class Tuner:
             model.close()
 
     def _train(self, model, lora, st, ck, fresh, replay, held, by_path, seed, summ: Summary) -> Summary:
-        o, act = self.opts, self.activity
+        o = self.opts
         maker = dataset.SampleMaker(model.tokenizer, o.seq_len, fim_rate=o.fim_rate)
         train_files = [(f.path, f.text) for f in fresh + replay]
         if o.layout == "cursor":  # what the server asks: examples at editor cursors, held-out ones too
