@@ -444,6 +444,7 @@ class Tuner:
 
         def done(at: int) -> float:
             return min(1.0, max(at / total, (t_train + t_eval) / o.budget_s if o.budget_s > 0 else 0.0))
+
         while not stopped and step < total and t_train + t_eval < o.budget_s:
             if act.on_battery():
                 self._report(Progress("waiting", step, total, last_loss, best, message="paused: on battery"))
