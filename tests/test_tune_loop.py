@@ -141,6 +141,45 @@ def test_budget_covers_heldout_evaluation(models, repo, tmp_path):
     assert fr == sorted(fr) and fr[-1] > 0.9 and seen[-1].step / seen[-1].total < 0.1
 
 
+def test_scan_and_layout_give_way_to_the_user(models, repo, tmp_path):
+    """Reading and laying out a large repository is seconds of Python in the server's process: it pauses while the
+    user types (schedule idle) like a step does, and a stop during it ends the round cleanly."""
+    rng = np.random.default_rng(1)
+    for i in range(12, 1500):
+        with open(os.path.join(repo, "pkg", f"mod{i:04d}.py"), "w") as f:
+            f.write(source(i, rng))
+    base = models.get("qwen2", "tiny", "f32")
+    act = Activity("idle", idle_ms=400)
+    seen = []
+    t = Tuner(repo, base, opts(max_steps=1, heldout_windows=1), str(tmp_path / "state"), act,
+              on_progress=lambda p: seen.append((time.monotonic(), p.phase)))
+    th = threading.Thread(target=lambda: seen.append((time.monotonic(), t.run())))
+    th.start()
+    while not seen:
+        time.sleep(0.001)
+    t_end = time.monotonic() + 1.5
+    while time.monotonic() < t_end:  # the user types for 1.5 s from the moment the round starts scanning
+        act.touch()
+        time.sleep(0.05)
+    last_touch = time.monotonic()
+    th.join(120)
+    s = seen[-1][1]
+    assert s.status == "trained" and s.files >= 1500, s
+    after = [(ts, ph) for ts, ph in seen[:-1] if ph not in ("scanning", "waiting")]
+    assert after and after[0][0] >= last_touch + 0.3, (after[0][0] - last_touch, after[0][1])
+
+    act2 = Activity("idle", idle_ms=60_000)
+    t2 = Tuner(repo, base, opts(max_steps=1), str(tmp_path / "state2"), act2)
+    act2.touch()  # the user is typing: the scan waits at its first file
+    out = []
+    th = threading.Thread(target=lambda: out.append(t2.run()))
+    th.start()
+    time.sleep(0.3)
+    act2.stop()
+    th.join(10)
+    assert out and out[0].status == "stopped" and "before any step" in out[0].message
+
+
 def test_training_yields_within_100ms(repo, tmp_path):
     """The shipped model (34M) with the default layout and sample length (server-shaped examples, 1,024 tokens):
     each step takes long enough that yielding matters. The user types while a step runs; the step must give the

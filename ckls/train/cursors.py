@@ -160,18 +160,23 @@ def example(text: str, name: str, rng: np.random.Generator, spm_rate: float = 0.
 
 def package_layouts(docs: list[dict], rng: np.random.Generator, fim_rate: float, spm_rate: float = 0.7,
                     chars_per_example: int = CHARS_PER_EXAMPLE, max_examples: int = 8,
-                    total_chars: int = TOTAL_CHARS):
+                    total_chars: int = TOTAL_CHARS, pace=None):
     """Layouts for the files of one package: every file as plain text (unless fim_rate is 1), and for a share
     fim_rate of them also one server-shaped example per chars_per_example characters (at least one, at most
-    max_examples). Yields (doc index, layout)."""
+    max_examples). Yields (doc index, layout). pace(), when given, is called before each file's work (the tuner
+    gives way to the user there)."""
     names = [d["path"].rsplit("/", 1)[-1] for d in docs]
     defs: dict[str, tuple[str, str]] = {}
     for d, nm in zip(docs, names):
+        if pace is not None:
+            pace()
         if d.get("lang", "python") == "python":
             for k, v in definitions(d["text"]).items():
                 defs.setdefault(k, (nm, v))
     chunks = list(zip(names, (d["text"] for d in docs)))
     for i, (d, nm) in enumerate(zip(docs, names)):
+        if pace is not None:
+            pace()
         text = d["text"]
         if fim_rate < 1.0:
             yield i, [text, (EOT,)]

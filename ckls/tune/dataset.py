@@ -86,13 +86,16 @@ def excluded(path: str) -> str | None:
     return None
 
 
-def scan(root: str | os.PathLike, max_files: int = 20000) -> Scan:
-    """Reads, filters and dedupes the workspace's source files (sorted by path)."""
+def scan(root: str | os.PathLike, max_files: int = 20000, pace=None) -> Scan:
+    """Reads, filters and dedupes the workspace's source files (sorted by path). pace(), when given, is called
+    before each file (the tuner gives way to the user there)."""
     root = os.fspath(root)
     out = Scan()
     kept: list[SourceFile] = []
     sigs, seen = [], set()
     for rel in candidate_paths(root):
+        if pace is not None:
+            pace()
         why = excluded(rel)
         full = os.path.join(root, rel)
         if why is None and (os.path.islink(full) or not os.path.isfile(full)):
@@ -185,8 +188,9 @@ class SampleMaker:
     FIM tokens."""
 
     def __init__(self, tok, seq_len: int, fim_rate: float = 0.9, spm_rate: float = 0.5, line_rate: float = 0.5,
-                 chars_per_token: float = 3.0):
+                 chars_per_token: float = 3.0, pace=None):
         self.tok = tok
+        self.pace = pace  # called before each file's work, as in scan()
         self.seq_len = int(seq_len)
         ids = {EOT: tok.eos_id, FIM_PRE: tok.fim_pre_id, FIM_SUF: tok.fim_suf_id, FIM_MID: tok.fim_mid_id}
         if ids[EOT] is None:
@@ -202,6 +206,8 @@ class SampleMaker:
         rng = np.random.default_rng(seed)
         chunks = []
         for text in texts:
+            if self.pace is not None:
+                self.pace()
             for piece in pieces(text, self.max_chars):
                 for p in fim.layout(piece, rng, self.fim_rate, self.spm_rate, self.line_rate):
                     if isinstance(p, str):
@@ -244,7 +250,7 @@ class SampleMaker:
             fim_rate = 0.0
         plain, examples = [], []
         for _, lay in cursors.package_layouts(docs, rng, fim_rate, spm_rate, example_chars, max_examples,
-                                              context_chars):
+                                              context_chars, pace=self.pace):
             ids = self._encode_layout(lay)
             if cursors.is_example(lay):
                 if 2 <= len(ids) <= self.seq_len + 1:

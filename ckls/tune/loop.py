@@ -325,14 +325,25 @@ class Tuner:
             raise TuneUnavailable(str(exc)) from None
         try:
             return self._locked_run()
+        except Stopped:  # during the scan or the layout, before any step
+            summ = Summary("stopped", message="stopped while preparing the round (before any step)")
+            self._report(Progress("done", message=summ.message))
+            return summ
         finally:
             lock.release()
+
+    def _pace(self) -> None:
+        """Called between files while scanning and laying out samples (seconds of Python for a large repository):
+        gives way while the user is active or the computer is on battery, as a training step does."""
+        act = self.activity
+        if (act.cancel.is_set or act.on_battery()) and not act.wait_turn():
+            raise Stopped()
 
     def _locked_run(self) -> Summary:
         o = self.opts
         self._report(Progress("scanning", message=self.root))
         st = self.load_state()
-        sc = dataset.scan(self.root)
+        sc = dataset.scan(self.root, pace=self._pace)
         if o.exclude:
             skip, n = set(o.exclude), len(sc.files)
             sc.files = [f for f in sc.files if f.path not in skip]
@@ -375,7 +386,7 @@ class Tuner:
 
     def _train(self, model, lora, st, ck, fresh, replay, held, by_path, seed, summ: Summary) -> Summary:
         o = self.opts
-        maker = dataset.SampleMaker(model.tokenizer, o.seq_len, fim_rate=o.fim_rate)
+        maker = dataset.SampleMaker(model.tokenizer, o.seq_len, fim_rate=o.fim_rate, pace=self._pace)
         train_files = [(f.path, f.text) for f in fresh + replay]
         if o.layout == "cursor":  # what the server asks: examples at editor cursors, held-out ones too
             held_w = [w for w in maker.cursor_windows([(p, by_path[p].text) for p in held], 12345, 1.0,
@@ -451,7 +462,11 @@ class Tuner:
             if not act.wait_turn():
                 stopped = True
                 break
-            toks, tgts = epochs.window(step // per_epoch, step % per_epoch)
+            try:
+                toks, tgts = epochs.window(step // per_epoch, step % per_epoch)  # a new epoch lays files out again
+            except Stopped:
+                stopped = True
+                break
             t0 = time.monotonic()
             try:
                 loss = trainer.step(toks, tgts, cancel=act.cancel)
