@@ -8,8 +8,10 @@ reason. The verdict is not the model's: the caller runs ckls.verify on the sourc
 
 Errors: the SDK retries 429, 5xx, timeouts and dropped connections itself (max_retries, exponential backoff,
 honouring retry-after); an error event in the middle of a stream (overloaded) is retried here the same way.
-The API key comes from AgentConfig.api_key or ANTHROPIC_API_KEY and never appears in progress, transcript or
-error text.
+The API key comes from AgentConfig.api_key or ANTHROPIC_API_KEY. Everything that leaves the loop (each turn
+sent to the API, the transcript, progress lines, notes, error text) passes through one Redactor (redact.py):
+the key, secret-looking environment values, secret files and key shapes come out as `[redacted: ...]`. The
+model's own tool calls are masked on arrival, so the tools, the transcript and the result see the same text.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .redact import Redactor, redactor
 from .skills import Skill, default_skills_dir, load_skills
 from .task import KernelTask
 from .tools import ToolResult, Workbench, tool_definitions
@@ -168,10 +171,6 @@ class _Stop(Exception):
         self.stop, self.error = stop, error
 
 
-def _scrub(text: str, key: str | None) -> str:
-    return text.replace(key, "<api key>") if key else text
-
-
 def _describe_api_error(e, cfg: AgentConfig) -> str:
     import anthropic
 
@@ -211,11 +210,18 @@ def _mid_stream_retryable(e) -> bool:
         _error_type(e) in ("overloaded_error", "api_error", "rate_limit_error")
 
 
-def _block_dict(b) -> dict:
+def _block_dict(b, red: Redactor) -> dict:
+    """A content block as it is kept and sent back; text and tool input masked (thinking blocks must go back
+    exactly as they came, signed)."""
     d = b.model_dump(exclude_none=True) if hasattr(b, "model_dump") else dict(b)
     keep = {"text": ("type", "text"), "tool_use": ("type", "id", "name", "input"),
             "thinking": ("type", "thinking", "signature"), "redacted_thinking": ("type", "data")}
-    return {k: d[k] for k in keep.get(d.get("type"), d.keys()) if k in d}
+    out = {k: d[k] for k in keep.get(d.get("type"), d.keys()) if k in d}
+    if out.get("type") == "text":
+        out["text"] = red(out["text"])
+    elif out.get("type") == "tool_use":
+        out["input"] = red.obj(out.get("input") or {})
+    return out
 
 
 def _with_cache_mark(messages: list[dict]) -> list[dict]:
@@ -241,12 +247,14 @@ def run_agent(task: KernelTask, lang: str, config: AgentConfig, progress=None, c
                            "pip install 'ckls[kernel]'", [])
     if lang not in ("c", "cuda"):
         raise ValueError(f"lang must be c or cuda, not {lang!r}")
-    say = progress or (lambda _m: None)
+    sink = progress or (lambda _m: None)
     cancel = cancel or threading.Event()
     task = task.with_language(lang)
     usage = Usage()
     transcript: list[dict] = []
     key = config.api_key or os.environ.get("ANTHROPIC_API_KEY")
+    red = redactor(key, task.py_path)
+    say = lambda m, limit=None: sink(red(m)[:limit])  # masked first, then cut  # noqa: E731
     if not key:
         return AgentResult(None, lang, "error", 0, usage, "no API key: set ANTHROPIC_API_KEY (or the key in the "
                            "editor's ckls settings)", transcript)
@@ -254,13 +262,13 @@ def run_agent(task: KernelTask, lang: str, config: AgentConfig, progress=None, c
         skills = load_skills(config.skills_dir, config.skills)
     except Exception as e:
         return AgentResult(None, lang, "error", 0, usage, f"skills: {e}", transcript)
-    bench = Workbench(task, lang, skills)
+    bench = Workbench(task, lang, skills, redact=red)
     client = anthropic.Anthropic(api_key=key, base_url=config.base_url, timeout=config.timeout_s,
                                  max_retries=config.max_retries)
     system = system_prompt(task, lang, skills)
     tools = tool_definitions(skills, lang)
     tools[-1] = dict(tools[-1], cache_control={"type": "ephemeral"})
-    messages: list[dict] = [{"role": "user", "content": user_prompt(task)}]
+    messages: list[dict] = [{"role": "user", "content": red(user_prompt(task))}]
     transcript.append(messages[0])
     turns, stop, error = 0, "max_turns", None
     say(f"asking {config.model} for a {lang.upper()} kernel for {task.func_name} "
@@ -273,7 +281,7 @@ def run_agent(task: KernelTask, lang: str, config: AgentConfig, progress=None, c
                 raise _Stop("budget", f"token budget spent ({usage.total} of {config.budget_tokens})")
             turns += 1
             msg = _one_turn(client, config, system, tools, messages, turns, say, cancel, usage)
-            content = [_block_dict(b) for b in msg.content]
+            content = [_block_dict(b, red) for b in msg.content]
             messages.append({"role": "assistant", "content": content})
             transcript.append(messages[-1])
             if msg.stop_reason == "refusal":
@@ -294,8 +302,8 @@ def run_agent(task: KernelTask, lang: str, config: AgentConfig, progress=None, c
                                                     else ""))
                 r: ToolResult = bench.run(u["name"], u.get("input") or {})
                 first = r.text.splitlines()[0] if r.text else ""
-                say(f"turn {turns}: {u['name']} -> {first[:160]}")
-                results.append({"type": "tool_result", "tool_use_id": u["id"], "content": r.text,
+                say(f"turn {turns}: {u['name']} -> {first}", 180)
+                results.append({"type": "tool_result", "tool_use_id": u["id"], "content": red(r.text),
                                 **({"is_error": True} if r.is_error else {})})
                 submitted = submitted or r.submitted
             messages.append({"role": "user", "content": results})
@@ -309,13 +317,13 @@ def run_agent(task: KernelTask, lang: str, config: AgentConfig, progress=None, c
         stop, error = "error", _describe_api_error(e, config)
     except Exception as e:  # anything else is a bug in ckls; say what it was, keep the key out
         stop, error = "error", f"{type(e).__name__}: {e}"
-    error = _scrub(error, key) if error else None
+    error = red(error) if error else None
     source = bench.submitted or bench.last_passed or bench.last_compiled
     if stop != "submitted" and source:
         say(f"no submission ({stop}); keeping the last candidate that "
             f"{'passed the public tests' if source is bench.last_passed else 'compiled'}")
     say(usage.describe(config.model))
-    return AgentResult(source, lang, stop, turns, usage, error, transcript, bench.notes, stop == "submitted")
+    return AgentResult(source, lang, stop, turns, usage, error, transcript, red(bench.notes), stop == "submitted")
 
 
 def _one_turn(client, cfg, system, tools, messages, turn, say, cancel, usage):
@@ -347,12 +355,12 @@ def _stream(client, cfg, system, tools, messages, turn, say, cancel, usage):
                 while "\n" in line:
                     head, line = line.split("\n", 1)
                     if head.strip():
-                        say(f"turn {turn}: {head.strip()[:200]}")
+                        say(f"turn {turn}: {head.strip()}", 210)
             elif ev.type == "content_block_start" and getattr(ev.content_block, "type", "") == "tool_use":
                 say(f"turn {turn}: writing {ev.content_block.name} call")
         msg = stream.get_final_message()
     if line.strip():
-        say(f"turn {turn}: {line.strip()[:200]}")
+        say(f"turn {turn}: {line.strip()}", 210)
     usage.add(msg.usage)
     return msg
 

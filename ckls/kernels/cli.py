@@ -7,6 +7,7 @@ import sys
 
 from .agent import AgentConfig, PRICES
 from .apply import ApplyError
+from .redact import redactor
 from .service import answer_all, apply_plan, draft_for, generate
 from .target import TargetError, parse_ref
 
@@ -15,7 +16,9 @@ The function's contract (sizes, dtypes, shapes, outputs) is inferred from its si
 docstring, body and the calls of it in the workspace; what cannot be inferred is asked (or, without a
 terminal, taken at its default and said so). --spec uses a contract file instead (ckls verify's format).
 
-The API key comes from ANTHROPIC_API_KEY. Progress goes to stderr; the judge's report to stdout. The kernel
+The API key comes from ANTHROPIC_API_KEY. Progress goes to stderr; the judge's report to stdout. Secrets
+(the key, secret-looking environment values, ~/.ssh and credential files, the workspace's .env, key shapes)
+are masked as [redacted: ...] in everything printed or written, and in what is sent to the model. The kernel
 is written to --out (default: a temporary folder, printed). --apply adds it to the project beside the
 original: the kernel, its contract, a cffi wrapper the original dispatches to, and a pytest that re-verifies
 it; only on PASS unless --force.
@@ -58,7 +61,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    err = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    red = redactor(None, args.target.split("::")[0] or None)  # ANTHROPIC_API_KEY is in the environment
+    err = lambda m: print(red(m), file=sys.stderr, flush=True)  # noqa: E731
     say = (lambda m: None) if args.quiet else (lambda m: err(f"[ckls] {m}"))
     try:
         path, func = parse_ref(args.target)
@@ -90,7 +94,7 @@ def main(argv=None) -> int:
     out = generate(task, args.lang, cfg, progress=say, budget=args.verify_budget, out_path=args.out)
     if args.transcript:
         with open(args.transcript, "w") as f:
-            json.dump(out.agent.transcript, f, indent=1)
+            json.dump(red.obj(out.agent.transcript), f, indent=1)
     if out.agent.error:
         err(f"ckls kernel: {out.agent.error}")
     if out.report is None:
@@ -98,7 +102,7 @@ def main(argv=None) -> int:
         return 3
     say(f"kernel written to {out.kernel_path}")
     rep = out.report
-    print({"text": rep.to_text, "markdown": rep.to_markdown, "json": rep.to_json}[args.format]())
+    print(red({"text": rep.to_text, "markdown": rep.to_markdown, "json": rep.to_json}[args.format]()))
     if args.apply:
         try:
             written = apply_plan(out, force=args.force).write()

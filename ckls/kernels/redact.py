@@ -11,6 +11,9 @@ What is masked (each as `[redacted: WHAT]`):
 - well-known shapes of secrets in any text: Anthropic/OpenAI `sk-...` keys, `-----BEGIN ... PRIVATE KEY-----`
   blocks (and their lines one by one), long base64 runs, GitHub `ghp_...`/`github_pat_...`, AWS `AKIA...`,
   Slack `xox.-...`, Google `AIza...`, JWTs, and password hashes as /etc/shadow writes them (`name:$6$...`).
+Compiler output gets one more rule (foreign_source): where gcc or nvcc quotes a line, or a token in quotes, of a
+file that is neither the candidate nor a system header (a kernel that #includes ~/.ssh/id_ed25519 or ../.env),
+the quote is masked as `[redacted: contents of FILE]`, whatever the file holds.
 Literal values are also matched in their JSON-escaped form, and pieces of them: a run of 8 or more letters and
 digits (with a digit, or with both cases) that occurs inside a known value is masked too, so a compiler that
 quotes one token of an included key file does not let that token out. Compiler diagnostics, paths and hex addresses are
@@ -201,3 +204,66 @@ def redactor(api_key: str | None = None, workspace: str | os.PathLike | None = N
                 for name, value in _dotenv(_read(folder / n)):
                     r.add(value, f"{n} {name}")
     return r
+
+
+def redact_dataclass(obj, red: Redactor):
+    """A copy of a dataclass (the judge's Report, its Failure) with every string in it masked."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
+        return red.obj(obj)
+    return dataclasses.replace(obj, **{f.name: redact_dataclass(getattr(obj, f.name), red)
+                                       for f in dataclasses.fields(obj) if f.init})
+
+
+# ---- compiler output: what it quotes from files that are not the kernel's ---------------------------------------
+_DIAG = re.compile(r"^(?P<file>[^\s:(][^:(]*?)(?::\d+(?::\d+)?:|\(\d+\):) (?P<rest>.*)$")
+_QUOTED = re.compile(r"‘[^’]*’|'[^']*'|\"[^\"]*\"")
+_SOURCE_LINE = re.compile(r"^(\s*\d*\s*\|\s?)(.*\S.*)$")
+_HARMLESS = re.compile(r"^(?:In file included from|\s+from |compilation terminated|\d+ errors? detected|"
+                       r"forbidden imports:)")
+SYSTEM_DIRS = ("/usr/", "<command-line>", "<built-in>")
+
+
+def _foreign(path: str, own: tuple[str, ...]) -> bool:
+    path = path.strip()
+    if path.startswith(SYSTEM_DIRS) or any(path.startswith(d) for d in own if d):
+        return False
+    return "/" in path or path.startswith(".")   # a bare name is a file of the candidate's own folder
+
+
+def foreign_source(text: str, own: tuple[str, ...] = ()) -> str:
+    """Masks what a compiler log quotes from foreign files: the source lines it shows under a diagnostic and
+    the quoted tokens of the diagnostic's message. `own`: folders whose files are the candidate's."""
+    if not text or "|" not in text and "'" not in text and "\u2018" not in text:
+        return text
+    out, foreign, label = [], False, ""
+    for line in text.split("\n"):
+        m = _DIAG.match(line)
+        if m and not line.startswith(("In file included from", "                 from")):
+            foreign = _foreign(m.group("file"), own)
+            if foreign:
+                label = f"[redacted: contents of {m.group('file').strip()}]"
+                head = line[: m.start("rest")]
+                line = head + _QUOTED.sub(label, m.group("rest"))
+        elif foreign and re.search(r"[^\s^~+|]", line) and not _HARMLESS.match(line):
+            sm = _SOURCE_LINE.match(line)   # gcc: "   12 | text"; nvcc: the text itself, indented
+            line = sm.group(1) + label if sm and "|" in sm.group(1) else re.match(r"\s*", line).group(0) + label
+        out.append(line)
+    return "\n".join(out)
+
+
+def foreign_build(build: dict, own: tuple[str, ...]) -> dict:
+    """A build record of the judge's report ({log, diagnostics: [{file, message}]}) through foreign_source."""
+    b = dict(build)
+    if isinstance(b.get("log"), str):
+        b["log"] = foreign_source(b["log"], own)
+    diags = []
+    for d in b.get("diagnostics") or []:
+        if isinstance(d, dict) and _foreign(str(d.get("file", "")), own):
+            label = f"[redacted: contents of {d.get('file')}]"
+            d = dict(d, message=_QUOTED.sub(label, str(d.get("message", ""))))
+        diags.append(d)
+    if "diagnostics" in b:
+        b["diagnostics"] = diags
+    return b

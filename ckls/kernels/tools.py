@@ -11,6 +11,7 @@ from pathlib import Path
 from ckls.verify import build as build_mod
 from ckls.verify.run import Budget, verify
 
+from .redact import foreign_source
 from .skills import Skill, SkillError
 from .task import KernelTask
 
@@ -60,8 +61,10 @@ class ToolResult:
 class Workbench:
     """Runs tool calls for one task; remembers the last candidate that compiled and the last that passed."""
 
-    def __init__(self, task: KernelTask, lang: str, skills: list[Skill], workdir: str | None = None):
+    def __init__(self, task: KernelTask, lang: str, skills: list[Skill], workdir: str | None = None,
+                 redact=None):
         self.task = task
+        self.redact = redact or (lambda t: t)   # masks secrets before any text is clipped or returned
         self.lang = lang
         self.skills = {s.name: s for s in skills}
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="ckls-kernel-"))
@@ -76,6 +79,14 @@ class Workbench:
         return ".cu" if self.lang == "cuda" else ".c"
 
     def run(self, name: str, args: dict) -> ToolResult:
+        r = self._run(name, args)
+        r.text = self.redact(r.text)
+        return r
+
+    def _clip(self, text: str) -> str:
+        return _clip(self.redact(text))
+
+    def _run(self, name: str, args: dict) -> ToolResult:
         try:
             if name == "read_skill":
                 return self.read_skill(str(args.get("name", "")), args.get("file"))
@@ -124,13 +135,14 @@ class Workbench:
             res = build_mod.build_cuda(chk, work)
         else:
             res = build_mod.build_c(chk, work, "opt")
-        log = res.log.replace(str(cand), "kernel" + self.ext).replace(str(chk), "signature-check" + self.ext)
+        log = foreign_source(res.log, (str(self.dir.resolve()) + "/", str(self.dir) + "/"))  # an #include of a key
+        log = log.replace(str(cand), "kernel" + self.ext).replace(str(chk), "signature-check" + self.ext)
         log = log.replace(str(self.dir) + "/", "")
         if not res.ok:
             head = "FORBIDDEN IMPORTS: " + ", ".join(res.forbidden_symbols) if res.forbidden_symbols else "ERRORS"
-            return ToolResult(f"{head}\n{_clip(log)}", True)
+            return ToolResult(f"{head}\n{self._clip(log)}", True)
         self.last_compiled = src
-        warn = f"\nwarnings:\n{_clip(log)}" if log.strip() else " (no warnings)"
+        warn = f"\nwarnings:\n{self._clip(log)}" if log.strip() else " (no warnings)"
         return ToolResult(f"OK: compiled with {' '.join(res.command[:1] + _flags(res.command))}{warn}")
 
     def _verify(self, src: str, budget: Budget):
@@ -151,8 +163,8 @@ class Workbench:
         if rep.verdict == "PASS":
             self.last_passed = src
             return ToolResult("PASS (public plan; the final verification adds random cases and ASan/UBSan)\n" +
-                              _clip(text))
-        return ToolResult(_clip(text), rep.verdict in ("FAIL", "ERROR"))
+                              self._clip(text))
+        return ToolResult(self._clip(text), rep.verdict in ("FAIL", "ERROR"))
 
     def benchmark(self, src: str) -> ToolResult:
         if self.lang == "cuda" and not build_mod.gpu_present():
@@ -162,7 +174,7 @@ class Workbench:
         if rep is None:
             return ToolResult("does not compile:\n" + compiled.text, True)
         if rep.verdict != "PASS" or not rep.bench:
-            return ToolResult("not benchmarked, the public plan fails first:\n" + _clip(rep.to_text()), True)
+            return ToolResult("not benchmarked, the public plan fails first:\n" + self._clip(rep.to_text()), True)
         self.last_passed = src
         return ToolResult("\n".join(rep._bench_lines(False)))
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 from lsprotocol import types
@@ -177,8 +178,9 @@ async def _kernel_task(ls: CklsServer, a: dict):
     return draft.task()
 
 
-async def _with_progress(ls: CklsServer, title: str, work):
-    """Runs work(progress, cancel) in a thread, reporting $/progress; the client's cancel sets the event."""
+async def _with_progress(ls: CklsServer, title: str, work, redact):
+    """Runs work(progress, cancel) in a thread, reporting $/progress (masked by redact, as is the log line);
+    the client's cancel sets the event."""
     import threading
     import uuid
 
@@ -192,6 +194,7 @@ async def _with_progress(ls: CklsServer, title: str, work):
         ls.work_done_progress.tokens[token].add_done_callback(lambda f: f.cancelled() and cancel.set())
 
     def progress(msg: str) -> None:
+        msg = redact(msg)
         log.info("kernel: %s", msg)
         if token:
             loop.call_soon_threadsafe(ls.work_done_progress.report, token,
@@ -207,6 +210,7 @@ async def _generate_kernel(ls: CklsServer, a: dict) -> dict:
     import uuid
 
     from ckls.kernels.agent import AgentConfig
+    from ckls.kernels.redact import redactor
     from ckls.kernels.service import generate
 
     task = await _kernel_task(ls, a)
@@ -217,21 +221,25 @@ async def _generate_kernel(ls: CklsServer, a: dict) -> dict:
         base_url=get("baseUrl"), api_key=get("apiKey") or ls.init_options.get("anthropicApiKey"),
         skills=get("skills")).items() if v is not None})
     lang = a.get("lang", "c")
+    red = redactor(cfg.api_key or os.environ.get("ANTHROPIC_API_KEY"), task.py_path)
     out = await _with_progress(ls, f"ckls kernel: {task.func_name} ({lang})", lambda p, c: generate(
-        task, lang, cfg, progress=p, cancel=c, budget=get("verifyBudget", "full")))
+        task, lang, cfg, progress=p, cancel=c, budget=get("verifyBudget", "full")), red)
     kid = str(uuid.uuid4())
     ls.kernel_outcomes[kid] = out
-    return dict(out.to_dict(cfg.model), id=kid)
+    return dict(out.to_dict(cfg.model), id=kid)  # masked by the outcome's redactor
 
 
 async def _verify_kernel(ls: CklsServer, a: dict) -> dict:
+    from ckls.kernels.redact import redactor
     from ckls.kernels.service import judge
 
     task = await _kernel_task(ls, a)
     source = a.get("source") or open(a["kernelPath"]).read()
+    red = redactor(ls.init_options.get("anthropicApiKey") or os.environ.get("ANTHROPIC_API_KEY"), task.py_path)
     rep, path = await _with_progress(ls, f"ckls verify: {task.func_name}", lambda p, c: judge(
-        task, source, a.get("lang", "c"), budget=a.get("budget", "full"), progress=p))
-    return {"verdict": rep.verdict, "report": rep.to_markdown(), "report_json": rep.to_dict(), "kernel_path": path}
+        task, source, a.get("lang", "c"), budget=a.get("budget", "full"), progress=p, redact=red), red)
+    return red.obj({"verdict": rep.verdict, "report": rep.to_markdown(), "report_json": rep.to_dict(),
+                    "kernel_path": path})
 
 
 async def _apply_kernel(ls: CklsServer, a: dict) -> dict:
