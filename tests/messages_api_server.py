@@ -8,6 +8,12 @@ server) and returning one:
   {"status": 429 | 500 | 529 | 401, "error_type": "rate_limit_error", "headers": {"retry-after-ms": "5"}}
   {"stream_error": "overloaded_error"}   (message_start, then an SSE error event, as the API does mid-stream)
   {"sleep": 1.5, ...}                    waits before answering (the client's timeout fires first)
+  {..., "cut_after": 3}                  a broken stream: the first 3 events of the answer, then the connection
+                                         closes (no message_stop); with "short_body": True the response
+                                         first promises a longer body (content-length), so the client sees a
+                                         connection lost mid-body
+  {..., "cut_after": 3, "raw": b"..."}   the same, with these bytes sent before the close (garbled JSON, bytes
+                                         that are not UTF-8, half an event)
 Streaming requests get server-sent events in the API's order and shapes (message_start, content_block_start,
 ping, content_block_delta text_delta / input_json_delta in several pieces, content_block_stop, message_delta
 with stop_reason and usage, message_stop); others a JSON message. Every request is recorded, and every
@@ -151,6 +157,8 @@ class MessagesAPIServer:
                 self.send_header("content-type", "text/event-stream; charset=utf-8")
                 self.send_header("cache-control", "no-cache")
                 self.send_header("connection", "close")
+                if step.get("short_body"):
+                    self.send_header("content-length", str(10 ** 6))
                 self.end_headers()
                 self.close_connection = True
                 if "stream_error" in step:
@@ -162,6 +170,8 @@ class MessagesAPIServer:
                                                                      "message": "Overloaded"}})
                     return
                 msg, content = srv._message(body, step)
+                if "cut_after" in step:  # a broken stream: so many events, maybe raw bytes, then the close
+                    events, self._event = [], lambda name, obj: events.append((name, obj))
                 usage = msg["usage"]
                 start = dict(msg, content=[], stop_reason=None, usage=dict(usage, output_tokens=1))
                 self._event("message_start", {"type": "message_start", "message": start})
@@ -187,6 +197,12 @@ class MessagesAPIServer:
                     "stop_reason": msg["stop_reason"], "stop_sequence": None},
                     "usage": {"output_tokens": usage["output_tokens"]}})
                 self._event("message_stop", {"type": "message_stop"})
+                if "cut_after" in step:
+                    del self._event
+                    for name, obj in events[:step["cut_after"]]:
+                        self._event(name, obj)
+                    self.wfile.write(step.get("raw", b""))
+                    self.wfile.flush()
 
         return H
 

@@ -215,3 +215,37 @@ def test_cuda_run_compiles_with_nvcc_and_the_judge_says_unverified(axpy_task):
     assert "cuda-kernels" in srv.requests[0]["body"]["system"][0]["text"]
     assert "extern \"C\" void axpy(int64_t n" in srv.requests[0]["body"]["system"][0]["text"]
     assert out.kernel_path.endswith(".cu") and out.verdict in ("UNVERIFIED", "PASS")
+
+
+GARBLED = b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": {"ty\n\n'
+NOT_UTF8 = b'event: content_block_delta\ndata: {"type": "content_block_delta", "text": "\xff\xfe"}\n\n'
+BEFORE_START = (b'event: content_block_delta\ndata: {"type": "content_block_delta", "index": 0, "delta": '
+                b'{"type": "text_delta", "text": "x"}}\n\n')
+
+
+@pytest.mark.parametrize("broken, what", [
+    ({"cut_after": 4}, "the stream ended before the message was complete"),
+    ({"cut_after": 3, "raw": GARBLED}, "an event whose data is not valid JSON"),
+    ({"cut_after": 3, "raw": NOT_UTF8}, "bytes that are not UTF-8"),
+    ({"cut_after": 0, "raw": BEFORE_START}, "events were malformed or out of order"),
+    ({"cut_after": 4, "short_body": True}, "the connection was lost while the answer was streaming"),
+], ids=["cut", "garbled-json", "not-utf8", "out-of-order", "connection-lost"])
+def test_a_broken_stream_is_retried_then_told_in_one_sentence(axpy_task, broken, what):
+    """A stream cut off, garbled, not UTF-8, out of order or dropped is retried like an error event; when every
+    try breaks, the error says what failed, that it was retried, and what to do - no bare exception names."""
+    step = dict(tool("compile", "Checking the build.", source=AXPY_OK), **broken)
+    lines = []
+    with MessagesAPIServer([step, tool("submit_kernel", source=AXPY_OK)]) as srv:
+        res = run_agent(axpy_task, "c", cfg(srv, max_retries=2), progress=lines.append)
+    assert srv.errors == [] and res.stop == "submitted" and len(srv.requests) == 2, (res.error, lines)
+    assert any(m.startswith("turn 1: the stream broke (") and what in m and "retry 1 of 2" in m for m in lines), lines
+    with MessagesAPIServer([step] * 3) as srv:
+        res = run_agent(axpy_task, "c", cfg(srv, max_retries=2))
+    assert res.stop == "error" and len(srv.requests) == 3 and res.source is None
+    err = res.error
+    assert err.startswith("the API's streamed answer broke off in turn 1: ") and what in err, err
+    assert "retried 2 times" in err and "Run it again" in err and "\n" not in err
+    assert not any(n in err for n in ("AssertionError", "JSONDecodeError", "UnicodeDecodeError", "Error:", "()"))
+    with MessagesAPIServer([step]) as srv:
+        res = run_agent(axpy_task, "c", cfg(srv, max_retries=0))
+    assert res.stop == "error" and "not retried (max_retries is 0)" in res.error and len(srv.requests) == 1

@@ -7,7 +7,9 @@ carries the last candidate that passed the public plan (else the last that compi
 reason. The verdict is not the model's: the caller runs ckls.verify on the source.
 
 Errors: the SDK retries 429, 5xx, timeouts and dropped connections itself (max_retries, exponential backoff,
-honouring retry-after); an error event in the middle of a stream (overloaded) is retried here the same way.
+honouring retry-after); an error event in the middle of a stream (overloaded) is retried here the same way, and
+so is a stream that breaks (cut off before message_stop, data that is not JSON or not UTF-8, the connection lost
+or stalled while reading). What is left is one sentence: what failed, whether it was retried, what to do.
 The API key comes from AgentConfig.api_key or ANTHROPIC_API_KEY. Everything that leaves the loop (each turn
 sent to the API, the transcript, progress lines, notes, error text) passes through one Redactor (redact.py):
 the key, secret-looking environment values, secret files and key shapes come out as `[redacted: ...]`. The
@@ -171,6 +173,36 @@ class _Stop(Exception):
         self.stop, self.error = stop, error
 
 
+class _BrokenStream(Exception):
+    """A streamed answer that could not be read to its end; `what` says how, in words."""
+
+    def __init__(self, what: str, turn: int = 0, retries: int = 0):
+        super().__init__(what)
+        self.what, self.turn, self.retries = what, turn, retries
+
+    def sentence(self) -> str:
+        tried = (f"retried {self.retries} time{'s' if self.retries != 1 else ''}, every try broke" if self.retries
+                 else "not retried (max_retries is 0)")
+        return (f"the API's streamed answer broke off in turn {self.turn}: {self.what}; {tried}. Run it again; "
+                "if it keeps happening, check what sits between ckls and the API (a proxy, --base-url)")
+
+
+def _broken_what(e: BaseException | None, cfg) -> str:
+    import anthropic
+
+    if e is None:
+        return "the stream ended before the message was complete (no message_stop)"
+    if isinstance(e, UnicodeDecodeError):
+        return "the stream carried bytes that are not UTF-8"
+    if isinstance(e, json.JSONDecodeError):
+        return "the stream carried an event whose data is not valid JSON"
+    if isinstance(e, anthropic.APITimeoutError):
+        return f"the stream stalled (no data within {cfg.timeout_s:g} s)"
+    if isinstance(e, anthropic.APIConnectionError):
+        return "the connection was lost while the answer was streaming"
+    return "the stream's events were malformed or out of order"
+
+
 def _describe_api_error(e, cfg: AgentConfig) -> str:
     import anthropic
 
@@ -313,10 +345,13 @@ def run_agent(task: KernelTask, lang: str, config: AgentConfig, progress=None, c
         raise _Stop("max_turns", f"no submission after {config.max_turns} turns")
     except _Stop as s:
         stop, error = s.stop, s.error
+    except _BrokenStream as e:
+        stop, error = "error", e.sentence()
     except anthropic.APIError as e:
         stop, error = "error", _describe_api_error(e, config)
     except Exception as e:  # anything else is a bug in ckls; say what it was, keep the key out
-        stop, error = "error", f"{type(e).__name__}: {e}"
+        stop, error = "error", (f"ckls failed inside the agent loop ({type(e).__name__}: {e or 'no message'}); "
+                                "please report it with the --transcript file")
     error = red(error) if error else None
     source = bench.submitted or bench.last_passed or bench.last_compiled
     if stop != "submitted" and source:
@@ -327,38 +362,57 @@ def run_agent(task: KernelTask, lang: str, config: AgentConfig, progress=None, c
 
 
 def _one_turn(client, cfg, system, tools, messages, turn, say, cancel, usage):
-    """One streamed response; a stream that breaks with a retryable error event is retried with backoff."""
+    """One streamed response; a stream that breaks (a retryable error event, or unreadable: cut off, garbled,
+    the connection lost) is retried with backoff."""
     attempt = 0
     while True:
         try:
             return _stream(client, cfg, system, tools, messages, turn, say, cancel, usage)
         except Exception as e:
-            if not _mid_stream_retryable(e) or attempt >= cfg.max_retries:
+            broken = isinstance(e, _BrokenStream)
+            if not (broken or _mid_stream_retryable(e)):
+                raise
+            if attempt >= cfg.max_retries:
+                if broken:
+                    e.turn, e.retries = turn, attempt
                 raise
             attempt += 1
             delay = min(0.5 * 2 ** (attempt - 1), 8.0)
-            say(f"turn {turn}: the stream broke ({_error_type(e)}); retry {attempt} of {cfg.max_retries} in "
-                f"{delay:.1f} s")
+            say(f"turn {turn}: the stream broke ({e.what if broken else _error_type(e)}); retry {attempt} of "
+                f"{cfg.max_retries} in {delay:.1f} s")
             if cancel.wait(delay):
                 raise _Stop("cancelled")
 
 
 def _stream(client, cfg, system, tools, messages, turn, say, cancel, usage):
-    line = ""
+    """One streamed response. Errors of the request itself come as the SDK's (it retried them); a stream that
+    cannot be read to its end becomes _BrokenStream, an error event stays the SDK's APIStatusError."""
+    import anthropic
+
+    line, complete = "", False
     with client.messages.stream(model=cfg.model, max_tokens=cfg.max_tokens, system=system, tools=tools,
                                 messages=_with_cache_mark(messages)) as stream:
-        for ev in stream:
-            if cancel.is_set():
-                raise _Stop("cancelled")
-            if ev.type == "text":
-                line += ev.text
-                while "\n" in line:
-                    head, line = line.split("\n", 1)
-                    if head.strip():
-                        say(f"turn {turn}: {head.strip()}", 210)
-            elif ev.type == "content_block_start" and getattr(ev.content_block, "type", "") == "tool_use":
-                say(f"turn {turn}: writing {ev.content_block.name} call")
-        msg = stream.get_final_message()
+        try:
+            for ev in stream:
+                if cancel.is_set():
+                    raise _Stop("cancelled")
+                if ev.type == "text":
+                    line += ev.text
+                    while "\n" in line:
+                        head, line = line.split("\n", 1)
+                        if head.strip():
+                            say(f"turn {turn}: {head.strip()}", 210)
+                elif ev.type == "content_block_start" and getattr(ev.content_block, "type", "") == "tool_use":
+                    say(f"turn {turn}: writing {ev.content_block.name} call")
+                elif ev.type == "message_stop":
+                    complete = True
+            msg = stream.get_final_message()
+        except (_Stop, anthropic.APIStatusError):
+            raise
+        except Exception as e:  # the SDK could not read the stream: cut, garbled, connection lost or stalled
+            raise _BrokenStream(_broken_what(e, cfg)) from e
+        if not complete or msg.stop_reason is None:
+            raise _BrokenStream(_broken_what(None, cfg))
     if line.strip():
         say(f"turn {turn}: {line.strip()}", 210)
     usage.add(msg.usage)
