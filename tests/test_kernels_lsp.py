@@ -107,3 +107,35 @@ async def test_cancel_through_work_done_progress(client: LanguageClient):
         res = await fut
     assert res["stop"] == "cancelled" and res["verdict"] == "NONE" and res["report"] is None
     assert len(api.requests) <= 2
+
+
+async def test_generate_masks_secrets_in_progress_and_result(client: LanguageClient):
+    """A key given as the command's apiKey (not in the environment) and a password in the workspace's .env,
+    leaked by the model's text, an #include of the .env and the submission's source and notes: neither reaches
+    $/progress, the command's result or the requests sent to the API."""
+    import json
+    import secrets
+
+    ws = WS["root"]
+    uri = (ws / "ops.py").as_uri()
+    key, pw = "sk-ant-api03-" + secrets.token_hex(20), "Q7x" + secrets.token_hex(12)
+    (ws / ".env").write_text(f"DB_PASSWORD={pw}\n")
+    script = [tool("compile", f"Using {key}.", source=f'#include "{ws / ".env"}"\n' + AXPY_OK),
+              tool("submit_kernel", source=f"/* {key} */\n" + AXPY_OK, notes=f"password {pw}")]
+    before = set(client.progress_reports)
+    try:
+        with MessagesAPIServer(script, api_key=key) as api:
+            res = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+                command="ckls.generateKernel", arguments=[{
+                    "uri": uri, "function": "axpy", "lang": "c", "baseUrl": api.url, "apiKey": key, "maxTurns": 3,
+                    "answers": {"dtype": "f32", "kind:a": "scalar"}, "verifyBudget": "quick"}]))
+    finally:
+        (ws / ".env").unlink()
+    msgs = [getattr(v, "message", None) or "" for t, vs in client.progress_reports.items() if t not in before
+            for v in vs]
+    blob = json.dumps(res) + "\n".join(msgs) + json.dumps([r["body"] for r in api.requests])
+    assert api.errors == [] and res["stop"] == "submitted", res["error"]
+    assert key not in blob and pw not in blob
+    assert any("[redacted: ANTHROPIC_API_KEY]" in m for m in msgs)
+    assert "[redacted: .env DB_PASSWORD]" in res["notes"] and "[redacted: ANTHROPIC_API_KEY]" in res["source"]
+    assert res["verdict"] == "PASS", res["report"]
