@@ -23,7 +23,7 @@ from ckls.kernels.agent import AgentConfig, run_agent
 from ckls.kernels.redact import Redactor, redactor
 from ckls.kernels.task import draft_task
 from kernels_fixtures import AXPY_OK, CORPUS, axpy_workspace  # noqa: F401  (fixture)
-from messages_api_server import MessagesAPIServer, say, tool
+from messages_api_server import MessagesAPIServer, tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
