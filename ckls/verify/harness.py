@@ -1,16 +1,20 @@
-"""The child process that loads and runs a candidate kernel. Only ever started by sandbox.Worker.
+"""The judge's process: inputs, the Python original's reference values, the candidate's calls through the
+cell, and every check. Only ever started by sandbox.Worker.
 
-Protocol: one JSON request per line on stdin, one JSON answer per line on the file descriptor named in argv
-(stdout is pointed at stderr so whatever the kernel prints cannot corrupt the answers). Requests:
-  init  {spec, so, ref, numpy?, guard_pad}     load the kernel (cffi ABI mode; CUDA: gpu.CudaKernel) and the
-                                               Python originals
+A C candidate never runs here: it runs in the cell (cell.py, cell/cell.c), a separate jailed process that holds
+nothing but the kernel and the shared arena where this process lays out each call's buffers. So no code of the
+candidate can reach this process's objects, the original, the references or the comparison. (A CUDA candidate
+still runs in this process, on the GPU, through gpu.CudaKernel: see docs/kernels.md.)
+
+Protocol: one JSON request per line on stdin, one JSON answer per line on the file descriptor named in argv.
+Requests:
+  init  {spec, so, ref, numpy?, guard_pad, cell?, sanitizer?, timeout_s?}   load the originals; start the cell
   case  {case}                                 one differential test case (see run_case)
   naive {sizes, seed, trials}                  the KernelBench-style check, for comparison only
   bench {sizes, seed, budget_s}                timings of kernel, original and NumPy version
 """
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import json
 import os
@@ -20,9 +24,11 @@ import zlib
 
 import numpy as np
 
+from . import jail, seccomp
+from .cell import CellDied, CellKernel
 from .compare import allclose_naive, mismatch, same_bits
 from .spec import KernelSpec, eval_expr
-from .values import Buffer, family_values, scalar_value
+from .values import Buffer, family_values, perturb, scalar_value
 
 
 def load_function(ref: str):
@@ -41,36 +47,19 @@ def load_function(ref: str):
     return getattr(mod, func)
 
 
-class Kernel:
-    def __init__(self, spec: KernelSpec, so_path: str):
-        import cffi
-        self.spec = spec
-        self.ffi = cffi.FFI()
-        self.ffi.cdef(spec.c_prototype() + ";")
-        self.lib = self.ffi.dlopen(so_path)
-        self.fn = getattr(self.lib, spec.name)
-        try:
-            self._omp = ctypes.CDLL("libgomp.so.1")
-        except OSError:
-            self._omp = None
-
-    def set_threads(self, n: int) -> None:
-        if self._omp is not None and n > 0:
-            self._omp.omp_set_num_threads(int(n))
-
-    def call(self, sizes: dict, bufs: dict, scalars: dict) -> float:
-        args = [int(sizes[s.name]) for s in self.spec.sizes]
-        for a in self.spec.args:
-            if a.kind == "scalar":
-                args.append(scalars[a.name])
-                continue
-            b = bufs[a.name]
-            args.append(self.ffi.cast(f"{a.ctype} *", b.address))
-            if a.views:
-                args += list(b.elem_strides)
-        t0 = time.perf_counter()
-        self.fn(*args)
-        return time.perf_counter() - t0
+def overlap_pairs(spec: KernelSpec) -> dict[str, str]:
+    """Pure inputs that may share memory with an earlier one (same dtype and shape): name -> earlier name."""
+    out, seen = {}, []
+    for a in spec.arrays:
+        if a.role != "in":
+            continue
+        for b in seen:
+            if b.dtype == a.dtype and b.shape == a.shape and b.views == a.views and b.name not in out:
+                out[a.name] = b.name
+                break
+        else:
+            seen.append(a)
+    return out
 
 
 class Judge:
@@ -83,26 +72,60 @@ class Judge:
             self.kernel.scribble = bool(req.get("scribble", True))
             self.kernel.hold_s = float(req.get("hold_s", 1e-3))
         else:
-            self.kernel = Kernel(self.spec, req["so"])
+            jail.bwrap()  # no sandbox here: an error now, never a weaker judge
+            why = seccomp.available()
+            if why:
+                raise seccomp.SeccompUnavailable(why)
+            self.kernel = CellKernel(self.spec, req["cell"], req["so"], os.path.abspath("cell.log"),
+                                     float(req.get("timeout_s", 30.0)), sanitizer=bool(req.get("sanitizer")),
+                                     arena_mb=int(req.get("arena_mb", 1024)), env=req.get("cell_env"))
         self.ref = load_function(req["ref"])
         self.numpy_fn = load_function(req["numpy"]) if req.get("numpy") else None
         self.pad = int(req.get("guard_pad", 16))
         self.settle_s = float(req.get("settle_s", 0.005))
+        self.overlaps = overlap_pairs(self.spec)
         np.seterr(all="ignore")
 
     # ---- inputs and the reference --------------------------------------------------------------------
     def shapes(self, sizes):
         return {a.name: self.spec.shape_of(a, sizes) for a in self.spec.arrays}
 
-    def new_values(self, rng, sizes, family):
+    def new_values(self, rng, sizes, family, pattern="random", layout="contig"):
         vals, scal = {}, {}
         for a in self.spec.inputs:
+            if a.kind == "array":
+                vals[a.name] = family_values(rng, family, self.spec.shape_of(a, sizes), a.np_dtype, a.range, pattern)
+        if layout == "overlap":
+            for name, first in self.overlaps.items():
+                vals[name] = vals[first]
+        data = next(iter(vals.values()), None)
+        for a in self.spec.inputs:
             if a.kind == "scalar":
-                scal[a.name] = scalar_value(rng, a.np_dtype, a.range)
-            else:
-                shape = self.spec.shape_of(a, sizes)
-                vals[a.name] = family_values(rng, family, shape, a.np_dtype, a.range)
+                scal[a.name] = scalar_value(rng, a.np_dtype, a.range, data)
         return vals, scal
+
+    def changed_arrays(self, rng, vals, family, layout):
+        out = {}
+        for a in self.spec.inputs:
+            if a.kind == "array":
+                out[a.name] = perturb(rng, vals[a.name], family, a.range)
+        if layout == "overlap":
+            for name, first in self.overlaps.items():
+                out[name] = out[first]
+        return out
+
+    def changed_scalars(self, rng, vals, scal):
+        data = next(iter(vals.values()), None)
+        out = {}
+        for a in self.spec.inputs:
+            if a.kind == "scalar":
+                v = scal[a.name]
+                for _ in range(8):  # a different value where the range has one
+                    v = scalar_value(rng, a.np_dtype, a.range, data)
+                    if v != scal[a.name]:
+                        break
+                out[a.name] = v
+        return out
 
     def reference(self, sizes, vals, scal):
         args = []
@@ -130,24 +153,29 @@ class Judge:
         return res
 
     def allocate(self, sizes, layout):
+        """Buffers for one set of calls. aliased: inputs whose memory an output (or another input) shares."""
         bufs, shapes = {}, self.shapes(sizes)
-        for a in self.spec.arrays:
-            if layout == "alias" and a.may_alias:
+        arena = getattr(self.kernel, "arena", None)
+        for i, a in enumerate(self.spec.arrays):
+            if (layout == "alias" and a.may_alias) or (layout == "overlap" and a.name in self.overlaps):
                 continue
-            bufs[a.name] = Buffer(shapes[a.name], a.np_dtype, layout, self.pad, a.views, device=self.cuda)
+            ro = layout == "readonly" and a.role == "in" and arena is not None
+            bufs[a.name] = Buffer(shapes[a.name], a.np_dtype, layout, self.pad, a.views, device=self.cuda,
+                                  arena=arena, salt=i, readonly=ro)
         aliased = set()
         for a in self.spec.arrays:
-            if a.name not in bufs:  # this output shares its input's memory
-                bufs[a.name] = bufs[a.may_alias[0]]
-                aliased.add(a.may_alias[0])
+            if a.name not in bufs:  # shares an earlier array's memory
+                other = a.may_alias[0] if layout == "alias" and a.may_alias else self.overlaps[a.name]
+                bufs[a.name] = bufs[other]
+                aliased.add(other)
         return bufs, aliased
 
     # ---- one call, every check -----------------------------------------------------------------------
-    def checked_call(self, what, sizes, bufs, aliased, vals, scal, want):
+    def checked_call(self, what, sizes, bufs, aliased, vals, scal, want, zero_out=False):
         spec = self.spec
         for a in spec.arrays:
             if a.role == "out":
-                bufs[a.name].poison()
+                bufs[a.name].poison(zero=zero_out)
         for a in spec.arrays:
             if a.role in ("in", "inout"):
                 bufs[a.name].array[...] = vals[a.name]
@@ -160,14 +188,23 @@ class Judge:
             except CudaError as e:
                 return cuda_failure(e, what)
         else:
-            dt = self.kernel.call(sizes, bufs, scal)
+            try:
+                dt = self.kernel.call(sizes, bufs, scal)
+            except CellDied as d:
+                check = "harness_error" if d.reason == "start" else d.reason
+                return _fail(check, what, d.detail, log_tail=d.log_tail)
         got = {a.name: np.array(bufs[a.name].array) for a in spec.outputs}  # snapshot right after return
-        for a in spec.arrays:
-            if not bufs[a.name].guard_intact():
-                return _fail("out_of_bounds_write", what, f"memory around {a.name} was written", a.name)
+        for name, b in bufs.items():
+            if not b.guard_intact():
+                return _fail("out_of_bounds_write", what, f"memory around {name} was written", name)
         for name, s in sums.items():
             if _crc(bufs[name].array) != s:
                 return _fail("input_mutated", what, f"input {name} changed during the call", name)
+        if not self.cuda:
+            fp = self.kernel.fp_state_changed()
+            if fp:
+                return _fail("fp_state", what, f"left the floating-point control register changed ({fp}): the "
+                             "caller's arithmetic would change after the call")
         for a in spec.outputs:
             rtol, atol = a.tolerance()
             m = mismatch(got[a.name], want[a.name], rtol, atol)
@@ -187,48 +224,62 @@ class Judge:
         return {"ok": True, "got": got, "t": dt}
 
     def run_case(self, case: dict) -> dict:
-        """Four calls: fresh buffers; the same buffers with new values; the same again (outputs re-poisoned,
-        so skipped work shows); fresh buffers with the second call's values, whose results must be bitwise
-        equal to the second's when the spec says deterministic."""
+        """Five calls. 1: fresh buffers. 2: the same buffers, a few array elements changed (the last one always),
+        the scalars kept, outputs sometimes zero-filled. 3: the same arrays, other scalars. 4: the same again with
+        the outputs re-poisoned (skipped work shows). 5: fresh buffers at new addresses with the fourth call's
+        values, whose results must be bitwise equal to the fourth's when the spec says deterministic. A cache
+        keyed on part of the input, on a pointer or on the scalars gives a stale answer somewhere."""
         sizes, layout, family = case["sizes"], case["layout"], case["family"]
+        pattern = case.get("pattern", "random")
         self.kernel.set_threads(case.get("threads", 1))
         rng = np.random.default_rng(case["seed"])
-        vals1, scal1 = self.new_values(rng, sizes, family)
-        vals2, scal2 = self.new_values(rng, sizes, family)
-        want1 = self.reference(sizes, vals1, scal1)
-        want2 = self.reference(sizes, vals2, scal2)
-        bufs, aliased = self.allocate(sizes, layout)
+        vals1, scal1 = self.new_values(rng, sizes, family, pattern, layout)
+        vals2 = self.changed_arrays(rng, vals1, family, layout)
+        scal3 = self.changed_scalars(rng, vals2, scal1)
+        zero2 = bool(rng.integers(2))
+        calls = [("first call", vals1, scal1, False),
+                 ("second call (same buffers, some array values changed, same scalars)", vals2, scal1, zero2)]
+        if scal3:
+            calls.append(("third call (same buffers and arrays, other scalars)", vals2, scal3, False))
+        last = calls[-1]
+        calls.append(("repeated call (same buffers and values, output re-poisoned)", last[1], last[2], False))
+        wants = {}
+        for _, vals, scal, _ in calls:  # the references first: nothing of the candidate has run yet
+            if (id(vals), id(scal)) not in wants:
+                wants[(id(vals), id(scal))] = self.reference(sizes, vals, scal)
+        arena = getattr(self.kernel, "arena", None)
+        if arena is not None:
+            arena.reset()
         try:
-            return self._four_calls(sizes, layout, bufs, aliased, vals1, scal1, want1, vals2, scal2, want2)
-        except Exception as e:  # noqa: BLE001 - once the candidate has run, a failing harness is its doing
+            return self._calls(sizes, layout, calls, wants)
+        except Exception as e:  # noqa: BLE001 - only a CUDA candidate shares this process: then it is its doing
+            if not self.cuda:
+                raise
             return _fail("crash_after_call", "a call", f"the judge's process failed after the candidate ran "
                          f"({type(e).__name__}: {e}): memory outside its buffers was probably overwritten")
 
-    def _four_calls(self, sizes, layout, bufs, aliased, vals1, scal1, want1, vals2, scal2, want2) -> dict:
-        r = self.checked_call("first call", sizes, bufs, aliased, vals1, scal1, want1)
-        if not r["ok"]:
-            return r
-        times = [r["t"]]
-        r2 = self.checked_call("second call (same buffers, new values)", sizes, bufs, aliased, vals2, scal2, want2)
-        if not r2["ok"]:
-            return r2
-        r2b = self.checked_call("repeated call (same buffers, same values, output re-poisoned)", sizes, bufs,
-                                aliased, vals2, scal2, want2)
-        if not r2b["ok"]:
-            return r2b
+    def _calls(self, sizes, layout, calls, wants) -> dict:
+        bufs, aliased = self.allocate(sizes, layout)
+        times, res = [], None
+        for what, vals, scal, zero in calls:
+            res = self.checked_call(what, sizes, bufs, aliased, vals, scal, wants[(id(vals), id(scal))], zero)
+            if not res["ok"]:
+                return res
+            times.append(res["t"])
+        last = calls[-1]
         keep = bufs  # keep the old buffers alive so the new ones get new addresses
-        bufs3, aliased3 = self.allocate(sizes, layout)
-        r3 = self.checked_call("third call (fresh buffers, values of the second)", sizes, bufs3, aliased3,
-                               vals2, scal2, want2)
+        bufs5, aliased5 = self.allocate(sizes, layout)
+        r5 = self.checked_call("fifth call (fresh buffers, values of the fourth)", sizes, bufs5, aliased5,
+                               last[1], last[2], wants[(id(last[1]), id(last[2]))])
         del keep
-        if not r3["ok"]:
-            return r3
+        if not r5["ok"]:
+            return r5
         if self.spec.deterministic:
             for a in self.spec.outputs:
-                m = same_bits(r2["got"][a.name], r3["got"][a.name])
+                m = same_bits(res["got"][a.name], r5["got"][a.name])
                 if m:
-                    return _fail("nondeterministic", "third call", f"{a.name}: {m['why']}", a.name, m)
-        return {"ok": True, "t": times + [r2["t"], r2b["t"], r3["t"]]}
+                    return _fail("nondeterministic", "fifth call", f"{a.name}: {m['why']}", a.name, m)
+        return {"ok": True, "t": times + [r5["t"]]}
 
     # ---- the naive check, for comparison ---------------------------------------------------------------
     def naive(self, req: dict) -> dict:
@@ -239,13 +290,17 @@ class Judge:
         for _ in range(int(req.get("trials", 5))):
             vals, scal = self.new_values(rng, sizes, "normal")
             want = self.reference(sizes, vals, scal)
-            bufs = {}
-            for a in self.spec.arrays:  # fresh, uninitialised, 64-byte aligned like a tensor allocator's
-                arr = _aligned_empty(self.spec.shape_of(a, sizes), a.np_dtype)
+            arena = getattr(self.kernel, "arena", None)
+            if arena is not None:
+                arena.reset()
+            bufs, _ = self.allocate(sizes, "contig")
+            for a in self.spec.arrays:
                 if a.role != "out":
-                    arr[...] = vals[a.name]
-                bufs[a.name] = _Plain(arr)
-            self.kernel.call(sizes, bufs, scal)
+                    bufs[a.name].array[...] = vals[a.name]
+            try:
+                self.kernel.call(sizes, bufs, scal)
+            except CellDied:
+                return {"ok": False, "check": "crash"}
             for a in self.spec.outputs:
                 if not allclose_naive(bufs[a.name].array, want[a.name]):
                     return {"ok": False, "check": "allclose"}
@@ -253,53 +308,53 @@ class Judge:
 
     # ---- timing ----------------------------------------------------------------------------------------
     def bench(self, req: dict) -> dict:
+        """Kernel times on this process's clock, request to answer, less the median round trip of an empty
+        request; caches flushed in the cell before each timed call."""
         if self.cuda:
             from .gpu import bench_cuda
             return bench_cuda(self, req)
         from .bench import summarize, time_calls
         sizes, budget = req["sizes"], float(req.get("budget_s", 2.0))
-        self.kernel.set_threads(int(req.get("threads", os.cpu_count() or 1)))
+        k = self.kernel
+        k.set_threads(int(req.get("threads", os.cpu_count() or 1)))
         rng = np.random.default_rng(req["seed"])
         vals, scal = self.new_values(rng, sizes, "normal")
+        k.arena.reset()
         bufs, _ = self.allocate(sizes, "contig")
         for a in self.spec.arrays:
             if a.role != "out":
                 bufs[a.name].array[...] = vals[a.name]
+        trip = float(np.median([k.ping() for _ in range(21)]))
+
+        def one():
+            k.flush()
+            return max(k.call(sizes, bufs, scal) - trip, 1e-9)
+
         f64 = [scal[a.name] if a.kind == "scalar" else
                (vals[a.name].astype(np.float64) if a.is_float else vals[a.name]) for a in self.spec.inputs]
         native = [scal[a.name] if a.kind == "scalar" else vals[a.name] for a in self.spec.inputs]
-        res = {"kernel": summarize(time_calls(lambda: self.kernel.call(sizes, bufs, scal), budget * 0.5))}
+        res = {"kernel": summarize(time_calls(one, budget * 0.5, timed_by_fn=True))}
         res["original"] = summarize(time_calls(lambda: self.ref(*f64), budget * 0.3, max_runs=50))
         if self.numpy_fn is not None:
             res["numpy"] = summarize(time_calls(lambda: self.numpy_fn(*native), budget * 0.2))
         return {"ok": True, "timings": res}
 
-
-class _Plain:
-    """A bare contiguous NumPy array, no guards (the naive check's memory)."""
-
-    def __init__(self, arr):
-        self.array = arr
-        self.address = arr.ctypes.data
-        self.elem_strides = tuple(s // arr.itemsize for s in arr.strides)
-
-
-def _aligned_empty(shape, dtype, align=64):
-    dtype = np.dtype(dtype)
-    n = int(np.prod(shape, dtype=np.int64))
-    raw = np.empty(n * dtype.itemsize + align, np.uint8)
-    off = (-raw.ctypes.data) % align
-    return raw[off:off + n * dtype.itemsize].view(dtype).reshape(shape)
+    def close(self) -> None:
+        close = getattr(self.kernel, "close", None)
+        if close:
+            close()
 
 
 def _crc(a: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(a).view(np.uint8).tobytes()) if a.size else 0
 
 
-def _fail(check, call, detail, arg=None, m=None):
+def _fail(check, call, detail, arg=None, m=None, log_tail=None):
     out = {"ok": False, "check": check, "call": call, "detail": detail, "arg": arg}
     if m:
         out["mismatch"] = m
+    if log_tail:
+        out["log_tail"] = log_tail
     return out
 
 
@@ -334,6 +389,8 @@ def main(argv=None) -> int:
             res = {"ok": False, "check": "harness_error", "detail": f"{type(e).__name__}: {e}"}
         res["nonce"] = req.get("nonce")
         answers.write(json.dumps(res) + "\n")
+    if judge is not None:
+        judge.close()
     return 0
 
 

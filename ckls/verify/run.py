@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import build as build_mod
+from . import cell as cell_mod
 from .bench import gpu_hardware_flags, hardware_flags, speedup
 # Hypothesis keeps an example store under ./.hypothesis by default: the judge runs in the user's workspace (the
 # server's cwd) and keeps nothing between runs (database=None), so any store goes to a temp folder instead.
@@ -100,6 +101,10 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
     builds = build_mod.build(spec, kernel, work)
     rep.builds = [b.to_dict() for b in builds]
     bad = [b for b in builds if not b.ok]
+    if bad and bad[0].unavailable:
+        rep.verdict, rep.failure = ERROR, Failure("harness_error", bad[0].log.removeprefix("not compiled: "), "build")
+        rep.reasons.append(rep.failure.detail)
+        return
     if bad:
         b = bad[0]
         check = "forbidden_symbol" if b.forbidden_symbols else "build"
@@ -109,6 +114,13 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
         rep.reasons.append(detail)
         return
     cuda = spec.language == "cuda"
+    if not cuda:
+        for b, sanitizer in zip(builds, (False, True)):
+            exe, log = cell_mod.build_cell(spec, work, sanitizer)
+            if exe is None:
+                rep.verdict, rep.failure = ERROR, Failure("harness_error", "the judge's cell did not build: "
+                                                          + log.strip()[-300:], "build")
+                return
     if cuda:
         if not build_mod.gpu_present():
             rep.verdict = UNVERIFIED
@@ -123,7 +135,8 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
         base = Path(spec_path).parent if spec_path else Path(kernel).parent
         numpy_ref = str((base / numpy_ref).resolve())
     init = {"spec": spec.to_dict(), "so": builds[0].so_path, "ref": _abs_ref(ref), "numpy": numpy_ref,
-            "guard_pad": 16}
+            "guard_pad": 16, "cell": os.path.join(work, "cell"),
+            "timeout_s": (limits or Limits()).request_timeout_s}
     counts = rep.cases_run
     if budget.differential:
         if not _differential(rep, spec, init, limits, seed, budget, only_case, counts, say):
@@ -140,8 +153,9 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
 
 
 def _differential(rep, spec, init, limits, seed, budget, only_case, counts, say) -> bool:
-    """The fixed plan and the Hypothesis cases in one sandboxed harness. False when the verdict is settled."""
-    with Worker(init, limits) as w:
+    """The fixed plan and the Hypothesis cases in one judge process (and its cell). False when the verdict is
+    settled."""
+    with Worker(init, limits, isolate=spec.language == "cuda") as w:
         try:
             w.start()
         except Crash as c:
@@ -175,13 +189,12 @@ def _differential(rep, spec, init, limits, seed, budget, only_case, counts, say)
 
 def _asan(rep, spec, init, builds, limits, seed, only_case, counts, say) -> None:
     say("  ASan+UBSan re-run")
-    libs = build_mod.sanitizer_libs()
-    env = {"LD_PRELOAD": " ".join(libs.values()),
-           "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:"
-                           "hard_rss_limit_mb=4096:handle_segv=1",
-           "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
-    sinit = dict(init, so=builds[1].so_path, guard_pad=0, settle_s=0)
-    with Worker(sinit, limits, env=env, sanitizer=True) as sw:
+    env = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:"
+                           "hard_rss_limit_mb=4096:handle_segv=1:symbolize=0",
+           "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1:symbolize=0"}
+    sinit = dict(init, so=builds[1].so_path, guard_pad=0, settle_s=0, cell=init["cell"] + "_asan", sanitizer=True,
+                 cell_env=env)
+    with Worker(sinit, limits, sanitizer=True, isolate=False) as sw:
         for case in ([only_case] if only_case is not None else sanitizer_plan(spec, seed)):
             counts["sanitizer"] = counts.get("sanitizer", 0) + 1
             r = _case_result(sw, case)
@@ -288,7 +301,7 @@ def _bench(rep, spec, init, limits, seed, budget, say):
     sizes = {s.name: s.typical for s in spec.sizes}
     say(f"  bench at {sizes}")
     lim = limits or Limits()
-    with Worker(dict(init, settle_s=0), lim) as w:
+    with Worker(dict(init, settle_s=0), lim, isolate=spec.language == "cuda") as w:
         try:
             r = w.request({"op": "bench", "sizes": sizes, "seed": seed, "budget_s": budget.bench_s},
                           timeout=budget.bench_s * 4 + 60)

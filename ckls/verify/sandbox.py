@@ -69,7 +69,8 @@ def _unshare_prefix() -> list[str]:
 
 
 def isolation() -> dict:
-    """What isolation this machine gives the child (for the report)."""
+    """What isolation this machine gives the candidate (for the report)."""
+    from . import jail, seccomp
     pre = _unshare_prefix()
     if os.getuid() != 0:
         procs = "RLIMIT_NPROC"
@@ -78,7 +79,8 @@ def isolation() -> dict:
         procs = "pids cgroup" if cg else "none (root without a writable pids cgroup)"
         if cg:
             _remove_cgroup(cg)
-    return {"network_namespace": "--net" in pre, "pid_namespace": "--pid" in pre, "process_limit": procs}
+    return {"c_cell": jail.available() or seccomp.available() or "bubblewrap jail + seccomp filter",
+            "network_namespace": "--net" in pre, "pid_namespace": "--pid" in pre, "process_limit": procs}
 
 
 _PIDS_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")
@@ -117,12 +119,15 @@ class Worker:
     """One sandboxed harness process; restarts after a crash."""
 
     def __init__(self, init: dict, limits: Limits | None = None, env: dict | None = None,
-                 sanitizer: bool = False, wrapper: list[str] | None = None):
+                 sanitizer: bool = False, wrapper: list[str] | None = None, isolate: bool = True):
         self.init_req = dict(init, op="init")
         self.limits = limits or Limits()
         self.extra_env = env or {}
         self.sanitizer = sanitizer
         self.wrapper = list(wrapper or [])  # a program the harness runs under (compute-sanitizer ...)
+        # Namespaces for the judge's process itself: needed where the candidate runs in it (CUDA); a C candidate
+        # runs in its own jailed cell, and this process then stays in the host's PID space so the cell does too.
+        self.isolate = isolate
         self.proc = None
         self.tmp = None
         self.starts = 0
@@ -135,7 +140,8 @@ class Worker:
             with open(os.path.join(self.cgroup, "cgroup.procs"), "w") as f:
                 f.write(str(os.getpid()))
         resource.setrlimit(resource.RLIMIT_CPU, (lim.cpu_s, lim.cpu_s + 5))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (lim.file_size_mb << 20,) * 2)
+        if self.isolate:  # else the cell bounds its own writes (the judge's shared arena is a file too)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (lim.file_size_mb << 20,) * 2)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if not self.sanitizer and lim.address_space_mb:  # 0: none (CUDA maps terabytes of address space)
             resource.setrlimit(resource.RLIMIT_AS, (lim.address_space_mb << 20,) * 2)
@@ -152,7 +158,7 @@ class Worker:
         pre = _unshare_prefix()
         if not self.limits.pid_namespace and "--pid" in pre:
             pre = [pre[0], "--user", "--map-root-user", "--net"] if "--user" in pre else [pre[0], "--net"]
-        if not self.limits.network and pre:
+        if not self.limits.network and pre and self.isolate:
             # A shell sits at PID 1 of the new namespace: PID 1 ignores signals it has no handler for, so
             # the harness (and abort() in a kernel) must not be PID 1. The shell reports 128+signal.
             argv = pre + ["/bin/sh", "-c", '"$@"; exit $?', "sh"] + argv
@@ -174,6 +180,12 @@ class Worker:
 
     def close(self) -> None:
         if self.proc is not None:
+            from .cell import descendants
+            for pid in descendants(self.proc.pid):  # a cell that became nobody outlives its jail otherwise
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -287,7 +299,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             rc = None
         tail = self.log_tail(16000)
-        san = _sanitizer_excerpt(tail)
+        san = sanitizer_excerpt(tail)
         if san:
             return Crash("sanitizer", san.splitlines()[0].split("ERROR: ")[-1].strip(), san)
         sig = _signal_from_log(tail)
@@ -304,7 +316,7 @@ class Worker:
         return Crash("exit", f"child exited with status {rc}", tail)
 
 
-def _sanitizer_excerpt(log: str) -> str:
+def sanitizer_excerpt(log: str) -> str:
     """The head of an ASan/UBSan report (error line, first frames, summary), or "" when there is none."""
     lines = log.splitlines()
     for i, line in enumerate(lines):

@@ -1,0 +1,265 @@
+/* The cell: the only process in which a candidate kernel ever runs.
+ *
+ * Started by the judge (ckls/verify/cell.py) inside bubblewrap: read-only /usr, an empty /tmp, its own /proc,
+ * no network, no home, no workspace, an empty environment. It holds nothing but the kernel and the shared
+ * arena where the judge lays out one call's inputs and outputs; the references, the comparison, the timing and
+ * the verdict live in the judge's process, which this one cannot address. Nothing it says decides anything:
+ * the judge reads the arena itself and only learns from this process whether it answered, crashed or hung.
+ *
+ * File descriptors: 0 requests, 1/2 the log, 3 the arena (read-write memfd), 4 answers, 5 the arena again
+ * opened read-only (the view where read-only inputs live), 6 and 7 the two seccomp programs (BPF, built by
+ * the judge with libseccomp once this process has said its pid). argv: kernel.so, arena address, arena size.
+ *
+ * Order: drop root; map the arena; SIGSYS handler; say the pid, wait for go; seccomp stage 1 (no exec, fork, sockets, ptrace, writes to
+ * files); dlopen the kernel (its constructors run under stage 1); seccomp stage 2 (no file opens, no new
+ * executable memory, no changes to the arena's mappings); then serve calls.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/filter.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
+
+#include "stub.h" /* generated per contract: CELL_NWORDS, CELL_NPTRS, cell_ptr_words[], cell_invoke() */
+
+#define MAGIC_REQ 0x636b6c7363656c6cULL /* "ckls cell" */
+#define MAGIC_ANS 0x6c6c6563736c6b63ULL
+#define MAX_WORDS 256
+
+enum { OP_CALL = 1, OP_PING = 2, OP_FLUSH = 3 };
+enum { FLAG_COPY = 1 }; /* sanitizer runs: each buffer copied into its own heap block, so ASan sees its ends */
+
+struct request {
+    uint64_t magic, nonce, op, threads, repeat, flags, nwords;
+    uint64_t words[MAX_WORDS];
+    uint64_t win_lo[MAX_WORDS], win_hi[MAX_WORDS]; /* per pointer argument: the bytes it may touch */
+};
+
+struct answer {
+    uint64_t magic, nonce, status, mxcsr_before, mxcsr_after, ns;
+};
+
+static void say(const char *msg) {
+    ssize_t r = write(2, msg, strlen(msg));
+    (void)r;
+}
+
+static void on_sigsys(int sig, siginfo_t *si, void *ctx) {
+    (void)sig;
+    (void)ctx;
+    char buf[96];
+    int n = snprintf(buf, sizeof buf, "\nckls-cell: forbidden system call %d\n", si->si_syscall);
+    ssize_t r = write(2, buf, (size_t)n);
+    (void)r;
+    _exit(159);
+}
+
+static int read_full(int fd, void *p, size_t n) {
+    char *c = p;
+    while (n) {
+        ssize_t r = read(fd, c, n);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR) continue;
+            return -1;
+        }
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int write_full(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n) {
+        ssize_t r = write(fd, c, n);
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR) continue;
+            return -1;
+        }
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int install_filter(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size % sizeof(struct sock_filter)) return -1;
+    struct sock_filter *prog = malloc((size_t)st.st_size);
+    if (!prog || pread(fd, prog, (size_t)st.st_size, 0) != st.st_size) return -1;
+    struct sock_fprog fp = {(unsigned short)(st.st_size / sizeof(struct sock_filter)), prog};
+    int rc = prctl(PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, &fp, 0, 0);
+    free(prog);
+    close(fd);
+    return rc;
+}
+
+static uint64_t read_mxcsr(void) {
+#ifdef __x86_64__
+    return _mm_getcsr();
+#else
+    return 0;
+#endif
+}
+
+static void write_mxcsr(uint64_t v) {
+#ifdef __x86_64__
+    _mm_setcsr((unsigned)v);
+#else
+    (void)v;
+#endif
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* FLAG_COPY: each distinct window gets a heap block of exactly its size; pointers are moved into it. */
+static void copy_in(struct request *q, void **blocks, uint64_t *moved) {
+    memcpy(moved, q->words, sizeof(uint64_t) * q->nwords);
+    for (int i = 0; i < CELL_NPTRS; i++) {
+        int w = cell_ptr_words[i];
+        blocks[i] = NULL;
+        for (int j = 0; j < i; j++) /* an aliased argument shares the earlier block */
+            if (q->win_lo[j] == q->win_lo[i] && q->win_hi[j] == q->win_hi[i] && blocks[j]) {
+                moved[w] = (uint64_t)(uintptr_t)blocks[j] + (q->words[w] - q->win_lo[i]);
+                goto next;
+            }
+        size_t n = (size_t)(q->win_hi[i] - q->win_lo[i]);
+        blocks[i] = malloc(n ? n : 1);
+        if (n) memcpy(blocks[i], (void *)(uintptr_t)q->win_lo[i], n);
+        moved[w] = (uint64_t)(uintptr_t)blocks[i] + (q->words[w] - q->win_lo[i]);
+    next:;
+    }
+}
+
+static void copy_out(struct request *q, void **blocks, uint64_t ro_lo) {
+    for (int i = 0; i < CELL_NPTRS; i++)
+        if (blocks[i]) {
+            size_t n = (size_t)(q->win_hi[i] - q->win_lo[i]);
+            if (n && q->win_lo[i] < ro_lo) memcpy((void *)(uintptr_t)q->win_lo[i], blocks[i], n);
+            free(blocks[i]);
+        }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        say("ckls-cell: usage: cell KERNEL.so ARENA_ADDR ARENA_BYTES\n");
+        return 2;
+    }
+    uint64_t arena_addr = strtoull(argv[2], NULL, 0), arena_bytes = strtoull(argv[3], NULL, 0);
+    pid_t parent = getppid();
+    if (getuid() == 0) { /* started as root (no user namespace): become nobody for good */
+        if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)) {
+            say("ckls-cell: cannot drop root\n");
+            return 3;
+        }
+    }
+    /* Changing credentials cleared bubblewrap's parent-death signal: die with the jail again. (A root jail that
+     * dropped its capabilities may not signal nobody: the judge then kills this process itself.) */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || getppid() != parent) return 3;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
+        say("ckls-cell: no_new_privs failed\n");
+        return 3;
+    }
+    void *rw = mmap((void *)(uintptr_t)arena_addr, arena_bytes, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_FIXED_NOREPLACE, 3, 0);
+    void *ro = mmap((void *)(uintptr_t)(arena_addr + arena_bytes), arena_bytes, PROT_READ,
+                    MAP_SHARED | MAP_FIXED_NOREPLACE, 5, 0);
+    if (rw == MAP_FAILED || ro == MAP_FAILED || (uintptr_t)rw != arena_addr) {
+        say("ckls-cell: cannot map the arena\n");
+        return 3;
+    }
+    close(3);
+    close(5);
+    struct rlimit fsize = {16u << 20, 16u << 20}, core = {0, 0};
+    if (setrlimit(RLIMIT_FSIZE, &fsize) || setrlimit(RLIMIT_CORE, &core)) {
+        say("ckls-cell: cannot set limits\n");
+        return 3;
+    }
+    static char outbuf[1 << 12];
+    setvbuf(stdout, outbuf, _IOLBF, sizeof outbuf); /* no lazy allocation or fstat after the filters */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSYS, &sa, NULL);
+
+    /* The filters name this process (signals and scheduling only for itself): the judge builds them once it
+     * knows the pid, writes them into descriptors 6 and 7, and says go. */
+    struct answer a = {MAGIC_ANS, 0, 0, 0, 0, (uint64_t)getpid()};
+    static struct request q;
+    if (write_full(4, &a, sizeof a) || read_full(0, &q, sizeof q) || q.magic != MAGIC_REQ) return 5;
+    if (install_filter(6)) {
+        say("ckls-cell: seccomp stage 1 failed\n");
+        return 3;
+    }
+    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        fprintf(stderr, "ckls-cell: cannot load the kernel: %s\n", dlerror());
+        return 4;
+    }
+    void *fn = dlsym(lib, CELL_FUNCTION);
+    if (!fn) {
+        fprintf(stderr, "ckls-cell: the kernel defines no function %s\n", CELL_FUNCTION);
+        return 4;
+    }
+    void (*set_threads)(int) = (void (*)(int))dlsym(lib, "omp_set_num_threads");
+    void *flush = malloc(48u << 20);
+    if (install_filter(7)) {
+        say("ckls-cell: seccomp stage 2 failed\n");
+        return 3;
+    }
+
+    static uint64_t moved[MAX_WORDS];
+    static void *blocks[MAX_WORDS];
+    a.ns = 0;
+    if (write_full(4, &a, sizeof a)) return 5; /* ready: both filters hold */
+    for (;;) {
+        if (read_full(0, &q, sizeof q)) return 0; /* the judge closed the channel */
+        if (q.magic != MAGIC_REQ || (q.op == OP_CALL && q.nwords != CELL_NWORDS)) {
+            say("ckls-cell: bad request\n");
+            return 6;
+        }
+        memset(&a, 0, sizeof a);
+        a.magic = MAGIC_ANS;
+        a.nonce = q.nonce;
+        if (q.op == OP_FLUSH && flush) {
+            volatile char *f = flush;
+            for (size_t i = 0; i < (48u << 20); i += 64) f[i] += 1;
+        } else if (q.op == OP_CALL) {
+            if (set_threads && q.threads) set_threads((int)q.threads);
+            const uint64_t *w = q.words;
+            if (q.flags & FLAG_COPY) {
+                copy_in(&q, blocks, moved);
+                w = moved;
+            }
+            uint64_t before = read_mxcsr(), t0 = now_ns();
+            for (uint64_t r = 0; r < (q.repeat ? q.repeat : 1); r++) cell_invoke(fn, w);
+            a.ns = now_ns() - t0;
+            a.mxcsr_before = before;
+            a.mxcsr_after = read_mxcsr();
+            if (a.mxcsr_after != before) write_mxcsr(before);
+            if (q.flags & FLAG_COPY) copy_out(&q, blocks, arena_addr + arena_bytes);
+        }
+        fflush(stdout);
+        if (write_full(4, &a, sizeof a)) return 5;
+    }
+}

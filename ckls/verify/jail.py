@@ -1,0 +1,87 @@
+"""Bubblewrap command lines: the filesystem and namespaces a candidate (or the compiler reading its source) sees.
+
+Inside: /usr read-only (with the usual /bin, /lib links), /etc/ld.so.cache, a minimal /dev, an empty private /tmp,
+its own /proc in a new PID namespace (only the jail's own processes) or no /proc at all, and the folders the caller binds — nothing of
+$HOME, the workspace or the judge's files; no network, IPC, UTS or cgroup namespace of the host's; an empty
+environment; every capability dropped; killed with its parent. As root without a user namespace the cell drops to
+uid 65534 itself; otherwise bubblewrap runs in a user namespace.
+
+Without bubblewrap nothing runs: the caller reports an error saying how to install it, never a weaker sandbox.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+INSTALL_HINT = ("bubblewrap (bwrap) is needed to run candidate kernels in a sandbox: install it "
+                "(Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap)")
+
+
+class JailUnavailable(RuntimeError):
+    pass
+
+
+_PROBE: dict[str, str | None] = {}
+
+
+def bwrap() -> str:
+    """Path of a working bwrap, probed once; JailUnavailable with the reason otherwise."""
+    if "exe" not in _PROBE:
+        exe = shutil.which("bwrap")
+        why = None if exe else INSTALL_HINT
+        if exe:
+            try:
+                p = subprocess.run(command(["/bin/true"], exe=exe), capture_output=True, text=True, timeout=30,
+                                   env={})
+                if p.returncode != 0:
+                    why = ("bubblewrap cannot create a sandbox here (" + (p.stderr.strip().splitlines() or
+                           ["exit status %d" % p.returncode])[-1][:200] + "); unprivileged user namespaces may "
+                           "be disabled (sysctl kernel.unprivileged_userns_clone=1, or an AppArmor profile for bwrap)")
+            except (OSError, subprocess.TimeoutExpired) as e:
+                why = f"bubblewrap failed to start: {e}"
+        _PROBE["exe"], _PROBE["why"] = exe, why
+    if _PROBE["why"]:
+        raise JailUnavailable(_PROBE["why"])
+    return _PROBE["exe"]
+
+
+def available() -> str | None:
+    try:
+        bwrap()
+    except JailUnavailable as e:
+        return str(e)
+    return None
+
+
+def command(argv: list[str], *, ro: dict[str, str] | None = None, rw: dict[str, str] | None = None,
+            chdir: str = "/tmp", env: dict[str, str] | None = None, exe: str | None = None,
+            setuid: bool = False, proc: bool = True) -> list[str]:
+    """The bwrap command running argv; ro/rw map host paths to paths inside. proc=False: no /proc at all and
+    no PID namespace (a small pid would tell a kernel it is being judged; seccomp keeps it from forking or
+    signalling anyone but itself, and without /proc it sees no other process)."""
+    cmd = [exe or bwrap(), "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+           "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
+    if proc:
+        cmd.append("--unshare-pid")
+    if os.getuid() != 0:
+        cmd.append("--unshare-user")
+    elif setuid:  # the cell turns itself into uid 65534, which clears every capability left
+        cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    cmd += ["--ro-bind", "/usr", "/usr"]
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        p = "/" + top
+        if os.path.islink(p):
+            cmd += ["--symlink", os.readlink(p), p]
+        elif os.path.isdir(p):
+            cmd += ["--ro-bind", p, p]
+    cmd += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--dev", "/dev", "--tmpfs", "/tmp"]
+    if proc:
+        cmd += ["--proc", "/proc"]
+    for host, inside in (ro or {}).items():
+        cmd += ["--ro-bind", host, inside]
+    for host, inside in (rw or {}).items():
+        cmd += ["--bind", host, inside]
+    for k, v in (env or {}).items():
+        cmd += ["--setenv", k, v]
+    return cmd + ["--chdir", chdir, "--", *argv]
