@@ -1,8 +1,11 @@
 """Which cases to run: a fixed plan of edge cases, then Hypothesis-drawn ones, and shrinking of a failure.
 
-A case is a plain dict: {sizes, family, layout, threads, seed}. The plan always covers sizes 0, 1, primes,
-tile-1/tile/tile+1 and large; every value family; every memory layout the spec allows (offset = misaligned,
-strided, transposed, aliased); several OpenMP thread counts. The candidate never sees the plan.
+A case is a plain dict: {sizes, family, pattern, layout, threads, seed}. The plan always covers sizes 0, 1,
+primes, tile-1/tile/tile+1, tile multiples, large, the typical size and the contract's maximum where that is
+cheap, and the 2^16 region; every value family and data pattern (ties, sorted, reversed, constant rows); every
+memory layout the spec allows (offset = misaligned, strided, padded rows, transposed, negative strides, read-only
+inputs, overlapping inputs, aliased outputs); several OpenMP thread counts, at size too. The candidate never sees
+the plan.
 """
 from __future__ import annotations
 
@@ -11,26 +14,45 @@ import random
 from .spec import KernelSpec
 
 PRIMES = (2, 3, 5, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 65521, 262139, 1048573)
+PATTERNS = ("ties", "sorted", "reversed", "constant")
+BIG_ELEMENTS = 1 << 22      # the maximum and 2^16 cases are compared when all arrays together hold no more
+TYPICAL_ELEMENTS = 1 << 25  # the typical size (where the benchmark runs) is compared up to this
 
 
 def size_classes(s) -> list[int]:
     """Interesting values of one size symbol, inside [min, max]."""
     large = s.large if s.large is not None else s.max
-    vals = [0, 1, 2, 3, s.tile - 1, s.tile, s.tile + 1, 2 * s.tile + 1, s.min, large]
+    vals = [0, 1, 2, 3, s.tile - 1, s.tile, s.tile + 1, 2 * s.tile + 1, 4 * s.tile, 8 * s.tile, 64, 128,
+            s.min, large]
     vals += [p for p in PRIMES if p <= large][-3:]
     return sorted({v for v in vals if s.min <= v <= min(s.max, large)})
 
 
 def layouts(spec: KernelSpec) -> list[str]:
+    from .harness import overlap_pairs
     out = ["contig", "offset"]
     views = [a for a in spec.arrays if a.views]
     if views:
-        out.append("strided")
+        out += ["strided", "padded", "reversed"]
         if any(len(a.shape) >= 2 for a in views):
             out.append("transposed")
+    if spec.language == "c" and any(a.role == "in" and a.kind == "array" for a in spec.args):
+        out.append("readonly")
+    if overlap_pairs(spec):
+        out.append("overlap")
     if any(a.may_alias for a in spec.arrays):
         out.append("alias")
     return out
+
+
+def elements(spec: KernelSpec, sizes: dict) -> int:
+    total = 0
+    for a in spec.arrays:
+        n = 1
+        for d in spec.shape_of(a, sizes):
+            n *= max(int(d), 0)
+        total += n
+    return total
 
 
 def thread_counts(spec: KernelSpec) -> list[int]:
@@ -63,8 +85,8 @@ def plan(spec: KernelSpec, seed: int) -> list[dict]:
     t_default = threads[min(2, len(threads) - 1)]
     cases = []
 
-    def add(sizes, family=fam0, layout="contig", threads=t_default, tag=""):
-        cases.append({"sizes": sizes, "family": family, "layout": layout, "threads": threads,
+    def add(sizes, family=fam0, layout="contig", threads=t_default, tag="", pattern="random"):
+        cases.append({"sizes": sizes, "family": family, "pattern": pattern, "layout": layout, "threads": threads,
                       "seed": rng.getrandbits(32), "tag": tag})
 
     def same(what):
@@ -77,11 +99,18 @@ def plan(spec: KernelSpec, seed: int) -> list[dict]:
     for fam in spec.families:
         add(same("prime"), family=fam, tag=f"values {fam}")
         add(same("tile+1"), family=fam, tag=f"values {fam}")
+    for pat in PATTERNS:
+        add(same("prime"), pattern=pat, tag=f"pattern {pat}")
+        add(same("tile+1"), family=rng.choice(spec.families), pattern=pat, tag=f"pattern {pat}")
     for lay in layouts(spec)[1:]:
         for what in ("prime", "tile+1", "one"):
             add(same(what), layout=lay, tag=f"layout {lay}")
         if "special" in spec.families:
             add(same("prime"), family="special", layout=lay, tag=f"layout {lay}")
+    for sizes, tag in big_shapes(spec, rng):
+        add(sizes, tag=tag)
+        if spec.openmp:
+            add(sizes, threads=max(threads), tag=tag.replace("shape", "threads"))
     if spec.openmp:  # races show up as wrong or unrepeatable results; try them often and at size
         for t in threads:
             for _ in range(2 if t > 1 else 1):
@@ -91,10 +120,32 @@ def plan(spec: KernelSpec, seed: int) -> list[dict]:
     return cases
 
 
+def big_shapes(spec: KernelSpec, rng: random.Random) -> list[tuple[dict, str]]:
+    """Outputs compared where the contract says the kernel will live, not only where it is cheap to test: the
+    typical sizes, the maximum, and each size around 2^16 (the others small) — each where it is cheap enough."""
+    out = []
+    typical = {s.name: max(s.min, min(s.typical, s.max)) for s in spec.sizes}
+    out.append((typical, "shape typical"))
+    out.append(({s.name: s.max for s in spec.sizes}, "shape max"))
+    for s in spec.sizes:
+        small = {o.name: _clip(o, o.tile + 1) for o in spec.sizes}
+        for v in (65535, 65536, 65537, 100000):
+            if s.min <= v <= s.max:
+                out.append((dict(small, **{s.name: v}), "shape 2^16"))
+    seen, keep = set(), []
+    for sizes, tag in out:
+        key = tuple(sorted(sizes.items()))
+        cap = TYPICAL_ELEMENTS if tag == "shape typical" else BIG_ELEMENTS
+        if key not in seen and elements(spec, sizes) <= cap:
+            seen.add(key)
+            keep.append((sizes, tag))
+    return keep
+
+
 def sanitizer_plan(spec: KernelSpec, seed: int) -> list[dict]:
     """The cases re-run under ASan+UBSan: every small shape and layout (large shapes are too slow there)."""
-    out = [c for c in plan(spec, seed) if not c["tag"].startswith(("shape large", "threads"))]
-    return out
+    big = ("shape large", "shape typical", "shape max", "shape 2^16", "threads", "pattern")
+    return [c for c in plan(spec, seed) if not c["tag"].startswith(big)]
 
 
 def cuda_sanitizer_plan(spec: KernelSpec, seed: int) -> list[dict]:
@@ -122,6 +173,7 @@ def hypothesis_strategy(spec: KernelSpec):
     return st.fixed_dictionaries({
         "sizes": st.fixed_dictionaries(size_st),
         "family": st.sampled_from(spec.families),
+        "pattern": st.sampled_from(("random", "random") + PATTERNS),
         "layout": st.sampled_from(layouts(spec)),
         "threads": st.sampled_from(thread_counts(spec)),
         "seed": st.integers(0, 2**32 - 1),
@@ -140,3 +192,5 @@ def shrink_candidates(spec: KernelSpec, case: dict):
         yield dict(case, layout="contig")
     if case["family"] != "normal" and "normal" in spec.families:
         yield dict(case, family="normal")
+    if case.get("pattern", "random") != "random":
+        yield dict(case, pattern="random")
