@@ -206,7 +206,7 @@ def test_cuda_run_compiles_with_nvcc_and_the_judge_says_unverified(axpy_task):
     md = (Path(__file__).resolve().parent.parent / "skills/cuda-kernels/references/launcher.md").read_text()
     cu = md.split("```cuda\n")[1].split("```")[0]
     script = [tool("compile", source=cu.replace('extern "C" ', "")),
-              expect_result(lambda t, r: r.get("is_error") and "signature-check.cu" in t,
+              expect_result(lambda t, r: r.get("is_error") and "kernel.cu" in t and "axpy" in t,
                             tool("run_public_tests", source=cu)),
               expect_result(lambda t, r: "UNVERIFIED" in t, tool("submit_kernel", source=cu))]
     with MessagesAPIServer(script) as srv:

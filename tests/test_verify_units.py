@@ -13,7 +13,7 @@ from ckls.verify.compare import mismatch, same_bits
 from ckls.verify.fuzz import layouts, plan, size_classes
 from ckls.verify.run import verify
 from ckls.verify.spec import KernelSpec, SpecError, eval_expr
-from ckls.verify.values import SENTINEL, Buffer, family_values
+from ckls.verify.values import Buffer, arrange, family_values, perturb, scalar_value, sentinel
 from kernels_corpus.corpus import ROOT
 
 ROWSUM = json.loads((ROOT / "rowsum" / "spec.json").read_text())
@@ -52,34 +52,69 @@ def test_plan_covers_edge_shapes_layouts_and_threads():
     cases = plan(spec, 1)
     cols = {c["sizes"]["cols"] for c in cases}
     assert {0, 1, 7, 8, 9, 20000} <= cols and any(v in (16381, 65521) or v > 1000 for v in cols)
-    assert {"contig", "offset", "strided", "transposed"} <= {c["layout"] for c in cases}
+    assert set(layouts(spec)) <= {c["layout"] for c in cases}
     assert {1, 2, 3, 4, 7} <= {c["threads"] for c in cases}
     assert set(spec.families) <= {c["family"] for c in cases}
-    assert layouts(spec) == ["contig", "offset", "strided", "transposed"]
+    assert {"ties", "sorted", "reversed", "constant"} <= {c["pattern"] for c in cases}
+    assert layouts(spec) == ["contig", "offset", "strided", "padded", "reversed", "transposed", "readonly"]
     assert size_classes(spec.sizes[0])[0] == 0
+    # outputs are compared at the typical size and around 2^16, not only where testing is cheap
+    tags = {c["tag"] for c in cases}
+    assert {"shape typical", "shape max"} & tags and "shape 2^16" in tags
+    assert any(c["sizes"]["cols"] == 65536 for c in cases)
 
 
-@pytest.mark.parametrize("layout", ["contig", "offset", "strided", "transposed"])
+@pytest.mark.parametrize("layout", ["contig", "offset", "strided", "padded", "reversed", "transposed"])
 def test_buffer_layouts_and_guards(layout):
     b = Buffer((5, 7), np.float32, layout, 16, True)
     assert b.array.shape == (5, 7)
     misaligned = b.address % 64 != 0
     assert misaligned == (layout != "contig")
-    b.array[...] = 1.0
+    b.array[...] = np.arange(35, dtype=np.float32).reshape(5, 7)
     assert b.guard_intact()
-    b.base[b.offset - 1] = 0.0  # a write just before the array
+    b.base[b.lowest - 1] = 0.0  # a write just before the lowest element
     assert not b.guard_intact()
-    if layout in ("strided", "transposed"):
+    if layout == "reversed":  # element [0, 0] is the highest address; strides walk down
+        assert all(s < 0 for s in b.elem_strides) and b.base[b.offset] == 0.0 and b.base[b.lowest] == 34.0
+    lo, hi = b.window
+    assert hi - lo == b.span * 4
+    if layout in ("strided", "padded", "transposed"):
         c = Buffer((5, 7), np.float32, layout, 16, True)
-        flat_gap = c.offset + 1 if layout == "strided" else c.offset + 5
+        flat_gap = {"strided": c.offset + 1, "padded": c.offset + 7, "transposed": c.offset + 5}[layout]
         c.base[flat_gap] = 2.0  # a write into the gap between elements
         assert not c.guard_intact()
+
+
+def test_guards_differ_per_buffer():
+    # an over-read of one buffer's guard written into another's guard must not look intact
+    a, b = Buffer((4,), np.float32, "contig", 16, False, salt=0), Buffer((4,), np.float32, "contig", 16, False, salt=1)
+    assert np.isnan(a.fill) and np.isnan(b.fill) and a.fill.tobytes() != b.fill.tobytes()
+    b.base[b.offset + 4] = a.base[a.offset + 4]
+    assert not b.guard_intact()
+    i = Buffer((4,), np.int32, "contig", 16, False, salt=2)
+    assert i.fill != sentinel(np.int32, 3)
+
+
+def test_patterns_scalars_and_perturbation():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 50))
+    assert np.all(np.diff(arrange(rng, x, "sorted"), axis=1) >= 0)
+    assert np.all(np.diff(arrange(rng, x, "reversed"), axis=1) <= 0)
+    assert len(np.unique(arrange(rng, x, "ties"))) <= 3
+    assert all(len(set(r)) == 1 for r in arrange(rng, x, "constant"))
+    picks = {scalar_value(rng, np.float32, (-3.0, 5.0), x) for _ in range(400)}
+    assert {0.0, 1.0, -1.0, -3.0, 5.0} <= picks and all(-3.0 <= p <= 5.0 for p in picks)
+    assert any(np.float32(p) in x.astype(np.float32) for p in picks)  # a value of the data itself
+    y = perturb(rng, x, "normal")
+    assert y[-1, -1] != x[-1, -1] and 1 <= np.sum(y != x) <= 4
 
 
 def test_poison_is_nan_and_families():
     b = Buffer((9,), np.float32, "contig", 16, False)
     b.poison()
-    assert np.isnan(b.array).all() and np.isnan(SENTINEL[np.dtype(np.float32)])
+    assert np.isnan(b.array).all() and np.isnan(sentinel(np.float32))
+    b.poison(zero=True)
+    assert not b.array.any()
     rng = np.random.default_rng(0)
     den = family_values(rng, "denormal", (1000,), np.float32)
     assert np.all(np.abs(den) < np.finfo(np.float32).tiny)
@@ -115,6 +150,46 @@ def test_forbidden_imports(tmp_path):
     src.write_text("#include <stdlib.h>\nvoid k(void) { system(\"true\"); }\n")
     b = build_mod.build_c(src, tmp_path / "b")
     assert not b.ok and b.forbidden_symbols == ["system"]
+
+
+def test_no_bubblewrap_is_an_error_not_a_weaker_judge(monkeypatch):
+    from ckls.verify import jail
+    monkeypatch.setattr(jail, "_PROBE", {"exe": None, "why": jail.INSTALL_HINT})
+    spec = KernelSpec.from_dict(json.loads((ROOT / "relu" / "spec.json").read_text()))
+    rep = verify(str(ROOT / "relu" / "original.py") + "::relu", str(ROOT / "relu" / "ok.c"), spec, budget="quick")
+    assert rep.verdict == "ERROR" and "apt-get install bubblewrap" in rep.to_text(), rep.to_text()
+
+
+def test_seccomp_programs_build_and_name_calls():
+    from ckls.verify import seccomp
+    one, two = seccomp.programs((1 << 44, (1 << 44) + (1 << 30)), 4321)
+    assert len(one) % 8 == 0 and len(two) % 8 == 0 and one != two
+    assert seccomp.syscall_name(59) == "execve"
+
+
+def test_load_time_code_and_raw_syscalls_are_refused(tmp_path):
+    bodies = {"ctor": "static int z;\n__attribute__((constructor)) static void c(void) { z = 1; }\nint k(void) { return z; }\n",
+              "init": "void e(void) {}\n__asm__(\".section .init\\n call e@PLT\\n .previous\");\nvoid k(void) {}\n",
+              "ifunc": "static void i(void) {}\nstatic void *r(void) { return i; }\nvoid k(void) __attribute__((ifunc(\"r\")));\n",
+              "syscall": "void k(void) { __asm__ volatile(\"syscall\" ::: \"rcx\", \"r11\"); }\n",
+              "weak": "__attribute__((weak)) int system(const char *);\nvoid k(void) { if (system) system(\"x\"); }\n"}
+    for name, body in bodies.items():
+        src = tmp_path / f"{name}.c"
+        src.write_text(body)
+        b = build_mod.build_c(src, tmp_path / name)
+        assert not b.ok and b.forbidden_symbols, (name, b.log)
+    ok = tmp_path / "ok.c"
+    ok.write_text("void k(float *x) { x[0] = 1.0f; }\n")
+    assert build_mod.build_c(ok, tmp_path / "ok").ok
+
+
+def test_compiler_sees_no_files_outside_the_build(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET-VALUE\n")
+    src = tmp_path / "k.c"
+    src.write_text(f'#include "{secret}"\nvoid k(void) {{}}\n')
+    b = build_mod.build_c(src, tmp_path / "b")
+    assert not b.ok and "TOPSECRET" not in b.log
 
 
 CUDA_OK = """

@@ -121,10 +121,12 @@ class Workbench:
         return p
 
     def _check_file(self, cand: Path) -> Path:
-        """The candidate followed by the contract's declaration: a wrong signature is a compile error."""
+        """The candidate followed by the contract's declaration: a wrong signature is a compile error. One
+        self-contained file (the compiler's jail sees nothing beside it); the candidate's lines keep their
+        numbers."""
         link = 'extern "C" ' if self.lang == "cuda" else ""
         p = cand.with_name(cand.stem + "_check" + self.ext)
-        p.write_text(f'#include "{cand.name}"\n#include <stdint.h>\n{link}{self.task.spec.c_prototype()};\n')
+        p.write_text(cand.read_text() + f'\n#include <stdint.h>\n{link}{self.task.spec.c_prototype()};\n')
         return p
 
     def compile(self, src: str) -> ToolResult:
@@ -136,7 +138,7 @@ class Workbench:
         else:
             res = build_mod.build_c(chk, work, "opt")
         log = foreign_source(res.log, (str(self.dir.resolve()) + "/", str(self.dir) + "/"))  # an #include of a key
-        log = log.replace(str(cand), "kernel" + self.ext).replace(str(chk), "signature-check" + self.ext)
+        log = log.replace(str(chk), "kernel" + self.ext).replace(str(cand), "kernel" + self.ext)
         log = log.replace(str(self.dir) + "/", "")
         if not res.ok:
             head = "FORBIDDEN IMPORTS: " + ", ".join(res.forbidden_symbols) if res.forbidden_symbols else "ERRORS"

@@ -1,8 +1,12 @@
 """Compiling a candidate: gcc -O3 and an ASan+UBSan build for C, nvcc for CUDA.
 
+The compiler runs in the jail (jail.py) on a copy of the source in the build folder: it sees /usr and that folder,
+nothing else, so `#include "~/.ssh/id_rsa"` or `.incbin "/proc/self/environ"` finds nothing to quote or embed.
 Compiler errors come back as data (a list of diagnostics), never as exceptions, so they can be fed back to
-whoever wrote the kernel. After linking, the shared object's undefined symbols are checked against an allow
-list: a kernel may call libm, memory functions and OpenMP, not the Python API, threads, processes or files.
+whoever wrote the kernel. After linking, the shared object is checked as a first line of defence (the cell's
+seccomp filter is the second): its undefined symbols, weak ones included, against an allow list — a kernel may
+call libm, memory functions and OpenMP, not the Python API, threads, processes or files —, its code for raw
+system call instructions, and code that would run while it loads (constructors, .init fragments, IFUNC).
 """
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import jail
 from .spec import KernelSpec
 
 CC = "gcc"
@@ -63,6 +69,7 @@ class BuildResult:
     log: str = ""
     diagnostics: list[Diagnostic] = field(default_factory=list)
     forbidden_symbols: list[str] = field(default_factory=list)
+    unavailable: bool = False     # nothing was compiled: the jail is missing here (an error, not the kernel's fault)
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "variant": self.variant, "command": " ".join(self.command), "log": self.log,
@@ -83,7 +90,8 @@ def parse_diagnostics(log: str) -> list[Diagnostic]:
 
 def _run(cmd: list[str], cwd: Path) -> tuple[int, str]:
     try:
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+                           env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"})
     except FileNotFoundError:
         return 127, f"{cmd[0]}: not found"
     except subprocess.TimeoutExpired:
@@ -92,14 +100,15 @@ def _run(cmd: list[str], cwd: Path) -> tuple[int, str]:
 
 
 def undefined_symbols(so_path: str) -> list[str]:
-    """Strong undefined dynamic symbols of a shared object (weak references are ignored)."""
+    """Undefined dynamic symbols of a shared object, weak references included (a weak `system` resolves to
+    libc's as surely as a strong one)."""
     rc, out = _run(["nm", "-D", "--undefined-only", so_path], Path(so_path).parent)
     if rc != 0:
-        return ["<nm failed: " + out.strip() + ">"]
+        return ["<nm failed: " + out.strip()[:200] + ">"]
     syms = []
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[-2] == "U":
+        if len(parts) >= 2 and parts[-2] in ("U", "w", "v", "V"):
             syms.append(parts[-1].split("@")[0])
     return syms
 
@@ -109,19 +118,110 @@ def forbidden_symbols(so_path: str) -> list[str]:
                    if s not in _ALLOWED and not s.startswith(_ALLOWED_PREFIXES)})
 
 
+_RAW_SYSCALL = re.compile(r"\s(syscall|sysenter|int\s+\$0x80|svc\s+#?0x0|svc\s+#?0)\b")
+
+
+def raw_syscalls(so_path: str) -> list[str]:
+    """Instructions that enter the OS kernel directly, bypassing every symbol the allow list looks at."""
+    rc, out = _run(["objdump", "-d", "--no-show-raw-insn", so_path], Path(so_path).parent)
+    if rc != 0:
+        return ["<objdump failed: " + out.strip()[:200] + ">"]
+    found, func = [], "?"
+    for line in out.splitlines():
+        if line.endswith(">:"):
+            func = line.split("<", 1)[-1][:-2]
+        elif _RAW_SYSCALL.search(line):
+            found.append(f"{line.split()[-1] if line.split() else 'syscall'} in {func}")
+    return sorted(set(found))
+
+
+_INIT_SECTIONS = (".init", ".init_array", ".preinit_array", ".ctors")
+_BASELINE: dict[str, dict[str, int]] = {}
+
+
+def _init_sizes(so_path: str) -> dict[str, int] | None:
+    rc, out = _run(["readelf", "-SW", so_path], Path(so_path).parent)
+    if rc != 0:
+        return None
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.replace("[ ", "[").split()
+        if len(parts) > 5 and parts[1] in _INIT_SECTIONS:
+            sizes[parts[1]] = int(parts[5], 16)
+    return sizes
+
+
+def load_time_code(so_path: str, variant: str, cc: str = CC) -> list[str]:
+    """Code that would run while the kernel loads (constructors, .init fragments, IFUNC resolvers): a kernel
+    has none, and none may run before the cell's strictest filter holds. Compared with an empty kernel built
+    the same way (the compiler's own entries)."""
+    if variant not in _BASELINE:
+        with tempfile.TemporaryDirectory(prefix="ckls-baseline-") as d:
+            src = Path(d) / "empty.c"
+            src.write_text("void ckls_empty(void) {}\n")
+            flags = {"opt": C_FLAGS, "asan": C_ASAN_FLAGS}[variant]
+            rc, log = _run([cc, *flags, "-o", str(Path(d) / "e.so"), str(src), "-lm"], Path(d))
+            base = _init_sizes(str(Path(d) / "e.so")) if rc == 0 else None
+            if base is None:
+                return ["<the compiler's baseline would not build: " + log.strip()[:200] + ">"]
+            _BASELINE[variant] = base
+    sizes = _init_sizes(so_path)
+    if sizes is None:
+        return ["<readelf failed>"]
+    found = [f"{name} ({n - _BASELINE[variant].get(name, 0)} extra bytes)" for name, n in sizes.items()
+             if n > _BASELINE[variant].get(name, 0)]
+    rc, out = _run(["readelf", "-rW", "--dyn-syms", so_path], Path(so_path).parent)
+    if "IRELATIV" in out or re.search(r"\sIFUNC\s", out):
+        found.append("IFUNC resolver")
+    return ["code run at load: " + f for f in found]
+
+
+def _jailed(cmd: list[str], source: Path, workdir: Path) -> tuple[list[str], Path]:
+    """The compiler command run in the jail on a copy of the source inside the build folder (mounted /build).
+    Returns (command, path of the copy on this side)."""
+    copy = workdir / source.name
+    if copy.resolve() != source:
+        shutil.copyfile(source, copy)
+    os.chmod(workdir, 0o755)
+    inside = ["/build/" + source.name if a == str(source) else a.replace(str(workdir), "/build") for a in cmd]
+    if Path(cmd[0]).name in ("gcc", "cc", "clang"):  # debug info names the user's file, not the jail's copy
+        inside.insert(1, f"-ffile-prefix-map=/build/{source.name}={source}")
+    ro = {}
+    exe = shutil.which(cmd[0])
+    if exe and not Path(exe).resolve().is_relative_to("/usr"):  # a toolkit outside /usr (e.g. /opt/cuda)
+        root = Path(exe).resolve().parent.parent
+        ro[str(root)] = str(root)
+        inside[0] = str(Path(exe).resolve())
+    return jail.command(inside, ro=ro, rw={str(workdir): "/build"}, chdir="/build",
+                        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C"}), copy
+
+
+JAIL_MISSING = 126
+
+
+def _compile(cmd: list[str], source: Path, workdir: Path) -> tuple[int, str]:
+    try:
+        jcmd, _ = _jailed(cmd, source, workdir)
+    except jail.JailUnavailable as e:
+        return JAIL_MISSING, f"not compiled: {e}"
+    rc, log = _run(jcmd, workdir)
+    return rc, log.replace("/build/" + source.name, str(source)).replace("/build/", str(workdir) + "/")
+
+
 def build_c(source: str | Path, workdir: str | Path, variant: str = "opt", cc: str = CC) -> BuildResult:
     source, workdir = Path(source).resolve(), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     flags = {"opt": C_FLAGS, "asan": C_ASAN_FLAGS}[variant]
     so = workdir / f"kernel_{variant}.so"
     cmd = [cc, *flags, "-o", str(so), str(source), "-lm"]
-    rc, log = _run(cmd, workdir)
-    res = BuildResult(rc == 0, variant, str(so) if rc == 0 else None, cmd, log, parse_diagnostics(log))
+    rc, log = _compile(cmd, source, workdir)
+    res = BuildResult(rc == 0, variant, str(so) if rc == 0 else None, cmd, log, parse_diagnostics(log),
+                      unavailable=rc == JAIL_MISSING)
     if res.ok:
-        res.forbidden_symbols = forbidden_symbols(str(so))
+        res.forbidden_symbols = forbidden_symbols(str(so)) + raw_syscalls(str(so)) + load_time_code(str(so), variant)
         if res.forbidden_symbols:
             res.ok = False
-            res.log += "\nforbidden imports: " + ", ".join(res.forbidden_symbols)
+            res.log += "\nforbidden imports or instructions: " + ", ".join(res.forbidden_symbols)
     return res
 
 
@@ -135,8 +235,9 @@ def build_cuda(source: str | Path, workdir: str | Path, nvcc: str = NVCC) -> Bui
     cc = gpu_compute_capability()
     arch = [f"-gencode=arch=compute_{cc},code=sm_{cc}"] if cc else []
     cmd = [nvcc, "-O3", *arch, "-shared", "-Xcompiler", "-fPIC", "-lineinfo", "-o", str(so), str(source)]
-    rc, log = _run(cmd, workdir)
-    return BuildResult(rc == 0, "cuda", str(so) if rc == 0 else None, cmd, log, parse_diagnostics(log))
+    rc, log = _compile(cmd, source, workdir)
+    return BuildResult(rc == 0, "cuda", str(so) if rc == 0 else None, cmd, log, parse_diagnostics(log),
+                       unavailable=rc == JAIL_MISSING)
 
 
 def build(spec: KernelSpec, source: str | Path, workdir: str | Path) -> list[BuildResult]:
