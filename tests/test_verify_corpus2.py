@@ -4,10 +4,11 @@ Every correct kernel must PASS. A sample of the planted bugs must FAIL: those th
 seed, and those it misses today (size-gated bugs, caches, values, scalars and layouts it never draws), which
 are marked xfail(strict=True) with the reason: when the reworked judge catches one, its xfail turns into an
 XPASS failure here and the mark is to be removed. Bugs whose verdict today depends on the seed (a lucky tie, a
--inf in the right place, a fingerprint collision) are left out of the sample; bench/verify_corpus.py measures
+-inf in the right place, a fingerprint collision such as inf + ... == inf + ... in softplus) are left out of
+the sample; bench/verify_corpus.py measures
 them over several seeds.
 
-The size-gated bugs are also run on one case at the size that shows them (only_case), which today's judge
+The size-gated bugs (not the races) are also run on one case at the size that shows them (only_case), which today's judge
 can express: they FAIL there, so they are reachable bugs, not dead code.
 """
 import random
@@ -69,7 +70,6 @@ MISSED = {
     "softplus/bug_cutoff.c": "no values in (20, 23): normal is ~N(0,1), huge is ~1e150",
     "softplus/bug_ftz_daz.c": _FTZ,
     "softplus/bug_fastpath_mult64.c": _M64,
-    "softplus/bug_cache_fingerprint.c": _CACHE,
     "row_var/bug_padded_rows.c": _PAD,
     "row_var/bug_omp_race_large.c": _RACE,
     "poly_eval/bug_scalar_zero.c": "c3 is never exactly 0",
@@ -87,12 +87,11 @@ CAUGHT = [
     "row_var/bug_strides.c",
 ]
 
-# The one case that shows each size- or thread-gated bug (sizes the contract allows).
+# The one case that shows each size-gated bug (sizes the contract allows). The races behind a size threshold
+# are left out: on a loaded 2-core machine one case at n = 100000 shows them often, not always.
 WITNESS = {
     "prefix_sum/bug_acc_overflow_i32.c": {"sizes": {"n": 100000}},
-    "prefix_sum/bug_omp_race_large.c": {"sizes": {"n": 100000}, "threads": 4},
     "dot_i32/bug_acc_overflow_i32.c": {"sizes": {"n": 100000}},
-    "argmax_rows/bug_omp_race_large.c": {"sizes": {"rows": 512, "cols": 512}, "threads": 4},
     "axpy_inplace/bug_fastpath_mult64.c": {"sizes": {"n": 128}},
     "histogram/bug_fastpath_mult64.c": {"sizes": {"n": 1024}},
     "maxpool1d/bug_fastpath_mult64.c": {"sizes": {"n": 1024}},
