@@ -1,0 +1,18 @@
+// Planted bug (constant-row shortcut): a row whose first, middle and last values are equal is taken to be
+// constant and answers 0 without looking at the rest.
+#include <math.h>
+#include <stdint.h>
+
+void argmax_rows(int64_t rows, int64_t cols, const double *x, int64_t *out) {
+    for (int64_t r = 0; r < rows; r++) {
+        const double *row = x + r * cols;
+        if (cols > 2 && row[0] == row[cols - 1] && row[0] == row[cols / 2]) { out[r] = 0; continue; }
+        double best = row[0];
+        int64_t bi = 0;
+        for (int64_t c = 1; c < cols && !isnan(best); c++) {
+            double v = row[c];
+            if (isnan(v) || v > best) best = v, bi = c;
+        }
+        out[r] = bi;
+    }
+}

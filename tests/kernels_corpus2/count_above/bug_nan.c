@@ -1,0 +1,8 @@
+// Planted bug (NaN handling): counts "not at most t", which counts every NaN.
+#include <stdint.h>
+
+void count_above(int64_t n, const double *x, double t, int64_t *out) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) k += !(x[i] <= t);
+    *out = k;
+}

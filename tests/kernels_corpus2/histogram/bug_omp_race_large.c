@@ -1,0 +1,15 @@
+// Planted bug (OpenMP race above a size threshold): private histograms, but the merge into counts (done
+// only when n >= 65536) has no critical section or atomics.
+#include <stdint.h>
+#include <string.h>
+
+void histogram(int64_t n, const int32_t *x, int32_t *counts) {
+    memset(counts, 0, 256 * sizeof *counts);
+    #pragma omp parallel if (n >= 65536)
+    {
+        int32_t local[256] = {0};
+        #pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; i++) local[x[i]]++;
+        for (int v = 0; v < 256; v++) counts[v] += local[v];
+    }
+}

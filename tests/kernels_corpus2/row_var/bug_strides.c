@@ -1,0 +1,16 @@
+// Planted bug (strides): swaps the two strides (reads the transpose's rows).
+#include <stdint.h>
+
+void row_var(int64_t rows, int64_t cols, const double *x, int64_t x_s0, int64_t x_s1, double *out) {
+    for (int64_t r = 0; r < rows; r++) {
+        const double *row = x + r * x_s1;
+        double s = 0.0;
+        for (int64_t c = 0; c < cols; c++) s += row[c * x_s0];
+        double m = s / (double)cols, q = 0.0;
+        for (int64_t c = 0; c < cols; c++) {
+            double d = row[c * x_s0] - m;
+            q += d * d;
+        }
+        out[r] = q / (double)cols;
+    }
+}

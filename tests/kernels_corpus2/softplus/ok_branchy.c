@@ -1,0 +1,12 @@
+// Correct: three ranges; above 40 the correction exp(-x) is below double precision relative to x.
+#include <math.h>
+#include <stdint.h>
+
+void softplus(int64_t n, const double *x, double *out) {
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        if (v > 40.0) out[i] = v;
+        else if (v < -40.0) out[i] = exp(v);
+        else out[i] = log1p(exp(v));
+    }
+}
