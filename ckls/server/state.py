@@ -16,7 +16,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from ckls.completion.config import Settings, load_toml
-from ckls.completion.context import Context, ExtraContext, build_context
+from ckls.completion.context import INDEX_LIMIT, Context, ExtraContext, build_context
 from ckls.completion.engine import Engine, NoModel
 from ckls.completion.postprocess import meaningful_text_right
 from ckls.completion.scheduler import Answer, Scheduler
@@ -24,7 +24,6 @@ from ckls.completion.telemetry import Telemetry
 from ckls.completion.documents import DocumentStore, index_to_units
 
 log = logging.getLogger("ckls.server")
-INDEX_LIMIT = 1 << 20  # files larger than this are not parsed for definitions (keeps didOpen cheap)
 JUMP_LINES = 24        # an edit this far from the last place (or in another document) is a new place: prefill it
 
 
