@@ -81,6 +81,8 @@ class CklsServer(LanguageServer):
 
     # ---- settings and model -----------------------------------------------------------------------------------
     def tell(self, message: str, kind=types.MessageType.Warning, show: bool = True) -> None:
+        if len(message) > 500:  # a pop-up, not a dump (a misread file name can be megabytes)
+            message = message[:460] + f"... [{len(message)} characters]"
         log.warning(message) if kind <= types.MessageType.Warning else log.info(message)
         try:
             self.window_log_message(types.LogMessageParams(kind, f"ckls: {message}"))
