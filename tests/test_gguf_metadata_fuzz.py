@@ -217,8 +217,8 @@ class _Out(io.TextIOWrapper):
         return self.buffer.getvalue().decode("utf-8", "replace")
 
 
-def _cli(argv: list[str]) -> tuple[int, str]:
-    """ckls's command line in this process: (exit code, stderr); any exception it lets out propagates."""
+def _cli(argv: list[str]) -> tuple[int, str, str]:
+    """ckls's command line in this process: (exit code, stderr, stdout); any exception it lets out propagates."""
     from ckls.cli import main
 
     old = sys.stdout, sys.stderr
@@ -227,16 +227,16 @@ def _cli(argv: list[str]) -> tuple[int, str]:
         rc = main(argv)
     finally:
         sys.stdout, sys.stderr = old
-    return rc, err.text()
+    return rc, err.text(), out.text()
 
 
 def run_case(path: str) -> str:
     """'loaded' (and generated) or 'rejected' (a ModelError); raises AssertionError or whatever escaped."""
     from ckls.runtime import ModelError, load_model
 
-    rc, err = _cli(["model", "info", path])
+    rc, err, out = _cli(["model", "info", path])
     assert rc in (0, 1) and (rc == 0 or err.startswith("ckls: ")), (rc, err[:300])
-    assert "Traceback" not in err and all(len(l) <= MAX_MESSAGE for l in err.splitlines()), err[:300]
+    assert "Traceback" not in err and all(len(l) <= MAX_MESSAGE for l in (err + out).splitlines()), (err + out)[:300]
     try:
         m = load_model(path, n_ctx=32, n_threads=1)
     except ModelError as exc:
@@ -250,7 +250,7 @@ def run_case(path: str) -> str:
         b"".join(tok.token_bytes(i) for i in out)
     finally:
         m.close()
-    rc, err = _cli(["generate", "-m", path, "-t", "1", "--ctx", "32", "-n", "4", "-q", "-p", "def ta(e):\n"])
+    rc, err, _ = _cli(["generate", "-m", path, "-t", "1", "--ctx", "32", "-n", "4", "-q", "-p", "def ta(e):\n"])
     assert rc == 0, (rc, err[:300])
     return "loaded"
 
@@ -369,7 +369,7 @@ def test_padded_vocabulary_never_samples_past_the_tokens(tmp_path):
         out = list(m.generate(ids, 8))
         assert out and all(i < 300 for i in out)
         m.tokenizer.decode(out)
-    rc, err = _cli(["generate", "-m", path, "-t", "1", "--ctx", "64", "-n", "8", "-q", "-p", prompt])
+    rc, err, _ = _cli(["generate", "-m", path, "-t", "1", "--ctx", "64", "-n", "8", "-q", "-p", prompt])
     assert rc == 0, err
 
 
