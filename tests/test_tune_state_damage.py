@@ -121,7 +121,7 @@ def test_damaged_state_is_set_aside_with_a_word_and_the_round_goes_on(prepared, 
         assert s.resumed_at == 0 and "step 0" in s.warnings[0]
     assert all(0.0 <= (p.fraction or 0.0) <= 1.0 and p.step <= max(p.total, STEPS) for p in seen)
     st = checkpoint.read_json(os.path.join(state, "state.json"), strict=True)
-    assert st["rounds"] and not os.path.exists(os.path.join(state, CK))
+    assert st["rounds"][-1]["warnings"] == s.warnings and not os.path.exists(os.path.join(state, CK))
     # the next run is clean: nothing damaged is left for it
     again = Tuner(prepared[0], prepared[1], opts(), state).run()
     # (after a lost record the files the resumed round did not cover are new once more)

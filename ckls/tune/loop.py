@@ -680,6 +680,7 @@ class Tuner:
             st["trained"][f.path] = f.sha1
         st["heldout"] = held
         summ.adapter = self.adapter_path if os.path.isfile(self.adapter_path) else None
+        summ.warnings = list(self.warnings)  # (the round's record keeps them too)
         st["rounds"].append({k: v for k, v in summ.as_dict().items() if k != "dropped"} | {"time": time.time()})
         checkpoint.write_json(self.state_path, st)
         try:
