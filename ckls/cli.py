@@ -90,7 +90,7 @@ def cmd_model_info(args) -> int:
             n *= x
         n_params += n
     print(f"file         {f.path} ({f.size / 1e6:.1f} MB)")
-    print(f"name         {f.get('general.name', '-')}")
+    print(f"name         {str(f.get('general.name', '-'))[:120]}")
     print(f"architecture {hp['arch']}")
     print(f"parameters   {n_params / 1e6:.2f} M in {len(f.tensors)} tensors "
           f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})")
@@ -99,7 +99,7 @@ def cmd_model_info(args) -> int:
         print(f"{k:<12} {hp[k]}")
     print(f"output       {'tied to token_embd' if 'output.weight' not in f.tensors else 'separate'}")
     tm = f.get("tokenizer.ggml.model")
-    print(f"tokenizer    {tm or '-'} (pre {f.get('tokenizer.ggml.pre', '-')}, "
+    print(f"tokenizer    {str(tm or '-')[:40]} (pre {str(f.get('tokenizer.ggml.pre', '-'))[:40]}, "
           f"{len(f.get('tokenizer.ggml.tokens') or [])} tokens, {len(f.get('tokenizer.ggml.merges') or [])} merges)")
     fim = {k: f.get(f"tokenizer.ggml.fim_{k}_token_id") for k in ("pre", "suf", "mid", "pad", "rep", "sep")}
     print("fim tokens   " + (", ".join(f"{k}={v}" for k, v in fim.items() if v is not None) or "none"))

@@ -3,13 +3,15 @@ cache, prompt layout and its stability between keystrokes, syntax context."""
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
 from ckls.completion.cache import SuggestionCache
 from ckls.completion.config import Settings, SettingsError, add_cli_args, from_cli
 from ckls.completion.context import ExtraContext, build_context, enclosing_scope, extract_definitions, names_near_cursor
-from ckls.completion.documents import Document, index_to_utf16, split_lines, utf16_to_index
+from ckls.completion.documents import (Document, index_to_units, index_to_utf16, split_lines, units_to_index,
+                                       utf16_to_index)
 from ckls.completion.postprocess import Post, decide_shape, meaningful_text_right
 
 
@@ -84,6 +86,44 @@ def test_window_is_bounded():
     assert len(before) <= 200 and len(after) <= 100
     assert before.endswith("\nlin") and after.startswith("e 5000\n")
     assert first == 5000 - before.count("\n")
+
+
+def test_huge_single_line_is_linear():
+    """A 5 MB last line without a line break (minified code, generated data): open, keystrokes, positions and
+    the window stay linear (the old line splitter re-scanned such a line from every offset: 5 MB never returned)."""
+    t0 = time.monotonic()
+    for enc in ("utf-16", "utf-8", "utf-32"):
+        for body in ("y" * 5_000_000, "é😀" * 1_700_000):
+            d = Document("u", "x = 1\n" + body, encoding=enc)
+            assert len(d.lines) == 2 and d.lines[1] == body
+            end = index_to_units(body, len(body), enc)
+            assert d.clamp(1, end) == (1, len(body)) and d.clamp(1, 10 ** 9) == (1, len(body))
+            for k in range(20):  # typing at the end of the long line, then a line break in the middle of it
+                d.apply_change((1, end + k), (1, end + k), "z")
+            d.apply_change((1, 6), (1, 6), "\n")
+            assert len(d.lines) == 3 and len(d) == 6 + len(body) + 21
+            before, after, *_ = d.window(2, 10 ** 9, 4000, 1000)
+            assert len(before) == 4000 and before.endswith("z" * 20) and after == ""
+    assert time.monotonic() - t0 < 30  # a hang guard, not a speed goal
+
+
+def test_positions_in_every_encoding_match_a_plain_count():
+    seed = random.randrange(1 << 30)
+    print("seed", seed)
+    rng = random.Random(seed)
+    width = {"utf-16": lambda c: 2 if ord(c) > 0xFFFF else 1, "utf-32": lambda c: 1,
+             "utf-8": lambda c: len(c.encode("utf-8", "surrogatepass"))}
+    for _ in range(2000):
+        enc = rng.choice(list(width))
+        line = "".join(rng.choice(["a", "é", "😀", "\ud800", "\udc00", "中"]) for _ in range(rng.randrange(8)))
+        offsets = [0]
+        for c in line:
+            offsets.append(offsets[-1] + width[enc](c))
+        for u in range(-1, offsets[-1] + 3):
+            want = next((i for i, o in enumerate(offsets) if o >= u), len(line)) if u > 0 else 0
+            assert units_to_index(line + "\n", u, enc) == want, (seed, line, u, enc)
+        for i in range(len(line) + 1):
+            assert index_to_units(line, i, enc) == offsets[i], (seed, line, i, enc)
 
 
 # ---- settings ---------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Atomic checkpoints: round trip, unreadable files treated as absent, and a writer killed with SIGKILL at random
 moments never leaves a half-written checkpoint behind."""
+import json
 import os
 import signal
 import subprocess
@@ -7,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from ckls.tune import checkpoint
 
@@ -20,15 +22,35 @@ def test_round_trip_and_bad_files(tmp_path):
     assert meta == {"step": 3, "best": None, "paths": ["x.py"]}
     assert set(arrays) == {"A", "m"} and np.array_equal(arrays["A"], a["A"])
     assert checkpoint.read_meta(p) == meta
-    p.write_bytes(p.read_bytes()[:100])  # truncated: as if written without the atomic rename
-    assert checkpoint.load(p) is None
-    p.write_bytes(b"garbage")
-    assert checkpoint.load(p) is None and checkpoint.read_meta(p) is None
+    whole = p.read_bytes()
+    # damaged files are told apart from absent ones: truncated (as if written without the atomic rename),
+    # garbage, a flipped byte in a member's data (the zip's CRC), a meta record that is not an object
+    mid = len(whole) // 2
+    for bad in (whole[:100], b"garbage", whole[:mid] + bytes([whole[mid] ^ 0xFF]) + whole[mid + 1:]):
+        p.write_bytes(bad)
+        with pytest.raises(checkpoint.Damaged):
+            checkpoint.load(p)
+    for meta in ([1, 2], "x"):
+        checkpoint.save(p, a, {})
+        np.savez(p, A=a["A"], __meta__=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+        with pytest.raises(checkpoint.Damaged, match="not an object"):
+            checkpoint.load(p)
+    np.savez(p, A=a["A"])
+    with pytest.raises(checkpoint.Damaged, match="no meta"):
+        checkpoint.load(p)
+    aside = checkpoint.set_aside(p)
+    assert not p.exists() and os.path.basename(aside).startswith("ck.npz.corrupt-")
+    assert checkpoint.set_aside(aside) != aside and checkpoint.load(p) is None
     j = tmp_path / "s.json"
     checkpoint.write_json(j, {"a": 1})
     assert checkpoint.read_json(j) == {"a": 1}
     j.write_text("{")
     assert checkpoint.read_json(j, "default") == "default"
+    with pytest.raises(checkpoint.Damaged, match="JSON"):
+        checkpoint.read_json(j, "default", strict=True)
+    j.write_bytes(b"\xff\xfe")
+    with pytest.raises(checkpoint.Damaged):
+        checkpoint.read_json(j, strict=True)
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".ckls-")]
 
 

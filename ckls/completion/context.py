@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from ckls.completion.languages import SYNTAX, language_of, parser_for
 
+INDEX_LIMIT = 1 << 20  # files larger than this (characters) are not parsed for definitions
+MAX_CHUNK_CHARS = 16384  # a chunk of recent code longer than this is not kept (the extra budget is ~1,500 chars)
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum extern float for goto if
 inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void volatile
@@ -191,6 +193,8 @@ class ExtraContext:
         if not lines:
             return
         start = max(0, min(line - self.chunk_lines // 2, len(lines) - self.chunk_lines))
+        if sum(map(len, lines[start:start + self.chunk_lines])) > MAX_CHUNK_CHARS:
+            return  # minified or generated lines: no prompt has room for them, and a copy per keystroke costs
         text = "".join(lines[start:start + self.chunk_lines])
         if not text.strip():
             return
@@ -215,7 +219,9 @@ class ExtraContext:
 
     def index(self, uri: str, language_id: str, text: str) -> None:
         lang = language_of(language_id, uri)
-        if lang is None:
+        if lang is None or len(text) > INDEX_LIMIT:  # a parse of a huge (often generated) file costs seconds
+            with self._lock:
+                self.defs.pop(uri, None)
             return
         defs = extract_definitions(lang, text)
         with self._lock:

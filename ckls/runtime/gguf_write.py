@@ -171,13 +171,14 @@ def write_atomic(path: str | os.PathLike, fill) -> None:
 
 def write_model(path, arch: str, hparams: dict, tensors: dict[str, np.ndarray], vocab: VocabSpec,
                 tensor_types: dict[str, str] | None = None, default_type: str = "f32",
-                extra_kv: dict | None = None) -> dict[str, str]:
-    """Writes a GGUF v3 model; returns the type each tensor got (name -> type name)."""
+                extra_kv: dict | None = None, padded_vocab: bool = False) -> dict[str, str]:
+    """Writes a GGUF v3 model; returns the type each tensor got (name -> type name). padded_vocab: the embedding
+    may have more rows than the vocabulary has tokens (as some converted models do; llama.cpp loads them)."""
     import gguf
 
     hp = dict(hparams)
     _check(arch, hp, tensors)
-    if len(vocab.tokens) != hp["n_vocab"]:
+    if len(vocab.tokens) > hp["n_vocab"] or (len(vocab.tokens) < hp["n_vocab"] and not padded_vocab):
         raise ValueError(f"vocab has {len(vocab.tokens)} tokens, hparams say {hp['n_vocab']}")
     default = type_id(default_type)
     tensor_types = {k: type_id(v) for k, v in (tensor_types or {}).items()}

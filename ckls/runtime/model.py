@@ -9,7 +9,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from ckls.native import NativeError, ffi, lib
-from ckls.runtime.gguf_file import SUPPORTED_ARCHS, GGUFFile, ModelError, read_gguf
+from ckls.runtime.gguf_file import SUPPORTED_ARCHS, GGUFFile, ModelError, read_gguf, short
 
 ARCH_IDS = {"llama": lib.CKLS_ARCH_LLAMA, "qwen2": lib.CKLS_ARCH_QWEN2}
 ROPE_MODE = {"llama": lib.CKLS_ROPE_NORM, "qwen2": lib.CKLS_ROPE_NEOX}
@@ -45,7 +45,7 @@ def _int(md: dict, key: str, default: int | None = None, lo: int = 1, hi: int = 
     if v is None:
         raise ModelError(f"required metadata key {key!r} is missing")
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ModelError(f"metadata key {key!r} should be an integer, found {type(v).__name__} {v!r}")
+        raise ModelError(f"metadata key {key!r} should be an integer, found {type(v).__name__} {short(v)}")
     if not lo <= v <= hi:
         raise ModelError(f"metadata key {key!r} = {v} is out of range [{lo}, {hi}]")
     return v
@@ -56,7 +56,7 @@ def _float(md: dict, key: str, default: float | None, lo: float, hi: float) -> f
     if v is None:
         raise ModelError(f"required metadata key {key!r} is missing")
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ModelError(f"metadata key {key!r} should be a number, found {v!r}")
+        raise ModelError(f"metadata key {key!r} should be a number, found {short(v)}")
     if not lo < float(v) < hi:
         raise ModelError(f"metadata key {key!r} = {v} is out of range ({lo}, {hi})")
     return float(v)
@@ -68,9 +68,9 @@ def read_hparams(f: GGUFFile) -> dict:
     if arch is None:
         raise ModelError("metadata key 'general.architecture' is missing")
     if arch not in SUPPORTED_ARCHS:
-        raise ModelError(f"architecture {arch!r} is not supported (ckls runs: {', '.join(SUPPORTED_ARCHS)})")
+        raise ModelError(f"architecture {short(arch)} is not supported (ckls runs: {', '.join(SUPPORTED_ARCHS)})")
     if f.get("general.type", "model") != "model":
-        raise ModelError(f"this file is a {f.get('general.type')!r}, not a model (an adapter needs its base model)")
+        raise ModelError(f"this file is a {short(f.get('general.type'))}, not a model (an adapter needs its base model)")
     md = f.metadata
     n_embd = _int(md, f"{arch}.embedding_length", hi=65536)
     n_head = _int(md, f"{arch}.attention.head_count", hi=4096)
@@ -166,7 +166,7 @@ class Model:
                 setattr(layers[i], field, self._tensor(name, optional=suffix.endswith(".bias"))[0])
         unknown = sorted(set(self.file.tensors) - known - {"rope_freqs.weight"})
         if unknown:
-            raise ModelError(f"unexpected tensors for {self.arch}: {', '.join(unknown[:5])}"
+            raise ModelError(f"unexpected tensors for {self.arch}: {', '.join(short(u) for u in unknown[:5])}"
                              f"{' ...' if len(unknown) > 5 else ''}")
         tok = self._tensor("token_embd.weight")
         onorm = self._tensor("output_norm.weight")
@@ -184,11 +184,17 @@ class Model:
 
         try:
             tok = Tokenizer.from_gguf_fields(self.file.metadata)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise ModelError(f"tokenizer metadata: {exc}") from None
         if tok.n_vocab > self.n_vocab:
             raise ModelError(f"tokenizer has {tok.n_vocab} tokens, the embedding only {self.n_vocab}")
         return tok
+
+    @property
+    def n_sample(self) -> int:
+        """Ids generation may pick: a padded embedding (more rows than tokens, which llama.cpp accepts) has rows
+        past the vocabulary whose ids have no text; they are never sampled."""
+        return self.tokenizer.n_vocab if self.tokenizer is not None else self.n_vocab
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -281,6 +287,8 @@ class Model:
         for _ in range(max_tokens):
             if cancel is not None and cancel.is_set:
                 raise Cancelled()
+            if self.n_sample < self.n_vocab:
+                logits[self.n_sample:] = -np.inf
             if constrain is not None:
                 constrain(logits)
             recent = np.ascontiguousarray(seq[-64:], dtype=np.int32)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ckls.native import NativeError, ffi, lib
+from ckls.runtime.gguf_file import short
 
 # tokenizer.ggml.pre values -> the pre-tokenizer regex the C side implements. "default" (also what a file
 # without the key means) is read as GPT-2's regex, as HF's ByteLevel applies it; llama.cpp instead runs a
@@ -57,7 +58,7 @@ class Tokenizer:
     def __init__(self, tokens: Sequence[str | bytes], merges: Sequence[str | bytes], pre: str = "gpt-2",
                  token_types: Sequence[int] | None = None, *, specials: Mapping[str, int | None] | None = None):
         if pre not in PRE_TYPES:
-            raise ValueError(f"unknown pre-tokenizer {pre!r}; supported: {', '.join(sorted(PRE_TYPES))}")
+            raise ValueError(f"unknown pre-tokenizer {short(pre)}; supported: {', '.join(sorted(PRE_TYPES))}")
         if not tokens:
             raise ValueError("tokenizer has no tokens")
         if token_types is not None and len(token_types) != len(tokens):
@@ -87,7 +88,7 @@ class Tokenizer:
         if model is None:
             raise ValueError("GGUF has no tokenizer.ggml.model")
         if model not in MODEL_TYPES:
-            raise ValueError(f"unsupported tokenizer model {model!r}; supported: {', '.join(MODEL_TYPES)}")
+            raise ValueError(f"unsupported tokenizer model {short(model)}; supported: {', '.join(MODEL_TYPES)}")
         tokens = fields.get("tokenizer.ggml.tokens")
         if not tokens:
             raise ValueError("GGUF has no tokenizer.ggml.tokens")

@@ -261,9 +261,10 @@ async def _apply_kernel(ls: CklsServer, a: dict) -> dict:
 def main(settings: Settings | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="ckls %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
+    from ckls.server.wire import serve_stdio
+
     ls = create_server(settings)
     try:
-        ls.start_io()
+        return serve_stdio(ls)
     finally:
         ls.scheduler.cancel_current()
-    return 0

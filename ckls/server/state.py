@@ -11,40 +11,26 @@ from collections import OrderedDict
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.protocol import lsp_method
 
 from ckls.completion.config import Settings, load_toml
-from ckls.completion.context import Context, ExtraContext, build_context
+from ckls.completion.context import INDEX_LIMIT, Context, ExtraContext, build_context
 from ckls.completion.engine import Engine, NoModel
 from ckls.completion.postprocess import meaningful_text_right
 from ckls.completion.scheduler import Answer, Scheduler
 from ckls.completion.telemetry import Telemetry
 from ckls.completion.documents import DocumentStore, index_to_units
+from ckls.server.wire import GuardedProtocol, log_server_error
 
 log = logging.getLogger("ckls.server")
-INDEX_LIMIT = 1 << 20  # files larger than this are not parsed for definitions (keeps didOpen cheap)
 JUMP_LINES = 24        # an edit this far from the last place (or in another document) is a new place: prefill it
 
 
-class _Answered:
-    jsonrpc = "answered"  # not "2.0": pygls's dispatcher skips it
-
-
-class CklsProtocol(LanguageServerProtocol):
+class CklsProtocol(GuardedProtocol):
     """Documents live in ckls's own store (exact UTF-16 positions, line-splice edits), not pygls's workspace
-    copy, so these notifications go straight to the handlers. A request whose params do not parse gets an
-    InvalidParams error answer (pygls would drop it and leave the client waiting)."""
-
-    def structure_message(self, data):
-        try:
-            return super().structure_message(data)
-        except JsonRpcException as exc:
-            if isinstance(data, dict) and "method" in data and isinstance(data.get("id"), (int, str)):
-                self._send_response(data["id"], error=exc.to_response_error())
-                return _Answered()
-            raise
+    copy, so these notifications go straight to the handlers. The JSON-RPC guards (requests that do not parse
+    are answered, the life cycle, the reader) are GuardedProtocol's, in wire.py."""
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params):
@@ -90,8 +76,13 @@ class CklsServer(LanguageServer):
 
         self.tuning = TuneControl(self)
 
+    def report_server_error(self, error: Exception, source) -> None:
+        log_server_error(error, source)  # pygls would show each as an "Error in server" pop-up
+
     # ---- settings and model -----------------------------------------------------------------------------------
     def tell(self, message: str, kind=types.MessageType.Warning, show: bool = True) -> None:
+        if len(message) > 500:  # a pop-up, not a dump (a misread file name can be megabytes)
+            message = message[:460] + f"... [{len(message)} characters]"
         log.warning(message) if kind <= types.MessageType.Warning else log.info(message)
         try:
             self.window_log_message(types.LogMessageParams(kind, f"ckls: {message}"))

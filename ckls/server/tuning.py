@@ -110,6 +110,11 @@ class TuneControl:
         loop.call_soon_threadsafe(self._end_progress)
 
     def _progress(self, p: Progress) -> None:
+        if p.phase == "warning" and self._loop is not None:  # damaged tuning state set aside: the user is told
+            try:
+                self._loop.call_soon_threadsafe(self.ls.tell, f"tuning: {p.message}")
+            except RuntimeError:
+                pass
         token = self._token
         if token is None:
             return

@@ -10,7 +10,9 @@ import io
 import json
 import os
 import tempfile
+import time
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -50,14 +52,39 @@ def write_json(path: str | os.PathLike, obj) -> None:
     atomic_write(path, json.dumps(obj, indent=1, sort_keys=True).encode())
 
 
-def read_json(path: str | os.PathLike, default=None):
+class Damaged(ValueError):
+    """A state file that exists but cannot be used; the message says why (for the user, short)."""
+
+
+def read_json(path: str | os.PathLike, default=None, strict: bool = False):
+    """The file's JSON, default when it is absent. An unreadable file is default too, or with strict raises
+    Damaged (the tuning state: a damaged file is set aside with a word, never silently taken for absent)."""
     try:
         with open(path, "rb") as f:
             return json.loads(f.read())
     except FileNotFoundError:
         return default
-    except ValueError:  # unreadable: treat as absent rather than crash the server
+    except (ValueError, RecursionError) as exc:  # (UnicodeDecodeError is a ValueError)
+        if strict:
+            raise Damaged(f"not readable JSON ({str(exc)[:120]})") from None
         return default
+    except OSError as exc:
+        if strict:
+            raise Damaged(f"cannot be read ({exc.strerror})") from None
+        return default
+
+
+def set_aside(path: str | os.PathLike) -> str:
+    """Renames a damaged file to <name>.corrupt-<time> beside it (kept for the user to look at, out of the next
+    run's way); returns the new path."""
+    path = os.fspath(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    new, n = f"{path}.corrupt-{stamp}", 1
+    while os.path.exists(new):
+        new, n = f"{path}.corrupt-{stamp}-{n}", n + 1
+    os.replace(path, new)
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
+    return new
 
 
 def save(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> None:
@@ -75,24 +102,30 @@ def read_meta(path: str | os.PathLike) -> dict | None:
     try:
         with np.load(os.fspath(path), allow_pickle=False) as z:
             return json.loads(z["__meta__"].tobytes().decode()) if "__meta__" in z.files else None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error, RecursionError):
         return None
 
 
 def load(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict] | None:
-    """(arrays, meta), or None when there is no checkpoint or it cannot be read (then training starts over)."""
+    """(arrays, meta), or None when there is no checkpoint; Damaged when there is one that cannot be read."""
     try:
         with np.load(os.fspath(path), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-        return None
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise Damaged(f"not a readable checkpoint ({str(exc)[:120] or type(exc).__name__})") from None
+    except ValueError:  # numpy's word for a file that is no .npz archive at all
+        raise Damaged("not a readable checkpoint (no .npz archive)") from None
+    except OSError as exc:
+        raise Damaged(f"not a readable checkpoint ({exc.strerror or exc})") from None
     raw = arrays.pop("__meta__", None)
     if raw is None:
-        return None
+        raise Damaged("the checkpoint has no meta record")
     try:
         meta = json.loads(raw.tobytes().decode())
-    except ValueError:
-        return None
+    except (ValueError, RecursionError) as exc:
+        raise Damaged(f"the checkpoint's meta record is not JSON ({str(exc)[:120]})") from None
+    if not isinstance(meta, dict):
+        raise Damaged("the checkpoint's meta record is not an object")
     return arrays, meta

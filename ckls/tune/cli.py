@@ -4,6 +4,7 @@ schema). Ctrl-C (or SIGTERM) stops after a checkpoint; the next run resumes at t
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -77,9 +78,14 @@ class Bar:
         self.last_plain = 0.0
 
     def __call__(self, p) -> None:
+        if p.phase == "warning":  # its own line, never overdrawn
+            self.stream.write(("\n" if self.tty else "") + f"ckls: warning: {p.message}\n")
+            self.stream.flush()
+            return
         frac = p.fraction if p.fraction is not None else p.step / p.total if p.total else 0.0
+        frac = min(1.0, max(0.0, frac)) if math.isfinite(frac) else 0.0  # whatever a state file claimed
         fill = int(round(frac * self.width))
-        line = f"[{'#' * fill}{'-' * (self.width - fill)}] {p.line()}"
+        line = f"[{'#' * fill}{'-' * (self.width - fill)}] {p.line()}"[:300]
         if self.tty:
             self.stream.write("\r" + line[:160].ljust(100))
         elif self.every_step or p.phase != "training" or time.monotonic() - self.last_plain > 1.0 \
@@ -112,7 +118,7 @@ def table(summ) -> str:
         ("held-out loss", f"{f(summ.heldout_before)} -> {f(summ.heldout_best)}"
          + (f" (evaluations {summ.eval_s:.1f} s)" if summ.eval_s > 0 else "")),
         ("adapter", summ.adapter or "-"),
-    ]
+    ] + [("warning", w) for w in summ.warnings]
     w = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{w}}  {v}" for k, v in rows)
 

@@ -6,7 +6,8 @@ Files in the state folder (`state_dir`):
   state.json      what earlier rounds trained on (path -> content hash), the held-out files, round summaries
   checkpoint.npz  the unfinished round: adapter, optimizer moments, step counter, plan (deleted when it ends)
   adapter.gguf    the adapter to serve (best held-out loss of the last finished round)
-The base model file is only read.
+The base model file is only read. A damaged state.json or checkpoint.npz is renamed <name>.corrupt-<time> (kept
+for a look, out of the next run's way) with a warning that says what was lost and where the round goes on.
 """
 from __future__ import annotations
 
@@ -119,9 +120,79 @@ class Summary:
     early_stopped: bool = False
     adapter: str | None = None
     message: str = ""
+    warnings: list = field(default_factory=list)  # damaged state set aside: what was lost, where the round went on
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _count(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _finite_or_none(x) -> bool:
+    return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x))
+
+
+def _short(x, n: int = 40) -> str:
+    t = repr(x)
+    return t if len(t) <= n else t[:n] + "..."
+
+
+def state_problem(st) -> str | None:
+    """Why a state.json (already parsed) cannot be used, or None. Another model or adapter shape is no damage
+    (load_state starts a new history for it)."""
+    if not isinstance(st, dict):
+        return f"not an object but {type(st).__name__}"
+    if st.get("version") != STATE_VERSION:
+        return None
+    if not (isinstance(st.get("trained"), dict) and all(isinstance(k, str) and isinstance(v, str)
+                                                         for k, v in st["trained"].items())):
+        return "its record of trained files is damaged"
+    if not (isinstance(st.get("heldout"), list) and all(isinstance(p, str) for p in st["heldout"])):
+        return "its list of held-out files is damaged"
+    if not (isinstance(st.get("rounds"), list) and all(isinstance(r, dict) for r in st["rounds"])):
+        return "its round history is damaged"
+    return None
+
+
+def checkpoint_meta_problem(meta: dict) -> str | None:
+    """Why a checkpoint's meta record cannot be resumed from, or None (the arrays are checked against the adapter
+    by checkpoint_arrays_problem)."""
+    if not _count(meta.get("step")):
+        return f"its step {_short(meta.get('step'))} is not a count"
+    if not _count(meta.get("bad")):
+        return f"its evaluation counter {_short(meta.get('bad'))} is not a count"
+    for k in ("best", "loss_first", "heldout_before"):
+        if not _finite_or_none(meta.get(k)):
+            return f"its {k} {_short(meta.get(k))} is not a finite number"
+    if not isinstance(meta.get("seed"), int) or isinstance(meta.get("seed"), bool):
+        return f"its seed {_short(meta.get('seed'))} is not an integer"
+    t = meta.get("trainer")
+    if not (isinstance(t, dict) and _count(t.get("adam_step"))):
+        return "its optimizer step is missing or not a count"
+    for k in ("fresh", "replay", "heldout"):
+        if not (isinstance(meta.get(k), list) and all(isinstance(p, str) for p in meta[k])):
+            return f"its list of {k} files is damaged"
+    return None
+
+
+def checkpoint_arrays_problem(arrays: dict, adapter, step: int, total: int) -> str | None:
+    """Why a checkpoint's arrays (and step) cannot go on in this round, or None."""
+    for k in ("params", "adam_m", "adam_v"):
+        x = arrays.get(k)
+        want = adapter.buffer(k).shape
+        if x is None:
+            return f"{k} is missing"
+        if x.shape != want or x.dtype.kind != "f":
+            return f"{k} is {x.dtype} of shape {list(x.shape)[:4]}, the adapter's is float32 of {list(want)}"
+        if not np.isfinite(x).all():
+            return f"{k} holds NaN or infinite values"
+    if (arrays["adam_v"] < 0).any():
+        return "adam_v holds negative second moments"
+    if step > total:
+        return f"its step {step} is past the {total} steps of this round"
+    return None
 
 
 def _fmt_s(s: float) -> str:
@@ -256,6 +327,10 @@ class EpochWindows:
         return w[self._order[i % len(w)]]
 
 
+def _total(o: TuneOptions, per_epoch: int) -> int:
+    return o.max_steps or max(1, o.epochs * per_epoch)
+
+
 class Tuner:
     def __init__(self, root: str, model_path: str, opts: TuneOptions | None = None, state_dir: str | None = None,
                  activity: Activity | None = None, on_progress: Callable[[Progress], None] | None = None,
@@ -269,6 +344,29 @@ class Tuner:
         self.on_adapter = on_adapter or (lambda path: None)
         self.last = Progress("idle")
         self.lock = threading.Lock()
+        self.warnings: list[str] = []  # of the current run
+
+    def _warn(self, message: str) -> None:
+        import logging
+
+        logging.getLogger("ckls.tune").warning("%s", message)
+        self.warnings.append(message)
+        self._report(Progress("warning", message=message))
+
+    def _set_aside(self, path: str, problem: str, lost: str, goes_on: str) -> None:
+        """Renames a damaged state file out of the way and says so: what was wrong, what is lost, what happens."""
+        name = os.path.basename(path)
+        try:
+            aside = os.path.basename(checkpoint.set_aside(path))
+        except OSError as exc:
+            aside = None
+            try:
+                os.unlink(path)
+            except OSError:
+                raise TuneUnavailable(f"{path} is damaged ({problem}) and cannot be moved aside: {exc.strerror}") \
+                    from None
+        self._warn(f"{name} was damaged ({problem[:160]}); " + (f"kept as {aside}" if aside else "removed")
+                   + f" in {self.state_dir[-120:]}. Lost: {lost}. {goes_on}")
 
     @property
     def state_path(self) -> str:
@@ -287,7 +385,16 @@ class Tuner:
         self.on_progress(p)
 
     def load_state(self) -> dict:
-        st = checkpoint.read_json(self.state_path, {}) or {}
+        try:
+            st = checkpoint.read_json(self.state_path, {}, strict=True)
+            problem = state_problem(st)
+        except checkpoint.Damaged as exc:
+            problem = str(exc)
+        if problem is not None:
+            self._set_aside(self.state_path, problem, "the record of earlier rounds (trained files, held-out files, "
+                            "summaries)", "This round starts a new record where every file counts as new; the "
+                            "adapter learnt so far is kept and built on.")
+            st = {}
         ident = model_identity(self.model_path)
         o = self.opts
         shape = {"rank": o.rank, "alpha": o.alpha, "targets": list(o.targets)}
@@ -298,19 +405,37 @@ class Tuner:
         return st
 
     def status(self) -> dict:
-        st = checkpoint.read_json(self.state_path, {}) or {}
+        try:
+            st = checkpoint.read_json(self.state_path, {}, strict=True)
+            damaged = {"state.json": state_problem(st)} if state_problem(st) else {}
+        except checkpoint.Damaged as exc:
+            damaged = {"state.json": str(exc)}
+        if damaged:
+            st = {}
         ck = checkpoint.read_meta(self.checkpoint_path)
-        return {"state_dir": self.state_dir, "rounds": len(st.get("rounds", [])),
+        if ck is not None and checkpoint_meta_problem(ck):
+            damaged["checkpoint.npz"] = checkpoint_meta_problem(ck)
+            ck = None
+        elif ck is None and os.path.exists(self.checkpoint_path):
+            damaged["checkpoint.npz"] = "not a readable checkpoint"
+        rounds = st.get("rounds", [])
+        return {"state_dir": self.state_dir, "rounds": len(rounds),
                 "trained_files": len(st.get("trained", {})),
-                "last_round": (st.get("rounds") or [None])[-1],
+                "last_round": (rounds or [None])[-1],
                 "adapter": self.adapter_path if os.path.isfile(self.adapter_path) else None,
                 "unfinished_step": ck["step"] if ck else None,
+                "damaged": damaged,  # set aside (and said so) by the next round
+                "set_aside": sorted(f for f in os.listdir(self.state_dir) if ".corrupt-" in f)
+                if os.path.isdir(self.state_dir) else [],
                 "tuning_pid": statelock.holder(self.state_dir),  # another process's round, or this one's
                 "progress": asdict(self.last)}
 
     def run(self) -> Summary:
         with self.lock:
-            return self._run()
+            self.warnings = []
+            summ = self._run()
+            summ.warnings = list(self.warnings)
+            return summ
 
     def _run(self) -> Summary:
         act = self.activity
@@ -350,9 +475,7 @@ class Tuner:
             sc.dropped["excluded"] = n - len(sc.files)
         by_path = {f.path: f for f in sc.files}
         held = dataset.choose_heldout(sorted(by_path), o.heldout_frac, previous=st["heldout"])
-        ck = checkpoint.load(self.checkpoint_path)
-        if ck is not None and (ck[1].get("model") != st["model"] or ck[1].get("adapter_shape") != st["adapter_shape"]):
-            ck = None
+        ck = self._load_checkpoint(st)
         summ = Summary("trained", round=len(st["rounds"]) + 1, files=len(sc.files), heldout=len(held),
                        dropped=dict(sc.dropped))
         if ck is not None:  # an unfinished round: same plan, same sample order, continue at its step
@@ -384,6 +507,24 @@ class Tuner:
             model.set_adapter(None)
             model.close()
 
+    def _load_checkpoint(self, st: dict):
+        """The unfinished round's (arrays, meta), None when there is none; a damaged one is set aside."""
+        try:
+            ck = checkpoint.load(self.checkpoint_path)
+            problem = None if ck is None else checkpoint_meta_problem(ck[1])
+        except checkpoint.Damaged as exc:
+            ck, problem = None, str(exc)
+        if problem is not None:
+            self._set_aside(self.checkpoint_path, problem, "the unfinished round's steps",
+                            "This round plans afresh and starts at step 0 from the adapter of the last finished "
+                            "round.")
+            return None
+        if ck is not None and (ck[1].get("model") != st["model"] or ck[1].get("adapter_shape") != st["adapter_shape"]):
+            self._warn("the unfinished round was for another base model or adapter shape; it is dropped and this "
+                       "round starts at step 0")
+            return None
+        return ck
+
     def _train(self, model, lora, st, ck, fresh, replay, held, by_path, seed, summ: Summary) -> Summary:
         o = self.opts
         maker = dataset.SampleMaker(model.tokenizer, o.seq_len, fim_rate=o.fim_rate, pace=self._pace)
@@ -403,6 +544,14 @@ class Tuner:
                 os.unlink(self.checkpoint_path)
             return summ
         adapter = new_adapter(model, o)
+        problem = ck and checkpoint_arrays_problem(ck[0], adapter, ck[1]["step"], _total(o, len(windows)))
+        if problem:
+            n = ck[1]["step"]
+            self._set_aside(self.checkpoint_path, problem, "the unfinished round's "
+                            + (f"{n} steps" if n <= _total(o, len(windows)) else "steps"),
+                            "This round starts again at step 0 with the same files, from the adapter of the last "
+                            "finished round.")
+            ck = None
         if ck is None and os.path.isfile(self.adapter_path):
             try:  # keep what earlier rounds learnt and build on it
                 weights_into_adapter(read_adapter(self.adapter_path), adapter)
@@ -417,12 +566,12 @@ class Tuner:
     def _steps(self, model, adapter, trainer, st, ck, fresh, replay, held, seed, epochs, held_w, summ):
         o, act = self.opts, self.activity
         per_epoch = len(epochs.of(0))
-        total = o.max_steps or max(1, o.epochs * per_epoch)
+        total = _total(o, per_epoch)
         step, best, bad, first_loss = 0, None, 0, None
         heldout_before = None
         if ck is not None:
             arrays, meta = ck
-            trainer.load_state(dict(arrays, **meta["trainer"]))
+            trainer.load_state(dict(meta["trainer"], **arrays))  # (checked: the arrays fit the adapter)
             step, best, bad = meta["step"], meta["best"], meta["bad"]
             first_loss, heldout_before = meta.get("loss_first"), meta.get("heldout_before")
             summ.resumed_at = step
@@ -531,6 +680,7 @@ class Tuner:
             st["trained"][f.path] = f.sha1
         st["heldout"] = held
         summ.adapter = self.adapter_path if os.path.isfile(self.adapter_path) else None
+        summ.warnings = list(self.warnings)  # (the round's record keeps them too)
         st["rounds"].append({k: v for k, v in summ.as_dict().items() if k != "dropped"} | {"time": time.time()})
         checkpoint.write_json(self.state_path, st)
         try:
