@@ -22,7 +22,7 @@ from ckls.completion.config import Settings  # noqa: E402
 from ckls.completion.engine import Engine  # noqa: E402
 from ckls.eval.runner import Neighbours, sample_job  # noqa: E402
 from ckls.eval.samples import make_samples  # noqa: E402
-from ckls.eval.split import source_files, split_files  # noqa: E402
+from ckls.fim.split import source_files, split_files  # noqa: E402
 from ckls.tune.loop import load_serving_adapter  # noqa: E402
 
 

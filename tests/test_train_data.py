@@ -7,7 +7,8 @@ import pytest
 
 pytest.importorskip("tokenizers")
 
-from ckls.train import cursors, data, dedup, fim, licences, tokenizer as tk  # noqa: E402
+from ckls.fim import cursors, dedup, fill  # noqa: E402
+from ckls.train import data, fim, licences, tokenizer as tk  # noqa: E402
 
 
 def meta(**fields):
@@ -72,7 +73,7 @@ def test_fim_layouts_rebuild_the_document():
     text = random_code(rng, 30)
     seen = set()
     for _ in range(200):
-        lay = fim.layout(text, rng, fim_rate=0.8, spm_rate=0.5, line_rate=0.5)
+        lay = fill.layout(text, rng, fim_rate=0.8, spm_rate=0.5, line_rate=0.5)
         key = tuple(p[0] for p in lay if isinstance(p, tuple) and len(p) == 1)
         seen.add(key)
         if key == (tk.EOT,):

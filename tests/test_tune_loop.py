@@ -272,7 +272,7 @@ def test_heldout_evaluation_yields_and_is_unchanged_by_it(repo, tmp_path):
 
 def test_excluded_files_are_neither_trained_nor_held_out(models, repo, tmp_path):
     """A before/after measurement's test files (`ckls tune --exclude-eval-split`) stay unseen by the adapter."""
-    from ckls.eval.split import held_out_files
+    from ckls.fim.split import held_out_files
 
     base = models.get("qwen2", "tiny", "f32")
     test_set = held_out_files(repo, 0.3)

@@ -6,12 +6,11 @@ import os
 import threading
 from dataclasses import dataclass
 
+from ckls.fim.corpus import EXTENSIONS
+
 GRAMMARS = {"python": "tree_sitter_python", "c": "tree_sitter_c", "cpp": "tree_sitter_cpp",
             "cuda": "tree_sitter_cuda"}
 LANGUAGE_IDS = {"python": "python", "c": "c", "cpp": "cpp", "cuda": "cuda", "cuda-cpp": "cuda", "objective-c": "c"}
-EXTENSIONS = {".py": "python", ".pyi": "python", ".pyx": "python", ".c": "c", ".h": "c", ".cc": "cpp",
-              ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp", ".hxx": "cpp", ".cu": "cuda",
-              ".cuh": "cuda"}
 
 
 @dataclass(frozen=True)

@@ -1,42 +1,19 @@
-"""Fill-in-the-middle prompts in the model's own format, from the FIM token ids its GGUF declares.
+"""Fill-in-the-middle prompts in the model's own format, rendered from ckls.fim.layout (the layout training and
+tuning render from too) with the FIM token ids the model's GGUF declares.
 
-Layout (parts tokenized separately, as the model was trained):
-  extra:  <|file_sep|>path\\ntext ... (or plain text when the model has no file separator)
-  spm:    extra <|fim_suffix|> suffix <|fim_prefix|> prefix <|fim_middle|>
-  psm:    extra <|fim_prefix|> prefix <|fim_suffix|> suffix <|fim_middle|>
-  no FIM tokens: extra prefix (plain continuation)
 SPM is the default: typing changes only the end of the prompt, so everything before the typed word stays cached.
-The prefix window starts on a line and keeps its start line while it fits the budget (hysteresis), so the cached
-K/V survive many keystrokes before the window slides."""
+The head (recent chunks, definitions, the enclosing scope's header) sits before the FIM block and is rendered
+once per change of its entries. The prefix window starts on a line and keeps its start line while it fits the
+budget (hysteresis), so the cached K/V survive many keystrokes before the window slides."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ckls.completion.context import Context
+from ckls.fim import layout
+from ckls.fim.tokens import FimFormat
 
-
-@dataclass(frozen=True)
-class FimFormat:
-    pre: int | None
-    suf: int | None
-    mid: int | None
-    sep: int | None
-    stop_ids: tuple[int, ...]
-
-    @property
-    def has_fim(self) -> bool:
-        return self.pre is not None and self.suf is not None and self.mid is not None
-
-    @classmethod
-    def from_tokenizer(cls, tok) -> "FimFormat":
-        ids = {k: getattr(tok, f"fim_{k}_id", None) for k in ("pre", "suf", "mid", "pad", "rep", "sep")}
-        stops = {ids[k] for k in ids if ids[k] is not None}
-        if getattr(tok, "eos_id", None) is not None:
-            stops.add(tok.eos_id)
-        for name in ("eot_id", "eom_id"):
-            if getattr(tok, name, None) is not None:
-                stops.add(getattr(tok, name))
-        return cls(ids["pre"], ids["suf"], ids["mid"], ids["sep"], tuple(sorted(stops)))
+__all__ = ["FimFormat", "Prompt", "PromptBuilder"]
 
 
 @dataclass
@@ -113,16 +90,21 @@ class PromptBuilder:
             acc += c
         return "\n".join(out)
 
+    def _render(self, pieces: list, heal: bool = False) -> layout.Rendered:
+        return layout.render(pieces, self.tok.encode, self.fmt.special_id, self._decode, heal)
+
+    def _decode(self, ids: list[int]) -> str:
+        return b"".join(self.tok.token_bytes(i) for i in ids).decode("utf-8", "replace")
+
     def _extra(self, ctx: Context) -> list[int]:
+        """The head's entries (ring chunks and definitions), as many as fit the token budget."""
         key = tuple(ctx.extra)
         if key == self._extra_memo[0]:
             return self._extra_memo[1]
         ids: list[int] = []
-        for path, text in ctx.extra:
-            if self.fmt.sep is not None:
-                part = [self.fmt.sep] + self.tok.encode(f"{path}\n{text}")
-            else:
-                part = self.tok.encode(f"{text}\n")
+        sep = self.fmt.sep is not None
+        for where, text in ctx.extra:
+            part = self._render(layout.head([(where, text)], "", sep)[:2 if sep else 1])[0]
             if len(ids) + len(part) > self.extra_tokens:
                 break
             ids += part
@@ -134,15 +116,20 @@ class PromptBuilder:
         suffix = self._suffix(ctx)
         extra = self._extra(ctx)
         f = self.fmt
+        sep = f.sep is not None
         head = list(extra)
         scope = ctx.scope.header.strip() if ctx.scope is not None else ""
         if scope and scope not in prefix:
             # the budget cut off the line that opens the enclosing function/class: keep it in view, before the
             # FIM block (it stays the same while the cursor is in that scope)
-            head += ([f.sep] if f.sep is not None else []) + self.tok.encode(f"{ctx.path}\n{ctx.scope.header}\n")
-        if f.sep is not None and head:
-            head += [f.sep] + self.tok.encode(f"{ctx.path}\n")
-        p_ids = self.tok.encode(prefix)
+            head += self._render(layout.head([(ctx.path, f"{ctx.scope.header}\n")], "", sep)[:2 if sep else 1])[0]
+        if sep and head:  # the current file's name closes the head
+            head += self._render(layout.head([("", "")], ctx.path, sep)[2:])[0]
+        pieces = layout.cursor([], prefix, suffix, self.fim_order, f.has_fim)
+        r = self._render(pieces, self.heal)
+        tail, heal = r.ids, r.carry
+        a, b = r.spans[next(i for i, p in enumerate(pieces) if isinstance(p, tuple) and p[0] == "pre")]
+        p_ids = tail[a:b]
         # the prefix up to its last line break tokenizes (almost) the same while the user types on this line
         cut = prefix.rfind("\n") + 1
         p_prev = self.tok.encode(prefix[:cut]) if cut else []
@@ -150,18 +137,13 @@ class PromptBuilder:
         while same < min(len(p_prev), len(p_ids)) and p_prev[same] == p_ids[same]:
             same += 1
         same = max(0, same - 1)  # the last shared token may still merge with what follows
-        heal = b""
-        if self.heal and p_ids:  # token healing: the model re-spells the prefix's last token its own way
-            heal = self.tok.token_bytes(p_ids[-1])
-            p_ids = p_ids[:-1]
-            same = min(same, len(p_ids))
+        same = min(same, len(p_ids))
+        heal_bytes = heal.encode("utf-8")
         if not f.has_fim:
-            return Prompt(head + p_ids, len(extra), len(p_ids), 0, start, len(head) + same, heal)
-        s_ids = self.tok.encode(suffix)
+            return Prompt(head + tail, len(extra), len(p_ids), 0, start, len(head) + same, heal_bytes)
+        n_suffix = len(tail) - len(p_ids) - 3  # [suf] suffix [pre] prefix [mid]
         if self.fim_order == "psm":
-            toks = head + [f.pre] + p_ids + [f.suf] + s_ids + [f.mid]
             stable = len(head) + 1 + same
         else:
-            toks = head + [f.suf] + s_ids + [f.pre] + p_ids + [f.mid]
-            stable = len(head) + 2 + len(s_ids) + same
-        return Prompt(toks, len(extra), len(p_ids), len(s_ids), start, stable, heal)
+            stable = len(head) + 2 + n_suffix + same
+        return Prompt(head + tail, len(extra), len(p_ids), n_suffix, start, stable, heal_bytes)

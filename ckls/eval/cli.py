@@ -39,7 +39,7 @@ def cmd_eval_completion(args) -> int:
     from ckls.eval.report import misses, summarize, table, write_json
     from ckls.eval.runner import progress_line, run_samples
     from ckls.eval.samples import make_samples
-    from ckls.eval.split import source_files, split_files
+    from ckls.fim.split import source_files, split_files
 
     if not os.path.isdir(args.repo):
         print(f"ckls: --repo {args.repo} is not a directory", file=sys.stderr)

@@ -44,7 +44,9 @@ def cmd_tokenizer(a):
 def cmd_encode(a):
     import numpy as np
 
-    from . import cursors, data, fim, tokenizer
+    from ckls.fim import cursors, fill
+
+    from . import data, fim, tokenizer
 
     d = Path(a.corpus)
     tok = tokenizer.for_data(tokenizer.load(d / "tokenizer.json"))
@@ -70,7 +72,7 @@ def cmd_encode(a):
                     lays.append(lay)
         else:
             owner = list(range(len(docs)))
-            lays = (fim.layout(x["text"], rng, rate, a.spm_rate, a.line_rate) for x in docs)
+            lays = (fill.layout(x["text"], rng, rate, a.spm_rate, a.line_rate) for x in docs)
         stream, counts, mask, starts = fim.encode_layouts(lays, tok)
         np.save(d / f"{name}.npy", stream)
         if name.startswith("heldout_"):
@@ -137,8 +139,8 @@ def main(argv=None):
     e.add_argument("--line-rate", type=float, default=0.5)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--layout", choices=["cursor", "file"], default="cursor",
-                   help="FIM examples shaped like the server's prompts at editor cursors (cursors.py), or one "
-                        "random cut of the whole file (fim.py)")
+                   help="FIM examples shaped like the server's prompts at editor cursors (ckls.fim.cursors), or one "
+                        "random cut of the whole file (ckls.fim.fill)")
     e.set_defaults(fn=cmd_encode)
     from .options import add_args
     r = sub.add_parser("train")

@@ -1,4 +1,4 @@
-"""Documents → one packed token stream, with fill-in-the-middle rearrangement.
+"""Documents → one packed token stream (HF tokenizers, batched: the factory's encoder of ckls.fim layouts).
 
 Each document becomes, with probability 1 − fim_rate, `text <|endoftext|>`; otherwise it is cut into
 prefix/middle/suffix (two random character positions, or with probability `line_rate` two line starts) and laid
@@ -10,32 +10,11 @@ The layout is drawn once per document (static FIM): the stream is built once and
 """
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
-from .specials import EOT, FILE_SEP, FIM_MID, FIM_PRE, FIM_SUF
-
-
-def split_points(text: str, rng: np.random.Generator, line_aligned: bool) -> tuple[int, int]:
-    n = len(text)
-    if line_aligned:
-        starts = [0] + [m.end() for m in re.finditer("\n", text) if m.end() < n] + [n]
-        a, b = sorted(rng.choice(len(starts), 2, replace=True))
-        return starts[a], starts[b]
-    a, b = sorted(rng.integers(0, n + 1, 2))
-    return int(a), int(b)
-
-
-def layout(text: str, rng: np.random.Generator, fim_rate: float, spm_rate: float, line_rate: float):
-    """List of pieces: str (to tokenize), (special,) or ("mid", str) for the middle the model must fill."""
-    if rng.random() >= fim_rate or len(text) < 2:
-        return [text, (EOT,)]
-    a, b = split_points(text, rng, rng.random() < line_rate)
-    pre, mid, suf = text[:a], text[a:b], text[b:]
-    if rng.random() < spm_rate:
-        return [(FIM_SUF,), suf, (FIM_PRE,), pre, (FIM_MID,), ("mid", mid), (EOT, "end")]
-    return [(FIM_PRE,), pre, (FIM_SUF,), suf, (FIM_MID,), ("mid", mid), (EOT, "end")]
+from ckls.fim.fill import layout
+from ckls.fim.layout import heal_split as heal
+from ckls.fim.tokens import EOT, FILE_SEP, FIM_MID, FIM_PRE, FIM_SUF
 
 
 def encode_stream(texts, tok, seed: int = 0, fim_rate: float = 0.5, spm_rate: float = 0.5,
@@ -50,16 +29,6 @@ def encode_stream(texts, tok, seed: int = 0, fim_rate: float = 0.5, spm_rate: fl
     stream, counts, mask, _ = encode_layouts((layout(t, rng, fim_rate, spm_rate, line_rate) for t in texts), tok,
                                              batch)
     return stream, counts, mask
-
-
-def heal(ids: list[int], text: str, decode) -> tuple[list[int], str]:
-    """(prefix ids without their last token, that token's text) as the server's token healing leaves the prompt;
-    (ids, "") where the last token is not whole UTF-8 text of the prefix's end."""
-    if ids:
-        last = decode(ids[-1:])
-        if last and "\ufffd" not in last and text.endswith(last):
-            return ids[:-1], last
-    return ids, ""
 
 
 def encode_layouts(layouts, tok, batch: int = 4096):

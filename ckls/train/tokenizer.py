@@ -12,7 +12,7 @@ from typing import Iterable
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from .specials import EOT, FILE_SEP, FIM_MID, FIM_PAD, FIM_PRE, FIM_SUF, REPO, SPECIALS  # noqa: F401  (ids 0..6)
+from ckls.fim.tokens import EOT, FILE_SEP, FIM_MID, FIM_PAD, FIM_PRE, FIM_SUF, REPO, SPECIALS  # noqa: F401  (ids 0..6)
 
 PRE_NAME = "qwen2"
 QWEN2_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"

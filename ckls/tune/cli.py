@@ -145,7 +145,7 @@ def main(args) -> int:
     if args.exclude_eval_split:
         from dataclasses import replace
 
-        from ckls.eval.split import held_out_files
+        from ckls.fim.split import held_out_files
         opts = replace(opts, exclude=tuple(held_out_files(args.repo, args.exclude_eval_split)))
     tuner = Tuner(args.repo, s.resolved_model_path, opts, state_dir, activity, on_progress=bar)
     if args.status:

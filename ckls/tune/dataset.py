@@ -3,11 +3,11 @@
 Files: what git tracks plus untracked files it does not ignore (`git ls-files --cached --others
 --exclude-standard`); outside a git repository, a walk that skips hidden folders. Dropped: vendored or build
 folders, generated files (names such as *_pb2.py, or a "generated / do not edit" banner), minified ones (long
-lines), binary or non-UTF-8, tiny and huge files (ckls.train.data.load_file decides the last four), then exact and
-near duplicates (ckls.train.dedup), keeping the first path in sorted order.
+lines), binary or non-UTF-8, tiny and huge files (ckls.fim.corpus.load_file decides the last four), then exact and
+near duplicates (ckls.fim.dedup), keeping the first path in sorted order.
 
 Samples: each file is cut at line starts into pieces of about `seq_len` tokens' worth of characters; each piece
-becomes, with probability fim_rate, a fill-in-the-middle sample (ckls.train.fim's layouts, PSM or SPM, with the
+becomes, with probability fim_rate, a fill-in-the-middle sample (ckls.fim.fill's layouts, PSM or SPM, with the
 model's own FIM token ids) and otherwise a plain causal one; the pieces are packed into one stream cut into
 windows of seq_len + 1 tokens (inputs and next-token targets).
 """
@@ -22,9 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ckls.train import data as corpus
-from ckls.train import cursors, dedup, fim
-from ckls.train.specials import EOT, FILE_SEP, FIM_MID, FIM_PRE, FIM_SUF
+from ckls.fim import corpus, cursors, dedup, fill, layout
+from ckls.fim.tokens import EOT, FILE_SEP, FIM_MID, FIM_PRE, FIM_SUF
 
 SOURCE_EXT = {".py", ".pyi", ".pyx", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".cu", ".cuh",
               ".js", ".jsx", ".ts", ".tsx", ".mjs", ".rs", ".go", ".java", ".kt", ".scala", ".swift", ".cs",
@@ -209,7 +208,7 @@ class SampleMaker:
             if self.pace is not None:
                 self.pace()
             for piece in pieces(text, self.max_chars):
-                for p in fim.layout(piece, rng, self.fim_rate, self.spm_rate, self.line_rate):
+                for p in fill.layout(piece, rng, self.fim_rate, self.spm_rate, self.line_rate):
                     if isinstance(p, str):
                         chunks.append(self.tok.encode(p))
                     elif p[0] == "mid":
@@ -235,7 +234,7 @@ class SampleMaker:
                        spm_rate: float = 0.8, example_chars: int = cursors.CHARS_PER_EXAMPLE,
                        max_examples: int = 8, context_chars: int = cursors.TOTAL_CHARS,
                        middle_only: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Windows shaped like the server's requests (ckls.train.cursors, the base model's own layout): every file
+        """Windows shaped like the server's requests (ckls.fim.cursors, the base model's own layout): every file
         as plain text, packed; and for a share fim_rate of the files, examples with the cursor inside a line, at a
         block or line start, with a head of definitions from the repository's other files, each example its own
         window (dropped when longer than seq_len): one per example_chars characters of a file, at most
@@ -265,18 +264,5 @@ class SampleMaker:
         return out + self.windows(np.asarray(plain, dtype=np.int32))
 
     def _encode_layout(self, lay: list) -> list[int]:
-        """Token ids of one layout (pieces as in fim.encode_layouts): a ("pre", text) prefix loses its last token
-        to the middle that follows, as the server's token healing leaves it out of the prompt."""
-        out, carry = [], ""
-        for p in lay:
-            if isinstance(p, str):
-                out += self.tok.encode(p)
-            elif p[0] == "pre":
-                ids, carry = fim.heal(self.tok.encode(p[1]), p[1], self.tok.decode)
-                out += ids
-            elif p[0] == "mid":
-                out += self.tok.encode(carry + p[1])
-                carry = ""
-            else:
-                out.append(self.special[p[0]])
-        return out
+        """Token ids of one layout (ckls.fim.layout's pieces, rendered as the server renders its prompt)."""
+        return layout.render(lay, self.tok.encode, self.special.__getitem__, self.tok.decode)[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from ckls.completion.languages import EXTENSIONS
+from .corpus import EXTENSIONS
 
 # directories that hold no source of the project itself
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".tox", ".nox", ".venv", "venv",

@@ -1,9 +1,9 @@
-"""Fill-in-the-middle examples shaped like the server's prompts at an editor's cursor.
+"""Fill-in-the-middle examples shaped like the server's prompts at an editor's cursor (layout.py's layout).
 
-A random FIM cut of a whole file (fim.layout) teaches infilling poorly for completion: files average ~4,000
+A random FIM cut of a whole file (fill.layout) teaches infilling poorly for completion: files average ~4,000
 tokens, so in 1,024-token training windows the <|fim_middle|> rarely sits next to its prefix, and the cut lands
-where no cursor would. Here each example is what the server builds (ckls/completion/prompt.py) at a cursor an
-editor would have:
+where no cursor would. Here each example is what the server builds (ckls/completion/prompt.py, from the same layout.py) at
+a cursor an editor would have:
 
   head:   (<|file_sep|> name \\n snippet)*  <|file_sep|> name \\n      — definitions/chunks from the same package
   SPM:    head <|fim_suffix|> suffix <|fim_prefix|> prefix <|fim_middle|> middle <|endoftext|>   (PSM likewise)
@@ -14,7 +14,7 @@ with the prefix on whole lines within a character budget, the suffix on whole li
   lines  the start of a line, after its indentation; middle = 1..3 whole lines
   span   anywhere; middle = up to ~3 lines of characters
 The server heals the prefix (drops its last token; the model re-spells it: completion/heal.py), so the encoder
-(fim.encode_stream) moves the prefix's last token into the middle the same way ("pre" pieces).
+(layout.render, train/fim.encode_layouts) moves the prefix's last token into the middle the same way ("pre" pieces).
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ import re
 
 import numpy as np
 
-from .specials import EOT, FILE_SEP, FIM_MID, FIM_PRE, FIM_SUF
+from . import layout
+from .tokens import EOT
 
 MODES = ("line", "block", "lines", "span")
 MODE_WEIGHTS = (0.5, 0.2, 0.2, 0.1)  # a middle that ends mid-line is rare at a cursor: such examples taught a
@@ -110,7 +111,7 @@ def head(prefix: str, name: str, package_defs: dict[str, tuple[str, str]], chunk
          rng: np.random.Generator, budget: int = HEAD_CHARS) -> list:
     """Pieces of the cross-file head: definitions of names used near the cursor that live in other files of the
     package (as the server's ExtraContext renders them), a random chunk of another file, then the file's name."""
-    out, used = [], 0
+    entries, used = [], 0
     near = _IDENT.findall(prefix[-600:])
     seen = set()
     for n in reversed(near):
@@ -122,7 +123,7 @@ def head(prefix: str, name: str, package_defs: dict[str, tuple[str, str]], chunk
             continue
         if used + len(line) > budget:
             break
-        out += [(FILE_SEP,), f"{where}\n{line}\n"]
+        entries.append((where, f"{line}\n"))
         used += len(line)
         if len(seen) >= 6:
             break
@@ -133,10 +134,10 @@ def head(prefix: str, name: str, package_defs: dict[str, tuple[str, str]], chunk
             s = int(rng.integers(0, max(1, len(ls) - 8)))
             piece = "".join(ls[s:s + int(rng.integers(4, 17))])
             if piece.strip() and used + len(piece) <= budget:
-                out = [(FILE_SEP,), f"{where}\n{piece}"] + out
-    if not out and rng.random() < 0.5:
+                entries.insert(0, (where, piece))
+    if not entries and rng.random() < 0.5:
         return []
-    return out + [(FILE_SEP,), f"{name}\n"]
+    return layout.head(entries, name) if entries else [(layout.FILE_SEP,), f"{name}\n"]
 
 
 def example(text: str, name: str, rng: np.random.Generator, spm_rate: float = 0.7,
@@ -152,10 +153,7 @@ def example(text: str, name: str, rng: np.random.Generator, spm_rate: float = 0.
     suffix = _suffix(text[b:], int(k * rng.integers(*SUFFIX_CHARS)))
     prefix = _prefix(text[:a], int(k * min(int(rng.integers(*PREFIX_CHARS)), TOTAL_CHARS - HEAD_CHARS - len(suffix))))
     hd = head(prefix, name, package_defs or {}, chunks or [], rng, int(k * HEAD_CHARS))
-    mid = [(FIM_MID,), ("mid", text[a:b]), (EOT, "end")]
-    if rng.random() < spm_rate:
-        return hd + [(FIM_SUF,), suffix, (FIM_PRE,), ("pre", prefix)] + mid
-    return hd + [(FIM_PRE,), ("pre", prefix), (FIM_SUF,), suffix] + mid
+    return layout.example(hd, prefix, suffix, text[a:b], "spm" if rng.random() < spm_rate else "psm")
 
 
 def package_layouts(docs: list[dict], rng: np.random.Generator, fim_rate: float, spm_rate: float = 0.7,
