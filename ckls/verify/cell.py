@@ -216,7 +216,7 @@ class Cell:
             return
         # The cell itself first: bubblewrap, having dropped its capabilities, could not pass a signal on to a
         # cell that became nobody, and a cell in a loop reads no closed pipe.
-        for pid in [self.proc.pid, *descendants(self.proc.pid)]:
+        for pid in [self.proc.pid, *jail.descendants(self.proc.pid)]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -336,25 +336,6 @@ def first_frame(log: str) -> str | None:
         if "runtime error:" in line:
             return line.split(": runtime error:", 1)[0].strip()
     return None
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below pid (from /proc), deepest last."""
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            kids.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for k in kids.get(todo.pop(), []):
-            out.append(k)
-            todo.append(k)
-    return out
 
 
 def died_reason(rc: int | None, tail: str, starting: bool = False) -> CellDied:

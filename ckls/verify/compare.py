@@ -1,17 +1,23 @@
 """Comparing a kernel's output with the float64 reference, per dtype.
 
 The reference is rounded to the output dtype first. NaN must meet NaN and an infinity the same infinity.
-Finite values pass when |got - want| <= rtol*|want| + atol*scale, where scale is the largest finite |want| of
-that output: tolerances are relative, so a near-constant or all-zero answer cannot hide under an absolute
-epsilon when the values are tiny.
+Finite values pass when |got - want| <= rtol*|want| + max(atol*scale, 4 ulp of the largest input), where scale is
+the largest finite |want| of that output: tolerances are relative, so a near-constant or all-zero answer cannot
+hide under an absolute epsilon when the values are tiny, and an output that cancels to ~0 (the variance of a
+constant row) is held to the rounding of what it was computed from, not to its own size.
 """
 from __future__ import annotations
 
 import numpy as np
 
 
-def mismatch(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> dict | None:
-    """None when got matches want, else a description of the first bad element."""
+ULPS = 4  # an output that cancels to ~0 may be off by this many units in the last place of its largest input
+
+
+def mismatch(got: np.ndarray, want: np.ndarray, rtol: float, atol: float, input_scale: float = 0.0) -> dict | None:
+    """None when got matches want, else a description of the first bad element. input_scale: the largest finite
+    |value| of the call's float inputs — an output that cancels to ~0 (the variance of a constant row) is
+    judged against the rounding of its inputs, not against its own size."""
     got = np.asarray(got)
     with np.errstate(all="ignore"):
         want = np.asarray(want).astype(got.dtype)
@@ -30,9 +36,10 @@ def mismatch(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> dic
         bad = nan_w != nan_g
         bad |= inf_w & (g != w)
         scale = float(np.max(np.abs(w[fin]))) if fin.any() else 0.0
+        floor = ULPS * float(np.finfo(got.dtype).eps) * input_scale  # rounding of the inputs themselves
         with np.errstate(all="ignore"):
             err = np.abs(g - w)
-            bad |= fin & ~(err <= rtol * np.abs(w) + atol * scale)
+            bad |= fin & ~(err <= rtol * np.abs(w) + max(atol * scale, floor))
     if not bad.any():
         return None
     flat = int(np.flatnonzero(bad.reshape(-1))[0])

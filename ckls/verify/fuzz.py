@@ -14,7 +14,8 @@ import random
 from .spec import KernelSpec
 
 PRIMES = (2, 3, 5, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 65521, 262139, 1048573)
-PATTERNS = ("ties", "sorted", "reversed", "constant")
+PATTERNS = ("ties", "sorted", "reversed", "constant", "wide")
+RACE_REPEATS = 12
 BIG_ELEMENTS = 1 << 22      # the maximum and 2^16 cases are compared when all arrays together hold no more
 TYPICAL_ELEMENTS = 1 << 25  # the typical size (where the benchmark runs) is compared up to this
 
@@ -29,7 +30,6 @@ def size_classes(s) -> list[int]:
 
 
 def layouts(spec: KernelSpec) -> list[str]:
-    from .harness import overlap_pairs
     out = ["contig", "offset"]
     views = [a for a in spec.arrays if a.views]
     if views:
@@ -38,7 +38,7 @@ def layouts(spec: KernelSpec) -> list[str]:
             out.append("transposed")
     if spec.language == "c" and any(a.role == "in" and a.kind == "array" for a in spec.args):
         out.append("readonly")
-    if overlap_pairs(spec):
+    if spec.overlap_pairs():
         out.append("overlap")
     if any(a.may_alias for a in spec.arrays):
         out.append("alias")
@@ -71,6 +71,11 @@ def _pick(s, what: str, rng: random.Random) -> int:
         return ps[min(1, len(ps) - 1)] if ps else _clip(s, s.tile + 1)
     if what == "large":
         return _clip(s, s.large if s.large is not None else s.max)
+    if what == "mult":  # a multiple of 64 (where vectorised fast paths switch on), else of the tile
+        for v in (128, 64, 8 * s.tile, 4 * s.tile):
+            if s.min <= v <= min(s.max, s.large or s.max):
+                return v
+        return _clip(s, s.tile)
     if what == "random":
         return rng.choice(cls)
     return _clip(s, {"zero": 0, "one": 1, "tile-1": s.tile - 1, "tile": s.tile, "tile+1": s.tile + 1,
@@ -99,18 +104,28 @@ def plan(spec: KernelSpec, seed: int) -> list[dict]:
     for fam in spec.families:
         add(same("prime"), family=fam, tag=f"values {fam}")
         add(same("tile+1"), family=fam, tag=f"values {fam}")
+        add(same("mult"), family=fam, tag=f"values {fam}")
+    for sizes, fam, pinned in scalar_cases(spec, same("prime")):
+        cases.append({"sizes": sizes, "family": fam, "pattern": "random", "layout": "contig", "threads": t_default,
+                      "seed": rng.getrandbits(32), "tag": "scalars", "scalars": pinned})
+    data_pin = {a.name: "@data" for a in spec.args if a.kind == "scalar"}
     for pat in PATTERNS:
         add(same("prime"), pattern=pat, tag=f"pattern {pat}")
         add(same("tile+1"), family=rng.choice(spec.families), pattern=pat, tag=f"pattern {pat}")
+        if data_pin:  # scalars equal to a value of the data (thresholds, sorted-input shortcuts)
+            add(same("prime"), pattern=pat, tag=f"pattern {pat}")
+            cases[-1]["scalars"] = data_pin
     for lay in layouts(spec)[1:]:
         for what in ("prime", "tile+1", "one"):
             add(same(what), layout=lay, tag=f"layout {lay}")
         if "special" in spec.families:
             add(same("prime"), family="special", layout=lay, tag=f"layout {lay}")
-    for sizes, tag in big_shapes(spec, rng):
-        add(sizes, tag=tag)
-        if spec.openmp:
-            add(sizes, threads=max(threads), tag=tag.replace("shape", "threads"))
+    for i, (sizes, tag) in enumerate(big_shapes(spec, rng)):
+        add(sizes, tag=tag, pattern="wide" if tag == "shape 2^16" and i % 2 else "random")
+        if spec.openmp:  # races: many threads, the same call many times over, each result compared
+            for t in (2, 4, max(threads)):
+                add(sizes, threads=t, tag=tag.replace("shape", "threads"))
+                cases[-1]["repeat"] = RACE_REPEATS
     if spec.openmp:  # races show up as wrong or unrepeatable results; try them often and at size
         for t in threads:
             for _ in range(2 if t > 1 else 1):
@@ -118,6 +133,30 @@ def plan(spec: KernelSpec, seed: int) -> list[dict]:
             if t > 1:
                 add(same("prime"), threads=t, tag=f"threads {t}")
     return cases
+
+
+def scalar_cases(spec: KernelSpec, sizes: dict) -> list[tuple[dict, str, dict]]:
+    """Each scalar pinned at 0, 1, -1 and its range's ends (inside the range), with ordinary and special values;
+    and each pair of scalars of one dtype made equal. Shortcuts such as `if (alpha == 0) return` or `lo == hi`
+    show only there."""
+    scalars = [a for a in spec.args if a.kind == "scalar"]
+    fams = ["normal" if "normal" in spec.families else spec.families[0]]
+    if "special" in spec.families:
+        fams.append("special")
+    out = []
+    for a in scalars:
+        lo, hi = a.range or ((-100, 100) if a.dtype in ("i32", "i64") else (None, None))
+        for v in (0, 1, -1, lo, hi):
+            if v is None or (a.range and not lo <= v <= hi):
+                continue
+            for fam in fams:
+                out.append((sizes, fam, {a.name: v}))
+    for i, a in enumerate(scalars):
+        for b in scalars[i + 1:]:
+            if a.dtype == b.dtype:
+                for fam in fams:
+                    out.append((sizes, fam, {b.name: a.name}))
+    return out
 
 
 def big_shapes(spec: KernelSpec, rng: random.Random) -> list[tuple[dict, str]]:
@@ -144,7 +183,7 @@ def big_shapes(spec: KernelSpec, rng: random.Random) -> list[tuple[dict, str]]:
 
 def sanitizer_plan(spec: KernelSpec, seed: int) -> list[dict]:
     """The cases re-run under ASan+UBSan: every small shape and layout (large shapes are too slow there)."""
-    big = ("shape large", "shape typical", "shape max", "shape 2^16", "threads", "pattern")
+    big = ("shape large", "shape typical", "shape max", "shape 2^16", "threads", "pattern", "scalars")
     return [c for c in plan(spec, seed) if not c["tag"].startswith(big)]
 
 

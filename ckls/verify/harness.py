@@ -47,21 +47,6 @@ def load_function(ref: str):
     return getattr(mod, func)
 
 
-def overlap_pairs(spec: KernelSpec) -> dict[str, str]:
-    """Pure inputs that may share memory with an earlier one (same dtype and shape): name -> earlier name."""
-    out, seen = {}, []
-    for a in spec.arrays:
-        if a.role != "in":
-            continue
-        for b in seen:
-            if b.dtype == a.dtype and b.shape == a.shape and b.views == a.views and b.name not in out:
-                out[a.name] = b.name
-                break
-        else:
-            seen.append(a)
-    return out
-
-
 class Judge:
     def __init__(self, req: dict):
         self.spec = KernelSpec.from_dict(req["spec"])
@@ -83,14 +68,14 @@ class Judge:
         self.numpy_fn = load_function(req["numpy"]) if req.get("numpy") else None
         self.pad = int(req.get("guard_pad", 16))
         self.settle_s = float(req.get("settle_s", 0.005))
-        self.overlaps = overlap_pairs(self.spec)
+        self.overlaps = self.spec.overlap_pairs()
         np.seterr(all="ignore")
 
     # ---- inputs and the reference --------------------------------------------------------------------
     def shapes(self, sizes):
         return {a.name: self.spec.shape_of(a, sizes) for a in self.spec.arrays}
 
-    def new_values(self, rng, sizes, family, pattern="random", layout="contig"):
+    def new_values(self, rng, sizes, family, pattern="random", layout="contig", pinned=None):
         vals, scal = {}, {}
         for a in self.spec.inputs:
             if a.kind == "array":
@@ -102,6 +87,15 @@ class Judge:
         for a in self.spec.inputs:
             if a.kind == "scalar":
                 scal[a.name] = scalar_value(rng, a.np_dtype, a.range, data)
+        for name, v in (pinned or {}).items():  # the plan's scalars: 0, ±1, a range end, equal to another
+            if v == "@data":  # a value of the data (the first input array's), kept inside the range
+                finite = data[np.isfinite(data)] if data is not None and data.size else np.zeros(0)
+                v = finite.reshape(-1)[rng.integers(finite.size)].item() if finite.size else scal[name]
+                lo, hi = self.spec.arg(name).range or (v, v)
+                v = v if lo <= v <= hi else scal[name]
+            v = scal[v] if isinstance(v, str) else v
+            kind = np.dtype(self.spec.arg(name).np_dtype).kind
+            scal[name] = int(v) if kind in "iu" else float(self.spec.arg(name).np_dtype(v))
         return vals, scal
 
     def changed_arrays(self, rng, vals, family, layout):
@@ -205,9 +199,10 @@ class Judge:
             if fp:
                 return _fail("fp_state", what, f"left the floating-point control register changed ({fp}): the "
                              "caller's arithmetic would change after the call")
+        scale = _input_scale(vals, scal)
         for a in spec.outputs:
             rtol, atol = a.tolerance()
-            m = mismatch(got[a.name], want[a.name], rtol, atol)
+            m = mismatch(got[a.name], want[a.name], rtol, atol, scale)
             if m:
                 return _fail("wrong_result", what, f"{a.name}: {m['why']}", a.name, m)
         if self.settle_s:
@@ -233,7 +228,7 @@ class Judge:
         pattern = case.get("pattern", "random")
         self.kernel.set_threads(case.get("threads", 1))
         rng = np.random.default_rng(case["seed"])
-        vals1, scal1 = self.new_values(rng, sizes, family, pattern, layout)
+        vals1, scal1 = self.new_values(rng, sizes, family, pattern, layout, case.get("scalars"))
         vals2 = self.changed_arrays(rng, vals1, family, layout)
         scal3 = self.changed_scalars(rng, vals2, scal1)
         zero2 = bool(rng.integers(2))
@@ -251,14 +246,14 @@ class Judge:
         if arena is not None:
             arena.reset()
         try:
-            return self._calls(sizes, layout, calls, wants)
+            return self._calls(sizes, layout, calls, wants, int(case.get("repeat", 0)))
         except Exception as e:  # noqa: BLE001 - only a CUDA candidate shares this process: then it is its doing
             if not self.cuda:
                 raise
             return _fail("crash_after_call", "a call", f"the judge's process failed after the candidate ran "
                          f"({type(e).__name__}: {e}): memory outside its buffers was probably overwritten")
 
-    def _calls(self, sizes, layout, calls, wants) -> dict:
+    def _calls(self, sizes, layout, calls, wants, repeat: int = 0) -> dict:
         bufs, aliased = self.allocate(sizes, layout)
         times, res = [], None
         for what, vals, scal, zero in calls:
@@ -266,6 +261,12 @@ class Judge:
             if not res["ok"]:
                 return res
             times.append(res["t"])
+        vals, scal = calls[-1][1], calls[-1][2]
+        for i in range(repeat):  # a race shows now and then: the same call again and again, each one compared
+            r = self.checked_call(f"call {i + 1} of {repeat} repeats (same buffers and values)", sizes, bufs,
+                                  aliased, vals, scal, wants[(id(vals), id(scal))])
+            if not r["ok"]:
+                return r
         last = calls[-1]
         keep = bufs  # keep the old buffers alive so the new ones get new addresses
         bufs5, aliased5 = self.allocate(sizes, layout)
@@ -343,6 +344,18 @@ class Judge:
         close = getattr(self.kernel, "close", None)
         if close:
             close()
+
+
+def _input_scale(vals: dict, scal: dict) -> float:
+    """The largest finite |value| among the float inputs of a call (arrays and scalars)."""
+    m = 0.0
+    for v in list(vals.values()) + [np.asarray(x) for x in scal.values()]:
+        v = np.asarray(v)
+        if v.dtype.kind == "f" and v.size:
+            f = np.abs(v[np.isfinite(v)])
+            if f.size:
+                m = max(m, float(f.max()))
+    return m
 
 
 def _crc(a: np.ndarray) -> int:

@@ -85,3 +85,22 @@ def command(argv: list[str], *, ro: dict[str, str] | None = None, rw: dict[str, 
     for k, v in (env or {}).items():
         cmd += ["--setenv", k, v]
     return cmd + ["--chdir", chdir, "--", *argv]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below pid (from /proc), deepest last."""
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out

@@ -180,7 +180,7 @@ class Worker:
 
     def close(self) -> None:
         if self.proc is not None:
-            from .cell import descendants
+            from .jail import descendants
             for pid in descendants(self.proc.pid):  # a cell that became nobody outlives its jail otherwise
                 try:
                     os.kill(pid, signal.SIGKILL)

@@ -179,6 +179,20 @@ class KernelSpec:
     def outputs(self) -> list[Arg]:
         return [a for a in self.args if a.role in ("out", "inout")]
 
+    def overlap_pairs(self) -> dict[str, str]:
+        """Pure inputs that may share memory with an earlier one (same dtype, shape and views): name -> earlier."""
+        out, seen = {}, []
+        for a in self.arrays:
+            if a.role != "in":
+                continue
+            for b in seen:
+                if b.dtype == a.dtype and b.shape == a.shape and b.views == a.views and b.name not in out:
+                    out[a.name] = b.name
+                    break
+            else:
+                seen.append(a)
+        return out
+
     def shape_of(self, arg: Arg, sizes: dict[str, int]) -> tuple[int, ...]:
         return tuple(int(eval_expr(e, sizes)) for e in arg.shape)
 

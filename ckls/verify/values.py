@@ -17,7 +17,7 @@ _UINT = {4: np.uint32, 8: np.uint64}
 ALIGN = 64
 LAYOUTS = ("contig", "offset", "strided", "transposed", "padded", "reversed", "readonly", "overlap", "alias")
 # Orthogonal to the value family: how values are arranged (ties, order, repetition).
-PATTERNS = ("random", "ties", "sorted", "reversed", "constant")
+PATTERNS = ("random", "ties", "sorted", "reversed", "constant", "wide")
 
 # Scale of the huge/tiny families per dtype: large enough to overflow naive intermediates (exp(x), x*x*n),
 # small enough that the exact result stays representable.
@@ -80,6 +80,11 @@ def arrange(rng: np.random.Generator, x: np.ndarray, pattern: str) -> np.ndarray
     if pattern == "constant":
         rows = x.reshape(-1, x.shape[-1]) if x.shape[-1] else x.reshape(0, 0)
         return np.repeat(rows[:, :1], x.shape[-1], axis=1).reshape(x.shape).astype(x.dtype)
+    if pattern == "wide":  # magnitudes spread over decades: cut-offs and range switches at |x| ~ 10..100 show
+        if x.dtype.kind != "f":
+            return x
+        with np.errstate(all="ignore"):
+            return (x * 10.0 ** rng.uniform(-2.0, 2.0, size=x.shape)).astype(x.dtype)
     raise ValueError(f"unknown pattern {pattern!r}")
 
 
@@ -103,14 +108,26 @@ def scalar_value(rng: np.random.Generator, dtype, rng_range=None, data: np.ndarr
     return float(dtype.type(rng.uniform(lo, hi)))
 
 
+def landmarks(n: int) -> set[int]:
+    """Positions a cache's fingerprint would sample: the ends, halves, thirds ... eighths, both roundings."""
+    out = {0, 1, n - 1, n - 2}
+    for d in range(2, 9):
+        for k in range(d + 1):
+            out |= {n * k // d, (n - 1) * k // d, min(n - 1, -(-n * k // d))}
+    return {i for i in out if 0 <= i < n}
+
+
 def perturb(rng: np.random.Generator, x: np.ndarray, family: str, rng_range=None) -> np.ndarray:
-    """x with a few elements changed (always the last one): the next call's arrays, so a cache keyed on a
-    fingerprint of part of the input hits and shows."""
+    """x with one or two elements changed, away from the positions a fingerprint would sample: the next call's
+    arrays, so a cache keyed on part of the input (or on the pointer) hits and shows."""
     y = np.array(x, copy=True)
     if y.size == 0:
         return y
     flat = y.reshape(-1)
-    idx = np.unique(np.concatenate([[flat.size - 1], rng.integers(0, flat.size, size=min(3, flat.size))]))
+    free = np.setdiff1d(np.arange(flat.size), np.fromiter(landmarks(flat.size), int)) if flat.size <= 1 << 22 \
+        else rng.integers(2, flat.size - 2, size=4)
+    pool = free if free.size else np.arange(flat.size)
+    idx = np.unique(pool[rng.integers(0, pool.size, size=int(rng.integers(1, 3)))])
     fresh = family_values(rng, family if family != "special" else "normal", (idx.size,), y.dtype, rng_range)
     same = fresh == flat[idx]
     if np.any(same) and y.dtype.kind == "f":
@@ -122,26 +139,28 @@ def perturb(rng: np.random.Generator, x: np.ndarray, family: str, rng_range=None
     return y
 
 
-def _strides(shape, layout: str, may_view: bool) -> list[int]:
+def _strides(shape, layout: str, may_view: bool, salt: int = 0) -> list[int]:
+    """Element strides. The padding grows with the buffer's number, so two arrays of one shape never share
+    strides (a kernel that walks one with the other's strides shows)."""
     nd = len(shape)
     st = [0] * nd
     if layout == "transposed" and may_view and nd >= 2:
         acc = 1
-        for d in range(nd):  # column-major with one element of padding per column
+        for d in range(nd):  # column-major with padding per column
             st[d] = acc
-            acc *= shape[d] + (1 if d == 0 else 0)
+            acc *= shape[d] + (1 + salt if d == 0 else 0)
         return st
     if layout == "strided" and may_view and nd >= 1:
         acc = 2
-        for d in reversed(range(nd)):  # every other element, rows padded by 3
+        for d in reversed(range(nd)):  # every other element, rows padded
             st[d] = acc
-            acc = acc * shape[d] + 3
+            acc = acc * shape[d] + 3 + salt
         return st
     if layout == "padded" and may_view and nd >= 1:
         acc = 1
-        for d in reversed(range(nd)):  # unit inner stride, rows padded by 2 (like u[:, 1:-1])
+        for d in reversed(range(nd)):  # unit inner stride, rows padded (like u[:, 1:-1])
             st[d] = acc
-            acc = acc * shape[d] + (2 if d == nd - 1 else 0)
+            acc = acc * shape[d] + (2 + salt if d == nd - 1 else 0)
         return st
     acc = 1
     for d in reversed(range(nd)):
@@ -161,7 +180,7 @@ class Buffer:
         self.shape = tuple(int(s) for s in shape)
         self.salt, self.readonly = salt, readonly
         it = self.dtype.itemsize
-        elem_strides = _strides(self.shape, layout, may_view)
+        elem_strides = _strides(self.shape, layout, may_view, salt)
         self.elem_strides = tuple(elem_strides)
         nonempty = all(self.shape)
         low = sum((s - 1) * st for s, st in zip(self.shape, elem_strides) if st < 0) if nonempty else 0
