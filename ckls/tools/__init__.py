@@ -1,0 +1,1 @@
+"""Developer tools that check the house rules (python -m ckls.tools.layers)."""
