@@ -54,10 +54,12 @@ def family_values(rng: np.random.Generator, family: str, shape, dtype, rng_range
             x = rng.uniform(-1.0, 1.0, size=shape) * _DENORMAL[dtype]
         elif family == "special":
             flat = x.reshape(-1)
-            if flat.size:
-                k = max(1, flat.size // 8)
-                idx = rng.choice(flat.size, size=min(k, flat.size), replace=False)
-                flat[idx] = rng.choice([np.nan, np.inf, -np.inf, -0.0, 0.0], size=idx.size)
+            if flat.size:  # each of NaN, ±Inf and -0 at least once where there is room, then more at random
+                k = min(flat.size, max(4, flat.size // 8))
+                idx = rng.choice(flat.size, size=k, replace=False)
+                vals = rng.choice([np.nan, np.inf, -np.inf, -0.0, 0.0], size=k)
+                vals[:4] = rng.permutation([np.nan, np.inf, -np.inf, -0.0])[:min(4, k)]
+                flat[idx] = vals
                 rows = x.reshape(-1, x.shape[-1]) if x.ndim >= 2 else None
                 if rows is not None and rows.shape[0] > 1 and rng.random() < 0.5:  # a row all of one special
                     rows[rng.integers(rows.shape[0])] = rng.choice([np.nan, np.inf, -np.inf])
