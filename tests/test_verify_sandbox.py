@@ -63,12 +63,16 @@ def case(w, c=CASE):
     return w.request({"op": "case", "case": c})
 
 
-def cells_running() -> list[str]:
+def cells_running(folder) -> list[str]:
+    """Cells jailed with a folder under `folder` (their mounts say so), orphans included."""
     out = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"/cell/cell" in f.read():
+                if b"/cell/cell" not in f.read():
+                    continue
+            with open(f"/proc/{pid}/mountinfo") as f:
+                if str(folder) in f.read():
                     out.append(pid)
         except OSError:
             pass
@@ -91,20 +95,20 @@ def test_segfault_is_a_crash_not_ours(make_worker):
     assert r["check"] == "crash" and "SEGV" in r["detail"]
 
 
-def test_hang_times_out(make_worker):
+def test_hang_times_out(make_worker, tmp_path):
     w = make_worker("void k(int64_t n, const float *x, float *out) { for (;;) __asm__ volatile(\"\"); }", timeout=2.0)
     t0 = time.monotonic()
     r = case(w)
     assert r["check"] == "timeout" and time.monotonic() - t0 < 15
-    assert not cells_running() or time.sleep(0.5) or not cells_running()
+    assert not cells_running(tmp_path) or time.sleep(0.5) or not cells_running(tmp_path)
 
 
-def test_fork_bomb_is_refused(make_worker):
+def test_fork_bomb_is_refused(make_worker, tmp_path):
     w = make_worker("void k(int64_t n, const float *x, float *out) { for (;;) fork(); }", timeout=3.0)
     r = case(w)
     assert r["check"] == "forbidden_syscall" and "clone" in r["detail"] or "fork" in r["detail"], r
     time.sleep(0.3)
-    assert not cells_running()
+    assert not cells_running(tmp_path)
 
 
 def test_huge_allocation_fails_the_candidate(make_worker):

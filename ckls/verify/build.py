@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import jail
+from . import cache, jail
 from .spec import KernelSpec
 
 CC = "gcc"
@@ -155,16 +155,20 @@ def load_time_code(so_path: str, variant: str, cc: str = CC) -> list[str]:
     """Code that would run while the kernel loads (constructors, .init fragments, IFUNC resolvers): a kernel
     has none, and none may run before the cell's strictest filter holds. Compared with an empty kernel built
     the same way (the compiler's own entries)."""
+    flags = {"opt": C_FLAGS, "asan": C_ASAN_FLAGS}[variant]
+    name = "baseline-" + cache.key(" ".join(flags), cache.compiler_id(cc)) + ".json"
+    if variant not in _BASELINE and isinstance(cache.load_json(name), dict):
+        _BASELINE[variant] = cache.load_json(name)
     if variant not in _BASELINE:
         with tempfile.TemporaryDirectory(prefix="ckls-baseline-") as d:
             src = Path(d) / "empty.c"
             src.write_text("void ckls_empty(void) {}\n")
-            flags = {"opt": C_FLAGS, "asan": C_ASAN_FLAGS}[variant]
             rc, log = _run([cc, *flags, "-o", str(Path(d) / "e.so"), str(src), "-lm"], Path(d))
             base = _init_sizes(str(Path(d) / "e.so")) if rc == 0 else None
             if base is None:
                 return ["<the compiler's baseline would not build: " + log.strip()[:200] + ">"]
             _BASELINE[variant] = base
+            cache.store_json(name, base)
     sizes = _init_sizes(so_path)
     if sizes is None:
         return ["<readelf failed>"]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import jail, seccomp
+from . import cache, jail, seccomp
 from .spec import KernelSpec
 
 CELL_SOURCE = Path(__file__).resolve().parent / "cell" / "cell.c"
@@ -142,11 +142,15 @@ class Arena:
 def build_cell(spec: KernelSpec, workdir: str | Path, sanitizer: bool, cc: str = "gcc") -> tuple[str | None, str]:
     """Compile the cell for this contract; (path, log)."""
     workdir = Path(workdir)
-    (workdir / "stub.h").write_text(stub_source(spec))
+    stub = stub_source(spec)
+    (workdir / "stub.h").write_text(stub)
     exe = workdir / ("cell_asan" if sanitizer else "cell")
     flags = ["-std=gnu11", "-O2", "-Wall", "-Wl,-z,relro,-z,now"]
     if sanitizer:
         flags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+    name = "cell-" + cache.key(stub, CELL_SOURCE.read_text(), " ".join(flags), cache.compiler_id(cc))
+    if cache.fetch(name, exe):  # the same contract was judged before: the same cell
+        return str(exe), ""
     cmd = [cc, *flags, "-I", str(workdir), "-o", str(exe), str(CELL_SOURCE), "-ldl"]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
@@ -155,6 +159,7 @@ def build_cell(spec: KernelSpec, workdir: str | Path, sanitizer: bool, cc: str =
     if p.returncode != 0:
         return None, p.stdout + p.stderr
     os.chmod(exe, 0o755)
+    cache.store(name, exe)
     return str(exe), p.stdout + p.stderr
 
 

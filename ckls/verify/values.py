@@ -126,10 +126,14 @@ def perturb(rng: np.random.Generator, x: np.ndarray, family: str, rng_range=None
     if y.size == 0:
         return y
     flat = y.reshape(-1)
-    free = np.setdiff1d(np.arange(flat.size), np.fromiter(landmarks(flat.size), int)) if flat.size <= 1 << 22 \
-        else rng.integers(2, flat.size - 2, size=4)
-    pool = free if free.size else np.arange(flat.size)
-    idx = np.unique(pool[rng.integers(0, pool.size, size=int(rng.integers(1, 3)))])
+    marks, picks, want = landmarks(flat.size), [], int(rng.integers(1, 3))
+    for _ in range(64):  # positions off the landmarks (all of them are landmarks only in tiny arrays)
+        i = int(rng.integers(flat.size))
+        if i not in marks or len(marks) >= flat.size:
+            picks.append(i)
+        if len(picks) == want:
+            break
+    idx = np.unique(np.asarray(picks or [flat.size - 1]))
     fresh = family_values(rng, family if family != "special" else "normal", (idx.size,), y.dtype, rng_range)
     same = fresh == flat[idx]
     if np.any(same) and y.dtype.kind == "f":
