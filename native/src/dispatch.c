@@ -6,17 +6,17 @@
 const ckls_isa_kernels ckls_kernels_scalar = {
     .quantize_act = {
         [CKLS_TYPE_F32] = ckls_quantize_f32,
-        [CKLS_TYPE_Q8_0] = ckls_quantize_q8_0,
-        [CKLS_TYPE_Q8_K] = ckls_quantize_q8_K,
+        [CKLS_TYPE_Q8_0] = ckls_quantize_q8_0_ref,
+        [CKLS_TYPE_Q8_K] = ckls_quantize_q8_K_ref,
     },
     .vec_dot = {
-        [CKLS_TYPE_F32] = ckls_vec_dot_f32_f32,
-        [CKLS_TYPE_F16] = ckls_vec_dot_f16_f32,
-        [CKLS_TYPE_BF16] = ckls_vec_dot_bf16_f32,
-        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0,
-        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0,
-        [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K,
-        [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K,
+        [CKLS_TYPE_F32] = ckls_vec_dot_f32_f32_ref,
+        [CKLS_TYPE_F16] = ckls_vec_dot_f16_f32_ref,
+        [CKLS_TYPE_BF16] = ckls_vec_dot_bf16_f32_ref,
+        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_ref,
+        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_ref,
+        [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K_ref,
+        [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_ref,
     },
     .attn_group = ckls_attn_group_ref,
 };
