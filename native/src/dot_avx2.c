@@ -473,43 +473,4 @@ void ckls_vec_dot_q4_0_q8_0_4x4_avx2(int64_t n, float *s, const void *w, int64_t
 
 #undef ROW
 
-static const ckls_isa_kernels TABLE = {
-    .quantize_act = {
-        [CKLS_TYPE_Q8_0] = ckls_quantize_q8_0_avx2,
-        [CKLS_TYPE_Q8_K] = ckls_quantize_q8_K_avx2,
-    },
-    .vec_dot = {
-        [CKLS_TYPE_F32] = ckls_vec_dot_f32_f32_avx2,
-        [CKLS_TYPE_F16] = ckls_vec_dot_f16_f32_avx2,
-        [CKLS_TYPE_BF16] = ckls_vec_dot_bf16_f32_avx2,
-        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_avx2,
-        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_avx2,
-        [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K_avx2,
-        [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_avx2,
-    },
-    .vec_dot_4r = {
-        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_4r_avx2,
-        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_4r_avx2,
-    },
-    .vec_dot_4x4 = {
-        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_4x4_avx2,
-        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_4x4_avx2,
-    },
-    .vec_dot_4c = {
-        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_4c_avx2,
-        [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K_4c_avx2,
-        [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_4c_avx2,
-    },
-    .gemm_x8 = {
-        [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_avx2,
-        [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avx2,
-        [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_avx2,
-    },
-    .attn_group = ckls_attn_group_avx2,
-};
-
-const ckls_isa_kernels *ckls_kernels_avx2(void) { return &TABLE; }
-
-#else
-const ckls_isa_kernels *ckls_kernels_avx2(void) { return NULL; }
 #endif

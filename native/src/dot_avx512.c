@@ -108,17 +108,4 @@ void ckls_vec_dot_q4_0_q8_0_avx512(int64_t n, float *s, const void *w, const voi
     *s = sum;
 }
 
-static const ckls_isa_kernels TABLE = {
-    .vec_dot = {
-        [CKLS_TYPE_F32] = ckls_vec_dot_f32_f32_avx512,
-        [CKLS_TYPE_F16] = ckls_vec_dot_f16_f32_avx512,
-        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_avx512,
-        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_avx512,
-    },
-};
-
-const ckls_isa_kernels *ckls_kernels_avx512(void) { return &TABLE; }
-
-#else
-const ckls_isa_kernels *ckls_kernels_avx512(void) { return NULL; }
 #endif

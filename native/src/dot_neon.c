@@ -153,23 +153,4 @@ void ckls_vec_dot_q6_K_q8_K_neon(int64_t n, float *s, const void *w, const void 
     *s = sum;
 }
 
-static const ckls_isa_kernels TABLE = {
-    .quantize_act = {
-        [CKLS_TYPE_Q8_0] = ckls_quantize_q8_0_neon,
-        [CKLS_TYPE_Q8_K] = ckls_quantize_q8_K_neon,
-    },
-    .vec_dot = {
-        [CKLS_TYPE_F32] = ckls_vec_dot_f32_f32_neon,
-        [CKLS_TYPE_F16] = ckls_vec_dot_f16_f32_neon,
-        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_neon,
-        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_neon,
-        [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K_neon,
-        [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_neon,
-    },
-};
-
-const ckls_isa_kernels *ckls_kernels_neon(void) { return &TABLE; }
-
-#else
-const ckls_isa_kernels *ckls_kernels_neon(void) { return NULL; }
 #endif

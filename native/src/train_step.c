@@ -241,7 +241,7 @@ static void ew_rope_bwd(const ew_job *j, int64_t lo, int64_t hi) {
 
 /* e = silu(b) * c: ckls_swiglu's arithmetic with exp(-b) from the vector exp, a chunk at a time */
 static void ew_swiglu(const ew_job *j, int64_t lo, int64_t hi) {
-    const ckls_exp_shift_fn ex = ckls_bwd_active()->exp_shift;
+    const ckls_exp_shift_fn ex = ckls_active_kernels()->exp_shift;
     float e[256];
     for (int64_t i0 = lo * j->dim; i0 < hi * j->dim; i0 += 256) {
         const int64_t m = hi * j->dim - i0 < 256 ? hi * j->dim - i0 : 256;
