@@ -21,6 +21,7 @@
 #endif
 
 #include "backward.h"
+#include "lora.h"
 #include "model.h"
 
 /* CKLS_TRAIN_PROFILE=1: wall time per kind of op, printed to stderr after each step (for tuning the step) */
