@@ -7,8 +7,9 @@ Used three ways:
     linked with every source, optionally under ASan+UBSan or cross-compiled and run under qemu.
 
 ISA files are picked by suffix (`*_avx2.c`, `*_avx512.c`, `*_neon.c`) and compiled with their own flags; on a
-target that cannot take them they are compiled plain and their `#if` guards leave only a NULL table, so one
-source list serves every architecture and the runtime picks the ISA by CPU detection.
+target that cannot take them they are compiled plain and their `#if` guards leave them empty, so one source list
+serves every architecture. Every file is told which ISAs this build has (`-DCKLS_HAVE_AVX2` ...): the one
+dispatch table (src/dispatch.c) lists those ISAs' kernels, and the runtime picks among them by CPU detection.
 """
 from __future__ import annotations
 
@@ -87,6 +88,15 @@ def file_flags(path: pathlib.Path, cc: list[str]) -> list[str]:
     return []
 
 
+def isa_defines(cc: list[str]) -> list[str]:
+    """-DCKLS_HAVE_<ISA> for every ISA whose files this compiler builds with their flags on its target."""
+    arch = _target_arch(cc)
+    have = [isa for isa, flags in X86_ISA_FLAGS.items() if arch == "x86_64" and _compiler_accepts(cc, flags)]
+    if arch == "aarch64":
+        have.append("neon")
+    return [f"-DCKLS_HAVE_{isa.upper()}" for isa in have]
+
+
 def default_cc() -> list[str]:
     cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     return shlex.split(cc)
@@ -100,9 +110,10 @@ def compile_objects(out_dir: pathlib.Path, cc: list[str] | None = None, extra: l
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     headers = b"".join(p.read_bytes() for p in sorted(list(SRC.glob("*.h")) + [HEADER]))
+    have = isa_defines(cc)
 
     def one(src: pathlib.Path) -> str:
-        flags = COMMON_FLAGS + file_flags(src, cc) + extra
+        flags = COMMON_FLAGS + have + file_flags(src, cc) + extra
         digest = hashlib.sha1(src.read_bytes() + headers + " ".join(cc + flags).encode()).hexdigest()[:12]
         obj = out_dir / f"{src.stem}.{digest}.o"
         if not obj.exists():

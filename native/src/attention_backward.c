@@ -141,7 +141,7 @@ int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head_k
 
 static void job_init(attn_job *j, const float *q, const float *k, const float *v, int64_t n_tok, int64_t n_head,
                      int64_t n_head_kv, int64_t head_dim, float *scratch) {
-    const ckls_bwd_kernels *kr = ckls_bwd_active();
+    const ckls_isa_kernels *kr = ckls_active_kernels();
     const int64_t kv = n_head_kv * head_dim, ld = key_ld(n_tok);
     *j = (attn_job){.tile = kr->gemm_tile, .softmax = kr->softmax, .softmax_bwd = kr->softmax_bwd,
                       .transpose = kr->transpose, .q = q, .k = k, .v = v, .n_tok = n_tok, .n_head = n_head,

@@ -1,24 +1,124 @@
-/* dispatch.c — CPU detection and the per-ISA kernel tables (scalar fills every gap). */
+/* dispatch.c — the one place that chooses kernels: CPU detection and the table of every ISA, for the forward
+ * (quantizers, dots, interleaved GEMMs, attention) and for training (GEMM tile, transpose, exp and softmax rows).
+ *
+ * Each table lists the kernels its ISA has, by name; at first use they are resolved over the scalar table (every
+ * gap keeps the scalar reference) and AVX-512 over AVX2 too (AVX-512 has only the kernels its wider registers pay
+ * for). NEON has no training kernels yet: its training fields are the scalar references. CKLS_ISA (ckls/native.py
+ * reads it and calls ckls_set_isa) pins the ISA for a run; the runtime, the training step and the benchmarks all
+ * read ckls_active_kernels(), the tests ckls_isa_table(isa).
+ *
+ * An ISA's table exists only in builds that compiled its files with its flags (native/build.py defines
+ * CKLS_HAVE_<ISA> for every file then); without it the ISA is simply absent. */
 #include <pthread.h>
 
 #include "quant.h"
 
-const ckls_isa_kernels ckls_kernels_scalar = {
+static const ckls_isa_kernels scalar_kernels = {
     .quantize_act = {
         [CKLS_TYPE_F32] = ckls_quantize_f32,
-        [CKLS_TYPE_Q8_0] = ckls_quantize_q8_0,
-        [CKLS_TYPE_Q8_K] = ckls_quantize_q8_K,
+        [CKLS_TYPE_Q8_0] = ckls_quantize_q8_0_ref,
+        [CKLS_TYPE_Q8_K] = ckls_quantize_q8_K_ref,
     },
     .vec_dot = {
-        [CKLS_TYPE_F32] = ckls_vec_dot_f32_f32,
-        [CKLS_TYPE_F16] = ckls_vec_dot_f16_f32,
-        [CKLS_TYPE_BF16] = ckls_vec_dot_bf16_f32,
-        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0,
-        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0,
-        [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K,
-        [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K,
+        [CKLS_TYPE_F32] = ckls_vec_dot_f32_f32_ref,
+        [CKLS_TYPE_F16] = ckls_vec_dot_f16_f32_ref,
+        [CKLS_TYPE_BF16] = ckls_vec_dot_bf16_f32_ref,
+        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_ref,
+        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_ref,
+        [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K_ref,
+        [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_ref,
     },
     .attn_group = ckls_attn_group_ref,
+    .gemm_tile = ckls_gemm_tile_ref,
+    .transpose = ckls_transpose_ref,
+    .exp_shift = ckls_exp_shift_ref,
+    .softmax = ckls_softmax_ref,
+    .softmax_bwd = ckls_softmax_bwd_ref,
+};
+
+#if defined(CKLS_HAVE_AVX2)
+static const ckls_isa_kernels avx2_kernels = {
+    .quantize_act = {
+        [CKLS_TYPE_Q8_0] = ckls_quantize_q8_0_avx2,
+        [CKLS_TYPE_Q8_K] = ckls_quantize_q8_K_avx2,
+    },
+    .vec_dot = {
+        [CKLS_TYPE_F32] = ckls_vec_dot_f32_f32_avx2,
+        [CKLS_TYPE_F16] = ckls_vec_dot_f16_f32_avx2,
+        [CKLS_TYPE_BF16] = ckls_vec_dot_bf16_f32_avx2,
+        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_avx2,
+        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_avx2,
+        [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K_avx2,
+        [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_avx2,
+    },
+    .vec_dot_4r = {
+        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_4r_avx2,
+        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_4r_avx2,
+    },
+    .vec_dot_4x4 = {
+        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_4x4_avx2,
+        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_4x4_avx2,
+    },
+    .vec_dot_4c = {
+        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_4c_avx2,
+        [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K_4c_avx2,
+        [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_4c_avx2,
+    },
+    .gemm_x8 = {
+        [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_avx2,
+        [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avx2,
+        [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_avx2,
+    },
+    .attn_group = ckls_attn_group_avx2,
+    .gemm_tile = ckls_gemm_tile_avx2,
+    .transpose = ckls_transpose_avx2,
+    .exp_shift = ckls_exp_shift_avx2,
+    .softmax = ckls_softmax_avx2,
+    .softmax_bwd = ckls_softmax_bwd_avx2,
+};
+#endif
+
+#if defined(CKLS_HAVE_AVX2) && defined(CKLS_HAVE_AVX512)
+static const ckls_isa_kernels avx512_kernels = {
+    .vec_dot = {
+        [CKLS_TYPE_F32] = ckls_vec_dot_f32_f32_avx512,
+        [CKLS_TYPE_F16] = ckls_vec_dot_f16_f32_avx512,
+        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_avx512,
+        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_avx512,
+    },
+    .gemm_tile = ckls_gemm_tile_avx512,
+};
+#endif
+
+#if defined(CKLS_HAVE_NEON)
+static const ckls_isa_kernels neon_kernels = {
+    .quantize_act = {
+        [CKLS_TYPE_Q8_0] = ckls_quantize_q8_0_neon,
+        [CKLS_TYPE_Q8_K] = ckls_quantize_q8_K_neon,
+    },
+    .vec_dot = {
+        [CKLS_TYPE_F32] = ckls_vec_dot_f32_f32_neon,
+        [CKLS_TYPE_F16] = ckls_vec_dot_f16_f32_neon,
+        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_neon,
+        [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_neon,
+        [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K_neon,
+        [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_neon,
+    },
+};
+#endif
+
+/* Each ISA's own table, NULL where this build has none. */
+static const ckls_isa_kernels *const own_kernels[CKLS_ISA_COUNT] = {
+    [CKLS_ISA_SCALAR] = &scalar_kernels,
+#if defined(CKLS_HAVE_AVX2)
+    [CKLS_ISA_AVX2] = &avx2_kernels,
+#endif
+#if defined(CKLS_HAVE_AVX2) && defined(CKLS_HAVE_AVX512)
+    [CKLS_ISA_AVX512] = &avx512_kernels,
+#endif
+#if defined(CKLS_HAVE_NEON)
+    [CKLS_ISA_NEON] = &neon_kernels,
+#endif
 };
 
 static ckls_isa_kernels resolved[CKLS_ISA_COUNT];
@@ -43,17 +143,16 @@ static int cpu_has(int isa) {
 }
 
 static void init(void) {
-    const ckls_isa_kernels *own[CKLS_ISA_COUNT] = {
-        &ckls_kernels_scalar, ckls_kernels_avx2(), ckls_kernels_avx512(), ckls_kernels_neon()};
+    const ckls_isa_kernels *const *own = own_kernels;
     for (int isa = 0; isa < CKLS_ISA_COUNT; isa++) {
         have[isa] = own[isa] != NULL && (isa == CKLS_ISA_SCALAR || cpu_has(isa));
         if (!have[isa]) continue;
         /* Start from the scalar table, overlay the ISA's own kernels (AVX-512 also inherits AVX2's). */
-        resolved[isa] = ckls_kernels_scalar;
+        resolved[isa] = scalar_kernels;
         const ckls_isa_kernels *layers[2] = {isa == CKLS_ISA_AVX512 && have[CKLS_ISA_AVX2] ? own[CKLS_ISA_AVX2] : NULL,
                                              own[isa]};
         for (int l = 0; l < 2; l++) {
-            if (!layers[l] || layers[l] == &ckls_kernels_scalar) continue;
+            if (!layers[l] || layers[l] == &scalar_kernels) continue;
             for (int t = 0; t < CKLS_TYPE_MAX; t++) {
                 if (layers[l]->quantize_act[t]) resolved[isa].quantize_act[t] = layers[l]->quantize_act[t];
                 if (layers[l]->vec_dot[t]) resolved[isa].vec_dot[t] = layers[l]->vec_dot[t];
@@ -63,6 +162,11 @@ static void init(void) {
                 if (layers[l]->gemm_x8[t]) resolved[isa].gemm_x8[t] = layers[l]->gemm_x8[t];
             }
             if (layers[l]->attn_group) resolved[isa].attn_group = layers[l]->attn_group;
+            if (layers[l]->gemm_tile) resolved[isa].gemm_tile = layers[l]->gemm_tile;
+            if (layers[l]->transpose) resolved[isa].transpose = layers[l]->transpose;
+            if (layers[l]->exp_shift) resolved[isa].exp_shift = layers[l]->exp_shift;
+            if (layers[l]->softmax) resolved[isa].softmax = layers[l]->softmax;
+            if (layers[l]->softmax_bwd) resolved[isa].softmax_bwd = layers[l]->softmax_bwd;
         }
         active = isa;
     }

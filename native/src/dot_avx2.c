@@ -1,50 +1,20 @@
-/* dot_avx2.c — AVX2/FMA/F16C kernels: activation quantizers (Q8_0, Q8_K) and dots of every weight format.
+/* dot_avx2.c — AVX2/FMA/F16C dots of every weight format (references: dot.c).
  *
  * Integer formats use the maddubs idiom: _mm256_maddubs_epi16 multiplies unsigned by signed bytes and adds
  * pairs into int16, _mm256_madd_epi16 widens to int32. Unsigned quants (Q4_0 and Q4_K 0..15, Q6_K 0..63) go in
  * as the unsigned operand directly; offsets (Q4_0's -8, Q6_K's -32) are folded in as a multiple of the
  * activation sums (per block for Q4_0, once per super-block through Q8_K's bsums for Q6_K). Q8_0 x Q8_0 uses
  * |a| and sign(b, a), which needs b != -128: activations come from the Q8_0 quantizer, whose codes stay within
- * -127..127 (weights may hold -128). The activation quantizers reproduce the scalar reference bit for bit (same
- * operations in the same order), so switching ISA never changes a token. */
+ * -127..127 (weights may hold -128). */
 #include <math.h>
 
 #include "quant.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-
-static inline float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline int32_t hsum_epi32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
-}
-
-static inline float hmax_ps(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-}
-
-static inline float f16_to_f32(ckls_f16 h) { return _cvtsh_ss(h); }
-
-/* int32 sums of a*b over 32 signed bytes, 8 lanes */
-static inline __m256i dot_i8(__m256i a, __m256i b) {
-    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
+#include "simd_avx2.h"
 
 /* ---- float rows ----------------------------------------------------------------------------------------- */
-static void dot_f32(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_f32_f32_avx2(int64_t n, float *s, const void *w, const void *x) {
     const float *a = w, *b = x;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
            acc3 = _mm256_setzero_ps();
@@ -61,7 +31,7 @@ static void dot_f32(int64_t n, float *s, const void *w, const void *x) {
     *s = sum;
 }
 
-static void dot_f16(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_f16_f32_avx2(int64_t n, float *s, const void *w, const void *x) {
     const ckls_f16 *a = w;
     const float *b = x;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(),
@@ -81,7 +51,7 @@ static void dot_f16(int64_t n, float *s, const void *w, const void *x) {
     *s = sum;
 }
 
-static void dot_bf16(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_bf16_f32_avx2(int64_t n, float *s, const void *w, const void *x) {
     const ckls_bf16 *a = w;
     const float *b = x;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -98,96 +68,8 @@ static void dot_bf16(int64_t n, float *s, const void *w, const void *x) {
     *s = sum;
 }
 
-/* ---- activation quantizers ------------------------------------------------------------------------------ */
-/* roundf (half away from zero) exactly: trunc, then step away from zero when the dropped part is >= 0.5. */
-static inline __m256 round_away(__m256 v) {
-    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 frac = _mm256_sub_ps(v, t); /* exact */
-    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    const __m256 ge = _mm256_cmp_ps(_mm256_and_ps(frac, absmask), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-    const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_andnot_ps(absmask, v)); /* copysign(1, v) */
-    return _mm256_add_ps(t, _mm256_and_ps(ge, one));
-}
-
-/* 4 vectors of 8 int32 (each within int8 range) -> 32 int8 in order */
-static inline __m256i pack_i32x4_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
-    const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
-    const __m256i abcd = _mm256_packs_epi16(ab, cd);
-    return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-}
-
-static inline __m256 abs_ps(__m256 v) { return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))); }
-
-static void quantize_q8_0(const float *x, void *y, int64_t n) {
-    block_q8_0 *b = y;
-    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
-        __m256 v[4];
-        for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k);
-        /* fmaxf in the reference ignores NaN; max_ps(a, NaN) returns the second operand, so keep amax second */
-        __m256 m = _mm256_setzero_ps();
-        for (int k = 0; k < 4; k++) m = _mm256_max_ps(abs_ps(v[k]), m);
-        const float amax = hmax_ps(m);
-        const float d = amax / 127.0f;
-        const float id = d ? 1.0f / d : 0.0f;
-        b[i].d = (ckls_f16)_cvtss_sh(d, 0);
-        const __m256 vid = _mm256_set1_ps(id);
-        __m256i q[4];
-        for (int k = 0; k < 4; k++) {
-            __m256 r = round_away(_mm256_mul_ps(v[k], vid));
-            r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q)); /* NaN -> 0 like the reference */
-            r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-128.0f)), _mm256_set1_ps(127.0f)); /* +-Inf (denormal d) */
-            q[k] = _mm256_cvttps_epi32(r);
-        }
-        _mm256_storeu_si256((__m256i *)b[i].qs, pack_i32x4_i8(q[0], q[1], q[2], q[3]));
-    }
-}
-
-static void quantize_q8_K(const float *x, void *y, int64_t n) {
-    block_q8_K *b = y;
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
-    const __m256i mant = _mm256_set1_epi32(0x007fffff), bias = _mm256_set1_epi32(0x00400000);
-    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
-        /* first element of largest magnitude, as the reference's strict '>' scan finds it */
-        __m256 m = _mm256_setzero_ps();
-        for (int k = 0; k < QK_K; k += 8) m = _mm256_max_ps(abs_ps(_mm256_loadu_ps(x + k)), m);
-        const float amax = hmax_ps(m);
-        if (!(amax > 0.0f)) {
-            memset(&b[i], 0, sizeof b[i]);
-            continue;
-        }
-        float max = 0.0f;
-        for (int k = 0; k < QK_K; k += 8) {
-            const int hit = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + k)), _mm256_set1_ps(amax),
-                                                             _CMP_EQ_OQ));
-            if (hit) { max = x[k + __builtin_ctz((unsigned)hit)]; break; }
-        }
-        const float iscale = -127.0f / max;
-        const __m256 vs = _mm256_set1_ps(iscale);
-        const __m256i lim = _mm256_set1_epi32(127);
-        for (int k = 0; k < QK_K; k += 32) {
-            __m256i q[4];
-            for (int j = 0; j < 4; j++) {
-                const __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * j), vs), magic);
-                const __m256i v = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(t), mant), bias);
-                q[j] = _mm256_max_epi32(_mm256_min_epi32(v, lim), _mm256_set1_epi32(-128));
-            }
-            const __m256i q8 = pack_i32x4_i8(q[0], q[1], q[2], q[3]);
-            _mm256_storeu_si256((__m256i *)(b[i].qs + k), q8);
-            /* bsums of the two groups of 16 */
-            const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q8);       /* 16 pair sums */
-            const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));        /* 8 quad sums */
-            __m128i lo = _mm256_castsi256_si128(s32), hi = _mm256_extracti128_si256(s32, 1);
-            lo = _mm_hadd_epi32(lo, hi);                                           /* 4 sums of 8 */
-            lo = _mm_hadd_epi32(lo, lo);                                           /* 2 sums of 16 */
-            b[i].bsums[k / 16] = (int16_t)_mm_extract_epi32(lo, 0);
-            b[i].bsums[k / 16 + 1] = (int16_t)_mm_extract_epi32(lo, 1);
-        }
-        b[i].d = 1.0f / iscale;
-    }
-}
-
 /* ---- Q8_0 / Q4_0 x Q8_0 --------------------------------------------------------------------------------- */
-static void dot_q8_0(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_q8_0_q8_0_avx2(int64_t n, float *s, const void *w, const void *x) {
     const block_q8_0 *a = w, *b = x;
     const int64_t nb = n / QK8_0;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -220,7 +102,7 @@ static inline __m256i dot_q4_0_block(const block_q4_0 *a, const block_q8_0 *b) {
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-static void dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_q4_0_q8_0_avx2(int64_t n, float *s, const void *w, const void *x) {
     const block_q4_0 *a = w;
     const block_q8_0 *b = x;
     const int64_t nb = n / QK4_0;
@@ -251,7 +133,7 @@ static inline __m128i q4k_unpack_scales(const uint8_t *s12) {
     return _mm_or_si128(lo, _mm_slli_epi32(top, 4));
 }
 
-static void dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_q4_K_q8_K_avx2(int64_t n, float *s, const void *w, const void *x) {
     const block_q4_K *a = w;
     const block_q8_K *b = x;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -294,8 +176,8 @@ static void dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
 }
 
 /* One Q4_K row against four activation rows (xs bytes apart): the nibbles and scales are unpacked once for all
- * four tokens. Each token's arithmetic is that of dot_q4_K in the same order, so results are bit-identical. */
-static void dot_q4_K_4c(int64_t n, float *s, const void *w, const void *x, int64_t xs) {
+ * four tokens. Each token's arithmetic is that of ckls_vec_dot_q4_K_q8_K_avx2 in the same order, so results are bit-identical. */
+void ckls_vec_dot_q4_K_q8_K_4c_avx2(int64_t n, float *s, const void *w, const void *x, int64_t xs) {
     const block_q4_K *a = w;
     const block_q8_K *b[4] = {x, (const block_q8_K *)((const char *)x + xs), (const block_q8_K *)((const char *)x + 2 * xs),
                               (const block_q8_K *)((const char *)x + 3 * xs)};
@@ -352,7 +234,7 @@ static inline void unpack_q6_K_half(const uint8_t *ql, const uint8_t *qh, __m256
     q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
 }
 
-static void dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_q6_K_q8_K_avx2(int64_t n, float *s, const void *w, const void *x) {
     const block_q6_K *a = w;
     const block_q8_K *b = x;
     __m256 acc = _mm256_setzero_ps();
@@ -382,9 +264,9 @@ static void dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
 }
 
 /* One Q6_K row against four activation rows (xs bytes apart): the 6-bit quants and scales are unpacked once for
- * four tokens. Each token's lanes hold exactly dot_q6_K's integer sums and go through the same FMA and final
+ * four tokens. Each token's lanes hold exactly ckls_vec_dot_q6_K_q8_K_avx2's integer sums and go through the same FMA and final
  * reduction, so results are bit-identical to it (the decode path). */
-static void dot_q6_K_4c(int64_t n, float *s, const void *w, const void *x, int64_t xs) {
+void ckls_vec_dot_q6_K_q8_K_4c_avx2(int64_t n, float *s, const void *w, const void *x, int64_t xs) {
     const block_q6_K *a = w;
     const block_q8_K *b[4] = {x, (const block_q8_K *)((const char *)x + xs), (const block_q8_K *)((const char *)x + 2 * xs),
                               (const block_q8_K *)((const char *)x + 3 * xs)};
@@ -434,7 +316,7 @@ static inline __m128i sum_rows4(__m256i p0, __m256i p1, __m256i p2, __m256i p3) 
 
 /* Each block's four integer dots are finished to one int32 per row and scaled together: one conversion of the
  * four row scales (F16C) and one FMA per block instead of four broadcasts and four 8-lane FMAs. */
-static void dot_q8_0_4r(int64_t n, float *s, const void *w, int64_t ws, const void *x) {
+void ckls_vec_dot_q8_0_q8_0_4r_avx2(int64_t n, float *s, const void *w, int64_t ws, const void *x) {
     const block_q8_0 *b = x;
     const block_q8_0 *a0 = ROW(w, 0, ws, block_q8_0), *a1 = ROW(w, 1, ws, block_q8_0),
                      *a2 = ROW(w, 2, ws, block_q8_0), *a3 = ROW(w, 3, ws, block_q8_0);
@@ -459,9 +341,9 @@ static void dot_q8_0_4r(int64_t n, float *s, const void *w, int64_t ws, const vo
 }
 
 /* One Q8_0 row against four activation rows (xs bytes apart): |w| is formed once per block for the four tokens.
- * Lane t accumulates exactly what dot_q8_0_4r's lane for this row does (same integer block sums, same scale
+ * Lane t accumulates exactly what ckls_vec_dot_q8_0_q8_0_4r_avx2's lane for this row does (same integer block sums, same scale
  * product, same FMA order), so prompt and decode paths give bit-identical outputs. */
-static void dot_q8_0_4c(int64_t n, float *s, const void *w, const void *x, int64_t xs) {
+void ckls_vec_dot_q8_0_q8_0_4c_avx2(int64_t n, float *s, const void *w, const void *x, int64_t xs) {
     const block_q8_0 *a = w;
     const block_q8_0 *b0 = x, *b1 = ROW(x, 1, xs, block_q8_0), *b2 = ROW(x, 2, xs, block_q8_0),
                      *b3 = ROW(x, 3, xs, block_q8_0);
@@ -497,9 +379,9 @@ static inline void tile4x4_accumulate(__m256i h0, __m256i h1, __m256i h2, __m256
 /* Four Q8_0 rows against four activation rows: a 4x4 register tile for prompt processing. Each |w| and sign
  * source is formed once per block for four tokens and each activation load serves four rows; the sixteen
  * integer block sums are finished two tokens per vector. Every (row, token) lane does exactly what
- * dot_q8_0_4r's lane does — same exact integer sum, same scale product, same FMA chain in block order — so the
+ * ckls_vec_dot_q8_0_q8_0_4r_avx2's lane does — same exact integer sum, same scale product, same FMA chain in block order — so the
  * outputs are bit-identical to the decode path. s[t * 4 + r]. */
-static void dot_q8_0_4x4(int64_t n, float *s, const void *w, int64_t ws, const void *x, int64_t xs) {
+void ckls_vec_dot_q8_0_q8_0_4x4_avx2(int64_t n, float *s, const void *w, int64_t ws, const void *x, int64_t xs) {
     const block_q8_0 *a0 = ROW(w, 0, ws, block_q8_0), *a1 = ROW(w, 1, ws, block_q8_0),
                      *a2 = ROW(w, 2, ws, block_q8_0), *a3 = ROW(w, 3, ws, block_q8_0);
     const block_q8_0 *b0 = x, *b1 = ROW(x, 1, xs, block_q8_0), *b2 = ROW(x, 2, xs, block_q8_0),
@@ -530,9 +412,9 @@ static void dot_q8_0_4x4(int64_t n, float *s, const void *w, int64_t ws, const v
     _mm256_storeu_ps(s + 8, acc23);
 }
 
-/* Like dot_q8_0_4r: each block's four integer dots (nibbles - 8 against the activation, exact) are finished to
- * one int32 per row and scaled by one 4-lane FMA, the arithmetic dot_q4_0_4x4 repeats per token. */
-static void dot_q4_0_4r(int64_t n, float *s, const void *w, int64_t ws, const void *x) {
+/* Like ckls_vec_dot_q8_0_q8_0_4r_avx2: each block's four integer dots (nibbles - 8 against the activation, exact) are finished to
+ * one int32 per row and scaled by one 4-lane FMA, the arithmetic ckls_vec_dot_q4_0_q8_0_4x4_avx2 repeats per token. */
+void ckls_vec_dot_q4_0_q8_0_4r_avx2(int64_t n, float *s, const void *w, int64_t ws, const void *x) {
     const block_q8_0 *b = x;
     const block_q4_0 *a0 = ROW(w, 0, ws, block_q4_0), *a1 = ROW(w, 1, ws, block_q4_0),
                      *a2 = ROW(w, 2, ws, block_q4_0), *a3 = ROW(w, 3, ws, block_q4_0);
@@ -557,10 +439,10 @@ static void dot_q4_0_4r(int64_t n, float *s, const void *w, int64_t ws, const vo
     _mm_storeu_ps(s, acc);
 }
 
-/* Four Q4_0 rows against four activation rows (see dot_q8_0_4x4): the nibbles of a block are unpacked once for
+/* Four Q4_0 rows against four activation rows (see ckls_vec_dot_q8_0_q8_0_4x4_avx2): the nibbles of a block are unpacked once for
  * four tokens, which is where a one-token-at-a-time prompt spends its time. Per (row, token) the same exact
- * integer sum, scale product and FMA chain as dot_q4_0_4r, so prompt and decode outputs are bit-identical. */
-static void dot_q4_0_4x4(int64_t n, float *s, const void *w, int64_t ws, const void *x, int64_t xs) {
+ * integer sum, scale product and FMA chain as ckls_vec_dot_q4_0_q8_0_4r_avx2, so prompt and decode outputs are bit-identical. */
+void ckls_vec_dot_q4_0_q8_0_4x4_avx2(int64_t n, float *s, const void *w, int64_t ws, const void *x, int64_t xs) {
     const block_q4_0 *a0 = ROW(w, 0, ws, block_q4_0), *a1 = ROW(w, 1, ws, block_q4_0),
                      *a2 = ROW(w, 2, ws, block_q4_0), *a3 = ROW(w, 3, ws, block_q4_0);
     const block_q8_0 *b0 = x, *b1 = ROW(x, 1, xs, block_q8_0), *b2 = ROW(x, 2, xs, block_q8_0),
@@ -591,43 +473,4 @@ static void dot_q4_0_4x4(int64_t n, float *s, const void *w, int64_t ws, const v
 
 #undef ROW
 
-static const ckls_isa_kernels TABLE = {
-    .quantize_act = {
-        [CKLS_TYPE_Q8_0] = quantize_q8_0,
-        [CKLS_TYPE_Q8_K] = quantize_q8_K,
-    },
-    .vec_dot = {
-        [CKLS_TYPE_F32] = dot_f32,
-        [CKLS_TYPE_F16] = dot_f16,
-        [CKLS_TYPE_BF16] = dot_bf16,
-        [CKLS_TYPE_Q8_0] = dot_q8_0,
-        [CKLS_TYPE_Q4_0] = dot_q4_0,
-        [CKLS_TYPE_Q4_K] = dot_q4_K,
-        [CKLS_TYPE_Q6_K] = dot_q6_K,
-    },
-    .vec_dot_4r = {
-        [CKLS_TYPE_Q8_0] = dot_q8_0_4r,
-        [CKLS_TYPE_Q4_0] = dot_q4_0_4r,
-    },
-    .vec_dot_4x4 = {
-        [CKLS_TYPE_Q8_0] = dot_q8_0_4x4,
-        [CKLS_TYPE_Q4_0] = dot_q4_0_4x4,
-    },
-    .vec_dot_4c = {
-        [CKLS_TYPE_Q8_0] = dot_q8_0_4c,
-        [CKLS_TYPE_Q4_K] = dot_q4_K_4c,
-        [CKLS_TYPE_Q6_K] = dot_q6_K_4c,
-    },
-    .gemm_x8 = {
-        [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_avx2,
-        [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avx2,
-        [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_avx2,
-    },
-    .attn_group = ckls_attn_group_avx2,
-};
-
-const ckls_isa_kernels *ckls_kernels_avx2(void) { return &TABLE; }
-
-#else
-const ckls_isa_kernels *ckls_kernels_avx2(void) { return NULL; }
 #endif

@@ -8,7 +8,7 @@
 
 static inline float f16_to_f32(ckls_f16 h) { return _cvtsh_ss(h); }
 
-static void dot_f32(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_f32_f32_avx512(int64_t n, float *s, const void *w, const void *x) {
     const float *a = w, *b = x;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int64_t i = 0;
@@ -26,7 +26,7 @@ static void dot_f32(int64_t n, float *s, const void *w, const void *x) {
     *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-static void dot_f16(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_f16_f32_avx512(int64_t n, float *s, const void *w, const void *x) {
     const ckls_f16 *a = w;
     const float *b = x;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -61,7 +61,7 @@ static inline __m512i load2_q8(const int8_t *p0, const int8_t *p1) {
                               _mm256_loadu_si256((const __m256i *)p1), 1);
 }
 
-static void dot_q8_0(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_q8_0_q8_0_avx512(int64_t n, float *s, const void *w, const void *x) {
     const block_q8_0 *a = w, *b = x;
     const int64_t nb = n / QK8_0;
     __m512 acc = _mm512_setzero_ps();
@@ -86,7 +86,7 @@ static inline __m256i unpack_q4_0(const uint8_t *qs) {
     return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
 }
 
-static void dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_q4_0_q8_0_avx512(int64_t n, float *s, const void *w, const void *x) {
     const block_q4_0 *a = w;
     const block_q8_0 *b = x;
     const int64_t nb = n / QK4_0;
@@ -108,17 +108,4 @@ static void dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
     *s = sum;
 }
 
-static const ckls_isa_kernels TABLE = {
-    .vec_dot = {
-        [CKLS_TYPE_F32] = dot_f32,
-        [CKLS_TYPE_F16] = dot_f16,
-        [CKLS_TYPE_Q8_0] = dot_q8_0,
-        [CKLS_TYPE_Q4_0] = dot_q4_0,
-    },
-};
-
-const ckls_isa_kernels *ckls_kernels_avx512(void) { return &TABLE; }
-
-#else
-const ckls_isa_kernels *ckls_kernels_avx512(void) { return NULL; }
 #endif

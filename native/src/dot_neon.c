@@ -1,12 +1,11 @@
-/* dot_neon.c — AArch64 NEON kernels: activation quantizers (Q8_0, Q8_K, bit-identical to the scalar reference)
- * and dots for F32, F16, Q8_0, Q4_0, Q4_K, Q6_K. Byte products use SDOT where the target has it
+/* dot_neon.c — AArch64 NEON dots for F32, F16, Q8_0, Q4_0, Q4_K, Q6_K (references: dot.c). Byte products use SDOT where the target has it
  * (__ARM_FEATURE_DOTPROD) and widening multiply + pairwise add otherwise; both give the same int32 sums. */
 #include <math.h>
 
 #include "quant.h"
 
 #if defined(__aarch64__) && defined(__ARM_NEON)
-#include <arm_neon.h>
+#include "simd_neon.h"
 
 /* acc + 4 partial int32 sums of a*b over 16 bytes (only the total across lanes is meaningful) */
 static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
@@ -19,7 +18,7 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b) {
 }
 
 /* ---- float rows ------------------------------------------------------------------------------------------ */
-static void dot_f32(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_f32_f32_neon(int64_t n, float *s, const void *w, const void *x) {
     const float *a = w, *b = x;
     float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0), acc2 = vdupq_n_f32(0), acc3 = vdupq_n_f32(0);
     int64_t i = 0;
@@ -37,7 +36,7 @@ static void dot_f32(int64_t n, float *s, const void *w, const void *x) {
 
 static inline float32x4_t load_f16x4(const ckls_f16 *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 
-static void dot_f16(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_f16_f32_neon(int64_t n, float *s, const void *w, const void *x) {
     const ckls_f16 *a = w;
     const float *b = x;
     float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0), acc2 = vdupq_n_f32(0), acc3 = vdupq_n_f32(0);
@@ -54,68 +53,8 @@ static void dot_f16(int64_t n, float *s, const void *w, const void *x) {
     *s = sum;
 }
 
-/* ---- activation quantizers ------------------------------------------------------------------------------- */
-/* 16 int32 (already within int8 range or saturating) -> 16 int8 */
-static inline int8x16_t narrow_i32x4x4(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d) {
-    const int16x8_t ab = vcombine_s16(vqmovn_s32(a), vqmovn_s32(b));
-    const int16x8_t cd = vcombine_s16(vqmovn_s32(c), vqmovn_s32(d));
-    return vcombine_s8(vqmovn_s16(ab), vqmovn_s16(cd));
-}
-
-static void quantize_q8_0(const float *x, void *y, int64_t n) {
-    block_q8_0 *b = y;
-    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
-        float32x4_t v[8];
-        float32x4_t m = vdupq_n_f32(0);
-        for (int k = 0; k < 8; k++) {
-            v[k] = vld1q_f32(x + 4 * k);
-            m = vmaxnmq_f32(m, vabsq_f32(v[k])); /* maxNum skips NaN, like fmaxf */
-        }
-        const float amax = vmaxnmvq_f32(m);
-        const float d = amax / 127.0f;
-        const float id = d ? 1.0f / d : 0.0f;
-        b[i].d = ckls_f32_to_f16(d);
-        int32x4_t q[8];
-        for (int k = 0; k < 8; k++) q[k] = vcvtaq_s32_f32(vmulq_n_f32(v[k], id)); /* ties away = roundf; NaN -> 0 */
-        vst1q_s8(b[i].qs, narrow_i32x4x4(q[0], q[1], q[2], q[3]));
-        vst1q_s8(b[i].qs + 16, narrow_i32x4x4(q[4], q[5], q[6], q[7]));
-    }
-}
-
-static void quantize_q8_K(const float *x, void *y, int64_t n) {
-    block_q8_K *b = y;
-    const float32x4_t magic = vdupq_n_f32(12582912.0f);
-    const int32x4_t mant = vdupq_n_s32(0x007fffff), bias = vdupq_n_s32(0x00400000);
-    const int32x4_t hi = vdupq_n_s32(127), lo = vdupq_n_s32(-128);
-    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
-        float32x4_t m = vdupq_n_f32(0);
-        for (int k = 0; k < QK_K; k += 4) m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(x + k)));
-        const float amax = vmaxnmvq_f32(m);
-        if (!(amax > 0.0f)) {
-            memset(&b[i], 0, sizeof b[i]);
-            continue;
-        }
-        float max = 0.0f;
-        for (int k = 0; k < QK_K; k++)
-            if (fabsf(x[k]) == amax) { max = x[k]; break; }
-        const float iscale = -127.0f / max;
-        for (int k = 0; k < QK_K; k += 16) {
-            int32x4_t q[4];
-            for (int j = 0; j < 4; j++) {
-                const float32x4_t t = vaddq_f32(vmulq_n_f32(vld1q_f32(x + k + 4 * j), iscale), magic);
-                const int32x4_t v = vsubq_s32(vandq_s32(vreinterpretq_s32_f32(t), mant), bias);
-                q[j] = vmaxq_s32(vminq_s32(v, hi), lo);
-            }
-            const int8x16_t q8 = narrow_i32x4x4(q[0], q[1], q[2], q[3]);
-            vst1q_s8(b[i].qs + k, q8);
-            b[i].bsums[k / 16] = vaddlvq_s8(q8);
-        }
-        b[i].d = 1.0f / iscale;
-    }
-}
-
 /* ---- Q8_0 / Q4_0 x Q8_0 ---------------------------------------------------------------------------------- */
-static void dot_q8_0(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_q8_0_q8_0_neon(int64_t n, float *s, const void *w, const void *x) {
     const block_q8_0 *a = w, *b = x;
     float32x4_t acc = vdupq_n_f32(0);
     for (int64_t i = 0; i < n / QK8_0; i++) {
@@ -126,7 +65,7 @@ static void dot_q8_0(int64_t n, float *s, const void *w, const void *x) {
     *s = vaddvq_f32(acc);
 }
 
-static void dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_q4_0_q8_0_neon(int64_t n, float *s, const void *w, const void *x) {
     const block_q4_0 *a = w;
     const block_q8_0 *b = x;
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
@@ -144,7 +83,7 @@ static void dot_q4_0(int64_t n, float *s, const void *w, const void *x) {
 }
 
 /* ---- K-quants x Q8_K ------------------------------------------------------------------------------------- */
-static void dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_q4_K_q8_K_neon(int64_t n, float *s, const void *w, const void *x) {
     const block_q4_K *a = w;
     const block_q8_K *b = x;
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
@@ -180,7 +119,7 @@ static void dot_q4_K(int64_t n, float *s, const void *w, const void *x) {
     *s = sum;
 }
 
-static void dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
+void ckls_vec_dot_q6_K_q8_K_neon(int64_t n, float *s, const void *w, const void *x) {
     const block_q6_K *a = w;
     const block_q8_K *b = x;
     const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(0x03);
@@ -214,23 +153,4 @@ static void dot_q6_K(int64_t n, float *s, const void *w, const void *x) {
     *s = sum;
 }
 
-static const ckls_isa_kernels TABLE = {
-    .quantize_act = {
-        [CKLS_TYPE_Q8_0] = quantize_q8_0,
-        [CKLS_TYPE_Q8_K] = quantize_q8_K,
-    },
-    .vec_dot = {
-        [CKLS_TYPE_F32] = dot_f32,
-        [CKLS_TYPE_F16] = dot_f16,
-        [CKLS_TYPE_Q8_0] = dot_q8_0,
-        [CKLS_TYPE_Q4_0] = dot_q4_0,
-        [CKLS_TYPE_Q4_K] = dot_q4_K,
-        [CKLS_TYPE_Q6_K] = dot_q6_K,
-    },
-};
-
-const ckls_isa_kernels *ckls_kernels_neon(void) { return &TABLE; }
-
-#else
-const ckls_isa_kernels *ckls_kernels_neon(void) { return NULL; }
 #endif

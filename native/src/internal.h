@@ -87,6 +87,25 @@ const ckls_type_info *ckls_type_get(int type);
  * is loaded once for all four rows. Optional per type; ckls_vec_dot_4r() below falls back to vec_dot. */
 typedef void (*ckls_vec_dot_4r_fn)(int64_t n, float *s, const void *w, int64_t w_stride, const void *xq);
 
+/* The f32 kernels of training (and of the loss and attention rows). */
+/* C[m x n] (=|+=) alpha * A.B for one tile: A(i, k) at A[i * a_si + k * a_sk], B row-major (row stride ldb).
+ * accumulate 0: C is overwritten. */
+typedef void (*ckls_gemm_tile_fn)(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si,
+                                  int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+
+/* y[i] = exp(x[i] - shift) for n floats (y may be x); returns their sum. Softmax rows and the loss: a polynomial
+ * exp (relative error ~2e-7, 0 below exp(-87.3), clamped at exp(88)) instead of libm's expf one element at a time. */
+typedef double (*ckls_exp_shift_fn)(float *y, const float *x, int64_t n, float shift);
+
+/* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: weight panels laid out for the tile's B operand. */
+typedef void (*ckls_transpose_fn)(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
+
+/* One attention row over its n >= 1 keys, in place: p holds the scaled scores and gets the probabilities. The
+ * backward's version also turns g = dP (dO.V^T) into dS = scale * p * (g - sum(p * g)), the sum in double. At
+ * 1,024 tokens these row passes, not the products, were most of attention's time. */
+typedef void (*ckls_softmax_fn)(float *p, int64_t n);
+typedef void (*ckls_softmax_bwd_fn)(float *p, float *g, int64_t n, float scale);
+
 typedef struct {
     ckls_from_float_fn quantize_act[CKLS_TYPE_MAX]; /* indexed by activation type (Q8_0, Q8_K, F16 ...) */
     ckls_vec_dot_fn vec_dot[CKLS_TYPE_MAX];         /* indexed by weight type */
@@ -109,8 +128,35 @@ typedef struct {
      * positions (K/V rows `stride` floats apart): out = softmax(q·k * scale) · v. scores: g * n_kv scratch. */
     void (*attn_group)(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
                        int64_t d, float scale, float *scores, float *out);
+    /* training: the f32 GEMM tile, the panel transpose, the exp and softmax rows (never NULL once resolved) */
+    ckls_gemm_tile_fn gemm_tile;
+    ckls_transpose_fn transpose;
+    ckls_exp_shift_fn exp_shift;
+    ckls_softmax_fn softmax;
+    ckls_softmax_bwd_fn softmax_bwd;
 } ckls_isa_kernels;
 
+/* the kernels of the training fields: scalar references */
+void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
+                        const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift);
+void ckls_transpose_ref(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
+void ckls_softmax_ref(float *p, int64_t n);
+void ckls_softmax_bwd_ref(float *p, float *g, int64_t n, float scale);
+/* their ISA versions (gemm_tile{,_avx2,_avx512}.c, softmax_row{,_avx2}.c) */
+void ckls_gemm_tile_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
+                         const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+void ckls_gemm_tile_avx512(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
+                           const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+void ckls_transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
+double ckls_exp_shift_avx2(float *y, const float *x, int64_t n, float shift);
+void ckls_softmax_avx2(float *p, int64_t n);
+void ckls_softmax_bwd_avx2(float *p, float *g, int64_t n, float scale);
+/* The polynomial both compute, for one value (the SIMD kernels evaluate it lane-wise with FMAs). */
+#define CKLS_EXP_LO -87.33654f /* below: 0 (exp would be denormal) */
+#define CKLS_EXP_HI 88.0f /* above: clamped (2^k stays a normal float) */
+
+/* per-group attention: attn_group.c, attn_group_avx2.c */
 void ckls_attn_group_ref(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
                          int64_t d, float scale, float *scores, float *out);
 void ckls_attn_group_avx2(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
@@ -125,12 +171,6 @@ static inline void ckls_vec_dot_4r(const ckls_isa_kernels *k, int type, int64_t 
     }
     for (int r = 0; r < 4; r++) k->vec_dot[type](n, s + r, (const char *)w + r * w_stride, xq);
 }
-
-/* Each ISA file defines its table; files not built for this target are absent and the table pointer NULL. */
-extern const ckls_isa_kernels ckls_kernels_scalar;
-const ckls_isa_kernels *ckls_kernels_avx2(void);   /* NULL when not compiled in */
-const ckls_isa_kernels *ckls_kernels_avx512(void);
-const ckls_isa_kernels *ckls_kernels_neon(void);
 
 /* Resolved kernels of an ISA (scalar filled in where the ISA has none). NULL if isa unavailable. */
 const ckls_isa_kernels *ckls_isa_table(int isa);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "backward.h"
+#include "lora.h"
 
 #define N_TARGETS 7
 

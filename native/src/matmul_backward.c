@@ -15,72 +15,6 @@
 #define DX_KB 64    /* weight rows per dequantized tile */
 #define DX_NB_MAX 256
 
-/* ---- scalar reference tile ---------------------------------------------------------------------------------- */
-void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
-                        const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc) {
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            float s = 0.0f;
-            for (int64_t p = 0; p < k; p++) s += A[i * a_si + p * a_sk] * B[p * ldb + j];
-            C[i * ldc + j] = accumulate ? C[i * ldc + j] + alpha * s : alpha * s;
-        }
-}
-
-/* exp(x) = 2^k * e^r, k = round(x / ln 2), |r| <= ln 2 / 2, e^r by Cephes' degree-7 polynomial */
-static inline float exp_poly(float x) {
-    if (!(x >= CKLS_EXP_LO)) return 0.0f; /* NaN too */
-    x = x > CKLS_EXP_HI ? CKLS_EXP_HI : x;
-    const float k = nearbyintf(x * 1.44269504088896341f);
-    const float r = fmaf(k, 2.12194440e-4f, fmaf(k, -0.693359375f, x));
-    float p = 1.9875691500e-4f;
-    p = fmaf(p, r, 1.3981999507e-3f);
-    p = fmaf(p, r, 8.3334519073e-3f);
-    p = fmaf(p, r, 4.1665795894e-2f);
-    p = fmaf(p, r, 1.6666665459e-1f);
-    p = fmaf(p, r, 5.0000001201e-1f);
-    p = fmaf(p, r * r, r) + 1.0f;
-    return ldexpf(p, (int)k);
-}
-
-double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift) {
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) s += y[i] = exp_poly(x[i] - shift);
-    return s;
-}
-
-void ckls_transpose_ref(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) dst[j * ldd + i] = src[i * lds + j];
-}
-
-void ckls_softmax_ref(float *p, int64_t n) {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; i++) mx = p[i] > mx ? p[i] : mx;
-    const float inv = (float)(1.0 / ckls_exp_shift_ref(p, p, n, mx));
-    for (int64_t i = 0; i < n; i++) p[i] *= inv;
-}
-
-void ckls_softmax_bwd_ref(float *p, float *g, int64_t n, float scale) {
-    ckls_softmax_ref(p, n);
-    double D = 0.0;
-    for (int64_t i = 0; i < n; i++) D += (double)p[i] * g[i];
-    const float Df = (float)D;
-    for (int64_t i = 0; i < n; i++) g[i] = p[i] * (g[i] - Df) * scale;
-}
-
-const ckls_bwd_kernels ckls_bwd_scalar = {.gemm_tile = ckls_gemm_tile_ref, .exp_shift = ckls_exp_shift_ref,
-                                          .transpose = ckls_transpose_ref, .softmax = ckls_softmax_ref,
-                                          .softmax_bwd = ckls_softmax_bwd_ref};
-
-const ckls_bwd_kernels *ckls_bwd_isa(int isa) {
-    if (!ckls_isa_available(isa)) return NULL;
-    if (isa == CKLS_ISA_AVX512 && ckls_bwd_avx512()) return ckls_bwd_avx512();
-    if ((isa == CKLS_ISA_AVX2 || isa == CKLS_ISA_AVX512) && ckls_bwd_avx2()) return ckls_bwd_avx2();
-    return &ckls_bwd_scalar;
-}
-
-const ckls_bwd_kernels *ckls_bwd_active(void) { return ckls_bwd_isa(ckls_isa_active()); }
-
 /* ---- f32 GEMM ---------------------------------------------------------------------------------------------------- */
 typedef struct {
     ckls_gemm_tile_fn tile;
@@ -122,7 +56,7 @@ static void gemm_task(void *p, int ith, int nth) {
 void ckls_gemm(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_si,
                int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
-    gemm_job j = {.tile = ckls_bwd_active()->gemm_tile, .M = M, .N = N, .K = K, .alpha = alpha, .A = A, .a_si = a_si,
+    gemm_job j = {.tile = ckls_active_kernels()->gemm_tile, .M = M, .N = N, .K = K, .alpha = alpha, .A = A, .a_si = a_si,
                   .a_sk = a_sk, .B = B, .ldb = ldb, .accumulate = accumulate, .C = C, .ldc = ldc,
                   .n_mb = (M + GEMM_MB - 1) / GEMM_MB};
     j.n_items = j.n_mb * ((N + GEMM_NB - 1) / GEMM_NB);
@@ -183,7 +117,7 @@ static void dx_task(void *p, int ith, int nth) {
 int ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
                    int64_t n_tok, float *dx, int accumulate, const volatile int32_t *cancel) {
     const ckls_type_info *ti = ckls_type_get(type);
-    dx_job j = {.tile = ckls_bwd_active()->gemm_tile, .to_float = ti->to_float, .w = w,
+    dx_job j = {.tile = ckls_active_kernels()->gemm_tile, .to_float = ti->to_float, .w = w,
                 .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
                 .n_in = n_in, .n_tok = n_tok, .dy = dy, .dx = dx, .accumulate = accumulate, .cancel = cancel};
     /* 64 columns (a multiple of 32-blocks) or one 256-block; 128 where that still leaves two items a thread: each
@@ -242,7 +176,7 @@ static void fw_task(void *p, int ith, int nth) {
 int ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
                     int64_t n_tok, float *y, const volatile int32_t *cancel) {
     const ckls_type_info *ti = ckls_type_get(type);
-    fw_job j = {.tile = ckls_bwd_active()->gemm_tile, .transpose = ckls_bwd_active()->transpose, .to_float = ti->to_float, .w = w,
+    fw_job j = {.tile = ckls_active_kernels()->gemm_tile, .transpose = ckls_active_kernels()->transpose, .to_float = ti->to_float, .w = w,
                 .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
                 .n_in = n_in, .n_tok = n_tok, .x = x, .y = y, .cancel = cancel};
     atomic_init(&j.next, 0);

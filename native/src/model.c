@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "backward.h"
+#include "lora.h"
 #include "matmul.h"
 #include "model.h"
 

@@ -61,7 +61,7 @@ int ckls_rope_backward(float *dx, int64_t n_tok, int64_t n_head, int64_t head_di
 /* silu(g) = g*s, s = sigmoid(g): dsilu/dg = s * (1 + g * (1 - s)). */
 int ckls_swiglu_backward(const float *gate, const float *up, const float *dy, float *dgate, float *dup, int64_t n) {
     if (!gate || !up || !dy || !dgate || !dup || n < 0) return ckls_fail(CKLS_EINVAL, "swiglu_backward: bad arguments");
-    const ckls_exp_shift_fn ex = ckls_bwd_active()->exp_shift;
+    const ckls_exp_shift_fn ex = ckls_active_kernels()->exp_shift;
     float e[256]; /* exp(-g) for a chunk, through the vector exp; the rest of the loop then vectorizes too */
     for (int64_t i0 = 0; i0 < n; i0 += 256) {
         const int64_t m = n - i0 < 256 ? n - i0 : 256;
@@ -102,7 +102,7 @@ int ckls_cross_entropy(const float *logits, const int32_t *targets, int64_t n_ro
         cnt += targets[r] >= 0;
     }
     const float gscale = cnt ? grad_scale / (float)cnt : 0.0f;
-    const ckls_exp_shift_fn ex = ckls_bwd_active()->exp_shift;
+    const ckls_exp_shift_fn ex = ckls_active_kernels()->exp_shift;
     double total = 0.0;
     for (int64_t r = 0; r < n_rows; r++) {
         const float *z = logits + r * n_vocab;

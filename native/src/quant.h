@@ -21,29 +21,21 @@ void ckls_dequantize_f16(const void *x, float *y, int64_t n);
 void ckls_quantize_f16(const float *x, void *y, int64_t n);
 void ckls_dequantize_bf16(const void *x, float *y, int64_t n);
 void ckls_quantize_bf16(const float *x, void *y, int64_t n);
-void ckls_vec_dot_f32_f32(int64_t n, float *s, const void *w, const void *x);
-void ckls_vec_dot_f16_f32(int64_t n, float *s, const void *w, const void *x);
-void ckls_vec_dot_bf16_f32(int64_t n, float *s, const void *w, const void *x);
 
 /* Q8_0 (quant_q8_0.c) */
 void ckls_dequantize_q8_0(const void *x, float *y, int64_t n);
-void ckls_quantize_q8_0(const float *x, void *y, int64_t n);
-void ckls_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *w, const void *x);
 
 /* Q4_0 (quant_q4_0.c) */
 void ckls_dequantize_q4_0(const void *x, float *y, int64_t n);
 void ckls_quantize_q4_0(const float *x, void *y, int64_t n);
-void ckls_vec_dot_q4_0_q8_0(int64_t n, float *s, const void *w, const void *x);
 
 /* Q8_K (quant_q8_k.c): activations only */
 void ckls_dequantize_q8_K(const void *x, float *y, int64_t n);
-void ckls_quantize_q8_K(const float *x, void *y, int64_t n);
 
 /* Q4_K (quant_q4_k.c) */
 void ckls_dequantize_q4_K(const void *x, float *y, int64_t n);
 void ckls_quantize_q4_K(const float *x, void *y, int64_t n);
 void ckls_quantize_q4_K_imatrix(const float *x, void *y, int64_t n, const float *imatrix);
-void ckls_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *w, const void *x);
 
 /* Q4_K's 12 scale bytes -> scale and min of sub-block j: j < 4 in the low 6 bits of bytes j / j+4; j >= 4 split
  * between the low/high nibble of byte j+4 and the top 2 bits of bytes j-4 / j. */
@@ -58,10 +50,66 @@ static inline void ckls_q4k_scale_min(int j, const uint8_t *s, int *sc, int *m) 
 }
 
 /* Q6_K (quant_q6_k.c) */
+/* Level (0..63) of element i (0..255) of a block. Elements come in runs of 128: ql byte l (l < 64) holds
+ * element l in its low nibble and l + 64 in its high one; qh byte l (l < 32) holds the top 2 bits of elements
+ * l, l + 32, l + 64, l + 96. */
+static inline int ckls_q6k_level(const block_q6_K *b, int i) {
+    const int half = i / 128, r = i % 128;
+    const uint8_t ql = b->ql[64 * half + (r % 64)];
+    const uint8_t qh = b->qh[32 * half + (r % 32)];
+    const int lo = r < 64 ? (ql & 0x0F) : (ql >> 4);
+    return lo | (((qh >> (2 * (r / 32))) & 3) << 4);
+}
 void ckls_dequantize_q6_K(const void *x, float *y, int64_t n);
 void ckls_quantize_q6_K(const float *x, void *y, int64_t n);
 void ckls_quantize_q6_K_imatrix(const float *x, void *y, int64_t n, const float *imatrix);
-void ckls_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *w, const void *x);
+
+/* ---- the row kernels the runtime dispatches (dispatch.c): each scalar reference (_ref) beside its ISA versions,
+ * in files of one family: quant_q8_0{,_avx2,_neon}.c, quant_q8_k{,_avx2,_neon}.c, dot{,_avx2,_avx512,_neon}.c.
+ * The multi-row forms (4r, 4c, 4x4: see ckls_isa_kernels) have no reference of their own: per row and token they
+ * equal the one-row kernel of their ISA bit for bit. ISA versions exist only in builds with that ISA. ---------- */
+/* activation quantizers */
+void ckls_quantize_q8_0_ref(const float *x, void *y, int64_t n);
+void ckls_quantize_q8_0_avx2(const float *x, void *y, int64_t n);
+void ckls_quantize_q8_0_neon(const float *x, void *y, int64_t n);
+void ckls_quantize_q8_K_ref(const float *x, void *y, int64_t n);
+void ckls_quantize_q8_K_avx2(const float *x, void *y, int64_t n);
+void ckls_quantize_q8_K_neon(const float *x, void *y, int64_t n);
+/* dots of one weight row with one activation row */
+void ckls_vec_dot_f32_f32_ref(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_f32_f32_avx2(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_f32_f32_avx512(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_f32_f32_neon(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_f16_f32_ref(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_f16_f32_avx2(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_f16_f32_avx512(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_f16_f32_neon(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_bf16_f32_ref(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_bf16_f32_avx2(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q8_0_q8_0_ref(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q8_0_q8_0_avx2(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q8_0_q8_0_avx512(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q8_0_q8_0_neon(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q4_0_q8_0_ref(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q4_0_q8_0_avx2(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q4_0_q8_0_avx512(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q4_0_q8_0_neon(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q4_K_q8_K_ref(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q4_K_q8_K_avx2(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q4_K_q8_K_neon(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q6_K_q8_K_ref(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q6_K_q8_K_avx2(int64_t n, float *s, const void *w, const void *x);
+void ckls_vec_dot_q6_K_q8_K_neon(int64_t n, float *s, const void *w, const void *x);
+/* 4 weight rows x 1 activation row, 1 x 4, 4 x 4 */
+void ckls_vec_dot_q8_0_q8_0_4r_avx2(int64_t n, float *s, const void *w, int64_t w_stride, const void *x);
+void ckls_vec_dot_q4_0_q8_0_4r_avx2(int64_t n, float *s, const void *w, int64_t w_stride, const void *x);
+void ckls_vec_dot_q8_0_q8_0_4c_avx2(int64_t n, float *s, const void *w, const void *x, int64_t x_stride);
+void ckls_vec_dot_q4_K_q8_K_4c_avx2(int64_t n, float *s, const void *w, const void *x, int64_t x_stride);
+void ckls_vec_dot_q6_K_q8_K_4c_avx2(int64_t n, float *s, const void *w, const void *x, int64_t x_stride);
+void ckls_vec_dot_q8_0_q8_0_4x4_avx2(int64_t n, float *s, const void *w, int64_t w_stride,
+    const void *x, int64_t x_stride);
+void ckls_vec_dot_q4_0_q8_0_4x4_avx2(int64_t n, float *s, const void *w, int64_t w_stride,
+    const void *x, int64_t x_stride);
 
 /* Interleaved 8-row layouts (repack.c; block_q4_0x8 / block_q4_Kx8 in internal.h) */
 /* Bytes of the repacked form of n_out rows of n_in: every full group of 8 rows (tail rows stay in the original

@@ -20,25 +20,3 @@ void ckls_quantize_bf16(const float *x, void *y, int64_t n) {
     ckls_bf16 *h = y;
     for (int64_t i = 0; i < n; i++) h[i] = ckls_f32_to_bf16(x[i]);
 }
-
-/* Dots accumulate in double in the reference: the SIMD versions are compared to it with a tolerance. */
-void ckls_vec_dot_f32_f32(int64_t n, float *s, const void *w, const void *x) {
-    const float *a = w, *b = x;
-    double acc = 0;
-    for (int64_t i = 0; i < n; i++) acc += (double)a[i] * b[i];
-    *s = (float)acc;
-}
-void ckls_vec_dot_f16_f32(int64_t n, float *s, const void *w, const void *x) {
-    const ckls_f16 *a = w;
-    const float *b = x;
-    double acc = 0;
-    for (int64_t i = 0; i < n; i++) acc += (double)ckls_f16_to_f32(a[i]) * b[i];
-    *s = (float)acc;
-}
-void ckls_vec_dot_bf16_f32(int64_t n, float *s, const void *w, const void *x) {
-    const ckls_bf16 *a = w;
-    const float *b = x;
-    double acc = 0;
-    for (int64_t i = 0; i < n; i++) acc += (double)ckls_bf16_to_f32(a[i]) * b[i];
-    *s = (float)acc;
-}

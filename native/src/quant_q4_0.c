@@ -37,18 +37,3 @@ void ckls_quantize_q4_0(const float *x, void *y, int64_t n) {
         }
     }
 }
-
-void ckls_vec_dot_q4_0_q8_0(int64_t n, float *s, const void *w, const void *x) {
-    const block_q4_0 *a = w;
-    const block_q8_0 *b = x;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK4_0; i++) {
-        int32_t acc = 0;
-        for (int j = 0; j < QK4_0 / 2; j++) {
-            acc += ((a[i].qs[j] & 0x0F) - 8) * b[i].qs[j];
-            acc += ((a[i].qs[j] >> 4) - 8) * b[i].qs[j + QK4_0 / 2];
-        }
-        sum += (float)acc * (ckls_f16_to_f32(a[i].d) * ckls_f16_to_f32(b[i].d));
-    }
-    *s = sum;
-}

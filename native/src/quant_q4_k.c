@@ -163,25 +163,3 @@ void ckls_quantize_q4_K_imatrix(const float *x, void *y, int64_t n, const float 
     for (int64_t i = 0; i < n / QK_K; i++)
         quantize_block(x + i * QK_K, (block_q4_K *)y + i, imatrix ? imatrix + i * QK_K : NULL);
 }
-
-void ckls_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *w, const void *x) {
-    const block_q4_K *a = w;
-    const block_q8_K *b = x;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int32_t isum = 0, msum = 0;
-        for (int j = 0; j < 8; j++) {
-            int sc, m;
-            ckls_q4k_scale_min(j, a[i].scales, &sc, &m);
-            const uint8_t *q = a[i].qs + 32 * (j / 2);
-            const int8_t *q8 = b[i].qs + 32 * j;
-            const int shift = 4 * (j & 1);
-            int32_t acc = 0;
-            for (int l = 0; l < 32; l++) acc += ((q[l] >> shift) & 0x0F) * q8[l];
-            isum += sc * acc;
-            msum += m * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
-        }
-        sum += b[i].d * ckls_f16_to_f32(a[i].d) * (float)isum - b[i].d * ckls_f16_to_f32(a[i].dmin) * (float)msum;
-    }
-    *s = sum;
-}

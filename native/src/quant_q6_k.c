@@ -9,22 +9,11 @@
 
 #include "quant.h"
 
-/* Level (0..63) of element i (0..255) of a block. Elements come in runs of 128: ql byte l (l < 64) holds
- * element l in its low nibble and l + 64 in its high one; qh byte l (l < 32) holds the top 2 bits of elements
- * l, l + 32, l + 64, l + 96. */
-static inline int q6_level(const block_q6_K *b, int i) {
-    const int half = i / 128, r = i % 128;
-    const uint8_t ql = b->ql[64 * half + (r % 64)];
-    const uint8_t qh = b->qh[32 * half + (r % 32)];
-    const int lo = r < 64 ? (ql & 0x0F) : (ql >> 4);
-    return lo | (((qh >> (2 * (r / 32))) & 3) << 4);
-}
-
 void ckls_dequantize_q6_K(const void *x, float *y, int64_t n) {
     const block_q6_K *b = x;
     for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
         const float d = ckls_f16_to_f32(b[i].d);
-        for (int j = 0; j < QK_K; j++) y[j] = d * (float)b[i].scales[j / 16] * (float)(q6_level(&b[i], j) - 32);
+        for (int j = 0; j < QK_K; j++) y[j] = d * (float)b[i].scales[j / 16] * (float)(ckls_q6k_level(&b[i], j) - 32);
     }
 }
 
@@ -129,20 +118,4 @@ void ckls_quantize_q6_K(const float *x, void *y, int64_t n) {
 void ckls_quantize_q6_K_imatrix(const float *x, void *y, int64_t n, const float *imatrix) {
     for (int64_t i = 0; i < n / QK_K; i++)
         quantize_block(x + i * QK_K, (block_q6_K *)y + i, imatrix ? imatrix + i * QK_K : NULL);
-}
-
-void ckls_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *w, const void *x) {
-    const block_q6_K *a = w;
-    const block_q8_K *b = x;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        int32_t isum = 0;
-        for (int g = 0; g < 16; g++) {
-            int32_t acc = 0;
-            for (int l = 0; l < 16; l++) acc += (q6_level(&a[i], 16 * g + l) - 32) * b[i].qs[16 * g + l];
-            isum += a[i].scales[g] * acc;
-        }
-        sum += ckls_f16_to_f32(a[i].d) * b[i].d * (float)isum;
-    }
-    *s = sum;
 }

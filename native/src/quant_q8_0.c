@@ -12,7 +12,7 @@ void ckls_dequantize_q8_0(const void *x, float *y, int64_t n) {
     }
 }
 
-void ckls_quantize_q8_0(const float *x, void *y, int64_t n) {
+void ckls_quantize_q8_0_ref(const float *x, void *y, int64_t n) {
     block_q8_0 *b = y;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         const float *xb = x + i * QK8_0;
@@ -26,15 +26,4 @@ void ckls_quantize_q8_0(const float *x, void *y, int64_t n) {
             b[i].qs[j] = (int8_t)(v == v ? (v > 127.0f ? 127.0f : v < -128.0f ? -128.0f : v) : 0.0f);
         }
     }
-}
-
-void ckls_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *w, const void *x) {
-    const block_q8_0 *a = w, *b = x;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK8_0; i++) {
-        int32_t acc = 0;
-        for (int j = 0; j < QK8_0; j++) acc += (int32_t)a[i].qs[j] * b[i].qs[j];
-        sum += (float)acc * ckls_f16_to_f32(a[i].d) * ckls_f16_to_f32(b[i].d);
-    }
-    *s = sum;
 }

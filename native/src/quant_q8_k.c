@@ -12,7 +12,7 @@ void ckls_dequantize_q8_K(const void *x, float *y, int64_t n) {
         for (int j = 0; j < QK_K; j++) y[i * QK_K + j] = b[i].d * b[i].qs[j];
 }
 
-void ckls_quantize_q8_K(const float *x, void *y, int64_t n) {
+void ckls_quantize_q8_K_ref(const float *x, void *y, int64_t n) {
     block_q8_K *b = y;
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float *xb = x + i * QK_K;

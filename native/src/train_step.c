@@ -21,6 +21,7 @@
 #endif
 
 #include "backward.h"
+#include "lora.h"
 #include "model.h"
 
 /* CKLS_TRAIN_PROFILE=1: wall time per kind of op, printed to stderr after each step (for tuning the step) */
@@ -32,13 +33,6 @@ static double prof_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-#define PROF(cat, stmt)                                                                                              \
-    do {                                                                                                            \
-        const double p0_ = t->prof ? prof_now() : 0.0;                                                              \
-        stmt;                                                                                                       \
-        if (t->prof) t->prof_s[cat] += prof_now() - p0_;                                                            \
-    } while (0)
-
 #define N_TARGETS 7
 enum { TQ, TK, TV, TO, TGATE, TUP, TDOWN };
 
@@ -154,22 +148,32 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
     return t;
 }
 
+/* CKLS_TRAIN_PROFILE: the time from prof_start to prof_stop is added to category cat */
+static double prof_start(const ckls_train *t) { return t->prof ? prof_now() : 0.0; }
+static void prof_stop(ckls_train *t, int cat, double p0) {
+    if (t->prof) t->prof_s[cat] += prof_now() - p0;
+}
+
 /* ---- forward pieces ------------------------------------------------------------------------------------------- */
 /* f32 activations throughout: the gradient is then exactly that of the dequantized model, and the panel GEMM is
  * faster than quantized dots at training batch sizes */
-static void linear(ckls_train *t, const ckls_tensor *w, const float *x, int64_t n, float *y) {
+static void linear(ckls_train *t, int cat, const ckls_tensor *w, const float *x, int64_t n, float *y) {
+    const double p0 = prof_start(t);
     t->stopped |= ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y, t->cancel);
+    prof_stop(t, cat, p0);
 }
 
 static float *lora_u(ckls_train *t, int l, int ti) { return t->lu + ((int64_t)l * N_TARGETS + ti) * t->cap * t->r; }
 
 /* y = W.x (+ adapter) for layer l's matrix ti */
 static void linear_l(ckls_train *t, int l, int ti, const ckls_tensor *w, const float *x, int64_t n, float *y) {
-    PROF(P_MM, linear(t, w, x, n, y));
+    linear(t, P_MM, w, x, n, y);
     ckls_lora_mat a;
-    if (ckls_lora_get(t->a, l, ti, &a))
-        PROF(P_LORA_F, ckls_lora_fwd(t->m->pool, a.A, a.B, t->r, a.n_in, a.n_out, ckls_lora_scale(t->a), x, n,
-                                     lora_u(t, l, ti), y, t->at, t->bt));
+    if (!ckls_lora_get(t->a, l, ti, &a)) return;
+    const double p0 = prof_start(t);
+    ckls_lora_fwd(t->m->pool, a.A, a.B, t->r, a.n_in, a.n_out, ckls_lora_scale(t->a), x, n, lora_u(t, l, ti), y, t->at,
+                  t->bt);
+    prof_stop(t, P_LORA_F, p0);
 }
 
 static void add_bias(float *y, const ckls_tensor *b, int64_t n, int64_t dim) {
@@ -197,7 +201,16 @@ static void ew_task(void *p, int ith, int nth) {
     if (lo < hi) j->fn(j, lo, hi);
 }
 
-static void ew_run(ckls_pool *pool, ew_job j) { ckls_pool_run(j.n > 1 ? pool : NULL, ew_task, &j); }
+/* runs j over the step's n rows on the pool, its time counted in category cat */
+static void ew_run(ckls_train *t, int cat, int64_t n, ew_job j) {
+    const double p0 = prof_start(t);
+    j.n = n;
+    j.hp = &t->m->hp;
+    j.m = t->m;
+    j.pos = t->pos;
+    ckls_pool_run(j.n > 1 ? t->m->pool : NULL, ew_task, &j);
+    prof_stop(t, cat, p0);
+}
 
 /* b += a (when a is set), then c = rmsnorm(b) * w */
 static void ew_add_norm(const ew_job *j, int64_t lo, int64_t hi) {
@@ -241,7 +254,7 @@ static void ew_rope_bwd(const ew_job *j, int64_t lo, int64_t hi) {
 
 /* e = silu(b) * c: ckls_swiglu's arithmetic with exp(-b) from the vector exp, a chunk at a time */
 static void ew_swiglu(const ew_job *j, int64_t lo, int64_t hi) {
-    const ckls_exp_shift_fn ex = ckls_bwd_active()->exp_shift;
+    const ckls_exp_shift_fn ex = ckls_active_kernels()->exp_shift;
     float e[256];
     for (int64_t i0 = lo * j->dim; i0 < hi * j->dim; i0 += 256) {
         const int64_t m = hi * j->dim - i0 < 256 ? hi * j->dim - i0 : 256;
@@ -286,157 +299,236 @@ static void ce_task(void *p, int ith, int nth) {
                        &j->cnt[ith]);
 }
 
+/* ---- one layer, forward and backward ---------------------------------------------------------------------------- */
+/* Layer l's saved activations ([n_layer][cap x dim] each) */
+typedef struct {
+    float *xa, *xb, *h1, *h2, *q, *k, *v, *att, *g, *up, *act;
+} layer_acts;
+
+static layer_acts acts_of(const ckls_train *t, int l) {
+    const int64_t T = t->cap, d = t->m->hp.n_embd, kv = t->m->kv_dim, ff = t->m->hp.n_ff, at = (int64_t)l * T;
+    return (layer_acts){.xa = t->xa + at * d, .xb = t->xb + at * d, .h1 = t->h1 + at * d, .h2 = t->h2 + at * d,
+                        .q = t->q + at * d, .k = t->k + at * kv, .v = t->v + at * kv, .att = t->att + at * d,
+                        .g = t->g + at * ff, .up = t->up + at * ff, .act = t->act + at * ff};
+}
+
+static int cancelled(const ckls_train *t) { return t->stopped || (t->cancel && *t->cancel); }
+
+/* Token embeddings into layer 0's input and its attention norm. */
+static void embed_forward(ckls_train *t, const int32_t *tokens, int64_t n) {
+    const ckls_model *m = t->m;
+    const int64_t d = m->hp.n_embd, emb_rb = ckls_row_bytes(m->tok_embd.type, d);
+    const ckls_type_info *emb = ckls_type_get(m->tok_embd.type);
+    const layer_acts a = acts_of(t, 0);
+    for (int64_t i = 0; i < n; i++)
+        emb->to_float((const char *)m->tok_embd.data + (int64_t)tokens[i] * emb_rb, a.xa + i * d, d);
+    ew_run(t, P_ELEM_F, n, (ew_job){.fn = ew_add_norm, .dim = d, .b = a.xa, .w = m->layers[0].attn_norm.data, .c = a.h1});
+}
+
+/* xb = xa + W_o.attention(RoPE(W_q.h1), RoPE(W_k.h1), W_v.h1), then h2 = ffn_norm(xb) */
+static void attention_forward(ckls_train *t, int l, int64_t n) {
+    const ckls_model *m = t->m;
+    const ckls_hparams *hp = &m->hp;
+    const ckls_layer *Ly = &m->layers[l];
+    const int64_t d = hp->n_embd, kv = m->kv_dim;
+    const layer_acts a = acts_of(t, l);
+    linear_l(t, l, TQ, &Ly->wq, a.h1, n, a.q);
+    linear_l(t, l, TK, &Ly->wk, a.h1, n, a.k);
+    linear_l(t, l, TV, &Ly->wv, a.h1, n, a.v);
+    add_bias(a.q, &Ly->bq, n, d);
+    add_bias(a.k, &Ly->bk, n, kv);
+    add_bias(a.v, &Ly->bv, n, kv);
+    ew_run(t, P_ELEM_F, n, (ew_job){.fn = ew_rope, .dim = d, .b = a.q, .c = a.k, .a = t->rope_cs, .w = t->rope_sn});
+    const double p0 = prof_start(t);
+    ckls_attention_fwd(m->pool, a.q, a.k, a.v, a.att, n, hp->n_head, hp->n_head_kv, m->head_dim, t->attn_ws);
+    prof_stop(t, P_ATTN_F, p0);
+    linear_l(t, l, TO, &Ly->wo, a.att, n, a.xb);
+    ew_run(t, P_ELEM_F, n, (ew_job){.fn = ew_add_norm, .dim = d, .a = a.xa, .b = a.xb, .w = Ly->ffn_norm.data, .c = a.h2});
+}
+
+/* next layer's input (or the final one) x = xb + W_down.(silu(W_gate.h2) * W_up.h2), fused with the next norm: the
+ * next layer's attention norm into its h1, or the output norm into hf */
+static void ffn_forward(ckls_train *t, int l, int64_t n) {
+    const ckls_model *m = t->m;
+    const ckls_layer *Ly = &m->layers[l];
+    const int64_t d = m->hp.n_embd, ff = m->hp.n_ff;
+    const int last = l + 1 == m->hp.n_layer;
+    const layer_acts a = acts_of(t, l);
+    float *x_next = last ? t->xf : acts_of(t, l + 1).xa;
+    linear_l(t, l, TGATE, &Ly->w_gate, a.h2, n, a.g);
+    linear_l(t, l, TUP, &Ly->w_up, a.h2, n, a.up);
+    ew_run(t, P_ELEM_F, n, (ew_job){.fn = ew_swiglu, .dim = ff, .b = a.g, .c = a.up, .e = a.act});
+    linear_l(t, l, TDOWN, &Ly->w_down, a.act, n, x_next);
+    ew_run(t, P_ELEM_F, n, (ew_job){.fn = ew_add_norm, .dim = d, .a = a.xb, .b = x_next,
+                                    .w = last ? m->output_norm.data : m->layers[l + 1].attn_norm.data,
+                                    .c = last ? t->hf : acts_of(t, l + 1).h1});
+}
+
+/* dX = dY.W through a frozen weight (accumulate: dX +=), its time counted in category cat */
+static void linear_dx(ckls_train *t, int cat, const ckls_tensor *w, const float *dy, int64_t n, float *dx,
+                      int accumulate) {
+    const double p0 = prof_start(t);
+    t->stopped |= ckls_matmul_dx(t->m->pool, w->type, w->data, w->ne1, w->ne0, dy, n, dx, accumulate, t->cancel);
+    prof_stop(t, cat, p0);
+}
+
+/* the adapter of layer l's matrix ti, if any: its gradients from the forward's input x and dy; dx += its input
+ * gradient (NULL: not wanted) */
+static void lora_backward(ckls_train *t, int l, int ti, const float *x, const float *dy, int64_t n, float *dx) {
+    ckls_lora_mat a;
+    if (!ckls_lora_get(t->a, l, ti, &a)) return;
+    const double p0 = prof_start(t);
+    ckls_lora_bwd(t->m->pool, a.A, a.B, ckls_lora_grads_at(t->a, t->grads, l, ti, 0),
+                  ckls_lora_grads_at(t->a, t->grads, l, ti, 1), t->r, a.n_in, a.n_out, ckls_lora_scale(t->a), x,
+                  lora_u(t, l, ti), dy, n, t->du, dx);
+    prof_stop(t, P_LORA_B, p0);
+}
+
+/* From dx, the gradient of layer l's output (x_next = xb + W_down.act): dx becomes the gradient of xb. */
+static void ffn_backward(ckls_train *t, int l, int64_t n) {
+    const ckls_layer *Ly = &t->m->layers[l];
+    const int64_t d = t->m->hp.n_embd, ff = t->m->hp.n_ff;
+    const layer_acts a = acts_of(t, l);
+    linear_dx(t, P_DX, &Ly->w_down, t->dx, n, t->dg, 0);
+    lora_backward(t, l, TDOWN, a.act, t->dx, n, t->dg);
+    ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_swiglu_bwd, .dim = ff, .b = a.g, .c = a.up, .e = t->dg, .w = t->dup});
+    linear_dx(t, P_DX, &Ly->w_gate, t->dg, n, t->dh, 0);
+    lora_backward(t, l, TGATE, a.h2, t->dg, n, t->dh);
+    linear_dx(t, P_DX, &Ly->w_up, t->dup, n, t->dh, 1);
+    lora_backward(t, l, TUP, a.h2, t->dup, n, t->dh);
+    ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_norm_bwd_add, .dim = d, .a = a.xb, .w = Ly->ffn_norm.data, .c = t->dh,
+                                    .b = t->dx});
+}
+
+/* From dx, the gradient of xb = xa + W_o.att: dx becomes the gradient of layer l's input xa. Layer 0 stops at the
+ * adapter's gradients: the embeddings below are frozen. */
+static void attention_backward(ckls_train *t, int l, int64_t n) {
+    const ckls_model *m = t->m;
+    const ckls_hparams *hp = &m->hp;
+    const ckls_layer *Ly = &m->layers[l];
+    const int64_t d = hp->n_embd;
+    const layer_acts a = acts_of(t, l);
+    linear_dx(t, P_DX, &Ly->wo, t->dx, n, t->datt, 0);
+    lora_backward(t, l, TO, a.att, t->dx, n, t->datt);
+    const double p0 = prof_start(t);
+    ckls_attention_bwd(m->pool, a.q, a.k, a.v, t->datt, t->dq, t->dk, t->dv, n, hp->n_head, hp->n_head_kv,
+                       m->head_dim, t->attn_ws);
+    prof_stop(t, P_ATTN_B, p0);
+    ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_rope_bwd, .dim = d, .b = t->dq, .c = t->dk, .a = t->rope_cs, .w = t->rope_sn});
+    if (l == 0) {
+        lora_backward(t, l, TQ, a.h1, t->dq, n, NULL);
+        lora_backward(t, l, TK, a.h1, t->dk, n, NULL);
+        lora_backward(t, l, TV, a.h1, t->dv, n, NULL);
+        return;
+    }
+    linear_dx(t, P_DX, &Ly->wq, t->dq, n, t->dh, 0);
+    lora_backward(t, l, TQ, a.h1, t->dq, n, t->dh);
+    linear_dx(t, P_DX, &Ly->wk, t->dk, n, t->dh, 1);
+    lora_backward(t, l, TK, a.h1, t->dk, n, t->dh);
+    linear_dx(t, P_DX, &Ly->wv, t->dv, n, t->dh, 1);
+    lora_backward(t, l, TV, a.h1, t->dv, n, t->dh);
+    ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_norm_bwd_add, .dim = d, .a = a.xa, .w = Ly->attn_norm.data, .c = t->dh,
+                                    .b = t->dx});
+}
+
+/* ---- the loss ------------------------------------------------------------------------------------------------------ */
+/* Logits, loss and their gradient only for the rows that have a target (FIM samples count only the middle): the
+ * vocabulary projection is the largest matrix, forward and backward. Gathers those rows of hf (into datt, free until
+ * the backward) and their targets; returns how many. */
+static int64_t gather_targets(ckls_train *t, const int32_t *targets, int64_t n) {
+    const int64_t d = t->m->hp.n_embd;
+    int64_t nc = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (targets[i] >= 0) {
+            memcpy(t->datt + nc * d, t->hf + i * d, sizeof(float) * (size_t)d);
+            t->rows[nc] = (int32_t)i;
+            t->tgt[nc++] = targets[i];
+        }
+    return nc;
+}
+
+/* The logits of the nc gathered rows. */
+static void logits_forward(ckls_train *t, int64_t nc) { linear(t, P_LOGITS, &t->m->output, t->datt, nc, t->logits); }
+
+/* Mean cross-entropy of the gathered rows into *loss; their logits become the loss's gradient. */
+static void loss_forward(ckls_train *t, int64_t nc, float *loss) {
+    const int nth = ckls_pool_threads(t->m->pool);
+    for (int i = 0; i < nth; i++) t->ce_loss[i] = 0.0f, t->ce_cnt[i] = 0;
+    ce_job cj = {.logits = t->logits, .targets = t->tgt, .n = nc, .V = t->m->hp.n_vocab, .total = nc,
+                 .loss = t->ce_loss, .cnt = t->ce_cnt, .dlogits = t->logits};
+    const double p0 = prof_start(t);
+    ckls_pool_run(t->m->pool, ce_task, &cj);
+    prof_stop(t, P_CE, p0);
+    double lsum = 0.0;
+    for (int i = 0; i < nth; i++) lsum += (double)t->ce_loss[i] * (double)t->ce_cnt[i];
+    *loss = (float)(lsum / (double)nc);
+}
+
+/* Through the vocabulary projection (rows scattered back to their positions, zero elsewhere) and the output norm:
+ * dx = the gradient of the last layer's output. */
+static void logits_backward(ckls_train *t, int64_t n, int64_t nc) {
+    const ckls_model *m = t->m;
+    const int64_t d = m->hp.n_embd;
+    linear_dx(t, P_LOGITS_DX, &m->output, t->logits, nc, t->dq, 0);
+    if (cancelled(t)) return;
+    memset(t->dh, 0, sizeof(float) * (size_t)(n * d));
+    for (int64_t i = 0; i < nc; i++) memcpy(t->dh + (int64_t)t->rows[i] * d, t->dq + i * d, sizeof(float) * (size_t)d);
+    ckls_rmsnorm_backward(t->xf, m->output_norm.data, t->dh, t->dx, NULL, n, d, m->hp.rms_eps);
+}
+
+static void prof_report(ckls_train *t, int32_t n_tok) {
+    double sum = 0.0;
+    for (int i = 0; i < P_N; i++) sum += t->prof_s[i];
+    fprintf(stderr, "train_step %d tokens, %.1f ms in ops:", n_tok, sum * 1e3);
+    for (int i = 0; i < P_N; i++) fprintf(stderr, " %s %.1f", P_NAMES[i], t->prof_s[i] * 1e3);
+    fprintf(stderr, "\n");
+    memset(t->prof_s, 0, sizeof t->prof_s);
+}
+
 /* ---- the step -------------------------------------------------------------------------------------------------- */
 int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets, int32_t n_tok, float grad_scale,
                     const volatile int32_t *cancel, float *loss) {
     if (!t || !tokens || !targets || !loss) return ckls_fail(CKLS_EINVAL, "train_step: NULL argument");
     if (n_tok <= 0 || n_tok > t->cap)
         return ckls_fail(CKLS_ERANGE, "train_step: %d tokens, the state holds 1..%lld", n_tok, (long long)t->cap);
-    ckls_model *m = t->m;
-    const ckls_hparams *hp = &m->hp;
+    const ckls_hparams *hp = &t->m->hp;
     for (int32_t i = 0; i < n_tok; i++)
         if (tokens[i] < 0 || tokens[i] >= hp->n_vocab || targets[i] >= hp->n_vocab)
             return ckls_fail(CKLS_EINVAL, "train_step: token %d / target %d at %d outside the vocabulary of %d",
                              tokens[i], targets[i], i, hp->n_vocab);
     if (ckls_lora_check(t->a, hp)) return CKLS_EINVAL;
-    ckls_pool *pool = m->pool;
-    const int64_t n = n_tok, T = t->cap, d = hp->n_embd, kv = m->kv_dim, ff = hp->n_ff, hd = m->head_dim;
-    const int64_t V = hp->n_vocab, L = hp->n_layer, r = t->r;
-    const float eps = hp->rms_eps, scale = ckls_lora_scale(t->a);
-#define AT(buf, l, dim) ((buf) + (int64_t)(l) * T * (dim))
-#define CANCELLED() (t->stopped || (cancel && *cancel))
+    const int64_t n = n_tok;
     t->cancel = cancel;
     t->stopped = 0;
 
-    /* forward */
-    const int64_t emb_rb = ckls_row_bytes(m->tok_embd.type, d);
-    const ckls_type_info *emb = ckls_type_get(m->tok_embd.type);
-    for (int64_t i = 0; i < n; i++)
-        emb->to_float((const char *)m->tok_embd.data + (int64_t)tokens[i] * emb_rb, AT(t->xa, 0, d) + i * d, d);
-#define EW(...) ew_run(pool, (ew_job){.n = n, .hp = hp, .m = m, .pos = t->pos, __VA_ARGS__})
-    PROF(P_ELEM_F, EW(.fn = ew_add_norm, .dim = d, .b = t->xa, .w = m->layers[0].attn_norm.data, .c = t->h1));
-    for (int l = 0; l < L; l++) {
-        if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
-        const ckls_layer *Ly = &m->layers[l];
-        float *xa = AT(t->xa, l, d), *xb = AT(t->xb, l, d), *h1 = AT(t->h1, l, d), *h2 = AT(t->h2, l, d);
-        float *q = AT(t->q, l, d), *k = AT(t->k, l, kv), *v = AT(t->v, l, kv), *att = AT(t->att, l, d);
-        float *g = AT(t->g, l, ff), *up = AT(t->up, l, ff), *act = AT(t->act, l, ff);
-        float *x_next = l + 1 < L ? AT(t->xa, l + 1, d) : t->xf;
-        linear_l(t, l, TQ, &Ly->wq, h1, n, q);
-        linear_l(t, l, TK, &Ly->wk, h1, n, k);
-        linear_l(t, l, TV, &Ly->wv, h1, n, v);
-        add_bias(q, &Ly->bq, n, d);
-        add_bias(k, &Ly->bk, n, kv);
-        add_bias(v, &Ly->bv, n, kv);
-        PROF(P_ELEM_F, EW(.fn = ew_rope, .dim = d, .b = q, .c = k, .a = t->rope_cs, .w = t->rope_sn));
-        PROF(P_ATTN_F, ckls_attention_fwd(pool, q, k, v, att, n, hp->n_head, hp->n_head_kv, hd, t->attn_ws));
-        linear_l(t, l, TO, &Ly->wo, att, n, xb);
-        PROF(P_ELEM_F, EW(.fn = ew_add_norm, .dim = d, .a = xa, .b = xb, .w = Ly->ffn_norm.data, .c = h2));
-        linear_l(t, l, TGATE, &Ly->w_gate, h2, n, g);
-        linear_l(t, l, TUP, &Ly->w_up, h2, n, up);
-        PROF(P_ELEM_F, EW(.fn = ew_swiglu, .dim = ff, .b = g, .c = up, .e = act));
-        linear_l(t, l, TDOWN, &Ly->w_down, act, n, x_next);
-        /* the residual add, fused with the next norm: the next layer's attention norm, or the output norm */
-        PROF(P_ELEM_F, EW(.fn = ew_add_norm, .dim = d, .a = xb, .b = x_next,
-                          .w = l + 1 < L ? m->layers[l + 1].attn_norm.data : m->output_norm.data,
-                          .c = l + 1 < L ? AT(t->h1, l + 1, d) : t->hf));
+    embed_forward(t, tokens, n);
+    for (int l = 0; l < hp->n_layer; l++) {
+        if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+        attention_forward(t, l, n);
+        ffn_forward(t, l, n);
     }
-    if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
-
-    /* logits, loss and their gradient only for the rows that have a target (FIM samples count only the middle):
-     * the vocabulary projection is the largest matrix, forward and backward */
-    int64_t nc = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (targets[i] >= 0) {
-            memcpy(t->datt + nc * d, t->hf + i * d, sizeof(float) * (size_t)d); /* datt: free until the backward */
-            t->rows[nc] = (int32_t)i;
-            t->tgt[nc++] = targets[i];
-        }
+    if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+    const int64_t nc = gather_targets(t, targets, n);
     if (nc == 0) { /* nothing to learn from: no loss, no gradient */
         *loss = 0.0f;
         return CKLS_OK;
     }
-    PROF(P_LOGITS, linear(t, &m->output, t->datt, nc, t->logits));
-    if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
-    const int nth = ckls_pool_threads(pool);
-    for (int i = 0; i < nth; i++) t->ce_loss[i] = 0.0f, t->ce_cnt[i] = 0;
-    ce_job cj = {.logits = t->logits, .targets = t->tgt, .n = nc, .V = V, .total = nc, .loss = t->ce_loss,
-                 .cnt = t->ce_cnt, .dlogits = t->logits};
-    PROF(P_CE, ckls_pool_run(pool, ce_task, &cj));
-    double lsum = 0.0;
-    for (int i = 0; i < nth; i++) lsum += (double)t->ce_loss[i] * (double)t->ce_cnt[i];
-    *loss = (float)(lsum / (double)nc);
+    logits_forward(t, nc);
+    if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+    loss_forward(t, nc, loss);
 
-    /* backward */
     memset(t->grads, 0, sizeof(float) * (size_t)ckls_lora_n_params(t->a));
-    PROF(P_LOGITS_DX, t->stopped |= ckls_matmul_dx(pool, m->output.type, m->output.data, V, d, t->logits, nc, t->dq,
-                                                   0, cancel));
-    if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
-    memset(t->dh, 0, sizeof(float) * (size_t)(n * d));
-    for (int64_t i = 0; i < nc; i++) memcpy(t->dh + (int64_t)t->rows[i] * d, t->dq + i * d, sizeof(float) * (size_t)d);
-    ckls_rmsnorm_backward(t->xf, m->output_norm.data, t->dh, t->dx, NULL, n, d, eps);
-    for (int l = (int)L - 1; l >= 0; l--) {
-        if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
-        const ckls_layer *Ly = &m->layers[l];
-        float *xa = AT(t->xa, l, d), *xb = AT(t->xb, l, d), *h1 = AT(t->h1, l, d), *h2 = AT(t->h2, l, d);
-        float *q = AT(t->q, l, d), *k = AT(t->k, l, kv), *v = AT(t->v, l, kv), *att = AT(t->att, l, d);
-        float *g = AT(t->g, l, ff), *up = AT(t->up, l, ff), *act = AT(t->act, l, ff);
-        ckls_lora_mat a;
-#define LORA_BWD(ti, x, dy, dxp)                                                                                    \
-    if (ckls_lora_get(t->a, l, ti, &a))                                                                            \
-        PROF(P_LORA_B, ckls_lora_bwd(pool, a.A, a.B, ckls_lora_grads_at(t->a, t->grads, l, ti, 0),                                \
-                      ckls_lora_grads_at(t->a, t->grads, l, ti, 1), r, a.n_in, a.n_out, scale, x, lora_u(t, l, ti), \
-                      dy, n, t->du, dxp))
-
-        /* FFN: x_next = xb + W_down.act; dy = dx */
-        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->w_down.type, Ly->w_down.data, d, ff, t->dx, n, t->dg, 0,
-                                                cancel));
-        LORA_BWD(TDOWN, act, t->dx, t->dg);
-        PROF(P_ELEM_B, EW(.fn = ew_swiglu_bwd, .dim = ff, .b = g, .c = up, .e = t->dg, .w = t->dup));
-        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->w_gate.type, Ly->w_gate.data, ff, d, t->dg, n, t->dh, 0,
-                                                cancel));
-        LORA_BWD(TGATE, h2, t->dg, t->dh);
-        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->w_up.type, Ly->w_up.data, ff, d, t->dup, n, t->dh, 1,
-                                                cancel));
-        LORA_BWD(TUP, h2, t->dup, t->dh);
-        PROF(P_ELEM_B, EW(.fn = ew_norm_bwd_add, .dim = d, .a = xb, .w = Ly->ffn_norm.data, .c = t->dh, .b = t->dx));
-
-        if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
-        /* attention: xb = xa + W_o.att */
-        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->wo.type, Ly->wo.data, d, d, t->dx, n, t->datt, 0, cancel));
-        LORA_BWD(TO, att, t->dx, t->datt);
-        PROF(P_ATTN_B, ckls_attention_bwd(pool, q, k, v, t->datt, t->dq, t->dk, t->dv, n, hp->n_head, hp->n_head_kv, hd,
-                                          t->attn_ws));
-        PROF(P_ELEM_B, EW(.fn = ew_rope_bwd, .dim = d, .b = t->dq, .c = t->dk, .a = t->rope_cs, .w = t->rope_sn));
-        if (l == 0) { /* frozen embeddings below: only the adapter's gradients are wanted */
-            LORA_BWD(TQ, h1, t->dq, NULL);
-            LORA_BWD(TK, h1, t->dk, NULL);
-            LORA_BWD(TV, h1, t->dv, NULL);
-            break;
-        }
-        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->wq.type, Ly->wq.data, d, d, t->dq, n, t->dh, 0, cancel));
-        LORA_BWD(TQ, h1, t->dq, t->dh);
-        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->wk.type, Ly->wk.data, kv, d, t->dk, n, t->dh, 1, cancel));
-        LORA_BWD(TK, h1, t->dk, t->dh);
-        PROF(P_DX, t->stopped |= ckls_matmul_dx(pool, Ly->wv.type, Ly->wv.data, kv, d, t->dv, n, t->dh, 1, cancel));
-        LORA_BWD(TV, h1, t->dv, t->dh);
-        PROF(P_ELEM_B, EW(.fn = ew_norm_bwd_add, .dim = d, .a = xa, .w = Ly->attn_norm.data, .c = t->dh, .b = t->dx));
-#undef LORA_BWD
+    logits_backward(t, n, nc);
+    for (int l = hp->n_layer - 1; l >= 0; l--) {
+        if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+        ffn_backward(t, l, n);
+        if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+        attention_backward(t, l, n);
     }
-    if (CANCELLED()) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+    if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
     float *ga = ckls_lora_buffer(t->a, CKLS_LORA_GRADS);
     const int64_t np = ckls_lora_n_params(t->a);
     for (int64_t i = 0; i < np; i++) ga[i] += grad_scale * t->grads[i];
-    if (t->prof) {
-        double sum = 0.0;
-        for (int i = 0; i < P_N; i++) sum += t->prof_s[i];
-        fprintf(stderr, "train_step %d tokens, %.1f ms in ops:", n_tok, sum * 1e3);
-        for (int i = 0; i < P_N; i++) fprintf(stderr, " %s %.1f", P_NAMES[i], t->prof_s[i] * 1e3);
-        fprintf(stderr, "\n");
-        memset(t->prof_s, 0, sizeof t->prof_s);
-    }
+    if (t->prof) prof_report(t, n_tok);
     return CKLS_OK;
-#undef AT
-#undef CANCELLED
-#undef EW
 }

@@ -5,11 +5,11 @@ static const ckls_type_info TYPES[CKLS_TYPE_MAX] = {
     [CKLS_TYPE_F32] = {"f32", 1, 4, CKLS_TYPE_F32, ckls_dequantize_f32, ckls_quantize_f32},
     [CKLS_TYPE_F16] = {"f16", 1, 2, CKLS_TYPE_F32, ckls_dequantize_f16, ckls_quantize_f16},
     [CKLS_TYPE_BF16] = {"bf16", 1, 2, CKLS_TYPE_F32, ckls_dequantize_bf16, ckls_quantize_bf16},
-    [CKLS_TYPE_Q8_0] = {"q8_0", QK8_0, sizeof(block_q8_0), CKLS_TYPE_Q8_0, ckls_dequantize_q8_0, ckls_quantize_q8_0},
+    [CKLS_TYPE_Q8_0] = {"q8_0", QK8_0, sizeof(block_q8_0), CKLS_TYPE_Q8_0, ckls_dequantize_q8_0, ckls_quantize_q8_0_ref},
     [CKLS_TYPE_Q4_0] = {"q4_0", QK4_0, sizeof(block_q4_0), CKLS_TYPE_Q8_0, ckls_dequantize_q4_0, ckls_quantize_q4_0},
     [CKLS_TYPE_Q4_K] = {"q4_K", QK_K, sizeof(block_q4_K), CKLS_TYPE_Q8_K, ckls_dequantize_q4_K, ckls_quantize_q4_K},
     [CKLS_TYPE_Q6_K] = {"q6_K", QK_K, sizeof(block_q6_K), CKLS_TYPE_Q8_K, ckls_dequantize_q6_K, ckls_quantize_q6_K},
-    [CKLS_TYPE_Q8_K] = {"q8_K", QK_K, sizeof(block_q8_K), CKLS_TYPE_Q8_K, ckls_dequantize_q8_K, ckls_quantize_q8_K},
+    [CKLS_TYPE_Q8_K] = {"q8_K", QK_K, sizeof(block_q8_K), CKLS_TYPE_Q8_K, ckls_dequantize_q8_K, ckls_quantize_q8_K_ref},
 };
 
 const ckls_type_info *ckls_type_get(int type) {

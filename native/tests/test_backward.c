@@ -33,7 +33,7 @@ static float *copyv(const float *x, int64_t n) {
     return p;
 }
 
-static void test_gemm_tiles(int isa, const ckls_bwd_kernels *k) {
+static void test_gemm_tiles(int isa, const ckls_isa_kernels *k) {
     static const int ms[] = {1, 3, 4, 5, 8, 13, 64}, ns[] = {1, 7, 8, 15, 16, 17, 33, 64}, ks[] = {0, 1, 5, 32, 77};
     for (int mi = 0; mi < 7; mi++)
         for (int ni = 0; ni < 8; ni++) {
@@ -55,7 +55,7 @@ static void test_gemm_tiles(int isa, const ckls_bwd_kernels *k) {
 
 /* The exp kernel vs its reference and vs libm, on odd lengths, in place and not, over the whole range it sees
  * (softmax arguments are <= 0) plus the clamps and NaN. */
-static void test_exp(int isa, const ckls_bwd_kernels *k) {
+static void test_exp(int isa, const ckls_isa_kernels *k) {
     static const int ns[] = {1, 7, 8, 15, 16, 17, 33, 100, 1027};
     for (int ni = 0; ni < 9; ni++) {
         const int64_t n = ns[ni];
@@ -86,7 +86,7 @@ static void test_exp(int isa, const ckls_bwd_kernels *k) {
 }
 
 /* The transpose kernel reproduces the reference exactly, on odd shapes and strides. */
-static void test_transpose(int isa, const ckls_bwd_kernels *k) {
+static void test_transpose(int isa, const ckls_isa_kernels *k) {
     for (int rep = 0; rep < 8; rep++) {
         const int64_t rows = rnd_int(1, 70), cols = rnd_int(1, 70), lds = cols + rnd_int(0, 5), ldd = rows + rnd_int(0, 5);
         float *src = randv(rows * lds), *d0 = randv(cols * ldd);
@@ -101,7 +101,7 @@ static void test_transpose(int isa, const ckls_bwd_kernels *k) {
 
 /* The attention row kernels vs their references on odd lengths: scores as attention makes them (scaled dots,
  * one dominant sometimes), gradients of either sign. */
-static void test_softmax(int isa, const ckls_bwd_kernels *k) {
+static void test_softmax(int isa, const ckls_isa_kernels *k) {
     static const int ns[] = {1, 2, 7, 8, 9, 16, 17, 31, 100, 1023};
     for (int ni = 0; ni < 10; ni++) {
         const int64_t n = ns[ni];
@@ -176,8 +176,8 @@ int main(int argc, char **argv) {
     rng_state = seed | 1;
     printf("test_backward seed %llu\n", (unsigned long long)seed);
     for (int isa = 1; isa < CKLS_ISA_COUNT; isa++) {
-        const ckls_bwd_kernels *k = ckls_bwd_isa(isa);
-        if (!k || k == &ckls_bwd_scalar) continue;
+        const ckls_isa_kernels *k = ckls_isa_table(isa);
+        if (!k || k->gemm_tile == ckls_gemm_tile_ref) continue; /* no training kernels of its own (NEON) */
         for (int rep = 0; rep < 3; rep++) {
             test_gemm_tiles(isa, k);
             test_exp(isa, k);

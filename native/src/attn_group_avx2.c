@@ -1,4 +1,4 @@
-/* attention_avx2.c — the per-group attention kernel with AVX2/FMA: four key positions per step share one
+/* attn_group_avx2.c — the per-group attention kernel with AVX2/FMA: four key positions per step share one
  * horizontal reduction; values accumulate 32 output floats at a time in registers. Head sizes that are not a
  * multiple of 8 go to the scalar reference. */
 #include <math.h>

@@ -1,9 +1,7 @@
-/* matmul_backward_avx2.c — the training GEMM tile with AVX2/FMA: 6 x 16 register blocks (12 accumulators), 4 x 16
- * and 4 x 8 ones for the rows and columns left over, 1 x 32 for the last rows. Edges the blocks do not cover go through the scalar
- * reference's arithmetic. */
-#include <math.h>
-
-#include "backward.h"
+/* gemm_tile_avx2.c — the training GEMM tile with AVX2/FMA: 6 x 16 register blocks (12 accumulators), 4 x 16
+ * and 4 x 8 ones for the rows and columns left over, 1 x 32 for the last rows. Edges the blocks do not cover go
+ * through the scalar reference's arithmetic (gemm_tile.c); the panel transpose in 8 x 8 register blocks. */
+#include "internal.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -16,7 +14,7 @@ static inline void store(float *c, __m256 acc, __m256 alpha, int accumulate) {
 static void gemm_rest(int64_t m, int64_t j_begin, int64_t n, int64_t k, __m256 va, float alpha, const float *A,
                       int64_t a_si, int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 
-static void gemm_tile_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
+void ckls_gemm_tile_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                            const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc) {
     const __m256 va = _mm256_set1_ps(alpha);
     const int64_t m6 = m / 6 * 6, n16 = n / 16 * 16;
@@ -131,90 +129,8 @@ static void gemm_rest(int64_t m, int64_t j_begin, int64_t n, int64_t k, __m256 v
     }
 }
 
-/* exp_poly of matmul_backward.c on 8 lanes: the same steps with the same FMAs; 2^k built in the exponent bits
- * (k + 127 >= 1 above CKLS_EXP_LO, so no denormal scaling is needed) */
-static inline __m256 exp8(__m256 x) {
-    const __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(CKLS_EXP_LO), _CMP_GE_OQ);
-    x = _mm256_min_ps(x, _mm256_set1_ps(CKLS_EXP_HI));
-    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m256 r = _mm256_fmadd_ps(k, _mm256_set1_ps(2.12194440e-4f), _mm256_fmadd_ps(k, _mm256_set1_ps(-0.693359375f), x));
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
-}
-
-static double exp_shift_avx2(float *y, const float *x, int64_t n, float shift) {
-    const __m256 vs = _mm256_set1_ps(shift);
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256 a = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vs));
-        const __m256 b = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vs));
-        _mm256_storeu_ps(y + i, a);
-        _mm256_storeu_ps(y + i + 8, b);
-        s0 = _mm256_add_ps(s0, a);
-        s1 = _mm256_add_ps(s1, b);
-    }
-    float lanes[8];
-    _mm256_storeu_ps(lanes, _mm256_add_ps(s0, s1));
-    double s = 0.0;
-    for (int l = 0; l < 8; l++) s += lanes[l];
-    if (i < n) s += ckls_exp_shift_ref(y + i, x + i, n - i, shift); /* the tail: the same polynomial */
-    return s;
-}
-
-static float row_max_avx2(const float *x, int64_t n) {
-    __m256 m = _mm256_set1_ps(-INFINITY);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
-    float lanes[8], mx = -INFINITY;
-    _mm256_storeu_ps(lanes, m);
-    for (int l = 0; l < 8; l++) mx = lanes[l] > mx ? lanes[l] : mx;
-    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
-    return mx;
-}
-
-static void softmax_avx2(float *p, int64_t n) {
-    const float inv = (float)(1.0 / exp_shift_avx2(p, p, n, row_max_avx2(p, n)));
-    const __m256 vi = _mm256_set1_ps(inv);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(p + i, _mm256_mul_ps(_mm256_loadu_ps(p + i), vi));
-    for (; i < n; i++) p[i] *= inv;
-}
-
-static void softmax_bwd_avx2(float *p, float *g, int64_t n, float scale) {
-    softmax_avx2(p, n);
-    __m256d d0 = _mm256_setzero_pd(), d1 = d0;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) { /* sum(p * g) in double, as the reference */
-        const __m256 a = _mm256_loadu_ps(p + i), b = _mm256_loadu_ps(g + i);
-        d0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
-                             _mm256_cvtps_pd(_mm256_castps256_ps128(b)), d0);
-        d1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
-                             _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)), d1);
-    }
-    double lanes[4], D = 0.0;
-    _mm256_storeu_pd(lanes, _mm256_add_pd(d0, d1));
-    for (int l = 0; l < 4; l++) D += lanes[l];
-    for (int64_t t = i; t < n; t++) D += (double)p[t] * g[t];
-    const float Df = (float)D;
-    const __m256 vd = _mm256_set1_ps(Df), vs = _mm256_set1_ps(scale);
-    for (i = 0; i + 8 <= n; i += 8) {
-        const __m256 a = _mm256_loadu_ps(p + i), b = _mm256_loadu_ps(g + i);
-        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_mul_ps(a, _mm256_sub_ps(b, vd)), vs));
-    }
-    for (; i < n; i++) g[i] = p[i] * (g[i] - Df) * scale;
-}
-
 /* 8 x 8 blocks transposed in registers (unpack, shuffle, lane permute); the edges as the reference does them */
-static void transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
+void ckls_transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
     const int64_t r8 = rows / 8 * 8, c8 = cols / 8 * 8;
     for (int64_t i = 0; i < r8; i += 8)
         for (int64_t j = 0; j < c8; j += 8) {
@@ -253,10 +169,4 @@ static void transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t
     if (r8 < rows) ckls_transpose_ref(src + r8 * lds, rows - r8, cols, lds, dst + r8, ldd);
 }
 
-static const ckls_bwd_kernels TABLE = {.gemm_tile = gemm_tile_avx2, .exp_shift = exp_shift_avx2,
-                                       .transpose = transpose_avx2, .softmax = softmax_avx2,
-                                       .softmax_bwd = softmax_bwd_avx2};
-const ckls_bwd_kernels *ckls_bwd_avx2(void) { return &TABLE; }
-#else
-const ckls_bwd_kernels *ckls_bwd_avx2(void) { return NULL; }
 #endif

@@ -1,0 +1,28 @@
+/* lora.h — an adapter's matrices as the model's forward (model.c) and the training step (train_step.c) use them:
+ * the forward and backward of one adapted matrix, and where each layer's tensors and gradients are (lora.c). */
+#ifndef CKLS_LORA_H
+#define CKLS_LORA_H
+
+#include "internal.h"
+
+/* u[T x r] = x.A^T; y[T x n_out] += scale * u.B^T. bt: r * n_out floats of scratch. */
+void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
+                   float scale, const float *x, int64_t n_tok, float *u, float *y, float *at, float *bt);
+/* From dy and the forward's x, u: dA += du^T.x, dB += scale * dy^T.u (du = scale * dy.B, into du scratch
+ * [T x r]); dx += du.A when dx is not NULL. */
+void ckls_lora_bwd(ckls_pool *pool, const float *A, const float *B, float *dA, float *dB, int64_t r, int64_t n_in,
+                   int64_t n_out, float scale, const float *x, const float *u, const float *dy, int64_t n_tok,
+                   float *du, float *dx);
+
+/* The adapter's tensors for layer l, target index ti (0..6 = q, k, v, o, gate, up, down); NULL when absent. */
+typedef struct {
+    const float *A, *B;
+    float *dA, *dB;
+    int64_t n_in, n_out;
+} ckls_lora_mat;
+int ckls_lora_get(const ckls_lora *a, int layer, int ti, ckls_lora_mat *out); /* 1 if present */
+float *ckls_lora_grads_at(ckls_lora *a, float *grads, int layer, int ti, int is_b); /* same offset in another buffer */
+/* 0 if the adapter's shapes fit the model's hyper-parameters. */
+int ckls_lora_check(const ckls_lora *a, const ckls_hparams *hp);
+
+#endif

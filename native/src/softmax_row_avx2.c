@@ -1,0 +1,92 @@
+/* softmax_row_avx2.c — the exp and softmax row kernels with AVX2/FMA: softmax_row.c's polynomial on 8 lanes,
+ * the same steps with the same FMAs. */
+#include <math.h>
+
+#include "internal.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+/* exp_poly of softmax_row.c on 8 lanes: the same steps with the same FMAs; 2^k built in the exponent bits
+ * (k + 127 >= 1 above CKLS_EXP_LO, so no denormal scaling is needed) */
+static inline __m256 exp8(__m256 x) {
+    const __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(CKLS_EXP_LO), _CMP_GE_OQ);
+    x = _mm256_min_ps(x, _mm256_set1_ps(CKLS_EXP_HI));
+    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 r = _mm256_fmadd_ps(k, _mm256_set1_ps(2.12194440e-4f), _mm256_fmadd_ps(k, _mm256_set1_ps(-0.693359375f), x));
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
+}
+
+double ckls_exp_shift_avx2(float *y, const float *x, int64_t n, float shift) {
+    const __m256 vs = _mm256_set1_ps(shift);
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 a = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vs));
+        const __m256 b = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vs));
+        _mm256_storeu_ps(y + i, a);
+        _mm256_storeu_ps(y + i + 8, b);
+        s0 = _mm256_add_ps(s0, a);
+        s1 = _mm256_add_ps(s1, b);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, _mm256_add_ps(s0, s1));
+    double s = 0.0;
+    for (int l = 0; l < 8; l++) s += lanes[l];
+    if (i < n) s += ckls_exp_shift_ref(y + i, x + i, n - i, shift); /* the tail: the same polynomial */
+    return s;
+}
+
+static float row_max_avx2(const float *x, int64_t n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    float lanes[8], mx = -INFINITY;
+    _mm256_storeu_ps(lanes, m);
+    for (int l = 0; l < 8; l++) mx = lanes[l] > mx ? lanes[l] : mx;
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
+void ckls_softmax_avx2(float *p, int64_t n) {
+    const float inv = (float)(1.0 / ckls_exp_shift_avx2(p, p, n, row_max_avx2(p, n)));
+    const __m256 vi = _mm256_set1_ps(inv);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(p + i, _mm256_mul_ps(_mm256_loadu_ps(p + i), vi));
+    for (; i < n; i++) p[i] *= inv;
+}
+
+void ckls_softmax_bwd_avx2(float *p, float *g, int64_t n, float scale) {
+    ckls_softmax_avx2(p, n);
+    __m256d d0 = _mm256_setzero_pd(), d1 = d0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* sum(p * g) in double, as the reference */
+        const __m256 a = _mm256_loadu_ps(p + i), b = _mm256_loadu_ps(g + i);
+        d0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
+                             _mm256_cvtps_pd(_mm256_castps256_ps128(b)), d0);
+        d1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
+                             _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)), d1);
+    }
+    double lanes[4], D = 0.0;
+    _mm256_storeu_pd(lanes, _mm256_add_pd(d0, d1));
+    for (int l = 0; l < 4; l++) D += lanes[l];
+    for (int64_t t = i; t < n; t++) D += (double)p[t] * g[t];
+    const float Df = (float)D;
+    const __m256 vd = _mm256_set1_ps(Df), vs = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 a = _mm256_loadu_ps(p + i), b = _mm256_loadu_ps(g + i);
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_mul_ps(a, _mm256_sub_ps(b, vd)), vs));
+    }
+    for (; i < n; i++) g[i] = p[i] * (g[i] - Df) * scale;
+}
+
+#endif
