@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ckls.verify import cell as cell_mod
+from ckls.verify.jail import running_under
 from ckls.verify.run import verify
 from ckls.verify.sandbox import Limits, Worker
 from ckls.verify.spec import KernelSpec
@@ -109,25 +110,9 @@ def _snapshot(folder: Path) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _cells(folder: Path) -> list[str]:
-    """Cells whose jail was built from a folder under `folder` (its mounts say so), orphans included."""
-    out = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"/cell/cell" not in f.read():
-                    continue
-            with open(f"/proc/{pid}/mountinfo") as f:
-                if str(folder) in f.read():
-                    out.append(pid)
-        except OSError:
-            pass
-    return out
-
-
 def _check_world(world, before: dict, said: str):
     assert _snapshot(world["ws"]) == before, "the user's files changed"
-    assert not _cells(world["tmp"]), "a cell is still running"
+    assert not running_under(world["tmp"]), "a cell is still running"
     assert not list(world["tmp"].iterdir()), f"left behind: {list(world['tmp'].iterdir())}"
     assert not os.path.exists("/tmp/" + world["marker"])
     for name in ("key", "ssh", "ws_secret"):

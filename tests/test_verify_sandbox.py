@@ -12,6 +12,7 @@ import time
 import pytest
 
 from ckls.verify import cell as cell_mod
+from ckls.verify.jail import running_under
 from ckls.verify.sandbox import Limits, Worker
 from ckls.verify.spec import KernelSpec
 
@@ -63,22 +64,6 @@ def case(w, c=CASE):
     return w.request({"op": "case", "case": c})
 
 
-def cells_running(folder) -> list[str]:
-    """Cells jailed with a folder under `folder` (their mounts say so), orphans included."""
-    out = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"/cell/cell" not in f.read():
-                    continue
-            with open(f"/proc/{pid}/mountinfo") as f:
-                if str(folder) in f.read():
-                    out.append(pid)
-        except OSError:
-            pass
-    return out
-
-
 def test_correct_kernel_runs(make_worker):
     w = make_worker("void k(int64_t n, const float *x, float *out) { memcpy(out, x, n * 4); }")
     assert case(w)["ok"]
@@ -100,7 +85,7 @@ def test_hang_times_out(make_worker, tmp_path):
     t0 = time.monotonic()
     r = case(w)
     assert r["check"] == "timeout" and time.monotonic() - t0 < 15
-    assert not cells_running(tmp_path) or time.sleep(0.5) or not cells_running(tmp_path)
+    assert not running_under(tmp_path) or time.sleep(0.5) or not running_under(tmp_path)
 
 
 def test_fork_bomb_is_refused(make_worker, tmp_path):
@@ -108,7 +93,7 @@ def test_fork_bomb_is_refused(make_worker, tmp_path):
     r = case(w)
     assert r["check"] == "forbidden_syscall" and "clone" in r["detail"] or "fork" in r["detail"], r
     time.sleep(0.3)
-    assert not cells_running(tmp_path)
+    assert not running_under(tmp_path)
 
 
 def test_huge_allocation_fails_the_candidate(make_worker):

@@ -13,7 +13,6 @@ import os
 import random
 import re
 import select
-import signal
 import struct
 import subprocess
 import time
@@ -219,13 +218,7 @@ class Cell:
     def close(self) -> None:
         if self.proc is None:
             return
-        # The cell itself first: bubblewrap, having dropped its capabilities, could not pass a signal on to a
-        # cell that became nobody, and a cell in a loop reads no closed pipe.
-        for pid in [self.proc.pid, *jail.descendants(self.proc.pid)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        jail.kill_tree(self.proc.pid)  # a cell in a loop reads no closed pipe
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -345,7 +338,7 @@ def first_frame(log: str) -> str | None:
 
 def died_reason(rc: int | None, tail: str, starting: bool = False) -> CellDied:
     """Why the cell died, from its exit status (bwrap passes the cell's on: 128+N for a signal) and its log."""
-    from .sandbox import sanitizer_excerpt
+    from .sandbox import sanitizer_excerpt, signal_name
     san = sanitizer_excerpt(tail)
     if san:
         return CellDied("sanitizer", san.splitlines()[0].split("ERROR: ")[-1].strip(), san)
@@ -358,18 +351,8 @@ def died_reason(rc: int | None, tail: str, starting: bool = False) -> CellDied:
         cell_lines = [ln for ln in tail.splitlines() if ln.startswith("ckls-cell:")]
         msg = cell_lines[-1] if cell_lines else f"exit status {rc}"
         return CellDied("load" if rc == 4 else "start", msg[:300], tail)
-    if rc is not None and rc > 128:
-        try:
-            name = signal.Signals(rc - 128).name
-        except ValueError:
-            name = f"signal {rc - 128}"
-        return CellDied("crash", f"killed by {name}", tail)
-    if rc is not None and rc < 0:
-        try:
-            name = signal.Signals(-rc).name
-        except ValueError:
-            name = f"signal {-rc}"
-        return CellDied("crash", f"killed by {name}", tail)
+    if rc is not None and (rc > 128 or rc < 0):  # bubblewrap passes the cell's death on as 128+N
+        return CellDied("crash", f"killed by {signal_name(rc - 128 if rc > 128 else -rc)}", tail)
     return CellDied("crash", f"exited with status {rc} during the call", tail)
 
 

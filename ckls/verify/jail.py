@@ -104,3 +104,33 @@ def descendants(pid: int) -> list[int]:
             out.append(k)
             todo.append(k)
     return out
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything below it, the deepest too (a cell that became nobody outlives its jail
+    otherwise: bubblewrap, without capabilities, cannot signal it)."""
+    import signal
+    for p in [pid, *descendants(pid)]:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def running_under(folder: str) -> list[int]:
+    """Cells jailed with a folder below `folder` mounted (their mount table says so), orphans included."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if b"/cell/cell" not in f.read():
+                    continue
+            with open(f"/proc/{entry}/mountinfo") as f:
+                if str(folder) in f.read():
+                    out.append(int(entry))
+        except OSError:
+            pass
+    return out
+

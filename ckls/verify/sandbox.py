@@ -180,12 +180,8 @@ class Worker:
 
     def close(self) -> None:
         if self.proc is not None:
-            from .jail import descendants
-            for pid in descendants(self.proc.pid):  # a cell that became nobody outlives its jail otherwise
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            from .jail import kill_tree
+            kill_tree(self.proc.pid)
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -306,14 +302,17 @@ class Worker:
         if rc is not None and rc > 128 and self.proc.args[0] != sys.executable:
             rc = -(rc - 128)  # behind the namespace's shell
         if rc is not None and rc < 0:
-            try:
-                name = signal.Signals(-rc).name
-            except ValueError:
-                name = f"signal {-rc}"
-            return Crash("signal", f"killed by {name}", tail)
+            return Crash("signal", f"killed by {signal_name(-rc)}", tail)
         if sig:
             return Crash("signal", f"killed by {sig}", tail)
         return Crash("exit", f"child exited with status {rc}", tail)
+
+
+def signal_name(n: int) -> str:
+    try:
+        return signal.Signals(n).name
+    except ValueError:
+        return f"signal {n}"
 
 
 def sanitizer_excerpt(log: str) -> str:
