@@ -337,3 +337,21 @@ def test_background_build_and_cancel(tmp_path):
     t = ix.start_build(done=done.append)
     t.join(timeout=300)  # hang guard
     assert ix.complete and ix.stats()["files"] == 200
+
+
+def test_a_build_never_writes_over_an_update_made_while_it_ran(tmp_path, monkeypatch):
+    from ckls.index import index as I
+    monkeypatch.setattr(I, "BATCH_SECONDS", 1e9)  # one batch: the update lands between the build's read and write
+    repo = str(tmp_path / "repo")
+    synthetic_repo(repo, 20, seed=3)
+    ix = Index(repo, tmp_path / "state")
+    first = "pkg0/mod_0.py"
+    calls = []
+
+    def pace():
+        calls.append(1)
+        if len(calls) == 3:  # the build has read pkg0/mod_0.py (first in order), not yet written it
+            assert ix.update(first, "def brand_new_name(x):\n    return other_name(x) + 1\n" * 3)
+    ix.build(pace=pace)
+    assert {d.path for d in ix.definitions(["brand_new_name"])} == {first}
+    assert ix.stats()["files"] == 20

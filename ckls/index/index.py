@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import threading
 import time
@@ -28,7 +29,9 @@ from . import store, text as text_mod
 
 log = logging.getLogger("ckls.index")
 BATCH_FILES, BATCH_SECONDS = 64, 0.5  # a build commits after this many files or seconds, whichever comes first
-MAX_QUERY_TERMS = 12  # a query keeps its rarest terms (FTS5 scores every window any term matches: bench/index.py)
+MAX_QUERY_TERMS = 12  # FTS5 matches a query's rarest terms only (it scores every window any term matches) ...
+RERANK = 96           # ... and this many of its best windows are scored again with BM25 over all the query's terms
+BM25_K1, BM25_B = 1.2, 0.75  # FTS5's bm25() constants
 BODY_LINES = 4  # a definition's text: its signature and this many lines of its body
 
 
@@ -62,12 +65,13 @@ class BuildReport:
 
 class FileHook:
     """Something more to keep per file in the same database and transactions (the repository's token stream for a
-    token-level memory will be one). `schema` runs once at open; `add`/`remove` inside the index's transaction of
-    that file."""
+    token-level memory will be one). `schema` runs at open; `add`/`remove` inside the index's transaction of that
+    file; `clear` when the index forgets everything."""
 
     def schema(self, conn) -> None: ...
     def add(self, conn, path: str, text: str) -> None: ...
     def remove(self, conn, path: str) -> None: ...
+    def clear(self, conn) -> None: ...
 
 
 @dataclass
@@ -101,7 +105,7 @@ class Index:
         self._gen: dict[str, int] = {}         # path -> bumped by update/remove: a build never writes over newer
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._df: dict[str, int] | None = None  # term -> windows holding it, read at the first query after a build
+        self._df = None  # (term -> windows holding it, windows, mean length): read at the first query after a build
         self.max_terms = MAX_QUERY_TERMS
         self._open()
 
@@ -144,11 +148,14 @@ class Index:
         conn.execute("BEGIN IMMEDIATE")
         for t in ("files", "bands", "texts", "windows", "windows_fts", "defs"):
             conn.execute(f"DELETE FROM {t}")
+        for h in self.hooks:
+            h.clear(conn)
         self._set_meta(conn, "state", "empty")
         conn.execute("COMMIT")
 
     def _recover(self, e: Exception) -> None:
         """A query or write found the database corrupt: set it aside, start an empty one (a build refills it)."""
+        self._stop.set()  # a running build's connection still points at the moved file: it stops
         with self._lock:
             try:
                 self.conn.close()
@@ -431,20 +438,25 @@ class Index:
         words = list(dict.fromkeys(reversed(text_mod.terms(query_text, self.split))))  # nearest the cursor first
         if not words or k <= 0:
             return []
-        if len(words) > self.max_terms:
-            df = self._doc_freq()
-            words = sorted(words, key=lambda w: df.get(w, 0))[:self.max_terms]
-        match = " OR ".join(f'"{w}"' for w in words)
+        rerank = len(words) > self.max_terms
+        if rerank:
+            df, n_docs, avg_len = self._doc_freq()
+            rare = sorted(words, key=lambda w: df.get(w, 0))[:self.max_terms]
+        match = " OR ".join(f'"{w}"' for w in (rare if rerank else words))
         ex = self.rel(exclude_path) if exclude_path is not None else None
         try:
             with self._lock:
                 n_ex = self.conn.execute("SELECT count(*) FROM windows WHERE path = ?", (ex,)).fetchone()[0] if ex else 0
                 rows = self.conn.execute(
-                    "SELECT w.path, w.line, w.lines, -m.rank FROM (SELECT rowid, rank FROM windows_fts "
+                    "SELECT w.path, w.line, w.lines, -m.rank, f.terms FROM (SELECT rowid, rank FROM windows_fts "
                     "WHERE windows_fts MATCH ? ORDER BY rank LIMIT ?) AS m JOIN windows AS w ON w.id = m.rowid "
-                    "ORDER BY m.rank", (match, 4 * k + n_ex)).fetchall()
+                    "JOIN windows_fts AS f ON f.rowid = m.rowid ORDER BY m.rank",
+                    (match, (RERANK if rerank else 4 * k) + n_ex)).fetchall()
+                if rerank:
+                    rows = sorted(((p, l, n, _bm25(t, words, df, n_docs, avg_len), t) for p, l, n, _, t in rows),
+                                  key=lambda r: -r[3])
                 out: list[Window] = []
-                for path, line, n, score in rows:
+                for path, line, n, score, _ in rows:
                     if path == ex or any(o.path == path and abs(o.line - line) < text_mod.WINDOW_LINES for o in out):
                         continue
                     out.append(Window(path, line, self._lines(path, line, n), float(score)))
@@ -457,16 +469,22 @@ class Index:
             raise
         return out
 
-    def _doc_freq(self) -> dict[str, int]:
-        """Document frequencies of all terms (FTS5's vocabulary; ~0.3 s for 50k terms), kept until the next build
-        ends: updates in between leave it slightly stale, which only shifts which terms a query keeps."""
-        df = self._df
-        if df is None:
+    def _doc_freq(self) -> tuple[dict[str, int], int, float]:
+        """(term -> windows holding it, windows, mean terms per window) from FTS5's vocabulary (~0.3 s for 50k
+        terms), kept until the next build ends: updates in between leave it slightly stale, which only shifts
+        which terms a query matches on and the re-scoring's weights a little."""
+        cached = self._df
+        if cached is None:
             with self._lock:
                 self.conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.windows_vocab "
                                   "USING fts5vocab(main, 'windows_fts', 'row')")
-                df = self._df = dict(self.conn.execute("SELECT term, doc FROM temp.windows_vocab"))
-        return df
+                df, total = {}, 0
+                for term, doc, cnt in self.conn.execute("SELECT term, doc, cnt FROM temp.windows_vocab"):
+                    df[term] = doc
+                    total += cnt
+                n = self.conn.execute("SELECT count(*) FROM windows").fetchone()[0]
+            cached = self._df = (df, n, total / max(n, 1))
+        return cached
 
     def _lines(self, path: str, line: int, n: int) -> str:
         row = self.conn.execute("SELECT text FROM texts WHERE path = ?", (path,)).fetchone()
@@ -501,6 +519,23 @@ class Index:
                     "definitions": c.execute("SELECT count(*) FROM defs").fetchone()[0],
                     "state": self._meta("state"),
                     "bytes": os.path.getsize(self.path)}
+
+
+def _bm25(terms: str, words: list[str], df: dict[str, int], n_docs: int, avg_len: float) -> float:
+    """BM25 of one window (its space-separated terms) for the query words, as FTS5's bm25() computes it."""
+    toks = terms.split()
+    tf: dict[str, int] = {}
+    for t in toks:
+        tf[t] = tf.get(t, 0) + 1
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * len(toks) / max(avg_len, 1e-9))
+    score = 0.0
+    for w in words:
+        f = tf.get(w)
+        if f:
+            d = df.get(w, 1)
+            idf = max(math.log((n_docs - d + 0.5) / (d + 0.5)), 1e-6)
+            score += idf * f * (BM25_K1 + 1) / (f + norm)
+    return score
 
 
 def _band_keys(sig: np.ndarray) -> list[int]:
