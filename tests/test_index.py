@@ -355,3 +355,20 @@ def test_a_build_never_writes_over_an_update_made_while_it_ran(tmp_path, monkeyp
     ix.build(pace=pace)
     assert {d.path for d in ix.definitions(["brand_new_name"])} == {first}
     assert ix.stats()["files"] == 20
+
+
+def test_rescoring_is_fts5_bm25(repo, tmp_path):
+    from ckls.index.index import _bm25
+    ix = Index(repo, tmp_path / "state")
+    ix.build()
+    df, n, avg = ix._doc_freq()
+    words = list(dict.fromkeys(T.terms(MAIN + PARSER)))
+    match = " OR ".join(f'"{w}"' for w in words)
+    rows = ix.conn.execute("SELECT -m.rank, f.terms FROM (SELECT rowid, rank FROM windows_fts WHERE windows_fts "
+                           "MATCH ? ORDER BY rank) AS m JOIN windows_fts AS f ON f.rowid = m.rowid", (match,)).fetchall()
+    assert len(rows) >= 2
+    for score, terms in rows:
+        assert _bm25(terms, words, df, n, avg) == pytest.approx(score, rel=1e-9)
+    # a query longer than max_terms goes through the re-scoring and still finds the right file first
+    ix.max_terms = 2
+    assert ix.search(MAIN, 1, exclude_path="pkg/main.py")[0].path == "pkg/parser.py"

@@ -439,14 +439,24 @@ class Index:
         if not words or k <= 0:
             return []
         rerank = len(words) > self.max_terms
-        if rerank:
-            df, n_docs, avg_len = self._doc_freq()
-            rare = sorted(words, key=lambda w: df.get(w, 0))[:self.max_terms]
-        match = " OR ".join(f'"{w}"' for w in (rare if rerank else words))
         ex = self.rel(exclude_path) if exclude_path is not None else None
         try:
             with self._lock:
                 n_ex = self.conn.execute("SELECT count(*) FROM windows WHERE path = ?", (ex,)).fetchone()[0] if ex else 0
+                if rerank:
+                    df, n_docs, avg_len = self._doc_freq()
+                    # a name found only in the excluded file (a local variable, say) matches nothing it may return
+                    own: dict[str, int] = {}
+                    if n_ex:
+                        for (t,) in self.conn.execute("SELECT f.terms FROM windows AS w JOIN windows_fts AS f "
+                                                      "ON f.rowid = w.id WHERE w.path = ?", (ex,)):
+                            for w in set(t.split()):
+                                own[w] = own.get(w, 0) + 1
+                    elsewhere = {w: df.get(w, 0) - own.get(w, 0) for w in words}
+                    rare = sorted((w for w in words if elsewhere[w] > 0), key=elsewhere.__getitem__)[:self.max_terms]
+                    if not rare:
+                        return []
+                match = " OR ".join(f'"{w}"' for w in (rare if rerank else words))
                 rows = self.conn.execute(
                     "SELECT w.path, w.line, w.lines, -m.rank, f.terms FROM (SELECT rowid, rank FROM windows_fts "
                     "WHERE windows_fts MATCH ? ORDER BY rank LIMIT ?) AS m JOIN windows AS w ON w.id = m.rowid "
