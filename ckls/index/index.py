@@ -29,8 +29,8 @@ from . import store, text as text_mod
 
 log = logging.getLogger("ckls.index")
 BATCH_FILES, BATCH_SECONDS = 64, 0.5  # a build commits after this many files or seconds, whichever comes first
-MAX_QUERY_TERMS = 12  # FTS5 matches a query's rarest terms only (it scores every window any term matches) ...
-RERANK = 96           # ... and this many of its best windows are scored again with BM25 over all the query's terms
+MAX_QUERY_TERMS = 12  # a query's rarest terms pick candidate windows (by the sum of their IDFs) ...
+RERANK = 96           # ... this many, then scored with BM25 over all the query's terms
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's bm25() constants
 BODY_LINES = 4  # a definition's text: its signature and this many lines of its body
 
@@ -434,39 +434,47 @@ class Index:
     # ---- queries ------------------------------------------------------------------------------------------------
     def search(self, query_text: str, k: int = 4, exclude_path: str | None = None) -> list[Window]:
         """The k windows most similar to query_text (BM25 over identifier terms), at most one of overlapping
-        windows of a file, never a window of exclude_path (the file being completed)."""
+        windows of a file, never a window of exclude_path (the file being completed).
+
+        FTS5 serves as the inverted index; its own ranking scores every window any term matches (~2.4 us a window,
+        tens of thousands for a 15-line query), so: the query's max_terms rarest terms (counted outside
+        exclude_path) pick RERANK candidates by the sum of their IDFs, and those are scored by BM25 over all the
+        query's terms, as FTS5's bm25() would (bench/index.py, docs/index.md)."""
         words = list(dict.fromkeys(reversed(text_mod.terms(query_text, self.split))))  # nearest the cursor first
         if not words or k <= 0:
             return []
-        rerank = len(words) > self.max_terms
         ex = self.rel(exclude_path) if exclude_path is not None else None
         try:
+            df, n_docs, avg_len = self._doc_freq()
             with self._lock:
-                n_ex = self.conn.execute("SELECT count(*) FROM windows WHERE path = ?", (ex,)).fetchone()[0] if ex else 0
-                if rerank:
-                    df, n_docs, avg_len = self._doc_freq()
-                    # a name found only in the excluded file (a local variable, say) matches nothing it may return
-                    own: dict[str, int] = {}
-                    if n_ex:
-                        for (t,) in self.conn.execute("SELECT f.terms FROM windows AS w JOIN windows_fts AS f "
-                                                      "ON f.rowid = w.id WHERE w.path = ?", (ex,)):
-                            for w in set(t.split()):
-                                own[w] = own.get(w, 0) + 1
-                    elsewhere = {w: df.get(w, 0) - own.get(w, 0) for w in words}
-                    rare = sorted((w for w in words if elsewhere[w] > 0), key=elsewhere.__getitem__)[:self.max_terms]
-                    if not rare:
-                        return []
-                match = " OR ".join(f'"{w}"' for w in (rare if rerank else words))
+                own: dict[str, int] = {}  # a name found only in the excluded file matches nothing it may return
+                n_ex = 0
+                if ex is not None:
+                    for (t,) in self.conn.execute("SELECT f.terms FROM windows AS w JOIN windows_fts AS f "
+                                                  "ON f.rowid = w.id WHERE w.path = ?", (ex,)):
+                        n_ex += 1
+                        for w in set(t.split()):
+                            own[w] = own.get(w, 0) + 1
+                elsewhere = {w: df.get(w, 1) - own.get(w, 0) for w in words}  # a term newer than df: 1
+                rare = sorted((w for w in words if elsewhere[w] > 0), key=elsewhere.__getitem__)[:self.max_terms]
+                ids, weights = [], []
+                for w in rare:
+                    a = np.fromiter((r for (r,) in self.conn.execute(
+                        "SELECT rowid FROM windows_fts WHERE windows_fts MATCH ?", (f'"{w}"',))), dtype=np.int64)
+                    ids.append(a)
+                    weights.append(np.full(len(a), _idf(df.get(w, 1), n_docs)))
+                if not ids or not sum(map(len, ids)):
+                    return []
+                u, inv = np.unique(np.concatenate(ids), return_inverse=True)
+                first = np.bincount(inv, weights=np.concatenate(weights))
+                cand = u[np.argsort(-first, kind="stable")[:RERANK + n_ex]].tolist()
                 rows = self.conn.execute(
-                    "SELECT w.path, w.line, w.lines, -m.rank, f.terms FROM (SELECT rowid, rank FROM windows_fts "
-                    "WHERE windows_fts MATCH ? ORDER BY rank LIMIT ?) AS m JOIN windows AS w ON w.id = m.rowid "
-                    "JOIN windows_fts AS f ON f.rowid = m.rowid ORDER BY m.rank",
-                    (match, (RERANK if rerank else 4 * k) + n_ex)).fetchall()
-                if rerank:
-                    rows = sorted(((p, l, n, _bm25(t, words, df, n_docs, avg_len), t) for p, l, n, _, t in rows),
-                                  key=lambda r: -r[3])
+                    f"SELECT w.path, w.line, w.lines, f.terms FROM windows AS w JOIN windows_fts AS f "
+                    f"ON f.rowid = w.id WHERE w.id IN ({','.join(map(str, cand))})").fetchall()
+                scored = sorted(((_bm25(t, words, df, n_docs, avg_len), p, l, n) for p, l, n, t in rows),
+                                key=lambda r: (-r[0], r[1], r[2]))
                 out: list[Window] = []
-                for path, line, n, score, _ in rows:
+                for score, path, line, n in scored:
                     if path == ex or any(o.path == path and abs(o.line - line) < text_mod.WINDOW_LINES for o in out):
                         continue
                     out.append(Window(path, line, self._lines(path, line, n), float(score)))
@@ -542,10 +550,14 @@ def _bm25(terms: str, words: list[str], df: dict[str, int], n_docs: int, avg_len
     for w in words:
         f = tf.get(w)
         if f:
-            d = df.get(w, 1)
-            idf = max(math.log((n_docs - d + 0.5) / (d + 0.5)), 1e-6)
-            score += idf * f * (BM25_K1 + 1) / (f + norm)
+            score += _idf(df.get(w, 1), n_docs) * f * (BM25_K1 + 1) / (f + norm)
     return score
+
+
+def _idf(d: int, n_docs: int) -> float:
+    """FTS5's: ln((N - n + 0.5) / (n + 0.5)), at least 1e-6 (a term in over half the windows, or a stale count)."""
+    r = (n_docs - d + 0.5) / (d + 0.5)
+    return math.log(r) if r > 1.0 else 1e-6
 
 
 def _band_keys(sig: np.ndarray) -> list[int]:
