@@ -1,8 +1,15 @@
 """Which files are source worth learning from and completing in: the extension table, and the rules that drop
 unreadable, tiny, huge, non-UTF-8, minified and generated files. The factory, the tuner, the eval and the
-server's language detection all read them here."""
+server's language detection all read them here.
+
+Which files of a workspace are candidates (the tuner's and the repository index's rules): what git tracks plus
+untracked files it does not ignore, else a walk that skips hidden folders (candidate_paths); vendored or build
+folders, non-source extensions and generated names skipped before reading (excluded); then load_file's rules and
+no NUL bytes (read_source)."""
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 from . import dedup
@@ -26,12 +33,92 @@ def load_file(path: str):
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None, None, "not utf-8"
+    why = check_text(text)
+    if why is not None:
+        return None, None, why
+    return text, dedup.signature(text), None
+
+
+def check_text(text: str) -> str | None:
+    """load_file's rules on a decoded text (an editor's unsaved buffer, say), size included: the reason it is not
+    usable source, or None."""
+    if not MIN_BYTES <= len(text.encode("utf-8", "surrogatepass")) <= MAX_BYTES:
+        return "size"
     lines = text.splitlines() or [""]
     if max(map(len, lines)) > 1000 or len(text) / len(lines) > 100:
-        return None, None, "long lines"
+        return "long lines"
     if sum(c.isalnum() for c in text) < 0.25 * len(text):
-        return None, None, "few alphanumerics"
+        return "few alphanumerics"
     head = text[:600].lower()
     if any(m in head for m in GENERATED_MARKS):
-        return None, None, "generated"
-    return text, dedup.signature(text), None
+        return "generated"
+    return None
+
+
+# ---- workspace files: the tuner's scan and the repository index share these ---------------------------------------
+SOURCE_EXT = {".py", ".pyi", ".pyx", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".cu", ".cuh",
+              ".js", ".jsx", ".ts", ".tsx", ".mjs", ".rs", ".go", ".java", ".kt", ".scala", ".swift", ".cs",
+              ".rb", ".php", ".lua", ".sh", ".bash", ".zig", ".m", ".mm", ".jl", ".r", ".sql", ".cmake", ".proto"}
+VENDORED = {"vendor", "vendored", "third_party", "third-party", "thirdparty", "external", "extern", "deps",
+            "node_modules", "site-packages", "dist-packages", ".venv", "venv", "env", "build", "dist", "out",
+            "target", "__pycache__", ".git", ".tox", ".eggs", "bower_components", "_deps"}
+GENERATED_NAMES = ("_pb2.py", "_pb2_grpc.py", ".pb.h", ".pb.cc", ".min.js", ".bundle.js", "_generated.py",
+                   ".g.cs", "moc_")
+
+
+def candidate_paths(root: str | os.PathLike) -> list[str]:
+    """Relative '/'-separated paths of the workspace's files, sorted: git's view when root is in a work tree (and
+    git sees files there: a folder the enclosing repository ignores, such as an unpacked sdist, is walked
+    instead), else a walk that skips hidden and vendored folders."""
+    root = os.fspath(root)
+    try:
+        out = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             capture_output=True, timeout=60, check=True).stdout
+        paths = sorted({p for p in out.decode("utf-8", "surrogateescape").split("\0") if p})
+        if paths:
+            return paths
+    except (OSError, subprocess.SubprocessError):
+        pass
+    paths = []
+    for d, dirs, files in os.walk(root):
+        dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x not in VENDORED)
+        rel = os.path.relpath(d, root)
+        for f in files:
+            paths.append(f if rel == "." else f"{rel}/{f}".replace(os.sep, "/"))
+    return sorted(paths)
+
+
+def excluded(path: str) -> str | None:
+    """Why a relative path is skipped before reading it (vendored, not source, generated), or None."""
+    parts = path.split("/")
+    if any(p in VENDORED for p in parts[:-1]):
+        return "vendored"
+    name = parts[-1]
+    if Path(name).suffix.lower() not in SOURCE_EXT:
+        return "not source"
+    if name.endswith(GENERATED_NAMES) or name.startswith("moc_"):
+        return "generated"
+    return None
+
+
+def git_ignored(root: str | os.PathLike, path: str) -> bool:
+    """Whether git ignores a relative path under root (False outside a git work tree or without git)."""
+    try:
+        r = subprocess.run(["git", "-C", os.fspath(root), "check-ignore", "-q", "--", path],
+                           capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return r.returncode == 0
+
+
+def read_source(full: str):
+    """load_file's answer for a workspace file, with links, non-files and NUL bytes dropped too:
+    (text, signature, None) or (None, None, reason) where reason is one of the tuner's drop reasons."""
+    if os.path.islink(full) or not os.path.isfile(full):
+        return None, None, "not a regular file"
+    text, sig, why = load_file(full)
+    if text is None:
+        return None, None, "binary" if why == "not utf-8" else why
+    if "\0" in text:
+        return None, None, "binary"
+    return text, sig, None

@@ -22,9 +22,10 @@ ALLOWED: dict[str, set[str]] = {
     "verify": set(),              # the judge depends on nothing it judges
     "config": {"fim"},
     "runtime": {"native", "models", "fim"},
-    "completion": {"runtime", "fim", "models", "config"},
-    "tune": {"runtime", "fim", "config", "models"},
-    "eval": {"completion", "runtime", "fim", "config", "models"},
+    "index": {"fim", "runtime"},  # the repository index (SQLite): shared by completion, tune and eval
+    "completion": {"runtime", "fim", "models", "config", "index"},
+    "tune": {"runtime", "fim", "config", "models", "index"},
+    "eval": {"completion", "runtime", "fim", "config", "models", "index"},
     "train": {"fim", "runtime"},  # the model factory (torch): nothing imports it
     "kernels": {"verify"},
     "skills": {"kernels", "verify"},
