@@ -15,25 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ckls.fim import corpus, cursors, dedup, fill, layout
+from ckls.fim.corpus import candidate_paths, excluded  # noqa: F401  (candidate_paths: the tuner's file list)
 from ckls.fim.tokens import EOT, FILE_SEP, FIM_MID, FIM_PRE, FIM_SUF
-
-SOURCE_EXT = {".py", ".pyi", ".pyx", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".cu", ".cuh",
-              ".js", ".jsx", ".ts", ".tsx", ".mjs", ".rs", ".go", ".java", ".kt", ".scala", ".swift", ".cs",
-              ".rb", ".php", ".lua", ".sh", ".bash", ".zig", ".m", ".mm", ".jl", ".r", ".sql", ".cmake", ".proto"}
-VENDORED = {"vendor", "vendored", "third_party", "third-party", "thirdparty", "external", "extern", "deps",
-            "node_modules", "site-packages", "dist-packages", ".venv", "venv", "env", "build", "dist", "out",
-            "target", "__pycache__", ".git", ".tox", ".eggs", "bower_components", "_deps"}
-GENERATED_NAMES = ("_pb2.py", "_pb2_grpc.py", ".pb.h", ".pb.cc", ".min.js", ".bundle.js", "_generated.py",
-                   ".g.cs", "moc_")
-
 
 @dataclass
 class SourceFile:
@@ -49,40 +38,6 @@ class Scan:
 
     def drop(self, why: str) -> None:
         self.dropped[why] = self.dropped.get(why, 0) + 1
-
-
-def candidate_paths(root: str | os.PathLike) -> list[str]:
-    """Relative paths of the workspace's files: git's view when root is in a work tree (and git sees files
-    there: a folder the enclosing repository ignores, such as an unpacked sdist, is walked instead), else a walk."""
-    root = os.fspath(root)
-    try:
-        out = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                             capture_output=True, timeout=60, check=True).stdout
-        paths = sorted({p for p in out.decode("utf-8", "surrogateescape").split("\0") if p})
-        if paths:
-            return paths
-    except (OSError, subprocess.SubprocessError):
-        pass
-    paths = []
-    for d, dirs, files in os.walk(root):
-        dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x not in VENDORED)
-        rel = os.path.relpath(d, root)
-        for f in files:
-            paths.append(f if rel == "." else f"{rel}/{f}".replace(os.sep, "/"))
-    return sorted(paths)
-
-
-def excluded(path: str) -> str | None:
-    """Why a path is skipped before reading it, or None."""
-    parts = path.split("/")
-    if any(p in VENDORED for p in parts[:-1]):
-        return "vendored"
-    name = parts[-1]
-    if Path(name).suffix.lower() not in SOURCE_EXT:
-        return "not source"
-    if name.endswith(GENERATED_NAMES) or name.startswith("moc_"):
-        return "generated"
-    return None
 
 
 def scan(root: str | os.PathLike, max_files: int = 20000, pace=None) -> Scan:
@@ -104,12 +59,9 @@ def scan(root: str | os.PathLike, max_files: int = 20000, pace=None) -> Scan:
         if why is not None:
             out.drop(why)
             continue
-        text, sig, why = corpus.load_file(full)
+        text, sig, why = corpus.read_source(full)
         if text is None:
-            out.drop("binary" if why == "not utf-8" else why)
-            continue
-        if "\0" in text:
-            out.drop("binary")
+            out.drop(why)
             continue
         key = dedup.exact_key(text)
         if key in seen:
