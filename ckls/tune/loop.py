@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from ckls import atomic
 from ckls.runtime import Cancelled
 from ckls.tune import checkpoint, dataset, statelock
 from ckls.tune.adapter_gguf import TARGETS, LoraWeights, read_adapter, write_adapter
@@ -669,8 +670,7 @@ class Tuner:
         # the round is over: serve the best adapter seen (held-out), else the last
         self._report(Progress("saving", step, total, last_loss, best))
         if held_w and os.path.isfile(best_path) and best is not None and best < (heldout_before or math.inf):
-            os.replace(best_path, self.adapter_path)
-            checkpoint.fsync_dir(self.state_dir)
+            atomic.replace(best_path, self.adapter_path)  # (written and fsynced by write_adapter)
         elif not held_w:
             write_adapter(self.adapter_path, adapter_to_weights(adapter, arch, {"ckls.tune.step": step}))
         elif not os.path.isfile(self.adapter_path):
