@@ -156,7 +156,7 @@ def test_an_adapter_is_served_on_top_of_the_model(tmp_path):
     from ckls.eval.runner import run_samples
     from ckls.eval.samples import make_samples
     from ckls.runtime import load_model
-    from ckls.tune.adapter_gguf import LoraWeights, write_adapter
+    from ckls.runtime.adapter_gguf import LoraWeights, write_adapter
 
     repo = tmp_path / "r"
     repo.mkdir()

@@ -6,7 +6,7 @@ import pytest
 
 import reference_forward as rf
 from ckls.runtime.gguf_file import ModelError
-from ckls.tune.adapter_gguf import TARGETS, LoraWeights, check_against_base, read_adapter, write_adapter
+from ckls.runtime.adapter_gguf import TARGETS, LoraWeights, check_against_base, read_adapter, write_adapter
 
 
 def random_adapter(model_path, rank, alpha, seed, targets=TARGETS, layers=None) -> LoraWeights:
@@ -105,10 +105,10 @@ def test_llama_cpp_applies_our_adapter_like_the_reference(models, tmp_path, arch
     except ImportError:
         return  # this build serves no adapters yet; the file format is what was checked
     from ckls.runtime import load_model
-    from ckls.tune.loop import load_serving_adapter
+    from ckls.runtime.lora import LoraAdapter
 
     with load_model(base, n_ctx=64, n_threads=1) as m:
-        m.set_adapter(load_serving_adapter(m, path))
+        m.set_adapter(LoraAdapter.from_gguf(m, path))
         ours = m.eval(tokens, logits_all=True)
     e_ours = rel(ours, got)
     print(f"{arch}: ckls+LoRA vs llama.cpp+LoRA rel {e_ours:.2e}")

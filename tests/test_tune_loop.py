@@ -15,8 +15,9 @@ lora = pytest.importorskip("ckls.runtime.lora", reason="ckls.runtime.lora (the n
 
 from ckls.runtime import load_model  # noqa: E402
 from ckls.tune import checkpoint  # noqa: E402
-from ckls.tune.adapter_gguf import check_against_base, read_adapter, write_adapter  # noqa: E402
-from ckls.tune.loop import TuneOptions, Tuner, load_serving_adapter  # noqa: E402
+from ckls.runtime.adapter_gguf import check_against_base, read_adapter, write_adapter  # noqa: E402
+from ckls.runtime.lora import LoraAdapter  # noqa: E402
+from ckls.tune.loop import TuneOptions, Tuner  # noqa: E402
 from ckls.tune.scheduler import Activity  # noqa: E402
 
 
@@ -103,7 +104,7 @@ def test_served_adapter_matches_reference(models, tmp_path):
         want = rf.forward(rf.load(base), tokens, lora=rf.load_lora(path))
         with load_model(base, n_ctx=64, n_threads=1) as m:
             plain = m.eval(tokens, logits_all=True)
-            m.set_adapter(load_serving_adapter(m, path))
+            m.set_adapter(LoraAdapter.from_gguf(m, path))
             got = m.eval(tokens, logits_all=True)
             m.set_adapter(None)
             again = m.eval(tokens, logits_all=True)

@@ -155,7 +155,7 @@ class Engine:
             m.eval(toks[i:i + 1], pos0=2 * n + i)
         step = (time.monotonic() - t) / 4 * 1e3
         self.meter, self.quick_meter = Meter(tok_s, step), Meter(tok_s, step)
-        m._cached = []
+        m.forget()
 
     def _builder(self, s: Settings) -> PromptBuilder:
         budget = max(64, self.model.n_ctx - s.max_tokens - 8)

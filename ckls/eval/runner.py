@@ -108,9 +108,9 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
     try:
         engine.load(settings).result()
         if adapter:
-            from ckls.tune.loop import load_serving_adapter
+            from ckls.runtime.lora import LoraAdapter
 
-            engine.with_model(lambda m: m.set_adapter(load_serving_adapter(m, adapter))).result()
+            engine.with_model(lambda m: m.set_adapter(LoraAdapter.from_gguf(m, adapter))).result()
         for k, s in enumerate(samples):
             # each sample stands alone: no prefix-window start held over from the previous position
             engine.builder._start.clear()

@@ -12,7 +12,8 @@ import uuid
 from lsprotocol import types
 
 from ckls.tune import power
-from ckls.tune.loop import Progress, Summary, TuneOptions, Tuner, TuneUnavailable, load_serving_adapter
+from ckls.runtime.lora import LoraAdapter
+from ckls.tune.loop import Progress, Summary, TuneOptions, Tuner, TuneUnavailable
 from ckls.tune.scheduler import Activity
 
 log = logging.getLogger("ckls.tune")
@@ -160,7 +161,7 @@ class TuneControl:
         if model is None:
             return
         try:
-            adapter = load_serving_adapter(model, path) if path else None
+            adapter = LoraAdapter.from_gguf(model, path) if path else None
             model.set_adapter(adapter)
             self._serving = adapter  # the C model holds it by pointer: keep it alive
             self.adapter = path
