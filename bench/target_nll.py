@@ -18,7 +18,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from ckls.completion.config import Settings  # noqa: E402
+from ckls.config import Settings  # noqa: E402
 from ckls.completion.engine import Engine  # noqa: E402
 from ckls.eval.runner import Neighbours, sample_job  # noqa: E402
 from ckls.eval.samples import make_samples  # noqa: E402

@@ -88,7 +88,7 @@ def expected_completion(model_path: str, uri: str, text: str, language_id: str, 
     """What the server must answer, computed in this process: the same context and prompt, the runtime's plain
     greedy generation of max_tokens tokens (no early stop), then post-processing. `adapter`: a LoRA GGUF the
     model runs with."""
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
     from ckls.completion.context import ExtraContext, build_context
     from ckls.completion.documents import Document
     from ckls.completion.engine import decode_utf8

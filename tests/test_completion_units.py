@@ -8,7 +8,7 @@ import time
 import pytest
 
 from ckls.completion.cache import SuggestionCache
-from ckls.completion.config import Settings, SettingsError, add_cli_args, from_cli
+from ckls.config import Settings, SettingsError, add_cli_args, from_cli
 from ckls.completion.context import ExtraContext, build_context, enclosing_scope, extract_definitions, names_near_cursor
 from ckls.completion.documents import (Document, index_to_units, index_to_utf16, split_lines, units_to_index,
                                        utf16_to_index)
@@ -147,7 +147,7 @@ def test_settings_from_every_source():
 
 
 def test_settings_toml(tmp_path):
-    from ckls.completion.config import load_toml
+    from ckls.config import load_toml
 
     (tmp_path / "ckls.toml").write_text('[ckls]\nlatency_ms = 123\ndisabled_languages = ["go"]\n')
     s = Settings().merged(load_toml(tmp_path / "ckls.toml"), strict=True)[0]

@@ -125,7 +125,7 @@ def test_held_out_split_is_the_default_and_bad_input_is_reported(repo, tmp_path)
 def test_suggestions_are_the_servers(tmp_path):
     """On a one-file repo (no neighbours' definitions), each sample's suggestion is what `ckls complete` prints
     for the same document and cursor: the harness has no generation path of its own."""
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
     from ckls.completion.oneshot import complete_file
     from ckls.eval.runner import run_samples
     from ckls.eval.samples import make_samples
@@ -152,7 +152,7 @@ def test_an_adapter_is_served_on_top_of_the_model(tmp_path):
     """--adapter: a LoRA whose B is zero changes nothing; a large random one changes what the model writes."""
     import numpy as np
 
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
     from ckls.eval.runner import run_samples
     from ckls.eval.samples import make_samples
     from ckls.runtime import load_model

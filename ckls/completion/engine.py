@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ckls.completion.config import Settings
+from ckls.config import Settings
 from ckls.completion.context import Context
 from ckls.completion.heal import healing
 from ckls.completion.postprocess import Post, decide_shape

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ckls.completion.config import Settings
+from ckls.config import Settings
 from ckls.completion.context import ExtraContext, build_context, extract_definitions
 from ckls.completion.documents import Document, index_to_utf16
 from ckls.completion.engine import Engine, Job

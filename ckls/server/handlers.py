@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from ckls.completion.config import Settings
+from ckls.config import Settings
 from ckls.server.state import CklsServer
 
 log = logging.getLogger("ckls.server")

@@ -1,4 +1,4 @@
-"""One settings schema for every way a user configures completion: CLI flags, `ckls.toml`, LSP
+"""One settings schema (completion, tuning, the model) for every way a user configures ckls: CLI flags, `ckls.toml`, LSP
 initializationOptions and workspace/configuration (section "ckls"). Later sources override earlier ones:
 defaults < CLI flags < ckls.toml < initializationOptions < workspace/configuration."""
 from __future__ import annotations
