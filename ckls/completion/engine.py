@@ -157,6 +157,12 @@ class Engine:
         self.meter, self.quick_meter = Meter(tok_s, step), Meter(tok_s, step)
         m.forget()
 
+    def forget_windows(self) -> None:
+        """Forgets where each document's prompt window started (the prefix hysteresis that keeps the KV cache
+        reusable while typing): the next prompt depends on its own context only. Call between jobs."""
+        if self.builder is not None:
+            self.builder = self._builder(self.settings)
+
     def _builder(self, s: Settings) -> PromptBuilder:
         budget = max(64, self.model.n_ctx - s.max_tokens - 8)
         pre, suf, ext = s.prefix_tokens, s.suffix_tokens, s.extra_tokens

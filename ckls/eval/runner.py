@@ -113,7 +113,7 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
             engine.with_model(lambda m: m.set_adapter(LoraAdapter.from_gguf(m, adapter))).result()
         for k, s in enumerate(samples):
             # each sample stands alone: no prefix-window start held over from the previous position
-            engine.builder._start.clear()
+            engine.forget_windows()
             job = sample_job(s, repo, settings, neighbours)
             res = engine.submit(job).result()
             pred, em, es, block_em = score(s, res.text)
