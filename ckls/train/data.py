@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ckls import atomic
+
 from . import dedup, licences
 
 LANGS = {".py": "python", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp",
@@ -213,9 +215,7 @@ def _pkg_record(p: Package) -> dict:
 
 
 def write_manifest(path: Path, manifest: dict) -> None:
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    tmp.replace(path)
+    atomic.write_bytes(path, json.dumps(manifest, indent=1).encode(), make_folder=False)
 
 
 def read_docs(path: str | Path):
