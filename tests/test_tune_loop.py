@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import reference_forward as rf
-from tune_fixtures import make_repo, source
+from tune_fixtures import source
 
 lora = pytest.importorskip("ckls.runtime.lora", reason="ckls.runtime.lora (the native LoRA trainer) is not in this build")
 
@@ -19,14 +19,6 @@ from ckls.runtime.adapter_gguf import check_against_base, read_adapter, write_ad
 from ckls.runtime.lora import LoraAdapter  # noqa: E402
 from ckls.tune.loop import TuneOptions, Tuner  # noqa: E402
 from ckls.tune.scheduler import Activity  # noqa: E402
-
-
-@pytest.fixture()
-def repo(tmp_path):
-    root = tmp_path / "repo"
-    root.mkdir()
-    make_repo(root)
-    return str(root)
 
 
 def opts(**kw):
