@@ -198,6 +198,19 @@ class Engine:
             return out
         return self._submit(run)
 
+    def serve_adapter(self, path: str | None) -> cf.Future:
+        """From the next job on, the model (and the scout) runs with the LoRA adapter in the GGUF file `path`
+        (None: without one), swapped in between two jobs. The future gives True once it is in use, False when no
+        model is loaded, or raises when the file does not fit the model (which then keeps its adapter)."""
+        def swap(model) -> bool:
+            if model is None:
+                return False
+            from ckls.runtime.lora import LoraAdapter
+
+            model.set_adapter(LoraAdapter.from_gguf(model, path) if path else None)  # (the model keeps it alive)
+            return True
+        return self.with_model(swap)
+
     @property
     def ready(self) -> bool:
         return self.model is not None

@@ -108,9 +108,7 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
     try:
         engine.load(settings).result()
         if adapter:
-            from ckls.runtime.lora import LoraAdapter
-
-            engine.with_model(lambda m: m.set_adapter(LoraAdapter.from_gguf(m, adapter))).result()
+            engine.serve_adapter(adapter).result()
         for k, s in enumerate(samples):
             # each sample stands alone: no prefix-window start held over from the previous position
             engine.forget_windows()
