@@ -6,7 +6,8 @@ import pytest
 
 import reference_forward as rf
 from ckls.runtime.gguf_file import ModelError
-from ckls.runtime.adapter_gguf import TARGETS, LoraWeights, check_against_base, read_adapter, write_adapter
+from ckls.runtime.adapter_gguf import LoraWeights, check_against_base, read_adapter, write_adapter
+from ckls.runtime.lora import TARGET_ORDER as TARGETS
 
 
 def random_adapter(model_path, rank, alpha, seed, targets=TARGETS, layers=None) -> LoraWeights:
@@ -118,12 +119,11 @@ def test_llama_cpp_applies_our_adapter_like_the_reference(models, tmp_path, arch
 def test_target_order_is_the_c_librarys():
     """The one order (ckls.h): index i is flag 1 << i; Python reads names and flags from the library."""
     from ckls.native import ffi, lib
-    from ckls.runtime.lora import TARGET_ORDER
     from ckls.runtime.lora import TARGETS as FLAGS
 
-    assert TARGETS == TARGET_ORDER == ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
-    assert [FLAGS[t] for t in TARGET_ORDER] == [lib.CKLS_LORA_Q, lib.CKLS_LORA_K, lib.CKLS_LORA_V, lib.CKLS_LORA_O,
-                                                lib.CKLS_LORA_GATE, lib.CKLS_LORA_UP, lib.CKLS_LORA_DOWN]
+    assert TARGETS == ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+    assert [FLAGS[t] for t in TARGETS] == [lib.CKLS_LORA_Q, lib.CKLS_LORA_K, lib.CKLS_LORA_V, lib.CKLS_LORA_O,
+                                           lib.CKLS_LORA_GATE, lib.CKLS_LORA_UP, lib.CKLS_LORA_DOWN]
     assert lib.ckls_lora_target_name(-1) == ffi.NULL and lib.ckls_lora_target_name(len(TARGETS)) == ffi.NULL
 
 

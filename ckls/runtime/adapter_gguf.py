@@ -15,7 +15,6 @@ import numpy as np
 
 from ckls.runtime.gguf_file import ModelError, read_gguf
 from ckls.runtime.gguf_write import add_kv, write_file
-from ckls.runtime.lora import TARGET_ORDER as TARGETS  # noqa: F401  (the C library's order, re-exported)
 
 
 @dataclass

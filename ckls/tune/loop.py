@@ -23,7 +23,8 @@ import numpy as np
 from ckls import atomic
 from ckls.runtime import Cancelled
 from ckls.tune import checkpoint, dataset, statelock
-from ckls.runtime.adapter_gguf import TARGETS, read_adapter, write_adapter
+from ckls.runtime.adapter_gguf import read_adapter, write_adapter
+from ckls.runtime.lora import TARGET_ORDER
 from ckls.tune.scheduler import Activity
 
 STATE_VERSION = 1
@@ -37,7 +38,7 @@ class TuneUnavailable(RuntimeError):
 class TuneOptions:
     rank: int = 8
     alpha: float = 16.0
-    targets: tuple[str, ...] = TARGETS
+    targets: tuple[str, ...] = TARGET_ORDER
     lr: float = 1e-4
     warmup: int = 10
     weight_decay: float = 0.0
