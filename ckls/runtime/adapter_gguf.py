@@ -116,4 +116,3 @@ def read_adapter(path: str | os.PathLike) -> LoraWeights:
 def _tensor_order(name: str):
     parts = name.split(".")
     return (int(parts[1]), parts[2]) if len(parts) > 2 and parts[0] == "blk" and parts[1].isdigit() else (-1, name)
-
