@@ -289,7 +289,7 @@ def compare_runtimes(model_path: str, files: list[str], settings: dict, n_prompt
                      seed: int) -> dict:
     """The same prompts (built by ckls's pipeline) answered by ckls's runtime and by llama.cpp, typing-style:
     each prompt extends the previous by one character, so both can reuse their cached prefix."""
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
     from ckls.completion.context import build_context
     from ckls.completion.documents import Document
     from ckls.completion.prompt import PromptBuilder

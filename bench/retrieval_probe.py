@@ -23,7 +23,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import ckls.eval.runner as runner  # noqa: E402
-from ckls.completion.config import Settings  # noqa: E402
+from ckls.config import Settings  # noqa: E402
 from ckls.completion.context import ExtraContext  # noqa: E402
 from ckls.eval.samples import make_samples  # noqa: E402
 from ckls.fim.split import source_files, split_files  # noqa: E402

@@ -18,12 +18,12 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from ckls.completion.config import Settings  # noqa: E402
+from ckls.config import Settings  # noqa: E402
 from ckls.completion.engine import Engine  # noqa: E402
 from ckls.eval.runner import Neighbours, sample_job  # noqa: E402
 from ckls.eval.samples import make_samples  # noqa: E402
 from ckls.fim.split import source_files, split_files  # noqa: E402
-from ckls.tune.loop import load_serving_adapter  # noqa: E402
+from ckls.runtime.lora import LoraAdapter  # noqa: E402
 
 
 def nll(model, tokens: list[int], target: list[int]) -> float:
@@ -77,7 +77,7 @@ def main() -> int:
         rows = {}
         for name in ("base", "adapter"):
             if name == "adapter":
-                model.set_adapter(load_serving_adapter(model, a.adapter))
+                model.set_adapter(LoraAdapter.from_gguf(model, a.adapter))
             per = np.array([nll(model, p, t) for p, t in jobs])
             rows[name] = per
             print(f"{name:8s} target NLL {per.sum() / n_tok:.3f} nats/token, {per.mean():.3f} per sample; "

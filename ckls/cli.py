@@ -152,14 +152,14 @@ def cmd_skills(args, rest: list[str]) -> int:
 
 
 def cmd_serve(args) -> int:
-    from ckls.completion.config import Settings, from_cli
+    from ckls.config import Settings, from_cli
     from ckls.server import main as serve
 
     return serve(Settings().merged(from_cli(args), strict=True)[0] if args is not None else None)
 
 
 def cmd_complete(args) -> int:
-    from ckls.completion.config import Settings, from_cli
+    from ckls.config import Settings, from_cli
     from ckls.completion.engine import NoModel
     from ckls.completion.oneshot import complete_file
 
@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--repeats", type=int, default=5)
     br.set_defaults(func=cmd_bench_runtime)
 
-    from ckls.completion.config import add_cli_args
+    from ckls.config import add_cli_args
 
     sv = sub.add_parser("serve", help="run the language server over stdio (the default)")
     add_cli_args(sv)
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd is None:
         return cmd_serve(None)
-    from ckls.completion.config import SettingsError
+    from ckls.config import SettingsError
     from ckls.runtime import ModelError
 
     try:

@@ -1,15 +1,19 @@
-"""Shared fixtures: synthetic models written once per session, and llama.cpp (llama-cpp-python) as a peer."""
+"""Shared fixtures: synthetic models written once per session, llama.cpp (llama-cpp-python) as a peer, the tuning
+tests' git repository, and random generators whose seed is fresh each run and shown when a test fails.
+
+Helper modules beside the tests (server_fixtures, tune_fixtures, reference_forward...) are importable by name
+through pytest's `pythonpath` setting (pyproject.toml), not by editing sys.path here; the checkout itself stays off
+sys.path, so scripts/test still tests the installed package.
+"""
 from __future__ import annotations
 
 import ctypes
 import os
-import sys
+import random
 import threading
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))  # helper modules beside the tests (reference_forward)
 
 REQUIRE_PARITY = os.environ.get("CKLS_REQUIRE_PARITY") == "1"
 
@@ -105,3 +109,107 @@ def llama_peer():
     yield peer
     peer.close()
 
+
+
+# ---- randomness: fresh each run, reproducible from the seed a failure reports -----------------------------------
+SEED_ENV = "CKLS_TEST_SEED"
+
+
+def fresh_seed() -> int:
+    """CKLS_TEST_SEED when set (to replay a failure), else a new 32-bit seed."""
+    env = os.environ.get(SEED_ENV)
+    return int(env) if env else int(np.random.SeedSequence().entropy % 2**32)
+
+
+def note_seed(node, seed: int, what: str) -> None:
+    """Remembers a seed on a collection node (a test, or the module of a module-scoped fixture) for the report."""
+    if not hasattr(node, "_ckls_seeds"):
+        node._ckls_seeds = []
+    node._ckls_seeds.append((what, seed))
+
+
+@pytest.fixture
+def seed(request) -> int:
+    """A fresh seed for this test, reported on failure (rerun with CKLS_TEST_SEED=<seed>)."""
+    s = fresh_seed()
+    note_seed(request.node, s, "seed")
+    return s
+
+
+@pytest.fixture
+def rng(seed) -> np.random.Generator:
+    """numpy Generator from the test's reported seed."""
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture
+def py_rng(seed) -> random.Random:
+    """random.Random from the test's reported seed."""
+    return random.Random(seed)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        seeds = [s for node in item.listchain() for s in getattr(node, "_ckls_seeds", [])]
+        if seeds:
+            text = ", ".join(f"{what} {s}" for what, s in seeds)
+            report.sections.append(("random seed", f"{text} (replay: {SEED_ENV}={seeds[-1][1]})"))
+
+
+# ---- the tuning tests' repository ---------------------------------------------------------------------------------
+@pytest.fixture
+def repo(tmp_path) -> str:
+    """A small committed git repository of Python sources plus every kind of file the tuner must skip
+    (tests/tune_fixtures.py; the special files' paths are tune_fixtures.SPECIAL)."""
+    from tune_fixtures import make_repo
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    make_repo(root)
+    return str(root)
+
+
+# ---- simulated time for the tuning scheduler (ckls.tune.scheduler.Clock) ------------------------------------------
+class FakeClock:
+    """ckls.tune.scheduler.Clock in simulated time: now() reads it; wait(cv, timeout) jumps it to the earliest of the
+    timeout and the next scheduled event, runs the events due (they stand for other threads: keystrokes, a stop),
+    and returns as a notify would. Waits take no wall time, and every time a test asserts is exact.
+    Single-threaded: events run in the waiting thread (Activity's condition lock is re-entrant)."""
+
+    def __init__(self, start: float = 1024.0):
+        self.t = float(start)
+        self.events: list[tuple[float, int, object]] = []
+        self.waits: list[float] = []  # every timeout asked for
+
+    def now(self) -> float:
+        return self.t
+
+    def at(self, t: float, fn) -> None:
+        """Runs fn() when simulated time reaches t (during a wait)."""
+        self.events.append((float(t), len(self.events), fn))
+        self.events.sort(key=lambda e: e[:2])
+
+    def advance(self, dt: float) -> None:
+        self.t += dt
+
+    def wait(self, cv, timeout: float) -> None:
+        self.waits.append(timeout)
+        if len(self.waits) > 100_000:
+            raise RuntimeError("FakeClock: the code under test waits forever")
+        end = self.t + timeout
+        if self.events and self.events[0][0] <= end:
+            due = self.events[0][0]
+            self.t = max(self.t, due)
+            while self.events and self.events[0][0] <= due:
+                _, _, fn = self.events.pop(0)
+                fn()
+            return
+        self.t = end
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()

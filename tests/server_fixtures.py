@@ -88,7 +88,7 @@ def expected_completion(model_path: str, uri: str, text: str, language_id: str, 
     """What the server must answer, computed in this process: the same context and prompt, the runtime's plain
     greedy generation of max_tokens tokens (no early stop), then post-processing. `adapter`: a LoRA GGUF the
     model runs with."""
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
     from ckls.completion.context import ExtraContext, build_context
     from ckls.completion.documents import Document
     from ckls.completion.engine import decode_utf8
@@ -107,9 +107,9 @@ def expected_completion(model_path: str, uri: str, text: str, language_id: str, 
     ctx = build_context(uri, language_id, before, after, ln, col, first, extra, s.extra_tokens * 3)
     with load_model(model_path, n_ctx=s.n_ctx, n_threads=1) as model:
         if adapter:
-            from ckls.tune.loop import load_serving_adapter
+            from ckls.runtime.lora import LoraAdapter
 
-            model.set_adapter(load_serving_adapter(model, adapter))
+            model.set_adapter(LoraAdapter.from_gguf(model, adapter))
         b = PromptBuilder(model.tokenizer, s.prefix_tokens, s.suffix_tokens, s.extra_tokens, s.fim_order)
         prompt = b.build(ctx)
         heal = healing(model.tokenizer, prompt.heal)

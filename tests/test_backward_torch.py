@@ -14,14 +14,7 @@ from ckls.native import NativeError, ffi, lib  # noqa: E402
 from ckls.runtime.lora import TARGETS, LoraAdapter, LoraTrainer, target_shape  # noqa: E402
 from ckls.runtime.model import Cancelled, CancelFlag, Model  # noqa: E402
 
-SEED = np.random.SeedSequence().entropy
-print(f"test_backward_torch seed {SEED}")
 torch.set_num_threads(1)
-
-
-@pytest.fixture
-def rng(request):
-    return np.random.default_rng([SEED, abs(hash(request.node.name)) % (2**32)])
 
 
 @pytest.fixture(scope="module")

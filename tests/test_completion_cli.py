@@ -11,7 +11,7 @@ SRC = "import os\n\n\ndef area(width, height):\n    return width * height\n\n\nt
 
 
 def test_complete_prints_the_pipelines_suggestion(tiny_model, tmp_path):
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
 
     f = tmp_path / "geo.py"
     f.write_text(SRC)

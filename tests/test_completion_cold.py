@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ckls.completion.cache import SuggestionCache
-from ckls.completion.config import Settings
+from ckls.config import Settings
 from ckls.completion.context import build_context
 from ckls.completion.engine import Engine, Job
 from ckls.completion.prefill import (CHUNK_MAX, CHUNK_MIN, LINE_STEPS, QUICK_MAX, QUICK_MIN, QUICK_SHARE, Meter,

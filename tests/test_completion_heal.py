@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from ckls.completion.config import Settings
+from ckls.config import Settings
 from ckls.completion.heal import Heal, Vocab, healing
 from ckls.completion.oneshot import complete_file
 from ckls.models import default_model_path

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from ckls.completion.config import Settings
+from ckls.config import Settings
 from ckls.completion.context import ExtraContext, build_context
 from ckls.completion.documents import Document
 from ckls.completion.engine import Engine, Job

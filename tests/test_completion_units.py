@@ -2,13 +2,12 @@
 cache, prompt layout and its stability between keystrokes, syntax context."""
 from __future__ import annotations
 
-import random
 import time
 
 import pytest
 
 from ckls.completion.cache import SuggestionCache
-from ckls.completion.config import Settings, SettingsError, add_cli_args, from_cli
+from ckls.config import Settings, SettingsError, add_cli_args, from_cli
 from ckls.completion.context import ExtraContext, build_context, enclosing_scope, extract_definitions, names_near_cursor
 from ckls.completion.documents import (Document, index_to_units, index_to_utf16, split_lines, units_to_index,
                                        utf16_to_index)
@@ -46,10 +45,8 @@ def _apply_reference(text: str, sl: int, sc: int, el: int, ec: int, new: str) ->
 ALPHABET = ["a", "b", " ", "\n", "\r\n", "\r", "é", "😀", "\t", "{", "}"]
 
 
-def test_documents_match_reference_on_random_edits():
-    seed = random.randrange(1 << 30)
-    print("seed", seed)
-    rng = random.Random(seed)
+def test_documents_match_reference_on_random_edits(py_rng):
+    rng = py_rng
     for _ in range(30):
         text = "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 40)))
         doc = Document("file:///x", text)
@@ -107,10 +104,8 @@ def test_huge_single_line_is_linear():
     assert time.monotonic() - t0 < 30  # a hang guard, not a speed goal
 
 
-def test_positions_in_every_encoding_match_a_plain_count():
-    seed = random.randrange(1 << 30)
-    print("seed", seed)
-    rng = random.Random(seed)
+def test_positions_in_every_encoding_match_a_plain_count(py_rng):
+    rng = py_rng
     width = {"utf-16": lambda c: 2 if ord(c) > 0xFFFF else 1, "utf-32": lambda c: 1,
              "utf-8": lambda c: len(c.encode("utf-8", "surrogatepass"))}
     for _ in range(2000):
@@ -147,7 +142,7 @@ def test_settings_from_every_source():
 
 
 def test_settings_toml(tmp_path):
-    from ckls.completion.config import load_toml
+    from ckls.config import load_toml
 
     (tmp_path / "ckls.toml").write_text('[ckls]\nlatency_ms = 123\ndisabled_languages = ["go"]\n')
     s = Settings().merged(load_toml(tmp_path / "ckls.toml"), strict=True)[0]

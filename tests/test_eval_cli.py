@@ -60,7 +60,8 @@ pytestmark = pytest.mark.skipif(default_model_path() is None, reason="no default
 
 
 @pytest.fixture
-def repo(tmp_path):
+def proj(tmp_path):
+    """A small mixed Python/C project (its own, not the tuning tests' `repo`)."""
     root = tmp_path / "proj"
     (root / "shapes").mkdir(parents=True)
     (root / "shapes" / "geo.py").write_text(GEO)
@@ -75,11 +76,11 @@ def run_cli(*args, timeout=300):
                           text=True, timeout=timeout, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
 
 
-def test_eval_cli_end_to_end(repo, tmp_path):
+def test_eval_cli_end_to_end(proj, tmp_path):
     from ckls.eval.metrics import edit_similarity, exact_match
 
     out_json = tmp_path / "out.json"
-    p = run_cli("--repo", str(repo), "--files", "shapes/geo.py", "csrc/scale.c", "--samples", "4", "--blocks", "2",
+    p = run_cli("--repo", str(proj), "--files", "shapes/geo.py", "csrc/scale.c", "--samples", "4", "--blocks", "2",
                 "--seed", "5", "--threads", "1", "--max-tokens", "24", "--json", str(out_json))
     assert p.returncode == 0, p.stderr
     assert "[6/6]" in p.stderr                               # the progress line
@@ -105,27 +106,27 @@ def test_eval_cli_end_to_end(repo, tmp_path):
     assert line_all["exact_match"] == pytest.approx(sum(r["em"] for r in recs if r["kind"] == "line") / 4)
 
 
-def test_held_out_split_is_the_default_and_bad_input_is_reported(repo, tmp_path):
+def test_held_out_split_is_the_default_and_bad_input_is_reported(proj, tmp_path):
     from ckls.eval import held_out_files
 
     out_json = tmp_path / "o.json"
-    p = run_cli("--repo", str(repo), "--held-out", "0.5", "--split-seed", "1", "--samples", "2", "--blocks", "0",
+    p = run_cli("--repo", str(proj), "--held-out", "0.5", "--split-seed", "1", "--samples", "2", "--blocks", "0",
                 "--threads", "1", "--max-tokens", "16", "--json", str(out_json), "-q")
     assert p.returncode == 0, p.stderr
     d = json.loads(out_json.read_text())
-    assert d["files"] == held_out_files(repo, 0.5, 1) and d["held_out"] == 0.5
+    assert d["files"] == held_out_files(proj, 0.5, 1) and d["held_out"] == 0.5
     assert {r["path"] for r in d["samples"]} <= set(d["files"])
     assert run_cli("--repo", str(tmp_path / "nowhere")).returncode == 2
-    p = run_cli("--repo", str(repo), "--files", "shapes/none.py")
+    p = run_cli("--repo", str(proj), "--files", "shapes/none.py")
     assert p.returncode == 2 and "shapes/none.py" in p.stderr
-    p = run_cli("--repo", str(repo), "--model", str(tmp_path / "none.gguf"), "--samples", "1")
+    p = run_cli("--repo", str(proj), "--model", str(tmp_path / "none.gguf"), "--samples", "1")
     assert p.returncode == 1 and "model file not found" in p.stderr
 
 
 def test_suggestions_are_the_servers(tmp_path):
     """On a one-file repo (no neighbours' definitions), each sample's suggestion is what `ckls complete` prints
     for the same document and cursor: the harness has no generation path of its own."""
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
     from ckls.completion.oneshot import complete_file
     from ckls.eval.runner import run_samples
     from ckls.eval.samples import make_samples
@@ -152,11 +153,11 @@ def test_an_adapter_is_served_on_top_of_the_model(tmp_path):
     """--adapter: a LoRA whose B is zero changes nothing; a large random one changes what the model writes."""
     import numpy as np
 
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
     from ckls.eval.runner import run_samples
     from ckls.eval.samples import make_samples
     from ckls.runtime import load_model
-    from ckls.tune.adapter_gguf import LoraWeights, write_adapter
+    from ckls.runtime.adapter_gguf import LoraWeights, write_adapter
 
     repo = tmp_path / "r"
     repo.mkdir()

@@ -27,7 +27,6 @@ SEED = int(os.environ.get("CKLS_META_FUZZ_SEED", str(random.randrange(1 << 30)))
 CASE_TIMEOUT_S = 20
 MAX_MESSAGE = 500
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # GGUF value types: id -> struct format; 8 = string, 9 = array
 SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}

@@ -6,15 +6,6 @@ import pytest
 
 from ckls.native import ffi, lib
 
-SEED = np.random.SeedSequence().entropy
-print(f"test_ops seed {SEED}")
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(SEED)
-
-
 def fptr(a: np.ndarray):
     assert a.dtype == np.float32 and a.flags.c_contiguous
     return ffi.from_buffer("float[]", a)

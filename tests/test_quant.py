@@ -20,13 +20,6 @@ WEIGHT_TYPES = [F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K]
 ISAS = [isa for isa in range(lib.CKLS_ISA_COUNT) if lib.ckls_isa_available(isa)]
 
 
-@pytest.fixture
-def rng():
-    seed = int(np.random.SeedSequence().entropy % 2**32)
-    print(f"seed {seed}")
-    return np.random.default_rng(seed)
-
-
 def _f32p(a: np.ndarray):
     assert a.dtype == np.float32 and a.flags.c_contiguous
     return ffi.cast("float *", ffi.from_buffer(a))

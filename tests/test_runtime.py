@@ -139,3 +139,21 @@ def test_ckls_isa_env_pins_and_rejects():
     env["CKLS_ISA"] = "pdp11"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode != 0 and "not one of scalar" in out.stderr
+
+
+def test_truncate_and_forget_drop_cached_positions(model_path):
+    """The public KV-cache API (llama.cpp's llama_memory_seq_rm): truncate(n) keeps positions < n, forget() all;
+    evaluation then continues from what is kept, with the same logits as before."""
+    with load_model(model_path, n_ctx=64, n_threads=1) as m:
+        full = m.logits_for([5, 6, 7, 8, 9])
+        m.truncate(3)
+        assert m.cached_tokens == [5, 6, 7]
+        with pytest.raises(ValueError):
+            m.eval([9], pos0=4)  # position 3 is gone
+        assert np.array_equal(m.eval([8, 9], pos0=3), full)
+        m.truncate(10)
+        assert m.cached_tokens == [5, 6, 7, 8, 9]
+        m.forget()
+        assert m.cached_tokens == []
+        with pytest.raises(ValueError):
+            m.truncate(-1)

@@ -44,7 +44,7 @@ async def stats(client) -> dict:
 
 
 def settings():
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
 
     return Settings().merged(OPTIONS)[0]
 

@@ -50,7 +50,7 @@ def cut_at_return(text: str, *starts: int) -> tuple[str, list[tuple[int, int]]]:
 
 
 def settings(**kw):
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
 
     return Settings().merged(dict(OPTIONS, **kw))[0]
 

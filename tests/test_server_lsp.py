@@ -61,7 +61,7 @@ async def test_inline_completion_equals_greedy_generation(client: LanguageClient
     uri = "file:///work/geometry.py"
     open_doc(client, uri, SRC)
     res = await client.text_document_inline_completion_async(inline_params(uri, LINE, COL))
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
 
     s = Settings().merged(OPTIONS)[0]
     want = expected_completion(tiny_model, uri, SRC, "python", LINE, COL, s)
@@ -149,7 +149,7 @@ async def test_did_change_storm_then_exact_text(client: LanguageClient, tiny_mod
                                                inline_params(uri, pos.line, pos.character, invoked=False))
     # a completion at the end sees exactly the typed text: the answer equals greedy generation on that text
     res = await client.text_document_inline_completion_async(inline_params(uri, 40, 0))
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
 
     want = expected_completion(tiny_model, uri, text, "python", 40, 0, Settings().merged(OPTIONS)[0])
     assert (res.items[0].insert_text if res else "") == want
@@ -168,7 +168,7 @@ async def test_non_ascii_positions_are_utf16(client: LanguageClient, tiny_model)
             text="!")]))
     new_src = 's = "héllo 😀 wörld"\nname = "Zoë 😀!"\nx = \n'
     res = await client.text_document_inline_completion_async(inline_params(uri, 2, 4))
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
 
     want = expected_completion(tiny_model, uri, new_src, "python", 2, 4, Settings().merged(OPTIONS)[0])
     got = res.items[0].insert_text if res else ""
@@ -311,7 +311,7 @@ async def test_prefetch_after_accept_serves_the_next_request(client: LanguageCli
     assert st["prefetched"] == n0 + 1
     end = COL + len(item.insert_text)
     new_src = SRC.replace("    total = \n", "    total = " + item.insert_text + "\n")
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
 
     want = expected_completion(tiny_model, uri, new_src, "python", LINE, end, Settings().merged(OPTIONS)[0])
     hits = st["cache_hits"]

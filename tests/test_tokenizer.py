@@ -148,12 +148,10 @@ def test_edge_cases_identical_to_hf(pre, parse_special):
 
 
 @pytest.mark.parametrize("pre", PRES)
-def test_random_unicode_identical_to_hf(pre):
+def test_random_unicode_identical_to_hf(pre, py_rng):
     """Random mixes of code points from every class the regexes care about (seed printed)."""
     hf, ours = pair(pre)
-    seed = random.randrange(2**32)
-    print("seed", seed)
-    rng = random.Random(seed)
+    rng = py_rng
     pool = (list(" \t\n\r\u00a0\u2003\u3000\u0085'sStTreRElLdDvVmM") + list("abcXYZ0123456789_.,:;()[]{}<>=+-*/\\\"#@$")
             + ["é", "ß", "ſ", "中", "😀", "\u0301", "٣", "½", "Ⅻ", "\u200b", "\ufeff", "𐵐", "\x1c", "\x00"])
     texts = ["".join(rng.choice(pool) for _ in range(rng.randrange(1, 200))) for _ in range(2000)]
@@ -186,11 +184,9 @@ def assert_same_pieces(pre: str, cps) -> None:
 
 
 @pytest.mark.parametrize("pre", PRES)
-def test_code_point_classes_match_hf_sample(pre):
+def test_code_point_classes_match_hf_sample(pre, py_rng):
     """Pre-tokenizer pieces equal HF's regex pieces for every code point below U+0800 and a random 30k others."""
-    seed = random.randrange(2**32)
-    print("seed", seed)
-    rng = random.Random(seed)
+    rng = py_rng
     others = [c for c in rng.sample(range(0x800, 0x110000), 30000) if not 0xD800 <= c <= 0xDFFF]
     assert_same_pieces(pre, list(range(0x800)) + others)
 
@@ -220,11 +216,9 @@ def test_roundtrip_and_token_bytes(pre):
         assert b"".join(ours.token_bytes(i) for i in ids) == text.encode()
 
 
-def test_invalid_utf8_is_lossless():
+def test_invalid_utf8_is_lossless(py_rng):
     """Random bytes never fail, and every byte comes back: invalid ones as their own byte tokens."""
-    seed = random.randrange(2**32)
-    print("seed", seed)
-    rng = random.Random(seed)
+    rng = py_rng
     for pre in PRES:
         _, ours = pair(pre)
         for _ in range(300):

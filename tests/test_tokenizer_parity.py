@@ -8,7 +8,6 @@ from __future__ import annotations
 import ctypes
 import os
 import pathlib
-import random
 
 import numpy as np
 import pytest
@@ -90,11 +89,9 @@ def test_edge_cases_match_llama_cpp(pair, special):
         assert ours.encode(data, parse_special=special) == llama_ids(llama, data, special), (pre, text[:80])
 
 
-def test_stdlib_sample_matches_llama_cpp(pair):
+def test_stdlib_sample_matches_llama_cpp(pair, py_rng):
     pre, llama, ours = pair
-    seed = random.randrange(2**32)
-    print("seed", seed)
-    texts = random.Random(seed).sample(stdlib_texts(), 150)
+    texts = py_rng.sample(stdlib_texts(), 150)
     for text in texts:
         data = text.encode()
         assert ours.encode(data) == llama_ids(llama, data, False), (pre, seed, text[:200])

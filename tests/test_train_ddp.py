@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import fresh_seed, note_seed
+
 torch = pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,9 +19,11 @@ MODEL = ["--dim", "32", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--f
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def data(tmp_path_factory, request):
     d = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng()
+    seed = fresh_seed()
+    note_seed(request.node, seed, "data seed")  # (module-scoped: reported with any of the module's failures)
+    rng = np.random.default_rng(seed)
     vocab = 97
     # A learnable stream: a repeating pattern with noise, so the loss falls within a few steps.
     base = np.tile(np.arange(vocab, dtype=np.uint16), 200)

@@ -6,7 +6,8 @@ import pytest
 
 import reference_forward as rf
 from ckls.runtime.gguf_file import ModelError
-from ckls.tune.adapter_gguf import TARGETS, LoraWeights, check_against_base, read_adapter, write_adapter
+from ckls.runtime.adapter_gguf import LoraWeights, check_against_base, read_adapter, write_adapter
+from ckls.runtime.lora import TARGET_ORDER as TARGETS
 
 
 def random_adapter(model_path, rank, alpha, seed, targets=TARGETS, layers=None) -> LoraWeights:
@@ -105,11 +106,66 @@ def test_llama_cpp_applies_our_adapter_like_the_reference(models, tmp_path, arch
     except ImportError:
         return  # this build serves no adapters yet; the file format is what was checked
     from ckls.runtime import load_model
-    from ckls.tune.loop import load_serving_adapter
+    from ckls.runtime.lora import LoraAdapter
 
     with load_model(base, n_ctx=64, n_threads=1) as m:
-        m.set_adapter(load_serving_adapter(m, path))
+        m.set_adapter(LoraAdapter.from_gguf(m, path))
         ours = m.eval(tokens, logits_all=True)
     e_ours = rel(ours, got)
     print(f"{arch}: ckls+LoRA vs llama.cpp+LoRA rel {e_ours:.2e}")
     assert e_ours < 2e-5
+
+
+def test_target_order_is_the_c_librarys():
+    """The one order (ckls.h): index i is flag 1 << i; Python reads names and flags from the library."""
+    from ckls.native import ffi, lib
+    from ckls.runtime.lora import TARGETS as FLAGS
+
+    assert TARGETS == ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+    assert [FLAGS[t] for t in TARGETS] == [lib.CKLS_LORA_Q, lib.CKLS_LORA_K, lib.CKLS_LORA_V, lib.CKLS_LORA_O,
+                                           lib.CKLS_LORA_GATE, lib.CKLS_LORA_UP, lib.CKLS_LORA_DOWN]
+    assert lib.ckls_lora_target_name(-1) == ffi.NULL and lib.ckls_lora_target_name(len(TARGETS)) == ffi.NULL
+
+
+def test_runtime_adapter_from_and_to_the_file(models, tmp_path):
+    """LoraAdapter.from_gguf holds the file's A/B and alpha; to_weights gives them back; a file for another
+    architecture is refused; serving it changes the logits and drops the cached prefix."""
+    from ckls.runtime import load_model
+    from ckls.runtime.lora import LoraAdapter
+
+    base = models.get("qwen2", "tiny", "f32")
+    w = random_adapter(base, rank=4, alpha=8.0, seed=3, targets=("ffn_up", "attn_k"))
+    path = tmp_path / "a.gguf"
+    write_adapter(path, w)
+    with load_model(base, n_ctx=64, n_threads=1) as m:
+        plain = m.logits_for([1, 2, 3, 4])
+        assert m.cached_tokens == [1, 2, 3, 4]
+        ad = LoraAdapter.from_gguf(m, path)
+        assert ad.targets == ("attn_k", "ffn_up") and ad.rank == 4 and ad.alpha == 8.0
+        back = ad.to_weights("qwen2", {"ckls.tune.step": 7})
+        assert set(back.pairs) == set(w.pairs) and back.meta == w.meta
+        for name, (a, b) in w.pairs.items():
+            assert np.array_equal(back.pairs[name][0], a) and np.array_equal(back.pairs[name][1], b)
+        m.set_adapter(ad)
+        assert m.cached_tokens == []
+        assert not np.allclose(m.logits_for([1, 2, 3, 4]), plain)
+        other = LoraWeights("llama", w.alpha, w.pairs)
+        with pytest.raises(ValueError, match="for 'llama'"):
+            LoraAdapter.from_weights(m, other)
+
+
+def test_integer_metadata_keys_take_the_one_typing_rule(models, tmp_path):
+    """One GGUF writer: integers that fit are uint32 / int32 (as llama.cpp reads its keys), wider ones 64-bit."""
+    import gguf
+
+    base = models.get("qwen2", "tiny", "f32")
+    w = random_adapter(base, rank=2, alpha=4.0, seed=5, targets=("attn_q",), layers=[0])
+    w.meta = {"ckls.a": 7, "ckls.b": -3, "ckls.c": 1 << 40, "ckls.d": -(1 << 40), "ckls.e": True, "ckls.f": 0.5,
+              "ckls.g": "x"}
+    path = tmp_path / "a.gguf"
+    write_adapter(path, w)
+    fields = gguf.GGUFReader(str(path)).fields
+    T = gguf.GGUFValueType
+    assert [fields[k].types[0] for k in sorted(w.meta)] == [T.UINT32, T.INT32, T.UINT64, T.INT64, T.BOOL,
+                                                          T.FLOAT32, T.STRING]
+    assert read_adapter(path).meta == w.meta

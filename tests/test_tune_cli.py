@@ -11,8 +11,6 @@ import time
 import numpy as np
 import pytest
 
-from tune_fixtures import make_repo
-
 CMD = [sys.executable, "-m", "ckls", "tune"]
 
 
@@ -25,14 +23,6 @@ def has_lora() -> bool:
 
 
 needs_lora = pytest.mark.skipif(not has_lora(), reason="ckls.runtime.lora (the native LoRA trainer) is not in this build")
-
-
-@pytest.fixture()
-def repo(tmp_path):
-    root = tmp_path / "repo"
-    root.mkdir()
-    make_repo(root)
-    return str(root)
 
 
 def flags(model, state, steps):

@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from ckls.completion.config import SCHEMA, Settings, SettingsError, add_cli_args, from_cli, load_toml
+from ckls.config import SCHEMA, Settings, SettingsError, add_cli_args, from_cli, load_toml
 from ckls.tune.loop import TuneOptions
 
 

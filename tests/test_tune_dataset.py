@@ -7,14 +7,7 @@ import numpy as np
 import pytest
 
 from ckls.tune import dataset
-from tune_fixtures import git, make_repo, source
-
-
-@pytest.fixture()
-def repo(tmp_path):
-    root = tmp_path / "repo"
-    root.mkdir()
-    return str(root), make_repo(root)
+from tune_fixtures import SPECIAL, git, source
 
 
 @pytest.fixture()
@@ -30,11 +23,11 @@ def tok(models):
 @pytest.fixture()
 def texts(repo):
     """(path, text) of the repository's usable files."""
-    return [(f.path, f.text) for f in dataset.scan(repo[0]).files]
+    return [(f.path, f.text) for f in dataset.scan(repo).files]
 
 
 def test_scan_keeps_sources_and_drops_the_rest(repo):
-    root, special = repo
+    root, special = repo, SPECIAL
     sc = dataset.scan(root)
     paths = [f.path for f in sc.files]
     assert paths == sorted(paths)
@@ -78,7 +71,7 @@ def test_heldout_is_stable_and_small():
 
 
 def test_incremental_plan_from_content_hashes(repo):
-    root, special = repo
+    root, special = repo, SPECIAL
     files = dataset.scan(root).files
     held = dataset.choose_heldout([f.path for f in files], 0.1)
     rng = np.random.default_rng(0)

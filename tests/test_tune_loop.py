@@ -9,23 +9,16 @@ import numpy as np
 import pytest
 
 import reference_forward as rf
-from tune_fixtures import make_repo, source
+from tune_fixtures import source
 
 lora = pytest.importorskip("ckls.runtime.lora", reason="ckls.runtime.lora (the native LoRA trainer) is not in this build")
 
 from ckls.runtime import load_model  # noqa: E402
 from ckls.tune import checkpoint  # noqa: E402
-from ckls.tune.adapter_gguf import check_against_base, read_adapter, write_adapter  # noqa: E402
-from ckls.tune.loop import TuneOptions, Tuner, load_serving_adapter  # noqa: E402
+from ckls.runtime.adapter_gguf import check_against_base, read_adapter, write_adapter  # noqa: E402
+from ckls.runtime.lora import LoraAdapter  # noqa: E402
+from ckls.tune.loop import TuneOptions, Tuner  # noqa: E402
 from ckls.tune.scheduler import Activity  # noqa: E402
-
-
-@pytest.fixture()
-def repo(tmp_path):
-    root = tmp_path / "repo"
-    root.mkdir()
-    make_repo(root)
-    return str(root)
 
 
 def opts(**kw):
@@ -103,7 +96,7 @@ def test_served_adapter_matches_reference(models, tmp_path):
         want = rf.forward(rf.load(base), tokens, lora=rf.load_lora(path))
         with load_model(base, n_ctx=64, n_threads=1) as m:
             plain = m.eval(tokens, logits_all=True)
-            m.set_adapter(load_serving_adapter(m, path))
+            m.set_adapter(LoraAdapter.from_gguf(m, path))
             got = m.eval(tokens, logits_all=True)
             m.set_adapter(None)
             again = m.eval(tokens, logits_all=True)

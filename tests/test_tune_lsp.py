@@ -58,7 +58,7 @@ async def test_status_before_any_round(client: LanguageClient):
 
 @pytest.mark.skipif(not has_lora(), reason="ckls.runtime.lora (the native LoRA trainer) is not in this build")
 async def test_train_while_completing_then_hot_swap(client: LanguageClient, tiny_model, tune_repo):
-    from ckls.completion.config import Settings
+    from ckls.config import Settings
 
     await wait_model(client)
     uri = f"file://{tune_repo}/pkg/typing_here.py"

@@ -51,49 +51,38 @@ def test_missing_tree_and_this_machine(tmp_path):
     assert power.on_battery() in (True, False, None)  # the real probe of this platform never raises
 
 
-def test_scheduler_waits_on_battery_and_wakes_on_mains_or_stop():
+def test_scheduler_waits_on_battery_and_wakes_on_mains_or_stop(fake_clock):
     state = {"battery": True}
-    probes = []
-    act = Activity("always", power=lambda: probes.append(1) or state["battery"], recheck_s=0.05)
-    out = []
-    th = threading.Thread(target=lambda: out.append(act.wait_turn()))
-    th.start()
-    time.sleep(0.3)
-    assert th.is_alive() and act.paused == "on battery" and len(probes) >= 3  # looked again, still waiting
-    state["battery"] = False
-    th.join(2)
-    assert out == [True] and act.paused is None and act.waited_s >= 0.3
+    probes, seen = [], []
+    act = Activity("always", power=lambda: probes.append(1) or state["battery"], recheck_s=0.0625, clock=fake_clock)
+    t0 = fake_clock.now()
+
+    def mains():
+        seen.append((act.paused, len(probes)))
+        state["battery"] = False
+
+    fake_clock.at(t0 + 0.3125, mains)
+    assert act.wait_turn() is True
+    assert seen == [("on battery", 5)]  # it looked again every recheck_s (0, 1/16 .. 4/16 s), still waiting
+    assert act.paused is None and act.waited_s >= 0.3125
 
     state["battery"] = True
-    act2 = Activity("always", power=lambda: state["battery"], recheck_s=60)
-    out2 = []
-    th = threading.Thread(target=lambda: out2.append(act2.wait_turn()))
-    th.start()
-    time.sleep(0.1)
-    t0 = time.monotonic()
-    act2.stop()
-    th.join(2)
-    assert out2 == [False] and time.monotonic() - t0 < 1  # no waiting out the 60-s recheck
+    act2 = Activity("always", power=lambda: state["battery"], recheck_s=60, clock=fake_clock)
+    t_stop = fake_clock.now() + 0.125
+    fake_clock.at(t_stop, act2.stop)
+    assert act2.wait_turn() is False
+    assert fake_clock.now() == t_stop  # no waiting out the 60-s recheck
 
-    act3 = Activity("always", power=lambda: True, recheck_s=60)
-    out3 = []
-    th = threading.Thread(target=lambda: out3.append(act3.wait_turn()))
-    th.start()
-    time.sleep(0.1)
-    act3.allow_battery()  # the user started the round by hand
-    th.join(2)
-    assert out3 == [True] and act3.paused is None
+    act3 = Activity("always", power=lambda: True, recheck_s=60, clock=fake_clock)
+    fake_clock.at(fake_clock.now() + 0.125, act3.allow_battery)  # the user started the round by hand
+    assert act3.wait_turn() is True and act3.paused is None
 
 
-def test_round_paused_on_battery_does_nothing_until_mains(models, tmp_path):
+def test_round_paused_on_battery_does_nothing_until_mains(models, tmp_path, repo):
     pytest.importorskip("ckls.runtime.lora", reason="ckls.runtime.lora (the native LoRA trainer) is not in this build")
-    from tune_fixtures import make_repo
-
     from ckls.tune.loop import TuneOptions, Tuner
 
-    root = tmp_path / "repo"
-    root.mkdir()
-    make_repo(root)
+    root = repo
     state = {"battery": True}
     act = Activity("always", power=lambda: state["battery"], recheck_s=0.05)
     seen = []

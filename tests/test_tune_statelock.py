@@ -27,15 +27,11 @@ def test_second_lock_in_this_process_is_refused(tmp_path):
     assert statelock.holder(str(tmp_path / "never")) is None
 
 
-def test_another_process_holds_the_folder_until_killed(models, tmp_path):
+def test_another_process_holds_the_folder_until_killed(models, tmp_path, repo):
     pytest.importorskip("ckls.runtime.lora", reason="ckls.runtime.lora (the native LoRA trainer) is not in this build")
-    from tune_fixtures import make_repo
-
     from ckls.tune.loop import TuneOptions, Tuner, TuneUnavailable
 
-    root = tmp_path / "repo"
-    root.mkdir()
-    make_repo(root)
+    root = repo
     state = tmp_path / "state"
     state.mkdir()
     model = models.get("qwen2", "tiny", "f32")

@@ -43,6 +43,22 @@ def source(i: int, rng: np.random.Generator) -> str:
         ''')
 
 
+# {kind: path} of the files make_repo writes for the dataset to skip (or, "plain_folder" and "untracked", to use)
+SPECIAL = {
+    "plain_folder": "tools_out/used.py",
+    "gitignored": "notes_ignored.py",
+    "vendored": "vendor/lib.py",
+    "generated_name": "pkg/api_pb2.py",
+    "generated_banner": "pkg/table.py",
+    "minified": "pkg/min.js",
+    "binary": "pkg/blob.c",
+    "huge": "pkg/huge.py",
+    "exact_dup": "pkg/zz_copy_of_mod00.py",
+    "untracked": "pkg/new_untracked.py",
+    "not_source": "README.md",
+}
+
+
 def make_repo(root, n: int = 12, seed: int = 0) -> dict:
     """Writes and commits the repository; returns {kind: path} of the special files."""
     rng = np.random.default_rng(seed)
@@ -52,19 +68,7 @@ def make_repo(root, n: int = 12, seed: int = 0) -> dict:
     for i in range(n):
         with open(os.path.join(root, "pkg", f"mod{i:02d}.py"), "w") as f:
             f.write(source(i, rng))
-    special = {
-        "plain_folder": "tools_out/used.py",
-        "gitignored": "notes_ignored.py",
-        "vendored": "vendor/lib.py",
-        "generated_name": "pkg/api_pb2.py",
-        "generated_banner": "pkg/table.py",
-        "minified": "pkg/min.js",
-        "binary": "pkg/blob.c",
-        "huge": "pkg/huge.py",
-        "exact_dup": "pkg/zz_copy_of_mod00.py",
-        "untracked": "pkg/new_untracked.py",
-        "not_source": "README.md",
-    }
+    special = dict(SPECIAL)
     files = {
         special["plain_folder"]: source(100, rng),
         special["gitignored"]: source(101, rng),

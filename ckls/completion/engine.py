@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ckls.completion.config import Settings
+from ckls.config import Settings
 from ckls.completion.context import Context
 from ckls.completion.heal import healing
 from ckls.completion.postprocess import Post, decide_shape
@@ -155,7 +155,13 @@ class Engine:
             m.eval(toks[i:i + 1], pos0=2 * n + i)
         step = (time.monotonic() - t) / 4 * 1e3
         self.meter, self.quick_meter = Meter(tok_s, step), Meter(tok_s, step)
-        m._cached = []
+        m.forget()
+
+    def forget_windows(self) -> None:
+        """Forgets where each document's prompt window started (the prefix hysteresis that keeps the KV cache
+        reusable while typing): the next prompt depends on its own context only. Call between jobs."""
+        if self.builder is not None:
+            self.builder = self._builder(self.settings)
 
     def _builder(self, s: Settings) -> PromptBuilder:
         budget = max(64, self.model.n_ctx - s.max_tokens - 8)
@@ -191,6 +197,19 @@ class Engine:
                 self.scout.set_adapter(getattr(self.model, "adapter", None))
             return out
         return self._submit(run)
+
+    def serve_adapter(self, path: str | None) -> cf.Future:
+        """From the next job on, the model (and the scout) runs with the LoRA adapter in the GGUF file `path`
+        (None: without one), swapped in between two jobs. The future gives True once it is in use, False when no
+        model is loaded, or raises when the file does not fit the model (which then keeps its adapter)."""
+        def swap(model) -> bool:
+            if model is None:
+                return False
+            from ckls.runtime.lora import LoraAdapter
+
+            model.set_adapter(LoraAdapter.from_gguf(model, path) if path else None)  # (the model keeps it alive)
+            return True
+        return self.with_model(swap)
 
     @property
     def ready(self) -> bool:

@@ -9,6 +9,8 @@ held-out PyPI code with the shipped model: line exact match 0.06 -> 0.19 (bench/
 from __future__ import annotations
 
 import bisect
+import threading
+import weakref
 
 import numpy as np
 
@@ -63,11 +65,18 @@ class Heal:
         return raw[len(self.owed):] if raw.startswith(self.owed) else b""
 
 
+_VOCABS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # tokenizer -> its Vocab, while it lives
+_VOCABS_LOCK = threading.Lock()
+
+
 def vocab_for(tok) -> Vocab:
     """The tokenizer's Vocab, built once per tokenizer (a 150k-token vocabulary takes a few hundred ms)."""
-    v = getattr(tok, "_heal_vocab", None)
+    with _VOCABS_LOCK:
+        v = _VOCABS.get(tok)
     if v is None:
-        v = tok._heal_vocab = Vocab(tok)
+        v = Vocab(tok)
+        with _VOCABS_LOCK:
+            v = _VOCABS.setdefault(tok, v)
     return v
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ckls.completion.config import Settings
+from ckls.config import Settings
 from ckls.completion.context import ExtraContext, build_context
 from ckls.completion.documents import Document, index_to_utf16
 from ckls.completion.engine import Engine, Job, Result

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ckls.completion.cache import SuggestionCache
-from ckls.completion.config import Settings
+from ckls.config import Settings
 from ckls.completion.context import Context
 from ckls.completion.engine import Engine, Job, NoModel, Result
 from ckls.completion.telemetry import Telemetry

@@ -8,7 +8,7 @@ import time
 
 
 def add_parser(sub) -> None:
-    from ckls.completion.config import add_cli_args
+    from ckls.config import add_cli_args
 
     e = sub.add_parser("eval", help="measure completion quality on a source tree")
     esub = e.add_subparsers(dest="eval_cmd", metavar="WHAT", required=True)
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_eval_completion(args) -> int:
-    from ckls.completion.config import Settings, from_cli
+    from ckls.config import Settings, from_cli
     from ckls.completion.engine import NoModel
     from ckls.eval.report import misses, summarize, table, write_json
     from ckls.eval.runner import progress_line, run_samples

@@ -9,7 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ckls.completion.config import Settings
+from ckls.config import Settings
 from ckls.completion.context import ExtraContext, build_context, extract_definitions
 from ckls.completion.documents import Document, index_to_utf16
 from ckls.completion.engine import Engine, Job
@@ -108,12 +108,10 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
     try:
         engine.load(settings).result()
         if adapter:
-            from ckls.tune.loop import load_serving_adapter
-
-            engine.with_model(lambda m: m.set_adapter(load_serving_adapter(m, adapter))).result()
+            engine.serve_adapter(adapter).result()
         for k, s in enumerate(samples):
             # each sample stands alone: no prefix-window start held over from the previous position
-            engine.builder._start.clear()
+            engine.forget_windows()
             job = sample_job(s, repo, settings, neighbours)
             res = engine.submit(job).result()
             pred, em, es, block_em = score(s, res.text)

@@ -19,10 +19,12 @@ Conventions (the same as llama.cpp's converter output, so the files are intercha
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
+
+from ckls import atomic
 
 # Type names as `ckls model quantize` spells them -> ggml type ids (ckls.h uses ggml's values).
 TYPE_IDS = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8, "q4_k": 12, "q6_k": 14, "bf16": 30}
@@ -155,18 +157,44 @@ def add_vocab(w, vocab: VocabSpec) -> None:
         w.add_uint32(f"tokenizer.ggml.fim_{k}_token_id", int(tid))
 
 
-def write_atomic(path: str | os.PathLike, fill) -> None:
-    """Calls fill(tmp_path) and renames the result over path, so readers never see a half-written file."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".ckls-", suffix=".gguf.tmp", dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
-    try:
-        fill(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def add_kv(w, key: str, value) -> None:
+    """Adds one metadata key to a gguf.GGUFWriter with ckls's one typing rule: bool; int as uint32 (int32 when
+    negative), uint64 / int64 only when it does not fit 32 bits (llama.cpp reads its own integer keys as 32-bit);
+    float as float32; str; anything else as an array."""
+    if isinstance(value, bool):
+        w.add_bool(key, value)
+    elif isinstance(value, (int, np.integer)):
+        v = int(value)
+        if v >= 0:
+            w.add_uint32(key, v) if v < 1 << 32 else w.add_uint64(key, v)
+        else:
+            w.add_int32(key, v) if v >= -(1 << 31) else w.add_int64(key, v)
+    elif isinstance(value, (float, np.floating)):
+        w.add_float32(key, float(value))
+    elif isinstance(value, str):
+        w.add_string(key, value)
+    else:
+        w.add_array(key, list(value))
+
+
+def write_file(path: str | os.PathLike, arch: str, build: Callable) -> None:
+    """The one GGUF writer: build(w) adds keys and tensors to a gguf.GGUFWriter for `arch`; the file is written
+    whole and put in place atomically (ckls.atomic), so a reader sees the old file or the new one."""
+    import logging
+
+    import gguf
+
+    logging.getLogger("gguf.gguf_writer").setLevel(logging.WARNING)  # it logs every file it writes at INFO
+
+    def fill(tmp: str) -> None:
+        w = gguf.GGUFWriter(tmp, arch)
+        build(w)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+
+    atomic.write_with(path, fill, suffix=".gguf.tmp")
 
 
 def write_model(path, arch: str, hparams: dict, tensors: dict[str, np.ndarray], vocab: VocabSpec,
@@ -184,8 +212,7 @@ def write_model(path, arch: str, hparams: dict, tensors: dict[str, np.ndarray], 
     tensor_types = {k: type_id(v) for k, v in (tensor_types or {}).items()}
     got: dict[str, str] = {}
 
-    def fill(tmp: str) -> None:
-        w = gguf.GGUFWriter(tmp, arch)
+    def build(w) -> None:
         w.add_file_type(FILE_TYPE[TYPE_NAMES[default]])
         if default not in (0, 1, 30):
             w.add_quantization_version(gguf.GGML_QUANT_VERSION)
@@ -202,16 +229,7 @@ def write_model(path, arch: str, hparams: dict, tensors: dict[str, np.ndarray], 
         w.add_uint32(f"{a}.vocab_size", int(hp["n_vocab"]))
         add_vocab(w, vocab)
         for k, v in (extra_kv or {}).items():
-            if isinstance(v, bool):
-                w.add_bool(k, v)
-            elif isinstance(v, int):
-                w.add_uint32(k, v) if v >= 0 else w.add_int32(k, v)
-            elif isinstance(v, float):
-                w.add_float32(k, v)
-            elif isinstance(v, str):
-                w.add_string(k, v)
-            else:
-                w.add_array(k, list(v))
+            add_kv(w, k, v)
         for name, x in tensors.items():
             x = np.asarray(x, dtype=np.float32)
             if x.ndim == 1:
@@ -223,10 +241,6 @@ def write_model(path, arch: str, hparams: dict, tensors: dict[str, np.ndarray], 
                 w.add_tensor(name, np.ascontiguousarray(x))
             else:
                 w.add_tensor(name, quantize_matrix(x, t), raw_dtype=gguf.GGMLQuantizationType(t))
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_tensors_to_file()
-        w.close()
 
-    write_atomic(path, fill)
+    write_file(path, arch, build)
     return got

@@ -7,18 +7,17 @@ y = W.x + (alpha / rank) * B.(A.x). llama.cpp reads a missing or zero `adapter.l
 alpha = rank for such files."""
 from __future__ import annotations
 
+import os
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from ckls.native import NativeError, check, ffi, last_error, lib
 
-# GGUF base names of the matrices an adapter may touch, with their C flags
-TARGETS = {
-    "attn_q": lib.CKLS_LORA_Q, "attn_k": lib.CKLS_LORA_K, "attn_v": lib.CKLS_LORA_V,
-    "attn_output": lib.CKLS_LORA_O, "ffn_gate": lib.CKLS_LORA_GATE, "ffn_up": lib.CKLS_LORA_UP,
-    "ffn_down": lib.CKLS_LORA_DOWN,
-}
+# GGUF base names of the matrices an adapter may touch, in the C library's one order (ckls.h), with their C flags
+TARGET_ORDER: tuple[str, ...] = tuple(ffi.string(lib.ckls_lora_target_name(i)).decode()
+                                      for i in range(lib.CKLS_LORA_N_TARGETS))
+TARGETS = {name: 1 << i for i, name in enumerate(TARGET_ORDER)}
 BUFFERS = {"params": lib.CKLS_LORA_PARAMS, "grads": lib.CKLS_LORA_GRADS, "adam_m": lib.CKLS_LORA_ADAM_M,
            "adam_v": lib.CKLS_LORA_ADAM_V}
 
@@ -68,6 +67,46 @@ class LoraAdapter:
     def for_model(cls, model, rank: int = 16, alpha: float = 32.0, targets: Iterable[str] = tuple(TARGETS),
                   seed: int = 0) -> "LoraAdapter":
         return cls(model.hparams, rank, alpha, targets, seed)
+
+    @classmethod
+    def from_weights(cls, model, w) -> "LoraAdapter":
+        """A runtime adapter for `model` holding an adapter file's A/B (ckls.runtime.adapter_gguf.LoraWeights)."""
+        if w.arch != model.arch:
+            raise ValueError(f"adapter is for {w.arch!r}, the model is {model.arch!r}")
+        targets = tuple(sorted({name.split(".")[2] for name in w.pairs}, key=TARGET_ORDER.index))
+        adapter = cls.for_model(model, rank=w.rank, alpha=w.alpha, targets=targets)
+        adapter.load_weights(w)
+        return adapter
+
+    @classmethod
+    def from_gguf(cls, model, path: str | os.PathLike) -> "LoraAdapter":
+        """An adapter from a LoRA GGUF (ours or llama.cpp's) for `model`, ready for model.set_adapter (as
+        llama.cpp's llama_adapter_lora_init)."""
+        from ckls.runtime.adapter_gguf import read_adapter
+
+        return cls.from_weights(model, read_adapter(path))
+
+    def load_weights(self, w) -> None:
+        """Copies saved A/B (LoraWeights) into this adapter of the same targets and rank."""
+        want = {f"blk.{layer}.{t}.weight" for layer, t in self.names()}
+        if set(w.pairs) != want:
+            raise ValueError("the saved adapter adapts other matrices than this one")
+        for name, (a, b) in w.pairs.items():
+            _, layer, t, _ = name.split(".")
+            va, vb = self.a(int(layer), t), self.b(int(layer), t)
+            if va.shape != a.shape or vb.shape != b.shape:
+                raise ValueError(f"{name}: saved shapes {a.shape}/{b.shape} differ from {va.shape}/{vb.shape}")
+            va[...] = a
+            vb[...] = b
+        self.alpha = w.alpha
+
+    def to_weights(self, arch: str, meta: dict | None = None):
+        """A copy of the parameters in file form (LoraWeights) for ckls.runtime.adapter_gguf.write_adapter."""
+        from ckls.runtime.adapter_gguf import LoraWeights
+
+        pairs = {f"blk.{layer}.{t}.weight": (self.a(layer, t).copy(), self.b(layer, t).copy())
+                 for layer, t in self.names()}
+        return LoraWeights(arch, float(self.alpha), pairs, dict(meta or {}))
 
     @property
     def ptr(self):
@@ -199,7 +238,7 @@ class LoraTrainer:
     def _params_changed(self) -> None:
         # keys/values cached by a model evaluating with this adapter came from the old parameters
         if getattr(self.model, "adapter", None) is self.adapter:
-            self.model._cached = []
+            self.model.forget()
 
     def state(self) -> dict:
         """Copies of everything a checkpoint needs to resume (parameters, moments, step)."""

@@ -222,11 +222,22 @@ class Model:
 
         check(lib.ckls_model_set_lora(self._ptr, adapter.ptr if adapter is not None else ffi.NULL))
         self.adapter = adapter  # keeps it alive while the C model points at it
-        self._cached = []
+        self.forget()
 
     @property
     def cached_tokens(self) -> list[int]:
         return list(self._cached)
+
+    def truncate(self, n_keep: int) -> None:
+        """Drops the cached keys/values of positions n_keep.. (llama.cpp's llama_memory_seq_rm(mem, 0, n_keep, -1));
+        the next eval starts at pos0 <= n_keep."""
+        if n_keep < 0:
+            raise ValueError(f"n_keep {n_keep} is negative")
+        self._cached = self._cached[:n_keep]
+
+    def forget(self) -> None:
+        """Drops the whole cache (e.g. after the weights it came from changed): the next eval starts at pos0 0."""
+        self.truncate(0)
 
     def eval(self, tokens: Sequence[int], pos0: int = 0, logits_all: bool = False,
              cancel: CancelFlag | None = None) -> np.ndarray:

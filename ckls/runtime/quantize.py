@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from .gguf_write import FILE_TYPE, TYPE_IDS, TYPE_NAMES, quantize_matrix, storage_type, write_atomic
+from .gguf_write import FILE_TYPE, TYPE_IDS, TYPE_NAMES, quantize_matrix, storage_type, write_file
 
 _SKIP_KEYS = {"general.architecture", "general.file_type", "general.quantization_version"}
 _LAYER = re.compile(r"^blk\.(\d+)\.")
@@ -70,8 +70,7 @@ def requantize(src, dst, type: str, progress: Callable[[int, int, str], None] | 
     tied = "output.weight" not in names
     got: dict[str, str] = {}
 
-    def fill(tmp: str) -> None:
-        w = gguf.GGUFWriter(tmp, arch)
+    def build(w) -> None:
         for f in r.fields.values():
             if f.name.startswith("GGUF.") or f.name in _SKIP_KEYS:
                 continue
@@ -103,10 +102,6 @@ def requantize(src, dst, type: str, progress: Callable[[int, int, str], None] | 
                 raise ValueError(f"tensor {t.name} has {len(shape)} dimensions; only vectors and matrices")
             if progress:
                 progress(i + 1, n, t.name)
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_tensors_to_file()
-        w.close()
 
-    write_atomic(dst, fill)  # src == dst works too: the rename comes after the last read of the mapping
+    write_file(dst, arch, build)  # src == dst works too: the rename comes after the last read of the mapping
     return got

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lsprotocol import types
 
-from ckls.completion.config import Settings
+from ckls.config import Settings
 from ckls.server.state import CklsServer
 
 log = logging.getLogger("ckls.server")
@@ -254,8 +254,20 @@ async def _apply_kernel(ls: CklsServer, a: dict) -> dict:
     edit = apply_plan(out, force=bool(a.get("force")), py_text=doc.text if doc else None).workspace_edit()
     if a.get("apply"):
         await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(
-            edit=ls.protocol._converter.structure(edit, types.WorkspaceEdit), label="ckls: apply kernel"))
+            edit=_converter().structure(edit, types.WorkspaceEdit), label="ckls: apply kernel"))
     return edit
+
+
+_CONVERTER = []
+
+
+def _converter():
+    """pygls's converter (the one its protocol uses by default: lsprotocol's plus JSON-RPC hooks), made once."""
+    if not _CONVERTER:
+        from pygls.protocol import default_converter
+
+        _CONVERTER.append(default_converter())
+    return _CONVERTER[0]
 
 
 def main(settings: Settings | None = None) -> int:

@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import lsp_method
 
-from ckls.completion.config import Settings, load_toml
+from ckls.config import Settings, load_toml
 from ckls.completion.context import INDEX_LIMIT, Context, ExtraContext, build_context
 from ckls.completion.engine import Engine, NoModel
 from ckls.completion.postprocess import meaningful_text_right

@@ -12,7 +12,7 @@ import uuid
 from lsprotocol import types
 
 from ckls.tune import power
-from ckls.tune.loop import Progress, Summary, TuneOptions, Tuner, TuneUnavailable, load_serving_adapter
+from ckls.tune.loop import Progress, Summary, TuneOptions, Tuner, TuneUnavailable
 from ckls.tune.scheduler import Activity
 
 log = logging.getLogger("ckls.tune")
@@ -154,21 +154,23 @@ class TuneControl:
     def _adapter_ready(self, path: str) -> None:
         """From the training thread: swap the new adapter in between two completions."""
         if self.ls.settings.tune_use_adapter:
-            self.ls.engine.with_model(lambda model: self._swap(model, path))
+            self._serve(path)
 
-    def _swap(self, model, path: str | None) -> None:
-        if model is None:
-            return
+    def _serve(self, path: str | None) -> None:
+        """Swaps the adapter in between two completions (in the model thread, which then runs _served)."""
+        self.ls.engine.serve_adapter(path).add_done_callback(lambda fut: self._served(path, fut))
+
+    def _served(self, path: str | None, fut) -> None:
         try:
-            adapter = load_serving_adapter(model, path) if path else None
-            model.set_adapter(adapter)
-            self._serving = adapter  # the C model holds it by pointer: keep it alive
-            self.adapter = path
-            self.ls.scheduler.cache.clear()  # cached suggestions came from the old weights
-            log.info("serving with adapter %s", path)
+            if not fut.result():
+                return  # no model loaded
         except Exception as exc:
             log.warning("adapter %s not used: %s", path, exc)
             self.adapter = None
+            return
+        self.adapter = path
+        self.ls.scheduler.cache.clear()  # cached suggestions came from the old weights
+        log.info("serving with adapter %s", path)
 
     def apply_saved(self) -> None:
         """After a model (re)load: serve the workspace's adapter if an earlier round left one."""
@@ -179,4 +181,4 @@ class TuneControl:
         except TuneUnavailable:
             return
         if os.path.isfile(tuner.adapter_path):
-            self.ls.engine.with_model(lambda model: self._swap(model, tuner.adapter_path))
+            self._serve(tuner.adapter_path)

@@ -20,13 +20,14 @@ ALLOWED: dict[str, set[str]] = {
     "models": set(),              # the shipped model file and its path
     "fim": set(),                 # the prompt layout and data rules: torch-free, tokenizer-agnostic
     "verify": set(),              # the judge depends on nothing it judges
-    "config": {"fim"},
-    "runtime": {"native", "models", "fim"},
+    "atomic": set(),              # the one atomic write (fsync of file and folder)
+    "config": {"fim", "models"},
+    "runtime": {"native", "models", "fim", "atomic"},
     "index": {"fim", "runtime"},  # the repository index (SQLite): shared by completion, tune and eval
     "completion": {"runtime", "fim", "models", "config", "index"},
-    "tune": {"runtime", "fim", "config", "models", "index"},
+    "tune": {"runtime", "fim", "config", "models", "index", "atomic"},
     "eval": {"completion", "runtime", "fim", "config", "models", "index"},
-    "train": {"fim", "runtime"},  # the model factory (torch): nothing imports it
+    "train": {"fim", "runtime", "atomic"},  # the model factory (torch): nothing imports it
     "kernels": {"verify"},
     "skills": {"kernels", "verify"},
     "server": {"completion", "tune", "kernels", "config", "fim", "eval"},

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ckls import atomic
 from ckls.fim import dedup
 from ckls.fim.corpus import EXTENSIONS, MAX_BYTES, MIN_BYTES, load_file
 
@@ -190,9 +191,7 @@ def _pkg_record(p: Package) -> dict:
 
 
 def write_manifest(path: Path, manifest: dict) -> None:
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    tmp.replace(path)
+    atomic.write_bytes(path, json.dumps(manifest, indent=1).encode(), make_folder=False)
 
 
 def read_docs(path: str | Path):

@@ -1,5 +1,5 @@
 """Atomic files: a crash (kill -9, power loss) leaves either the previous version or the new one, never a mix.
-Write to a temporary file in the same folder, fsync it, rename it over the target, fsync the folder.
+(ckls.atomic: temporary file in the same folder, fsync, rename over the target, fsync of the folder).
 
 A checkpoint is one .npz: the adapter's parameters and optimizer moments as arrays, and a JSON `meta` (step
 counter, round, data position, best held-out loss...) stored beside them in the same file, so the two can never
@@ -9,47 +9,17 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import time
 import zipfile
 import zlib
 
 import numpy as np
 
-
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".ckls-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(folder)
-
-
-def fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some filesystems refuse fsync on a directory; the rename is still atomic
-        pass
-    finally:
-        os.close(fd)
+from ckls import atomic
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
-    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True).encode())
+    atomic.write_bytes(path, json.dumps(obj, indent=1, sort_keys=True).encode())
 
 
 class Damaged(ValueError):
@@ -82,8 +52,7 @@ def set_aside(path: str | os.PathLike) -> str:
     new, n = f"{path}.corrupt-{stamp}", 1
     while os.path.exists(new):
         new, n = f"{path}.corrupt-{stamp}-{n}", n + 1
-    os.replace(path, new)
-    fsync_dir(os.path.dirname(os.path.abspath(path)))
+    atomic.replace(path, new)
     return new
 
 
@@ -94,7 +63,7 @@ def save(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> 
     payload = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     payload["__meta__"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     np.savez(buf, **payload)
-    atomic_write(path, buf.getvalue())
+    atomic.write_bytes(path, buf.getvalue())
 
 
 def read_meta(path: str | os.PathLike) -> dict | None:

@@ -12,7 +12,7 @@ import time
 
 
 def add_args(p) -> None:
-    from ckls.completion.config import add_cli_args
+    from ckls.config import add_cli_args
 
     p.add_argument("repo", help="the repository (or any folder) to learn from")
     p.add_argument("--state-dir", default=None, help="tuning state folder (default: tune_dir, else "
@@ -62,7 +62,7 @@ def expert_options(opts, pairs: list[str]):
 
 
 def _settings(args):
-    from ckls.completion.config import Settings, from_cli, load_toml
+    from ckls.config import Settings, from_cli, load_toml
 
     s = Settings().merged(load_toml(os.path.join(args.repo, "ckls.toml")), strict=True)[0]
     return s.merged(from_cli(args), strict=True)[0]

@@ -20,9 +20,11 @@ from typing import Callable
 
 import numpy as np
 
+from ckls import atomic
 from ckls.runtime import Cancelled
 from ckls.tune import checkpoint, dataset, statelock
-from ckls.tune.adapter_gguf import TARGETS, LoraWeights, read_adapter, write_adapter
+from ckls.runtime.adapter_gguf import read_adapter, write_adapter
+from ckls.runtime.lora import TARGET_ORDER
 from ckls.tune.scheduler import Activity
 
 STATE_VERSION = 1
@@ -36,7 +38,7 @@ class TuneUnavailable(RuntimeError):
 class TuneOptions:
     rank: int = 8
     alpha: float = 16.0
-    targets: tuple[str, ...] = TARGETS
+    targets: tuple[str, ...] = TARGET_ORDER
     lr: float = 1e-4
     warmup: int = 10
     weight_decay: float = 0.0
@@ -229,38 +231,6 @@ def new_adapter(model, opts: TuneOptions, targets: tuple[str, ...] | None = None
     lora = runtime_lora()
     return lora.LoraAdapter.for_model(model, rank=rank or opts.rank, alpha=opts.alpha if alpha is None else alpha,
                                       targets=targets or opts.targets, seed=opts.seed)
-
-
-def adapter_to_weights(adapter, arch: str, meta: dict | None = None) -> LoraWeights:
-    pairs = {f"blk.{layer}.{t}.weight": (adapter.a(layer, t).copy(), adapter.b(layer, t).copy())
-             for layer, t in adapter.names()}
-    return LoraWeights(arch, float(adapter.alpha), pairs, dict(meta or {}))
-
-
-def weights_into_adapter(w: LoraWeights, adapter) -> None:
-    """Copies saved A/B into a runtime adapter of the same targets and rank."""
-    want = {f"blk.{layer}.{t}.weight" for layer, t in adapter.names()}
-    if set(w.pairs) != want:
-        raise ValueError("the saved adapter adapts other matrices than this one")
-    for name, (a, b) in w.pairs.items():
-        _, layer, t, _ = name.split(".")
-        va, vb = adapter.a(int(layer), t), adapter.b(int(layer), t)
-        if va.shape != a.shape or vb.shape != b.shape:
-            raise ValueError(f"{name}: saved shapes {a.shape}/{b.shape} differ from {va.shape}/{vb.shape}")
-        va[...] = a
-        vb[...] = b
-    adapter.alpha = w.alpha
-
-
-def load_serving_adapter(model, path: str):
-    """A runtime adapter from a LoRA GGUF for `model` (what the server hot-swaps in)."""
-    w = read_adapter(path)
-    if w.arch != model.arch:
-        raise ValueError(f"adapter is for {w.arch!r}, the model is {model.arch!r}")
-    targets = tuple(sorted({name.split(".")[2] for name in w.pairs}, key=TARGETS.index))
-    adapter = new_adapter(model, TuneOptions(), targets=targets, rank=w.rank, alpha=w.alpha)
-    weights_into_adapter(w, adapter)
-    return adapter
 
 
 # ---- evaluation -----------------------------------------------------------------------------------------------
@@ -554,7 +524,7 @@ class Tuner:
             ck = None
         if ck is None and os.path.isfile(self.adapter_path):
             try:  # keep what earlier rounds learnt and build on it
-                weights_into_adapter(read_adapter(self.adapter_path), adapter)
+                adapter.load_weights(read_adapter(self.adapter_path))
             except (ValueError, OSError) as exc:
                 summ.message = f"previous adapter ignored: {exc}"
         trainer = lora.LoraTrainer(model, adapter, o.seq_len, lr=o.lr, weight_decay=o.weight_decay, clip=o.clip)
@@ -645,7 +615,7 @@ class Tuner:
                     t_eval += time.monotonic() - t0 - (act.waited_s - w0)  # the forwards, not the waits
                 if best is None or h < best - 1e-4:
                     best, bad = h, 0
-                    write_adapter(best_path, adapter_to_weights(adapter, arch, {"ckls.tune.step": step}))
+                    write_adapter(best_path, adapter.to_weights(arch, {"ckls.tune.step": step}))
                 else:
                     bad += 1
             if step % o.checkpoint_every == 0 or step == total:
@@ -669,10 +639,9 @@ class Tuner:
         # the round is over: serve the best adapter seen (held-out), else the last
         self._report(Progress("saving", step, total, last_loss, best))
         if held_w and os.path.isfile(best_path) and best is not None and best < (heldout_before or math.inf):
-            os.replace(best_path, self.adapter_path)
-            checkpoint.fsync_dir(self.state_dir)
+            atomic.replace(best_path, self.adapter_path)  # (written and fsynced by write_adapter)
         elif not held_w:
-            write_adapter(self.adapter_path, adapter_to_weights(adapter, arch, {"ckls.tune.step": step}))
+            write_adapter(self.adapter_path, adapter.to_weights(arch, {"ckls.tune.step": step}))
         elif not os.path.isfile(self.adapter_path):
             # held-out loss never improved on the base model: serve no adapter rather than a worse one
             summ.message = "held-out loss did not improve; no adapter"

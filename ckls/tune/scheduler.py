@@ -17,12 +17,27 @@ ALWAYS_GAP_S = 0.25  # "always" still leaves a completion this long to finish an
 POWER_RECHECK_S = 30.0  # how often a round paused on battery looks at the power supply again
 
 
+class Clock:
+    """The time Activity reads and waits on: monotonic seconds, and a wait on a condition that a notify or the
+    timeout ends. Tests pass a simulated one (same two methods) so that waits take no wall time."""
+
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
+    @staticmethod
+    def wait(cv: threading.Condition, timeout: float) -> None:
+        cv.wait(timeout=timeout)
+
+
 class Activity:
     def __init__(self, schedule: str = "idle", idle_ms: int = 2000,
-                 power: Callable[[], bool | None] | None = None, recheck_s: float = POWER_RECHECK_S):
+                 power: Callable[[], bool | None] | None = None, recheck_s: float = POWER_RECHECK_S,
+                 clock: Clock | None = None):
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule should be one of {', '.join(SCHEDULES)}, not {schedule!r}")
         self.schedule = schedule
+        self.clock = clock or Clock()
         self.idle_s = idle_ms / 1000.0
         self.cancel = CancelFlag()
         self._cv = threading.Condition()
@@ -30,7 +45,7 @@ class Activity:
         self._busy = 0
         self._stopped = False
         self.yields = 0  # how often training gave the cores back
-        self.touched_at = 0.0  # monotonic time of the last touch()/begin()
+        self.touched_at = 0.0  # clock time of the last touch()/begin()
         self.yield_delays: list[float] = []  # touch -> the cancelled step returned, seconds (recent ones)
         self.waited_s = 0.0  # time spent in wait_turn (the trainer's budget does not count it)
         self.power, self.recheck_s = power, recheck_s
@@ -41,7 +56,7 @@ class Activity:
         """The user typed or asked for a completion: training yields now."""
         self.cancel.set()  # at once, before the lock: the running step stops at its next poll
         with self._cv:
-            self._last = self.touched_at = time.monotonic()
+            self._last = self.touched_at = self.clock.now()
             self.cancel.set()  # again under the lock, so a wait_turn() that just cleared it cannot win the race
             self._cv.notify_all()
 
@@ -50,13 +65,13 @@ class Activity:
         self.cancel.set()
         with self._cv:
             self._busy += 1
-            self._last = self.touched_at = time.monotonic()
+            self._last = self.touched_at = self.clock.now()
             self.cancel.set()
 
     def end(self) -> None:
         with self._cv:
             self._busy = max(0, self._busy - 1)
-            self._last = time.monotonic()
+            self._last = self.clock.now()
             self._cv.notify_all()
 
     def allow_battery(self) -> None:
@@ -75,21 +90,21 @@ class Activity:
     def yielded(self) -> None:
         """The trainer's step stopped on the flag: record how long that took after the user's action."""
         self.yields += 1
-        self.yield_delays = (self.yield_delays + [time.monotonic() - self.touched_at])[-32:]
+        self.yield_delays = (self.yield_delays + [self.clock.now() - self.touched_at])[-32:]
 
     @property
     def stopped(self) -> bool:
         return self._stopped
 
     def idle_for(self) -> float:
-        return time.monotonic() - self._last
+        return self.clock.now() - self._last
 
     def on_battery(self) -> bool:
         """Whether training should pause for the battery (the probe's answer, read at most every recheck_s)."""
         probe = self.power  # (allow_battery may clear it meanwhile)
         if probe is None:
             return False
-        now = time.monotonic()
+        now = self.clock.now()
         if now - self._power_at >= self.recheck_s:
             self._battery, self._power_at = probe() is True, now
         return self._battery and self.power is not None
@@ -101,20 +116,20 @@ class Activity:
     def wait_turn(self) -> bool:
         """Blocks until training may run a step; False once stopped."""
         gap = self.idle_s if self.schedule == "idle" else ALWAYS_GAP_S
-        t0 = time.monotonic()
+        t0 = self.clock.now()
         try:
             while self.on_battery():  # (the probe may run a program: not under the lock)
                 with self._cv:
                     if self._stopped:
                         return False
-                    self._cv.wait(timeout=max(0.0, self._power_at + self.recheck_s - time.monotonic()))
+                    self.clock.wait(self._cv, max(0.0, self._power_at + self.recheck_s - self.clock.now()))
             with self._cv:
                 while not self._stopped:
-                    left = gap - (time.monotonic() - self._last)
+                    left = gap - (self.clock.now() - self._last)
                     if self._busy == 0 and left <= 0:
                         self.cancel.clear()
                         return True
-                    self._cv.wait(timeout=max(left, 0.05) if self._busy == 0 else 0.5)
+                    self.clock.wait(self._cv, max(left, 0.05) if self._busy == 0 else 0.5)
                 return False
         finally:
-            self.waited_s += time.monotonic() - t0
+            self.waited_s += self.clock.now() - t0

@@ -168,7 +168,11 @@ int ckls_matmul_backward(ckls_pool *pool, int type, const void *w, int64_t n_out
 /* Per layer, for each chosen matrix W [n_out x n_in]: y = W.x + scale * B.(A.x), A f32 [rank x n_in], B f32
  * [n_out x rank], scale = alpha / rank: llama.cpp's LoRA GGUF layout (lora_a {n_in, r}, lora_b {r, n_out}). */
 enum { CKLS_LORA_Q = 1, CKLS_LORA_K = 2, CKLS_LORA_V = 4, CKLS_LORA_O = 8, CKLS_LORA_GATE = 16, CKLS_LORA_UP = 32,
-       CKLS_LORA_DOWN = 64, CKLS_LORA_ALL = 127 };
+       CKLS_LORA_DOWN = 64, CKLS_LORA_ALL = 127, CKLS_LORA_N_TARGETS = 7 };
+/* The one order of the adaptable matrices: target i (0 <= i < CKLS_LORA_N_TARGETS) has flag 1 << i and GGUF base
+ * name ckls_lora_target_name(i) ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down");
+ * NULL for any other i. */
+const char *ckls_lora_target_name(int32_t i);
 /* Buffers, each ckls_lora_n_params floats, every tensor at the same offset in each. */
 enum { CKLS_LORA_PARAMS = 0, CKLS_LORA_GRADS = 1, CKLS_LORA_ADAM_M = 2, CKLS_LORA_ADAM_V = 3 };
 typedef struct ckls_lora ckls_lora;

@@ -96,6 +96,12 @@ ckls_lora *ckls_lora_create(const ckls_hparams *hp, int32_t rank, float alpha, i
     return a;
 }
 
+const char *ckls_lora_target_name(int32_t i) {
+    static const char *const names[CKLS_LORA_N_TARGETS] = {"attn_q", "attn_k", "attn_v", "attn_output",
+                                                           "ffn_gate", "ffn_up", "ffn_down"};
+    return i >= 0 && i < CKLS_LORA_N_TARGETS ? names[i] : NULL;
+}
+
 int64_t ckls_lora_n_params(const ckls_lora *a) { return a ? a->n_params : 0; }
 float *ckls_lora_buffer(ckls_lora *a, int32_t which) { return a && which >= 0 && which < 4 ? a->buf[which] : NULL; }
 int32_t ckls_lora_rank(const ckls_lora *a) { return a ? a->rank : 0; }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ckls.completion.config import SCHEMA, Settings, camel
+from ckls.config import SCHEMA, Settings, camel
 
 EDITORS = Path(__file__).resolve().parents[2] / "editors"
 TEMPLATE = EDITORS / "pycharm" / "lsp4ij-template"

@@ -1,7 +1,7 @@
 // Maps the editor's "ckls" settings onto what the server reads (its workspace/configuration section "ckls",
 // camelCase names) and onto the arguments of the fine-tuning and kernel commands.
 
-/** Completion settings the server's schema has had from the start (ckls/completion/config.py). */
+/** Completion settings the server's schema has had from the start (ckls/config.py). */
 export const SERVER_KEYS = [
   'modelPath', 'threads', 'nCtx', 'latencyMs', 'quickStart', 'prefillIdleMs', 'maxTokens', 'maxLines', 'prefixTokens', 'suffixTokens',
   'extraTokens', 'fimOrder', 'multiline', 'debounceMs', 'debounceMaxMs', 'triggerWithTextRight',

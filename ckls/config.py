@@ -1,6 +1,6 @@
-"""One settings schema for every way a user configures completion: CLI flags, `ckls.toml`, LSP
-initializationOptions and workspace/configuration (section "ckls"). Later sources override earlier ones:
-defaults < CLI flags < ckls.toml < initializationOptions < workspace/configuration."""
+"""One settings schema (the model, completion, tuning) for every way a user configures ckls: CLI flags,
+`ckls.toml`, LSP initializationOptions and workspace/configuration (section "ckls"). Later sources override
+earlier ones: defaults < CLI flags < ckls.toml < initializationOptions < workspace/configuration."""
 from __future__ import annotations
 
 import dataclasses

@@ -9,14 +9,12 @@ B's rows follow the base tensor's rows as stored in the GGUF (for llama, Q/K are
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ckls.runtime.gguf_file import ModelError, read_gguf
-
-TARGETS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+from ckls.runtime.gguf_write import add_kv, write_file
 
 
 @dataclass
@@ -54,12 +52,10 @@ def check_against_base(w: LoraWeights, base_path: str | os.PathLike) -> None:
 
 
 def write_adapter(path: str | os.PathLike, w: LoraWeights) -> None:
-    """Writes the adapter atomically (temporary file, fsync, rename): a reader sees the old file or the new."""
-    import logging
-
+    """Writes the adapter with the one GGUF writer (ckls.runtime.gguf_write), atomically: a reader sees the old
+    file or the new."""
     import gguf
 
-    logging.getLogger("gguf.gguf_writer").setLevel(logging.WARNING)  # it logs every file it writes at INFO
     if not w.pairs:
         raise ValueError("an adapter needs at least one tensor pair")
     r = w.rank
@@ -68,39 +64,19 @@ def write_adapter(path: str | os.PathLike, w: LoraWeights) -> None:
             raise ValueError(f"adapter pair {name!r} should name a base '.weight' tensor")
         if a.ndim != 2 or b.ndim != 2 or a.shape[0] != r or b.shape[1] != r:
             raise ValueError(f"adapter pair {name!r}: A {a.shape}, B {b.shape} are not of rank {r}")
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".ckls-", suffix=".gguf.tmp", dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
-    try:
-        wr = gguf.GGUFWriter(tmp, w.arch)
+
+    def build(wr) -> None:
         wr.add_type(gguf.GGUFType.ADAPTER)
         wr.add_string(gguf.Keys.Adapter.TYPE, "lora")
         wr.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(w.alpha))
         for k, v in w.meta.items():
-            if isinstance(v, bool):
-                wr.add_bool(k, v)
-            elif isinstance(v, int):
-                wr.add_uint64(k, v) if v >= 0 else wr.add_int64(k, v)
-            elif isinstance(v, float):
-                wr.add_float32(k, v)
-            else:
-                wr.add_string(k, str(v))
+            add_kv(wr, k, v if isinstance(v, (bool, int, float, np.integer, np.floating)) else str(v))
         for name in sorted(w.pairs, key=_tensor_order):
             a, b = w.pairs[name]
             wr.add_tensor(name + ".lora_a", np.ascontiguousarray(a, dtype=np.float32))
             wr.add_tensor(name + ".lora_b", np.ascontiguousarray(b, dtype=np.float32))
-        wr.write_header_to_file()
-        wr.write_kv_data_to_file()
-        wr.write_tensors_to_file()
-        wr.close()
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(os.path.dirname(os.path.abspath(path)))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    write_file(path, w.arch, build)
 
 
 def read_adapter(path: str | os.PathLike) -> LoraWeights:
@@ -140,16 +116,3 @@ def read_adapter(path: str | os.PathLike) -> LoraWeights:
 def _tensor_order(name: str):
     parts = name.split(".")
     return (int(parts[1]), parts[2]) if len(parts) > 2 and parts[0] == "blk" and parts[1].isdigit() else (-1, name)
-
-
-def _fsync_dir(d: str) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
