@@ -14,10 +14,12 @@ import numpy as np
 ULPS = 4  # an output that cancels to ~0 may be off by this many units in the last place of its largest input
 
 
-def mismatch(got: np.ndarray, want: np.ndarray, rtol: float, atol: float, input_scale: float = 0.0) -> dict | None:
+def mismatch(got: np.ndarray, want: np.ndarray, rtol: float, atol: float, input_scale: float = 0.0,
+             floor: np.ndarray | None = None) -> dict | None:
     """None when got matches want, else a description of the first bad element. input_scale: the largest finite
     |value| of the call's float inputs — an output that cancels to ~0 (the variance of a constant row) is
-    judged against the rounding of its inputs, not against its own size."""
+    judged against the rounding of its inputs, not against its own size. floor: a per-element allowance (the
+    reference's own change when its inputs move by a few ulps, see harness.Judge.sensitivity)."""
     got = np.asarray(got)
     with np.errstate(all="ignore"):
         want = np.asarray(want).astype(got.dtype)
@@ -36,10 +38,12 @@ def mismatch(got: np.ndarray, want: np.ndarray, rtol: float, atol: float, input_
         bad = nan_w != nan_g
         bad |= inf_w & (g != w)
         scale = float(np.max(np.abs(w[fin]))) if fin.any() else 0.0
+        per = None if floor is None else np.asarray(floor, np.float64)
         floor = ULPS * float(np.finfo(got.dtype).eps) * input_scale  # rounding of the inputs themselves
         with np.errstate(all="ignore"):
             err = np.abs(g - w)
-            bad |= fin & ~(err <= rtol * np.abs(w) + max(atol * scale, floor))
+            allowed = np.maximum(max(atol * scale, floor), 0.0 if per is None else per)
+            bad |= fin & ~(err <= rtol * np.abs(w) + allowed)
     if not bad.any():
         return None
     flat = int(np.flatnonzero(bad.reshape(-1))[0])

@@ -70,6 +70,7 @@ class Judge:
         self.settle_s = float(req.get("settle_s", 0.005))
         self.overlaps = self.spec.overlap_pairs()
         self._last_case = (None, None)
+        self._sensitivity = (None, None)
         np.seterr(all="ignore")
 
     # ---- inputs and the reference --------------------------------------------------------------------
@@ -120,6 +121,26 @@ class Judge:
                     if v != scal[a.name]:
                         break
                 out[a.name] = v
+        return out
+
+    def sensitivity(self, sizes, vals, scal, want) -> dict:
+        """Per output element, how far the reference moves when every float input moves by up to SENSITIVITY_ULPS
+        of its dtype (twice, the larger change, doubled): the error a backward-stable kernel may show where an
+        output cancels (the variance of a constant row of huge values). Computed only for a mismatch."""
+        key = (id(vals), id(scal))
+        if self._sensitivity[0] == key:
+            return self._sensitivity[1]
+        rng = np.random.default_rng(0x5EED)
+        out = {a.name: np.zeros(np.shape(want[a.name])) for a in self.spec.outputs}
+        for _ in range(2):
+            pv = {k: _nudge(rng, v) for k, v in vals.items()}
+            ps = {k: _nudge(rng, np.asarray(v)).item() if isinstance(v, float) else v for k, v in scal.items()}
+            moved = self.reference(sizes, pv, ps)
+            for name in out:
+                with np.errstate(all="ignore"):
+                    d = np.abs(np.asarray(moved[name], np.float64) - np.asarray(want[name], np.float64))
+                out[name] = np.maximum(out[name], np.where(np.isfinite(d), 2 * d, 0.0))
+        self._sensitivity = (key, out)
         return out
 
     def reference(self, sizes, vals, scal):
@@ -205,6 +226,9 @@ class Judge:
         for a in spec.outputs:
             rtol, atol = a.tolerance()
             m = mismatch(got[a.name], want[a.name], rtol, atol, scale)
+            if m and a.is_float:  # held to what the reference itself does when its inputs move by a few ulps
+                m = mismatch(got[a.name], want[a.name], rtol, atol, scale,
+                             self.sensitivity(sizes, vals, scal, want)[a.name])
             if m:
                 return _fail("wrong_result", what, f"{a.name}: {m['why']}", a.name, m)
         if self.settle_s and settle:
@@ -357,6 +381,19 @@ class Judge:
         close = getattr(self.kernel, "close", None)
         if close:
             close()
+
+
+SENSITIVITY_ULPS = 16  # the backward error of a sum over a few dozen terms, in ulps
+
+
+def _nudge(rng, v: np.ndarray) -> np.ndarray:
+    """v with each float element moved by up to SENSITIVITY_ULPS units of its dtype's epsilon (relative)."""
+    v = np.asarray(v)
+    if v.dtype.kind != "f" or v.size == 0:
+        return v
+    eps = float(np.finfo(v.dtype).eps)
+    with np.errstate(all="ignore"):
+        return (v.astype(np.float64) * (1 + SENSITIVITY_ULPS * eps * rng.uniform(-1, 1, v.shape))).astype(v.dtype)
 
 
 def _input_scale(vals: dict, scal: dict) -> float:

@@ -61,8 +61,11 @@ def family_values(rng: np.random.Generator, family: str, shape, dtype, rng_range
                 vals[:4] = rng.permutation([np.nan, np.inf, -np.inf, -0.0])[:min(4, k)]
                 flat[idx] = vals
                 rows = x.reshape(-1, x.shape[-1]) if x.ndim >= 2 else None
-                if rows is not None and rows.shape[0] > 1 and rng.random() < 0.5:  # a row all of one special
-                    rows[rng.integers(rows.shape[0])] = rng.choice([np.nan, np.inf, -np.inf])
+                if rows is not None and rows.shape[0] > 1:  # whole rows of one special value: -inf, then +inf/NaN
+                    pick = rng.permutation(rows.shape[0])
+                    rows[pick[0]] = -np.inf
+                    if rows.shape[0] > 2:
+                        rows[pick[1]] = rng.choice([np.nan, np.inf])
         elif family == "ints":
             x = rng.integers(-8, 9, size=shape).astype(np.float64)
         return arrange(rng, x.astype(dtype), pattern)
