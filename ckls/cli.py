@@ -164,6 +164,18 @@ def cmd_complete(args) -> int:
     from ckls.completion.oneshot import complete_file
 
     settings = Settings().merged(from_cli(args), strict=True)[0]
+    if os.path.isdir(args.file):
+        print(f"ckls: {args.file} is a folder: give a source file", file=sys.stderr)
+        return 2
+    with open(args.file, encoding="utf-8", errors="replace", newline="") as f:
+        lines = f.read().split("\n")
+    if not 1 <= args.line <= len(lines):
+        print(f"ckls: --line {args.line} is outside {args.file} (lines 1..{len(lines)})", file=sys.stderr)
+        return 2
+    if not 1 <= args.col <= len(lines[args.line - 1]) + 1:
+        print(f"ckls: --col {args.col} is outside line {args.line} (columns 1..{len(lines[args.line - 1]) + 1})",
+              file=sys.stderr)
+        return 2
     try:
         res = complete_file(args.file, args.line - 1, args.col - 1, settings)
     except NoModel as exc:
@@ -182,19 +194,26 @@ def cmd_tune(args) -> int:
     return tune_main(args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (which argument, what is wrong, where to look), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="ckls",
         description="ckls: code completion on your own CPU, with a quantized SIMD model runtime.",
         epilog="Run `ckls COMMAND --help` for the options of each command.")
     ap.add_argument("--version", action="store_true", help="print the version and the CPU kernels in use")
-    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
 
     g = sub.add_parser("generate", help="continue a prompt with a model", description=(
         "Continue a prompt with a GGUF model on the CPU. Text streams to stdout, timing to stderr."))
     _add_model_args(g)
     g.add_argument("--prompt", "-p", default=None, help="prompt text (default: read stdin)")
-    g.add_argument("--max-tokens", "-n", type=int, default=128, help="tokens to generate (default 128)")
+    g.add_argument("--max-tokens", "-n", type=_positive, default=128, help="tokens to generate (default 128)")
     g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     g.add_argument("--top-k", type=int, default=0)
     g.add_argument("--top-p", type=float, default=1.0)
@@ -234,8 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.set_defaults(func=cmd_serve)
     c = sub.add_parser("complete", help="print the suggestion at a position of a file")
     c.add_argument("file")
-    c.add_argument("--line", type=int, required=True, help="1-based line")
-    c.add_argument("--col", type=int, required=True, help="1-based column, in characters")
+    c.add_argument("--line", type=_positive, required=True, help="1-based line")
+    c.add_argument("--col", type=_positive, required=True, help="1-based column, in characters")
     c.add_argument("--quiet", "-q", action="store_true", help="no timing line")
     add_cli_args(c)
     c.set_defaults(func=cmd_complete)
@@ -262,6 +281,24 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+NO_EDITOR = """ckls is a language server: your editor starts it and talks to it over stdin/stdout.
+In a terminal, try:
+  ckls complete FILE --line L --col C     the suggestion the editor would show there
+  ckls generate -p 'def read_lines(path):'
+  ckls --help                             every command
+(`ckls serve` speaks LSP on this terminal anyway.)"""
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {n}")
+    return n
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = build_parser()
@@ -279,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ckls {__version__} (kernels: {ffi.string(lib.ckls_isa_name(lib.ckls_isa_active())).decode()})")
         return 0
     if args.cmd is None:
+        if sys.stdin.isatty():  # a person at a terminal, not an editor: say how to use it instead of waiting
+            print(NO_EDITOR, file=sys.stderr)
+            return 2
         return cmd_serve(None)
     from ckls.config import SettingsError
     from ckls.runtime import ModelError
@@ -292,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a missing file, a folder where a file is due, no permission: one line, no traceback
+        what = f"{exc.filename}: " if exc.filename else ""
+        print(f"ckls: {what}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
