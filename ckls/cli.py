@@ -163,7 +163,11 @@ def cmd_complete(args) -> int:
     from ckls.completion.engine import NoModel
     from ckls.completion.oneshot import complete_file
 
-    settings = Settings().merged(from_cli(args), strict=True)[0]
+    given = from_cli(args)
+    # A person at a terminal waits for the answer: no editor's latency cap unless asked for (--latency-ms); a
+    # busy machine then answers late rather than with nothing.
+    given.setdefault("latency_ms", 60000)
+    settings = Settings().merged(given, strict=True)[0]
     if os.path.isdir(args.file):
         print(f"ckls: {args.file} is a folder: give a source file", file=sys.stderr)
         return 2
@@ -251,7 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="run the language server over stdio (the default)")
     add_cli_args(sv)
     sv.set_defaults(func=cmd_serve)
-    c = sub.add_parser("complete", help="print the suggestion at a position of a file")
+    c = sub.add_parser("complete", help="print the suggestion at a position of a file",
+                       description="The suggestion the server would show at a position of a file, from the full "
+                                   "prompt: unlike the editor's, no latency cap applies unless --latency-ms is given.")
     c.add_argument("file")
     c.add_argument("--line", type=_positive, required=True, help="1-based line")
     c.add_argument("--col", type=_positive, required=True, help="1-based column, in characters")
