@@ -178,7 +178,7 @@ class Workbench:
         if rep.verdict != "PASS" or not rep.bench:
             return ToolResult("not benchmarked, the public plan fails first:\n" + self._clip(rep.to_text()), True)
         self.last_passed = src
-        return ToolResult("\n".join(rep._bench_lines(False)))
+        return ToolResult("\n".join(rep.bench_lines()))
 
     def submit(self, src: str, notes: str) -> ToolResult:
         compiled = self.compile(src)

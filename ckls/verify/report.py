@@ -73,12 +73,13 @@ class Report:
                 if not diags:
                     out.append("  " + bld.get("log", "").strip()[-800:])
         if self.bench:
-            out += self._bench_lines(md)
+            out += self.bench_lines(md)
         if self.repro:
             out.append(f"reproduce: {'`' if md else ''}{self.repro}{'`' if md else ''}")
         return out
 
-    def _bench_lines(self, md: bool) -> list[str]:
+    def bench_lines(self, md: bool = False) -> list[str]:
+        """The benchmark as text lines (Markdown table rows when md)."""
         bn = self.bench
         gpu = "kernel_with_transfers" in bn["timings"]
         names = {"kernel": "kernel (device time, CUDA events, transfers excluded)" if gpu else "kernel",
