@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from ckls.completion.languages import SYNTAX, language_of, parser_for
+from ckls.syntax import SYNTAX, extract_definitions, language_of, name_of, parser_for  # noqa: F401  (extract_definitions: context's API)
 
 INDEX_LIMIT = 1 << 20  # files larger than this (characters) are not parsed for definitions
 MAX_CHUNK_CHARS = 16384  # a chunk of recent code longer than this is not kept (the extra budget is ~1,500 chars)
@@ -49,19 +49,6 @@ class Context:
 
 
 # ---- syntax -----------------------------------------------------------------------------------------------------
-def _name_of(node) -> str | None:
-    n = node.child_by_field_name("name")
-    if n is None:
-        d = node.child_by_field_name("declarator")
-        while d is not None and d.child_by_field_name("declarator") is not None:
-            d = d.child_by_field_name("declarator")
-        n = d
-    if n is None or n.text is None:
-        return None
-    m = _IDENT.search(n.text.decode("utf-8", "replace"))
-    return m.group(0) if m else None
-
-
 def enclosing_scope(lang: str | None, before: str, after: str) -> Scope | None:
     """Innermost function/class/struct around the cursor in before+after (a window: tree-sitter recovers from
     the cut ends), or None for plain text and top-level positions."""
@@ -81,7 +68,7 @@ def enclosing_scope(lang: str | None, before: str, after: str) -> Scope | None:
     if node is None:
         return _indented_scope(before) if lang == "python" else None
     first = src[node.start_byte:].split(b"\n", 1)[0].decode("utf-8", "replace")
-    return Scope(node.type, _name_of(node), node.start_point[0], first)
+    return Scope(node.type, name_of(node), node.start_point[0], first)
 
 
 _PY_SCOPE = re.compile(r"^([ \t]*)(?:async[ \t]+)?(def|class)[ \t]+([A-Za-z_][A-Za-z0-9_]*)")
@@ -107,48 +94,6 @@ def _indented_scope(before: str) -> Scope | None:
             if ind == 0:
                 return None
     return None
-
-
-def extract_definitions(lang: str | None, text: str, max_lines: int = 6) -> dict[str, str]:
-    """name -> a short snippet (signature, or the whole definition when small) of top-level definitions."""
-    if lang is None:
-        return {}
-    parser = parser_for(lang)
-    if parser is None:
-        return {}
-    src = text.encode("utf-8", "surrogatepass")
-    tree = parser.parse(src)
-    syn = SYNTAX[lang]
-    out: dict[str, str] = {}
-
-    def visit(node, depth: int) -> None:
-        for ch in node.children:
-            t = ch.type
-            if t in syn.definitions:
-                target = ch
-                if t in ("decorated_definition", "template_declaration"):
-                    target = ch.child_by_field_name("definition") or (ch.named_children[-1] if ch.named_children
-                                                                      else ch)
-                name = _name_of(target)
-                if name and name not in out:
-                    body = target.child_by_field_name("body")
-                    end = body.start_byte if body is not None and t not in ("struct_specifier", "enum_specifier",
-                                                                             "type_definition") else ch.end_byte
-                    snippet = src[ch.start_byte:end].decode("utf-8", "replace").rstrip()
-                    lines = snippet.split("\n")
-                    if len(lines) > max_lines:
-                        snippet = "\n".join(lines[:max_lines]) + "\n..."
-                    out[name] = snippet
-                if t in ("class_definition", "class_specifier", "namespace_definition") and depth < 2:
-                    body = target.child_by_field_name("body")
-                    if body is not None:
-                        visit(body, depth + 1)
-            elif t in ("translation_unit", "module", "declaration_list", "linkage_specification",
-                       "preproc_ifdef", "preproc_if") and depth < 3:
-                visit(ch, depth + 1)
-
-    visit(tree.root_node, 0)
-    return out
 
 
 def names_near_cursor(before: str, n_lines: int = 12) -> list[str]:

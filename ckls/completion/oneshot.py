@@ -8,7 +8,7 @@ from ckls.config import Settings
 from ckls.completion.context import ExtraContext, build_context
 from ckls.completion.documents import Document, index_to_utf16
 from ckls.completion.engine import Engine, Job, Result
-from ckls.completion.languages import EXTENSIONS
+from ckls.syntax import EXTENSIONS
 
 
 def complete_file(path: str, line: int, col: int, settings: Settings, language_id: str = "",

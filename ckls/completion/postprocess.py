@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from ckls.completion.context import Context
-from ckls.completion.languages import uses_braces
+from ckls.syntax import uses_braces
 
 _CLOSERS = set(")]}>\"'`;:,. \t")
 _REPEAT_IN_LINE = re.compile(r"(.{1,24}?)\1{3,}")

@@ -13,7 +13,7 @@ from ckls.config import Settings
 from ckls.completion.context import ExtraContext, build_context, extract_definitions
 from ckls.completion.documents import Document, index_to_utf16
 from ckls.completion.engine import Engine, Job
-from ckls.completion.languages import language_of
+from ckls.syntax import language_of
 from ckls.eval.metrics import edit_similarity, exact_match
 from ckls.eval.samples import Sample
 

@@ -13,7 +13,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from ckls.completion.languages import EXTENSIONS, uses_braces
+from ckls.syntax import EXTENSIONS, uses_braces
 
 MAX_LINE_CHARS = 200          # longer lines are data, not code worth sampling
 

@@ -21,12 +21,13 @@ ALLOWED: dict[str, set[str]] = {
     "fim": set(),                 # the prompt layout and data rules: torch-free, tokenizer-agnostic
     "verify": set(),              # the judge depends on nothing it judges
     "atomic": set(),              # the one atomic write (fsync of file and folder)
+    "syntax": {"fim"},            # tree-sitter grammars, scopes, definitions: shared by completion and the index
     "config": {"fim", "models"},
     "runtime": {"native", "models", "fim", "atomic"},
-    "index": {"fim", "runtime"},  # the repository index (SQLite): shared by completion, tune and eval
-    "completion": {"runtime", "fim", "models", "config", "index"},
+    "index": {"fim", "runtime", "syntax"},  # the repository index (SQLite): shared by completion, tune and eval
+    "completion": {"runtime", "fim", "models", "config", "index", "syntax"},
     "tune": {"runtime", "fim", "config", "models", "index", "atomic"},
-    "eval": {"completion", "runtime", "fim", "config", "models", "index"},
+    "eval": {"completion", "runtime", "fim", "config", "models", "index", "syntax"},
     "train": {"fim", "runtime", "atomic"},  # the model factory (torch): nothing imports it
     "kernels": {"verify"},
     "skills": {"kernels", "verify"},
