@@ -10,8 +10,6 @@
 #include "backward.h"
 #include "lora.h"
 
-#define N_TARGETS 7
-
 struct ckls_lora {
     ckls_hparams hp;
     int32_t rank, targets;
@@ -97,9 +95,10 @@ ckls_lora *ckls_lora_create(const ckls_hparams *hp, int32_t rank, float alpha, i
 }
 
 const char *ckls_lora_target_name(int32_t i) {
-    static const char *const names[CKLS_LORA_N_TARGETS] = {"attn_q", "attn_k", "attn_v", "attn_output",
-                                                           "ffn_gate", "ffn_up", "ffn_down"};
-    return i >= 0 && i < CKLS_LORA_N_TARGETS ? names[i] : NULL;
+    static const char *const names[N_TARGETS] = {[TQ] = "attn_q", [TK] = "attn_k", [TV] = "attn_v",
+                                                 [TO] = "attn_output", [TGATE] = "ffn_gate", [TUP] = "ffn_up",
+                                                 [TDOWN] = "ffn_down"};
+    return i >= 0 && i < N_TARGETS ? names[i] : NULL;
 }
 
 int64_t ckls_lora_n_params(const ckls_lora *a) { return a ? a->n_params : 0; }

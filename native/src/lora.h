@@ -14,7 +14,12 @@ void ckls_lora_bwd(ckls_pool *pool, const float *A, const float *B, float *dA, f
                    int64_t n_out, float scale, const float *x, const float *u, const float *dy, int64_t n_tok,
                    float *du, float *dx);
 
-/* The adapter's tensors for layer l, target index ti (0..6 = q, k, v, o, gate, up, down); NULL when absent. */
+/* The adaptable matrices in their one order: target i has flag 1 << i (ckls.h) and the GGUF name
+ * ckls_lora_target_name(i). The forward, the training step and the adapter file all index by it. */
+enum { TQ, TK, TV, TO, TGATE, TUP, TDOWN, N_TARGETS };
+_Static_assert((int)N_TARGETS == (int)CKLS_LORA_N_TARGETS, "the target order in lora.h and ckls.h must agree");
+
+/* The adapter's tensors for layer l, target index ti (TQ .. TDOWN); NULL when absent. */
 typedef struct {
     const float *A, *B;
     float *dA, *dB;

@@ -33,8 +33,6 @@ static double prof_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-#define N_TARGETS 7
-enum { TQ, TK, TV, TO, TGATE, TUP, TDOWN };
 
 struct ckls_train {
     ckls_model *m;
