@@ -167,6 +167,8 @@ def _differential(rep, spec, init, limits, seed, budget, only_case, counts, say)
                 counts[name] = counts.get(name, 0) + 1
                 r = _case_result(w, case)
                 if r.get("ok"):
+                    if r.get("skipped") and r["skipped"] not in rep.reasons:
+                        rep.reasons.append(r["skipped"])
                     continue
                 if r.get("check") == "harness_error":
                     rep.verdict, rep.failure = ERROR, _failure(r, name, case)
