@@ -287,21 +287,24 @@ def child(base_path: str, seed: int, start: int, end: int, progress_path: str, o
         json.dump({"counts": counts, "bad": bad}, f)
 
 
-def run_range(base_path: str, seed: int, start: int, end: int, workdir: str):
-    """Runs [start, end) in children, restarting after a crash or hang; returns (counts, findings)."""
+def run_range(base_path: str, seed: int, start: int, end: int, workdir: str, script: str | None = None,
+              timeout: float = CHILD_TIMEOUT_S):
+    """Runs cases [start, end) of `script` (this file by default; its `child` command) in children, restarting
+    after a crash or hang; returns (counts, findings). A crash is the finding of the case it happened on."""
     counts = {"loaded": 0, "rejected": 0}
     findings = []
     pos = start
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    script = script or os.path.abspath(__file__)
     while pos < end and len(findings) < 50:
         prog, out = os.path.join(workdir, f"p{start}"), os.path.join(workdir, f"o{start}")
         for p in (prog, out):
             if os.path.exists(p):
                 os.unlink(p)
-        cmd = [sys.executable, os.path.abspath(__file__), "child", base_path, str(seed), str(pos), str(end), prog, out]
+        cmd = [sys.executable, script, "child", base_path, str(seed), str(pos), str(end), prog, out]
         try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, timeout=CHILD_TIMEOUT_S)
+            proc = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout)
             rc, tail = proc.returncode, proc.stderr[-500:].decode("utf-8", "replace")
         except subprocess.TimeoutExpired:
             rc, tail = "timeout", ""

@@ -17,7 +17,6 @@ import math
 import os
 import random
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -290,32 +289,9 @@ def child(base_path: str, seed: int, start: int, end: int, progress_path: str, o
 
 def run_cases(base_path: str, seed: int, n: int, workdir: str):
     """Runs cases [0, n) in a child, restarting it after a crash or a hang; (counts, findings)."""
-    counts = {"loaded": 0, "rejected": 0}
-    findings = []
-    pos = 0
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1")
-    while pos < n and len(findings) < 50:
-        prog, out = os.path.join(workdir, "progress"), os.path.join(workdir, "out.json")
-        for p in (prog, out):
-            if os.path.exists(p):
-                os.unlink(p)
-        cmd = [sys.executable, os.path.abspath(__file__), "child", base_path, str(seed), str(pos), str(n), prog, out]
-        try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, timeout=CASE_TIMEOUT_S * 10 + n // 10)
-            rc, tail = proc.returncode, proc.stderr[-500:].decode("utf-8", "replace")
-        except subprocess.TimeoutExpired:
-            rc, tail = "timeout", ""
-        if rc == 0 and os.path.exists(out):
-            res = json.load(open(out))
-            for k in counts:
-                counts[k] += res["counts"][k]
-            findings += res["bad"]
-            break
-        at = int(open(prog).read().strip() or pos) if os.path.exists(prog) else pos
-        findings.append({"case": at, "error": f"child died ({rc}) on this case", "stderr": tail})
-        pos = at + 1
-    return counts, findings
+    from test_gguf_fuzz import run_range
+
+    return run_range(base_path, seed, 0, n, workdir, os.path.abspath(__file__), CASE_TIMEOUT_S * 10 + n // 10)
 
 
 def test_metadata_types_and_values(tmp_path):
