@@ -58,6 +58,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("enabled", bool, True, "completion on or off"),
     Setting("prefetch", bool, True, "compute the next suggestion right after one is accepted"),
     Setting("telemetry", bool, True, "count shown/accepted suggestions locally (nothing leaves the machine)"),
+    Setting("retrieval", bool, False, "index the workspace in the background (~/.cache/ckls/index) and put the "
+            "code most similar to the lines above the cursor, from other files, in the prompt"),
     # fine-tuning on the workspace (ckls.tune): a LoRA adapter trained while the user is idle
     Setting("tune_enabled", bool, False, "train an adapter on the workspace when idle (server start and file saves)"),
     Setting("tune_rank", int, 8, "LoRA rank of the workspace adapter", 1, 256),
@@ -159,6 +161,7 @@ class Settings:
     enabled: bool = True
     prefetch: bool = True
     telemetry: bool = True
+    retrieval: bool = False
     tune_enabled: bool = False
     tune_rank: int = 8
     tune_alpha: float = 16.0

@@ -358,7 +358,7 @@ def test_a_build_never_writes_over_an_update_made_while_it_ran(tmp_path, monkeyp
 
 
 def test_rescoring_is_fts5_bm25(repo, tmp_path):
-    from ckls.index.index import _bm25
+    from ckls.index.rank import bm25 as _bm25
     ix = Index(repo, tmp_path / "state")
     ix.build()
     df, n, avg = ix._doc_freq()
@@ -372,3 +372,29 @@ def test_rescoring_is_fts5_bm25(repo, tmp_path):
     # a query longer than max_terms goes through the re-scoring and still finds the right file first
     ix.max_terms = 2
     assert ix.search(MAIN, 1, exclude_path="pkg/main.py")[0].path == "pkg/parser.py"
+
+
+def test_the_in_memory_index_ranks_as_the_database_does(tmp_path):
+    """The factory's WindowIndex (training prompts) returns the windows Index.search returns (serving)."""
+    from ckls.index.windows import WindowIndex
+    repo = str(tmp_path / "repo")
+    synthetic_repo(repo, 120, seed=3)
+    ix = Index(repo, tmp_path / "state")
+    ix.build()
+    wi = WindowIndex()
+    files = sorted(p for p, in ix.conn.execute("SELECT path FROM files WHERE dropped IS NULL"))
+    for p in files:
+        with open(os.path.join(repo, p), encoding="utf-8") as f:
+            wi.add(p, f.read())
+    rng = random.Random(5)
+    checked = 0
+    for p in rng.sample(files, 30):
+        with open(os.path.join(repo, p), encoding="utf-8") as f:
+            lines = f.read().splitlines(keepends=True)
+        cut = rng.randrange(1, len(lines) + 1)
+        q = T.query_text("".join(lines[:cut]))
+        a, b = ix.search(q, 3, exclude_path=p), wi.search(q, 3, exclude_path=p)
+        assert [(w.path, w.line, w.text) for w in a] == [(w.path, w.line, w.text) for w in b]
+        assert [w.score for w in a] == pytest.approx([w.score for w in b], rel=1e-9)
+        checked += bool(a)
+    assert checked >= 20

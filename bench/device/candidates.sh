@@ -9,6 +9,9 @@
 #   bench/device/candidates.sh run WORK STEPS [T_STEPS]  (repository root; carry .whl and .work/eval/src)
 #   bench/device/candidates.sh student WORK STEPS S alone, the GPU to itself, exported to WORK/S.gguf (evaluate
 #                                                 elsewhere: python bench/eval_projects.py --model S.gguf)
+#   bench/device/candidates.sh retrieval WORK STEPS  S alone on prompts with retrieved windows (the default encode),
+#                                                 then S and the shipped model evaluated with and without retrieval
+#                                                 (paired: same cursors), SAMPLES line + BLOCKS block samples each
 #   progress and figures: WORK/candidates.log; results: WORK/results.tgz, WORK/D.gguf, WORK/S.gguf
 #
 # Environment: FIM_RATE (default 0.5), SPM_RATE (default 0.8), ALIGNED (share of windows starting at a sequence,
@@ -36,15 +39,17 @@ export_gguf() {
     --out "$work/$1.gguf" --type q8_0 >> "$work/$1.log" 2>&1
 }
 
-evaluate() {  # evaluate NAME GGUF: the three projects side by side, one thread each
-  local pids=()
+evaluate() {  # evaluate NAME GGUF [ckls eval flags]: the three projects side by side, one thread each
+  local name=$1 gguf=$2 pids=()
+  shift 2
   for p in sqlparse==0.6.1 tomlkit==0.15.2 marshmallow==4.4.0; do
-    python3 bench/eval_projects.py --model "$2" --threads 1 --cache .work/eval --out "$work/eval" \
-      --project "$p" --tag="-$1" > "$work/eval-$1-${p%%==*}.log" 2>&1 & pids+=($!)
+    python3 bench/eval_projects.py --model "$gguf" --threads "${EVAL_THREADS:-1}" --cache .work/eval --out "$work/eval" \
+      --samples "${SAMPLES:-200}" --blocks "${BLOCKS:-50}" --project "$p" --tag="-$name" -- "$@" \
+      > "$work/eval-$name-${p%%==*}.log" 2>&1 & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
-  python3 bench/eval_projects.py --report --cache .work/eval --out "$work/eval" --tag="-$1" > "$work/eval-$1.md"
-  echo "== eval $1 $(date +%T)"; cat "$work/eval-$1.md"
+  python3 bench/eval_projects.py --report --cache .work/eval --out "$work/eval" --tag="-$name" > "$work/eval-$name.md"
+  echo "== eval $name $(date +%T)"; cat "$work/eval-$name.md"
 }
 
 case $cmd in
@@ -91,6 +96,36 @@ student)
   train S $student --max-steps "$steps"
   export_gguf S
   cat "$work/S/metrics.json"
+  echo "done $(date +%T)"
+  ;;
+retrieval)
+  mkdir -p "$work/eval"
+  exec > "$work/candidates.log" 2>&1
+  trap 'echo FAILED' ERR
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  python3 native/build.py inplace > /dev/null
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+  lscpu | grep -E "Model name|^CPU\(s\)" || true
+  [ -f "$work/corpus/meta.json" ] || FIM_RATE=${FIM_RATE:-0.5} SPM_RATE=${SPM_RATE:-0.8} \
+    bash "$here/train.sh" prepare "$work"
+  echo "== train S ($steps steps) $(date +%T)"
+  train S $student --max-steps "$steps" & pt=$!
+  # the shipped model on the CPU while the GPU trains (the same cursors as S's runs below)
+  if [ "${SHIPPED:-1}" != 0 ]; then
+    evaluate shipped ckls/models/default.gguf --retrieval false & p0=$!
+    evaluate shipped-r ckls/models/default.gguf --retrieval true
+    wait $p0
+  fi
+  wait $pt
+  export_gguf S
+  echo "== S exported $(date +%T)"
+  export EVAL_THREADS=2  # the GPU is done: the cores are the evaluations'
+  evaluate S "$work/S.gguf" --retrieval false & p1=$!
+  evaluate S-r "$work/S.gguf" --retrieval true
+  wait $p1
+  cat "$work/S/metrics.json"
+  tar -C "$work" -czf "$work/results.tgz" candidates.log S/metrics.json S/log.jsonl S.log eval \
+    corpus/manifest.json corpus/meta.json corpus/tokenizer.json env.txt prepare_times.json
   echo "done $(date +%T)"
   ;;
 *) echo "unknown command $cmd" >&2; exit 2 ;;

@@ -5,12 +5,16 @@ the same and the model's cached K/V for it survives."""
 from __future__ import annotations
 
 import keyword
+import logging
 import re
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlparse
 
 from ckls.syntax import SYNTAX, extract_definitions, language_of, name_of, parser_for  # noqa: F401  (extract_definitions: context's API)
+
+log = logging.getLogger("ckls.completion")
 
 INDEX_LIMIT = 1 << 20  # files larger than this (characters) are not parsed for definitions
 MAX_CHUNK_CHARS = 16384  # a chunk of recent code longer than this is not kept (the extra budget is ~1,500 chars)
@@ -222,7 +226,11 @@ def _path_of(uri: str) -> str:
 
 
 def build_context(uri: str, language_id: str, before: str, after: str, line: int, col: int,
-                  before_first_line: int, extra: ExtraContext | None, extra_chars: int) -> Context:
+                  before_first_line: int, extra: ExtraContext | None, extra_chars: int,
+                  retrieval=None) -> Context:
+    """The context at a cursor. The head's entries, in the order the factory trains on (fim/cursors.head):
+    windows retrieved from the repository index (retrieval: completion/retrieval.py), then the ring's chunks and
+    the definitions (extra), within extra_chars together."""
     line_prefix = before.rsplit("\n", 1)[-1]
     line_suffix = after.split("\n", 1)[0].rstrip("\r")
     ctx = Context(uri=uri, path=_path_of(uri), language_id=language_id, before=before, after=after,
@@ -233,6 +241,21 @@ def build_context(uri: str, language_id: str, before: str, after: str, line: int
         ctx.scope = enclosing_scope(lang, before[-6000:], after[:3000])
     except Exception:  # syntax is a hint; a parser failure must not cost the suggestion
         ctx.scope = None
+    used = 0
+    if retrieval is not None:
+        try:
+            for where, text in retrieval.retrieve(_file_path(uri), before, line):
+                if used + len(text) > extra_chars:
+                    break
+                ctx.extra.append((where, text))
+                used += len(text)
+        except Exception:  # retrieval is a hint: a damaged or busy index must not cost the suggestion
+            log.warning("retrieval failed", exc_info=True)
     if extra is not None:
-        ctx.extra = extra.render(ctx, extra_chars)
+        ctx.extra += extra.render(ctx, extra_chars - used)
     return ctx
+
+
+def _file_path(uri: str) -> str:
+    p = urlparse(uri)
+    return unquote(p.path) if p.scheme == "file" else uri

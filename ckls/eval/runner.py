@@ -5,12 +5,16 @@ not change what is measured."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
 from ckls.config import Settings
 from ckls.completion.context import ExtraContext, build_context, extract_definitions
+from ckls.completion.retrieval import Retrieval
+from ckls.index import Index
 from ckls.completion.documents import Document, index_to_utf16
 from ckls.completion.engine import Engine, Job
 from ckls.syntax import language_of
@@ -78,7 +82,8 @@ class Neighbours:
         return [f for f in self.by_dir.get(os.path.dirname(rel), []) if f != rel][:NEIGHBOURS]
 
 
-def sample_job(sample: Sample, repo: str, settings: Settings, neighbours: Neighbours | None) -> Job:
+def sample_job(sample: Sample, repo: str, settings: Settings, neighbours: Neighbours | None,
+               retrieval: Retrieval | None = None) -> Job:
     """The engine job the server would run at the sample's cursor (as `ckls complete` builds it), with the
     definitions of neighbouring files indexed as if they were open in the editor."""
     uri = "file://" + os.path.abspath(os.path.join(repo, sample.path))
@@ -92,7 +97,8 @@ def sample_job(sample: Sample, repo: str, settings: Settings, neighbours: Neighb
     character = index_to_utf16(doc.lines[sample.line], sample.col)
     before, after, first, ln, c = doc.window(sample.line, character, settings.prefix_tokens * 6,
                                              settings.suffix_tokens * 6)
-    ctx = build_context(uri, sample.language_id, before, after, ln, c, first, extra, settings.extra_tokens * 3)
+    ctx = build_context(uri, sample.language_id, before, after, ln, c, first, extra, settings.extra_tokens * 3,
+                        retrieval)
     return Job(ctx, deadline=time.monotonic() + settings.latency_ms / 1e3, max_tokens=settings.max_tokens)
 
 
@@ -105,14 +111,18 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
     engine = engine or Engine(settings)
     neighbours = Neighbours(repo, files) if files else None
     out: list[Record] = []
+    index = None
     try:
+        retrieval = None
+        if settings.retrieval:
+            index, retrieval = repo_index(repo)
         engine.load(settings).result()
         if adapter:
             engine.serve_adapter(adapter).result()
         for k, s in enumerate(samples):
             # each sample stands alone: no prefix-window start held over from the previous position
             engine.forget_windows()
-            job = sample_job(s, repo, settings, neighbours)
+            job = sample_job(s, repo, settings, neighbours, retrieval)
             res = engine.submit(job).result()
             pred, em, es, block_em = score(s, res.text)
             out.append(Record(s.kind, s.path, s.language_id, s.line, s.col, s.target, pred, res.raw, em, es,
@@ -123,7 +133,18 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
     finally:
         if own:
             engine.close()
+        if index is not None:
+            index.close()
+            shutil.rmtree(index.state_dir, ignore_errors=True)
     return out
+
+
+def repo_index(repo: str) -> tuple[Index, Retrieval]:
+    """The whole tree indexed as the server indexes a workspace (a throw-away state folder). Held-out files are in
+    it as a user's other files are; a sample's own file is never retrieved (Index.search's exclude_path)."""
+    index = Index(repo, tempfile.mkdtemp(prefix="ckls-eval-index-"))
+    index.build()
+    return index, Retrieval(index)
 
 
 def progress_line(stream=sys.stderr):

@@ -19,6 +19,7 @@ The server heals the prefix (drops its last token; the model re-spells it: compl
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import numpy as np
 
@@ -31,8 +32,10 @@ MODE_WEIGHTS = (0.5, 0.2, 0.2, 0.1)  # a middle that ends mid-line is rare at a 
 MAX_LINE = 200                  # longer lines are data, not code where a cursor lands
 PREFIX_CHARS = (800, 2800)      # prefix budget drawn in this range (~220–760 tokens at ~3.7 bytes/token)
 SUFFIX_CHARS = (0, 900)
-HEAD_CHARS = 1000
-TOTAL_CHARS = 3500              # head + prefix + suffix: the example fits a 1,024-token window
+HEAD_CHARS = 1800              # retrieved windows, a chunk and definitions (the server's extra context, ~512 tokens)
+TOTAL_CHARS = 3800              # head + prefix + suffix: the example fits a 1,024-token window
+RETRIEVED_K = ((2, 0.6), (1, 0.25), (0, 0.15))  # windows retrieved for an example, with their odds: the server
+                                                # shows 2 once the index is built, none before
 CHARS_PER_EXAMPLE = 3000        # a file gives one example per this many characters (at least one, at most 8)
 
 _DEF = re.compile(r"^(?:async\s+def|def|class)\s+([A-Za-z_]\w*)[^\n]*", re.M)
@@ -108,10 +111,18 @@ def _suffix(after: str, budget: int) -> str:
 
 
 def head(prefix: str, name: str, package_defs: dict[str, tuple[str, str]], chunks: list[tuple[str, str]],
-         rng: np.random.Generator, budget: int = HEAD_CHARS) -> list:
-    """Pieces of the cross-file head: definitions of names used near the cursor that live in other files of the
-    package (as the server's ExtraContext renders them), a random chunk of another file, then the file's name."""
+         rng: np.random.Generator, budget: int = HEAD_CHARS, retrieved: list[tuple[str, str]] = ()) -> list:
+    """Pieces of the cross-file head, in the server's order (completion/context.py, ExtraContext.render): windows
+    of other files retrieved from the repository index, a random chunk of another file (the server's ring of
+    recent chunks), definitions of names used near the cursor that live in other files of the package; then the
+    file's name."""
     entries, used = [], 0
+    for where, text in retrieved:
+        if used + len(text) > budget:
+            break
+        entries.append((where, text))
+        used += len(text)
+    defs = []
     near = _IDENT.findall(prefix[-600:])
     seen = set()
     for n in reversed(near):
@@ -123,7 +134,7 @@ def head(prefix: str, name: str, package_defs: dict[str, tuple[str, str]], chunk
             continue
         if used + len(line) > budget:
             break
-        entries.append((where, f"{line}\n"))
+        defs.append((where, f"{line}\n"))
         used += len(line)
         if len(seen) >= 6:
             break
@@ -134,7 +145,8 @@ def head(prefix: str, name: str, package_defs: dict[str, tuple[str, str]], chunk
             s = int(rng.integers(0, max(1, len(ls) - 8)))
             piece = "".join(ls[s:s + int(rng.integers(4, 17))])
             if piece.strip() and used + len(piece) <= budget:
-                entries.insert(0, (where, piece))
+                entries.append((where, piece))
+    entries += defs
     if not entries and rng.random() < 0.5:
         return []
     return layout.head(entries, name) if entries else [(layout.FILE_SEP,), f"{name}\n"]
@@ -142,27 +154,42 @@ def head(prefix: str, name: str, package_defs: dict[str, tuple[str, str]], chunk
 
 def example(text: str, name: str, rng: np.random.Generator, spm_rate: float = 0.7,
             package_defs: dict[str, tuple[str, str]] | None = None,
-            chunks: list[tuple[str, str]] | None = None, total_chars: int = TOTAL_CHARS) -> list | None:
+            chunks: list[tuple[str, str]] | None = None, total_chars: int = TOTAL_CHARS,
+            retrieve: Callable[[str, int], list[tuple[str, str]]] | None = None) -> list | None:
     """One server-shaped example as encoder pieces (see fim.encode_stream), or None. total_chars scales the
-    prefix, suffix and head budgets down from the factory's (a shorter example for a cheaper training step)."""
+    prefix, suffix and head budgets down from the factory's (a shorter example for a cheaper training step).
+    retrieve(text before the cursor, k) gives the (path, text) windows the server's index would retrieve there."""
     c = cut(text, rng)
     if c is None or c[1] <= c[0]:
         return None
     a, b = c
     k = min(1.0, total_chars / TOTAL_CHARS)
+    retrieved = []
+    if retrieve is not None:  # (no draw without it: the tuner's examples stay as they were)
+        n_ret = [n for n, _ in RETRIEVED_K][rng.choice(len(RETRIEVED_K), p=[p for _, p in RETRIEVED_K])]
+        retrieved = retrieve(text[:a], n_ret) if n_ret else []
     suffix = _suffix(text[b:], int(k * rng.integers(*SUFFIX_CHARS)))
-    prefix = _prefix(text[:a], int(k * min(int(rng.integers(*PREFIX_CHARS)), TOTAL_CHARS - HEAD_CHARS - len(suffix))))
-    hd = head(prefix, name, package_defs or {}, chunks or [], rng, int(k * HEAD_CHARS))
+    head_budget = int(k * HEAD_CHARS)
+    ret_chars = 0
+    for _, t in retrieved:
+        if ret_chars + len(t) > head_budget:
+            break
+        ret_chars += len(t)
+    head_budget = min(head_budget, ret_chars + int(k * 800))  # a chunk and definitions: up to 800 more
+    room = TOTAL_CHARS - len(suffix) - head_budget
+    prefix = _prefix(text[:a], int(k * min(int(rng.integers(*PREFIX_CHARS)), room)))
+    hd = head(prefix, name, package_defs or {}, chunks or [], rng, head_budget, retrieved)
     return layout.example(hd, prefix, suffix, text[a:b], "spm" if rng.random() < spm_rate else "psm")
 
 
 def package_layouts(docs: list[dict], rng: np.random.Generator, fim_rate: float, spm_rate: float = 0.7,
                     chars_per_example: int = CHARS_PER_EXAMPLE, max_examples: int = 8,
-                    total_chars: int = TOTAL_CHARS, pace=None):
+                    total_chars: int = TOTAL_CHARS, pace=None, retriever=None):
     """Layouts for the files of one package: every file as plain text (unless fim_rate is 1), and for a share
     fim_rate of them also one server-shaped example per chars_per_example characters (at least one, at most
     max_examples). Yields (doc index, layout). pace(), when given, is called before each file's work (the tuner
-    gives way to the user there)."""
+    gives way to the user there). retriever(docs), when given, returns retrieve(path, text before the cursor, k):
+    the windows of the package's other files the server's index would put in the prompt there."""
     names = [d["path"].rsplit("/", 1)[-1] for d in docs]
     defs: dict[str, tuple[str, str]] = {}
     for d, nm in zip(docs, names):
@@ -172,6 +199,7 @@ def package_layouts(docs: list[dict], rng: np.random.Generator, fim_rate: float,
             for k, v in definitions(d["text"]).items():
                 defs.setdefault(k, (nm, v))
     chunks = list(zip(names, (d["text"] for d in docs)))
+    search = retriever(docs) if retriever is not None else None
     for i, (d, nm) in enumerate(zip(docs, names)):
         if pace is not None:
             pace()
@@ -181,7 +209,8 @@ def package_layouts(docs: list[dict], rng: np.random.Generator, fim_rate: float,
         if rng.random() >= fim_rate or len(text) < 2:
             continue
         for _ in range(min(max_examples, max(1, len(text) // chars_per_example))):
-            lay = example(text, nm, rng, spm_rate, defs, chunks, total_chars)
+            ret = (lambda before, k, p=d["path"]: search(p, before, k)) if search is not None else None
+            lay = example(text, nm, rng, spm_rate, defs, chunks, total_chars, ret)
             if lay is not None:
                 yield i, lay
 

@@ -25,13 +25,11 @@ import numpy as np
 from ckls.fim import corpus, dedup
 
 from . import definitions as defs_mod
-from . import store, text as text_mod
+from . import rank, store, text as text_mod
+from .rank import MAX_QUERY_TERMS, RERANK
 
 log = logging.getLogger("ckls.index")
 BATCH_FILES, BATCH_SECONDS = 64, 0.5  # a build commits after this many files or seconds, whichever comes first
-MAX_QUERY_TERMS = 12  # a query's rarest terms pick candidate windows (by the sum of their IDFs) ...
-RERANK = 96           # ... this many, then scored with BM25 over all the query's terms
-BM25_K1, BM25_B = 1.2, 0.75  # FTS5's bm25() constants
 BODY_LINES = 4  # a definition's text: its signature and this many lines of its body
 
 
@@ -440,7 +438,7 @@ class Index:
         tens of thousands for a 15-line query), so: the query's max_terms rarest terms (counted outside
         exclude_path) pick RERANK candidates by the sum of their IDFs, and those are scored by BM25 over all the
         query's terms, as FTS5's bm25() would (bench/index.py, docs/index.md)."""
-        words = list(dict.fromkeys(reversed(text_mod.terms(query_text, self.split))))  # nearest the cursor first
+        words = rank.query_words(query_text, self.split)
         if not words or k <= 0:
             return []
         ex = self.rel(exclude_path) if exclude_path is not None else None
@@ -456,13 +454,13 @@ class Index:
                         for w in set(t.split()):
                             own[w] = own.get(w, 0) + 1
                 elsewhere = {w: df.get(w, 1) - own.get(w, 0) for w in words}  # a term newer than df: 1
-                rare = sorted((w for w in words if elsewhere[w] > 0), key=elsewhere.__getitem__)[:self.max_terms]
+                rare = rank.rare_terms(words, elsewhere, self.max_terms)
                 ids, weights = [], []
                 for w in rare:
                     a = np.fromiter((r for (r,) in self.conn.execute(
                         "SELECT rowid FROM windows_fts WHERE windows_fts MATCH ?", (f'"{w}"',))), dtype=np.int64)
                     ids.append(a)
-                    weights.append(np.full(len(a), _idf(df.get(w, 1), n_docs)))
+                    weights.append(np.full(len(a), rank.idf(df.get(w, 1), n_docs)))
                 if not ids or not sum(map(len, ids)):
                     return []
                 u, inv = np.unique(np.concatenate(ids), return_inverse=True)
@@ -471,15 +469,9 @@ class Index:
                 rows = self.conn.execute(
                     f"SELECT w.path, w.line, w.lines, f.terms FROM windows AS w JOIN windows_fts AS f "
                     f"ON f.rowid = w.id WHERE w.id IN ({','.join(map(str, cand))})").fetchall()
-                scored = sorted(((_bm25(t, words, df, n_docs, avg_len), p, l, n) for p, l, n, t in rows),
-                                key=lambda r: (-r[0], r[1], r[2]))
-                out: list[Window] = []
-                for score, path, line, n in scored:
-                    if path == ex or any(o.path == path and abs(o.line - line) < text_mod.WINDOW_LINES for o in out):
-                        continue
-                    out.append(Window(path, line, self._lines(path, line, n), float(score)))
-                    if len(out) == k:
-                        break
+                scored = [(rank.bm25(t, words, df, n_docs, avg_len), p, l, n) for p, l, n, t in rows]
+                out = [Window(path, line, self._lines(path, line, n), float(score))
+                       for score, path, line, n in rank.pick(scored, k, ex)]
         except Exception as e:
             if store.is_corrupt(e):
                 self._recover(e)
@@ -537,27 +529,6 @@ class Index:
                     "definitions": c.execute("SELECT count(*) FROM defs").fetchone()[0],
                     "state": self._meta("state"),
                     "bytes": os.path.getsize(self.path)}
-
-
-def _bm25(terms: str, words: list[str], df: dict[str, int], n_docs: int, avg_len: float) -> float:
-    """BM25 of one window (its space-separated terms) for the query words, as FTS5's bm25() computes it."""
-    toks = terms.split()
-    tf: dict[str, int] = {}
-    for t in toks:
-        tf[t] = tf.get(t, 0) + 1
-    norm = BM25_K1 * (1 - BM25_B + BM25_B * len(toks) / max(avg_len, 1e-9))
-    score = 0.0
-    for w in words:
-        f = tf.get(w)
-        if f:
-            score += _idf(df.get(w, 1), n_docs) * f * (BM25_K1 + 1) / (f + norm)
-    return score
-
-
-def _idf(d: int, n_docs: int) -> float:
-    """FTS5's: ln((N - n + 0.5) / (n + 0.5)), at least 1e-6 (a term in over half the windows, or a stale count)."""
-    r = (n_docs - d + 0.5) / (d + 0.5)
-    return math.log(r) if r > 1.0 else 1e-6
 
 
 def _band_keys(sig: np.ndarray) -> list[int]:

@@ -7,6 +7,11 @@ import re
 
 WINDOW_LINES, WINDOW_STEP = 20, 10
 QUERY_LINES = 15  # the query for a cursor: the identifiers of this many lines before it
+ANCHOR_LINES = 8  # ... before the last line whose number is a multiple of this, at or above the cursor's line: the
+                  # retrieved windows (the head of the prompt, and so its cached K/V) stay the same while the user
+                  # types within those lines; retrieval moves once every ANCHOR_LINES lines
+RETRIEVED_K = 2   # windows the server's prompt shows
+WINDOW_CHARS = 900  # a retrieved window shown in a prompt: its first lines within this many characters
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -53,3 +58,22 @@ def query_text(before: str, n_lines: int = QUERY_LINES) -> str:
     """The text a cursor's query is made of: the last n_lines lines before it, the word being typed excluded."""
     tail = "\n".join(before.split("\n")[-n_lines:])
     return re.sub(r"[A-Za-z0-9_]+$", "", tail)
+
+
+def cursor_query(before: str, line: int, n_lines: int = QUERY_LINES, anchor: int = ANCHOR_LINES) -> str:
+    """The retrieval query at a cursor on document line `line` (0-based) with `before` the text before it (at least
+    the n_lines + anchor lines above it, when the document has them): the n_lines whole lines above the anchor line
+    (line rounded down to a multiple of anchor). The server and the factory's training prompts both use this."""
+    above = before.split("\n")[:-1]          # whole lines above the cursor's line
+    drop = line % anchor                      # lines between the anchor and the cursor's line
+    if drop:
+        above = above[:-drop] if drop <= len(above) else []
+    return "\n".join(above[-n_lines:])
+
+
+def shown(text: str, max_chars: int = WINDOW_CHARS) -> str:
+    """A retrieved window as a prompt shows it: its first whole lines within max_chars (one clipped line at least)."""
+    if len(text) <= max_chars:
+        return text
+    cut = text.rfind("\n", 0, max_chars)
+    return text[:cut + 1] if cut > 0 else text[:max_chars] + "\n"

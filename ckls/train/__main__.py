@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import zlib
+from multiprocessing import Pool
 import time
 from pathlib import Path
 
@@ -51,7 +54,7 @@ def cmd_encode(a):
     d = Path(a.corpus)
     tok = tokenizer.for_data(tokenizer.load(d / "tokenizer.json"))
     meta = {"vocab_size": tok.get_vocab_size(), "fim_rate": a.fim_rate, "spm_rate": a.spm_rate,
-            "line_rate": a.line_rate, "seed": a.seed, "layout": a.layout}
+            "line_rate": a.line_rate, "seed": a.seed, "layout": a.layout, "retrieval": a.retrieval}
     manifest = json.loads((d / "manifest.json").read_text())
     per_pkg: dict[str, int] = {}
     # heldout: plain text; heldout_fim: whole-file FIM cuts; heldout_cursor: server-shaped examples (cursors.py)
@@ -66,10 +69,13 @@ def cmd_encode(a):
             for i, x in enumerate(docs):
                 by_pkg.setdefault(x["pkg"], []).append(i)
             owner, lays = [], []
-            for idx in by_pkg.values():
-                for j, lay in cursors.package_layouts([docs[i] for i in idx], rng, rate, a.spm_rate):
-                    owner.append(idx[j])
-                    lays.append(lay)
+            jobs_ = [([docs[i] for i in idx], (a.seed, zlib.crc32(pkg.encode())), rate, a.spm_rate, a.retrieval)
+                     for pkg, idx in by_pkg.items()]
+            with Pool(a.workers or os.cpu_count()) as pool:  # retrieval costs ~ms an example: packages in parallel
+                for idx, out in zip(by_pkg.values(), pool.imap(_package_layouts, jobs_, chunksize=4)):
+                    for j, lay in out:
+                        owner.append(idx[j])
+                        lays.append(lay)
         else:
             owner = list(range(len(docs)))
             lays = (fill.layout(x["text"], rng, rate, a.spm_rate, a.line_rate) for x in docs)
@@ -94,9 +100,21 @@ def cmd_encode(a):
         p["tokens"] = per_pkg.get(p["name"], 0)
     manifest["tokens"] = {"train": meta["train_tokens"], "heldout": meta["heldout_tokens"]}
     manifest["tokenizer"] = {"vocab_size": meta["vocab_size"], "pre": tokenizer.PRE_NAME}
-    manifest["fim"] = {k: meta[k] for k in ("fim_rate", "spm_rate", "line_rate", "seed", "layout")}
+    manifest["fim"] = {k: meta[k] for k in ("fim_rate", "spm_rate", "line_rate", "seed", "layout", "retrieval")}
     data.write_manifest(d / "manifest.json", manifest)
     (d / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def _package_layouts(job):
+    """One package's cursor layouts (a worker of cmd_encode's pool; its own rng, seeded by the package's name)."""
+    import numpy as np
+
+    from ckls.fim import cursors
+    docs, seed, rate, spm_rate, retrieval = job
+    retriever = None
+    if retrieval:
+        from ckls.index.windows import package_retriever as retriever
+    return list(cursors.package_layouts(docs, np.random.default_rng(seed), rate, spm_rate, retriever=retriever))
 
 
 def cmd_train(a):
@@ -141,6 +159,10 @@ def main(argv=None):
     e.add_argument("--layout", choices=["cursor", "file"], default="cursor",
                    help="FIM examples shaped like the server's prompts at editor cursors (ckls.fim.cursors), or one "
                         "random cut of the whole file (ckls.fim.fill)")
+    e.add_argument("--retrieval", action=argparse.BooleanOptionalAction, default=True,
+                   help="cursor examples carry the windows of the package's other files that the server's index "
+                        "would retrieve there (ckls.index.windows)")
+    e.add_argument("--workers", type=int, default=0, help="processes for the cursor layouts (default: every core)")
     e.set_defaults(fn=cmd_encode)
     from .options import add_args
     r = sub.add_parser("train")
