@@ -177,15 +177,20 @@ class FakeClock:
     """ckls.tune.scheduler.Clock in simulated time: now() reads it; wait(cv, timeout) jumps it to the earliest of the
     timeout and the next scheduled event, runs the events due (they stand for other threads: keystrokes, a stop),
     and returns as a notify would. Waits take no wall time, and every time a test asserts is exact.
-    Single-threaded: events run in the waiting thread (Activity's condition lock is re-entrant)."""
+    Single-threaded: events run in the waiting thread (Activity's condition lock is re-entrant).
+    tick: each now() moves time on by this much afterwards (work takes time: a step, a forward between two
+    readings); 0, time moves only in waits."""
 
-    def __init__(self, start: float = 1024.0):
+    def __init__(self, start: float = 1024.0, tick: float = 0.0):
         self.t = float(start)
+        self.tick = float(tick)
         self.events: list[tuple[float, int, object]] = []
         self.waits: list[float] = []  # every timeout asked for
 
     def now(self) -> float:
-        return self.t
+        t = self.t
+        self.t += self.tick
+        return t
 
     def at(self, t: float, fn) -> None:
         """Runs fn() when simulated time reaches t (during a wait)."""

@@ -145,10 +145,69 @@ def test_llama_cpp_same_logits(tok, tmp_path):
         assert err < 2e-3, err
 
 
-@pytest.mark.parametrize("ftype", ["f32", "f16"])
+def test_ckls_same_logits(tok, tmp_path):
+    """The exported model loads in ckls's runtime and computes the torch model's logits."""
+    pytest.importorskip("ckls.native")
+    from ckls.runtime import load_model
+
+    m = tiny(tok.get_vocab_size(), tie=False).eval()
+    path = export.write(tmp_path / "m.gguf", m.cfg.to_dict(), export.tensors_from_state(m.state_dict()),
+                        tk.gguf_vocab(tok), "f32")
+    with load_model(path, n_ctx=64, n_threads=1) as cm:
+        for s in STRINGS[:3]:
+            ids = tok.encode(s, add_special_tokens=False).ids[:40]
+            cm.forget()
+            got = cm.eval(ids, logits_all=True)
+            with torch.no_grad():
+                ref = m(torch.tensor([ids]))[0].numpy()
+            err = np.linalg.norm(got - ref) / np.linalg.norm(ref)
+            assert err < 2e-3, err
+
+
+def test_export_needs_no_native_build(tmp_path):
+    """The GPU factory has no native build: export (through the runtime's GGUF writer) runs without it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["ckls._native"] = None  # as if never built: importing it raises ImportError
+        import numpy as np
+        from ckls.train import export
+        rng = np.random.default_rng(0)
+        d, ff, v = 64, 96, 16
+        shapes = {{"token_embd.weight": (v, d), "output_norm.weight": (d,)}}
+        for n, sh in [("attn_norm", (d,)), ("attn_q", (d, d)), ("attn_k", (32, d)), ("attn_v", (32, d)),
+                      ("attn_output", (d, d)), ("ffn_norm", (d,)), ("ffn_gate", (ff, d)), ("ffn_up", (ff, d)),
+                      ("ffn_down", (d, ff))]:
+            shapes[f"blk.0.{{n}}.weight"] = sh
+        tensors = {{k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}}
+        cfg = dict(vocab_size=v, dim=d, n_layers=1, n_heads=4, n_kv_heads=2, ffn_dim=ff, max_seq=64,
+                   norm_eps=1e-5, rope_theta=1e4)
+        names = ["<|endoftext|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
+                 "<|repo_name|>", "<|file_sep|>"]
+        toks = names + [chr(ord("a") + i) for i in range(v - len(names))]
+        vocab = dict(tokens=toks, types=[3] * 7 + [1] * (v - 7), merges=[], pre="qwen2",
+                     ids={{t: i for i, t in enumerate(names)}})
+        export.write({str(tmp_path / "m.gguf")!r}, cfg, tensors, vocab, "q8_0")
+        assert "ckls.native" not in sys.modules, "export loaded the native core"
+        print("ok")
+    """)
+    root = Path(__file__).resolve().parents[1]  # this checkout's ckls, not an installed one
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+    kv, tensors = read(tmp_path / "m.gguf")
+    assert kv["general.file_type"] == export.FILE_TYPES["q8_0"]
+    assert tensors["blk.0.attn_q.weight"].tensor_type == gguf.GGMLQuantizationType.Q8_0
+
+
+@pytest.mark.parametrize("ftype", ["f32", "f16", "q8_0"])
 def test_same_file_as_runtime_writer(tok, tmp_path, ftype):
-    """The factory's export and the runtime's GGUF writer agree on every key and tensor."""
-    gw = pytest.importorskip("ckls.runtime.gguf_write")
+    """The factory's export (numpy reference quantizer, its own mapping of config and vocabulary) and the runtime's
+    GGUF writer with ckls's native quantizer and a VocabSpec spelled out here agree on every key and tensor."""
+    pytest.importorskip("ckls.native")
+    from ckls.runtime import gguf_write as gw
     m = tiny(tok.get_vocab_size())
     cfg, vocab = m.cfg.to_dict(), tk.gguf_vocab(tok)
     tensors = export.tensors_from_state(m.state_dict())

@@ -119,58 +119,64 @@ def test_stop_and_resume_in_process(models, repo, tmp_path):
     assert s2.status == "trained" and s2.resumed_at == 5 and s2.steps == 40
 
 
-def test_budget_covers_heldout_evaluation(models, repo, tmp_path):
+def test_budget_covers_heldout_evaluation(models, repo, tmp_path, fake_clock):
     """tune_budget_s bounds the round's work, held-out evaluations included, and the progress fraction follows the
-    budget when the budget ends the round before its planned steps."""
+    budget when the budget ends the round before its planned steps. Simulated time: every reading of the clock
+    moves it on 10 ms (a step, a forward), so the figures are the same on any machine."""
     base = models.get("qwen2", "tiny", "f32")
+    fake_clock.tick = 0.01
     seen = []
     s = Tuner(repo, base, opts(max_steps=100000, eval_every=1, budget_s=1.5, patience=100000),
-              str(tmp_path / "state"), on_progress=seen.append).run()
+              str(tmp_path / "state"), Activity("always", clock=fake_clock), on_progress=seen.append).run()
     print(s.steps, s.train_s, s.eval_s)
     assert s.status == "trained" and s.steps < 100000
     assert s.eval_s > 0.1 * 1.5 and s.train_s < 0.95 * 1.5  # the evaluations took their share of the budget
-    assert 1.5 <= s.train_s + s.eval_s < 2.0
+    assert 1.5 <= s.train_s + s.eval_s < 1.5 + 0.1  # over by at most the step or evaluation in flight
     fr = [p.fraction for p in seen if p.phase == "training"]
     assert fr == sorted(fr) and fr[-1] > 0.9 and seen[-1].step / seen[-1].total < 0.1
 
 
-def test_scan_and_layout_give_way_to_the_user(models, repo, tmp_path):
+def test_scan_and_layout_give_way_to_the_user(models, repo, tmp_path, fake_clock):
     """Reading and laying out a large repository is seconds of Python in the server's process: it pauses while the
-    user types (schedule idle) like a step does, and a stop during it ends the round cleanly."""
+    user types (schedule idle) like a step does, and a stop during it ends the round cleanly. Simulated time: the
+    user starts typing while the scan reads its 300th file (the power probe, asked between files, stands for that
+    moment) and types for 1.5 s; the round goes on exactly when the user has been idle for idle_ms."""
     rng = np.random.default_rng(1)
     for i in range(12, 1500):
         with open(os.path.join(repo, "pkg", f"mod{i:04d}.py"), "w") as f:
             f.write(source(i, rng))
     base = models.get("qwen2", "tiny", "f32")
-    act = Activity("idle", idle_ms=400)
+    probes, typing = [0], []
+
+    def between_files():  # on mains power; at the 300th file the user starts typing, a key every 50 ms
+        probes[0] += 1
+        if probes[0] == 300:
+            t0 = fake_clock.now()
+            typing.extend(t0 + 0.05 * k for k in range(31))
+            act.touch()
+            for t in typing[1:]:
+                fake_clock.at(t, act.touch)
+        return False
+
+    act = Activity("idle", idle_ms=400, power=between_files, recheck_s=0.0, clock=fake_clock)
     seen = []
     t = Tuner(repo, base, opts(max_steps=1, heldout_windows=1), str(tmp_path / "state"), act,
-              on_progress=lambda p: seen.append((time.monotonic(), p.phase)))
-    th = threading.Thread(target=lambda: seen.append((time.monotonic(), t.run())))
-    th.start()
-    while not seen:
-        time.sleep(0.001)
-    t_end = time.monotonic() + 1.5
-    while time.monotonic() < t_end:  # the user types for 1.5 s from the moment the round starts scanning
-        act.touch()
-        time.sleep(0.05)
-    last_touch = time.monotonic()
-    th.join(120)
-    s = seen[-1][1]
+              on_progress=lambda p: seen.append((fake_clock.now(), p.phase)))
+    s = t.run()
     assert s.status == "trained" and s.files >= 1500, s
-    after = [(ts, ph) for ts, ph in seen[:-1] if ph not in ("scanning", "waiting")]
-    assert after and after[0][0] >= last_touch + 0.3, (after[0][0] - last_touch, after[0][1])
+    assert len(typing) == 31 and act.touched_at == typing[-1]  # every key was pressed: the scan waited them out
+    assert probes[0] > 1500  # the burst came mid-scan: files were read after it
+    after = [(ts, ph) for ts, ph in seen if ph not in ("scanning", "waiting")]
+    assert after and after[0][0] >= typing[-1] + 0.4 - 1e-9, (after[0][0] - typing[-1], after[0][1])
 
-    act2 = Activity("idle", idle_ms=60_000)
+    act2 = Activity("idle", idle_ms=60_000, clock=fake_clock)
     t2 = Tuner(repo, base, opts(max_steps=1), str(tmp_path / "state2"), act2)
     act2.touch()  # the user is typing: the scan waits at its first file
-    out = []
-    th = threading.Thread(target=lambda: out.append(t2.run()))
-    th.start()
-    time.sleep(0.3)
-    act2.stop()
-    th.join(10)
-    assert out and out[0].status == "stopped" and "before any step" in out[0].message
+    t_stop = fake_clock.now() + 0.3
+    fake_clock.at(t_stop, act2.stop)
+    out = t2.run()
+    assert out.status == "stopped" and "before any step" in out.message
+    assert fake_clock.now() == t_stop  # it waited for the user until the stop, no longer
 
 
 def test_training_yields_within_100ms(repo, tmp_path):

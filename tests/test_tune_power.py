@@ -4,8 +4,6 @@ nor trains, and the server's status over stdio."""
 from __future__ import annotations
 
 import os
-import threading
-import time
 
 import pytest
 
@@ -78,23 +76,25 @@ def test_scheduler_waits_on_battery_and_wakes_on_mains_or_stop(fake_clock):
     assert act3.wait_turn() is True and act3.paused is None
 
 
-def test_round_paused_on_battery_does_nothing_until_mains(models, tmp_path, repo):
+def test_round_paused_on_battery_does_nothing_until_mains(models, tmp_path, repo, fake_clock):
     pytest.importorskip("ckls.runtime.lora", reason="ckls.runtime.lora (the native LoRA trainer) is not in this build")
     from ckls.tune.loop import TuneOptions, Tuner
 
     root = repo
     state = {"battery": True}
-    act = Activity("always", power=lambda: state["battery"], recheck_s=0.05)
-    seen = []
+    # (a recheck of 1/16 s: simulated times stay exact in binary)
+    act = Activity("always", power=lambda: state["battery"], recheck_s=0.0625, clock=fake_clock)
+    seen, at_mains = [], []
+
+    def mains():  # half a second on battery (simulated): what the round did meanwhile, then the charger goes in
+        at_mains.append(([p.phase for p in seen], os.path.exists(tmp_path / "state")))
+        state["battery"] = False
+
+    fake_clock.at(fake_clock.now() + 0.5, mains)
     t = Tuner(str(root), models.get("qwen2", "tiny", "f32"),
               TuneOptions(rank=4, alpha=8.0, seq_len=32, max_steps=3, eval_every=3, threads=1, layout="pieces",
                           heldout_windows=2), str(tmp_path / "state"), act, on_progress=seen.append)
-    out = []
-    th = threading.Thread(target=lambda: out.append(t.run()))
-    th.start()
-    time.sleep(0.5)
-    assert [p.phase for p in seen] == ["waiting"] and "on battery" in seen[0].message
-    assert not os.path.exists(tmp_path / "state")  # not even scanned
-    state["battery"] = False
-    th.join(60)
-    assert out[0].status == "trained" and out[0].steps == 3
+    out = t.run()
+    assert at_mains == [(["waiting"], False)]  # waiting, not even scanned
+    assert "on battery" in seen[0].message
+    assert out.status == "trained" and out.steps == 3

@@ -11,6 +11,7 @@ input); lines are 0-based. Nothing is written under root.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -84,6 +85,23 @@ class _Record:
     exact: str | None = None
     dropped: str | None = None
     gen: int = 0
+
+
+def _recovers(default):
+    """An Index method that reads or writes the database: when the database turns out corrupt, it is set aside
+    and a fresh one started (Index._recover), and the method returns default() instead of raising."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def method(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except Exception as e:
+                if store.is_corrupt(e):
+                    self._recover(e)
+                    return default()
+                raise
+        return method
+    return wrap
 
 
 class Index:
@@ -260,6 +278,7 @@ class Index:
             conn.execute("COMMIT")
 
     # ---- incremental ------------------------------------------------------------------------------------------
+    @_recovers(lambda: False)
     def update(self, path: str | os.PathLike, text: str | None = None) -> bool:
         """Re-indexes one file (on save, or with `text` an editor's buffer on change). False when the file is not
         indexed (outside the workspace, excluded, ignored by git, dropped by the load rules or a duplicate)."""
@@ -275,16 +294,11 @@ class Index:
             return False
         self._gen[rel] = self._gen.get(rel, 0) + 1
         r = self._record(rel, text)
-        try:
-            with self._lock:
-                self._transaction(self.conn, lambda: self._write_record(self.conn, r))
-        except Exception as e:
-            if store.is_corrupt(e):
-                self._recover(e)
-                return False
-            raise
+        with self._lock:
+            self._transaction(self.conn, lambda: self._write_record(self.conn, r))
         return r.dropped is None
 
+    @_recovers(lambda: None)
     def remove(self, path: str | os.PathLike) -> None:
         """Forgets a file (deleted, or now excluded)."""
         rel = self.rel(path)
@@ -295,14 +309,8 @@ class Index:
         def go():
             self._delete_rows(self.conn, rel)
             self.conn.execute("DELETE FROM files WHERE path = ?", (rel,))
-        try:
-            with self._lock:
-                self._transaction(self.conn, go)
-        except Exception as e:
-            if store.is_corrupt(e):
-                self._recover(e)
-                return
-            raise
+        with self._lock:
+            self._transaction(self.conn, go)
 
     # ---- full build ---------------------------------------------------------------------------------------------
     def build(self, pace=None, progress=None, fresh: bool = False, max_files: int = 20000) -> BuildReport:
@@ -430,6 +438,7 @@ class Index:
             self._thread.join(timeout=30)
 
     # ---- queries ------------------------------------------------------------------------------------------------
+    @_recovers(list)
     def search(self, query_text: str, k: int = 4, exclude_path: str | None = None) -> list[Window]:
         """The k windows most similar to query_text (BM25 over identifier terms), at most one of overlapping
         windows of a file, never a window of exclude_path (the file being completed).
@@ -442,42 +451,35 @@ class Index:
         if not words or k <= 0:
             return []
         ex = self.rel(exclude_path) if exclude_path is not None else None
-        try:
-            df, n_docs, avg_len = self._doc_freq()
-            with self._lock:
-                own: dict[str, int] = {}  # a name found only in the excluded file matches nothing it may return
-                n_ex = 0
-                if ex is not None:
-                    for (t,) in self.conn.execute("SELECT f.terms FROM windows AS w JOIN windows_fts AS f "
-                                                  "ON f.rowid = w.id WHERE w.path = ?", (ex,)):
-                        n_ex += 1
-                        for w in set(t.split()):
-                            own[w] = own.get(w, 0) + 1
-                elsewhere = {w: df.get(w, 1) - own.get(w, 0) for w in words}  # a term newer than df: 1
-                rare = rank.rare_terms(words, elsewhere, self.max_terms)
-                ids, weights = [], []
-                for w in rare:
-                    a = np.fromiter((r for (r,) in self.conn.execute(
-                        "SELECT rowid FROM windows_fts WHERE windows_fts MATCH ?", (f'"{w}"',))), dtype=np.int64)
-                    ids.append(a)
-                    weights.append(np.full(len(a), rank.idf(df.get(w, 1), n_docs)))
-                if not ids or not sum(map(len, ids)):
-                    return []
-                u, inv = np.unique(np.concatenate(ids), return_inverse=True)
-                first = np.bincount(inv, weights=np.concatenate(weights))
-                cand = u[np.argsort(-first, kind="stable")[:RERANK + n_ex]].tolist()
-                rows = self.conn.execute(
-                    f"SELECT w.path, w.line, w.lines, f.terms FROM windows AS w JOIN windows_fts AS f "
-                    f"ON f.rowid = w.id WHERE w.id IN ({','.join(map(str, cand))})").fetchall()
-                scored = [(rank.bm25(t, words, df, n_docs, avg_len), p, l, n) for p, l, n, t in rows]
-                out = [Window(path, line, self._lines(path, line, n), float(score))
-                       for score, path, line, n in rank.pick(scored, k, ex)]
-        except Exception as e:
-            if store.is_corrupt(e):
-                self._recover(e)
+        df, n_docs, avg_len = self._doc_freq()
+        with self._lock:
+            own: dict[str, int] = {}  # a name found only in the excluded file matches nothing it may return
+            n_ex = 0
+            if ex is not None:
+                for (t,) in self.conn.execute("SELECT f.terms FROM windows AS w JOIN windows_fts AS f "
+                                              "ON f.rowid = w.id WHERE w.path = ?", (ex,)):
+                    n_ex += 1
+                    for w in set(t.split()):
+                        own[w] = own.get(w, 0) + 1
+            elsewhere = {w: df.get(w, 1) - own.get(w, 0) for w in words}  # a term newer than df: 1
+            rare = rank.rare_terms(words, elsewhere, self.max_terms)
+            ids, weights = [], []
+            for w in rare:
+                a = np.fromiter((r for (r,) in self.conn.execute(
+                    "SELECT rowid FROM windows_fts WHERE windows_fts MATCH ?", (f'"{w}"',))), dtype=np.int64)
+                ids.append(a)
+                weights.append(np.full(len(a), rank.idf(df.get(w, 1), n_docs)))
+            if not ids or not sum(map(len, ids)):
                 return []
-            raise
-        return out
+            u, inv = np.unique(np.concatenate(ids), return_inverse=True)
+            first = np.bincount(inv, weights=np.concatenate(weights))
+            cand = u[np.argsort(-first, kind="stable")[:RERANK + n_ex]].tolist()
+            rows = self.conn.execute(
+                f"SELECT w.path, w.line, w.lines, f.terms FROM windows AS w JOIN windows_fts AS f "
+                f"ON f.rowid = w.id WHERE w.id IN ({','.join(map(str, cand))})").fetchall()
+            scored = [(rank.bm25(t, words, df, n_docs, avg_len), p, l, n) for p, l, n, t in rows]
+            return [Window(path, line, self._lines(path, line, n), float(score))
+                    for score, path, line, n in rank.pick(scored, k, ex)]
 
     def _doc_freq(self) -> tuple[dict[str, int], int, float]:
         """(term -> windows holding it, windows, mean terms per window) from FTS5's vocabulary (~0.3 s for 50k
@@ -500,24 +502,19 @@ class Index:
         row = self.conn.execute("SELECT text FROM texts WHERE path = ?", (path,)).fetchone()
         return "".join(row[0].splitlines(keepends=True)[line:line + n]) if row else ""
 
+    @_recovers(list)
     def definitions(self, names, exclude_path: str | None = None, per_name: int = 3) -> list[Definition]:
         """Definitions of the names (in the names' order; at most per_name each, from other files than
         exclude_path)."""
         ex = self.rel(exclude_path) if exclude_path is not None else None
         out: list[Definition] = []
-        try:
-            with self._lock:
-                for name in dict.fromkeys(names):
-                    rows = self.conn.execute("SELECT path, line, text FROM defs WHERE name = ? ORDER BY path, line",
-                                             (name,)).fetchall()
-                    rows = [r for r in rows if r[0] != ex]
-                    for path, line, dtext in rows[:per_name]:
-                        out.append(Definition(name, path, line, dtext, 1.0 / len(rows)))
-        except Exception as e:
-            if store.is_corrupt(e):
-                self._recover(e)
-                return []
-            raise
+        with self._lock:
+            for name in dict.fromkeys(names):
+                rows = self.conn.execute("SELECT path, line, text FROM defs WHERE name = ? ORDER BY path, line",
+                                         (name,)).fetchall()
+                rows = [r for r in rows if r[0] != ex]
+                for path, line, dtext in rows[:per_name]:
+                    out.append(Definition(name, path, line, dtext, 1.0 / len(rows)))
         return out
 
     def stats(self) -> dict:

@@ -99,6 +99,31 @@ def quantize_matrix(x: np.ndarray, t: int) -> np.ndarray:
     return out
 
 
+# Types the `gguf` package's numpy reference quantizer writes; native Q8_0 and Q4_0 are bit-equal to it.
+REFERENCE_TYPES = (0, 1, 2, 8, 30)
+
+
+def quantize_reference(x: np.ndarray, t: int) -> np.ndarray:
+    """quantize_matrix without the native build: the `gguf` package's numpy reference, for the types in
+    REFERENCE_TYPES (f32, f16, bf16, q8_0, q4_0). The factory exports with it on GPU machines, which have no
+    native build; the bytes are the same as quantize_matrix's."""
+    import gguf
+
+    if t not in REFERENCE_TYPES:
+        raise ValueError(f"{TYPE_NAMES.get(t, t)} needs ckls's native quantizer; the reference one writes "
+                         f"{sorted(TYPE_NAMES[k] for k in REFERENCE_TYPES)}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x.reshape(1, -1)
+    if x.shape[1] % BLOCK[t]:
+        raise ValueError(f"row of {x.shape[1]} is not a multiple of {TYPE_NAMES[t]}'s block {BLOCK[t]}")
+    if t == 0:
+        return x.view(np.uint8).reshape(x.shape[0], -1)
+    if t == 1:
+        return x.astype(np.float16).view(np.uint8).reshape(x.shape[0], -1)
+    return gguf.quants.quantize(x, gguf.GGMLQuantizationType(t))
+
+
 def _expected_shapes(arch: str, hp: dict) -> dict[str, tuple[int, ...]]:
     d, hd = hp["n_embd"], hp["n_embd"] // hp["n_head"]
     dq, dkv, ff = hp["n_head"] * hd, hp["n_head_kv"] * hd, hp["n_ff"]
@@ -199,9 +224,11 @@ def write_file(path: str | os.PathLike, arch: str, build: Callable) -> None:
 
 def write_model(path, arch: str, hparams: dict, tensors: dict[str, np.ndarray], vocab: VocabSpec,
                 tensor_types: dict[str, str] | None = None, default_type: str = "f32",
-                extra_kv: dict | None = None, padded_vocab: bool = False) -> dict[str, str]:
+                extra_kv: dict | None = None, padded_vocab: bool = False,
+                quantize: Callable[[np.ndarray, int], np.ndarray] = quantize_matrix) -> dict[str, str]:
     """Writes a GGUF v3 model; returns the type each tensor got (name -> type name). padded_vocab: the embedding
-    may have more rows than the vocabulary has tokens (as some converted models do; llama.cpp loads them)."""
+    may have more rows than the vocabulary has tokens (as some converted models do; llama.cpp loads them).
+    quantize(x, type id) -> raw rows: ckls's native quantizer, or quantize_reference where there is no build."""
     import gguf
 
     hp = dict(hparams)
@@ -240,7 +267,7 @@ def write_model(path, arch: str, hparams: dict, tensors: dict[str, np.ndarray], 
             if t == 0:
                 w.add_tensor(name, np.ascontiguousarray(x))
             else:
-                w.add_tensor(name, quantize_matrix(x, t), raw_dtype=gguf.GGMLQuantizationType(t))
+                w.add_tensor(name, quantize(x, t), raw_dtype=gguf.GGMLQuantizationType(t))
 
     write_file(path, arch, build)
     return got

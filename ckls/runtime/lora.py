@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ckls.native import NativeError, check, ffi, last_error, lib
+from ckls.runtime.handle import Owner
 
 # GGUF base names of the matrices an adapter may touch, in the C library's one order (ckls.h), with their C flags
 TARGET_ORDER: tuple[str, ...] = tuple(ffi.string(lib.ckls_lora_target_name(i)).decode()
@@ -39,9 +40,11 @@ def target_shape(hp: dict, target: str) -> tuple[int, int]:
             "ffn_gate": (ff, d), "ffn_up": (ff, d), "ffn_down": (d, ff)}[target]
 
 
-class LoraAdapter:
+class LoraAdapter(Owner):
     """The adapter's parameters live in C (float32); `a()`, `b()` and the buffers are numpy views on them, so
     filling or saving them is plain numpy. New adapters start as PEFT's do: A kaiming-uniform, B zero."""
+
+    _free = staticmethod(lib.ckls_lora_free)
 
     def __init__(self, hparams: dict, rank: int, alpha: float, targets: Iterable[str] = tuple(TARGETS),
                  seed: int = 0):
@@ -173,22 +176,16 @@ class LoraAdapter:
         check(lib.ckls_lora_zero_grad(self.ptr))
 
     def close(self) -> None:
-        if getattr(self, "_ptr", None) is not None:
-            self._bufs = {}
-            lib.ckls_lora_free(self._ptr)
-            self._ptr = None
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+        self._bufs = {}  # numpy views on the C memory go first
+        super().close()
 
 
-class LoraTrainer:
+class LoraTrainer(Owner):
     """LoRA training of `adapter` on `model` (its weights frozen, as loaded): step() runs forward + backward over
     one sequence and accumulates gradients; optimizer_step() clips, applies AdamW and zeroes them. The model and
     adapter must stay open while the trainer lives."""
+
+    _free = staticmethod(lib.ckls_train_free)
 
     def __init__(self, model, adapter: LoraAdapter, max_tokens: int, lr: float = 1e-4,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
@@ -257,13 +254,3 @@ class LoraTrainer:
         a.zero_grad()
         self._params_changed()
 
-    def close(self) -> None:
-        if getattr(self, "_ptr", None) is not None:
-            lib.ckls_train_free(self._ptr)
-            self._ptr = None
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass

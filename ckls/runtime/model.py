@@ -9,6 +9,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from ckls.native import NativeError, ffi, lib
+from ckls.runtime.handle import Owner
 from ckls.runtime.gguf_file import SUPPORTED_ARCHS, GGUFFile, ModelError, read_gguf, short
 
 ARCH_IDS = {"llama": lib.CKLS_ARCH_LLAMA, "qwen2": lib.CKLS_ARCH_QWEN2}
@@ -106,9 +107,11 @@ def read_hparams(f: GGUFFile) -> dict:
     return hp
 
 
-class Model:
+class Model(Owner):
     """A GGUF llama/qwen2 model ready to evaluate. Not thread-safe: one evaluation at a time (the completion
     scheduler serialises); `CancelFlag.set()` may be called from any thread."""
+
+    _free = staticmethod(lib.ckls_model_free)
 
     def __init__(self, path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None = None,
                  load_tokenizer: bool = True, file: GGUFFile | None = None):
@@ -198,22 +201,14 @@ class Model:
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     def close(self) -> None:
-        if getattr(self, "_ptr", None) not in (None, ffi.NULL):
-            lib.ckls_model_free(self._ptr)
-        self._ptr = None
-        self._keep = []
+        super().close()
+        self._keep = []  # the buffers the C model read from
 
     def __enter__(self) -> "Model":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def set_adapter(self, adapter) -> None:
         """Applies a LoRA adapter (ckls.runtime.lora.LoraAdapter; None removes it) to every later evaluation,

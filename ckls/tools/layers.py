@@ -3,8 +3,9 @@
     python -m ckls.tools.layers            # exit 1 and a line per violation or cycle; "layers: ok" otherwise
 
 Every import counts, at the top of a module or inside a function: a lazy import is still a dependency. A
-package may import itself and the packages listed for it below; `cli` (the command line) may import any but
-the factory. Cycles are looked for between packages and between modules.
+package may import itself and the packages listed for it below, or of a package only the modules listed
+("runtime.gguf_write"); `cli` (the command line) may import any but the factory. Cycles are looked for between
+packages and between modules.
 """
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     "completion": {"runtime", "fim", "models", "config", "index", "syntax"},
     "tune": {"runtime", "fim", "config", "models", "index", "atomic"},
     "eval": {"completion", "runtime", "fim", "config", "models", "index", "syntax"},
-    "train": {"fim", "runtime", "atomic", "index"},  # the model factory (torch): nothing imports it
+    # the model factory (torch; its GPU machines have no native build): nothing imports it; of the runtime only
+    # the GGUF writer, which imports without the native build; the index for the retrieved windows of its prompts
+    "train": {"fim", "runtime.gguf_write", "atomic", "index"},
     "kernels": {"verify"},
     "skills": {"kernels", "verify"},
     "server": {"completion", "tune", "kernels", "config", "fim", "eval"},
@@ -90,7 +93,7 @@ def violations(edges: dict[str, set[str]]) -> list[str]:
             if src not in ALLOWED:
                 out.append(f"{mod}: package {src!r} has no entry in ckls.tools.layers.ALLOWED")
                 break
-            if dst not in ALLOWED[src]:
+            if dst not in ALLOWED[src] and not any(f"{d}.".startswith(f"ckls.{a}.") for a in ALLOWED[src]):
                 out.append(f"{mod} imports {d}: {src} may not import {dst}")
     return out
 

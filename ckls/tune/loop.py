@@ -535,6 +535,7 @@ class Tuner:
 
     def _steps(self, model, adapter, trainer, st, ck, fresh, replay, held, seed, epochs, held_w, summ):
         o, act = self.opts, self.activity
+        now = act.clock.now  # the budget's seconds and act.waited_s (subtracted from them) on the one clock
         per_epoch = len(epochs.of(0))
         total = _total(o, per_epoch)
         step, best, bad, first_loss = 0, None, 0, None
@@ -549,12 +550,12 @@ class Tuner:
         stopped, t_eval = False, 0.0  # t_eval: seconds of held-out forwards (with the steps, what budget_s bounds)
         if heldout_before is None:
             self._report(Progress("evaluating", step, total))
-            t0, w0 = time.monotonic(), act.waited_s
+            t0, w0 = now(), act.waited_s
             try:
                 heldout_before = heldout_loss(model, held_w, act)
             except Stopped:
                 stopped = True
-            t_eval += time.monotonic() - t0 - (act.waited_s - w0)
+            t_eval += now() - t0 - (act.waited_s - w0)
             if best is None:
                 best = heldout_before
 
@@ -586,17 +587,17 @@ class Tuner:
             except Stopped:
                 stopped = True
                 break
-            t0 = time.monotonic()
+            t0 = now()
             try:
                 loss = trainer.step(toks, tgts, cancel=act.cancel)
             except Cancelled:
                 act.yielded()
-                t_train += time.monotonic() - t0
+                t_train += now() - t0
                 self._report(Progress("waiting", step, total, last_loss, best, 0.0, None, "user active"))
                 continue
             lr = o.lr * min(1.0, (step + 1) / max(1, o.warmup))
             trainer.optimizer_step(lr)
-            dt = time.monotonic() - t0
+            dt = now() - t0
             t_train += dt
             step += 1
             tokens += len(toks)
@@ -605,14 +606,14 @@ class Tuner:
             evaluate = held_w and (step % o.eval_every == 0 or step == total)
             if evaluate:
                 self._report(Progress("evaluating", step, total, last_loss, best, fraction=done(step)))
-                t0, w0 = time.monotonic(), act.waited_s
+                t0, w0 = now(), act.waited_s
                 try:
                     h = heldout_loss(model, held_w, act)
                 except Stopped:  # this step's update is in the checkpoint below; its evaluation is skipped
                     stopped = True
                     break
                 finally:
-                    t_eval += time.monotonic() - t0 - (act.waited_s - w0)  # the forwards, not the waits
+                    t_eval += now() - t0 - (act.waited_s - w0)  # the forwards, not the waits
                 if best is None or h < best - 1e-4:
                     best, bad = h, 0
                     write_adapter(best_path, adapter.to_weights(arch, {"ckls.tune.step": step}))
