@@ -74,6 +74,10 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("tune_dir", str, "", "folder for the tuning state and adapter (empty: ~/.cache/ckls/tune/<repo>)"),
     Setting("tune_on_battery", bool, False, "let rounds the server starts on its own run while on battery"),
     Setting("tune_use_adapter", bool, True, "serve completions with the workspace adapter once one is trained"),
+    # the language server's own log: window/logMessage to the client from this level up, and a file if given
+    Setting("log_level", str, "info", "least level of the server's log sent to the editor (window/logMessage)",
+            choices=("error", "warning", "info", "debug")),
+    Setting("log_file", str, "", "also append the server's log to this file (empty: none)"),
 )
 BY_NAME = {s.name: s for s in SCHEMA}
 
@@ -172,6 +176,8 @@ class Settings:
     tune_on_battery: bool = False
     tune_dir: str = ""
     tune_use_adapter: bool = True
+    log_level: str = "info"
+    log_file: str = ""
 
     def merged(self, values: Mapping[str, Any] | None, strict: bool = False) -> tuple["Settings", list[str]]:
         """A copy with values applied. Unknown keys and bad values are skipped and reported (raised when
