@@ -152,6 +152,13 @@ def cmd_skills(args, rest: list[str]) -> int:
 
 
 def cmd_serve(args) -> int:
+    import signal
+
+    def stop(signum, frame):  # until the server's loop takes these over: an editor stopping it early is no error
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     from ckls.config import Settings, from_cli
     from ckls.server import main as serve
 

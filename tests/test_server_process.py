@@ -4,7 +4,10 @@ reaches the client as window/logMessage and never stderr (Neovim files each stde
 traceback."""
 from __future__ import annotations
 
+import signal
 import time
+
+import pytest
 
 from server_fixtures import tiny_model
 from test_server_protocol import RawClient
@@ -71,5 +74,33 @@ def test_an_unwritable_log_file_is_one_line_on_stderr(tiny_model, tmp_path):
         assert stop(c) == 0
         log = c.wait_log("log_file")
         assert "log_file" in log and "No such file" in log and "Traceback" not in log, log
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "stdin closed"])
+def test_server_exits_cleanly(tiny_model, how):
+    c = RawClient()
+    try:
+        c.initialize(tiny_model)
+        log_messages(c, "model tiny.gguf ready")
+        if how == "stdin closed":
+            c.proc.stdin.close()
+        else:
+            c.proc.send_signal(getattr(signal, how))
+        assert c.wait(20) == 0, c.log()
+        time.sleep(0.2)
+        assert "Traceback" not in c.log() and "Fatal" not in c.log(), c.log()
+    finally:
+        c.close()
+
+
+def test_server_exits_cleanly_on_sigterm_while_idle_before_initialize():
+    c = RawClient()
+    try:
+        time.sleep(1.0)  # imports done, blocked on stdin
+        c.proc.send_signal(signal.SIGTERM)
+        assert c.wait(20) == 0, c.log()
+        assert "Traceback" not in c.log()
     finally:
         c.close()
