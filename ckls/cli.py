@@ -30,7 +30,28 @@ def _load(args):
     return load_model(path, n_ctx=args.ctx, n_threads=args.threads)
 
 
+# lines `ckls generate` holds back before printing: the repetition rule may still take back up to two runs of
+# four lines (ckls.completion.postprocess)
+GENERATE_LAG = 8
+
+
+def _stop_ids(tok) -> set[int]:
+    """EOS, the FIM tokens and every control token (`<|...|>`): generation ends there, their text is never shown."""
+    from ckls.fim.tokens import FimFormat
+    from ckls.runtime.tokenizer import TOKEN_CONTROL, TOKEN_USER_DEFINED
+
+    stops = set(FimFormat.from_tokenizer(tok).stop_ids)
+    for i, kind in enumerate(tok.token_types):
+        if kind == TOKEN_CONTROL or (kind == TOKEN_USER_DEFINED and tok.token_text(i).startswith(b"<")
+                                     and tok.token_text(i).endswith(b">")):
+            stops.add(i)
+    return stops
+
+
 def cmd_generate(args) -> int:
+    from ckls.completion.engine import decode_utf8
+    from ckls.completion.postprocess import Post, continuation_shape
+
     model = _load(args)
     tok = model.tokenizer
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
@@ -42,34 +63,45 @@ def cmd_generate(args) -> int:
         print(f"ckls: prompt ({len(ids)} tokens) + --max-tokens {args.max_tokens} exceed --ctx {model.n_ctx}",
               file=sys.stderr)
         return 2
+    # where a completion would stop: the end of the block the prompt's last line is in (or opens), a loop of
+    # repeated lines, EOS or any special token (--raw: only the last two)
+    last = next((ln for ln in reversed(prompt.split("\n")) if ln.strip()), "")
+    braces = last.rstrip().endswith(("{", ";", "}"))
+    post = None if args.raw else Post(continuation_shape(prompt, braces), max_lines=1 << 30)
     t0 = time.perf_counter()
     model.logits_for(ids)
     t1 = time.perf_counter()
     out: list[int] = []
-    printed = b""
-    stream = sys.stdout.buffer
+    raw = b""
+    shown = 0  # lines (or, with --raw, characters) written
+    stream = sys.stdout
     for t in model.generate(ids, args.max_tokens, temperature=args.temperature, top_k=args.top_k,
                             top_p=args.top_p, min_p=args.min_p, repeat_penalty=args.repeat_penalty,
-                            seed=args.seed):
+                            seed=args.seed, stop_ids=sorted(_stop_ids(tok))):
         out.append(t)
-        text = b"".join(tok.token_bytes(i) for i in out)
-        # emit only complete UTF-8 so multi-byte characters split over tokens print whole
-        cut = len(text)
-        while cut > len(printed) and cut > 0:
-            try:
-                text[len(printed):cut].decode("utf-8")
+        raw += tok.token_bytes(t)
+        text = decode_utf8(raw)  # complete UTF-8 only: a character split over tokens prints whole
+        if post is None:
+            stream.write(text[shown:])
+            shown = len(text)
+        else:
+            if post.early_stop(text):
                 break
-            except UnicodeDecodeError:
-                cut -= 1
-        stream.write(text[len(printed):cut])
+            lines = text.split("\n")
+            settled = post.finalize("\n".join(lines[:max(0, len(lines) - 1 - GENERATE_LAG)])).split("\n")
+            if len(lines) - 1 - GENERATE_LAG > 0 and len(settled) - 1 > shown:  # all but its last line are final
+                stream.write("".join(l + "\n" for l in settled[shown:-1]))
+                shown = len(settled) - 1
         stream.flush()
-        printed = text[:cut]
-    text = b"".join(tok.token_bytes(i) for i in out)
-    stream.write(text[len(printed):] + b"\n")
+    if post is None:
+        stream.write(raw.decode("utf-8", "replace")[shown:] + "\n")
+    else:
+        stream.write("".join(l + "\n" for l in post.finalize(decode_utf8(raw)).split("\n")[shown:]))
+    stream.flush()
     t2 = time.perf_counter()
     if not args.quiet:
         n = max(len(out), 1)
-        print(f"\n[ckls] prompt {len(ids)} tokens in {(t1 - t0) * 1e3:.1f} ms ({len(ids) / (t1 - t0):.1f} tok/s); "
+        print(f"[ckls] prompt {len(ids)} tokens in {(t1 - t0) * 1e3:.1f} ms ({len(ids) / (t1 - t0):.1f} tok/s); "
               f"generated {len(out)} tokens in {(t2 - t1) * 1e3:.1f} ms ({n / (t2 - t1):.1f} tok/s)",
               file=sys.stderr)
     return 0
@@ -221,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
 
     g = sub.add_parser("generate", help="continue a prompt with a model", description=(
-        "Continue a prompt with a GGUF model on the CPU. Text streams to stdout, timing to stderr."))
+        "Continue a prompt with a GGUF model on the CPU, up to where a completion would stop: the end of the block "
+        "the prompt's last line is in (or opens), repeated lines, EOS or a special token. Text streams to stdout "
+        "line by line, timing to stderr."))
     _add_model_args(g)
     g.add_argument("--prompt", "-p", default=None, help="prompt text (default: read stdin)")
     g.add_argument("--max-tokens", "-n", type=_positive, default=128, help="tokens to generate (default 128)")
@@ -233,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--bos", action="store_true", help="start the prompt with the BOS token")
     g.add_argument("--special", action="store_true", help="parse special tokens such as <|fim_prefix|> in the prompt")
+    g.add_argument("--raw", action="store_true", help="no stop at the end of the block or at repeated lines: "
+                   "every token up to --max-tokens, EOS or a special token")
     g.add_argument("--quiet", "-q", action="store_true", help="no timing line")
     g.set_defaults(func=cmd_generate)
 
