@@ -20,6 +20,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ctx", type=int, default=2048, help="context length in tokens (default 2048)")
 
 
+def _default_path() -> str:
+    from ckls.models import default_model_path
+
+    return default_model_path() or "-"
+
+
 def _load(args):
     from ckls.models import default_model_path
     from ckls.runtime import ModelError, load_model
@@ -111,7 +117,16 @@ def cmd_model_info(args) -> int:
     from ckls.runtime.gguf_file import read_gguf
     from ckls.runtime.model import read_hparams
 
-    f = read_gguf(args.path)
+    path = args.path
+    if path is None:
+        from ckls.models import default_model_path
+
+        path = default_model_path()
+        if path is None:
+            print("ckls: this installation has no built-in model: give a GGUF file (ckls model info MODEL.gguf)",
+                  file=sys.stderr)
+            return 2
+    f = read_gguf(path)
     hp = read_hparams(f)
     counts: dict[str, int] = {}
     n_params = 0
@@ -121,7 +136,7 @@ def cmd_model_info(args) -> int:
         for x in t.ne:
             n *= x
         n_params += n
-    print(f"file         {f.path} ({f.size / 1e6:.1f} MB)")
+    print(f"file         {f.path} ({f.size / 1e6:.1f} MB){'' if args.path else ', the built-in model'}")
     print(f"name         {str(f.get('general.name', '-'))[:120]}")
     print(f"architecture {hp['arch']}")
     print(f"parameters   {n_params / 1e6:.2f} M in {len(f.tensors)} tensors "
@@ -159,7 +174,7 @@ def cmd_bench_runtime(args) -> int:
 
     model = _load(args)
     res = bench_model(model, n_prompt=args.prompt_tokens, n_gen=args.gen_tokens, repeats=args.repeats)
-    print(f"model {args.model}  threads {model.n_threads}")
+    print(f"model {args.model or f'{_default_path()} (built in)'}  threads {model.n_threads}")
     print(f"prompt processing  {res['pp_tok_s']:.1f} tok/s   (median of {args.repeats}, {args.prompt_tokens} tokens)")
     print(f"decode             {res['tg_tok_s']:.1f} tok/s   (median of {args.repeats}, {args.gen_tokens} tokens)")
     return 0
@@ -275,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("model", help="inspect or convert model files")
     msub = m.add_subparsers(dest="model_cmd", metavar="ACTION", required=True)
     mi = msub.add_parser("info", help="architecture, shapes, types and tokenizer of a GGUF model")
-    mi.add_argument("path")
+    mi.add_argument("path", nargs="?", default=None, help="a GGUF file (default: the model built into ckls)")
     mi.set_defaults(func=cmd_model_info)
     mq = msub.add_parser("quantize", help="re-quantize a GGUF model with ckls's quantizers")
     mq.add_argument("input")
@@ -293,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--repeats", type=int, default=5)
     br.set_defaults(func=cmd_bench_runtime)
 
-    from ckls.config import add_cli_args
+    from ckls.config import COMPLETION, add_cli_args
 
     sv = sub.add_parser("serve", help="run the language server over stdio (the default)")
     add_cli_args(sv)
@@ -305,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--line", type=_positive, required=True, help="1-based line")
     c.add_argument("--col", type=_positive, required=True, help="1-based column, in characters")
     c.add_argument("--quiet", "-q", action="store_true", help="no timing line")
-    add_cli_args(c)
+    add_cli_args(c, COMPLETION)  # the settings one completion uses; no editor, tuning or log flags
     c.set_defaults(func=cmd_complete)
 
     from ckls.tune.cli import add_args as add_tune_args

@@ -235,9 +235,18 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
     return data.get("ckls", data) if isinstance(data.get("ckls"), dict) else data
 
 
-def add_cli_args(parser) -> None:
-    """Adds one --kebab-case flag per setting (default None: only given flags override)."""
+# the settings one completion outside the editor uses (`ckls complete`, `ckls eval completion`): no debounce,
+# prefill, cache, telemetry, tuning or server log
+COMPLETION = ("model_path", "threads", "n_ctx", "latency_ms", "quick_start", "max_tokens", "max_lines",
+              "prefix_tokens", "suffix_tokens", "extra_tokens", "fim_order", "multiline")
+
+
+def add_cli_args(parser, names: tuple[str, ...] | None = None) -> None:
+    """Adds one --kebab-case flag per setting, or per setting in names (default None: only given flags
+    override)."""
     for s in SCHEMA:
+        if names is not None and s.name not in names:
+            continue
         flag = "--" + s.name.replace("_", "-")
         if s.name == "model_path":
             parser.add_argument("--model", "-m", dest="model_path", default=None, help=s.help)

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from .agent import AgentConfig, PRICES
+from .agent import AgentConfig, PRICES, unavailable
 from .apply import ApplyError
 from .redact import redactor
 from .service import answer_all, apply_plan, draft_for, generate
@@ -64,6 +64,13 @@ def main(argv=None) -> int:
     red = redactor(None, args.target.split("::")[0] or None)  # ANTHROPIC_API_KEY is in the environment
     err = lambda m: print(red(m), file=sys.stderr, flush=True)  # noqa: E731
     say = (lambda m: None) if args.quiet else (lambda m: err(f"[ckls] {m}"))
+    skills = None if args.skills is None else [s for s in args.skills.split(",") if s]
+    cfg = AgentConfig(model=args.model, max_turns=args.max_turns, max_tokens=args.max_tokens,
+                      budget_tokens=args.budget_tokens, base_url=args.base_url, skills=skills)
+    missing = unavailable(cfg)  # before any question: an answer would be wasted on a run that cannot start
+    if missing:
+        err(f"ckls kernel: {missing}")
+        return 3
     try:
         path, func = parse_ref(args.target)
         given = dict(a.split("=", 1) for a in args.answer if "=" in a)
@@ -88,9 +95,6 @@ def main(argv=None) -> int:
     for n in task.notes:
         say(f"assumed: {n}")
     say("contract:\n" + task.with_language(args.lang).spec.describe())
-    skills = None if args.skills is None else [s for s in args.skills.split(",") if s]
-    cfg = AgentConfig(model=args.model, max_turns=args.max_turns, max_tokens=args.max_tokens,
-                      budget_tokens=args.budget_tokens, base_url=args.base_url, skills=skills)
     out = generate(task, args.lang, cfg, progress=say, budget=args.verify_budget, out_path=args.out)
     if args.transcript:
         with open(args.transcript, "w") as f:
