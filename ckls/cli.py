@@ -7,6 +7,8 @@ import os
 import sys
 import time
 
+from ckls.usage import Parser
+
 # numpy's BLAS threads would spin beside ours on a 2-core laptop; ckls does its own threading.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -252,20 +254,13 @@ def cmd_tune(args) -> int:
     return tune_main(args)
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors in one line (which argument, what is wrong, where to look), exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(
+    ap = Parser(
         prog="ckls",
         description="ckls: code completion on your own CPU, with a quantized SIMD model runtime.",
         epilog="Run `ckls COMMAND --help` for the options of each command.")
     ap.add_argument("--version", action="store_true", help="print the version and the CPU kernels in use")
-    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=Parser)
 
     g = sub.add_parser("generate", help="continue a prompt with a model", description=(
         "Continue a prompt with a GGUF model on the CPU, up to where a completion would stop: the end of the block "
@@ -389,7 +384,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ModelError, SettingsError) as exc:
+    except SettingsError as exc:  # a flag's value out of range or of the wrong type (or a bad ckls.toml): usage
+        print(f"ckls: {exc} (see `ckls {args.cmd} --help`)", file=sys.stderr)
+        return 2
+    except ModelError as exc:
         print(f"ckls: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ from .apply import ApplyError
 from .redact import redactor
 from .service import answer_all, apply_plan, draft_for, generate
 from .target import TargetError, parse_ref
+from ckls.usage import Parser
 
 EPILOG = f"""\
 The function's contract (sizes, dtypes, shapes, outputs) is inferred from its signature, annotations,
@@ -32,7 +33,7 @@ Example:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ckls kernel", description=__doc__, epilog=EPILOG,
+    p = Parser(prog="ckls kernel", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     d = AgentConfig()
     p.add_argument("target", help="the Python function, as path.py::function")

@@ -19,8 +19,9 @@ ALLOWED: dict[str, set[str]] = {
     "native": {"_native"},        # the cffi module
     "models": set(),              # the shipped model file and its path
     "fim": set(),                 # the prompt layout and data rules: torch-free, tokenizer-agnostic
-    "verify": set(),              # the judge depends on nothing it judges
+    "verify": {"usage"},          # the judge depends on nothing it judges
     "atomic": set(),              # the one atomic write (fsync of file and folder)
+    "usage": set(),               # the one rule for command-line usage errors (a line, exit status 2)
     "syntax": {"fim"},            # tree-sitter grammars, scopes, definitions: shared by completion and the index
     "config": {"fim", "models"},
     "runtime": {"native", "models", "fim", "atomic"},
@@ -29,12 +30,12 @@ ALLOWED: dict[str, set[str]] = {
     "tune": {"runtime", "fim", "config", "models", "index", "atomic"},
     "eval": {"completion", "runtime", "fim", "config", "models", "index", "syntax"},
     "train": {"fim", "runtime", "atomic"},  # the model factory (torch): nothing imports it
-    "kernels": {"verify"},
-    "skills": {"kernels", "verify"},
+    "kernels": {"verify", "usage"},
+    "skills": {"kernels", "verify", "usage"},
     "server": {"completion", "tune", "kernels", "config", "fim", "eval"},
     "tools": set(),
     "cli": {"completion", "eval", "kernels", "models", "native", "runtime", "server", "skills", "tune", "verify",
-            "config", "fim"},
+            "config", "fim", "usage"},
     "__main__": {"cli"},
 }
 
