@@ -254,6 +254,44 @@ def cmd_tune(args) -> int:
     return tune_main(args)
 
 
+def cmd_editor_install(args) -> int:
+    """Builds the VS Code extension of a ckls checkout (npm ci, npm run package: ckls.vsix) and installs it with
+    `code --install-extension` when `code` is on PATH."""
+    import shutil
+    import subprocess
+
+    src = args.source or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "editors",
+                                      "vscode")
+    if not os.path.isfile(os.path.join(src, "package.json")):
+        print(f"ckls: no VS Code extension source at {src}: run this from ckls installed out of a clone of its "
+              "repository, or pass --source REPO/editors/vscode", file=sys.stderr)
+        return 1
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        print("ckls: building the extension needs Node.js and npm (Debian/Ubuntu: apt-get install nodejs npm; "
+              "macOS: brew install node)", file=sys.stderr)
+        return 1
+    for step in (["ci"], ["run", "package"]):
+        print(f"[ckls] npm {' '.join(step)} in {src}", file=sys.stderr)
+        r = subprocess.run([npm, *step], cwd=src, stdout=sys.stderr)
+        if r.returncode != 0:
+            print(f"ckls: `npm {' '.join(step)}` failed in {src} (exit {r.returncode}; its output is above)",
+                  file=sys.stderr)
+            return 1
+    vsix = os.path.join(src, "ckls.vsix")
+    code = shutil.which("code")
+    if code is None or args.no_install:
+        print(vsix)
+        print("[ckls] built; install it with: code --install-extension " + vsix, file=sys.stderr)
+        return 0
+    r = subprocess.run([code, "--install-extension", vsix, "--force"], stdout=sys.stderr)
+    if r.returncode != 0:
+        print(f"ckls: `code --install-extension {vsix}` failed (exit {r.returncode})", file=sys.stderr)
+        return 1
+    print(vsix)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = Parser(
         prog="ckls",
@@ -317,6 +355,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", "-q", action="store_true", help="no timing line")
     add_cli_args(c, COMPLETION)  # the settings one completion uses; no editor, tuning or log flags
     c.set_defaults(func=cmd_complete)
+
+    ed = sub.add_parser("editor", help="install ckls's editor extension")
+    esub = ed.add_subparsers(dest="editor_cmd", metavar="ACTION", required=True)
+    ei = esub.add_parser("install", help="build and install an editor's extension", description=(
+        "vscode: build editors/vscode into ckls.vsix (Node.js and npm needed) and install it with "
+        "`code --install-extension` when `code` is on PATH; prints the .vsix path."))
+    ei.add_argument("editor", choices=("vscode",))
+    ei.add_argument("--source", default=None, help="the extension's folder (default: editors/vscode of the "
+                    "checkout ckls runs from)")
+    ei.add_argument("--no-install", action="store_true", help="build the .vsix only")
+    ei.set_defaults(func=cmd_editor_install)
 
     from ckls.tune.cli import add_args as add_tune_args
 

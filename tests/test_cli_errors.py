@@ -69,6 +69,8 @@ BAD = [
     (["kernel", "x.py::f", "--lang", "fortran"], "invalid choice", 2),
     (["skills"], "required", 2),
     (["skills", "bogus"], "invalid choice", 2),
+    (["editor", "install", "emacs"], "invalid choice", 2),
+    (["editor", "install", "vscode", "--source", "{d}"], "no VS Code extension source", 1),
     (["nosuchcommand"], "invalid choice", 2),
     (["--bogus"], "unrecognized arguments", 2),
 ]

@@ -97,3 +97,9 @@ def test_kernel_float_type_from_the_docstring():
     assert "double" in inf.spec.c_prototype() and "float *" not in inf.spec.c_prototype()
     both = AXPY.replace("in float64", "in float64 (float32 inputs are upcast)")
     assert "dtype" in {q.key for q in infer(find_target("ops.py", both, name="axpy")).questions}
+
+
+def test_editor_install_without_node_says_so_in_one_line(tmp_path):
+    p = ckls("editor", "install", "vscode", "--no-install", env={"PATH": str(tmp_path)})
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 1 and len(lines) == 1 and "Node.js and npm" in lines[0], p.stderr
