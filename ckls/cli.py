@@ -7,6 +7,8 @@ import os
 import sys
 import time
 
+from ckls.usage import Parser
+
 # numpy's BLAS threads would spin beside ours on a 2-core laptop; ckls does its own threading.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -20,6 +22,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ctx", type=int, default=2048, help="context length in tokens (default 2048)")
 
 
+def _default_path() -> str:
+    from ckls.models import default_model_path
+
+    return default_model_path() or "-"
+
+
 def _load(args):
     from ckls.models import default_model_path
     from ckls.runtime import ModelError, load_model
@@ -30,7 +38,28 @@ def _load(args):
     return load_model(path, n_ctx=args.ctx, n_threads=args.threads)
 
 
+# lines `ckls generate` holds back before printing: the repetition rule may still take back up to two runs of
+# four lines (ckls.completion.postprocess)
+GENERATE_LAG = 8
+
+
+def _stop_ids(tok) -> set[int]:
+    """EOS, the FIM tokens and every control token (`<|...|>`): generation ends there, their text is never shown."""
+    from ckls.fim.tokens import FimFormat
+    from ckls.runtime.tokenizer import TOKEN_CONTROL, TOKEN_USER_DEFINED
+
+    stops = set(FimFormat.from_tokenizer(tok).stop_ids)
+    for i, kind in enumerate(tok.token_types):
+        if kind == TOKEN_CONTROL or (kind == TOKEN_USER_DEFINED and tok.token_text(i).startswith(b"<")
+                                     and tok.token_text(i).endswith(b">")):
+            stops.add(i)
+    return stops
+
+
 def cmd_generate(args) -> int:
+    from ckls.completion.engine import decode_utf8
+    from ckls.completion.postprocess import Post, continuation_shape
+
     model = _load(args)
     tok = model.tokenizer
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
@@ -42,34 +71,45 @@ def cmd_generate(args) -> int:
         print(f"ckls: prompt ({len(ids)} tokens) + --max-tokens {args.max_tokens} exceed --ctx {model.n_ctx}",
               file=sys.stderr)
         return 2
+    # where a completion would stop: the end of the block the prompt's last line is in (or opens), a loop of
+    # repeated lines, EOS or any special token (--raw: only the last two)
+    last = next((ln for ln in reversed(prompt.split("\n")) if ln.strip()), "")
+    braces = last.rstrip().endswith(("{", ";", "}"))
+    post = None if args.raw else Post(continuation_shape(prompt, braces), max_lines=1 << 30)
     t0 = time.perf_counter()
     model.logits_for(ids)
     t1 = time.perf_counter()
     out: list[int] = []
-    printed = b""
-    stream = sys.stdout.buffer
+    raw = b""
+    shown = 0  # lines (or, with --raw, characters) written
+    stream = sys.stdout
     for t in model.generate(ids, args.max_tokens, temperature=args.temperature, top_k=args.top_k,
                             top_p=args.top_p, min_p=args.min_p, repeat_penalty=args.repeat_penalty,
-                            seed=args.seed):
+                            seed=args.seed, stop_ids=sorted(_stop_ids(tok))):
         out.append(t)
-        text = b"".join(tok.token_bytes(i) for i in out)
-        # emit only complete UTF-8 so multi-byte characters split over tokens print whole
-        cut = len(text)
-        while cut > len(printed) and cut > 0:
-            try:
-                text[len(printed):cut].decode("utf-8")
+        raw += tok.token_bytes(t)
+        text = decode_utf8(raw)  # complete UTF-8 only: a character split over tokens prints whole
+        if post is None:
+            stream.write(text[shown:])
+            shown = len(text)
+        else:
+            if post.early_stop(text):
                 break
-            except UnicodeDecodeError:
-                cut -= 1
-        stream.write(text[len(printed):cut])
+            lines = text.split("\n")
+            settled = post.finalize("\n".join(lines[:max(0, len(lines) - 1 - GENERATE_LAG)])).split("\n")
+            if len(lines) - 1 - GENERATE_LAG > 0 and len(settled) - 1 > shown:  # all but its last line are final
+                stream.write("".join(l + "\n" for l in settled[shown:-1]))
+                shown = len(settled) - 1
         stream.flush()
-        printed = text[:cut]
-    text = b"".join(tok.token_bytes(i) for i in out)
-    stream.write(text[len(printed):] + b"\n")
+    if post is None:
+        stream.write(raw.decode("utf-8", "replace")[shown:] + "\n")
+    else:
+        stream.write("".join(l + "\n" for l in post.finalize(decode_utf8(raw)).split("\n")[shown:]))
+    stream.flush()
     t2 = time.perf_counter()
     if not args.quiet:
         n = max(len(out), 1)
-        print(f"\n[ckls] prompt {len(ids)} tokens in {(t1 - t0) * 1e3:.1f} ms ({len(ids) / (t1 - t0):.1f} tok/s); "
+        print(f"[ckls] prompt {len(ids)} tokens in {(t1 - t0) * 1e3:.1f} ms ({len(ids) / (t1 - t0):.1f} tok/s); "
               f"generated {len(out)} tokens in {(t2 - t1) * 1e3:.1f} ms ({n / (t2 - t1):.1f} tok/s)",
               file=sys.stderr)
     return 0
@@ -79,7 +119,16 @@ def cmd_model_info(args) -> int:
     from ckls.runtime.gguf_file import read_gguf
     from ckls.runtime.model import read_hparams
 
-    f = read_gguf(args.path)
+    path = args.path
+    if path is None:
+        from ckls.models import default_model_path
+
+        path = default_model_path()
+        if path is None:
+            print("ckls: this installation has no built-in model: give a GGUF file (ckls model info MODEL.gguf)",
+                  file=sys.stderr)
+            return 2
+    f = read_gguf(path)
     hp = read_hparams(f)
     counts: dict[str, int] = {}
     n_params = 0
@@ -89,7 +138,7 @@ def cmd_model_info(args) -> int:
         for x in t.ne:
             n *= x
         n_params += n
-    print(f"file         {f.path} ({f.size / 1e6:.1f} MB)")
+    print(f"file         {f.path} ({f.size / 1e6:.1f} MB){'' if args.path else ', the built-in model'}")
     print(f"name         {str(f.get('general.name', '-'))[:120]}")
     print(f"architecture {hp['arch']}")
     print(f"parameters   {n_params / 1e6:.2f} M in {len(f.tensors)} tensors "
@@ -127,7 +176,7 @@ def cmd_bench_runtime(args) -> int:
 
     model = _load(args)
     res = bench_model(model, n_prompt=args.prompt_tokens, n_gen=args.gen_tokens, repeats=args.repeats)
-    print(f"model {args.model}  threads {model.n_threads}")
+    print(f"model {args.model or f'{_default_path()} (built in)'}  threads {model.n_threads}")
     print(f"prompt processing  {res['pp_tok_s']:.1f} tok/s   (median of {args.repeats}, {args.prompt_tokens} tokens)")
     print(f"decode             {res['tg_tok_s']:.1f} tok/s   (median of {args.repeats}, {args.gen_tokens} tokens)")
     return 0
@@ -152,6 +201,13 @@ def cmd_skills(args, rest: list[str]) -> int:
 
 
 def cmd_serve(args) -> int:
+    import signal
+
+    def stop(signum, frame):  # until the server's loop takes these over: an editor stopping it early is no error
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     from ckls.config import Settings, from_cli
     from ckls.server import main as serve
 
@@ -198,23 +254,56 @@ def cmd_tune(args) -> int:
     return tune_main(args)
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors in one line (which argument, what is wrong, where to look), exit status 2."""
+def cmd_editor_install(args) -> int:
+    """Builds the VS Code extension of a ckls checkout (npm ci, npm run package: ckls.vsix) and installs it with
+    `code --install-extension` when `code` is on PATH."""
+    import shutil
+    import subprocess
 
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+    src = args.source or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "editors",
+                                      "vscode")
+    if not os.path.isfile(os.path.join(src, "package.json")):
+        print(f"ckls: no VS Code extension source at {src}: run this from ckls installed out of a clone of its "
+              "repository, or pass --source REPO/editors/vscode", file=sys.stderr)
+        return 1
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        print("ckls: building the extension needs Node.js and npm (Debian/Ubuntu: apt-get install nodejs npm; "
+              "macOS: brew install node)", file=sys.stderr)
+        return 1
+    for step in (["ci"], ["run", "package"]):
+        print(f"[ckls] npm {' '.join(step)} in {src}", file=sys.stderr)
+        r = subprocess.run([npm, *step], cwd=src, stdout=sys.stderr)
+        if r.returncode != 0:
+            print(f"ckls: `npm {' '.join(step)}` failed in {src} (exit {r.returncode}; its output is above)",
+                  file=sys.stderr)
+            return 1
+    vsix = os.path.join(src, "ckls.vsix")
+    code = shutil.which("code")
+    if code is None or args.no_install:
+        print(vsix)
+        print("[ckls] built; install it with: code --install-extension " + vsix, file=sys.stderr)
+        return 0
+    r = subprocess.run([code, "--install-extension", vsix, "--force"], stdout=sys.stderr)
+    if r.returncode != 0:
+        print(f"ckls: `code --install-extension {vsix}` failed (exit {r.returncode})", file=sys.stderr)
+        return 1
+    print(vsix)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(
+    ap = Parser(
         prog="ckls",
         description="ckls: code completion on your own CPU, with a quantized SIMD model runtime.",
         epilog="Run `ckls COMMAND --help` for the options of each command.")
     ap.add_argument("--version", action="store_true", help="print the version and the CPU kernels in use")
-    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=Parser)
 
     g = sub.add_parser("generate", help="continue a prompt with a model", description=(
-        "Continue a prompt with a GGUF model on the CPU. Text streams to stdout, timing to stderr."))
+        "Continue a prompt with a GGUF model on the CPU, up to where a completion would stop: the end of the block "
+        "the prompt's last line is in (or opens), repeated lines, EOS or a special token. Text streams to stdout "
+        "line by line, timing to stderr."))
     _add_model_args(g)
     g.add_argument("--prompt", "-p", default=None, help="prompt text (default: read stdin)")
     g.add_argument("--max-tokens", "-n", type=_positive, default=128, help="tokens to generate (default 128)")
@@ -226,13 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--bos", action="store_true", help="start the prompt with the BOS token")
     g.add_argument("--special", action="store_true", help="parse special tokens such as <|fim_prefix|> in the prompt")
+    g.add_argument("--raw", action="store_true", help="no stop at the end of the block or at repeated lines: "
+                   "every token up to --max-tokens, EOS or a special token")
     g.add_argument("--quiet", "-q", action="store_true", help="no timing line")
     g.set_defaults(func=cmd_generate)
 
     m = sub.add_parser("model", help="inspect or convert model files")
     msub = m.add_subparsers(dest="model_cmd", metavar="ACTION", required=True)
     mi = msub.add_parser("info", help="architecture, shapes, types and tokenizer of a GGUF model")
-    mi.add_argument("path")
+    mi.add_argument("path", nargs="?", default=None, help="a GGUF file (default: the model built into ckls)")
     mi.set_defaults(func=cmd_model_info)
     mq = msub.add_parser("quantize", help="re-quantize a GGUF model with ckls's quantizers")
     mq.add_argument("input")
@@ -250,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     br.add_argument("--repeats", type=int, default=5)
     br.set_defaults(func=cmd_bench_runtime)
 
-    from ckls.config import add_cli_args
+    from ckls.config import COMPLETION, add_cli_args
 
     sv = sub.add_parser("serve", help="run the language server over stdio (the default)")
     add_cli_args(sv)
@@ -262,8 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--line", type=_positive, required=True, help="1-based line")
     c.add_argument("--col", type=_positive, required=True, help="1-based column, in characters")
     c.add_argument("--quiet", "-q", action="store_true", help="no timing line")
-    add_cli_args(c)
+    add_cli_args(c, COMPLETION)  # the settings one completion uses; no editor, tuning or log flags
     c.set_defaults(func=cmd_complete)
+
+    ed = sub.add_parser("editor", help="install ckls's editor extension")
+    esub = ed.add_subparsers(dest="editor_cmd", metavar="ACTION", required=True)
+    ei = esub.add_parser("install", help="build and install an editor's extension", description=(
+        "vscode: build editors/vscode into ckls.vsix (Node.js and npm needed) and install it with "
+        "`code --install-extension` when `code` is on PATH; prints the .vsix path."))
+    ei.add_argument("editor", choices=("vscode",))
+    ei.add_argument("--source", default=None, help="the extension's folder (default: editors/vscode of the "
+                    "checkout ckls runs from)")
+    ei.add_argument("--no-install", action="store_true", help="build the .vsix only")
+    ei.set_defaults(func=cmd_editor_install)
 
     from ckls.tune.cli import add_args as add_tune_args
 
@@ -331,7 +433,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ModelError, SettingsError) as exc:
+    except SettingsError as exc:  # a flag's value out of range or of the wrong type (or a bad ckls.toml): usage
+        print(f"ckls: {exc} (see `ckls {args.cmd} --help`)", file=sys.stderr)
+        return 2
+    except ModelError as exc:
         print(f"ckls: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -76,6 +76,10 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("tune_dir", str, "", "folder for the tuning state and adapter (empty: ~/.cache/ckls/tune/<repo>)"),
     Setting("tune_on_battery", bool, False, "let rounds the server starts on its own run while on battery"),
     Setting("tune_use_adapter", bool, True, "serve completions with the workspace adapter once one is trained"),
+    # the language server's own log: window/logMessage to the client from this level up, and a file if given
+    Setting("log_level", str, "info", "least level of the server's log sent to the editor (window/logMessage)",
+            choices=("error", "warning", "info", "debug")),
+    Setting("log_file", str, "", "also append the server's log to this file (empty: none)"),
 )
 BY_NAME = {s.name: s for s in SCHEMA}
 
@@ -175,6 +179,8 @@ class Settings:
     tune_on_battery: bool = False
     tune_dir: str = ""
     tune_use_adapter: bool = True
+    log_level: str = "info"
+    log_file: str = ""
 
     def merged(self, values: Mapping[str, Any] | None, strict: bool = False) -> tuple["Settings", list[str]]:
         """A copy with values applied. Unknown keys and bad values are skipped and reported (raised when
@@ -232,9 +238,18 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
     return data.get("ckls", data) if isinstance(data.get("ckls"), dict) else data
 
 
-def add_cli_args(parser) -> None:
-    """Adds one --kebab-case flag per setting (default None: only given flags override)."""
+# the settings one completion outside the editor uses (`ckls complete`, `ckls eval completion`): no debounce,
+# prefill, cache, telemetry, tuning or server log
+COMPLETION = ("model_path", "threads", "n_ctx", "latency_ms", "quick_start", "max_tokens", "max_lines",
+              "prefix_tokens", "suffix_tokens", "extra_tokens", "fim_order", "multiline", "retrieval")
+
+
+def add_cli_args(parser, names: tuple[str, ...] | None = None) -> None:
+    """Adds one --kebab-case flag per setting, or per setting in names (default None: only given flags
+    override)."""
     for s in SCHEMA:
+        if names is not None and s.name not in names:
+            continue
         flag = "--" + s.name.replace("_", "-")
         if s.name == "model_path":
             parser.add_argument("--model", "-m", dest="model_path", default=None, help=s.help)

@@ -20,8 +20,8 @@ INIT = {"processId": None, "rootUri": None, "capabilities": {}}
 class RawClient:
     """The server as a subprocess; messages it sends are read by a thread into a queue."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen(SERVER_CMD, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen(SERVER_CMD + list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         self.inbox: queue.Queue = queue.Queue()
         self.stderr: list[bytes] = []

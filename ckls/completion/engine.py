@@ -69,8 +69,9 @@ class Result:
 
 
 class Engine:
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, model_setting: str = "ckls.modelPath"):
         self.settings = settings or Settings()
+        self.model_setting = model_setting  # what a missing-model message tells the user to set (CLI: --model)
         self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckls-model")
         self.model = None
         self.scout = None                  # second KV cache on the same weights, for reduced prompts
@@ -108,8 +109,8 @@ class Engine:
             return path
         self._close_model()
         if not os.path.isfile(path):
-            hint = ("no model is shipped in this build; set ckls.modelPath to a llama/qwen2 GGUF code model"
-                    if not settings.model_path else "set ckls.modelPath to an existing GGUF file")
+            hint = (f"no model is shipped in this build; point {self.model_setting} at a llama/qwen2 GGUF code model"
+                    if not settings.model_path else f"point {self.model_setting} at an existing GGUF file")
             self.load_error = f"model file not found: {path} ({hint})"
             raise NoModel(self.load_error)
         if progress:

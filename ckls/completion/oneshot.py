@@ -28,7 +28,7 @@ def complete_file(path: str, line: int, col: int, settings: Settings, language_i
     before, after, first, ln, c = doc.window(line, character, settings.prefix_tokens * 6, settings.suffix_tokens * 6)
     ctx = build_context(uri, language_id, before, after, ln, c, first, extra, settings.extra_tokens * 3)
     own = engine is None
-    engine = engine or Engine(settings)
+    engine = engine or Engine(settings, model_setting="--model")
     try:
         engine.load(settings).result()
         job = Job(ctx, deadline=time.monotonic() + settings.latency_ms / 1e3, max_tokens=settings.max_tokens)

@@ -1,6 +1,7 @@
 """Turning raw model output into a suggestion: single- or multi-line by context, cut at the end of the current
 block (indentation, or braces for C-like languages), without lines that repeat the code after the cursor, without
-degenerate repetition. `early_stop` lets generation end as soon as the suggestion is settled."""
+degenerate repetition (a line or a run of lines three times over). `early_stop` lets generation end as soon as
+the suggestion is settled."""
 from __future__ import annotations
 
 import re
@@ -30,6 +31,9 @@ class Shape:
     braces: bool
     line_suffix: str
     next_line: str          # first non-blank line after the cursor's line, stripped
+    # plain text continued (`ckls generate`), no code after it: the line closing a braces block belongs to the
+    # text, and at the top level (base_indent 0) no block ends (only a loop, EOS or the token limit do)
+    continuation: bool = False
 
 
 def decide_shape(ctx: Context, multiline: str = "auto") -> Shape:
@@ -54,6 +58,28 @@ def decide_shape(ctx: Context, multiline: str = "auto") -> Shape:
     return Shape(multi, base, braces, ctx.line_suffix, next_line)
 
 
+def continuation_shape(before: str, braces: bool = False) -> Shape:
+    """The shape of plain text continued after `before` (`ckls generate`): multi-line, and the block is the one
+    the last line is in, or the one it opens (a line ending in ":" or "{" opens a block indented deeper)."""
+    last = before.split("\n")[-1]
+    if not last:  # at the start of a new line: the block of the last line with text
+        last = next((ln for ln in reversed(before.split("\n")) if ln.strip()), "")
+    ind = _indent(last.expandtabs(4))
+    opens = last.rstrip().endswith((":", "{"))
+    return Shape(True, ind + 1 if opens and last.strip() else ind, braces, "", "", continuation=True)
+
+
+def _repeat_cut(lines: list[str]) -> int | None:
+    """Where a loop starts over: the same non-trivial run of 1..4 lines three times in a row keeps only its first
+    occurrence (the index of the second one), or None."""
+    for i in range(len(lines)):
+        for k in range(1, 5):
+            a, b, c = lines[i:i + k], lines[i + k:i + 2 * k], lines[i + 2 * k:i + 3 * k]
+            if len(c) == k and a == b == c and any(l.strip() for l in a):
+                return i + k
+    return None
+
+
 class Post:
     def __init__(self, shape: Shape, max_lines: int = 8):
         self.shape = shape
@@ -68,7 +94,7 @@ class Post:
             return True
         # the last line counts once it shows its indentation (a non-blank character)
         done = lines if lines[-1].strip() else lines[:-1]
-        return len(done) > 1 and self._block_end(done) is not None
+        return len(done) > 1 and (self._block_end(done) is not None or _repeat_cut(lines[:-1]) is not None)
 
     def _block_end(self, lines: list[str]) -> int | None:
         """Index of the first line that is past the end of the block the cursor is in, or None."""
@@ -83,7 +109,9 @@ class Post:
                     elif ch in "})]":
                         depth -= 1
                         if depth < 0:
-                            return i if i > 0 else None
+                            return i + 1 if sh.continuation else (i if i > 0 else None)
+            return None
+        if sh.continuation and sh.base_indent == 0:
             return None
         blank = 0
         for i, l in enumerate(lines):
@@ -118,11 +146,10 @@ class Post:
                     if i > 0 and l.strip() == sh.next_line:
                         lines = lines[:i]
                         break
-            # the same non-trivial line three times in a row is a loop
-            for i in range(2, len(lines)):
-                if lines[i].strip() and lines[i] == lines[i - 1] == lines[i - 2]:
-                    lines = lines[: i - 1]
-                    break
+            # the same non-trivial line (or run of up to 4 lines) three times in a row is a loop
+            cut = _repeat_cut(lines)
+            if cut is not None:
+                lines = lines[:cut]
         # repetition inside a line: keep the first occurrence
         for i, l in enumerate(lines):
             m = _REPEAT_IN_LINE.search(l)

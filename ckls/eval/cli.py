@@ -8,7 +8,7 @@ import time
 
 
 def add_parser(sub) -> None:
-    from ckls.config import add_cli_args
+    from ckls.config import COMPLETION, add_cli_args
 
     e = sub.add_parser("eval", help="measure completion quality on a source tree")
     esub = e.add_subparsers(dest="eval_cmd", metavar="WHAT", required=True)
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     c.add_argument("--adapter", default=None, metavar="LORA.gguf",
                    help="serve this LoRA adapter on top of the model (e.g. one `ckls tune` trained)")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress line")
-    add_cli_args(c)   # --model, --threads, --max-tokens, --n-ctx, budgets...: the server's own settings
+    add_cli_args(c, COMPLETION)  # --model, --threads, --max-tokens, --n-ctx, budgets: the server's own settings
     c.set_defaults(func=cmd_eval_completion)
 
 

@@ -108,7 +108,7 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
     `adapter` a LoRA GGUF served on top of the model, as the server serves a workspace adapter;
     progress(done, total, records) is called after each sample."""
     own = engine is None
-    engine = engine or Engine(settings)
+    engine = engine or Engine(settings, model_setting="--model")
     neighbours = Neighbours(repo, files) if files else None
     out: list[Record] = []
     index = None

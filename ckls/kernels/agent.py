@@ -270,13 +270,28 @@ def _with_cache_mark(messages: list[dict]) -> list[dict]:
     return out
 
 
+def unavailable(config: AgentConfig) -> str | None:
+    """Why the agent cannot run at all (the SDK is not installed, no API key), or None: checked before anything
+    is asked of the user."""
+    try:
+        import anthropic  # noqa: F401
+    except ImportError:
+        return NO_SDK
+    if not (config.api_key or os.environ.get("ANTHROPIC_API_KEY")):
+        return NO_KEY
+    return None
+
+
+NO_SDK = "the kernel command needs the anthropic package: pip install anthropic"
+NO_KEY = "no API key: set ANTHROPIC_API_KEY (or the key in the editor's ckls settings)"
+
+
 def run_agent(task: KernelTask, lang: str, config: AgentConfig, progress=None, cancel=None) -> AgentResult:
     """Asks the model for a kernel; progress(str) gets one-line updates; cancel is a threading.Event."""
     try:
         import anthropic
     except ImportError:
-        return AgentResult(None, lang, "error", 0, Usage(), "the kernel command needs the anthropic package: "
-                           "pip install 'ckls[kernel]'", [])
+        return AgentResult(None, lang, "error", 0, Usage(), NO_SDK, [])
     if lang not in ("c", "cuda"):
         raise ValueError(f"lang must be c or cuda, not {lang!r}")
     sink = progress or (lambda _m: None)
@@ -288,8 +303,7 @@ def run_agent(task: KernelTask, lang: str, config: AgentConfig, progress=None, c
     red = redactor(key, task.py_path)
     say = lambda m, limit=None: sink(red(m)[:limit])  # masked first, then cut  # noqa: E731
     if not key:
-        return AgentResult(None, lang, "error", 0, usage, "no API key: set ANTHROPIC_API_KEY (or the key in the "
-                           "editor's ckls settings)", transcript)
+        return AgentResult(None, lang, "error", 0, usage, NO_KEY, transcript)
     try:
         skills = load_skills(config.skills_dir, config.skills)
     except Exception as e:

@@ -5,11 +5,12 @@ import argparse
 import json
 import sys
 
-from .agent import AgentConfig, PRICES
+from .agent import AgentConfig, PRICES, unavailable
 from .apply import ApplyError
 from .redact import redactor
 from .service import answer_all, apply_plan, draft_for, generate
 from .target import TargetError, parse_ref
+from ckls.usage import Parser
 
 EPILOG = f"""\
 The function's contract (sizes, dtypes, shapes, outputs) is inferred from its signature, annotations,
@@ -32,7 +33,7 @@ Example:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ckls kernel", description=__doc__, epilog=EPILOG,
+    p = Parser(prog="ckls kernel", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     d = AgentConfig()
     p.add_argument("target", help="the Python function, as path.py::function")
@@ -64,6 +65,13 @@ def main(argv=None) -> int:
     red = redactor(None, args.target.split("::")[0] or None)  # ANTHROPIC_API_KEY is in the environment
     err = lambda m: print(red(m), file=sys.stderr, flush=True)  # noqa: E731
     say = (lambda m: None) if args.quiet else (lambda m: err(f"[ckls] {m}"))
+    skills = None if args.skills is None else [s for s in args.skills.split(",") if s]
+    cfg = AgentConfig(model=args.model, max_turns=args.max_turns, max_tokens=args.max_tokens,
+                      budget_tokens=args.budget_tokens, base_url=args.base_url, skills=skills)
+    missing = unavailable(cfg)  # before any question: an answer would be wasted on a run that cannot start
+    if missing:
+        err(f"ckls kernel: {missing}")
+        return 3
     try:
         path, func = parse_ref(args.target)
         given = dict(a.split("=", 1) for a in args.answer if "=" in a)
@@ -88,9 +96,6 @@ def main(argv=None) -> int:
     for n in task.notes:
         say(f"assumed: {n}")
     say("contract:\n" + task.with_language(args.lang).spec.describe())
-    skills = None if args.skills is None else [s for s in args.skills.split(",") if s]
-    cfg = AgentConfig(model=args.model, max_turns=args.max_turns, max_tokens=args.max_tokens,
-                      budget_tokens=args.budget_tokens, base_url=args.base_url, skills=skills)
     out = generate(task, args.lang, cfg, progress=say, budget=args.verify_budget, out_path=args.out)
     if args.transcript:
         with open(args.transcript, "w") as f:

@@ -140,6 +140,15 @@ def infer(target: Target, answers: dict[str, str] | None = None) -> Inference:
                 p.dtype = p.dtype or d
                 dtypes_seen.add(d)
 
+    # a docstring that names one float type for the whole function ("... in float64") settles it, unless the
+    # annotations or parameter lines say otherwise (then both are seen and the question is asked)
+    if not any(d in ("f32", "f64") for d in dtypes_seen):
+        words = {DTYPE_WORDS[w] for w in DTYPE_WORDS if re.search(r"\b" + w + r"\b", target.docstring or "")}
+        floats_in_doc = words & {"f32", "f64"}
+        if len(floats_in_doc) == 1:
+            dtypes_seen |= floats_in_doc
+            notes.append(f"float type {next(iter(floats_in_doc))}: the docstring says so")
+
     # --- the body: indexing, len(), .shape, loops, allocations ---------------------------------------------
     ranged, weak = set(), set()
     for n in _walk(body):

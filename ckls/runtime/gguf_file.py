@@ -225,7 +225,8 @@ def read_gguf(path: str | os.PathLike) -> GGUFFile:
     try:
         mm = np.memmap(path, mode="r")
     except (OSError, ValueError) as exc:  # a directory, no permission...
-        raise ModelError(f"cannot map model file {short(path, 200)}: {short(exc, 200)}") from None
+        raise ModelError(f"cannot map model file {short(path, 200)}: "
+                         f"{short(getattr(exc, 'strerror', None) or exc, 200)}") from None
     metadata, infos, data_start = _parse_header(memoryview(mm), size)
     check_metadata(metadata)
     align = metadata.get("general.alignment", 32)

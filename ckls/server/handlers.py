@@ -36,6 +36,8 @@ def create_server(settings: Settings | None = None) -> CklsServer:
         enc = ls.workspace.position_encoding  # pygls picks it from the client's preferences
         ls.docs.encoding = {"utf-8": "utf-8", "utf-32": "utf-32"}.get(str(getattr(enc, "value", enc)), "utf-16")
         ls.root = root
+        if ls.log is not None:  # a client to send the log to: window/logMessage from now on, not stderr
+            ls.log.connected(ls, asyncio.get_running_loop())
         ls.read_toml(root)
         problems = ls.apply_settings()
         if problems:
@@ -271,12 +273,18 @@ def _converter():
 
 
 def main(settings: Settings | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="ckls %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
+    from ckls.server.logs import ServerLog
     from ckls.server.wire import serve_stdio
 
+    server_log = ServerLog()
+    s = settings or Settings()
+    problem = server_log.configure(s.log_level, s.log_file)
+    if problem:
+        log.error(problem)
     ls = create_server(settings)
+    ls.log = server_log
     try:
         return serve_stdio(ls)
     finally:
         ls.scheduler.cancel_current()
+        server_log.close()

@@ -21,6 +21,7 @@ from ckls.completion.postprocess import meaningful_text_right
 from ckls.completion.scheduler import Answer, Scheduler
 from ckls.completion.telemetry import Telemetry
 from ckls.completion.documents import DocumentStore, index_to_units
+from ckls.server.logs import TOLD
 from ckls.server.wire import GuardedProtocol, log_server_error
 
 log = logging.getLogger("ckls.server")
@@ -62,6 +63,7 @@ class CklsServer(LanguageServer):
         self.base = base_settings or Settings()   # defaults + CLI flags
         self.settings = self.base
         self.init_options: dict = {}
+        self.log = None  # ckls.server.logs.ServerLog when run as a process (handlers.main)
         self.toml: dict = {}
         self.docs = DocumentStore()
         self.extra = ExtraContext()
@@ -83,7 +85,9 @@ class CklsServer(LanguageServer):
     def tell(self, message: str, kind=types.MessageType.Warning, show: bool = True) -> None:
         if len(message) > 500:  # a pop-up, not a dump (a misread file name can be megabytes)
             message = message[:460] + f"... [{len(message)} characters]"
-        log.warning(message) if kind <= types.MessageType.Warning else log.info(message)
+        # the log file gets it; the client gets it once, below, not a second time through the log
+        told = {TOLD: True}
+        log.warning(message, extra=told) if kind <= types.MessageType.Warning else log.info(message, extra=told)
         try:
             self.window_log_message(types.LogMessageParams(kind, f"ckls: {message}"))
             if show:
@@ -102,6 +106,10 @@ class CklsServer(LanguageServer):
         self.settings = s
         self.scheduler.settings = s
         self.telemetry.enabled = s.telemetry
+        if self.log is not None:
+            problem = self.log.configure(s.log_level, s.log_file)
+            if problem:
+                problems.append(problem)
         return problems
 
     def read_toml(self, root: str | None) -> None:

@@ -10,15 +10,22 @@ work-arounds of pygls's message layer live here:
   ServerNotInitialized (-32002) / InvalidRequest (-32600) and drops such notifications (LSP 3.17 "initialize");
 - its `exit` handler calls sys.exit(1) without `shutdown`, but its start_io swallows the SystemExit: the
   process exited 0. `serve_stdio` returns the code `exit` decided;
+- its reader runs in its thread pool, whose threads the interpreter waits for at exit: a server blocked on stdin
+  ignored Ctrl-C and SIGTERM. `serve_stdio` reads in a daemon thread (from its own copy of fd 0, so exit never
+  waits on stdin's lock) and ends with exit code 0 on SIGTERM, SIGINT and the end of stdin;
 - its error reporter shows every protocol error as a "Error in server" pop-up (window/showMessage):
   `log_server_error` writes them to the log instead (the user's messages are the server's own, see `tell`).
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
+import os
+import queue
 import re
+import signal
 import sys
 import threading
 
@@ -156,6 +163,62 @@ async def _read_loop(stop: threading.Event, stdin, protocol: GuardedProtocol, ex
             log.exception("message not handled: %s", _short(exc))
 
 
+class _DaemonExecutor(concurrent.futures.Executor):
+    """One daemon thread running the calls in turn: a read blocked on stdin never holds up the process's exit."""
+
+    def __init__(self):
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="ckls-stdin", daemon=True).start()
+
+    def submit(self, fn, *args, **kwargs):
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        self._calls.put((fut, fn, args, kwargs))
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            fut, fn, args, kwargs = self._calls.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                fut.set_exception(exc)
+
+
+def _stdin_reader():
+    """A reader of fd 0 of its own (not sys.stdin's: a thread blocked in it must not hold the lock the
+    interpreter takes on stdin at exit)."""
+    try:
+        return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    except (AttributeError, OSError, ValueError):  # no real stdin (embedded, tests): use what there is
+        return sys.stdin.buffer
+
+
+async def _serve(server, stdin) -> None:
+    """The read loop until the end of input, `exit`, SIGTERM or SIGINT (both: a clean stop, exit code 0)."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    stopped: list[str] = []
+
+    def stop(name: str) -> None:
+        log.info("%s: shutting down", name)
+        stopped.append(name)
+        server._stop_event.set()
+        main.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop, sig.name)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no such signal here
+            pass
+    try:
+        await _read_loop(server._stop_event, stdin, server.protocol, _DaemonExecutor())
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+
+
 def serve_stdio(server) -> int:
     """pygls's start_io with the reader above; the process's exit code (1 after `exit` without `shutdown`)."""
     from pygls.io_ import StdoutWriter
@@ -163,7 +226,7 @@ def serve_stdio(server) -> int:
     server._stop_event = threading.Event()
     server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
     try:
-        asyncio.run(_read_loop(server._stop_event, sys.stdin.buffer, server.protocol, server.thread_pool))
+        asyncio.run(_serve(server, _stdin_reader()))
     except BrokenPipeError:
         log.error("the connection to the client is lost; shutting down")
     except SystemExit:  # `exit`: pygls's handler decided the code (GuardedProtocol.exit_code)

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from ckls.usage import Parser
+
 EVAL_EPILOG = """\
 Each task of the task set runs through the kernel agent with the skill and without it, --trials times each;
 ckls verify judges every submitted kernel (a run without a kernel counts as a failure). The report gives, per
@@ -156,7 +158,7 @@ def cmd_report(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="ckls skills", description=__doc__)
+    ap = Parser(prog="ckls skills", description=__doc__)
     sub = ap.add_subparsers(dest="skills_cmd", metavar="ACTION", required=True)
 
     e = sub.add_parser("eval", help="measure a skill: the task set with and without it, judged by ckls verify",

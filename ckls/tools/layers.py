@@ -20,8 +20,9 @@ ALLOWED: dict[str, set[str]] = {
     "native": {"_native"},        # the cffi module
     "models": set(),              # the shipped model file and its path
     "fim": set(),                 # the prompt layout and data rules: torch-free, tokenizer-agnostic
-    "verify": set(),              # the judge depends on nothing it judges
+    "verify": {"usage"},          # the judge depends on nothing it judges
     "atomic": set(),              # the one atomic write (fsync of file and folder)
+    "usage": set(),               # the one rule for command-line usage errors (a line, exit status 2)
     "syntax": {"fim"},            # tree-sitter grammars, scopes, definitions: shared by completion and the index
     "config": {"fim", "models"},
     "runtime": {"native", "models", "fim", "atomic"},
@@ -32,12 +33,12 @@ ALLOWED: dict[str, set[str]] = {
     # the model factory (torch; its GPU machines have no native build): nothing imports it; of the runtime only
     # the GGUF writer, which imports without the native build; the index for the retrieved windows of its prompts
     "train": {"fim", "runtime.gguf_write", "atomic", "index"},
-    "kernels": {"verify"},
-    "skills": {"kernels", "verify"},
+    "kernels": {"verify", "usage"},
+    "skills": {"kernels", "verify", "usage"},
     "server": {"completion", "tune", "kernels", "config", "fim", "eval"},
     "tools": set(),
     "cli": {"completion", "eval", "kernels", "models", "native", "runtime", "server", "skills", "tune", "verify",
-            "config", "fim"},
+            "config", "fim", "usage"},
     "__main__": {"cli"},
 }
 

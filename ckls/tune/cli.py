@@ -82,10 +82,14 @@ class Bar:
             self.stream.write(("\n" if self.tty else "") + f"ckls: warning: {p.message}\n")
             self.stream.flush()
             return
-        frac = p.fraction if p.fraction is not None else p.step / p.total if p.total else 0.0
+        # the bar is the step count beside it; when the time budget runs out first, the line says so instead of
+        # a full bar beside "step 23/1356"
+        frac = p.step / p.total if p.total else (p.fraction or 0.0)
         frac = min(1.0, max(0.0, frac)) if math.isfinite(frac) else 0.0  # whatever a state file claimed
-        fill = int(round(frac * self.width))
-        line = f"[{'#' * fill}{'-' * (self.width - fill)}] {p.line()}"[:300]
+        fill = int(frac * self.width)
+        budget = p.fraction if p.fraction is not None and math.isfinite(p.fraction) else 0.0
+        extra = f", time budget {min(1.0, budget):.0%} used" if p.total and budget > frac + 0.01 else ""
+        line = f"[{'#' * fill}{'-' * (self.width - fill)}] {p.line()}{extra}"[:300]
         if self.tty:
             self.stream.write("\r" + line[:160].ljust(100))
         elif self.every_step or p.phase != "training" or time.monotonic() - self.last_plain > 1.0 \

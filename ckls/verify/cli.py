@@ -8,6 +8,7 @@ import sys
 from .run import load_spec_for, verify
 from .sandbox import Limits
 from .spec import SpecError
+from ckls.usage import Parser
 
 EPILOG = """\
 The spec (JSON) declares the C function: its size symbols and arguments (kind array/scalar, dtype f32/f64/
@@ -26,7 +27,7 @@ EXIT = {"PASS": 0, "FAIL": 1, "UNVERIFIED": 2, "ERROR": 3}
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ckls verify", description=__doc__, epilog=EPILOG,
+    p = Parser(prog="ckls verify", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("original", help="the Python original, as path.py::function")
     p.add_argument("kernel", help="the candidate: a .c file (or .cu for CUDA)")

@@ -10,7 +10,7 @@ export interface ServerCommand {
   source: 'setting' | 'path' | 'python-extension';
 }
 
-export const INSTALL_HINT = 'pip install ckls';
+export const INSTALL_HINT = 'pip install /path/to/ckls (a clone of the ckls repository; ckls is not on PyPI)';
 
 /** The command-line setting may be a string ("ckls serve") or an argv array. */
 export function fromSetting(value: unknown): ServerCommand | undefined {

@@ -9,6 +9,7 @@ export const SERVER_KEYS = [
   // fine-tuning: contributed as ckls.tune.<name>, flattened to tune<Name> (the server's tune_* settings)
   'tuneEnabled', 'tuneRank', 'tuneAlpha', 'tuneLr', 'tuneBudgetS', 'tuneMaxSteps', 'tuneSeqLen', 'tuneSchedule',
   'tuneIdleMs', 'tuneThreads', 'tuneOnBattery', 'tuneDir', 'tuneUseAdapter',
+  'logLevel', 'logFile',
 ] as const;
 
 export interface ConfigLike {

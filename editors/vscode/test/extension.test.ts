@@ -30,7 +30,7 @@ describe('activation without a server', () => {
 
   it('says how to install ckls and registers its commands', async () => {
     const err = mock.calls.find((c: any) => c.name === 'showErrorMessage');
-    expect(err.args[0]).toContain('pip install ckls');
+    expect(err.args[0]).toContain('pip install /path/to/ckls');
     for (const id of ['ckls.generateKernelAtCursor', 'ckls.startFineTuning', 'ckls.stopFineTuning', 'ckls.fineTuningStatus',
       'ckls.toggleCompletions', 'ckls.showStats', 'ckls.acceptNextWord', 'ckls.setAnthropicKey']) {
       expect(mock.registeredCommands.has(id)).toBe(true);

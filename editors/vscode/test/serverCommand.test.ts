@@ -50,7 +50,7 @@ describe('server command', () => {
       pythonInterpreter: async () => '/venv/bin/python', hasCkls: async () => false });
     expect(r.found).toBeUndefined();
     const msg = notFoundMessage(r.tried);
-    expect(msg).toContain('pip install ckls');
+    expect(msg).toContain('pip install /path/to/ckls');
     expect(msg).toContain('/venv/bin/python -m ckls');
     expect(msg).toContain('ckls.serverCommand');
     r = await findServer({ setting: undefined, env: { PATH: '' }, exists: () => false });  // no Python extension
