@@ -463,3 +463,80 @@ def test_fake_driver_hostile_host_code_fails(world, name):
     assert not os.path.exists("/tmp/" + world["marker"])
     for secret in ("key", "ssh", "ws_secret"):
         assert world[secret] not in said, f"{secret} leaked"
+
+
+# ---- hostile CUDA candidates: nvcc-built, judged through verify() on a GPU ------------------------------------
+CU_HEAD = FAKE_HEAD + "#include <cuda_runtime.h>\n"
+CU_KERNEL = ("__global__ static void k(int64_t n, float a, const float *x, const float *y, float *out) {\n"
+             "    int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;\n    %s\n}\n")
+CU_OK = "if (i < n) out[i] = a * x[i] + y[i];"
+CU_LAUNCH = "if (n > 0) k<<<(unsigned)((n + 255) / 256), 256>>>(n, a, x, y, out);"
+CU_SIG = 'extern "C" ' + FAKE_SIG
+HOSTILE_CUDA = {
+    "ctor_write_file": ("__attribute__((constructor)) static void c(void) { FILE *f = fopen(WORKSPACE_DIR \"/\" MARKER, \"w\");"
+                        " if (f) fclose(f); f = fopen(\"/tmp/\" MARKER, \"w\"); if (f) fclose(f); }\n"
+                        + CU_KERNEL % CU_OK + f"{CU_SIG} {{ {CU_LAUNCH} }}\n"),
+    "ctor_exec": ("__attribute__((constructor)) static void c(void) { if (fork() == 0) { execl(\"/bin/sh\", \"sh\", \"-c\","
+                  " \"touch \" WORKSPACE_DIR \"/\" MARKER, (char *)0); _exit(0); } }\n"
+                  + CU_KERNEL % CU_OK + f"{CU_SIG} {{ {CU_LAUNCH} }}\n"),
+    # right only when it got hold of a secret: a FAIL means nothing was found
+    "ctor_read_env": ("static int found;\n__attribute__((constructor)) static void c(void) {\n"
+                      "  const char *e = getenv(\"ANTHROPIC_API_KEY\"); if (e) { found = 1; fprintf(stderr, \"%s\", e); }\n"
+                      "  const char *paths[] = {\"/proc/1/environ\", \"/proc/self/environ\", SSH_KEY_PATH, WORKSPACE_SECRET_PATH};\n"
+                      "  for (int i = 0; i < 4; i++) { char b[4096] = {0}; int fd = open(paths[i], O_RDONLY);\n"
+                      "    if (fd >= 0) { ssize_t r = read(fd, b, sizeof b - 1); close(fd);\n"
+                      "      if (r > 0 && (strstr(b, \"sk-ant\") || strstr(b, \"ssh-\") || strstr(b, \"dbpass\"))) { found = 1; fprintf(stderr, \"%s\", b); } } } }\n"
+                      + CU_KERNEL % CU_OK + f"{CU_SIG} {{ if (found) {{ {CU_LAUNCH} }} }}\n"),
+    "call_reads_file": (CU_KERNEL % CU_OK + f"{CU_SIG} {{ char b[256]; int fd = open(\"/etc/hostname\", O_RDONLY);"
+                        f" if (fd >= 0) {{ if (read(fd, b, sizeof b)) {{}} close(fd); }} {CU_LAUNCH} }}\n"),
+    "call_socket": (CU_KERNEL % CU_OK + f"{CU_SIG} {{ int s = socket(AF_INET, SOCK_STREAM, 0); struct sockaddr_in sa = {{}};\n"
+                    "  sa.sin_family = AF_INET; sa.sin_port = htons(9); sa.sin_addr.s_addr = htonl(0x7f000001);\n"
+                    f"  if (s >= 0) connect(s, (struct sockaddr *)&sa, sizeof sa); {CU_LAUNCH} }}\n"),
+    "kill_judge": CU_KERNEL % CU_OK + f"{CU_SIG} {{ kill(getppid(), 9); kill(1, 9); kill(-1, 9); {CU_LAUNCH} }}\n",
+    "forge_answer": (CU_KERNEL % CU_OK + f"{CU_SIG} {{ uint64_t ans[6] = {{0x6c6c6563736c6b63ULL, 0, 0, 0, 0, 0}};\n"
+                     "  for (int fd = 3; fd < 32; fd++) if (write(fd, ans, sizeof ans)) {} }\n"),
+    "writes_past_its_buffer": (CU_KERNEL % (CU_OK + " if (i == n - 1) out[n] = 0.0f;")
+                               + f"{CU_SIG} {{ {CU_LAUNCH} }}\n"),
+}
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None or bool(jail.available()), reason="needs nvcc and bubblewrap")
+def test_hostile_cuda_sources_compile(world):
+    """The GPU tests below must not fail on a typo: each hostile source builds with nvcc here (no GPU needed)."""
+    for name, body in HOSTILE_CUDA.items():
+        src = world["tmp"] / f"{name}.cu"
+        src.write_text(_cu_source(world, body))
+        res = build_mod.build_cuda(src, world["tmp"] / f"build-{name}")
+        assert res.ok, (name, res.log)
+
+
+def _cu_source(world, body: str) -> str:
+    defs = {"WORKSPACE_DIR": str(world["ws"]), "MARKER": world["marker"],
+            "SSH_KEY_PATH": str(world["home"] / ".ssh/id_ed25519"), "WORKSPACE_SECRET_PATH": str(world["ws"] / ".env")}
+    return CU_HEAD + "".join(f'#define {k} "{v}"\n' for k, v in defs.items()) + body
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", sorted(HOSTILE_CUDA))
+def test_gpu_hostile_cuda_kernel_fails(world, name):
+    src = world["ws"] / "kernel.cu"
+    src.write_text(_cu_source(world, HOSTILE_CUDA[name]))
+    before = _snapshot(world["ws"])
+    rep = verify(str(AXPY / "original.py") + "::axpy", str(src), FAKE_SPEC, spec_path=str(AXPY / "spec.json"),
+                 budget=QUICK, limits=Limits(request_timeout_s=30.0), seed=1)
+    said = rep.to_text() + rep.to_json()
+    assert rep.verdict in ("FAIL", "ERROR"), said
+    if name not in ("forge_answer",):
+        assert rep.verdict == "FAIL", said  # the candidate's failure, not the judge's
+    assert _snapshot(world["ws"]) == before, "the user's files changed"
+    assert not jail.running_under(world["tmp"]), "a cell is still running"
+    assert not os.path.exists("/tmp/" + world["marker"])
+    for secret in ("key", "ssh", "ws_secret"):
+        assert world[secret] not in said, f"{secret} leaked"
+
+
+@needs_gpu
+def test_gpu_correct_kernel_passes_in_the_cell(tmp_path):
+    rep = _judge(tmp_path, CU_OK, CU_LAUNCH)
+    assert rep.verdict == "PASS", rep.to_text()
+    assert "cuda_cell" in rep.isolation
