@@ -93,8 +93,9 @@ class CellDied(Exception):
 class Answer:
     seconds: float          # judge's clock, request to answer
     cell_ns: int            # the cell's own count (not trusted; reports only)
-    mxcsr_before: int
+    mxcsr_before: int       # (the CUDA cell: the step that failed)
     mxcsr_after: int
+    status: int = 0         # the CUDA cell: the first CUresult that failed (0: none)
 
 
 class Arena:
@@ -102,6 +103,7 @@ class Arena:
 
     def __init__(self, nbytes: int):
         self.nbytes = (nbytes + 4095) & ~4095
+        self.limit = self.nbytes  # alloc() hands out [0, limit); the CUDA cell keeps a tail for its warm-up
         self.fd = os.memfd_create("ckls-arena", os.MFD_CLOEXEC)
         os.ftruncate(self.fd, self.nbytes)
         self.ro_fd = os.open(f"/proc/self/fd/{self.fd}", os.O_RDONLY | os.O_CLOEXEC)
@@ -117,7 +119,7 @@ class Arena:
     def alloc(self, nbytes: int, align: int = 64) -> tuple[np.ndarray, int]:
         """A zeroed-later slice of the arena: (uint8 view, offset)."""
         off = (self.top + align - 1) // align * align
-        if off + nbytes > self.nbytes:
+        if off + nbytes > self.limit:
             raise MemoryError(f"a case needs more than the arena's {self.nbytes >> 20} MiB")
         self.top = off + nbytes
         return self.bytes[off:off + nbytes], off
@@ -172,6 +174,14 @@ class Cell:
         self.proc = None
         self.starts = 0
 
+    n_filters = 2  # seccomp programs, in descriptors 6, 7 ...
+
+    def _programs(self, arena: tuple[int, int], pid: int) -> tuple[bytes, ...]:
+        return seccomp.programs(arena, pid, relaxed_open=self.sanitizer)
+
+    def _started(self) -> None:
+        """After the cell said it is ready (the CUDA cell makes its warm-up call here)."""
+
     def _argv(self) -> list[str]:
         cell_dir = os.path.dirname(self.exe)
         inner = ["/cell/" + os.path.basename(self.exe), "/cell/" + os.path.basename(self.so),
@@ -185,13 +195,14 @@ class Cell:
         fds = {}
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
-        for i in (6, 7):
+        filters = range(6, 6 + self.n_filters)
+        for i in filters:
             fds[i] = os.memfd_create(f"ckls-seccomp-{i}", os.MFD_CLOEXEC)
         fds[3], fds[4], fds[5] = self.arena.fd, ans_w, self.arena.ro_fd
         log = open(self.log_path, "ab")
         argv = self._argv()
 
-        def place_fds():  # in the child: our descriptors at exactly 3..7 (via high numbers: no collisions)
+        def place_fds():  # in the child: our descriptors at exactly 3..7 (8) (via high numbers: no collisions)
             high = {k: fcntl.fcntl(v, fcntl.F_DUPFD, 100) for k, v in fds.items()}
             for k, v in high.items():
                 os.dup2(v, k, inheritable=True)
@@ -208,12 +219,13 @@ class Cell:
         try:
             pid = self._answer(0, max(self.timeout_s, 30.0), "start")[5]  # hello: the cell's pid
             lo, hi = self.arena.addr, self.arena.addr + 2 * self.arena.nbytes
-            for fd, blob in zip((fds[6], fds[7]), seccomp.programs((lo, hi), pid, relaxed_open=self.sanitizer)):
-                os.write(fd, blob)
+            for i, blob in zip(filters, self._programs((lo, hi), pid)):
+                os.write(fds[i], blob)
         finally:
-            os.close(fds[6])
-            os.close(fds[7])
-        self.request(OP_GO, timeout=max(self.timeout_s, 30.0), what="start")  # ready: both filters hold
+            for i in filters:
+                os.close(fds[i])
+        self.request(OP_GO, timeout=max(self.timeout_s, 30.0), what="start")  # ready: the filters hold
+        self._started()
 
     def close(self) -> None:
         if self.proc is None:
@@ -241,14 +253,15 @@ class Cell:
 
     # ---- requests ------------------------------------------------------------------------------------
     def request(self, op: int, words=(), threads: int = 1, repeat: int = 1, windows=None,
-                timeout: float | None = None, what: str = "call") -> Answer:
+                timeout: float | None = None, what: str = "call", flags: int | None = None) -> Answer:
         if self.proc is None:
             self.start()
         nonce = random.getrandbits(64)
         w = list(words) + [0] * (MAX_WORDS - len(words))
         lo = [x[0] for x in windows or ()] + [0] * (MAX_WORDS - len(windows or ()))
         hi = [x[1] for x in windows or ()] + [0] * (MAX_WORDS - len(windows or ()))
-        flags = FLAG_COPY if windows else 0
+        if flags is None:
+            flags = FLAG_COPY if windows else 0
         msg = _REQ.pack(MAGIC_REQ, nonce, op, threads, repeat, flags, len(words), *w, *lo, *hi)
         t0 = time.perf_counter()
         try:
@@ -256,7 +269,7 @@ class Cell:
         except OSError:
             pass  # it is gone; the answer's read says why
         a = self._answer(0 if op == OP_GO else nonce, timeout or self.timeout_s, what)
-        return Answer(time.perf_counter() - t0, a[5], a[3], a[4])
+        return Answer(time.perf_counter() - t0, a[5], a[3], a[4], a[2])
 
     def _answer(self, nonce: int, timeout: float, what: str):
         deadline = time.monotonic() + timeout

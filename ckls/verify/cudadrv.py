@@ -1,12 +1,14 @@
-"""The CUDA driver API through ctypes, as much as the judge needs: device memory, copies, events, and a
-shared-memory scribbler. Only libcuda.so.1 (installed with the driver) is needed, no CuPy or torch.
-
-The judge works in the device's primary context, the one the CUDA runtime that a candidate links with also
-uses, so device pointers and the legacy default stream (stream 0) are shared between judge and candidate.
+"""The CUDA driver API through ctypes, as much as the judge itself needs: the facts of device 0 (for the
+speed-of-light flags) and the names of error codes. Only libcuda.so.1 (installed with the driver) is needed, no
+CuPy or torch. The judge creates no context and runs nothing on the GPU: candidates run in the CUDA cell
+(cudacell.py, cell/cuda_cell.c), which also runs the judge's own PTX below.
 """
 from __future__ import annotations
 
 import ctypes
+import os
+import re
+import subprocess
 
 CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16
 CU_DEVICE_ATTRIBUTE_CLOCK_RATE = 13                 # kHz
@@ -15,11 +17,6 @@ CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH = 37    # bits
 CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE = 38
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
-CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN = 97
-CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR = 39
-CU_STREAM_NON_BLOCKING = 1
-CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
-CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT = 9
 
 # ckls_scribble fills every word of a block's dynamic shared memory with a pattern. Run over every
 # multiprocessor before a candidate's launch, so a read of shared memory that nothing in the candidate wrote
@@ -66,10 +63,53 @@ SPIN:
 \x00"""
 
 
+
 class CudaError(RuntimeError):
-    def __init__(self, what: str, code: int, name: str, msg: str):
-        super().__init__(f"{what}: {name} ({code}): {msg}")
+    def __init__(self, what: str, code: int, name: str, msg: str = ""):
+        super().__init__(f"{what}: {name} ({code})" + (f": {msg}" if msg else ""))
         self.code, self.name = code, name
+
+
+# Host calls whose error means the context is gone (a sticky error): the cell must be restarted.
+STICKY = {700, 701, 702, 710, 713, 714, 715, 716, 717, 718, 719, 720}
+# Names of the codes a candidate's call can end in (the cell's answer carries the number only).
+ERROR_NAMES = {
+    1: "CUDA_ERROR_INVALID_VALUE", 2: "CUDA_ERROR_OUT_OF_MEMORY", 3: "CUDA_ERROR_NOT_INITIALIZED",
+    4: "CUDA_ERROR_DEINITIALIZED", 100: "CUDA_ERROR_NO_DEVICE", 101: "CUDA_ERROR_INVALID_DEVICE",
+    200: "CUDA_ERROR_INVALID_IMAGE", 201: "CUDA_ERROR_INVALID_CONTEXT", 209: "CUDA_ERROR_NO_BINARY_FOR_GPU",
+    218: "CUDA_ERROR_INVALID_PTX", 400: "CUDA_ERROR_INVALID_HANDLE", 500: "CUDA_ERROR_NOT_FOUND",
+    600: "CUDA_ERROR_NOT_READY", 700: "CUDA_ERROR_ILLEGAL_ADDRESS", 701: "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES",
+    702: "CUDA_ERROR_LAUNCH_TIMEOUT", 710: "CUDA_ERROR_ASSERT", 713: "CUDA_ERROR_HARDWARE_STACK_ERROR",
+    714: "CUDA_ERROR_ILLEGAL_INSTRUCTION", 715: "CUDA_ERROR_MISALIGNED_ADDRESS",
+    716: "CUDA_ERROR_INVALID_ADDRESS_SPACE", 717: "CUDA_ERROR_INVALID_PC", 718: "CUDA_ERROR_LAUNCH_FAILED",
+    719: "CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE", 720: "CUDA_ERROR_TENSOR_MEMORY_LEAK",
+    999: "CUDA_ERROR_UNKNOWN",
+}
+
+
+def error_name(code: int) -> str:
+    return ERROR_NAMES.get(code, f"CUresult {code}")
+
+
+# ---- where the driver is ------------------------------------------------------------------------------------
+_DRIVER_DIRS = ("/usr/local/nvidia/lib64", "/usr/local/nvidia/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib64",
+                "/usr/lib/aarch64-linux-gnu", "/usr/lib/wsl/lib", "/usr/lib")
+
+
+def driver_library() -> str | None:
+    """Path of libcuda.so.1 as the dynamic loader would find it (LD_LIBRARY_PATH, the ld.so cache, the usual
+    folders), or None. The CUDA cell loads it from there and its folder is mounted read-only in the jail."""
+    dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+    try:
+        out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, timeout=20).stdout
+        dirs += [os.path.dirname(m) for m in re.findall(r"libcuda\.so\.1 \(.*?\) => (\S+)", out)]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    for d in dirs + list(_DRIVER_DIRS):
+        p = os.path.join(d, "libcuda.so.1")
+        if os.path.exists(p) and "/stubs" not in p and "/compat" not in p:
+            return os.path.abspath(p)
+    return None
 
 
 _lib = None
@@ -78,7 +118,7 @@ _lib = None
 def _cuda():
     global _lib
     if _lib is None:
-        _lib = ctypes.CDLL("libcuda.so.1")
+        _lib = ctypes.CDLL(driver_library() or "libcuda.so.1")
     return _lib
 
 
@@ -92,141 +132,33 @@ def available() -> bool:
     return lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(n)) == 0 and n.value > 0
 
 
-class Device:
-    """Device 0's primary context, made current on the calling thread."""
+def device_info() -> dict:
+    """Name, multiprocessors, compute capability, peak DRAM bandwidth and clock of device 0, from the driver in
+    this process (no context is created: nothing runs on the GPU here). The cell's word is not taken for these:
+    they bound what a candidate's time may be."""
+    lib = _cuda()
+    rc = lib.cuInit(0)
+    if rc:
+        raise CudaError("cuInit", rc, error_name(rc))
+    dev = ctypes.c_int()
+    rc = lib.cuDeviceGet(ctypes.byref(dev), 0)
+    if rc:
+        raise CudaError("cuDeviceGet", rc, error_name(rc))
 
-    def __init__(self):
-        self.lib = lib = _cuda()
-        self._check("cuInit", lib.cuInit(0))
-        dev = ctypes.c_int()
-        self._check("cuDeviceGet", lib.cuDeviceGet(ctypes.byref(dev), 0))
-        self.dev = dev.value
-        ctx = ctypes.c_void_p()
-        self._check("cuDevicePrimaryCtxRetain", lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), self.dev))
-        self._check("cuCtxSetCurrent", lib.cuCtxSetCurrent(ctx))
-        self.ctx = ctx
-        name = ctypes.create_string_buffer(256)
-        lib.cuDeviceGetName(name, 256, self.dev)
-        self.name = name.value.decode(errors="replace")
-        self.sms = self.attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
-        self.cc = (self.attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
-                   self.attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR))
-        self.l2_bytes = self.attr(CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)
-        # Peak DRAM bandwidth: double data rate x bus width.
-        self.peak_bytes_per_s = 2.0 * self.attr(CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE) * 1e3 * \
-            self.attr(CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH) / 8
-        self.clock_hz = self.attr(CU_DEVICE_ATTRIBUTE_CLOCK_RATE) * 1e3
-        self._scribble = None
-        self._hold = None
-        self._flush = None
-
-    # ---- errors --------------------------------------------------------------------------------------
-    def _check(self, what: str, rc: int) -> None:
-        if rc != 0:
-            raise self.error(what, rc)
-
-    def error(self, what: str, rc: int) -> CudaError:
-        name, msg = ctypes.c_char_p(), ctypes.c_char_p()
-        self.lib.cuGetErrorName(rc, ctypes.byref(name))
-        self.lib.cuGetErrorString(rc, ctypes.byref(msg))
-        return CudaError(what, rc, (name.value or b"?").decode(), (msg.value or b"?").decode())
-
-    def attr(self, a: int) -> int:
+    def attr(a: int) -> int:
         v = ctypes.c_int()
-        self._check("cuDeviceGetAttribute", self.lib.cuDeviceGetAttribute(ctypes.byref(v), a, self.dev))
+        r = lib.cuDeviceGetAttribute(ctypes.byref(v), a, dev)
+        if r:
+            raise CudaError("cuDeviceGetAttribute", r, error_name(r))
         return v.value
 
-    # ---- memory --------------------------------------------------------------------------------------
-    def alloc(self, nbytes: int) -> int:
-        p = ctypes.c_uint64()
-        self._check("cuMemAlloc", self.lib.cuMemAlloc_v2(ctypes.byref(p), ctypes.c_size_t(max(int(nbytes), 1))))
-        return p.value
-
-    def free(self, ptr: int) -> None:
-        self.lib.cuMemFree_v2(ctypes.c_uint64(ptr))  # best effort: after a sticky error this fails too
-
-    def htod(self, dst: int, host_ptr: int, nbytes: int) -> None:
-        if nbytes:
-            self._check("cuMemcpyHtoD", self.lib.cuMemcpyHtoD_v2(ctypes.c_uint64(dst), ctypes.c_void_p(host_ptr),
-                                                                 ctypes.c_size_t(nbytes)))
-
-    def dtoh(self, host_ptr: int, src: int, nbytes: int) -> None:
-        """Synchronous on the legacy default stream: waits for work queued there (and on blocking streams)."""
-        if nbytes:
-            self._check("cuMemcpyDtoH", self.lib.cuMemcpyDtoH_v2(ctypes.c_void_p(host_ptr), ctypes.c_uint64(src),
-                                                                 ctypes.c_size_t(nbytes)))
-
-    def synchronize(self) -> None:
-        self._check("cuCtxSynchronize", self.lib.cuCtxSynchronize())
-
-    # ---- events (legacy default stream) --------------------------------------------------------------
-    def event(self) -> ctypes.c_void_p:
-        e = ctypes.c_void_p()
-        self._check("cuEventCreate", self.lib.cuEventCreate(ctypes.byref(e), 0))
-        return e
-
-    def record(self, ev) -> None:
-        self._check("cuEventRecord", self.lib.cuEventRecord(ev, None))
-
-    def elapsed_s(self, start, end) -> float:
-        self._check("cuEventSynchronize", self.lib.cuEventSynchronize(end))
-        ms = ctypes.c_float()
-        self._check("cuEventElapsedTime", self.lib.cuEventElapsedTime(ctypes.byref(ms), start, end))
-        return ms.value * 1e-3
-
-    # ---- shared-memory scribbler and L2 flush --------------------------------------------------------
-    def scribble_shared(self, pattern: int = 0x7FC0A5A5) -> None:
-        """Fill the shared memory of every multiprocessor with `pattern` (a NaN by default)."""
-        lib = self.lib
-        if self._scribble is None:
-            mod, fn = self._module(), ctypes.c_void_p()
-            self._check("cuModuleGetFunction", lib.cuModuleGetFunction(ctypes.byref(fn), mod, b"ckls_scribble"))
-            smem = self.attr(CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
-            self._check("cuFuncSetAttribute", lib.cuFuncSetAttribute(
-                fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem))
-            lib.cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, 100)
-            self._scribble = (mod, fn, smem)
-        _, fn, smem = self._scribble
-        nwords, pat = ctypes.c_uint32(smem // 4), ctypes.c_uint32(pattern)
-        params = (ctypes.c_void_p * 2)(ctypes.cast(ctypes.byref(nwords), ctypes.c_void_p),
-                                       ctypes.cast(ctypes.byref(pat), ctypes.c_void_p))
-        # One 1024-thread block per multiprocessor (each takes all its shared memory, so they spread out).
-        self._check("cuLaunchKernel", lib.cuLaunchKernel(fn, self.sms, 1, 1, 1024, 1, 1, smem, None, params, None))
-
-    def hold(self, seconds: float) -> None:
-        """Occupy every thread slot of every multiprocessor for about `seconds`, from a stream of the judge
-        that nothing waits for. A candidate's kernels queue behind it; a copy on stream 0 does not, so a
-        launcher that returns with its work still pending on a stream stream 0 does not wait for is seen
-        (its outputs are read before the held-up kernel runs)."""
-        lib = self.lib
-        if self._hold is None:
-            self._module()
-            fn, st = ctypes.c_void_p(), ctypes.c_void_p()
-            self._check("cuModuleGetFunction", lib.cuModuleGetFunction(ctypes.byref(fn), self._mod, b"ckls_hold"))
-            self._check("cuStreamCreate", lib.cuStreamCreate(ctypes.byref(st), CU_STREAM_NON_BLOCKING))
-            per_sm = max(1, self.attr(CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR) // 1024)
-            self._hold = (fn, st, per_sm)
-        fn, st, per_sm = self._hold
-        cycles = ctypes.c_uint64(int(seconds * self.clock_hz))
-        params = (ctypes.c_void_p * 1)(ctypes.cast(ctypes.byref(cycles), ctypes.c_void_p))
-        self._check("cuLaunchKernel", lib.cuLaunchKernel(fn, self.sms * per_sm, 1, 1, 1024, 1, 1, 0, st, params,
-                                                         None))
-
-    def _module(self):
-        if getattr(self, "_mod", None) is None:
-            mod = ctypes.c_void_p()
-            self._check("cuModuleLoadData", self.lib.cuModuleLoadData(ctypes.byref(mod), _SCRIBBLE_PTX))
-            self._mod = mod
-        return self._mod
-
-    def flush_l2(self) -> None:
-        """Overwrite twice the L2 size on stream 0, so timed runs start with the candidate's data in DRAM."""
-        n = max(2 * self.l2_bytes, 1 << 20)
-        if self._flush is None:
-            self._flush = self.alloc(n)
-        self._check("cuMemsetD8", self.lib.cuMemsetD8Async(ctypes.c_uint64(self._flush), 0x5A, ctypes.c_size_t(n),
-                                                            None))
-
-
-# Host calls whose error means the context is gone (a sticky error): the process must be restarted.
-STICKY = {700, 701, 702, 710, 713, 714, 715, 716, 717, 718, 719, 720}
+    name = ctypes.create_string_buffer(256)
+    lib.cuDeviceGetName(name, 256, dev)
+    return {"name": name.value.decode(errors="replace"), "sms": attr(CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+            "cc": [attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+                   attr(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)],
+            # double data rate x bus width
+            "peak_bytes_per_s": 2.0 * attr(CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE) * 1e3 *
+            attr(CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH) / 8,
+            "clock_hz": attr(CU_DEVICE_ATTRIBUTE_CLOCK_RATE) * 1e3,
+            "l2_bytes": attr(CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)}

@@ -1,17 +1,19 @@
 """The judge's process: inputs, the Python original's reference values, the candidate's calls through the
 cell, and every check. Only ever started by sandbox.Worker.
 
-A C candidate never runs here: it runs in the cell (cell.py, cell/cell.c), a separate jailed process that holds
-nothing but the kernel and the shared arena where this process lays out each call's buffers. So no code of the
-candidate can reach this process's objects, the original, the references or the comparison. (A CUDA candidate
-still runs in this process, on the GPU, through gpu.CudaKernel: see docs/kernels.md.)
+No candidate ever runs here: a C candidate runs in the cell (cell.py, cell/cell.c), a CUDA candidate in the CUDA
+cell (cudacell.py, cell/cuda_cell.c), separate jailed processes that hold nothing but the kernel and the shared
+arena where this process lays out each call's buffers. So no code of the candidate can reach this process's
+objects, the original, the references or the comparison; this process never loads a candidate's code.
 
 Protocol: one JSON request per line on stdin, one JSON answer per line on the file descriptor named in argv.
 Requests:
-  init  {spec, so, ref, numpy?, guard_pad, cell?, sanitizer?, timeout_s?}   load the originals; start the cell
+  init  {spec, so, ref, numpy?, guard_pad, cell?, sanitizer?, timeout_s?, hold_s?, scribble?, cuda_sanitizer?}
+                                               load the originals; start the cell
   case  {case}                                 one differential test case (see run_case)
   naive {sizes, seed, trials}                  the KernelBench-style check, for comparison only
   bench {sizes, seed, budget_s}                timings of kernel, original and NumPy version
+  finish {}                                    CUDA under compute-sanitizer: end the cell, the tool's last word
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import numpy as np
 
 from . import jail, seccomp
 from .cell import CellDied, CellKernel
+from .cudacell import CudaCallError
 from .compare import allclose_naive, mismatch, same_bits
 from .spec import KernelSpec, eval_expr
 from .values import Buffer, family_values, perturb, scalar_value
@@ -52,16 +55,18 @@ class Judge:
     def __init__(self, req: dict):
         self.spec = KernelSpec.from_dict(req["spec"])
         self.cuda = self.spec.language == "cuda"
+        jail.bwrap()  # no sandbox here: an error now, never a weaker judge
+        why = seccomp.available()
+        if why:
+            raise seccomp.SeccompUnavailable(why)
+        self.cuda_sanitizer = req.get("cuda_sanitizer")  # compute-sanitizer's command line, the cell run under it
         if self.cuda:
-            from .gpu import CudaKernel
-            self.kernel = CudaKernel(self.spec, req["so"])
-            self.kernel.scribble = bool(req.get("scribble", True))
-            self.kernel.hold_s = float(req.get("hold_s", 1e-3))
+            from .cudacell import CudaCellKernel
+            self.kernel = CudaCellKernel(self.spec, req["cell"], req["so"], os.path.abspath("cell.log"),
+                                         float(req.get("timeout_s", 30.0)), arena_mb=int(req.get("arena_mb", 1024)),
+                                         hold_s=float(req.get("hold_s", 1e-3)), scribble=bool(req.get("scribble", True)),
+                                         wrapper=self.cuda_sanitizer)
         else:
-            jail.bwrap()  # no sandbox here: an error now, never a weaker judge
-            why = seccomp.available()
-            if why:
-                raise seccomp.SeccompUnavailable(why)
             self.kernel = CellKernel(self.spec, req["cell"], req["so"], os.path.abspath("cell.log"),
                                      float(req.get("timeout_s", 30.0)), sanitizer=bool(req.get("sanitizer")),
                                      arena_mb=int(req.get("arena_mb", 1024)), env=req.get("cell_env"))
@@ -199,19 +204,13 @@ class Judge:
             if a.role in ("in", "inout"):
                 bufs[a.name].array[...] = vals[a.name]
         sums = {a.name: _crc(bufs[a.name].array) for a in spec.arrays if a.role == "in" and a.name not in aliased}
-        if self.cuda:
-            from .cudadrv import CudaError
-            from .gpu import cuda_failure
-            try:
-                dt = self.kernel.call(sizes, bufs, scal)
-            except CudaError as e:
-                return cuda_failure(e, what)
-        else:
-            try:
-                dt = self.kernel.call(sizes, bufs, scal)
-            except CellDied as d:
-                check = "harness_error" if d.reason == "start" else d.reason
-                return _fail(check, what, d.detail, log_tail=d.log_tail)
+        try:
+            dt = self.kernel.call(sizes, bufs, scal)
+        except CellDied as d:
+            check = "harness_error" if d.reason == "start" else d.reason
+            return _fail(check, what, d.detail, log_tail=d.log_tail)
+        except CudaCallError as e:  # the CUDA cell's answer: the candidate's CUDA error
+            return _fail("cuda_error", what, str(e))
         got = {a.name: np.array(bufs[a.name].array) for a in spec.outputs}  # snapshot right after return
         for name, b in bufs.items():
             if not b.guard_intact():
@@ -236,9 +235,11 @@ class Judge:
             time.sleep(self.settle_s)
             if self.cuda:
                 try:
-                    self.kernel.refresh(bufs)
-                except CudaError as e:
-                    return cuda_failure(e, what + ", after the settle time")
+                    self.kernel.refresh(sizes, bufs, scal)
+                except CellDied as d:
+                    return _fail(d.reason, what + ", after the settle time", d.detail, log_tail=d.log_tail)
+                except CudaCallError as e:
+                    return _fail("cuda_error", what + ", after the settle time", str(e))
             for a in spec.outputs:
                 m = same_bits(got[a.name], np.array(bufs[a.name].array))
                 if m:
@@ -260,16 +261,35 @@ class Judge:
             return {"ok": True, "skipped": f"the original takes over {REFERENCE_BUDGET_S:.0f} s at sizes "
                                            f"{case['sizes']}: not compared there"}
         calls, wants = self._last_case[1]
-        arena = getattr(self.kernel, "arena", None)
-        if arena is not None:
-            arena.reset()
-        try:
-            return self._calls(sizes, layout, calls, wants, int(case.get("repeat", 0)))
-        except Exception as e:  # noqa: BLE001 - only a CUDA candidate shares this process: then it is its doing
-            if not self.cuda:
-                raise
-            return _fail("crash_after_call", "a call", f"the judge's process failed after the candidate ran "
-                         f"({type(e).__name__}: {e}): memory outside its buffers was probably overwritten")
+        self._reset()
+        res = self._calls(sizes, layout, calls, wants, int(case.get("repeat", 0)))
+        if self.cuda_sanitizer:
+            found = self.kernel_sanitizer_finding(ended=not res["ok"])
+            if found:
+                return _fail("sanitizer", "a call", found.splitlines()[0].strip(), log_tail=found)
+        return res
+
+    def _reset(self) -> None:
+        reset = getattr(self.kernel, "reset", None)
+        if reset is not None:
+            reset()
+        elif getattr(self.kernel, "arena", None) is not None:
+            self.kernel.arena.reset()
+
+    def kernel_sanitizer_finding(self, ended: bool) -> str:
+        """compute-sanitizer's first error in the cell's log; ended: the call failed, so the cell is ended the
+        polite way first (the tool writes its report as the cell ends)."""
+        from .build import sanitizer_finding
+        if ended:
+            self.kernel.finish()
+        return sanitizer_finding(self.kernel.cell.log_tail(64000))
+
+    def finish(self) -> dict:
+        """The end of a compute-sanitizer run: the cell ended, the tool's exit status and its report."""
+        from .build import sanitizer_finding
+        rc = self.kernel.finish() if self.cuda_sanitizer else None
+        log = self.kernel.cell.log_tail(64000)
+        return {"ok": True, "rc": rc, "finding": sanitizer_finding(log), "log": log[-3000:]}
 
     def _timed_case_data(self, case: dict):
         """_case_data within REFERENCE_BUDGET_S, or None: a big case the original itself is too slow for (a
@@ -348,16 +368,14 @@ class Judge:
         for _ in range(int(req.get("trials", 5))):
             vals, scal = self.new_values(rng, sizes, "normal")
             want = self.reference(sizes, vals, scal)
-            arena = getattr(self.kernel, "arena", None)
-            if arena is not None:
-                arena.reset()
+            self._reset()
             bufs, _ = self.allocate(sizes, "contig")
             for a in self.spec.arrays:
                 if a.role != "out":
                     bufs[a.name].array[...] = vals[a.name]
             try:
                 self.kernel.call(sizes, bufs, scal)
-            except CellDied:
+            except (CellDied, CudaCallError):
                 return {"ok": False, "check": "crash"}
             for a in self.spec.outputs:
                 if not allclose_naive(bufs[a.name].array, want[a.name]):
@@ -471,6 +489,8 @@ def main(argv=None) -> int:
                 res = judge.naive(req)
             elif op == "bench":
                 res = judge.bench(req)
+            elif op == "finish":
+                res = judge.finish()
             elif op == "sizes":
                 res = {"ok": True, "values": {k: eval_expr(v, req["sizes"]) for k, v in req["exprs"].items()}}
             else:

@@ -56,10 +56,13 @@ def available() -> str | None:
 
 def command(argv: list[str], *, ro: dict[str, str] | None = None, rw: dict[str, str] | None = None,
             chdir: str = "/tmp", env: dict[str, str] | None = None, exe: str | None = None,
-            setuid: bool = False, proc: bool = True) -> list[str]:
+            setuid: bool = False, proc: bool = True, gpu: bool = False, open_tmp: bool = False) -> list[str]:
     """The bwrap command running argv; ro/rw map host paths to paths inside. proc=False: no /proc at all and
     no PID namespace (a small pid would tell a kernel it is being judged; seccomp keeps it from forking or
-    signalling anyone but itself, and without /proc it sees no other process)."""
+    signalling anyone but itself, and without /proc it sees no other process). gpu=True: the NVIDIA device
+    nodes that exist here (gpu_devices()) and a read-only /sys, as the CUDA driver needs (its /proc/driver/nvidia
+    comes with the jail's own /proc). open_tmp: /tmp and /dev/shm writable by anyone (compute-sanitizer's
+    library in the cell, which runs as nobody, keeps files there)."""
     cmd = [exe or bwrap(), "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
            "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
     if proc:
@@ -75,16 +78,43 @@ def command(argv: list[str], *, ro: dict[str, str] | None = None, rw: dict[str, 
             cmd += ["--symlink", os.readlink(p), p]
         elif os.path.isdir(p):
             cmd += ["--ro-bind", p, p]
-    cmd += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--dev", "/dev", "--tmpfs", "/tmp"]
+    cmd += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--dev", "/dev"]
+    cmd += (["--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"] if open_tmp
+            else ["--tmpfs", "/tmp"])
     if proc:
         cmd += ["--proc", "/proc"]
-    for host, inside in (ro or {}).items():
-        cmd += ["--ro-bind", host, inside]
-    for host, inside in (rw or {}).items():
-        cmd += ["--bind", host, inside]
+    if gpu:
+        cmd += ["--ro-bind", "/sys", "/sys"]
+        for node in gpu_devices():
+            cmd += ["--dev-bind", node, node]
+    system, made = ("/usr", "/dev", "/proc", "/sys", "/etc"), {"/tmp"}
+    for host, inside in [*(ro or {}).items(), *(rw or {}).items()]:
+        # bubblewrap makes the folders above a mount point 0700 (root's): nobody could not reach a nested one
+        parts = inside.strip("/").split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = "/" + "/".join(parts[:i])
+            if d not in made and not any(d == m or d.startswith(m + "/") for m in system):
+                cmd += ["--perms", "0755", "--dir", d]
+                made.add(d)
+        cmd += ["--ro-bind" if host in (ro or {}) and (ro or {})[host] == inside else "--bind", host, inside]
     for k, v in (env or {}).items():
         cmd += ["--setenv", k, v]
     return cmd + ["--chdir", chdir, "--", *argv]
+
+
+GPU_NODES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset", "nvidia-caps")
+
+
+def gpu_devices(dev: str = "/dev") -> list[str]:
+    """The NVIDIA device nodes present: the control node, each GPU's (nvidia0, nvidia1 ...), unified memory,
+    and the MIG capability folder."""
+    try:
+        names = os.listdir(dev)
+    except OSError:
+        return []
+    out = [n for n in GPU_NODES if n in names]
+    out += sorted((n for n in names if n.startswith("nvidia") and n[6:].isdigit()), key=lambda n: int(n[6:]))
+    return [os.path.join(dev, n) for n in out]
 
 
 def descendants(pid: int) -> list[int]:

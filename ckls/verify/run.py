@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import build as build_mod
 from . import cell as cell_mod
+from . import cudacell
 from .bench import gpu_hardware_flags, hardware_flags, speedup
 # Hypothesis keeps an example store under ./.hypothesis by default: the judge runs in the user's workspace (the
 # server's cwd) and keeps nothing between runs (database=None), so any store goes to a temp folder instead.
@@ -126,16 +127,21 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
             rep.verdict = UNVERIFIED
             rep.reasons.append("compiled with nvcc; no GPU here, so it was not run (not PASS)")
             return
-        # The CUDA driver reserves far more address space than any RLIMIT_AS we would set.
-        limits = dataclasses.replace(limits or Limits(), address_space_mb=0, pid_namespace=False)
-        rep.isolation = dict(rep.isolation, pid_namespace=False)
+        exe, log = cudacell.build_cuda_cell(spec, work)
+        if exe is None:
+            rep.verdict, rep.failure = ERROR, Failure("harness_error", "the judge's CUDA cell did not build: "
+                                                      + log.strip()[-300:], "build")
+            return
+        # The CUDA driver reserves far more address space than any RLIMIT_AS we would set (the cell inherits it).
+        limits = dataclasses.replace(limits or Limits(), address_space_mb=0)
+        rep.isolation = dict(rep.isolation, cuda_cell=rep.isolation.get("c_cell", "") + ", with the GPU")
 
     numpy_ref = spec.numpy
     if numpy_ref and not os.path.isabs(numpy_ref):
         base = Path(spec_path).parent if spec_path else Path(kernel).parent
         numpy_ref = str((base / numpy_ref).resolve())
     init = {"spec": spec.to_dict(), "so": builds[0].so_path, "ref": _abs_ref(ref), "numpy": numpy_ref,
-            "guard_pad": 16, "cell": os.path.join(work, "cell"),
+            "guard_pad": 16, "cell": os.path.join(work, "cell_cuda" if cuda else "cell"),
             "timeout_s": (limits or Limits()).request_timeout_s}
     counts = rep.cases_run
     if budget.differential:
@@ -155,7 +161,7 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
 def _differential(rep, spec, init, limits, seed, budget, only_case, counts, say) -> bool:
     """The fixed plan and the Hypothesis cases in one judge process (and its cell). False when the verdict is
     settled."""
-    with Worker(init, limits, isolate=spec.language == "cuda") as w:
+    with Worker(init, limits, isolate=False) as w:  # the candidate runs in its own cell, not in the judge
         try:
             w.start()
         except Crash as c:
@@ -210,9 +216,9 @@ SANITIZER_TOOLS = ("memcheck", "racecheck", "initcheck", "synccheck")
 
 
 def _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say, tools=None) -> bool:
-    """Each compute-sanitizer tool in its own child over a few shapes with tails; a finding is a FAIL with
-    the tool's first error. Without compute-sanitizer the verdict is UNVERIFIED. False when the verdict is
-    settled."""
+    """Each compute-sanitizer tool over a few shapes with tails, with the CUDA cell run under it (in its jail); a
+    finding is a FAIL with the tool's first error. Without compute-sanitizer the verdict is UNVERIFIED. False
+    when the verdict is settled."""
     exe = build_mod.compute_sanitizer()
     if not exe:
         rep.verdict = UNVERIFIED
@@ -221,14 +227,15 @@ def _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say, tools=None) 
         return False
     counts = rep.cases_run
     cases = [only_case] if only_case is not None else cuda_sanitizer_plan(spec, seed)
-    lim = dataclasses.replace(limits, request_timeout_s=max(limits.request_timeout_s, 180.0))
-    sinit = dict(init, guard_pad=0, settle_s=0, hold_s=0)
+    # A call under a tool runs many times slower: the cell's deadline per call, and the judge's per case.
+    lim = dataclasses.replace(limits, request_timeout_s=max(limits.request_timeout_s, 600.0))
+    sinit = dict(init, guard_pad=0, settle_s=0, hold_s=0, timeout_s=max(init["timeout_s"], 120.0))
     for tool in tools or SANITIZER_TOOLS:
         say(f"  compute-sanitizer --tool {tool}: {len(cases)} cases")
         wrapper = [exe, "--tool", tool, "--report-api-errors", "no", "--error-exitcode", "86",
                    "--print-limit", "20"]
         phase = f"compute-sanitizer {tool}"
-        sw = Worker(sinit, lim, wrapper=wrapper)
+        sw = Worker(dict(sinit, cuda_sanitizer=wrapper), lim, isolate=False)
         bad = None
         try:
             try:
@@ -240,22 +247,21 @@ def _cuda_sanitizers(rep, spec, init, limits, seed, only_case, say, tools=None) 
             for case in cases:
                 counts[phase] = counts.get(phase, 0) + 1
                 r = _case_result(sw, case)
-                finding = build_mod.sanitizer_finding(getattr(sw, "last_log", "") if not r.get("ok") and
-                                                      sw.proc is None else sw.log_tail(64000))
-                if finding:
-                    bad = (finding, case)
+                if r.get("check") == "sanitizer":
+                    bad = (r.get("log_tail") or r.get("detail", ""), case)
                     break
                 if not r.get("ok"):
                     rep.verdict = ERROR if r.get("check") == "harness_error" else FAIL
                     rep.failure = _failure(r, phase, case)
                     return False
             if bad is None:
-                rc = sw.finish()
-                finding = build_mod.sanitizer_finding(sw.last_log)
-                if finding or rc == 86:
-                    bad = (finding or "exit status 86: errors reported (see log)", None)
-                    if not finding:
-                        bad = (bad[0] + "\n" + sw.last_log[-3000:], None)
+                try:
+                    end = sw.request({"op": "finish"}, timeout=180)
+                except Crash as c:
+                    end = {"rc": None, "finding": "", "log": c.log_tail}
+                if end.get("finding") or end.get("rc") == 86:
+                    bad = (end.get("finding") or "exit status 86: errors reported (see log)\n" + end.get("log", ""),
+                           None)
         finally:
             sw.close()
         if bad:
@@ -303,7 +309,7 @@ def _bench(rep, spec, init, limits, seed, budget, say):
     sizes = {s.name: s.typical for s in spec.sizes}
     say(f"  bench at {sizes}")
     lim = limits or Limits()
-    with Worker(dict(init, settle_s=0), lim, isolate=spec.language == "cuda") as w:
+    with Worker(dict(init, settle_s=0), lim, isolate=False) as w:
         try:
             r = w.request({"op": "bench", "sizes": sizes, "seed": seed, "budget_s": budget.bench_s},
                           timeout=budget.bench_s * 4 + 60)

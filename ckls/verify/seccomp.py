@@ -106,16 +106,111 @@ def _filter(stage: int, arena: tuple[int, int], pid: int, relaxed_open: bool):
     return f
 
 
+def _bpf(f) -> bytes:
+    with tempfile.TemporaryFile() as tmp:
+        f.export_bpf(tmp)
+        tmp.seek(0)
+        return tmp.read()
+
+
 def programs(arena: tuple[int, int], pid: int, relaxed_open: bool = False) -> tuple[bytes, bytes]:
     """BPF of stage 1 and stage 2 for the process pid and an arena spanning [lo, hi)."""
-    out = []
-    for stage in (1, 2):
-        f = _filter(stage, arena, pid, relaxed_open)
-        with tempfile.TemporaryFile() as tmp:
-            f.export_bpf(tmp)
-            tmp.seek(0)
-            out.append(tmp.read())
-    return out[0], out[1]
+    return _bpf(_filter(1, arena, pid, relaxed_open)), _bpf(_filter(2, arena, pid, relaxed_open))
+
+
+# ---- the CUDA cell (cell/cuda_cell.c) ---------------------------------------------------------------------
+# Three stages, each stacked on the one before (so each only narrows):
+#   1. the driver starts (cuInit, the primary context, the judge's own PTX module, a first allocation and copy):
+#      no candidate code is loaded yet. Files may be opened read-write (the driver opens /dev/nvidiactl,
+#      /dev/nvidia0, /dev/nvidia-uvm O_RDWR, reads /proc/driver/nvidia, /proc/devices, /sys), any ioctl, code
+#      mapped (the PTX JIT compiler is a shared object the driver loads).
+#   2. the candidate's shared object loads (its constructors and the CUDA runtime's registration run) and its
+#      first call (the CUDA runtime starts inside it, under this stage): files opened for reading only, ioctl
+#      only with NVIDIA's request numbers.
+#   3. every other call: no file opens, no new executable memory, ioctl only with NVIDIA's request numbers.
+# Never, in any stage: exec, fork (clone without CLONE_THREAD), sockets, ptrace, signals to other processes.
+# The arena is bounded like the C cell's, with room for the driver's multi-GiB reservations below it.
+CUDA_SPAN = 1 << 40
+# Every call the driver's own threads (created in stage 1, synchronised to each later stage) and its calls
+# make: waiting on its event file descriptors, descriptor flags, NUMA placement of pinned memory.
+_CUDA_ALWAYS = """
+poll ppoll select pselect6 epoll_create1 epoll_ctl epoll_wait epoll_pwait
+fcntl dup dup3 pipe2 eventfd2 get_mempolicy mbind getcpu membarrier mlock munlock
+""".split()
+_CUDA_LOADING = _LOADING + ["statfs", "fstatfs"]
+NV_IOCTL_TYPE = 0x4600           # _IOC type 'F' (nvidiactl, nvidia0 ...: the resource manager's escapes)
+UVM_IOCTL_MAX = 0x1000           # /dev/nvidia-uvm: plain numbers 1, 2, 3 ... (UVM_IOCTL_BASE(i) = i)
+UVM_INIT = 0x30000000            # UVM_INITIALIZE 0x30000001, UVM_DEINITIALIZE 0x30000002
+SECCOMP_SET_MODE_FILTER = 1
+# compute-sanitizer's injected library talks to its front end (in the same jail, which has no network but
+# its own loopback) over TCP, and keeps files under /tmp and /dev/shm (the jail's own, empty, discarded).
+_SANITIZER = """
+socket connect bind listen accept accept4 getsockname getpeername getsockopt setsockopt shutdown
+sendto recvfrom sendmsg recvmsg socketpair unlink unlinkat mkdir mkdirat ftruncate fchmod rename renameat
+""".split()
+
+
+def _cuda_filter(stage: int, arena: tuple[int, int], pid: int, sanitizer: bool):
+    s = _lib()
+    f = s.SyscallFilter(defaction=s.TRAP)
+    lo, hi = arena
+    for name in _ALWAYS + _CUDA_ALWAYS:
+        if name not in ("mmap", "mprotect", "munmap", "mremap", "madvise"):
+            f.add_rule(s.ALLOW, name)
+    for name in ("tgkill", "tkill"):
+        f.add_rule(s.ALLOW, name, s.Arg(0, s.EQ, pid))
+    f.add_rule(s.ALLOW, "prlimit64", s.Arg(0, s.EQ, pid))
+    f.add_rule(s.ALLOW, "prlimit64", s.Arg(0, s.EQ, 0))
+    f.add_rule(s.ALLOW, "sched_setaffinity")  # the driver pins its threads by tid; the cell has its own PID space
+    f.add_rule(s.ALLOW, "rt_sigaction", s.Arg(0, s.NE, SIGSYS))
+    f.add_rule(s.ALLOW, "clone", s.Arg(0, s.MASKED_EQ, CLONE_THREAD, CLONE_THREAD))
+    f.add_rule(s.ERRNO(errno.ENOSYS), "clone3")
+    for option in (PR_SET_SECCOMP, PR_SET_NAME, PR_GET_NAME):
+        f.add_rule(s.ALLOW, "prctl", s.Arg(0, s.EQ, option))
+    f.add_rule(s.ALLOW, "seccomp", s.Arg(0, s.EQ, SECCOMP_SET_MODE_FILTER))  # the next stage, on every thread
+    below, span, above = s.Arg(0, s.LT, lo - CUDA_SPAN), s.Arg(1, s.LE, CUDA_SPAN), s.Arg(0, s.GE, hi)
+    for name in ("munmap", "mremap", "madvise"):
+        f.add_rule(s.ALLOW, name, below, span)
+        f.add_rule(s.ALLOW, name, above)
+    fixed, notfixed = s.Arg(3, s.MASKED_EQ, MAP_FIXED, MAP_FIXED), s.Arg(3, s.MASKED_EQ, MAP_FIXED, 0)
+    if stage < 3:
+        f.add_rule(s.ALLOW, "mprotect", below, span)
+        f.add_rule(s.ALLOW, "mprotect", above)
+        f.add_rule(s.ALLOW, "mmap", notfixed)
+        f.add_rule(s.ALLOW, "mmap", fixed, below, span)
+        f.add_rule(s.ALLOW, "mmap", fixed, above)
+        for name in _CUDA_LOADING:
+            if name != "openat":
+                f.add_rule(s.ALLOW, name)
+    else:
+        noexec = s.Arg(2, s.MASKED_EQ, PROT_EXEC, 0)
+        f.add_rule(s.ALLOW, "mprotect", below, span, noexec)
+        f.add_rule(s.ALLOW, "mprotect", above, noexec)
+        f.add_rule(s.ALLOW, "mmap", noexec, notfixed)
+        f.add_rule(s.ALLOW, "mmap", noexec, fixed, above)
+        f.add_rule(s.ALLOW, "mmap", noexec, fixed, below, span)
+    if stage == 1 or sanitizer:
+        f.add_rule(s.ALLOW, "openat")
+        f.add_rule(s.ALLOW, "ioctl")
+    else:
+        if stage == 2:
+            f.add_rule(s.ALLOW, "openat", s.Arg(2, s.MASKED_EQ, O_ACCMODE | O_CREAT, 0))
+        f.add_rule(s.ALLOW, "ioctl", s.Arg(1, s.MASKED_EQ, 0xFF00, NV_IOCTL_TYPE))
+        f.add_rule(s.ALLOW, "ioctl", s.Arg(1, s.LT, UVM_IOCTL_MAX))
+        f.add_rule(s.ALLOW, "ioctl", s.Arg(1, s.MASKED_EQ, 0xFFFF0000, UVM_INIT))
+    if sanitizer:
+        for name in _SANITIZER + _CUDA_LOADING:
+            if name != "openat":
+                f.add_rule(s.ALLOW, name)
+    return f
+
+
+def cuda_programs(arena: tuple[int, int], pid: int, sanitizer: bool = False) -> tuple[bytes, bytes, bytes]:
+    """BPF of the CUDA cell's three stages for the process pid (as it sees itself) and an arena [lo, hi).
+    sanitizer: the cell runs under compute-sanitizer, whose library in it needs sockets and files (inside a jail
+    with no network and nothing of the host's files): opens, ioctls and socket calls are then allowed in every
+    stage; exec, fork, ptrace and signals to others still are not."""
+    return tuple(_bpf(_cuda_filter(stage, arena, pid, sanitizer)) for stage in (1, 2, 3))
 
 
 def syscall_name(nr: int) -> str:

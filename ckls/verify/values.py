@@ -181,7 +181,8 @@ def _strides(shape, layout: str, may_view: bool, salt: int = 0) -> list[int]:
 
 
 class Buffer:
-    """One array inside a guarded allocation: in the cell's shared arena (C) or in this process (CUDA mirror)."""
+    """One array inside a guarded allocation: in a cell's shared arena (mirrored whole on the device by the CUDA
+    cell), or in this process."""
 
     def __init__(self, shape, dtype, layout: str, pad: int, may_view: bool, device: bool = False, arena=None,
                  salt: int = 0, readonly: bool = False):
@@ -203,7 +204,8 @@ class Buffer:
         if arena is not None:
             raw, self.arena_offset = arena.alloc(n * it)
             self.base = raw.view(self.dtype)
-            start_addr = arena.address(self.arena_offset)
+            # A device mirror's base is what cuMemAlloc returns (256-byte aligned): count from the base's start.
+            start_addr = 0 if device else arena.address(self.arena_offset)
         else:
             self.base, self.arena_offset = np.empty(n, self.dtype), None
             # A device mirror's base is what cuMemAlloc returns (256-byte aligned): count from the base's start.
