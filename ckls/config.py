@@ -262,3 +262,14 @@ def add_cli_args(parser, names: tuple[str, ...] | None = None) -> None:
 
 def from_cli(args) -> dict[str, Any]:
     return {s.name: getattr(args, s.name) for s in SCHEMA if getattr(args, s.name, None) is not None}
+
+
+def workspace_state_dir(kind: str, root: str) -> str:
+    """Where ckls keeps its state of one kind ("tune", "index") for a workspace: under $XDG_CACHE_HOME/ckls (default
+    ~/.cache/ckls), one folder per workspace, never inside the workspace."""
+    import hashlib
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    root = os.path.realpath(root)
+    tag = hashlib.sha1(root.encode()).hexdigest()[:12]
+    return os.path.join(base, "ckls", kind, f"{os.path.basename(root) or 'root'}-{tag}")

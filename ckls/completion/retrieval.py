@@ -8,6 +8,7 @@ on the same query and the same windows (ckls/index/windows.py, ckls/fim/cursors.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
 from ckls.index import text as index_text
@@ -49,3 +50,69 @@ class Retrieval:
             while len(self._cache) > CACHE:
                 self._cache.popitem(last=False)
         return out
+
+
+class WorkspaceIndex:
+    """The workspace's index as the server keeps it: built in a background thread that gives way to the user
+    (pace: no file is read while a completion runs or within IDLE_S of a keystroke), updated file by file on save,
+    and the Retrieval the prompts read from. Progress: progress(done, total); done(report or None)."""
+
+    IDLE_S = 0.25
+
+    def __init__(self, root: str, state_dir: str | None = None, warn=None):
+        from ckls.config import workspace_state_dir
+        from ckls.index import Index
+
+        self.index = Index(root, state_dir or workspace_state_dir("index", root), warn=warn)
+        self.retrieval = Retrieval(self.index)
+        self._busy = 0
+        self._last = 0.0
+        self._cv = threading.Condition()
+        self._stopped = False
+
+    # ---- the server's side: typing and completions ----------------------------------------------------------
+    def touch(self) -> None:
+        with self._cv:
+            self._last = time.monotonic()
+
+    def begin(self) -> None:
+        with self._cv:
+            self._busy += 1
+
+    def end(self) -> None:
+        with self._cv:
+            self._busy = max(0, self._busy - 1)
+            self._last = time.monotonic()
+            self._cv.notify_all()
+
+    def _pace(self) -> None:
+        with self._cv:
+            while not self._stopped:
+                wait = self._last + self.IDLE_S - time.monotonic()
+                if self._busy == 0 and wait <= 0:
+                    return
+                self._cv.wait(timeout=max(wait, 0.02))
+
+    # ---- building and updates --------------------------------------------------------------------------------
+    def start(self, progress=None, done=None):
+        def finished(rep):
+            self.retrieval.changed()
+            if done is not None:
+                done(rep)
+        return self.index.start_build(pace=self._pace, progress=progress, done=finished)
+
+    def saved(self, path: str, text: str | None = None) -> None:
+        """A file was saved (text: its content, or None to read it): its windows and definitions are replaced."""
+        if self.index.update(path, text):
+            self.retrieval.changed()
+
+    def removed(self, path: str) -> None:
+        self.index.remove(path)
+        self.retrieval.changed()
+
+    def close(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify_all()
+        self.index.cancel()
+        self.index.close()

@@ -47,6 +47,7 @@ def create_server(settings: Settings | None = None) -> CklsServer:
     async def initialized(ls: CklsServer, params: types.InitializedParams):
         await ls.pull_configuration()
         await ls.load_model()
+        await ls.indexing.start()
         if ls.settings.tune_enabled:
             await ls.tuning.start(auto=True)
 
@@ -62,6 +63,7 @@ def create_server(settings: Settings | None = None) -> CklsServer:
                 ls.tell("settings ignored: " + "; ".join(problems))
         if ls.needs_reload(old):
             await ls.load_model()
+        await ls.indexing.start()  # retrieval switched on: the index is built now
 
     @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CklsServer, params: types.DidOpenTextDocumentParams):
@@ -140,6 +142,7 @@ def create_server(settings: Settings | None = None) -> CklsServer:
     @ls.feature(types.SHUTDOWN)
     def shutdown(ls: CklsServer, *args):
         ls.scheduler.cancel_current()
+        ls.indexing.close()
         ls.tuning.touch()
         if ls.tuning.activity is not None:
             ls.tuning.activity.stop()

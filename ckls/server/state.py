@@ -74,9 +74,11 @@ class CklsServer(LanguageServer):
         self.root: str | None = None
         self.place: tuple[str, int] | None = None   # (uri, line) of the latest request or edit
         self.places: OrderedDict[str, int] = OrderedDict()  # uri -> its latest line, kept across close/reopen
+        from ckls.server.indexing import IndexControl
         from ckls.server.tuning import TuneControl
 
         self.tuning = TuneControl(self)
+        self.indexing = IndexControl(self)
 
     def report_server_error(self, error: Exception, source) -> None:
         log_server_error(error, source)  # pygls would show each as an "Error in server" pop-up
@@ -211,6 +213,7 @@ class CklsServer(LanguageServer):
                 doc.apply_change(None, None, ch.text)
         doc.version = params.text_document.version
         self.tuning.touch()
+        self.indexing.touch()
         self.extra.note_edit(doc.uri, uri_path(doc.uri), doc.lines, line)
         # one change is the user's own edit; many at once (a rename, formatting) say nothing about the cursor
         if end is not None and len(params.content_changes) == 1 and self.moved(doc.uri, end.line) \
@@ -236,6 +239,7 @@ class CklsServer(LanguageServer):
             self.extra.note_chunk(uri, uri_path(uri), doc.lines, line)
         if len(doc) <= INDEX_LIMIT:
             self.extra.index(uri, doc.language_id, doc.text)
+        self.indexing.saved(uri_path(uri), doc.text)
 
     def closed(self, uri: str) -> None:
         self.docs.close(uri)
@@ -251,7 +255,7 @@ class CklsServer(LanguageServer):
         before, after, first, line, col = doc.window(pos.line, pos.character, s.prefix_tokens * 6,
                                                      s.suffix_tokens * 6)
         return build_context(uri, doc.language_id, before, after, line, col, first, self.extra,
-                             s.extra_tokens * 3)
+                             s.extra_tokens * 3, self.indexing.retrieval)
 
     async def suggest(self, uri: str, pos: types.Position, automatic: bool) -> tuple[Answer, Context] | None:
         t0 = time.monotonic()  # the cap counts from here: building the context is part of the answer's time
@@ -265,13 +269,15 @@ class CklsServer(LanguageServer):
         if automatic and not self.settings.trigger_with_text_right and meaningful_text_right(ctx.line_suffix):
             self.telemetry.count("suppressed")
             return None
-        self.tuning.begin()  # training gives the cores back until this answer is out
+        self.tuning.begin()  # training and the index build give the cores back until this answer is out
+        self.indexing.begin()
         try:
             ans = await self.scheduler.complete(ctx, invoked=not automatic, t0=t0)
         except NoModel:
             return None
         finally:
             self.tuning.end()
+            self.indexing.end()
         if ans is None or not ans.text:
             self.telemetry.count("empty")
             return None
@@ -343,5 +349,6 @@ class CklsServer(LanguageServer):
         out["engine"] = {"prompt_tok_s": round(eng.meter.tok_s, 1), "step_ms": round(eng.meter.step_ms, 2),
                          "prefill_pending": eng.prefill_pending, "last": eng.last, **eng.counts}
         out["open_documents"] = len(self.docs.docs)
+        out["index"] = self.indexing.status
         out["settings"] = self.settings.as_dict()
         return out

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ckls import atomic
+from ckls.config import workspace_state_dir
 from ckls.runtime import Cancelled
 from ckls.tune import checkpoint, dataset, statelock
 from ckls.runtime.adapter_gguf import read_adapter, write_adapter
@@ -203,12 +204,7 @@ def _fmt_s(s: float) -> str:
 
 
 def default_state_dir(root: str) -> str:
-    import hashlib
-
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    root = os.path.realpath(root)
-    tag = hashlib.sha1(root.encode()).hexdigest()[:12]
-    return os.path.join(base, "ckls", "tune", f"{os.path.basename(root) or 'root'}-{tag}")
+    return workspace_state_dir("tune", root)
 
 
 def model_identity(path: str) -> dict:

@@ -1,0 +1,124 @@
+"""The server's side of the repository index (ckls.completion.retrieval.WorkspaceIndex): built in the background
+once the workspace is known and `retrieval` is on, with work-done progress; a saved file re-indexed off the event
+loop; typing and completions make the build give way."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+
+from lsprotocol import types
+
+from ckls.completion.retrieval import WorkspaceIndex
+
+log = logging.getLogger("ckls.server")
+
+
+class IndexControl:
+    def __init__(self, ls):
+        self.ls = ls
+        self.workspace: WorkspaceIndex | None = None
+        self.status = "off"
+        self._token: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def retrieval(self):
+        """What the prompt reads from (None while retrieval is off)."""
+        return self.workspace.retrieval if self.workspace is not None and self.ls.settings.retrieval else None
+
+    # ---- activity ---------------------------------------------------------------------------------------------
+    def touch(self) -> None:
+        if self.workspace is not None:
+            self.workspace.touch()
+
+    def begin(self) -> None:
+        if self.workspace is not None:
+            self.workspace.begin()
+
+    def end(self) -> None:
+        if self.workspace is not None:
+            self.workspace.end()
+
+    # ---- life cycle -------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Opens the workspace's index and builds what changed since the last session, in the background."""
+        root = self.ls.root
+        if self.workspace is not None or not self.ls.settings.retrieval or not root or not os.path.isdir(root):
+            return
+        self._loop = asyncio.get_running_loop()
+        try:
+            self.workspace = WorkspaceIndex(root, warn=self._warn)
+        except Exception as exc:  # an unwritable cache folder: completion goes on without the index
+            log.exception("index unavailable")
+            self.status = f"unavailable: {exc}"
+            self.ls.tell(f"repository index unavailable: {exc}")
+            return
+        self.status = "building"
+        self._token = await self._begin_progress()
+        self.workspace.start(progress=self._progress, done=self._done)
+
+    def saved(self, path: str, text: str) -> None:
+        """A saved file (its path on disk and text) is re-indexed in a worker thread."""
+        if self.workspace is None or self._loop is None:
+            return
+        self._loop.run_in_executor(None, self._update, path, text)
+
+    def _update(self, path: str, text: str) -> None:
+        try:
+            self.workspace.saved(path, text)
+        except Exception:  # the next build reads the file again
+            log.exception("index update failed for %s", path)
+
+    def close(self) -> None:
+        if self.workspace is not None:
+            self.workspace.close()
+            self.workspace = None
+
+    # ---- progress ---------------------------------------------------------------------------------------------
+    def _warn(self, msg: str) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.ls.tell, msg)
+
+    def _progress(self, done: int, total: int) -> None:
+        token = self._token
+        if token is None or (done % 50 and done != total):
+            return
+        msg, pct = f"{done}/{total} files", int(100 * done / max(total, 1))
+        try:
+            self._loop.call_soon_threadsafe(lambda: self.ls.work_done_progress.report(
+                token, types.WorkDoneProgressReport(message=msg, percentage=pct)))
+        except RuntimeError:  # the event loop is closing
+            pass
+
+    def _done(self, rep) -> None:
+        if isinstance(rep, Exception):
+            self.status = f"build failed: {rep}"
+        else:
+            self.status = (f"{'cancelled' if rep.cancelled else 'ready'}: {rep.total} files "
+                           f"({rep.indexed} indexed, {rep.unchanged} unchanged) in {rep.seconds:.1f} s")
+        try:
+            self._loop.call_soon_threadsafe(self._end_progress)
+        except RuntimeError:
+            pass
+
+    async def _begin_progress(self) -> str | None:
+        caps = self.ls.client_capabilities
+        if not (caps and caps.window and caps.window.work_done_progress):
+            return None
+        token = f"ckls-index-{uuid.uuid4().hex[:8]}"
+        try:
+            await asyncio.wait_for(self.ls.work_done_progress.create_async(token), 5.0)
+            self.ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+                title="ckls: indexing the workspace", cancellable=False, percentage=0))
+        except Exception:
+            return None
+        return token
+
+    def _end_progress(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            self.ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=self.status))
+        self.ls.tell(f"index {self.status}", types.MessageType.Info, show=False)
+
