@@ -84,10 +84,10 @@ def inline_params(uri: str, line: int, character: int, invoked: bool = True) -> 
 
 
 def expected_completion(model_path: str, uri: str, text: str, language_id: str, line: int, character: int,
-                        settings=None, adapter: str | None = None) -> str:
+                        settings=None, adapter: str | None = None, retrieval=None) -> str:
     """What the server must answer, computed in this process: the same context and prompt, the runtime's plain
     greedy generation of max_tokens tokens (no early stop), then post-processing. `adapter`: a LoRA GGUF the
-    model runs with."""
+    model runs with; `retrieval`: the windows of the workspace's index (completion.retrieval.Retrieval)."""
     from ckls.config import Settings
     from ckls.completion.context import ExtraContext, build_context
     from ckls.completion.documents import Document
@@ -104,7 +104,7 @@ def expected_completion(model_path: str, uri: str, text: str, language_id: str, 
     extra.note_chunk(uri, uri_path(uri), doc.lines[:64], 0)
     extra.index(uri, language_id, text)
     before, after, first, ln, col = doc.window(line, character, s.prefix_tokens * 6, s.suffix_tokens * 6)
-    ctx = build_context(uri, language_id, before, after, ln, col, first, extra, s.extra_tokens * 3)
+    ctx = build_context(uri, language_id, before, after, ln, col, first, extra, s.extra_tokens * 3, retrieval)
     with load_model(model_path, n_ctx=s.n_ctx, n_threads=1) as model:
         if adapter:
             from ckls.runtime.lora import LoraAdapter
