@@ -74,6 +74,12 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("tune_dir", str, "", "folder for the tuning state and adapter (empty: ~/.cache/ckls/tune/<repo>)"),
     Setting("tune_on_battery", bool, False, "let rounds the server starts on its own run while on battery"),
     Setting("tune_use_adapter", bool, True, "serve completions with the workspace adapter once one is trained"),
+    # the repository memory at the logits (ckls.completion.memory): an n-gram / suffix cache of the workspace's
+    # token stream mixed into each generation step
+    Setting("memory_enabled", bool, False, "mix a token memory of the workspace's files (updated on save) into "
+            "the model's next-token choice"),
+    Setting("memory_tokens", int, 1 << 20, "most tokens the repository memory holds (about 20 bytes each); the "
+            "oldest files are evicted beyond it", 1024, 1 << 27),
 )
 BY_NAME = {s.name: s for s in SCHEMA}
 
