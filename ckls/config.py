@@ -178,6 +178,8 @@ class Settings:
     tune_on_battery: bool = False
     tune_dir: str = ""
     tune_use_adapter: bool = True
+    memory_enabled: bool = False
+    memory_tokens: int = 1 << 20
 
     def merged(self, values: Mapping[str, Any] | None, strict: bool = False) -> tuple["Settings", list[str]]:
         """A copy with values applied. Unknown keys and bad values are skipped and reported (raised when

@@ -251,3 +251,27 @@ def test_engine_follows_a_pattern_the_repository_repeats():
         assert complete() == base
     finally:
         eng.close()
+
+
+@pytest.mark.skipif(not os.path.isfile(MODEL), reason="no shipped model")
+def test_eval_memory_never_holds_a_sampled_file(tmp_path, monkeypatch):
+    import json
+
+    import ckls.eval.runner as runner
+    from ckls.eval.cli import main
+
+    for name in ("a.py", "b.py", "c.py"):
+        (tmp_path / name).write_text("def f(x):\n    y = x + 1\n    return y\n\n\ndef g():\n    return f(2)\n")
+    seen = []
+    real = runner.build_memory
+
+    def spy(engine, repo, files, settings):
+        seen.extend(files)
+        return real(engine, repo, files, settings)
+
+    monkeypatch.setattr(runner, "build_memory", spy)
+    out = tmp_path / "r.json"
+    assert main(["eval", "completion", "--repo", str(tmp_path), "--files", "a.py", "--samples", "2", "--blocks",
+                 "0", "--memory", "--threads", "1", "--n-ctx", "512", "--json", str(out), "-q"]) == 0
+    assert sorted(seen) == ["b.py", "c.py"]
+    assert json.loads(out.read_text())["memory"] is True
