@@ -42,7 +42,7 @@ RULES = {
     # tokens, scaled by the share of the occurrences that agree on the next token
     "length": MixRule("length", min_match=3, full_match=16, lambda_max=0.9, agreement=True),
 }
-DEFAULT_RULE = "length"
+DEFAULT_RULE = "fixed"  # best of the three on bench/repo_memory.py (bench/RESULTS.md, 2026-12-06)
 
 
 class NgramMemory:
