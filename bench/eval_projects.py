@@ -3,6 +3,7 @@
 `ckls eval completion` on its held-out files, one JSON per project.
 
     python bench/eval_projects.py [--model M] [--samples 200] [--blocks 50] [--threads 2] [--cache .work/eval]
+                                  [--memory]
 
 The projects are pure-Python libraries absent from the default model's training manifest (see
 ckls/models/DATACARD.md); their versions are pinned so that figures can be compared across models."""
@@ -96,6 +97,8 @@ def main() -> int:
     ap.add_argument("--project", action="append", default=None, help="NAME==VERSION (repeatable); default: "
                     + ", ".join(f"{k}=={v}" for k, v in PROJECTS.items()))
     ap.add_argument("--tag", default="", help="suffix of the JSON names (e.g. a model or setting)")
+    ap.add_argument("--memory", action="store_true", help="with the repository memory built from each project's "
+                    "files that are not held out (`ckls eval completion --memory`); bench/repo_memory.py pairs it")
     ap.add_argument("--report", action="store_true", help="no runs: a markdown table of the JSON files there")
     ap.add_argument("extra", nargs="*", help="more `ckls eval completion` flags, after --")
     a = ap.parse_args()
@@ -111,7 +114,7 @@ def main() -> int:
         js = os.path.join(out, f"{name}-{version}{a.tag}.json")
         cmd = [sys.executable, "-m", "ckls", "eval", "completion", "--repo", tree, "--samples", str(a.samples),
                "--blocks", str(a.blocks), "--seed", str(a.seed), "--threads", str(a.threads), "--json", js]
-        cmd += (["--model", a.model] if a.model else []) + a.extra
+        cmd += (["--model", a.model] if a.model else []) + (["--memory"] if a.memory else []) + a.extra
         print(f"== {name} {version}", flush=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
         subprocess.run(cmd, check=True, env=env)

@@ -15,6 +15,8 @@ doing the same.
   python bench/latency.py --model m.gguf --files 8 --keys 200
   python bench/latency.py --synth small --soak 10000      # 10,000 requests: crash and RSS-growth check
   python bench/latency.py --model M --tune REPO           # and again while the server fine-tunes on REPO
+  python bench/latency.py --model M --retrieval REPO      # REPO is the workspace, indexed from empty while
+                                                          # its files are typed, retrieval in every prompt
 
 --tune REPO: the server's workspace is REPO; the files are typed once as usual, then `ckls.tune.start` begins a
 round on REPO (schedule --tune-schedule, default "always": training takes every gap between keystrokes, the
@@ -44,9 +46,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in os.environ.get("
 
 
 # ---- inputs ---------------------------------------------------------------------------------------------------
-def pick_files(n: int, seed: int, min_bytes: int = 6000, max_bytes: int = 60000) -> list[str]:
-    """Real .py files from installed third-party packages (site-packages), ckls excluded."""
-    site = sysconfig.get_paths()["purelib"]
+def pick_files(n: int, seed: int, min_bytes: int = 6000, max_bytes: int = 60000, site: str | None = None) -> list[str]:
+    """Real .py files from installed third-party packages (site-packages, or the tree `site`), ckls excluded."""
+    site = site or sysconfig.get_paths()["purelib"]
     found = []
     for top in sorted(os.listdir(site)):
         if top.startswith(("ckls", "_", "pip", "setuptools")) or top.endswith((".dist-info", ".pth")):
@@ -347,7 +349,7 @@ async def run(args) -> dict:
     if args.no_quick:
         settings["quickStart"] = False
     rng = random.Random(args.seed)
-    files = pick_files(args.files, args.seed)
+    files = pick_files(args.files, args.seed, site=os.path.abspath(args.retrieval) if args.retrieval else None)
     if not files:
         raise SystemExit("no third-party source files found in site-packages")
     if args.tune:
@@ -355,8 +357,13 @@ async def run(args) -> dict:
 
         settings.update({"tuneSchedule": args.tune_schedule, "tuneBudgetS": 3600,
                          "tuneDir": tempfile.mkdtemp(prefix="ckls-bench-tune-")})
+    if args.retrieval:
+        import tempfile
+
+        settings["retrieval"] = True
+        os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="ckls-bench-cache-")  # an empty index: built now
     c = Client(settings)
-    await c.start(args.threads, os.path.abspath(args.tune) if args.tune else None)
+    await c.start(args.threads, os.path.abspath(args.tune or args.retrieval) if args.tune or args.retrieval else None)
     res = new_res()
     load0 = os.getloadavg()[0]
     cpu0 = proc_cpu_s(c.pid)
@@ -381,6 +388,7 @@ async def run(args) -> dict:
         if args.tune:
             training = await type_while_training(c, files, args)
         st = await c.stats()
+        index_at_end = st.get("index")
         cpu = proc_cpu_s(c.pid) - cpu0
         rss1 = proc_rss_mb(c.pid)
     finally:
@@ -407,6 +415,8 @@ async def run(args) -> dict:
     }
     if args.tune:
         out["while_training"] = training
+    if args.retrieval:
+        out["index_at_end"] = index_at_end
     return out
 
 
@@ -465,6 +475,8 @@ def main() -> int:
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--tune", metavar="REPO", help="type again while the server fine-tunes on REPO (see above)")
     ap.add_argument("--tune-schedule", default="always", choices=["always", "idle"])
+    ap.add_argument("--retrieval", metavar="REPO", help="the workspace is REPO (files typed from it), indexed from "
+                    "empty in the background while they are typed, retrieval in every prompt")
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
@@ -480,7 +492,7 @@ def main() -> int:
             synth_model(args.model, arch="qwen2", shape=shape, type=args.type, seed=0)
     out = asyncio.run(run(args))
     if not args.no_peer and not args.soak:
-        files = pick_files(args.files, args.seed)
+        files = pick_files(args.files, args.seed, site=os.path.abspath(args.retrieval) if args.retrieval else None)
         out["peer"] = compare_runtimes(args.model, files, {"modelPath": args.model}, args.peer_prompts,
                                        args.threads, args.seed)
     print(json.dumps(out, indent=2, default=float))

@@ -80,6 +80,12 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("log_level", str, "info", "least level of the server's log sent to the editor (window/logMessage)",
             choices=("error", "warning", "info", "debug")),
     Setting("log_file", str, "", "also append the server's log to this file (empty: none)"),
+    # the repository memory at the logits (ckls.completion.memory): an n-gram / suffix cache of the workspace's
+    # token stream mixed into each generation step
+    Setting("memory_enabled", bool, False, "mix a token memory of the workspace's files (updated on save) into "
+            "the model's next-token choice"),
+    Setting("memory_tokens", int, 1 << 20, "most tokens the repository memory holds (about 20 bytes each); the "
+            "oldest files are evicted beyond it", 1024, 1 << 27),
 )
 BY_NAME = {s.name: s for s in SCHEMA}
 
@@ -181,6 +187,8 @@ class Settings:
     tune_use_adapter: bool = True
     log_level: str = "info"
     log_file: str = ""
+    memory_enabled: bool = False
+    memory_tokens: int = 1 << 20
 
     def merged(self, values: Mapping[str, Any] | None, strict: bool = False) -> tuple["Settings", list[str]]:
         """A copy with values applied. Unknown keys and bad values are skipped and reported (raised when

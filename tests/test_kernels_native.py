@@ -24,7 +24,7 @@ def _build_module():
     return mod
 
 
-ALL = ("test_kernels", "test_backward", "test_train", "test_tokenizer")
+ALL = ("test_kernels", "test_backward", "test_train", "test_tokenizer", "test_ngram_memory")
 
 
 def _run_kernel_test(cc: list[str], sanitize: bool, out: pathlib.Path, run_prefix: list[str],

@@ -92,6 +92,7 @@ class Engine:
         self._asked_at = 0.0               # when the latest request came
         self._gap = 0.15                   # seconds between requests, smoothed (the typing pace)
         self._chunk_cap = CHUNK_MAX        # halved when a request cuts a chunk short, grown when one completes
+        self.memory = None                 # RepoMemory mixed into generation (attach_memory), or None
 
     # ---- model ----------------------------------------------------------------------------------------------
     def load(self, settings: Settings, progress: Callable[[str], None] | None = None) -> cf.Future:
@@ -211,6 +212,17 @@ class Engine:
             model.set_adapter(LoraAdapter.from_gguf(model, path) if path else None)  # (the model keeps it alive)
             return True
         return self.with_model(swap)
+
+    def attach_memory(self, memory) -> None:
+        """Mixes this RepoMemory (ckls.completion.memory; None: none) into every later generation. It is used only
+        while the loaded model's tokenizer is the one it was built with. Any thread: a job reads it once."""
+        self.memory = memory
+
+    def _memory_for(self, model):
+        mem = self.memory
+        if mem is None or model is None or mem.tokenizer is not model.tokenizer or mem.n_tokens == 0:
+            return None
+        return mem.native
 
     @property
     def ready(self) -> bool:
@@ -423,7 +435,8 @@ class Engine:
 
         gen = model.generate(toks, min(job.max_tokens + 1 if heal.owed else job.max_tokens, room - 1),
                              temperature=0.0, stop_ids=builder.fmt.stop_ids, cancel=job.cancel, deadline=late,
-                             constrain=constrain)
+                             constrain=constrain, memory=self._memory_for(model),
+                             memory_context=prompt.prefix_tail)
         for t in gen:
             if t_prompt is None:
                 t_prompt = time.monotonic()

@@ -7,13 +7,14 @@ once per change of its entries. The prefix window starts on a line and keeps its
 budget (hysteresis), so the cached K/V survive many keystrokes before the window slides."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ckls.completion.context import Context
 from ckls.fim import layout
 from ckls.fim.tokens import FimFormat
 
 __all__ = ["FimFormat", "Prompt", "PromptBuilder"]
+TAIL = 64  # prefix tokens kept in Prompt.prefix_tail (the repo memory matches at most this many)
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Prompt:
     prefix_start: int     # document line where the prefix text starts
     n_stable: int = 0     # leading tokens that typing on the cursor's line leaves as they are
     heal: bytes = b""     # the prefix's last token, left out: generation must spell these bytes first (heal.py)
+    prefix_tail: list[int] = field(default_factory=list)  # the prefix's last tokens (the repo memory's context)
 
 
 class PromptBuilder:
@@ -139,11 +141,12 @@ class PromptBuilder:
         same = max(0, same - 1)  # the last shared token may still merge with what follows
         same = min(same, len(p_ids))
         heal_bytes = heal.encode("utf-8")
+        p_tail = p_ids[-TAIL:]
         if not f.has_fim:
-            return Prompt(head + tail, len(extra), len(p_ids), 0, start, len(head) + same, heal_bytes)
+            return Prompt(head + tail, len(extra), len(p_ids), 0, start, len(head) + same, heal_bytes, p_tail)
         n_suffix = len(tail) - len(p_ids) - 3  # [suf] suffix [pre] prefix [mid]
         if self.fim_order == "psm":
             stable = len(head) + 1 + same
         else:
             stable = len(head) + 2 + n_suffix + same
-        return Prompt(head + tail, len(extra), len(p_ids), n_suffix, start, stable, heal_bytes)
+        return Prompt(head + tail, len(extra), len(p_ids), n_suffix, start, stable, heal_bytes, p_tail)

@@ -28,6 +28,10 @@ def add_parser(sub) -> None:
     c.add_argument("--json", default=None, metavar="OUT", help="write the summary and every sample here")
     c.add_argument("--adapter", default=None, metavar="LORA.gguf",
                    help="serve this LoRA adapter on top of the model (e.g. one `ckls tune` trained)")
+    c.add_argument("--memory", action="store_true",
+                   help="mix the repository memory (ckls.completion.memory) built from the files not sampled "
+                        "(the held-out split's other side) into generation, as the server does with "
+                        "memory_enabled (which also turns this on)")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     add_cli_args(c, COMPLETION)  # --model, --threads, --max-tokens, --n-ctx, budgets: the server's own settings
     c.set_defaults(func=cmd_eval_completion)
@@ -70,14 +74,16 @@ def cmd_eval_completion(args) -> int:
         return 2
     t0 = time.monotonic()
     try:
+        use_memory = args.memory or settings.memory_enabled
         records = run_samples(samples, args.repo, settings, all_files,
-                              progress=None if args.quiet else progress_line(), adapter=args.adapter)
+                              progress=None if args.quiet else progress_line(), adapter=args.adapter,
+                              memory_files=[f for f in all_files if f not in set(files)] if use_memory else None)
     except NoModel as exc:
         print(f"ckls: {exc}", file=sys.stderr)
         return 1
     wall = time.monotonic() - t0
     rows = summarize(records)
-    with_adapter = f" + adapter {args.adapter}" if args.adapter else ""
+    with_adapter = (f" + adapter {args.adapter}" if args.adapter else "") + (" + repo memory" if use_memory else "")
     print(f"model {settings.resolved_model_path}{with_adapter}\nrepo {os.path.abspath(args.repo)}: {len(files)} files sampled "
           f"of {len(all_files)}; seed {args.seed}; threads {settings.n_threads}; {wall:.0f} s")
     print(table(rows))
@@ -88,7 +94,7 @@ def cmd_eval_completion(args) -> int:
         meta = {"model": settings.resolved_model_path, "repo": os.path.abspath(args.repo), "files": files,
                 "n_source_files": len(all_files), "held_out": None if args.files else args.held_out,
                 "split_seed": args.split_seed, "seed": args.seed, "wall_s": round(wall, 1),
-                "adapter": args.adapter,
+                "adapter": args.adapter, "memory": use_memory,
                 "settings": settings.as_dict(), "line_misses": miss}
         write_json(args.json, meta, rows, records)
     return 0

@@ -17,6 +17,7 @@ from ckls.completion.retrieval import Retrieval
 from ckls.index import Index
 from ckls.completion.documents import Document, index_to_utf16
 from ckls.completion.engine import Engine, Job
+from ckls.completion.memory import RepoMemory
 from ckls.syntax import language_of
 from ckls.eval.metrics import edit_similarity, exact_match
 from ckls.eval.samples import Sample
@@ -102,10 +103,26 @@ def sample_job(sample: Sample, repo: str, settings: Settings, neighbours: Neighb
     return Job(ctx, deadline=time.monotonic() + settings.latency_ms / 1e3, max_tokens=settings.max_tokens)
 
 
+def build_memory(engine: Engine, repo: str, files: list[str], settings: Settings) -> RepoMemory:
+    """The repository memory the server would hold for these files (relative paths under repo), with the loaded
+    model's tokenizer, attached to the engine. The caller keeps the files it measures on out of `files`."""
+    mem = RepoMemory(engine.model.tokenizer, capacity_tokens=settings.memory_tokens)
+    for rel in files:
+        try:
+            with open(os.path.join(repo, rel), encoding="utf-8") as f:
+                mem.add_file(rel, f.read())
+        except (OSError, UnicodeDecodeError):
+            continue
+    engine.attach_memory(mem)
+    return mem
+
+
 def run_samples(samples: list[Sample], repo: str, settings: Settings, files: list[str] | None = None,
-                progress=None, engine: Engine | None = None, adapter: str | None = None) -> list[Record]:
+                progress=None, engine: Engine | None = None, adapter: str | None = None,
+                memory_files: list[str] | None = None) -> list[Record]:
     """One Record per sample, in order. `files` (the repo's source files) supplies the neighbours' definitions;
-    `adapter` a LoRA GGUF served on top of the model, as the server serves a workspace adapter;
+    `adapter` a LoRA GGUF served on top of the model, as the server serves a workspace adapter; `memory_files`
+    (never the sampled files) the repository memory mixed into generation (ckls.completion.memory);
     progress(done, total, records) is called after each sample."""
     own = engine is None
     engine = engine or Engine(settings, model_setting="--model")
@@ -119,6 +136,9 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
         engine.load(settings).result()
         if adapter:
             engine.serve_adapter(adapter).result()
+        if memory_files is not None:
+            sampled = {s.path for s in samples}
+            build_memory(engine, repo, [f for f in memory_files if f not in sampled], settings)
         for k, s in enumerate(samples):
             # each sample stands alone: no prefix-window start held over from the previous position
             engine.forget_windows()

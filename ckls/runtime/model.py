@@ -278,10 +278,14 @@ class Model(Owner):
                  top_p: float = 1.0, min_p: float = 0.0, repeat_penalty: float = 1.0, seed: int = 0,
                  stop_ids: Sequence[int] | None = None, cancel: CancelFlag | None = None,
                  deadline: Callable[[], bool] | None = None,
-                 constrain: Callable[[np.ndarray], None] | None = None) -> Iterator[int]:
+                 constrain: Callable[[np.ndarray], None] | None = None, memory=None,
+                 memory_context: Sequence[int] = ()) -> Iterator[int]:
         """Yields generated token ids, one C call per step. Stops at a stop id (EOS by default), max_tokens, a full
         context, a raised cancel flag (raises Cancelled) or when deadline() turns true (returns quietly).
-        constrain(logits), when given, may edit each step's logits in place before sampling (e.g. mask tokens)."""
+        constrain(logits), when given, may edit each step's logits in place before sampling (e.g. mask tokens).
+        memory (a ckls.runtime.ngram_memory.NgramMemory), when given, is mixed into each step's logits after
+        constrain, with memory_context (the code right before the cursor, as token ids: not the FIM prompt, whose
+        end is a special token) followed by the tokens generated so far as its context."""
         params = ffi.new("ckls_sampler_params *", {"temperature": temperature, "top_k": top_k, "top_p": top_p,
                                                    "min_p": min_p, "repeat_penalty": repeat_penalty})
         rng = ffi.new("uint64_t *", (seed * 0x9E3779B97F4A7C15 + 1) & 0xFFFFFFFFFFFFFFFF)
@@ -290,6 +294,10 @@ class Model(Owner):
         stops = set(stop_ids)
         seq = list(tokens)
         logits = self.logits_for(seq, cancel=cancel)
+        if memory is not None:
+            from ckls.runtime.ngram_memory import MAX_MATCH
+
+            mem_ctx = [int(t) for t in list(memory_context)[-MAX_MATCH:]]
         for _ in range(max_tokens):
             if cancel is not None and cancel.is_set:
                 raise Cancelled()
@@ -297,6 +305,8 @@ class Model(Owner):
                 logits[self.n_sample:] = -np.inf
             if constrain is not None:
                 constrain(logits)
+            if memory is not None and len(mem_ctx) >= 2:
+                memory.mix(logits, np.array(mem_ctx[-MAX_MATCH:], dtype=np.int32))
             recent = np.ascontiguousarray(seq[-64:], dtype=np.int32)
             tok = lib.ckls_sample(ffi.from_buffer("float[]", logits), self.n_vocab, params, rng,
                                   ffi.from_buffer("int32_t[]", recent), len(recent))
@@ -304,6 +314,8 @@ class Model(Owner):
                 return
             yield tok
             seq.append(tok)
+            if memory is not None:
+                mem_ctx.append(tok)
             if len(seq) >= self.n_ctx or (deadline is not None and deadline()):
                 return
             logits = self.eval([tok], pos0=len(seq) - 1, cancel=cancel)

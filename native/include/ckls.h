@@ -231,6 +231,51 @@ typedef struct {
 int32_t ckls_sample(float *logits, int32_t n_vocab, const ckls_sampler_params *p, uint64_t *rng,
                     const int32_t *recent, int32_t n_recent);
 
+/* ---- repository memory: a bounded n-gram / suffix-match cache over token streams (ngram_memory.c) ---------- */
+/* Files' token streams in an arena of `capacity` tokens. A query takes the context's last two tokens as an anchor,
+ * finds the newest (up to max_visits) live places they occur in one file, extends each match backwards (at most
+ * CKLS_NGRAM_MAX_MATCH tokens, never across files) and keeps those with the longest match: the next tokens there,
+ * counted, are the memory's prediction q. */
+enum { CKLS_NGRAM_MAX_CAPACITY = 268435456, CKLS_NGRAM_MAX_MATCH = 64, CKLS_NGRAM_MAX_VISITS = 1024 };
+typedef struct ckls_ngram_memory ckls_ngram_memory;
+/* capacity: tokens held at most (16 .. CKLS_NGRAM_MAX_CAPACITY; about 20 bytes each once used). NULL on failure. */
+ckls_ngram_memory *ckls_ngram_memory_create(int32_t capacity);
+void ckls_ngram_memory_free(ckls_ngram_memory *m);
+/* Replaces file's tokens (file: the caller's id) with these n; the oldest files are evicted while the live tokens
+ * would exceed the capacity; a file longer than the capacity keeps its first `capacity` tokens. Returns the
+ * number of tokens stored (0 for n 0, which only removes), or a negative status (then nothing changed). */
+int64_t ckls_ngram_memory_add(ckls_ngram_memory *m, int64_t file, const int32_t *tokens, int64_t n);
+int ckls_ngram_memory_remove(ckls_ngram_memory *m, int64_t file); /* 1 removed, 0 absent, or negative status */
+int ckls_ngram_memory_clear(ckls_ngram_memory *m);
+int32_t ckls_ngram_memory_capacity(const ckls_ngram_memory *m);
+int64_t ckls_ngram_memory_tokens(const ckls_ngram_memory *m);   /* live tokens */
+int32_t ckls_ngram_memory_files(const ckls_ngram_memory *m);    /* live files */
+/* The prediction after ctx[0..n_ctx): distinct next tokens by count (descending, ties by id), written up to cap;
+ * returns how many there are (<= max_visits), or a negative status. match_len (may be NULL): the longest match,
+ * 0 when the anchor does not occur. max_visits <= 0 or above CKLS_NGRAM_MAX_VISITS means CKLS_NGRAM_MAX_VISITS. */
+int32_t ckls_ngram_memory_predict(const ckls_ngram_memory *m, const int32_t *ctx, int32_t n_ctx, int32_t max_visits,
+                                  int32_t *ids, int32_t *counts, int32_t cap, int32_t *match_len);
+/* How much the memory's prediction weighs: 0 when match_len < max(2, min_match); else
+ * lambda_max * min(1, (match_len - min_match + 1) / (full_match - min_match + 1)) [when full_match > min_match]
+ *            * total / (total + count_prior)                                       [when count_prior > 0]
+ *            * top_count / total                                                   [when agreement]
+ * capped at 0.95. total: occurrences with the longest match; top_count: those of the most frequent next token. */
+typedef struct {
+    int32_t min_match;
+    int32_t full_match;
+    float lambda_max;
+    float count_prior;
+    int32_t agreement;
+    int32_t max_visits;
+} ckls_ngram_mix_params;
+float ckls_ngram_mix_weight(const ckls_ngram_mix_params *p, int32_t match_len, int32_t total, int32_t top_count);
+/* Mixes the memory into one step's logits, in place: softmax(logits') = (1 - w) softmax(logits) + w q (up to
+ * the share of q on masked tokens), w from ckls_ngram_mix_weight. Logits that are -inf or not finite stay as they
+ * are. Returns the number of logits changed (0: the memory had nothing to say) or a negative status; *lambda_out
+ * (may be NULL) gets w, or 0 when nothing changed. Cost: one pass over the vocabulary when the memory speaks. */
+int ckls_ngram_memory_mix(const ckls_ngram_memory *m, float *logits, int32_t n_vocab, const int32_t *ctx,
+                          int32_t n_ctx, const ckls_ngram_mix_params *p, float *lambda_out);
+
 /* ---- byte-level BPE tokenizer --------------------------------------------------------------------------- */
 enum { CKLS_PRE_GPT2 = 0, CKLS_PRE_QWEN2 = 1, CKLS_PRE_LLAMA3 = 2 };
 enum { CKLS_TOKEN_NORMAL = 1, CKLS_TOKEN_UNKNOWN = 2, CKLS_TOKEN_CONTROL = 3, CKLS_TOKEN_USER_DEFINED = 4,
