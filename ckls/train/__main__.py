@@ -1,4 +1,4 @@
-"""python -m ckls.train {corpus,tokenizer,encode,train,export} — one stage per command.
+"""python -m ckls.train {corpus,tokenizer,encode,train,prune,export} — one stage per command.
 
   corpus     scan this machine's stdlib and permissively licensed packages → train/heldout.jsonl, manifest.json
   tokenizer  train the byte-level BPE on the training split → tokenizer.json
