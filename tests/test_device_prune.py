@@ -61,3 +61,10 @@ def test_driver_runs_every_stage_on_cpu(tmp_path):
     with tarfile.open(work / "results.tgz") as t:
         names = set(t.getnames())
     assert {"summary.json", "prune.log", "P/metrics.json", "S/log.jsonl"} <= names
+    dest = tmp_path / "out"
+    r = subprocess.run(["bash", str(DRIVER), "collect", str(work), str(dest)], cwd=ROOT, env={**env, "GGUF": "P"},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    parts = sorted(dest.glob("P.gguf.part*"))
+    assert b"".join(p.read_bytes() for p in parts) == (work / "P.gguf").read_bytes()
+    assert {"results.tgz", "summary.json", "P.gguf.sha256"} <= {p.name for p in dest.iterdir()}

@@ -13,6 +13,7 @@
 #   bench/device/prune.sh start WORK BUDGET_S [TEACHER_S]   `run` in the background (setsid); returns at once
 #   bench/device/prune.sh run WORK BUDGET_S [TEACHER_S]     the same in the foreground
 #   bench/device/prune.sh status WORK                       the log's last lines (ends with "done" or FAILED)
+#   bench/device/prune.sh collect WORK DEST                 results.tgz, summary.json (+ GGUF="P S": those models)
 #   (repository root; carry .whl and .work/eval/src as for candidates.sh)
 #   progress and figures: WORK/prune.log; results: WORK/summary.json, WORK/results.tgz, WORK/{P,D,S,T}.gguf
 #
@@ -21,7 +22,7 @@
 # WINDOWS (calibration windows, default 512), EVAL=0 (no completion eval), SETUP=0 (no wheel install or native
 # build: a checkout that has them), PYTHON (default python3).
 set -Eeuo pipefail
-cmd=${1:?usage: prune.sh start|run|status WORK [BUDGET_S [TEACHER_S]]}; work=${2:?WORK folder}
+cmd=${1:?usage: prune.sh start|run|status|collect WORK [BUDGET_S [TEACHER_S] | DEST]}; work=${2:?WORK folder}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 py=${PYTHON:-python3}
@@ -133,6 +134,15 @@ EOF
   ;;
 status)
   tail -n "${LINES_SHOWN:-30}" "$work/prune.log" 2>/dev/null || echo "no log yet at $work/prune.log"
+  ;;
+collect)  # collect WORK DEST: results.tgz and summary.json; the GGUFs named in GGUF (e.g. "P S") in 15 MiB parts
+  dest=${3:?DEST folder}; mkdir -p "$dest"
+  for f in results.tgz summary.json; do [ -f "$work/$f" ] && cp "$work/$f" "$dest/"; done
+  for n in ${GGUF:-}; do
+    split -b 15M -d "$work/$n.gguf" "$dest/$n.gguf.part"
+    (cd "$work" && sha256sum "$n.gguf") > "$dest/$n.gguf.sha256"
+  done
+  ls -l "$dest"
   ;;
 *) echo "unknown command $cmd" >&2; exit 2 ;;
 esac
