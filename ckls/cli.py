@@ -1,4 +1,4 @@
-"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize`, `ckls bench runtime`, `ckls tune`, `ckls eval completion`,
+"""The `ckls` command line: `ckls` / `ckls serve` (LSP over stdio), `ckls complete`, `ckls generate`, `ckls model info|quantize|merge`, `ckls bench runtime`, `ckls tune`, `ckls eval completion`,
 `ckls verify`, `ckls kernel`, `ckls skills`."""
 from __future__ import annotations
 
@@ -171,6 +171,56 @@ def cmd_model_quantize(args) -> int:
     return 0
 
 
+def cmd_model_merge(args) -> int:
+    from ckls.runtime.merge import merge
+
+    if len(args.paths) not in (2, 3):
+        print("ckls model merge: give BASE.gguf [ADAPTER.gguf] OUT.gguf (see `ckls model merge --help`)",
+              file=sys.stderr)
+        return 2
+    adapters = [(args.paths[1], args.scale)] if len(args.paths) == 3 else []
+    adapters += args.adapter or []
+    if not adapters:
+        print("ckls model merge: no adapter: give BASE.gguf ADAPTER.gguf OUT.gguf or --adapter PATH[:WEIGHT] "
+              "(see `ckls model merge --help`)", file=sys.stderr)
+        return 2
+    base, out = args.paths[0], args.paths[-1]
+    for path, _ in adapters:
+        if os.path.abspath(path) == os.path.abspath(out):
+            print(f"ckls model merge: the output {out} is one of the adapters", file=sys.stderr)
+            return 2
+    t0 = time.perf_counter()
+
+    def progress(done: int, total: int, name: str) -> None:
+        if not args.quiet:
+            print(f"\r[{done}/{total}] {name[:60]:<60}", end="", file=sys.stderr, flush=True)
+
+    res = merge(base, adapters, out, type=args.type, progress=progress)
+    if not args.quiet:
+        print(f"\nmerged {len(adapters)} adapter(s) into {len(res.merged)} matrices; wrote {out} "
+              f"({os.path.getsize(out) / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _adapter_arg(text: str) -> tuple[str, float]:
+    from ckls.runtime.merge import parse_adapter_arg
+
+    try:
+        return parse_adapter_arg(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _finite(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if x != x or x in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return x
+
+
 def cmd_bench_runtime(args) -> int:
     from ckls.runtime.bench import bench_model
 
@@ -331,6 +381,22 @@ def build_parser() -> argparse.ArgumentParser:
     mq.add_argument("--type", required=True, choices=QUANT_TYPES, help="target weight type")
     mq.add_argument("--quiet", "-q", action="store_true")
     mq.set_defaults(func=cmd_model_quantize)
+    mm = msub.add_parser("merge", help="fold LoRA adapters into their base model (one GGUF, no --lora needed)",
+                         usage="ckls model merge BASE.gguf [ADAPTER.gguf] OUT.gguf [--adapter PATH[:WEIGHT] ...] "
+                               "[--scale S] [--type TYPE] [-q]",
+                         description=(
+        "Write OUT.gguf = BASE.gguf with each adapter folded in: every adapted matrix W becomes "
+        "W + weight * (alpha / rank) * B.A, what serving BASE with the adapter computes, then is quantized again "
+        "(to its own type, or --type). Every other tensor and key is copied. Several adapters add up."))
+    mm.add_argument("paths", nargs="+", metavar="PATH",
+                    help="the base model, an adapter (optional when --adapter is given) and the merged file")
+    mm.add_argument("--adapter", action="append", type=_adapter_arg, metavar="PATH[:WEIGHT]",
+                    help="one more adapter with its weight (default 1), e.g. --adapter a.gguf:0.5; repeatable")
+    mm.add_argument("--scale", type=_finite, default=1.0, help="weight of the positional ADAPTER (default 1)")
+    mm.add_argument("--type", default=None, choices=QUANT_TYPES,
+                    help="every matrix in this type, as `ckls model quantize` (default: each keeps its own)")
+    mm.add_argument("--quiet", "-q", action="store_true")
+    mm.set_defaults(func=cmd_model_merge)
 
     b = sub.add_parser("bench", help="measure ckls's speed on this machine")
     bsub = b.add_subparsers(dest="bench_cmd", metavar="WHAT", required=True)

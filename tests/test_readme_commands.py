@@ -74,7 +74,25 @@ def scratch(tmp_path_factory):
     (d / "app.py").write_text(APP)
     for name in ("MODEL.gguf", "IN.gguf", "model.gguf"):
         os.symlink(default_model_path(), d / name)
+    write_adapter_for(default_model_path(), d / "ADAPTER.gguf")
     return d
+
+
+def write_adapter_for(model, path) -> None:
+    """A small LoRA adapter (rank 2, two matrices of layer 0) for `model`, as `ckls tune` would leave one."""
+    import numpy as np
+
+    from ckls.runtime.adapter_gguf import LoraWeights, write_adapter
+    from ckls.runtime.gguf_file import read_gguf
+
+    f = read_gguf(model)
+    rng = np.random.default_rng(0)
+    pairs = {}
+    for name in ("blk.0.attn_q.weight", "blk.0.ffn_down.weight"):
+        n_in, n_out = f.tensors[name].ne[:2]
+        pairs[name] = (rng.standard_normal((2, n_in)).astype(np.float32) * 0.01,
+                       rng.standard_normal((n_out, 2)).astype(np.float32) * 0.01)
+    write_adapter(path, LoraWeights(f.get("general.architecture"), 4.0, pairs))
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)

@@ -56,6 +56,22 @@ def dequantize(data: np.ndarray, ggml_type: int, shape: tuple[int, ...]) -> np.n
     return np.asarray(gguf.quants.dequantize(data, gguf.GGMLQuantizationType(ggml_type)), np.float32).reshape(shape)
 
 
+def copy_metadata(r, w, skip: frozenset | set = frozenset()) -> None:
+    """Copies every key/value of a gguf.GGUFReader `r` to a gguf.GGUFWriter `w`, with its GGUF value type, except
+    the header's, the architecture (the writer sets it), general.file_type, general.quantization_version and
+    `skip`."""
+    import gguf
+
+    for f in r.fields.values():
+        if f.name.startswith("GGUF.") or f.name in _SKIP_KEYS or f.name in skip:
+            continue
+        vtype = f.types[0]
+        sub = f.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        if vtype == gguf.GGUFValueType.ARRAY and len(f.types) > 2:
+            raise ValueError(f"key {f.name}: nested arrays are not supported")
+        w.add_key_value(f.name, f.contents(), vtype, sub_type=sub)
+
+
 def requantize(src, dst, type: str, progress: Callable[[int, int, str], None] | None = None) -> dict[str, str]:
     """Writes dst = src with its matrices in `type`; returns name -> type name. progress(i, n, name) per tensor."""
     import gguf
@@ -71,14 +87,7 @@ def requantize(src, dst, type: str, progress: Callable[[int, int, str], None] | 
     got: dict[str, str] = {}
 
     def build(w) -> None:
-        for f in r.fields.values():
-            if f.name.startswith("GGUF.") or f.name in _SKIP_KEYS:
-                continue
-            vtype = f.types[0]
-            sub = f.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-            if vtype == gguf.GGUFValueType.ARRAY and len(f.types) > 2:
-                raise ValueError(f"key {f.name}: nested arrays are not supported")
-            w.add_key_value(f.name, f.contents(), vtype, sub_type=sub)
+        copy_metadata(r, w)
         w.add_file_type(FILE_TYPE[want] if want != "q4_k" else 15)  # q4_k files are llama.cpp's Q4_K_M mix
         if want not in ("f32", "f16", "bf16"):
             w.add_quantization_version(gguf.GGML_QUANT_VERSION)

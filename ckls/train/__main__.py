@@ -1,9 +1,10 @@
-"""python -m ckls.train {corpus,tokenizer,encode,train,export} — one stage per command.
+"""python -m ckls.train {corpus,tokenizer,encode,train,prune,export} — one stage per command.
 
   corpus     scan this machine's stdlib and permissively licensed packages → train/heldout.jsonl, manifest.json
   tokenizer  train the byte-level BPE on the training split → tokenizer.json
   encode     FIM-rearrange and tokenize → train.npy (+ train_starts.npy), heldout*.npy, meta.json (+ manifest tokens)
-  train      pretrain or distill (run under torchrun for several processes)
+  train      pretrain or distill (run under torchrun for several processes); --init starts from a checkpoint
+  prune      a trained checkpoint cut to a smaller shape by activation importance (layers, heads, FFN, embedding)
   export     checkpoint → GGUF (f32 | f16 | q8_0)
 """
 from __future__ import annotations
@@ -122,6 +123,11 @@ def cmd_train(a):
     train.run(a)
 
 
+def cmd_prune(a):
+    from . import prune
+    prune.run(a)
+
+
 def cmd_export(a):
     from . import export
     for t in a.type:
@@ -168,6 +174,10 @@ def main(argv=None):
     r = sub.add_parser("train")
     add_args(r)
     r.set_defaults(fn=cmd_train)
+    pr = sub.add_parser("prune", help="structured pruning by activation importance (then train --init --teacher)")
+    from .options import add_prune_args
+    add_prune_args(pr)
+    pr.set_defaults(fn=cmd_prune)
     x = sub.add_parser("export")
     x.add_argument("--ckpt", required=True)
     x.add_argument("--tokenizer", required=True)

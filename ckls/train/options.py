@@ -1,4 +1,4 @@
-"""Command-line options of `ckls.train train` (kept free of torch so --help and other stages need none)."""
+"""Command-line options of `ckls.train train` and `prune` (kept free of torch so --help and other stages need none)."""
 from __future__ import annotations
 
 import argparse
@@ -33,7 +33,28 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--eval-tokens", type=int, default=4_000_000)
+    p.add_argument("--init", default=None, help="checkpoint whose weights the model starts from (e.g. one written "
+                   "by `prune`; its shape must be the one given here). A run resuming from --out ignores it")
     p.add_argument("--teacher", default=None, help="checkpoint to distill from")
     p.add_argument("--kd-alpha", type=float, default=0.5)
     p.add_argument("--kd-temp", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=None, help="CPU threads per process")
+
+
+def add_prune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ckpt", required=True, help="the trained checkpoint to prune (train.py's ckpt.pt)")
+    p.add_argument("--out", required=True, help="the pruned checkpoint (start `train --init` from it)")
+    p.add_argument("--data", default=None, help="folder with train.npy / heldout.npy and meta.json (calibration)")
+    p.add_argument("--layers", type=int, default=None, help="layers to keep (default: all)")
+    p.add_argument("--dim", type=int, default=None, help="embedding channels to keep; must be heads × head size "
+                   "(default: all, or heads × head size when --heads is given)")
+    p.add_argument("--heads", type=int, default=None, help="attention heads to keep (default: all)")
+    p.add_argument("--ffn", type=int, default=None, help="FFN channels to keep (default: all)")
+    p.add_argument("--split", default="train", choices=["train", "heldout"], help="calibration stream")
+    p.add_argument("--windows", type=int, default=512, help="calibration windows (default 512)")
+    p.add_argument("--seq", type=int, default=None, help="tokens per window (default: the model's context)")
+    p.add_argument("--micro", type=int, default=16, help="windows per forward pass")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--order", choices=["activation", "random"], default="activation",
+                   help="what to keep: the most important by activations, or at random (a baseline)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads")

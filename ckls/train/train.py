@@ -118,6 +118,20 @@ def save(path: Path, model, opt, step, max_steps, args, elapsed):
     tmp.replace(path)
 
 
+def init_from(model, path) -> None:
+    """Loads a checkpoint's weights (train.py's or prune's format) into `model`, whose shape must be the same
+    (the context length may differ: RoPE tables are not saved)."""
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    have, want = dict(ck["cfg"]), model.cfg.to_dict()
+    have.pop("max_seq", None)
+    want.pop("max_seq", None)
+    if have != want:
+        flags = (f"--dim {have['dim']} --layers {have['n_layers']} --heads {have['n_heads']} --kv-heads "
+                 f"{have['n_kv_heads']} --ffn {have['ffn_dim']}" + ("" if have["tie_embeddings"] else " --untied"))
+        raise SystemExit(f"--init {path} holds a model of another shape ({flags}; vocabulary {have['vocab_size']})")
+    model.load_state_dict({k.removeprefix("_orig_mod."): v for k, v in ck["model"].items()})
+
+
 def run(a) -> dict:
     rank, world, device = setup()
     if a.threads:
@@ -151,6 +165,10 @@ def run(a) -> dict:
         max_steps = a.max_steps if a.max_steps is not None else ck["max_steps"]
         if master:
             print(f"resumed from {ckpt} at step {step}", flush=True)
+    elif getattr(a, "init", None):
+        init_from(model, a.init)
+        if master:
+            print(f"initialized from {a.init}", flush=True)
     teacher = distill.load_teacher(a.teacher, device, cfg.vocab_size) if a.teacher else None
     train_data = load_tokens(data_dir / "train.npy", device)
     starts = np.load(data_dir / "train_starts.npy") if a.aligned and (data_dir / "train_starts.npy").exists() \
