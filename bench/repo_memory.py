@@ -25,13 +25,7 @@ import numpy as np  # noqa: E402
 
 from eval_projects import PROJECTS, fetch  # noqa: E402
 
-
-def bootstrap(diff: list[float], n: int = 10000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile interval of the mean of paired differences."""
-    rng = np.random.default_rng(seed)
-    d = np.asarray(diff, dtype=np.float64)
-    means = d[rng.integers(0, len(d), size=(n, len(d)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+from ckls.eval.paired import bootstrap  # noqa: E402
 
 
 def mix_cost(mem, model, contexts: list[list[int]], reps: int = 3) -> dict:

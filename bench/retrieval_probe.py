@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import re
 import sys
 import time
@@ -28,6 +27,7 @@ from ckls.completion.context import ExtraContext  # noqa: E402
 from ckls.eval.samples import make_samples  # noqa: E402
 from ckls.fim.split import source_files, split_files  # noqa: E402
 from eval_projects import fetch  # noqa: E402
+from ckls.eval.paired import bootstrap  # noqa: E402
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 WINDOW, STEP, QUERY_LINES = 20, 10, 15
@@ -76,12 +76,6 @@ def run(repo: str, samples, settings, files, retriever, place: str):
         return runner.run_samples(samples, repo, settings, files)
     finally:
         runner.ExtraContext = ExtraContext
-
-
-def bootstrap(diffs: list[int], n: int = 2000, seed: int = 0) -> tuple[float, float]:
-    rng = random.Random(seed)
-    means = sorted(sum(rng.choice(diffs) for _ in diffs) / len(diffs) for _ in range(n))
-    return means[int(0.025 * n)], means[int(0.975 * n)]
 
 
 def main() -> int:
