@@ -17,7 +17,7 @@
 # Environment: FIM_RATE (default 0.5), SPM_RATE (default 0.8), ALIGNED (share of windows starting at a sequence,
 # default 0.5), KD_ALPHA (default 0.5), EXTRA (more sources, see train.sh), SHIPPED=0 (skip evaluating the
 # shipped model), SWEEP (arguments for tune_sweep.sh, run on the CPU cores beside training once the corpus is
-# ready).
+# ready), TIME_BUDGET (student: seconds of training instead of STEPS).
 set -Eeuo pipefail
 cmd=$1; work=$2; steps=${3:-2000}; t_steps=${4:-$steps}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -93,7 +93,11 @@ student)
   [ -f "$work/corpus/meta.json" ] || FIM_RATE=${FIM_RATE:-0.5} SPM_RATE=${SPM_RATE:-0.8} \
     bash "$here/train.sh" prepare "$work"
   echo "== train S $(date +%T)"
-  train S $student --max-steps "$steps"
+  if [ -n "${TIME_BUDGET:-}" ]; then  # seconds of training (the schedule fitted to them) instead of STEPS
+    train S $student --time-budget "$TIME_BUDGET"
+  else
+    train S $student --max-steps "$steps"
+  fi
   export_gguf S
   cat "$work/S/metrics.json"
   echo "done $(date +%T)"
