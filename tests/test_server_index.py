@@ -21,7 +21,7 @@ from test_index import synthetic_repo
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 _ = tiny_model
 OPTIONS = {"latencyMs": 20000, "maxTokens": 12, "debounceMs": 0, "debounceMaxMs": 0, "retrieval": True,
-           "prefillIdleMs": 0}
+           "prefillIdleMs": 0, "memoryEnabled": True}
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +97,25 @@ async def test_the_index_is_built_with_progress_and_serves_the_prompt(client: La
                                retrieval=Retrieval(ix))
     assert got == want
     assert Retrieval(ix).retrieve(path, "".join(text.splitlines(keepends=True)[:n]), n)  # windows were in it
+
+
+async def test_the_token_memory_is_filled_from_the_index_and_follows_saves(client: LanguageClient, workspace):
+    await wait_index(client)
+    t0 = time.monotonic()
+    while (st := await command(client, "ckls.stats"))["memory"] is None or st["memory"]["files"] < 30:
+        assert time.monotonic() - t0 < 60, st["memory"]
+        await asyncio.sleep(0.1)
+    before = st["memory"]["tokens"]
+    path = os.path.join(workspace, "pkg4", "mod_4.py")
+    uri = "file://" + path
+    text = open(path).read()
+    open_doc(client, uri, text)
+    extra = "".join(f"def saved_function_{i}(argument_{i}):\n    return argument_{i} * {i}\n\n" for i in range(40))
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=text + extra)]))
+    client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri)))
+    while (st := await command(client, "ckls.stats"))["memory"]["tokens"] <= before:
+        assert time.monotonic() - t0 < 60, st["memory"]
+        await asyncio.sleep(0.1)
+    assert st["memory"]["files"] == 30

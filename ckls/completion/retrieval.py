@@ -85,7 +85,7 @@ class WorkspaceIndex:
             self._last = time.monotonic()
             self._cv.notify_all()
 
-    def _pace(self) -> None:
+    def pace(self) -> None:
         with self._cv:
             while not self._stopped:
                 wait = self._last + self.IDLE_S - time.monotonic()
@@ -99,7 +99,7 @@ class WorkspaceIndex:
             self.retrieval.changed()
             if done is not None:
                 done(rep)
-        return self.index.start_build(pace=self._pace, progress=progress, done=finished)
+        return self.index.start_build(pace=self.pace, progress=progress, done=finished)
 
     def saved(self, path: str, text: str | None = None) -> None:
         """A file was saved (text: its content, or None to read it): its windows and definitions are replaced."""

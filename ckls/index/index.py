@@ -517,6 +517,12 @@ class Index:
                     out.append(Definition(name, path, line, dtext, 1.0 / len(rows)))
         return out
 
+    @_recovers(list)
+    def texts(self) -> list[tuple[str, str]]:
+        """(path, text) of every indexed file, in path order (what a token memory of the repository is built from)."""
+        with self._lock:
+            return self.conn.execute("SELECT path, text FROM texts ORDER BY path").fetchall()
+
     def stats(self) -> dict:
         with self._lock:
             c = self.conn

@@ -1,6 +1,7 @@
 """The server's side of the repository index (ckls.completion.retrieval.WorkspaceIndex): built in the background
-once the workspace is known and `retrieval` is on, with work-done progress; a saved file re-indexed off the event
-loop; typing and completions make the build give way."""
+once the workspace is known and `retrieval` or `memory_enabled` is on, with work-done progress; a saved file
+re-indexed off the event loop; typing and completions make the build give way. With `memory_enabled`, the token
+memory (ckls.completion.memory) is filled from the index's files once it is built, and kept up to date on save."""
 from __future__ import annotations
 
 import asyncio
@@ -20,6 +21,7 @@ class IndexControl:
         self.ls = ls
         self.workspace: WorkspaceIndex | None = None
         self.status = "off"
+        self.memory = None  # RepoMemory attached to the engine, when memory_enabled
         self._token: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -45,7 +47,11 @@ class IndexControl:
     async def start(self) -> None:
         """Opens the workspace's index and builds what changed since the last session, in the background."""
         root = self.ls.root
-        if self.workspace is not None or not self.ls.settings.retrieval or not root or not os.path.isdir(root):
+        s = self.ls.settings
+        if self.workspace is not None:
+            self.refresh_memory()  # memory switched on, or a new model: filled from the index as it is
+            return
+        if not (s.retrieval or s.memory_enabled) or not root or not os.path.isdir(root):
             return
         self._loop = asyncio.get_running_loop()
         try:
@@ -68,8 +74,39 @@ class IndexControl:
     def _update(self, path: str, text: str) -> None:
         try:
             self.workspace.saved(path, text)
+            mem = self.memory
+            rel = self.workspace.index.rel(path)
+            if mem is not None and rel is not None:
+                mem.add_file(rel, text)
         except Exception:  # the next build reads the file again
             log.exception("index update failed for %s", path)
+
+    # ---- the token memory -------------------------------------------------------------------------------------
+    def refresh_memory(self) -> None:
+        """(Re)builds the token memory from the index in a worker thread when memory_enabled (with the loaded
+        model's tokenizer); detaches it when off."""
+        eng = self.ls.engine
+        if not self.ls.settings.memory_enabled or self.workspace is None or not eng.ready:
+            if self.memory is not None:
+                eng.attach_memory(None)
+                self.memory = None
+            return
+        if self._loop is not None:
+            self._loop.run_in_executor(None, self._build_memory)
+
+    def _build_memory(self) -> None:
+        from ckls.completion.memory import RepoMemory
+        try:
+            eng = self.ls.engine
+            mem = RepoMemory(eng.model.tokenizer, capacity_tokens=self.ls.settings.memory_tokens)
+            for path, text in self.workspace.index.texts():
+                self.workspace.pace()
+                mem.add_file(path, text)
+            self.memory = mem
+            eng.attach_memory(mem)
+            log.info("repository memory: %d tokens of %d files", mem.n_tokens, mem.n_files)
+        except Exception:  # completion goes on without it
+            log.exception("repository memory failed")
 
     def close(self) -> None:
         if self.workspace is not None:
@@ -100,6 +137,7 @@ class IndexControl:
                            f"({rep.indexed} indexed, {rep.unchanged} unchanged) in {rep.seconds:.1f} s")
         try:
             self._loop.call_soon_threadsafe(self._end_progress)
+            self._loop.call_soon_threadsafe(self.refresh_memory)
         except RuntimeError:
             pass
 

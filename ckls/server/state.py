@@ -168,6 +168,7 @@ class CklsServer(LanguageServer):
                 self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=self.model_status))
         if self.engine.ready:
             self.tuning.apply_saved()
+            self.indexing.refresh_memory()  # a memory is built with the loaded model's tokenizer
 
     def needs_reload(self, old: Settings) -> bool:
         s = self.settings
@@ -350,5 +351,7 @@ class CklsServer(LanguageServer):
                          "prefill_pending": eng.prefill_pending, "last": eng.last, **eng.counts}
         out["open_documents"] = len(self.docs.docs)
         out["index"] = self.indexing.status
+        mem = self.indexing.memory
+        out["memory"] = {"tokens": mem.n_tokens, "files": mem.n_files} if mem is not None else None
         out["settings"] = self.settings.as_dict()
         return out
