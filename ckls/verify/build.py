@@ -191,13 +191,16 @@ def _jailed(cmd: list[str], source: Path, workdir: Path) -> tuple[list[str], Pat
     if Path(cmd[0]).name in ("gcc", "cc", "clang"):  # debug info names the user's file, not the jail's copy
         inside.insert(1, f"-ffile-prefix-map=/build/{source.name}={source}")
     ro = {}
+    path = "/usr/local/bin:/usr/bin:/bin"
     exe = shutil.which(cmd[0])
-    if exe and not Path(exe).resolve().is_relative_to("/usr"):  # a toolkit outside /usr (e.g. /opt/cuda)
-        root = Path(exe).resolve().parent.parent
-        ro[str(root)] = str(root)
-        inside[0] = str(Path(exe).resolve())
+    if exe:  # by its full path, its folder first on PATH: a toolkit off the jail's PATH (/usr/local/cuda/bin)
+        real = Path(exe).resolve()
+        if not real.is_relative_to("/usr"):  # a toolkit outside /usr (e.g. /opt/cuda): mounted read-only
+            ro[str(real.parent.parent)] = str(real.parent.parent)
+        inside[0] = str(real)
+        path = f"{real.parent}:{path}"
     return jail.command(inside, ro=ro, rw={str(workdir): "/build"}, chdir="/build",
-                        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C"}), copy
+                        env={"PATH": path, "LC_ALL": "C"}), copy
 
 
 JAIL_MISSING = 126
