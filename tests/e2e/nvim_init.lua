@@ -1,15 +1,15 @@
 -- Drives ckls from a real Neovim (headless, `nvim --headless -u nvim_init.lua`) through Neovim's own LSP client:
--- start the server (vim.lsp.start on 0.8+, vim.lsp.start_client + vim.lsp.buf_attach_client on 0.7), open a Python
--- file, wait for the model, edit the buffer (didChange from Neovim's change tracking), then ask for
--- textDocument/completion and textDocument/inlineCompletion at the cursor, stop the client and write what happened
--- as JSON. Input: the JSON file named by $CKLS_NVIM_CONFIG ({cmd, root, file, line, col, new_line, settings,
--- init_options, result}). The test (test_neovim.py) reads the result and Neovim's LSP log.
+-- load the docs/editors.md snippet for this version (it starts `ckls serve` on FileType: vim.lsp.start on 0.8+,
+-- vim.lsp.start_client + vim.lsp.buf_attach_client on 0.7), open a Python file, wait for the model, edit the buffer
+-- (didChange from Neovim's change tracking), then ask for textDocument/completion and
+-- textDocument/inlineCompletion at the cursor, stop the client and write what happened as JSON. Input: the JSON
+-- file named by $CKLS_NVIM_CONFIG ({snippet, file, line, col, new_line, result}). The test (test_neovim.py) reads
+-- the result and Neovim's LSP log.
 local uv = vim.uv or vim.loop
 local cfg = vim.fn.json_decode(table.concat(vim.fn.readfile(os.getenv("CKLS_NVIM_CONFIG")), "\n"))
 local v = vim.version()
 local out = {
   version = string.format("%d.%d.%d", v.major, v.minor, v.patch),
-  api = vim.lsp.start and "vim.lsp.start" or "vim.lsp.start_client",
   has_inline_completion = vim.lsp.inline_completion ~= nil,
   log_path = vim.lsp.get_log_path(),
 }
@@ -44,35 +44,26 @@ end
 local function run()
   -- INFO: window/logMessage at Info lands in the log as [INFO]; a line the server writes on stderr as [ERROR]
   vim.lsp.set_log_level("info")
+  dofile(cfg.snippet) -- the docs/editors.md snippet for this version, as a user's init.lua holds it
   vim.cmd("edit " .. vim.fn.fnameescape(cfg.file))
   local buf = vim.api.nvim_get_current_buf()
   vim.bo[buf].filetype = "python" -- the languageId Neovim sends is the buffer's filetype
 
-  local config = {
-    name = "ckls",
-    cmd = cfg.cmd,
-    root_dir = cfg.root,
-    init_options = cfg.init_options,
-    settings = cfg.settings, -- what Neovim answers to workspace/configuration
-    on_exit = function(code, signal)
-      out.exit_code, out.exit_signal = code, signal
-    end,
-  }
-  local id
-  if vim.lsp.start then
-    id = vim.lsp.start(config, { bufnr = buf })
-  else
-    id = vim.lsp.start_client(config)
-    vim.lsp.buf_attach_client(buf, id)
-  end
-  if not id then
-    error("the client did not start", 0)
-  end
+  local client
+  wait(10000, function()
+    for _, c in pairs((vim.lsp.get_clients or vim.lsp.get_active_clients)()) do
+      if c.name == "ckls" and vim.lsp.buf_is_attached(buf, c.id) then
+        client = c
+      end
+    end
+    return client ~= nil
+  end, "the snippet to attach a client named ckls to the buffer")
+  local id = client.id
   wait(30000, function()
-    local c = vim.lsp.get_client_by_id(id)
-    return c ~= nil and c.initialized == true
+    return client.initialized == true
   end, "initialize")
-  out.capabilities = vim.lsp.get_client_by_id(id).server_capabilities
+  out.capabilities = client.server_capabilities
+  out.omnifunc = vim.bo[buf].omnifunc
 
   -- the model loads in the background: ckls.stats says when
   local deadline = uv.now() + 120000
@@ -112,8 +103,8 @@ local function run()
 
   vim.lsp.stop_client(id)
   wait(10000, function()
-    return out.exit_code ~= nil
-  end, "the server to exit")
+    return vim.lsp.get_client_by_id(id) == nil
+  end, "the client to stop")
 end
 
 local ok, err = xpcall(run, function(e)

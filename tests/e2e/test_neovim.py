@@ -1,6 +1,6 @@
-"""A client we did not write: a real Neovim, headless, drives `python -m ckls serve` over stdio through its own LSP
-client (tests/e2e/nvim_init.lua): start (vim.lsp.start_client + buf_attach_client on 0.7, vim.lsp.start on 0.8+),
-didOpen, the model loading, an edit made in the buffer (didChange), textDocument/completion and
+"""A client we did not write: a real Neovim, headless, drives `ckls serve` over stdio through its own LSP client
+(tests/e2e/nvim_init.lua), started by the docs/editors.md snippet for its version as written (vim.lsp.start_client +
+buf_attach_client on 0.7, vim.lsp.start on 0.8+; settings from the workspace's ckls.toml): didOpen, the model loading, an edit made in the buffer (didChange), textDocument/completion and
 textDocument/inlineCompletion at the cursor, shutdown. The suggestion must be the one the model gives for that
 text, the server must exit 0, and Neovim's LSP log must hold the server's log as [INFO] (window/logMessage) and no
 [ERROR] (Neovim files every stderr line of a server as [ERROR]).
@@ -13,18 +13,22 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from server_fixtures import SERVER_CMD, expected_completion, tiny_model
+from server_fixtures import expected_completion, tiny_model
 
 _ = tiny_model
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 INIT = HERE / "nvim_init.lua"
+DOCS = REPO / "docs" / "editors.md"
 REQUIRE = os.environ.get("CKLS_REQUIRE_NVIM") == "1"
 
 BEFORE = '''import os
@@ -43,8 +47,8 @@ def perimeter(width, height):
 LINE, NEW_LINE = 9, "    total = "
 COL = len(NEW_LINE)
 AFTER = BEFORE.replace("\n    \n", f"\n{NEW_LINE}\n")
-OPTIONS = {"latencyMs": 20000, "maxTokens": 24, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0,
-           "threads": 1}
+# the workspace's ckls.toml (the docs' snippets pass no settings)
+OPTIONS = {"latencyMs": 20000, "maxTokens": 24, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0, "threads": 1}
 
 
 def neovims() -> list:
@@ -82,39 +86,72 @@ def need(nvim) -> str:
     return nvim
 
 
-def drive(nvim: str, cmd: list[str], model: str, tmp_path: Path) -> tuple[dict, str, str]:
-    """Runs nvim_init.lua in `nvim` against the server started by `cmd`: (its result, Neovim's LSP log, a
-    description for failure messages)."""
+def snippets() -> dict[str, str]:
+    """The Neovim snippets of docs/editors.md by their `<!-- test_neovim: VERSION -->` mark."""
+    text = DOCS.read_text()
+    return dict(re.findall(r"<!-- test_neovim: (\S+) -->\s*```lua\n(.*?)```", text, re.S))
+
+
+def version_of(nvim: str) -> tuple[int, int]:
+    first = subprocess.run([nvim, "--version"], capture_output=True, text=True, timeout=30).stdout.split("\n")[0]
+    major, minor = re.match(r"NVIM v(\d+)\.(\d+)", first).groups()
+    return int(major), int(minor)
+
+
+def drive(nvim: str, tmp_path: Path, model: str, stderr_line: str = "") -> tuple[dict, str, str, int | None]:
+    """Runs nvim_init.lua in `nvim` with the docs' snippet for its version, a `ckls` on PATH (this checkout's, through
+    this Python; `stderr_line`: it writes that on stderr first) and a ckls.toml in the workspace: (the result,
+    Neovim's LSP log, a description for failure messages, the server's exit code)."""
     root = tmp_path / "work"
     root.mkdir()
     src = root / "geometry.py"
     src.write_text(BEFORE)
+    (root / "ckls.toml").write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in dict(OPTIONS, modelPath=model).items()))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exit_file = tmp_path / "server-exit"
+    shim = bin_dir / "ckls"
+    shim.write_text(f"""#!/bin/sh
+{f'echo {shlex.quote(stderr_line)} >&2' if stderr_line else ''}
+PYTHONPATH={shlex.quote(str(REPO))}${{PYTHONPATH:+:$PYTHONPATH}} {shlex.quote(sys.executable)} -m ckls "$@"
+echo $? > {shlex.quote(str(exit_file))}
+""")
+    shim.chmod(0o755)
+    version = "0.7" if version_of(nvim) < (0, 8) else "0.8"
+    snippet = tmp_path / "snippet.lua"
+    snippet.write_text(snippets()[version])
     result = tmp_path / "result.json"
-    settings = dict(OPTIONS, modelPath=model)
-    cfg = {"cmd": cmd, "root": str(root), "file": str(src), "line": LINE, "col": COL, "new_line": NEW_LINE,
-           "init_options": settings, "settings": {"ckls": settings}, "result": str(result)}
+    cfg = {"snippet": str(snippet), "file": str(src), "line": LINE, "col": COL, "new_line": NEW_LINE,
+           "result": str(result)}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    env = dict(os.environ, CKLS_NVIM_CONFIG=str(tmp_path / "cfg.json"))
+    env = dict(os.environ, CKLS_NVIM_CONFIG=str(tmp_path / "cfg.json"), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     for d in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):  # a fresh LSP log, no user config
         env[d] = str(tmp_path / d.lower())
-    # cwd: the checkout, where `python -m ckls` finds the same ckls as the other server tests
-    p = subprocess.run([nvim, "--headless", "-n", "-i", "NONE", "-u", str(INIT)], cwd=REPO, env=env,
+    p = subprocess.run([nvim, "--headless", "-n", "-i", "NONE", "-u", str(INIT)], cwd=root, env=env,
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
     assert result.exists(), f"nvim wrote no result (exit {p.returncode})\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
     out = json.loads(result.read_text())
+    out["snippet"] = version
     log_path = Path(out["log_path"])
     log = log_path.read_text(errors="replace") if log_path.exists() else ""
-    where = f"Neovim {out['version']} ({out['api']}); log {log_path}:\n{log[-4000:]}\nnvim stderr: {p.stderr[-2000:]}"
-    return out, log, where
+    where = (f"Neovim {out['version']} (docs snippet {version}); log {log_path}:\n{log[-4000:]}\n"
+             f"nvim stderr: {p.stderr[-2000:]}")
+    code = int(exit_file.read_text()) if exit_file.exists() else None
+    return out, log, where, code
+
+
+def test_the_docs_have_both_neovim_snippets():
+    s = snippets()
+    assert set(s) == {"0.7", "0.8"}
+    assert "vim.lsp.start_client(" in s["0.7"] and "vim.lsp.start(" not in s["0.7"]
+    assert "vim.lsp.start(" in s["0.8"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("nvim", neovims()[:1])
 def test_the_log_check_sees_a_stderr_line(nvim, tiny_model, tmp_path):
     """The control for the [ERROR] check below: a server that writes one line on stderr shows up as [ERROR]."""
-    nvim = need(nvim)
-    noisy = ["sh", "-c", 'echo "INFO ckls: a line on stderr" >&2; exec "$0" "$@"'] + SERVER_CMD
-    out, log, where = drive(nvim, noisy, tiny_model, tmp_path)
+    out, log, where, _ = drive(need(nvim), tmp_path, tiny_model, stderr_line="INFO ckls: a line on stderr")
     assert out["error"] is None, f"{out['error']}\n{where}"
     assert any("a line on stderr" in ln for ln in error_lines(log)), where
 
@@ -122,11 +159,11 @@ def test_the_log_check_sees_a_stderr_line(nvim, tiny_model, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("nvim", neovims())
 def test_neovim_gets_the_servers_completion(nvim, tiny_model, tmp_path):
-    out, log, where = drive(need(nvim), SERVER_CMD, tiny_model, tmp_path)
+    out, log, where, code = drive(need(nvim), tmp_path, tiny_model)
     assert out["error"] is None, f"{out['error']}\n{where}"
-    assert out["api"] == ("vim.lsp.start_client" if out["version"].startswith("0.7.") else "vim.lsp.start")
-    assert out["model"].startswith("loaded"), where
+    assert out["model"] == f"loaded {tiny_model}", where  # the workspace's ckls.toml was read
     assert "completionProvider" in out["capabilities"] and "inlineCompletionProvider" in out["capabilities"]
+    assert out["omnifunc"] == "v:lua.vim.lsp.omnifunc"
     assert out["buffer"] == AFTER.splitlines()
 
     uri = out["uri"]
@@ -144,7 +181,7 @@ def test_neovim_gets_the_servers_completion(nvim, tiny_model, tmp_path):
     inline_items = inline["items"] if isinstance(inline, dict) else inline
     assert [i["insertText"] for i in inline_items] == [want]
 
-    assert out["exit_code"] == 0 and not out["exit_signal"], where
+    assert code == 0, where
     assert not error_lines(log), where
     # the server's log did reach Neovim, through window/logMessage
     assert any("[INFO]" in ln and "ckls.engine: loaded" in ln for ln in log.splitlines()), where
