@@ -111,6 +111,11 @@ def test_lsp4ij_template_has_the_format_lsp4ij_reads():
     t = load(TEMPLATE / "template.json")
     assert template_problems(t) == []
     assert t["programArgs"]["default"].split()[0] == "ckls"
+    # LSP4IJ (0.20.0, ServerTemplateJsonDeserializer.getUrl) shows `url` as a link in the server's settings; a
+    # missing or null url becomes https://github.com/redhat-developer/lsp4ij/tree/main/docs/user-defined-ls/ckls.md,
+    # which does not exist, and "" hides the link. ckls has no public page to link to yet: keep "" until it has one
+    # that someone opened.
+    assert t["url"] == ""
     # the checker itself catches what LSP4IJ would reject
     assert template_problems({"name": "x", "programArgs": {"linux": 1}, "fileTypeMappings": [{"languageId": "c"}]})
 
@@ -133,6 +138,9 @@ def test_lsp4ij_settings_validate_and_the_server_accepts_them():
     merged, problems = Settings().merged(settings["ckls"], strict=True)
     assert problems == []
     assert load(TEMPLATE / "initializationOptions.json") == {}
+    # LSP4IJ 0.20.0 waits 300 ms after the last keystroke before it asks for inline completions
+    # (LSPInlineCompletionProvider.DEBOUNCE_DELAY; none for an explicit call): ckls adds no wait of its own there
+    assert merged.debounce_ms == 0 and merged.debounce_max_ms == 0
 
 
 def _check_mirror(props: dict, prefix: str, where: str, nested_tune: bool = False) -> None:
