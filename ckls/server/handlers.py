@@ -46,14 +46,14 @@ def create_server(settings: Settings | None = None) -> CklsServer:
     @ls.feature(types.INITIALIZED)
     async def initialized(ls: CklsServer, params: types.InitializedParams):
         await ls.pull_configuration()
-        await ls.load_model()
+        if ls.needs_reload():  # (a configuration change may have begun the load already)
+            await ls.load_model()
         await ls.indexing.start()
         if ls.settings.tune_enabled:
             await ls.tuning.start(auto=True)
 
     @ls.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: CklsServer, params: types.DidChangeConfigurationParams):
-        old = ls.settings
         caps = ls.client_capabilities
         if caps and caps.workspace and caps.workspace.configuration:
             await ls.pull_configuration()
@@ -61,7 +61,7 @@ def create_server(settings: Settings | None = None) -> CklsServer:
             problems = ls.apply_settings(params.settings if isinstance(params.settings, dict) else None)
             if problems:
                 ls.tell("settings ignored: " + "; ".join(problems))
-        if ls.needs_reload(old):
+        if ls.needs_reload():
             await ls.load_model()
         await ls.indexing.start()  # retrieval switched on: the index is built now
 

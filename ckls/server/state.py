@@ -71,6 +71,7 @@ class CklsServer(LanguageServer):
         self.engine = Engine(self.settings)
         self.scheduler = Scheduler(self.engine, self.settings, self.telemetry)
         self.model_status = "not loaded"
+        self.loaded_key: tuple | None = None  # model_key of the settings of the last load begun
         self.root: str | None = None
         self.place: tuple[str, int] | None = None   # (uri, line) of the latest request or edit
         self.places: OrderedDict[str, int] = OrderedDict()  # uri -> its latest line, kept across close/reopen
@@ -139,6 +140,8 @@ class CklsServer(LanguageServer):
 
     async def load_model(self) -> None:
         """(Re)loads the model the settings name, with work-done progress when the client supports it."""
+        self.model_status = "loading"  # before the first await: a handler running meanwhile sees this load
+        self.loaded_key = self.model_key(self.settings)
         token = None
         caps = self.client_capabilities
         if caps and caps.window and caps.window.work_done_progress:
@@ -151,7 +154,6 @@ class CklsServer(LanguageServer):
                 token = None
         self.scheduler.cancel_current()
         self.scheduler.cache.clear()
-        self.model_status = "loading"
         try:
             path = await asyncio.wrap_future(self.engine.load(self.settings))
             self.model_status = f"loaded {path}"
@@ -170,12 +172,17 @@ class CklsServer(LanguageServer):
             self.tuning.apply_saved()
             self.indexing.refresh_memory()  # a memory is built with the loaded model's tokenizer
 
-    def needs_reload(self, old: Settings) -> bool:
-        s = self.settings
-        return (old.resolved_model_path, old.n_ctx, old.n_threads, old.prefix_tokens, old.suffix_tokens,
-                old.extra_tokens, old.fim_order, old.max_tokens) != (
-            s.resolved_model_path, s.n_ctx, s.n_threads, s.prefix_tokens, s.suffix_tokens, s.extra_tokens,
-            s.fim_order, s.max_tokens) or not self.engine.ready
+    @staticmethod
+    def model_key(s: Settings) -> tuple:
+        """The settings a loaded model depends on."""
+        return (s.resolved_model_path, s.n_ctx, s.n_threads, s.prefix_tokens, s.suffix_tokens, s.extra_tokens,
+                s.fim_order, s.max_tokens)
+
+    def needs_reload(self) -> bool:
+        """Whether the settings now ask for another model than the one loaded or being loaded (a configuration
+        change that lands while the first load runs, with the same settings, loads nothing twice)."""
+        return self.model_key(self.settings) != self.loaded_key or (not self.engine.ready and
+                                                                    self.model_status != "loading")
 
     # ---- documents --------------------------------------------------------------------------------------------
     def opened(self, uri: str, text: str, language_id: str, version: int) -> None:
