@@ -200,3 +200,26 @@ def test_cursor_windows_middle_only(tok, texts):
     for t, g in ws:
         k = list(t).index(tok.fim_mid_id)
         assert (g[:k] == -1).all() and (g[k:] >= 0).all() and g[-1] == tok.eos_id
+
+
+def test_cursor_windows_carry_the_retrieved_windows_when_the_server_shows_them(tok, texts):
+    """With retrieval on, a round's examples have the head the server's prompt has: windows of the repository's
+    other files, as the index retrieves them (the same retriever the factory uses)."""
+    from ckls.index.windows import package_retriever
+
+    retrieve = package_retriever([{"path": p, "text": t} for p, t in texts])
+    calls = []
+
+    def spy(path, before, k):
+        out = retrieve(path, before, k)
+        calls.append((path, out))
+        return out
+
+    mk = dataset.SampleMaker(tok, seq_len=1024)
+    with_r = mk.cursor_windows(texts, 5, fim_rate=1.0, retrieve=spy)
+    without = mk.cursor_windows(texts, 5, fim_rate=1.0)
+    shown = [w for _, got in calls for w in got]
+    assert shown and all(p != where for p, got in calls for where, _ in got)  # never a file's own windows
+    assert len(with_r) >= len(without) // 2  # (the head takes room from the prefix; few examples grow too long)
+    flat = tok.decode([int(x) for t, _ in with_r for x in t])
+    assert sum(text.strip()[:60] in flat for _, text in shown) >= len(shown) // 2

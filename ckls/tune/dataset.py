@@ -185,14 +185,15 @@ class SampleMaker:
     def cursor_windows(self, files: list[tuple[str, str]], seed: int, fim_rate: float = 0.5,
                        spm_rate: float = 0.8, example_chars: int = cursors.CHARS_PER_EXAMPLE,
                        max_examples: int = 8, context_chars: int = cursors.TOTAL_CHARS,
-                       middle_only: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+                       middle_only: bool = False, retrieve=None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Windows shaped like the server's requests (ckls.fim.cursors, the base model's own layout): every file
         as plain text, packed; and for a share fim_rate of the files, examples with the cursor inside a line, at a
         block or line start, with a head of definitions from the repository's other files, each example its own
         window (dropped when longer than seq_len): one per example_chars characters of a file, at most
         max_examples, each at most context_chars of context. middle_only: the examples alone, their loss on the
         middle and its end-of-text only (what a completion is scored on). `files` are (path, text). Plain windows
-        only without FIM tokens."""
+        only without FIM tokens. retrieve(path, text before the cursor, k): the windows the server's index would
+        put at the head there (index.windows.package_retriever over the repository's files), when it serves them."""
         rng = np.random.default_rng(seed)
         # a shorter seq_len gets shorter contexts rather than only the examples that happen to be short
         context_chars = min(context_chars, int(self.seq_len * CONTEXT_CHARS_PER_TOKEN))
@@ -201,7 +202,8 @@ class SampleMaker:
             fim_rate = 0.0
         plain, examples = [], []
         for _, lay in cursors.package_layouts(docs, rng, fim_rate, spm_rate, example_chars, max_examples,
-                                              context_chars, pace=self.pace):
+                                              context_chars, pace=self.pace,
+                                              retriever=(lambda _docs: retrieve) if retrieve is not None else None):
             ids = self._encode_layout(lay)
             if cursors.is_example(lay):
                 if 2 <= len(ids) <= self.seq_len + 1:

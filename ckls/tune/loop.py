@@ -64,12 +64,13 @@ class TuneOptions:
     checkpoint_every: int = 1    # steps; kill -9 then loses at most this many
     seed: int = 0
     exclude: tuple[str, ...] = ()  # repo-relative paths never trained on nor used as held-out (a measurement's test set)
+    retrieval: bool = False      # cursor examples carry retrieved windows, as the server's prompts do with retrieval on
 
     @classmethod
     def from_settings(cls, s) -> "TuneOptions":
         return cls(rank=s.tune_rank, alpha=s.tune_alpha, lr=s.tune_lr, seq_len=s.tune_seq_len,
                    budget_s=float(s.tune_budget_s), max_steps=s.tune_max_steps,
-                   threads=s.tune_threads or min(os.cpu_count() or 1, 8))
+                   threads=s.tune_threads or min(os.cpu_count() or 1, 8), retrieval=s.retrieval)
 
 
 @dataclass
@@ -268,8 +269,8 @@ class EpochWindows:
     those exact token sequences (loss near 0 on them) rather than the code, which another cut of the same file
     already shows. A function of (seed, epoch) only, so a resumed round sees the same windows."""
 
-    def __init__(self, maker, files: list[tuple[str, str]], seed: int, opts: TuneOptions):
-        self.maker, self.files, self.seed, self.o = maker, files, seed, opts
+    def __init__(self, maker, files: list[tuple[str, str]], seed: int, opts: TuneOptions, retrieve=None):
+        self.maker, self.files, self.seed, self.o, self.retrieve = maker, files, seed, opts, retrieve
         self._epoch, self._windows, self._order = None, [], []
 
     def of(self, epoch: int) -> list:
@@ -280,7 +281,7 @@ class EpochWindows:
             if o.layout == "cursor":
                 w = self.maker.cursor_windows(self.files, s, o.fim_rate, example_chars=o.example_chars,
                                               max_examples=o.max_examples, context_chars=o.context_chars,
-                                              middle_only=o.middle_only)
+                                              middle_only=o.middle_only, retrieve=self.retrieve)
             else:
                 w = self.maker.windows(self.maker.encode([t for _, t in self.files], s))
             if w or self._epoch is None:  # (a later layout with nothing that fits keeps the one before)
@@ -495,13 +496,20 @@ class Tuner:
         o = self.opts
         maker = dataset.SampleMaker(model.tokenizer, o.seq_len, fim_rate=o.fim_rate, pace=self._pace)
         train_files = [(f.path, f.text) for f in fresh + replay]
+        train_retrieve = held_retrieve = None
+        if o.retrieval and o.layout == "cursor":  # as the server's index: the repository's other files (training
+            # examples never see held-out text; held-out examples see the whole repository, as a user's file does)
+            from ckls.index.windows import package_retriever
+            train_retrieve = package_retriever([{"path": p, "text": f.text} for p, f in by_path.items()
+                                                if p not in set(held)])
+            held_retrieve = package_retriever([{"path": p, "text": f.text} for p, f in by_path.items()])
         if o.layout == "cursor":  # what the server asks: examples at editor cursors, held-out ones too
             held_w = [w for w in maker.cursor_windows([(p, by_path[p].text) for p in held], 12345, 1.0,
-                                                      middle_only=o.middle_only)
+                                                      middle_only=o.middle_only, retrieve=held_retrieve)
                       if len(w[0]) > 1][: o.heldout_windows]
         else:
             held_w = maker.windows(maker.encode([by_path[p].text for p in held], 12345))[: o.heldout_windows]
-        epochs = EpochWindows(maker, train_files, seed, o)
+        epochs = EpochWindows(maker, train_files, seed, o, train_retrieve)
         windows = epochs.of(0)
         summ.windows = len(windows)
         if not windows:
