@@ -15,8 +15,9 @@ doing the same.
   python bench/latency.py --model m.gguf --files 8 --keys 200
   python bench/latency.py --synth small --soak 10000      # 10,000 requests: crash and RSS-growth check
   python bench/latency.py --model M --tune REPO           # and again while the server fine-tunes on REPO
-  python bench/latency.py --model M --retrieval REPO      # REPO is the workspace, indexed from empty while
-                                                          # its files are typed, retrieval in every prompt
+  python bench/latency.py --model M --workspace REPO [--retrieval]   # type files of REPO, the workspace; with
+                                                          # --retrieval it is indexed from empty meanwhile and
+                                                          # every prompt carries the retrieved windows
 
 --tune REPO: the server's workspace is REPO; the files are typed once as usual, then `ckls.tune.start` begins a
 round on REPO (schedule --tune-schedule, default "always": training takes every gap between keystrokes, the
@@ -349,7 +350,9 @@ async def run(args) -> dict:
     if args.no_quick:
         settings["quickStart"] = False
     rng = random.Random(args.seed)
-    files = pick_files(args.files, args.seed, site=os.path.abspath(args.retrieval) if args.retrieval else None)
+    if args.retrieval and not args.workspace:
+        raise SystemExit("--retrieval needs --workspace REPO")
+    files = pick_files(args.files, args.seed, site=os.path.abspath(args.workspace) if args.workspace else None)
     if not files:
         raise SystemExit("no third-party source files found in site-packages")
     if args.tune:
@@ -363,7 +366,8 @@ async def run(args) -> dict:
         settings["retrieval"] = True
         os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="ckls-bench-cache-")  # an empty index: built now
     c = Client(settings)
-    await c.start(args.threads, os.path.abspath(args.tune or args.retrieval) if args.tune or args.retrieval else None)
+    root = args.tune or args.workspace
+    await c.start(args.threads, os.path.abspath(root) if root else None)
     res = new_res()
     load0 = os.getloadavg()[0]
     cpu0 = proc_cpu_s(c.pid)
@@ -475,8 +479,9 @@ def main() -> int:
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--tune", metavar="REPO", help="type again while the server fine-tunes on REPO (see above)")
     ap.add_argument("--tune-schedule", default="always", choices=["always", "idle"])
-    ap.add_argument("--retrieval", metavar="REPO", help="the workspace is REPO (files typed from it), indexed from "
-                    "empty in the background while they are typed, retrieval in every prompt")
+    ap.add_argument("--workspace", metavar="REPO", help="the files typed come from REPO, the server's workspace")
+    ap.add_argument("--retrieval", action="store_true", help="retrieval on: the workspace is indexed from empty in "
+                    "the background while its files are typed, and every prompt carries the retrieved windows")
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
@@ -492,7 +497,7 @@ def main() -> int:
             synth_model(args.model, arch="qwen2", shape=shape, type=args.type, seed=0)
     out = asyncio.run(run(args))
     if not args.no_peer and not args.soak:
-        files = pick_files(args.files, args.seed, site=os.path.abspath(args.retrieval) if args.retrieval else None)
+        files = pick_files(args.files, args.seed, site=os.path.abspath(args.workspace) if args.workspace else None)
         out["peer"] = compare_runtimes(args.model, files, {"modelPath": args.model}, args.peer_prompts,
                                        args.threads, args.seed)
     print(json.dumps(out, indent=2, default=float))
