@@ -1,4 +1,5 @@
-"""Compiling a candidate: gcc -O3 and an ASan+UBSan build for C, nvcc for CUDA.
+"""Compiling a candidate: gcc -O3 and an ASan+UBSan build for C (and, for a kernel that starts threads, a
+ThreadSanitizer build with clang and LLVM's OpenMP runtime), nvcc for CUDA.
 
 The compiler runs in the jail (jail.py) on a copy of the source in the build folder: it sees /usr and that folder,
 nothing else, so `#include "~/.ssh/id_rsa"` or `.incbin "/proc/self/environ"` finds nothing to quote or embed.
@@ -26,6 +27,16 @@ NVCC = "nvcc"
 C_FLAGS = ["-std=gnu11", "-O3", "-march=native", "-fPIC", "-shared", "-fopenmp", "-Wall"]
 C_ASAN_FLAGS = ["-std=gnu11", "-O1", "-g", "-march=native", "-fPIC", "-shared", "-fopenmp",
                 "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+# ThreadSanitizer needs an OpenMP runtime whose synchronisation it can see. GCC's libgomp is not instrumented:
+# its barriers and thread pool are futexes and atomics TSan never sees, so every correct parallel loop is
+# reported (tried: an argmax over rows split by `omp parallel for` gives 7 reports). LLVM's libomp tells TSan
+# about each fork, join, barrier, task and lock through its tool interface (OMPT) when the archer tool library is
+# loaded: only the candidate's own races are left. So the TSan build is clang's, linked to libomp, run with
+# OMP_TOOL_LIBRARIES naming archer (Debian/Ubuntu: apt-get install clang libomp-dev).
+CLANG = "clang"
+C_TSAN_FLAGS = ["-std=gnu11", "-O1", "-g", "-march=native", "-fPIC", "-shared", "-fopenmp", "-fsanitize=thread",
+                "-fno-omit-frame-pointer"]
+TSAN_INSTALL_HINT = "apt-get install clang libomp-dev"
 BUILD_TIMEOUT_S = 120
 
 _DIAG = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?:(?P<col>\d+):)?\s*(?P<sev>fatal error|error|warning|note)"
@@ -49,6 +60,14 @@ cbrt cbrtf copysign copysignf ldexp ldexpf frexp frexpf modf modff nan nanf sinc
 __isnan __isnanf __isinf __isinff __finite __finitef __fpclassify __fpclassifyf __signbit __signbitf
 __exp_finite __expf_finite __log_finite __logf_finite __pow_finite __powf_finite
 """.split())
+# The TSan build (clang): LLVM's OpenMP entry points and the instrumentation's own calls into the TSan runtime —
+# memory accesses, function entry and exit, atomics and fences. Not the rest of its interface (__tsan_acquire,
+# __tsan_ignore_thread_begin, mutex annotations ...): with those a kernel could tell TSan a race is ordered.
+_ALLOWED_PREFIXES_TSAN = ("__kmpc_",)
+_TSAN_INSTRUMENTATION = re.compile(r"__tsan_(init|func_entry|func_exit|(unaligned_|volatile_)?(read|write)\d+"
+                                   r"|(read|write)_range|atomic\d+_\w+|atomic_(thread|signal)_fence"
+                                   r"|vptr_(read|update)|memcpy|memmove|memset)")
+_VARIANT_FLAGS = {"opt": C_FLAGS, "asan": C_ASAN_FLAGS, "tsan": C_TSAN_FLAGS}
 
 
 @dataclass
@@ -113,9 +132,56 @@ def undefined_symbols(so_path: str) -> list[str]:
     return syms
 
 
-def forbidden_symbols(so_path: str) -> list[str]:
-    return sorted({s for s in undefined_symbols(so_path)
-                   if s not in _ALLOWED and not s.startswith(_ALLOWED_PREFIXES)})
+def forbidden_symbols(so_path: str, variant: str = "opt") -> list[str]:
+    prefixes = _ALLOWED_PREFIXES + (_ALLOWED_PREFIXES_TSAN if variant == "tsan" else ())
+    return sorted({s for s in undefined_symbols(so_path) if s not in _ALLOWED and not s.startswith(prefixes)
+                   and not (variant == "tsan" and _TSAN_INSTRUMENTATION.fullmatch(s))})
+
+
+def uses_threads(so_path: str) -> bool:
+    """The kernel starts threads: its gcc build calls into libgomp's parallel entry points (GOMP_parallel,
+    GOMP_parallel_loop_*, GOMP_teams ...; a kernel may import no other way to start one). The contract's
+    `openmp` flag is not needed: a kernel with `num_threads(4)` runs threads whatever the contract says."""
+    return any(s.startswith(("GOMP_parallel", "GOMP_teams", "GOMP_task")) for s in undefined_symbols(so_path))
+
+
+_TSAN_PROBE: dict[str, str | None] = {}
+
+
+def tsan_toolchain(cc: str = CLANG) -> str | None:
+    """None when a ThreadSanitizer build of an OpenMP kernel can be made and run here (clang with its TSan
+    runtime, LLVM's libomp, the archer tool library under /usr, where the jail can see it); otherwise why not,
+    with what to install. Probed once (an empty OpenMP kernel is compiled)."""
+    if "why" not in _TSAN_PROBE:
+        why = None
+        if not shutil.which(cc):
+            why = f"{cc} not found"
+        else:
+            with tempfile.TemporaryDirectory(prefix="ckls-tsan-probe-") as d:
+                src = Path(d) / "p.c"
+                src.write_text("void ckls_p(int n, int *x) {\n#pragma omp parallel for\n"
+                               "for (int i = 0; i < n; i++) x[i] = i; }\n")
+                rc, log = _run([cc, *C_TSAN_FLAGS, "-o", str(Path(d) / "p.so"), str(src)], Path(d))
+                if rc != 0:
+                    why = f"{cc} cannot build with -fsanitize=thread -fopenmp: " + log.strip()[-200:]
+        if why is None and archer_library(cc) is None:
+            why = "LLVM's OpenMP tool library for ThreadSanitizer (libarcher.so) not found under /usr"
+        _TSAN_PROBE["why"] = None if why is None else f"{why} ({TSAN_INSTALL_HINT})"
+    return _TSAN_PROBE["why"]
+
+
+def archer_library(cc: str = CLANG) -> str | None:
+    """Path of libarcher.so beside the libomp that clang links (it must be under /usr: the jail shows only that)."""
+    rc, out = _run([cc, "-print-resource-dir"], Path("/"))
+    roots = []
+    if rc == 0 and out.strip().startswith("/"):  # /usr/lib/llvm-14/lib/clang/14.0.6 -> /usr/lib/llvm-14/lib
+        roots.append(Path(out.strip()).parent.parent)
+    roots.append(Path("/usr/lib/x86_64-linux-gnu"))
+    for r in roots:
+        p = (r / "libarcher.so").resolve()
+        if p.is_file() and p.is_relative_to("/usr"):
+            return str(p)
+    return None
 
 
 _RAW_SYSCALL = re.compile(r"\s(syscall|sysenter|int\s+\$0x80|svc\s+#?0x0|svc\s+#?0)\b")
@@ -155,7 +221,7 @@ def load_time_code(so_path: str, variant: str, cc: str = CC) -> list[str]:
     """Code that would run while the kernel loads (constructors, .init fragments, IFUNC resolvers): a kernel
     has none, and none may run before the cell's strictest filter holds. Compared with an empty kernel built
     the same way (the compiler's own entries)."""
-    flags = {"opt": C_FLAGS, "asan": C_ASAN_FLAGS}[variant]
+    flags = _VARIANT_FLAGS[variant]
     name = "baseline-" + cache.key(" ".join(flags), cache.compiler_id(cc)) + ".json"
     if variant not in _BASELINE and isinstance(cache.load_json(name), dict):
         _BASELINE[variant] = cache.load_json(name)
@@ -215,17 +281,19 @@ def _compile(cmd: list[str], source: Path, workdir: Path) -> tuple[int, str]:
     return rc, log.replace("/build/" + source.name, str(source)).replace("/build/", str(workdir) + "/")
 
 
-def build_c(source: str | Path, workdir: str | Path, variant: str = "opt", cc: str = CC) -> BuildResult:
+def build_c(source: str | Path, workdir: str | Path, variant: str = "opt", cc: str | None = None) -> BuildResult:
     source, workdir = Path(source).resolve(), Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    flags = {"opt": C_FLAGS, "asan": C_ASAN_FLAGS}[variant]
+    cc = cc or (CLANG if variant == "tsan" else CC)
+    flags = _VARIANT_FLAGS[variant]
     so = workdir / f"kernel_{variant}.so"
     cmd = [cc, *flags, "-o", str(so), str(source), "-lm"]
     rc, log = _compile(cmd, source, workdir)
     res = BuildResult(rc == 0, variant, str(so) if rc == 0 else None, cmd, log, parse_diagnostics(log),
                       unavailable=rc == JAIL_MISSING)
     if res.ok:
-        res.forbidden_symbols = forbidden_symbols(str(so)) + raw_syscalls(str(so)) + load_time_code(str(so), variant)
+        res.forbidden_symbols = (forbidden_symbols(str(so), variant) + raw_syscalls(str(so))
+                                 + load_time_code(str(so), variant, cc))
         if res.forbidden_symbols:
             res.ok = False
             res.log += "\nforbidden imports or instructions: " + ", ".join(res.forbidden_symbols)

@@ -101,7 +101,7 @@ class Answer:
 class Arena:
     """The shared memory of one cell: a read-write view, and the same bytes again read-only just above."""
 
-    def __init__(self, nbytes: int):
+    def __init__(self, nbytes: int, low: bool = False):
         self.nbytes = (nbytes + 4095) & ~4095
         self.limit = self.nbytes  # alloc() hands out [0, limit); the CUDA cell keeps a tail for its warm-up
         self.fd = os.memfd_create("ckls-arena", os.MFD_CLOEXEC)
@@ -109,8 +109,11 @@ class Arena:
         self.ro_fd = os.open(f"/proc/self/fd/{self.fd}", os.O_RDONLY | os.O_CLOEXEC)
         self.map = mmap.mmap(self.fd, self.nbytes)
         self.bytes = np.frombuffer(self.map, np.uint8)
-        # Where the cell maps it: a random page-aligned spot, so the place is no tell either.
-        self.addr = (0x500000000000 + random.SystemRandom().randrange(1 << 28) * 4096)
+        # Where the cell maps it: a random page-aligned spot, so the place is no tell either. low: below 512 GiB,
+        # for the ThreadSanitizer cell, whose runtime reserves (and makes inaccessible) everything from there to
+        # the heap except its own shadow and the program's regions; the low 512 GiB are application memory for it.
+        base, spots = (0x1000000000, 1 << 24) if low else (0x500000000000, 1 << 28)
+        self.addr = base + random.SystemRandom().randrange(spots) * 4096
         self.top = 0
 
     def reset(self) -> None:
@@ -140,15 +143,26 @@ class Arena:
                 pass
 
 
-def build_cell(spec: KernelSpec, workdir: str | Path, sanitizer: bool, cc: str = "gcc") -> tuple[str | None, str]:
-    """Compile the cell for this contract; (path, log)."""
+def sanitizer_kind(sanitizer) -> str | None:
+    """None, "asan" (ASan+UBSan; True means this) or "tsan" (ThreadSanitizer)."""
+    return None if not sanitizer else ("asan" if sanitizer is True else str(sanitizer))
+
+
+def build_cell(spec: KernelSpec, workdir: str | Path, sanitizer=False, cc: str | None = None) -> tuple[str | None, str]:
+    """Compile the cell for this contract; (path, log). sanitizer: False, True or "asan" (ASan+UBSan, gcc), "tsan"
+    (ThreadSanitizer, clang, linked to LLVM's libomp like the kernel's TSan build: a sanitizer's runtime must be
+    in the program, not in the kernel's shared object)."""
     workdir = Path(workdir)
     stub = stub_source(spec)
     (workdir / "stub.h").write_text(stub)
-    exe = workdir / ("cell_asan" if sanitizer else "cell")
+    kind = sanitizer_kind(sanitizer)
+    cc = cc or ("clang" if kind == "tsan" else "gcc")
+    exe = workdir / {None: "cell", "asan": "cell_asan", "tsan": "cell_tsan"}[kind]
     flags = ["-std=gnu11", "-O2", "-Wall", "-Wl,-z,relro,-z,now"]
-    if sanitizer:
+    if kind == "asan":
         flags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+    elif kind == "tsan":
+        flags += ["-fsanitize=thread", "-fopenmp", "-DCELL_OMP_INIT", "-fno-omit-frame-pointer", "-g"]
     name = "cell-" + cache.key(stub, CELL_SOURCE.read_text(), " ".join(flags), cache.compiler_id(cc))
     if cache.fetch(name, exe):  # the same contract was judged before: the same cell
         return str(exe), ""
@@ -177,7 +191,7 @@ class Cell:
     n_filters = 2  # seccomp programs, in descriptors 6, 7 ...
 
     def _programs(self, arena: tuple[int, int], pid: int) -> tuple[bytes, ...]:
-        return seccomp.programs(arena, pid, relaxed_open=self.sanitizer)
+        return seccomp.programs(arena, pid, relaxed_open=bool(self.sanitizer))
 
     def _started(self) -> None:
         """After the cell said it is ready (the CUDA cell makes its warm-up call here)."""
@@ -187,8 +201,11 @@ class Cell:
         inner = ["/cell/" + os.path.basename(self.exe), "/cell/" + os.path.basename(self.so),
                  hex(self.arena.addr), str(self.arena.nbytes)]
         env = {"PATH": "/usr/bin", "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "passive", **self.env}
-        # The sanitizer runtime reads /proc/self/maps as it starts: that cell gets its own /proc (and PID namespace).
-        return jail.command(inner, ro={cell_dir: "/cell"}, env=env, setuid=True, proc=self.sanitizer)
+        # The sanitizer runtimes read /proc/self/maps as they start: that cell gets its own /proc (and PID namespace).
+        # The ThreadSanitizer cell: LLVM's libomp registers itself in a file in /dev/shm and TSan keeps its read-only
+        # shadow in a file in /tmp; both are the jail's own empty tmpfs, writable by anyone, discarded with it.
+        return jail.command(inner, ro={cell_dir: "/cell"}, env=env, setuid=True, proc=bool(self.sanitizer),
+                            open_tmp=self.sanitizer == "tsan")
 
     def start(self) -> None:
         self.close()
@@ -303,18 +320,21 @@ class Cell:
         return died_reason(rc, tail, starting=(what == "start"))
 
 
-_FRAME = re.compile(r"\((/cell/([^+)\s]+))\+(0x[0-9a-fA-F]+)\)")
+_FRAME = re.compile(r"\(((?:/cell/)?([\w.+-]+))\+(0x[0-9a-fA-F]+)\)")
 
 
 def symbolize(log: str, cell_dir: str) -> str:
-    """Sanitizer frames "(/cell/kernel_asan.so+0x122a)" made readable here, where the files are: "in add
-    /path/kernel.c:12". The cell itself cannot (no symbolizer may run inside it)."""
+    """Sanitizer frames "(/cell/kernel_asan.so+0x122a)" (ThreadSanitizer: "(kernel_tsan.so+0x122a)") made
+    readable here, where the files are: "in add /path/kernel.c:12". The cell itself cannot (no symbolizer may run
+    inside it). Frames of other modules (libc, libomp) stay as they are."""
     cache: dict[tuple[str, str], str] = {}
 
     def one(m):
         key = (m.group(2), m.group(3))
+        host = os.path.join(cell_dir, m.group(2))
+        if m.group(2).startswith(".") or not os.path.isfile(host):
+            return m.group(0)
         if key not in cache:
-            host = os.path.join(cell_dir, m.group(2))
             try:
                 p = subprocess.run(["addr2line", "-f", "-C", "-e", host, m.group(3)], capture_output=True,
                                    text=True, timeout=10)
@@ -335,6 +355,66 @@ def sanitizer_summary(first: str, log: str) -> str:
                    if ln.strip().startswith(("READ of size", "WRITE of size"))), "")
     where = first_frame(log)
     return head + (f", {access}" if access else "") + (f" in {where}" if where else "")
+
+
+_TSAN_ACCESS = re.compile(r"^\s*(Previous |)(atomic |)(read|write) of size (\d+) at \S+ by (main thread|thread T\d+)",
+                          re.IGNORECASE)
+
+
+def _tsan_where(lines: list[str]) -> str:
+    """The first frame of an access's stack that is in the candidate's code: "argmax_rows.c:15 (in an OpenMP
+    parallel region)"."""
+    for line in lines:
+        line = line.strip()
+        if not line.startswith("#"):
+            break
+        m = re.search(r" in (\S+) (\S+):(\d+)", line)
+        if m and not m.group(2).endswith(("cell.c", "stub.h")):
+            func, path, num = m.group(1), m.group(2), int(m.group(3))
+            what = "an OpenMP parallel region" if func.startswith(".omp_outlined") else func
+            return f"{os.path.basename(path)}:{num} (in {what}{_source_line(path, num)})"
+    return "a frame outside the kernel"
+
+
+def _source_line(path: str, num: int) -> str:
+    """": `best = row[0];`", the line of the kernel's source a report names (the judge's copy of it)."""
+    try:
+        with open(path, errors="replace") as f:
+            for i, text in enumerate(f, 1):
+                if i == num:
+                    text = " ".join(text.split())
+                    return f": `{text[:80]}`" if text else ""
+    except OSError:
+        pass
+    return ""
+
+
+def tsan_summary(log: str) -> str:
+    """ThreadSanitizer's report in one line: "data race: thread T2 writes 8 bytes at argmax.c:15 (in an OpenMP
+    parallel region) while thread T1 read them at argmax.c:12 without synchronisation (stack of main thread)"."""
+    lines = log.splitlines()
+    start = next((i for i, ln in enumerate(lines) if "WARNING: ThreadSanitizer:" in ln), None)
+    if start is None:
+        return "ThreadSanitizer: " + next((ln.strip() for ln in lines if "ThreadSanitizer" in ln), "a report")
+    kind = lines[start].split("WARNING: ThreadSanitizer:", 1)[1].split("(pid=")[0].strip()
+    accesses, location = [], ""
+    for i in range(start + 1, min(len(lines), start + 80)):
+        m = _TSAN_ACCESS.match(lines[i])
+        if m:
+            verb = ("atomically " if m.group(2) else "") + ("writes" if m.group(3).lower() == "write" else "reads")
+            if m.group(1):
+                verb = verb.replace("writes", "wrote").replace("reads", "read")
+            accesses.append(f"{m.group(5)} {verb} {m.group(4)} bytes at {_tsan_where(lines[i + 1:i + 12])}")
+        elif lines[i].strip().startswith("Location is ") and not location:
+            location = lines[i].strip()[len("Location is "):].rstrip(".")
+        elif lines[i].startswith("SUMMARY:"):
+            break
+    text = f"ThreadSanitizer: {kind}"
+    if accesses:
+        text += ": " + accesses[0]
+        if len(accesses) > 1:
+            text += " while " + accesses[1] + " without synchronisation"
+    return text + (f" ({location})" if location else "")
 
 
 def first_frame(log: str) -> str | None:
@@ -373,9 +453,9 @@ class CellKernel:
     """The contract's calls through a cell: buffers live in its arena, arguments go as words."""
 
     def __init__(self, spec: KernelSpec, exe: str, so_path: str, log_path: str, timeout_s: float,
-                 sanitizer: bool = False, arena_mb: int = 1024, env: dict | None = None):
+                 sanitizer=False, arena_mb: int = 1024, env: dict | None = None):
         self.spec, self.sanitizer = spec, sanitizer
-        self.arena = Arena(arena_mb << 20)
+        self.arena = Arena(arena_mb << 20, low=sanitizer_kind(sanitizer) == "tsan")
         self.cell = Cell(exe, so_path, self.arena, log_path, timeout_s, sanitizer=sanitizer, env=env)
         self.threads = 1
         self.last: Answer | None = None
@@ -404,7 +484,8 @@ class CellKernel:
         except CellDied as d:
             if d.reason == "sanitizer":
                 d.log_tail = symbolize(d.log_tail, os.path.dirname(self.cell.exe))
-                d.detail = sanitizer_summary(d.detail, d.log_tail)
+                d.detail = (tsan_summary(d.log_tail) if "ThreadSanitizer" in d.detail
+                            else sanitizer_summary(d.detail, d.log_tail))
             raise
         return self.last.seconds
 

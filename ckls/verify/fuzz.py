@@ -188,6 +188,24 @@ def sanitizer_plan(spec: KernelSpec, seed: int) -> list[dict]:
     return [c for c in plan(spec, seed) if not c["tag"].startswith(big)]
 
 
+TSAN_THREADS = 4
+
+
+def tsan_plan(spec: KernelSpec, seed: int) -> list[dict]:
+    """The cases re-run under ThreadSanitizer, for a kernel that starts threads. TSan sees a race whenever two
+    threads touch the same memory without an order between them, however the run interleaves, so a few cases
+    suffice, each at TSAN_THREADS threads: sizes one, tile+1 and a prime, "large", and the big shapes (the
+    typical size, the maximum, the 2^16 region: where a kernel may only go parallel above a threshold), each
+    big case where the original computes its references quickly enough (as in the plan)."""
+    want = ("shape one", "shape tile+1", "shape prime", "shape large", "shape typical", "shape max", "shape 2^16")
+    out, seen = [], set()
+    for c in plan(spec, seed):
+        if c["tag"] in want and c["tag"] not in seen:
+            seen.add(c["tag"])
+            out.append(dict(c, threads=TSAN_THREADS))
+    return out
+
+
 def cuda_sanitizer_plan(spec: KernelSpec, seed: int) -> list[dict]:
     """The few cases each compute-sanitizer tool runs (it slows kernels down a lot): sizes one, tile+1,
     a prime and one mixed shape, and a misaligned layout; all but the first have tails."""

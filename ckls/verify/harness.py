@@ -8,7 +8,7 @@ objects, the original, the references or the comparison; this process never load
 
 Protocol: one JSON request per line on stdin, one JSON answer per line on the file descriptor named in argv.
 Requests:
-  init  {spec, so, ref, numpy?, guard_pad, cell?, sanitizer?, timeout_s?, hold_s?, scribble?, cuda_sanitizer?}
+  init  {spec, so, ref, numpy?, guard_pad, cell?, sanitizer? (true/"asan", "tsan"), timeout_s?, hold_s?, scribble?, cuda_sanitizer?}
                                                load the originals; start the cell
   case  {case}                                 one differential test case (see run_case)
   naive {sizes, seed, trials}                  the KernelBench-style check, for comparison only
@@ -68,7 +68,7 @@ class Judge:
                                          wrapper=self.cuda_sanitizer)
         else:
             self.kernel = CellKernel(self.spec, req["cell"], req["so"], os.path.abspath("cell.log"),
-                                     float(req.get("timeout_s", 30.0)), sanitizer=bool(req.get("sanitizer")),
+                                     float(req.get("timeout_s", 30.0)), sanitizer=req.get("sanitizer") or False,
                                      arena_mb=int(req.get("arena_mb", 1024)), env=req.get("cell_env"))
         self.ref = load_function(req["ref"])
         self.numpy_fn = load_function(req["numpy"]) if req.get("numpy") else None

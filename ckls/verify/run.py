@@ -17,7 +17,7 @@ from .bench import gpu_hardware_flags, hardware_flags, speedup
 # Hypothesis keeps an example store under ./.hypothesis by default: the judge runs in the user's workspace (the
 # server's cwd) and keeps nothing between runs (database=None), so any store goes to a temp folder instead.
 os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "ckls-hypothesis"))
-from .fuzz import cuda_sanitizer_plan, hypothesis_strategy, plan, sanitizer_plan, shrink_candidates
+from .fuzz import cuda_sanitizer_plan, hypothesis_strategy, plan, sanitizer_plan, shrink_candidates, tsan_plan
 from .report import ERROR, FAIL, PASS, UNVERIFIED, Failure, Report, repro_command
 from .sandbox import Crash, Limits, Worker, isolation
 from .spec import KernelSpec, eval_expr
@@ -154,6 +154,10 @@ def _verify(rep, ref, kernel, spec, spec_path, budget, seed, only_case, limits, 
         _asan(rep, spec, init, builds, limits, seed, only_case, counts, say)
         if rep.verdict != PASS:
             return
+        if spec.openmp or build_mod.uses_threads(builds[0].so_path):
+            _tsan(rep, spec, kernel, init, work, limits, seed, only_case, counts, say)
+            if rep.verdict != PASS:
+                return
     if budget.bench_s > 0 and only_case is None:
         _bench(rep, spec, init, limits, seed, budget, say)
 
@@ -210,6 +214,58 @@ def _asan(rep, spec, init, builds, limits, seed, only_case, counts, say) -> None
                 rep.verdict = ERROR if r.get("check") == "harness_error" else FAIL
                 rep.failure = _failure(r, "sanitizer", case)
                 return
+
+
+TSAN_OPTIONS = ("halt_on_error=1:exitcode=66:symbolize=0:report_signal_unsafe=0:detect_deadlocks=0:"
+                # libomp is not instrumented; archer gives TSan its synchronisation, and reports whose every frame
+                # is inside it are noise archer asks us to drop (it prints so when this is missing)
+                "ignore_noninstrumented_modules=1")
+
+
+def _tsan(rep, spec, kernel, init, work, limits, seed, only_case, counts, say) -> None:
+    """ThreadSanitizer, for a kernel that starts threads: a clang build linked to LLVM's libomp, run in its own
+    cell with the archer tool (build.py says why not gcc's libgomp), a few cases at several threads. A race is a
+    FAIL naming both accesses; a toolchain without it is UNVERIFIED, never a silent PASS."""
+    why = build_mod.tsan_toolchain()
+    if why:
+        rep.verdict = UNVERIFIED
+        rep.reasons.append("the kernel starts threads, but ThreadSanitizer cannot run here: " + why +
+                           "; races were looked for only by repeated calls at several thread counts (not PASS)")
+        return
+    say("  ThreadSanitizer re-run")
+    b = build_mod.build_c(kernel, work, "tsan")
+    rep.builds.append(b.to_dict())
+    if not b.ok and b.forbidden_symbols:
+        rep.verdict, rep.failure = FAIL, Failure("forbidden_symbol", "imports " + ", ".join(b.forbidden_symbols),
+                                                 "build")
+        rep.reasons.append(rep.failure.detail)
+        return
+    if not b.ok:
+        first = next((d for d in b.diagnostics if d.severity == "error"), None)
+        rep.verdict = UNVERIFIED
+        rep.reasons.append("the kernel starts threads, but clang could not build it for ThreadSanitizer (" +
+                           (f"{first.line}: {first.message}" if first else b.log.strip()[-200:]) +
+                           "); races were looked for only by repeated calls (not PASS)")
+        return
+    exe, log = cell_mod.build_cell(spec, work, "tsan")
+    if exe is None:
+        rep.verdict, rep.failure = ERROR, Failure("harness_error", "the judge's ThreadSanitizer cell did not "
+                                                  "build: " + log.strip()[-300:], "build")
+        return
+    env = {"TSAN_OPTIONS": TSAN_OPTIONS, "OMP_TOOL_LIBRARIES": build_mod.archer_library(),
+           "ARCHER_OPTIONS": "verbose=0"}
+    sinit = dict(init, so=b.so_path, guard_pad=0, settle_s=0, cell=exe, sanitizer="tsan", cell_env=env)
+    with Worker(sinit, limits, sanitizer=True, isolate=False) as sw:
+        for case in ([only_case] if only_case is not None else tsan_plan(spec, seed)):
+            counts["threadsanitizer"] = counts.get("threadsanitizer", 0) + 1
+            r = _case_result(sw, case)
+            if r.get("ok"):
+                if r.get("skipped") and r["skipped"] not in rep.reasons:
+                    rep.reasons.append(r["skipped"])
+                continue
+            rep.verdict = ERROR if r.get("check") == "harness_error" else FAIL
+            rep.failure = _failure(r, "threadsanitizer", case)
+            return
 
 
 SANITIZER_TOOLS = ("memcheck", "racecheck", "initcheck", "synccheck")

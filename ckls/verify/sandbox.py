@@ -316,9 +316,13 @@ def signal_name(n: int) -> str:
 
 
 def sanitizer_excerpt(log: str) -> str:
-    """The head of an ASan/UBSan report (error line, first frames, summary), or "" when there is none."""
+    """The head of an ASan/UBSan report (error line, first frames, summary), or a ThreadSanitizer report whole
+    up to its summary (both accesses and where the memory lives), or "" when there is none."""
     lines = log.splitlines()
     for i, line in enumerate(lines):
+        if "WARNING: ThreadSanitizer:" in line:
+            end = next((j for j in range(i, min(len(lines), i + 80)) if lines[j].startswith("SUMMARY:")), i + 40)
+            return "\n".join(lines[i:end + 1])
         if "ERROR: AddressSanitizer" in line or "ERROR: LeakSanitizer" in line or "runtime error:" in line:
             head = lines[i:i + 14]
             summary = [ln for ln in lines[i:] if ln.startswith("SUMMARY:")][:1]

@@ -34,6 +34,9 @@
 #ifdef __x86_64__
 #include <immintrin.h>
 #endif
+#ifdef CELL_OMP_INIT
+#include <omp.h>
+#endif
 
 #include "stub.h" /* generated per contract: CELL_NWORDS, CELL_NPTRS, cell_ptr_words[], cell_invoke() */
 
@@ -202,6 +205,15 @@ int main(int argc, char **argv) {
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGSYS, &sa, NULL);
 
+#ifdef CELL_OMP_INIT
+    /* The ThreadSanitizer cell is linked to LLVM's libomp, which starts on its first call: it loads the tool named
+     * by OMP_TOOL_LIBRARIES (archer, which tells TSan about OpenMP's synchronisation) and registers itself in a
+     * file it creates in /dev/shm (LLVM 14 aborts when it cannot). Both are done here, by the cell's own reference
+     * (the kernel, loaded RTLD_LOCAL later, cannot interpose it), before any filter and before any code of the
+     * candidate is loaded: only the cell and libraries under /usr run now, as nobody, in the jail, whose /tmp and
+     * /dev/shm are its own empty tmpfs. */
+    (void)omp_get_max_threads();
+#endif
     /* The filters name this process (signals and scheduling only for itself): the judge builds them once it
      * knows the pid, writes them into descriptors 6 and 7, and says go. */
     struct answer a = {MAGIC_ANS, 0, 0, 0, 0, (uint64_t)getpid()};
