@@ -54,12 +54,13 @@ class Retrieval:
 
 class WorkspaceIndex:
     """The workspace's index as the server keeps it: built in a background thread that gives way to the user
-    (pace: no file is read while a completion runs or within IDLE_S of a keystroke), updated file by file on save,
+    (pace: no file is read while a completion runs, within IDLE_S of a keystroke, or while busy() — the engine
+    finishing a full prompt in the background), updated file by file on save,
     and the Retrieval the prompts read from. Progress: progress(done, total); done(report or None)."""
 
     IDLE_S = 0.25
 
-    def __init__(self, root: str, state_dir: str | None = None, warn=None):
+    def __init__(self, root: str, state_dir: str | None = None, warn=None, busy=None):
         from ckls.config import workspace_state_dir
         from ckls.index import Index
 
@@ -69,6 +70,7 @@ class WorkspaceIndex:
         self._last = 0.0
         self._cv = threading.Condition()
         self._stopped = False
+        self.busy = busy or (lambda: False)  # more work that goes first (the engine's background prefill)
 
     # ---- the server's side: typing and completions ----------------------------------------------------------
     def touch(self) -> None:
@@ -89,7 +91,7 @@ class WorkspaceIndex:
         with self._cv:
             while not self._stopped:
                 wait = self._last + self.IDLE_S - time.monotonic()
-                if self._busy == 0 and wait <= 0:
+                if self._busy == 0 and wait <= 0 and not self.busy():
                     return
                 self._cv.wait(timeout=max(wait, 0.02))
 

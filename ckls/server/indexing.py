@@ -55,7 +55,7 @@ class IndexControl:
             return
         self._loop = asyncio.get_running_loop()
         try:
-            self.workspace = WorkspaceIndex(root, warn=self._warn)
+            self.workspace = WorkspaceIndex(root, warn=self._warn, busy=lambda: self.ls.engine.prefill_pending)
         except Exception as exc:  # an unwritable cache folder: completion goes on without the index
             log.exception("index unavailable")
             self.status = f"unavailable: {exc}"
