@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from eval_projects import PROJECTS, fetch  # noqa: E402
 
-from ckls.eval.paired import bootstrap  # noqa: E402
+from ckls.stats import bootstrap  # noqa: E402
 
 
 def mix_cost(mem, model, contexts: list[list[int]], reps: int = 3) -> dict:

@@ -27,7 +27,7 @@ from ckls.completion.context import ExtraContext  # noqa: E402
 from ckls.eval.samples import make_samples  # noqa: E402
 from ckls.fim.split import source_files, split_files  # noqa: E402
 from eval_projects import fetch  # noqa: E402
-from ckls.eval.paired import bootstrap  # noqa: E402
+from ckls.stats import bootstrap  # noqa: E402
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 WINDOW, STEP, QUERY_LINES = 20, 10, 15

@@ -281,3 +281,36 @@ def test_excluded_files_are_neither_trained_nor_held_out(models, repo, tmp_path)
     st = checkpoint.read_json(t.state_path)
     assert s.status == "trained" and 1 <= s.dropped["excluded"] <= len(test_set)  # (vendor/ is dropped anyway)
     assert not set(test_set) & (set(st["trained"]) | set(st["heldout"]))
+
+
+def test_the_served_adapter_passes_the_completion_gate(models, repo, tmp_path):
+    """A round serves its adapter only when held-out completions (middles at cursors of the held-out files, in the
+    server's prompt) get likelier with it, the 95% interval of the paired gain above 0; the gate's figures are in
+    the round's summary either way. An adapter that changes nothing (B = 0) cannot pass."""
+    from ckls.tune.dataset import SampleMaker, scan
+    from ckls.tune.loop import serving_gate
+
+    base = models.get("qwen2", "tiny", "f32")
+    t = Tuner(repo, base, TuneOptions(rank=4, max_steps=6, eval_every=2, threads=1, heldout_frac=0.2, lr=3e-3),
+              str(tmp_path / "state"))
+    s = t.run()
+    print(s)
+    assert s.status == "trained"
+    if s.heldout_best is not None and s.heldout_before is not None and s.heldout_best < s.heldout_before:
+        g = s.gate
+        assert g is not None and g["windows"] > 0 and {"nll_base", "nll_adapter", "gain", "ci95", "passed"} <= set(g)
+        assert (s.adapter is not None) == g["passed"] or os.path.isfile(t.adapter_path) == g["passed"]
+        if not g["passed"]:
+            assert "not served" in s.message
+    m = load_model(base, n_ctx=512, n_threads=1)
+    try:
+        zero = LoraAdapter.for_model(m, rank=4, alpha=8.0, seed=0)  # B starts at 0: the model is unchanged
+        path = str(tmp_path / "zero.gguf")
+        write_adapter(path, zero.to_weights("qwen2", {}))
+        mk = SampleMaker(m.tokenizer, 512)
+        texts = [(f.path, f.text) for f in scan(repo).files]
+        ws = mk.cursor_windows(texts, 1, 1.0, middle_only=True)[:8]
+        g = serving_gate(m, lora, path, ws)
+        assert g["windows"] == len(ws) > 0 and abs(g["gain"]) < 1e-9 and not g["passed"]
+    finally:
+        m.close()

@@ -13,15 +13,7 @@ import sys
 
 import numpy as np
 
-
-def bootstrap(diff, n: int = 10000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile interval of the mean of paired differences."""
-    d = np.asarray(diff, dtype=np.float64)
-    if d.size == 0:
-        return 0.0, 0.0
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, len(d), size=(n, len(d)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+from ckls.stats import bootstrap
 
 
 def compare(base: list[dict], other: list[dict], kind: str = "line", measure: str = "em") -> dict:

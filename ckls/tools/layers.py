@@ -22,14 +22,15 @@ ALLOWED: dict[str, set[str]] = {
     "fim": set(),                 # the prompt layout and data rules: torch-free, tokenizer-agnostic
     "verify": {"usage"},          # the judge depends on nothing it judges
     "atomic": set(),              # the one atomic write (fsync of file and folder)
+    "stats": set(),               # the one paired statistic (bootstrap interval of a mean difference)
     "usage": set(),               # the one rule for command-line usage errors (a line, exit status 2)
     "syntax": {"fim"},            # tree-sitter grammars, scopes, definitions: shared by completion and the index
     "config": {"fim", "models"},
     "runtime": {"native", "models", "fim", "atomic"},
     "index": {"fim", "runtime", "syntax"},  # the repository index (SQLite): shared by completion, tune and eval
     "completion": {"runtime", "fim", "models", "config", "index", "syntax"},
-    "tune": {"runtime", "fim", "config", "models", "index", "atomic"},
-    "eval": {"completion", "runtime", "fim", "config", "models", "index", "syntax"},
+    "tune": {"runtime", "fim", "config", "models", "index", "atomic", "stats"},
+    "eval": {"completion", "runtime", "fim", "config", "models", "index", "syntax", "stats"},
     # the model factory (torch; its GPU machines have no native build): nothing imports it; of the runtime only
     # the GGUF writer, which imports without the native build; the index for the retrieved windows of its prompts
     "train": {"fim", "runtime.gguf_write", "atomic", "index"},

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ckls import atomic
+from ckls.stats import bootstrap
 from ckls.config import workspace_state_dir
 from ckls.runtime import Cancelled
 from ckls.tune import checkpoint, dataset, statelock
@@ -65,6 +66,7 @@ class TuneOptions:
     seed: int = 0
     exclude: tuple[str, ...] = ()  # repo-relative paths never trained on nor used as held-out (a measurement's test set)
     retrieval: bool = False      # cursor examples carry retrieved windows, as the server's prompts do with retrieval on
+    gate_windows: int = 48       # held-out completions the served adapter must make likelier (0: no gate)
 
     @classmethod
     def from_settings(cls, s) -> "TuneOptions":
@@ -122,6 +124,7 @@ class Summary:
     heldout_before: float | None = None
     heldout_best: float | None = None
     early_stopped: bool = False
+    gate: dict | None = None    # the serving gate: held-out middles' NLL without / with the adapter, paired
     adapter: str | None = None
     message: str = ""
     warnings: list = field(default_factory=list)  # damaged state set aside: what was lost, where the round went on
@@ -242,7 +245,13 @@ def heldout_loss(model, windows, activity: Activity | None = None) -> float | No
     arithmetic) once the activity gives the turn back; Stopped if it stops meanwhile."""
     if not windows:
         return None
-    total, count = 0.0, 0
+    per = window_losses(model, windows, activity)
+    return sum(t for t, _ in per) / max(sum(c for _, c in per), 1)
+
+
+def window_losses(model, windows, activity: Activity | None = None) -> list[tuple[float, int]]:
+    """(summed cross-entropy, targets) of each window, as heldout_loss computes them."""
+    out = []
     for toks, tgts in windows:
         while True:
             if activity is not None and not activity.wait_turn():
@@ -257,9 +266,27 @@ def heldout_loss(model, windows, activity: Activity | None = None) -> float | No
         m = logits.max(axis=1, keepdims=True)
         lse = (m[:, 0] + np.log(np.exp(logits - m).sum(axis=1)))
         ok = tgts >= 0
-        total += float((lse[ok] - logits[np.nonzero(ok)[0], tgts[ok]]).sum())
-        count += int(ok.sum())
-    return total / max(count, 1)
+        out.append((float((lse[ok] - logits[np.nonzero(ok)[0], tgts[ok]]).sum()), int(ok.sum())))
+    return out
+
+
+def serving_gate(model, lora, adapter_path: str, windows, activity: Activity | None = None) -> dict:
+    """Whether an adapter makes the held-out completions likelier: for middle-only cursor windows of the held-out
+    files (the server's prompt, the loss on what the user wrote at the cursor), the NLL per middle token without
+    and with the adapter, paired per window. It passes when the mean improvement's 95% bootstrap interval lies
+    above 0 — the held-out window loss alone did not predict completion quality (bench/RESULTS.md)."""
+    model.set_adapter(None)
+    base = window_losses(model, windows, activity)
+    model.set_adapter(lora.LoraAdapter.from_gguf(model, adapter_path))
+    try:
+        tuned = window_losses(model, windows, activity)
+    finally:
+        model.set_adapter(None)
+    b = np.asarray([t / max(c, 1) for t, c in base])
+    a = np.asarray([t / max(c, 1) for t, c in tuned])
+    lo, hi = bootstrap(b - a)
+    return {"windows": len(b), "nll_base": float(b.mean()), "nll_adapter": float(a.mean()),
+            "gain": float((b - a).mean()), "ci95": [lo, hi], "better": int((a < b).sum()), "passed": lo > 0.0}
 
 
 # ---- the round ------------------------------------------------------------------------------------------------
@@ -509,6 +536,11 @@ class Tuner:
                       if len(w[0]) > 1][: o.heldout_windows]
         else:
             held_w = maker.windows(maker.encode([by_path[p].text for p in held], 12345))[: o.heldout_windows]
+        gate_w = []
+        if o.gate_windows and held and maker.has_fim:  # what serving is judged on: middles at held-out cursors
+            gate_w = [w for w in maker.cursor_windows([(p, by_path[p].text) for p in held], 4242, 1.0,
+                                                      middle_only=True, retrieve=held_retrieve)
+                      if len(w[0]) > 1][: o.gate_windows]
         epochs = EpochWindows(maker, train_files, seed, o, train_retrieve)
         windows = epochs.of(0)
         summ.windows = len(windows)
@@ -533,11 +565,13 @@ class Tuner:
                 summ.message = f"previous adapter ignored: {exc}"
         trainer = lora.LoraTrainer(model, adapter, o.seq_len, lr=o.lr, weight_decay=o.weight_decay, clip=o.clip)
         try:
-            return self._steps(model, adapter, trainer, st, ck, fresh, replay, held, seed, epochs, held_w, summ)
+            return self._steps(model, adapter, trainer, st, ck, fresh, replay, held, seed, epochs, held_w, summ,
+                               gate_w, lora)
         finally:
             trainer.close()
 
-    def _steps(self, model, adapter, trainer, st, ck, fresh, replay, held, seed, epochs, held_w, summ):
+    def _steps(self, model, adapter, trainer, st, ck, fresh, replay, held, seed, epochs, held_w, summ,
+               gate_w=(), lora=None):
         o, act = self.opts, self.activity
         now = act.clock.now  # the budget's seconds and act.waited_s (subtracted from them) on the one clock
         per_epoch = len(epochs.of(0))
@@ -643,11 +677,27 @@ class Tuner:
             return summ
         # the round is over: serve the best adapter seen (held-out), else the last
         self._report(Progress("saving", step, total, last_loss, best))
-        if held_w and os.path.isfile(best_path) and best is not None and best < (heldout_before or math.inf):
+        serve = held_w and os.path.isfile(best_path) and best is not None and best < (heldout_before or math.inf)
+        if serve and gate_w:
+            self._report(Progress("evaluating", step, total, last_loss, best, message="serving gate"))
+            try:
+                summ.gate = serving_gate(model, lora, best_path, gate_w, self.activity)
+            except Stopped:  # the gate runs again, whole, when the round resumes
+                save_ck()
+                summ.status, summ.message = "stopped", f"stopped at step {step}; the next run resumes there"
+                self._report(Progress("done", step, total, last_loss, best, message=summ.message))
+                return summ
+            if not summ.gate["passed"]:
+                g = summ.gate
+                serve = False
+                summ.message = (f"held-out completions not likelier with the adapter (NLL {g['nll_base']:.3f} -> "
+                                f"{g['nll_adapter']:.3f}, 95% interval of the gain {g['ci95'][0]:+.3f} .. "
+                                f"{g['ci95'][1]:+.3f}): not served")
+        if serve:
             atomic.replace(best_path, self.adapter_path)  # (written and fsynced by write_adapter)
         elif not held_w:
             write_adapter(self.adapter_path, adapter.to_weights(arch, {"ckls.tune.step": step}))
-        elif not os.path.isfile(self.adapter_path):
+        elif not os.path.isfile(self.adapter_path) and not summ.message:
             # held-out loss never improved on the base model: serve no adapter rather than a worse one
             summ.message = "held-out loss did not improve; no adapter"
         for f in fresh + replay:
