@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import uuid
 
 from lsprotocol import types
 
 from ckls.completion.retrieval import WorkspaceIndex
+from ckls.server import progress
 
 log = logging.getLogger("ckls.server")
 
@@ -62,7 +62,7 @@ class IndexControl:
             self.ls.tell(f"repository index unavailable: {exc}")
             return
         self.status = "building"
-        self._token = await self._begin_progress()
+        self._token = await progress.begin(self.ls, "index", "ckls: indexing the workspace")
         self.workspace.start(progress=self._progress, done=self._done)
 
     def saved(self, path: str, text: str) -> None:
@@ -119,15 +119,10 @@ class IndexControl:
             self._loop.call_soon_threadsafe(self.ls.tell, msg)
 
     def _progress(self, done: int, total: int) -> None:
-        token = self._token
-        if token is None or (done % 50 and done != total):
+        if done % 50 and done != total:
             return
-        msg, pct = f"{done}/{total} files", int(100 * done / max(total, 1))
-        try:
-            self._loop.call_soon_threadsafe(lambda: self.ls.work_done_progress.report(
-                token, types.WorkDoneProgressReport(message=msg, percentage=pct)))
-        except RuntimeError:  # the event loop is closing
-            pass
+        progress.report_threadsafe(self.ls, self._loop, self._token, f"{done}/{total} files",
+                                   int(100 * done / max(total, 1)))
 
     def _done(self, rep) -> None:
         if isinstance(rep, Exception):
@@ -141,22 +136,8 @@ class IndexControl:
         except RuntimeError:
             pass
 
-    async def _begin_progress(self) -> str | None:
-        caps = self.ls.client_capabilities
-        if not (caps and caps.window and caps.window.work_done_progress):
-            return None
-        token = f"ckls-index-{uuid.uuid4().hex[:8]}"
-        try:
-            await asyncio.wait_for(self.ls.work_done_progress.create_async(token), 5.0)
-            self.ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-                title="ckls: indexing the workspace", cancellable=False, percentage=0))
-        except Exception:
-            return None
-        return token
-
     def _end_progress(self) -> None:
         token, self._token = self._token, None
-        if token is not None:
-            self.ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=self.status))
+        progress.end(self.ls, token, self.status)
         self.ls.tell(f"index {self.status}", types.MessageType.Info, show=False)
 

@@ -22,6 +22,7 @@ from ckls.completion.scheduler import Answer, Scheduler
 from ckls.completion.telemetry import Telemetry
 from ckls.completion.documents import DocumentStore, index_to_units
 from ckls.server.logs import TOLD
+from ckls.server import progress
 from ckls.server.wire import GuardedProtocol, log_server_error
 
 log = logging.getLogger("ckls.server")
@@ -142,16 +143,8 @@ class CklsServer(LanguageServer):
         """(Re)loads the model the settings name, with work-done progress when the client supports it."""
         self.model_status = "loading"  # before the first await: a handler running meanwhile sees this load
         self.loaded_key = self.model_key(self.settings)
-        token = None
-        caps = self.client_capabilities
-        if caps and caps.window and caps.window.work_done_progress:
-            token = str(uuid.uuid4())
-            try:
-                await asyncio.wait_for(self.work_done_progress.create_async(token), 5.0)
-                self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-                    title="ckls: loading model", message=os.path.basename(self.settings.resolved_model_path)))
-            except Exception:
-                token = None
+        token = await progress.begin(self, "load", "ckls: loading model",
+                                     os.path.basename(self.settings.resolved_model_path), percentage=None)
         self.scheduler.cancel_current()
         self.scheduler.cache.clear()
         try:
@@ -166,8 +159,7 @@ class CklsServer(LanguageServer):
             log.exception("model load failed")
             self.tell(self.model_status)
         finally:
-            if token is not None:
-                self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=self.model_status))
+            progress.end(self, token, self.model_status)
         if self.engine.ready:
             self.tuning.apply_saved()
             self.indexing.refresh_memory()  # a memory is built with the loaded model's tokenizer

@@ -7,10 +7,10 @@ import asyncio
 import logging
 import os
 import threading
-import uuid
 
 from lsprotocol import types
 
+from ckls.server import progress
 from ckls.tune import power
 from ckls.tune.loop import Progress, Summary, TuneOptions, Tuner, TuneUnavailable
 from ckls.tune.scheduler import Activity
@@ -75,7 +75,7 @@ class TuneControl:
             self.error = str(exc)
             return self.status()
         self.summary, self.error = None, None
-        self._token = await self._begin_progress()
+        self._token = await progress.begin(self.ls, "tune", "ckls: tuning on this workspace")
         loop = self._loop = asyncio.get_running_loop()
         self.thread = threading.Thread(target=self._run, args=(loop,), name="ckls-tune", daemon=True)
         self.thread.start()
@@ -120,25 +120,7 @@ class TuneControl:
             return
         frac = p.fraction if p.fraction is not None else p.step / p.total if p.total else None
         pct = int(100 * frac) if frac is not None else None
-        msg = p.line()
-        try:
-            self._loop.call_soon_threadsafe(lambda: self.ls.work_done_progress.report(
-                token, types.WorkDoneProgressReport(message=msg, percentage=pct)))
-        except RuntimeError:  # the event loop is closing
-            pass
-
-    async def _begin_progress(self) -> str | None:
-        caps = self.ls.client_capabilities
-        if not (caps and caps.window and caps.window.work_done_progress):
-            return None
-        token = f"ckls-tune-{uuid.uuid4().hex[:8]}"
-        try:
-            await asyncio.wait_for(self.ls.work_done_progress.create_async(token), 5.0)
-            self.ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-                title="ckls: tuning on this workspace", cancellable=False, percentage=0))
-        except Exception:
-            return None
-        return token
+        progress.report_threadsafe(self.ls, self._loop, token, p.line(), pct)
 
     def _end_progress(self) -> None:
         token, self._token = self._token, None
@@ -146,8 +128,7 @@ class TuneControl:
             f", held-out loss {self.summary.heldout_before:.3f} -> {self.summary.heldout_best:.3f}"
             if self.summary.heldout_best is not None and self.summary.heldout_before is not None else "")
             if self.summary else "ended")
-        if token is not None:
-            self.ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=msg))
+        progress.end(self.ls, token, msg)
         self.ls.tell(f"tuning {msg}", types.MessageType.Info, show=False)
 
     # ---- serving the adapter ----------------------------------------------------------------------------------
