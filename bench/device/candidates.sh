@@ -52,15 +52,19 @@ evaluate() {  # evaluate NAME GGUF [ckls eval flags]: the three projects side by
   echo "== eval $name $(date +%T)"; cat "$work/eval-$name.md"
 }
 
+setup() {  # the carried wheels, the native build, what machine this is
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  python3 native/build.py inplace > /dev/null
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+  lscpu | grep -E "Model name|^CPU\(s\)" || true
+}
+
 case $cmd in
 run)
   mkdir -p "$work/eval"
   exec > "$work/candidates.log" 2>&1
   trap 'echo FAILED' ERR
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  python3 native/build.py inplace > /dev/null
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-  lscpu | grep -E "Model name|^CPU\(s\)" || true
+  setup
   pe=
   [ "${SHIPPED:-1}" = 0 ] || { evaluate shipped ckls/models/default.gguf & pe=$!; }
   [ -f "$work/corpus/meta.json" ] || FIM_RATE=${FIM_RATE:-0.5} SPM_RATE=${SPM_RATE:-0.8} \
@@ -106,10 +110,7 @@ retrieval)
   mkdir -p "$work/eval"
   exec > "$work/candidates.log" 2>&1
   trap 'echo FAILED' ERR
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  python3 native/build.py inplace > /dev/null
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-  lscpu | grep -E "Model name|^CPU\(s\)" || true
+  setup
   [ -f "$work/corpus/meta.json" ] || FIM_RATE=${FIM_RATE:-0.5} SPM_RATE=${SPM_RATE:-0.8} \
     bash "$here/train.sh" prepare "$work"
   echo "== train S ($steps steps) $(date +%T)"
