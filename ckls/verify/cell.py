@@ -25,6 +25,7 @@ from . import cache, jail, seccomp
 from .spec import KernelSpec
 
 CELL_SOURCE = Path(__file__).resolve().parent / "cell" / "cell.c"
+CELL_IO = CELL_SOURCE.parent / "cell_io.h"  # included by both cells: part of what a cached cell is built from
 MAGIC_REQ, MAGIC_ANS = 0x636b6c7363656c6c, 0x6c6c6563736c6b63
 MAX_WORDS = 256
 OP_CALL, OP_PING, OP_FLUSH, OP_GO = 1, 2, 3, 4
@@ -163,7 +164,8 @@ def build_cell(spec: KernelSpec, workdir: str | Path, sanitizer=False, cc: str |
         flags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
     elif kind == "tsan":
         flags += ["-fsanitize=thread", "-fopenmp", "-DCELL_OMP_INIT", "-fno-omit-frame-pointer", "-g"]
-    name = "cell-" + cache.key(stub, CELL_SOURCE.read_text(), " ".join(flags), cache.compiler_id(cc))
+    name = "cell-" + cache.key(stub, CELL_SOURCE.read_text() + CELL_IO.read_text(), " ".join(flags),
+                               cache.compiler_id(cc))
     if cache.fetch(name, exe):  # the same contract was judged before: the same cell
         return str(exe), ""
     cmd = [cc, *flags, "-I", str(workdir), "-o", str(exe), str(CELL_SOURCE), "-ldl"]
@@ -369,7 +371,7 @@ def _tsan_where(lines: list[str]) -> str:
         if not line.startswith("#"):
             break
         m = re.search(r" in (\S+) (\S+):(\d+)", line)
-        if m and not m.group(2).endswith(("cell.c", "stub.h")):
+        if m and not m.group(2).endswith(("cell.c", "cell_io.h", "stub.h")):
             func, path, num = m.group(1), m.group(2), int(m.group(3))
             what = "an OpenMP parallel region" if func.startswith(".omp_outlined") else func
             return f"{os.path.basename(path)}:{num} (in {what}{_source_line(path, num)})"
@@ -421,7 +423,8 @@ def first_frame(log: str) -> str | None:
     """The first frame of the report that is the candidate's code (file:line), if any."""
     for line in log.splitlines():
         line = line.strip()
-        if line.startswith("#") and " in " in line and ":" in line.rsplit(" ", 1)[-1] and "cell.c" not in line:
+        if line.startswith("#") and " in " in line and ":" in line.rsplit(" ", 1)[-1] \
+                and "cell.c" not in line and "cell_io.h" not in line:
             return line.split(" in ", 1)[1]
     for line in log.splitlines():  # UBSan: "FILE:LINE:COL: runtime error: ..."
         if "runtime error:" in line:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cache, jail, seccomp
-from .cell import CELL_SOURCE, OP_PING, Answer, Arena, Cell, CellDied, CellKernel, stub_source
+from .cell import CELL_IO, CELL_SOURCE, OP_PING, Answer, Arena, Cell, CellDied, CellKernel, stub_source
 from .cudadrv import _SCRIBBLE_PTX, STICKY, driver_library, error_name
 from .spec import KernelSpec
 from .values import Buffer
@@ -51,7 +51,8 @@ def build_cuda_cell(spec: KernelSpec, workdir: str | Path, cc: str = "gcc") -> t
     (workdir / "stub.h").write_text(stub)
     exe = workdir / "cell_cuda"
     flags = ["-std=gnu11", "-O2", "-Wall", "-Wl,-z,relro,-z,now"]
-    name = "cell-cuda-" + cache.key(stub, CUDA_CELL_SOURCE.read_text(), " ".join(flags), cache.compiler_id(cc))
+    name = "cell-cuda-" + cache.key(stub, CUDA_CELL_SOURCE.read_text() + CELL_IO.read_text(), " ".join(flags),
+                                    cache.compiler_id(cc))
     if cache.fetch(name, exe):
         return str(exe), ""
     cmd = [cc, *flags, "-I", str(workdir), "-o", str(exe), str(CUDA_CELL_SOURCE), "-ldl"]

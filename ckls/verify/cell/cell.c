@@ -57,48 +57,7 @@ struct answer {
     uint64_t magic, nonce, status, mxcsr_before, mxcsr_after, ns;
 };
 
-static void say(const char *msg) {
-    ssize_t r = write(2, msg, strlen(msg));
-    (void)r;
-}
-
-static void on_sigsys(int sig, siginfo_t *si, void *ctx) {
-    (void)sig;
-    (void)ctx;
-    char buf[96];
-    int n = snprintf(buf, sizeof buf, "\nckls-cell: forbidden system call %d\n", si->si_syscall);
-    ssize_t r = write(2, buf, (size_t)n);
-    (void)r;
-    _exit(159);
-}
-
-static int read_full(int fd, void *p, size_t n) {
-    char *c = p;
-    while (n) {
-        ssize_t r = read(fd, c, n);
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR) continue;
-            return -1;
-        }
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n) {
-        ssize_t r = write(fd, c, n);
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR) continue;
-            return -1;
-        }
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
+#include "cell_io.h"
 
 static int install_filter(int fd) {
     struct stat st;
