@@ -87,7 +87,9 @@ class Engine:
         self.load_error: str | None = None
         self.meter = Meter()               # prompts into the main cache (deep positions: slower per token)
         self.quick_meter = Meter()         # reduced prompts on the scout
-        self.counts = {"quick": 0, "prefills_done": 0, "prefill_tokens": 0}
+        self.counts = {"quick": 0, "prefills_done": 0, "prefill_tokens": 0,
+                       # generation: tokens, forward passes, and speculation's drafted / accepted tokens
+                       "gen_tokens": 0, "gen_passes": 0, "drafted": 0, "accepted": 0}
         self.last: dict = {}               # the latest request's prompt: full size, uncached part, context used
         self._lock = threading.Lock()
         self._pending = 0                  # submitted work not started yet: background work yields to it
@@ -468,6 +470,11 @@ class Engine:
             t_prompt = time.monotonic()
         text = decode_utf8(heal.strip(raw))
         t1 = time.monotonic()
+        c = self.counts
+        c["gen_tokens"] += len(out)
+        c["gen_passes"] += stats.get("steps", 0) + 1
+        c["drafted"] += stats.get("drafted", 0)
+        c["accepted"] += stats.get("accepted", 0)
         if len(out) > 1:
             for m in (self.meter, self.quick_meter):
                 m.step((t1 - t_prompt) / (len(out) - 1))
