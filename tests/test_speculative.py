@@ -212,8 +212,9 @@ def test_generate_draft_stop_and_close_leave_a_consistent_cache():
 
 
 # ---- the engine, with its real stop rules ---------------------------------------------------------------------------
-def engine_identical(model_path: str, py_rng, n: int, multiline: str) -> tuple[int, int]:
-    base = Settings(model_path=model_path, threads=2, latency_ms=60000, quick_start=False, multiline=multiline)
+def engine_identical(model_path: str, py_rng, n: int, multiline: str, fim_order: str = "spm") -> tuple[int, int]:
+    base = Settings(model_path=model_path, threads=2, latency_ms=60000, quick_start=False, multiline=multiline,
+                    fim_order=fim_order)
     eng = Engine(base)
     accepted = generated = 0
     try:
@@ -247,8 +248,9 @@ def test_engine_identical_shipped_model(py_rng, multiline):
     assert accepted > 0 and generated > 0
 
 
-def test_engine_identical_synth(models, py_rng):
-    accepted, _ = engine_identical(models.get("qwen2", "mini", "q8_0"), py_rng, 10, "always")
+@pytest.mark.parametrize("fim_order", ["spm", "psm"])
+def test_engine_identical_synth(models, py_rng, fim_order):
+    accepted, _ = engine_identical(models.get("qwen2", "mini", "q8_0"), py_rng, 10, "always", fim_order)
     assert accepted > 0  # random weights loop, and the drafter follows
 
 
