@@ -46,7 +46,7 @@ def main() -> int:
 
     from ckls.config import Settings
     from ckls.completion.engine import Engine
-    from ckls.eval.runner import Neighbours, sample_job
+    from ckls.eval.runner import Neighbours, build_memory, sample_job
     from ckls.eval.samples import make_samples
     from ckls.fim.split import source_files, split_files
 
@@ -54,16 +54,18 @@ def main() -> int:
     ap.add_argument("--model", default="")
     ap.add_argument("--samples", type=int, default=40, help="line samples per project")
     ap.add_argument("--blocks", type=int, default=20, help="block samples per project")
-    ap.add_argument("--drafts", default="0,4,8", help="draft lengths compared (0: no speculation, the reference)")
+    ap.add_argument("--drafts", default="0,4,8", help="draft lengths compared (0: no speculation, the reference; "
+                    "a trailing m, e.g. 8m: the repository memory may draft too, with --memory)")
+    ap.add_argument("--memory", action="store_true", help="the repository memory (the files not held out) attached, "
+                    "as `ckls eval completion --memory`: mixed into every variant")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default=".work/eval")
     ap.add_argument("--out", default=None, help="write per-sample results as JSON here")
     a = ap.parse_args()
-    drafts = [int(x) for x in a.drafts.split(",")]
-    if 0 not in drafts:
-        drafts = [0] + drafts
+    drafts = [x.strip() for x in a.drafts.split(",")]
+    drafts = drafts if "0" in drafts else ["0"] + drafts
     base = Settings(model_path=a.model, threads=a.threads, latency_ms=60000, quick_start=False)
     eng = Engine(base)
     eng.load(base).result()
@@ -75,6 +77,8 @@ def main() -> int:
     for name, version in PROJECTS.items():
         tree = fetch(name, version, a.cache)
         files = split_files(tree, 0.2, 0, source_files(tree))[1]
+        if a.memory:
+            build_memory(eng, tree, [f for f in source_files(tree) if f not in set(files)], base)
         samples = make_samples(tree, files, a.samples, a.blocks, a.seed, base.max_lines)
         neighbours = Neighbours(tree, source_files(tree))
         for k, s in enumerate(samples):
@@ -82,14 +86,15 @@ def main() -> int:
             job = lambda: sample_job(s, tree, base, neighbours)  # noqa: E731  (a fresh deadline each run)
             eng.settings = base
             eng.submit(job()).result()  # the prompt into the cache: what follows times the generation
-            runs: dict[int, list] = {d: [] for d in drafts}
+            runs: dict[str, list] = {d: [] for d in drafts}
             for r in range(a.repeats):
                 order = drafts if r % 2 == 0 else drafts[::-1]
                 for d in order:
-                    eng.settings = dataclasses.replace(base, speculative_tokens=d)
+                    eng.settings = dataclasses.replace(base, speculative_tokens=int(d.rstrip("m")))
+                    eng.draft_memory = d.endswith("m")
                     eng.forget_windows()
                     runs[d].append(eng.submit(job()).result())
-            ref = runs[0][0]
+            ref = runs["0"][0]
             for d in drafts:
                 for res in runs[d]:
                     if (res.raw, res.n_generated) != (ref.raw, ref.n_generated):
@@ -108,7 +113,7 @@ def main() -> int:
     print("| draft | suggestions | ms/suggestion p50 | p90 | mean | passes/suggestion | tokens/pass | "
           "accepted/pass | drafted accepted | tokens/suggestion |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    ref_ms = {(r["path"], r["line"], r["kind"]): r["ms"] for r in rows if r["draft"] == 0}
+    ref_ms = {(r["path"], r["line"], r["kind"]): r["ms"] for r in rows if r["draft"] == "0"}
     for d in drafts:
         rs = [r for r in rows if r["draft"] == d]
         ms = [r["ms"] for r in rs]

@@ -73,6 +73,19 @@ def test_lookup_random_against_brute_force(rng):
         assert lk.match() == want, seq
 
 
+def test_memory_draft_chains_confident_predictions():
+    from ckls.runtime.draft import memory_draft
+
+    mem = NgramMemory(4096)
+    pattern = [7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+    mem.add("a", [1, 2] + pattern + [3] + pattern + [4])   # the pattern twice, then it ends differently
+    assert memory_draft(mem, [7, 8, 9, 10], 8) == [11, 12]          # a 4-token match: half of it
+    assert memory_draft(mem, [1, 2, 7, 8, 9, 10, 11, 12], 8) == [13, 14, 15, 16]
+    assert memory_draft(mem, [1, 2, 7, 8, 9, 10, 11, 12], 2) == [13, 14]
+    assert memory_draft(mem, [9, 10, 11], 8) == []                   # too short a match
+    assert memory_draft(mem, [12, 13, 14, 15, 16], 8) == []          # 3 and 4 follow equally often: no draft
+
+
 def test_reading_order_puts_the_prefix_last():
     from ckls.completion.prompt import Prompt
     from ckls.fim.tokens import FimFormat
@@ -184,7 +197,7 @@ def test_generate_identical_synth_memory_and_sampling(models, rng, arch, type):
             prompt = rng.integers(0, 50, int(rng.integers(20, 200))).tolist()
             kw = {}
             if trial % 2:
-                kw.update(memory=mem, memory_context=prompt[-16:])
+                kw.update(memory=mem, memory_context=prompt[-16:], draft_memory=trial % 4 == 1)
             if trial % 4 >= 2:
                 kw.update(temperature=0.8, top_k=40, seed=trial)
             if trial % 3 == 0:

@@ -102,6 +102,7 @@ class Engine:
         self._chunk_cap = CHUNK_MAX        # halved when a request cuts a chunk short, grown when one completes
         self.memory = None                 # RepoMemory mixed into generation (attach_memory), or None
         self.batch_exact = False           # the loaded model's batched logits equal its one-token steps' (_calibrate)
+        self.draft_memory = True           # speculation may draft from the attached RepoMemory where the text has none
 
     # ---- model ----------------------------------------------------------------------------------------------
     def load(self, settings: Settings, progress: Callable[[str], None] | None = None) -> cf.Future:
@@ -453,7 +454,8 @@ class Engine:
                              constrain=constrain, memory=self._memory_for(model),
                              memory_context=prompt.prefix_tail,
                              draft=spec, draft_base=reading_order(toks, prompt, builder.fmt) if spec else None,
-                             draft_stop=None if shape.multiline or not spec else line_breaks(tok), stats=stats)
+                             draft_stop=None if shape.multiline or not spec else line_breaks(tok),
+                             draft_memory=self.draft_memory, stats=stats)
         for t in gen:
             if t_prompt is None:
                 t_prompt = time.monotonic()

@@ -68,3 +68,27 @@ class PromptLookup:
         if at < 0:
             return []
         return self.buf[at: min(at + min(k, max(1, ml // 2)), self.n)].tolist()
+
+
+MEMORY_MIN_MATCH = 4  # the repository memory drafts after a match this long (its mixing rule's own threshold)
+
+
+def memory_draft(memory, context: Sequence[int], k: int, min_match: int = MEMORY_MIN_MATCH) -> list[int]:
+    """Up to k tokens the repository memory (ckls.runtime.ngram_memory.NgramMemory) predicts after context, one
+    predict call per token: its most frequent next token, while the longest match is at least min_match tokens and
+    most of its occurrences agree; at most half as many tokens as the first match is long."""
+    ctx = list(context)
+    out: list[int] = []
+    limit = k
+    while len(out) < limit:
+        ml, cands = memory.predict(ctx)
+        if ml < min_match or not cands:
+            break
+        top, count = cands[0]
+        if 2 * count <= sum(c for _, c in cands):
+            break
+        if not out:
+            limit = min(k, ml // 2)
+        out.append(top)
+        ctx.append(top)
+    return out

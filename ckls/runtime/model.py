@@ -278,7 +278,8 @@ class Model(Owner):
                  deadline: Callable[[], bool] | None = None,
                  constrain: Callable[[np.ndarray], None] | None = None, memory=None,
                  memory_context: Sequence[int] = (), draft: int = 0, draft_base: Sequence[int] | None = None,
-                 draft_stop: np.ndarray | None = None, stats: dict | None = None) -> Iterator[int]:
+                 draft_stop: np.ndarray | None = None, draft_memory: bool = False,
+                 stats: dict | None = None) -> Iterator[int]:
         """Yields generated token ids, one C call per step. Stops at a stop id (EOS by default), max_tokens, a full
         context, a raised cancel flag (raises Cancelled) or when deadline() turns true (returns quietly).
         constrain(logits), when given, may edit each step's logits in place before sampling (e.g. mask tokens).
@@ -290,15 +291,18 @@ class Model(Owner):
         an earlier occurrence of the text's last tokens are evaluated with the step's token in one forward pass
         that returns every position's logits. The text is draft_base (default: the prompt; a FIM prompt's caller
         passes it in reading order, the prefix last, so that the generated tokens continue it) and the tokens
-        generated so far; a draft ends after its first token marked in draft_stop (a bool array over the ids, e.g.
-        the tokens holding a line break when only one line is wanted). The step after a drafted token then takes that position's logits instead
-        of a forward pass of its own, for as long as the chosen token equals the draft; the first that differs
-        drops the rest (the cache is cut back to the accepted tokens). Every step still samples, constrains and
-        mixes as without a draft, in the same order and with the caller's state (constrain's, the rng) advanced
-        by the tokens yielded so far, so the output is the same as long as a position's logits are: the native
-        forward computes each token's row with the same arithmetic whatever the batch (tests/test_speculative.py
-        checks it; Engine checks it on the loaded model before it speculates).
-        stats, when given, gets counts: steps (forward passes after the prompt), drafted and accepted tokens."""
+        generated so far; a draft ends after its first token marked in draft_stop (a bool array over the ids,
+        e.g. the tokens holding a line break when only one line is wanted). With draft_memory, where the text has
+        no match, the repository memory (`memory`, when given) may draft instead (draft.memory_draft).
+        The step after a drafted token takes that position's logits instead of a forward pass of its own, for as
+        long as the chosen token equals the draft; the first that differs drops the rest (the cache is cut back
+        to the accepted tokens). Every step still samples, constrains and mixes as without a draft, in the same
+        order and with the caller's state (constrain's, the rng) advanced by the tokens yielded so far, so the
+        output is the same as long as a position's logits are: the native forward computes each token's row with
+        the same arithmetic whatever the batch (tests/test_speculative.py checks it; Engine checks it on the
+        loaded model before it speculates).
+        stats, when given, gets counts: steps (forward passes after the prompt), drafted and accepted tokens
+        (memory_drafted: those the memory drafted)."""
         params = ffi.new("ckls_sampler_params *", {"temperature": temperature, "top_k": top_k, "top_p": top_p,
                                                    "min_p": min_p, "repeat_penalty": repeat_penalty})
         rng = ffi.new("uint64_t *", (seed * 0x9E3779B97F4A7C15 + 1) & 0xFFFFFFFFFFFFFFFF)
@@ -311,16 +315,24 @@ class Model(Owner):
         st = stats if stats is not None else {}
         for k in ("steps", "drafted", "accepted"):
             st.setdefault(k, 0)
+        if memory is not None:
+            from ckls.runtime.ngram_memory import MAX_MATCH
+
+            mem_ctx = [int(t) for t in list(memory_context)[-MAX_MATCH:]]
         lookup = None
         if draft > 0:
-            from ckls.runtime.draft import PromptLookup
+            from ckls.runtime.draft import PromptLookup, memory_draft
 
             lookup = PromptLookup(seq if draft_base is None else draft_base, self.n_ctx)
 
         def guess_after(n_done: int) -> list[int]:
             if lookup is None:
                 return []
-            g = lookup.draft(min(draft, max_tokens - n_done - 1, self.n_ctx - len(seq)))
+            k = min(draft, max_tokens - n_done - 1, self.n_ctx - len(seq))
+            g = lookup.draft(k)
+            if not g and draft_memory and memory is not None and k > 0:
+                g = memory_draft(memory, mem_ctx[-MAX_MATCH:], k)
+                st["memory_drafted"] = st.get("memory_drafted", 0) + len(g)
             if draft_stop is not None:
                 for j, t in enumerate(g):
                     if draft_stop[t]:
@@ -339,10 +351,6 @@ class Model(Owner):
             ahead = list(zip(guess, rows[1:]))
         else:
             logits = self.logits_for(seq, cancel=cancel)
-        if memory is not None:
-            from ckls.runtime.ngram_memory import MAX_MATCH
-
-            mem_ctx = [int(t) for t in list(memory_context)[-MAX_MATCH:]]
         n_out = 0
         try:
             while n_out < max_tokens:
