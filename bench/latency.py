@@ -14,6 +14,9 @@ doing the same.
   python bench/latency.py --synth small                   # the latency-bar model shape
   python bench/latency.py --model m.gguf --files 8 --keys 200
   python bench/latency.py --synth small --soak 10000      # 10,000 requests: crash and RSS-growth check
+  python bench/latency.py --model M --speculative-tokens 0  # without speculative decoding (the output reports
+                                                          # "speculation": tokens per forward pass, accepted
+                                                          # draft tokens per pass)
   python bench/latency.py --model M --tune REPO           # and again while the server fine-tunes on REPO
   python bench/latency.py --model M --workspace REPO [--retrieval]   # type files of REPO, the workspace; with
                                                           # --retrieval it is indexed from empty meanwhile and
@@ -349,6 +352,8 @@ async def run(args) -> dict:
         settings["latencyMs"] = args.latency_ms
     if args.no_quick:
         settings["quickStart"] = False
+    if args.speculative_tokens is not None:
+        settings["speculativeTokens"] = args.speculative_tokens
     rng = random.Random(args.seed)
     if args.retrieval and not args.workspace:
         raise SystemExit("--retrieval needs --workspace REPO")
@@ -417,6 +422,13 @@ async def run(args) -> dict:
                                           "answers_full", "answers_reduced", "full_after_reduced",
                                           "idle_prefills", "engine")},
     }
+    eng = st.get("engine") or {}
+    if eng.get("gen_passes"):  # speculative decoding (settings speculative_tokens): what the drafts saved
+        out["speculation"] = {
+            "tokens_per_pass": round(eng["gen_tokens"] / eng["gen_passes"], 3),
+            "accepted_per_step": round(eng["accepted"] / eng["gen_passes"], 3),
+            "drafted_accepted": round(eng["accepted"] / eng["drafted"], 3) if eng.get("drafted") else 0.0,
+            **{k: eng.get(k) for k in ("gen_tokens", "gen_passes", "drafted", "accepted")}}
     if args.tune:
         out["while_training"] = training
     if args.retrieval:
@@ -469,6 +481,8 @@ def main() -> int:
     ap.add_argument("--keys", type=int, default=150, help="characters re-typed per file")
     ap.add_argument("--latency-ms", type=int, default=0, help="server time cap (default: the server's)")
     ap.add_argument("--no-quick", action="store_true", help="quickStart off: cold prompts answered in full")
+    ap.add_argument("--speculative-tokens", type=int, default=None,
+                    help="the server's speculativeTokens (default: its own; 0: no speculative decoding)")
     ap.add_argument("--type-at-once", action="store_true",
                     help="type right after the cold answer instead of waiting for the full-context one")
     ap.add_argument("--seed", type=int, default=None)

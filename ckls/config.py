@@ -47,6 +47,9 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("extra_tokens", int, 512, "token budget for context from other files and definitions", 0, 1 << 16),
     Setting("fim_order", str, "spm", "fill-in-the-middle layout: spm (suffix first: typing keeps the cached "
             "suffix) or psm", choices=("spm", "psm")),
+    Setting("speculative_tokens", int, 8, "speculative decoding: most tokens drafted per step from earlier text "
+            "of the prompt and suggestion (n-gram lookup), checked in one batched pass; the output is the same, "
+            "sooner (0: off)", 0, 64),
     Setting("multiline", str, "auto", "multi-line suggestions: auto (by context), always or never",
             choices=("auto", "always", "never")),
     Setting("debounce_ms", int, 0, "least wait after a keystroke before starting the model", 0, 5000),
@@ -163,6 +166,7 @@ class Settings:
     suffix_tokens: int = 256
     extra_tokens: int = 512
     fim_order: str = "spm"
+    speculative_tokens: int = 8
     multiline: str = "auto"
     debounce_ms: int = 0
     debounce_max_ms: int = 80
@@ -249,7 +253,8 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
 # the settings one completion outside the editor uses (`ckls complete`, `ckls eval completion`): no debounce,
 # prefill, cache, telemetry, tuning or server log
 COMPLETION = ("model_path", "threads", "n_ctx", "latency_ms", "quick_start", "max_tokens", "max_lines",
-              "prefix_tokens", "suffix_tokens", "extra_tokens", "fim_order", "multiline", "retrieval")
+              "speculative_tokens", "prefix_tokens", "suffix_tokens", "extra_tokens", "fim_order", "multiline",
+              "retrieval")
 
 
 def add_cli_args(parser, names: tuple[str, ...] | None = None) -> None:

@@ -14,8 +14,11 @@ import logging
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
+
+import numpy as np
 
 from ckls.config import Settings
 from ckls.completion.context import Context
@@ -66,6 +69,9 @@ class Result:
     total_ms: float
     timed_out: bool
     context: str = "full"     # "full", or "reduced" when answered from the reduced prompt
+    n_steps: int = 0          # forward passes of generation after the prompt (speculation: fewer than tokens)
+    n_drafted: int = 0        # tokens drafted from the context (settings.speculative_tokens)
+    n_accepted: int = 0       # drafted tokens the model generated, so took without a pass of their own
 
 
 class Engine:
@@ -81,7 +87,9 @@ class Engine:
         self.load_error: str | None = None
         self.meter = Meter()               # prompts into the main cache (deep positions: slower per token)
         self.quick_meter = Meter()         # reduced prompts on the scout
-        self.counts = {"quick": 0, "prefills_done": 0, "prefill_tokens": 0}
+        self.counts = {"quick": 0, "prefills_done": 0, "prefill_tokens": 0,
+                       # generation: tokens, forward passes, and speculation's drafted / accepted tokens
+                       "gen_tokens": 0, "gen_passes": 0, "drafted": 0, "accepted": 0}
         self.last: dict = {}               # the latest request's prompt: full size, uncached part, context used
         self._lock = threading.Lock()
         self._pending = 0                  # submitted work not started yet: background work yields to it
@@ -93,6 +101,8 @@ class Engine:
         self._gap = 0.15                   # seconds between requests, smoothed (the typing pace)
         self._chunk_cap = CHUNK_MAX        # halved when a request cuts a chunk short, grown when one completes
         self.memory = None                 # RepoMemory mixed into generation (attach_memory), or None
+        self.batch_exact = False           # the loaded model's batched logits equal its one-token steps' (_calibrate)
+        self.draft_memory = True           # speculation may draft from the attached RepoMemory where the text has none
 
     # ---- model ----------------------------------------------------------------------------------------------
     def load(self, settings: Settings, progress: Callable[[str], None] | None = None) -> cf.Future:
@@ -153,10 +163,14 @@ class Engine:
         m.eval(toks[n:], pos0=n)
         tok_s = n / max(time.monotonic() - t, 1e-6)
         t = time.monotonic()
-        for i in range(4):
-            m.eval(toks[i:i + 1], pos0=2 * n + i)
+        steps = [m.eval(toks[i:i + 1], pos0=2 * n + i) for i in range(4)]
         step = (time.monotonic() - t) / 4 * 1e3
         self.meter, self.quick_meter = Meter(tok_s, step), Meter(tok_s, step)
+        # Speculation keeps greedy output identical only if a batched pass gives each position the logits a
+        # one-token step would: the native kernels are written so (tests/test_speculative.py); checked here once.
+        self.batch_exact = bool(np.array_equal(m.eval(toks[:4], pos0=2 * n, logits_all=True), np.stack(steps)))
+        if not self.batch_exact:
+            log.warning("batched and one-token logits differ on this model/ISA: speculative decoding is off")
         m.forget()
 
     def forget_windows(self) -> None:
@@ -433,10 +447,15 @@ class Engine:
             heal.constrain(logits)
             guard.constrain(logits)
 
+        stats: dict = {}
+        spec = self.settings.speculative_tokens if self.batch_exact else 0
         gen = model.generate(toks, min(job.max_tokens + 1 if heal.owed else job.max_tokens, room - 1),
                              temperature=0.0, stop_ids=builder.fmt.stop_ids, cancel=job.cancel, deadline=late,
                              constrain=constrain, memory=self._memory_for(model),
-                             memory_context=prompt.prefix_tail)
+                             memory_context=prompt.prefix_tail,
+                             draft=spec, draft_base=reading_order(toks, prompt, builder.fmt) if spec else None,
+                             draft_stop=None if shape.multiline or not spec else line_breaks(tok),
+                             draft_memory=self.draft_memory, stats=stats)
         for t in gen:
             if t_prompt is None:
                 t_prompt = time.monotonic()
@@ -453,16 +472,50 @@ class Engine:
             t_prompt = time.monotonic()
         text = decode_utf8(heal.strip(raw))
         t1 = time.monotonic()
+        c = self.counts
+        c["gen_tokens"] += len(out)
+        c["gen_passes"] += stats.get("steps", 0) + 1
+        c["drafted"] += stats.get("drafted", 0)
+        c["accepted"] += stats.get("accepted", 0)
         if len(out) > 1:
             for m in (self.meter, self.quick_meter):
                 m.step((t1 - t_prompt) / (len(out) - 1))
         return Result(post.finalize(text), text, len(toks), reused, len(out), (t_prompt - t0) * 1e3,
-                      (t1 - t0) * 1e3, timed_out)
+                      (t1 - t0) * 1e3, timed_out, n_steps=stats.get("steps", 0), n_drafted=stats.get("drafted", 0),
+                      n_accepted=stats.get("accepted", 0))
 
     def close(self) -> None:
         self.drop_prefill()
         self._pool.submit(self._close_model)
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def reading_order(toks: list[int], prompt: Prompt, fmt) -> list[int]:
+    """The prompt's tokens as the text the generated ones continue, for drafting (Model.generate's draft_base):
+    the other files' context, the suffix, then the prefix last; the FIM tokens stay (they match no code)."""
+    if not fmt.has_fim:
+        return toks
+    n_p, n_s = prompt.n_prefix, prompt.n_suffix
+    if len(toks) < n_p + n_s + 3 or toks[-1] != fmt.mid:
+        return toks
+    if toks[-3 - n_s - n_p] == fmt.pre and toks[-2 - n_s] == fmt.suf:  # psm: [pre] prefix [suf] suffix [mid]
+        return toks[:-3 - n_s - n_p] + toks[-2 - n_s:-1] + toks[-3 - n_s - n_p:-2 - n_s]
+    return toks[:-1]  # spm: [suf] suffix [pre] prefix [mid]
+
+
+_BREAKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def line_breaks(tok) -> np.ndarray:
+    """Which token ids hold a line break (a one-line suggestion ends there, so a draft does too); per tokenizer,
+    computed once."""
+    m = _BREAKS.get(tok)
+    if m is None:
+        m = np.zeros(tok.n_vocab + 1, dtype=bool)
+        for i in range(tok.n_vocab):
+            m[i] = b"\n" in tok.token_bytes(i)
+        _BREAKS[tok] = m
+    return m
 
 
 def _common(a: list[int], b: list[int]) -> int:

@@ -235,9 +235,9 @@ class Model(Owner):
         self.truncate(0)
 
     def eval(self, tokens: Sequence[int], pos0: int = 0, logits_all: bool = False,
-             cancel: CancelFlag | None = None) -> np.ndarray:
+             cancel: CancelFlag | None = None, logits: bool = True) -> np.ndarray | None:
         """Evaluates tokens at positions pos0.. (the cache must hold the prefix). Returns float32 logits for the
-        last token, or [n, n_vocab] when logits_all."""
+        last token, or [n, n_vocab] when logits_all; None when not `logits` (only the cache is filled)."""
         if self._ptr is None:
             raise RuntimeError("model is closed")
         n = len(tokens)
@@ -248,10 +248,10 @@ class Model(Owner):
         if pos0 + n > self.n_ctx:
             raise ValueError(f"{pos0 + n} positions exceed the context of {self.n_ctx}")
         toks = np.ascontiguousarray(tokens, dtype=np.int32)
-        out = np.empty((n if logits_all else 1, self.n_vocab), dtype=np.float32)
+        out = np.empty((n if logits_all else 1, self.n_vocab), dtype=np.float32) if logits else None
         rc = lib.ckls_model_eval(self._ptr, ffi.from_buffer("int32_t[]", toks), n, pos0,
-                                 ffi.from_buffer("float[]", out), 1 if logits_all else 0,
-                                 cancel.ptr if cancel else ffi.NULL)
+                                 ffi.from_buffer("float[]", out) if logits else ffi.NULL,
+                                 1 if logits_all and logits else 0, cancel.ptr if cancel else ffi.NULL)
         if rc < 0:
             self._cached = self._cached[:pos0]  # K/V past pos0 may be partly overwritten
             if rc == lib.CKLS_ECANCELLED:
@@ -260,6 +260,8 @@ class Model(Owner):
 
             raise NativeError(rc, last_error())
         self._cached = self._cached[:pos0] + [int(t) for t in toks]
+        if out is None:
+            return None
         return out if logits_all else out[0]
 
     def logits_for(self, tokens: Sequence[int], cancel: CancelFlag | None = None) -> np.ndarray:
@@ -267,11 +269,7 @@ class Model(Owner):
         tokens = list(tokens)
         if not tokens:
             raise ValueError("need at least one token")
-        common = 0
-        limit = min(len(tokens), len(self._cached))
-        while common < limit and tokens[common] == self._cached[common]:
-            common += 1
-        common = min(common, len(tokens) - 1)  # re-evaluate the last token to get its logits
+        common = min(_common(tokens, self._cached), len(tokens) - 1)  # re-evaluate the last token to get its logits
         return self.eval(tokens[common:], pos0=common, cancel=cancel)
 
     def generate(self, tokens: Sequence[int], max_tokens: int, temperature: float = 0.0, top_k: int = 0,
@@ -279,13 +277,32 @@ class Model(Owner):
                  stop_ids: Sequence[int] | None = None, cancel: CancelFlag | None = None,
                  deadline: Callable[[], bool] | None = None,
                  constrain: Callable[[np.ndarray], None] | None = None, memory=None,
-                 memory_context: Sequence[int] = ()) -> Iterator[int]:
+                 memory_context: Sequence[int] = (), draft: int = 0, draft_base: Sequence[int] | None = None,
+                 draft_stop: np.ndarray | None = None, draft_memory: bool = False,
+                 stats: dict | None = None) -> Iterator[int]:
         """Yields generated token ids, one C call per step. Stops at a stop id (EOS by default), max_tokens, a full
         context, a raised cancel flag (raises Cancelled) or when deadline() turns true (returns quietly).
         constrain(logits), when given, may edit each step's logits in place before sampling (e.g. mask tokens).
         memory (a ckls.runtime.ngram_memory.NgramMemory), when given, is mixed into each step's logits after
         constrain, with memory_context (the code right before the cursor, as token ids: not the FIM prompt, whose
-        end is a special token) followed by the tokens generated so far as its context."""
+        end is a special token) followed by the tokens generated so far as its context.
+
+        draft > 0 speculates (prompt lookup, ckls.runtime.draft): at each step, up to `draft` tokens that followed
+        an earlier occurrence of the text's last tokens are evaluated with the step's token in one forward pass
+        that returns every position's logits. The text is draft_base (default: the prompt; a FIM prompt's caller
+        passes it in reading order, the prefix last, so that the generated tokens continue it) and the tokens
+        generated so far; a draft ends after its first token marked in draft_stop (a bool array over the ids,
+        e.g. the tokens holding a line break when only one line is wanted). With draft_memory, where the text has
+        no match, the repository memory (`memory`, when given) may draft instead (draft.memory_draft).
+        The step after a drafted token takes that position's logits instead of a forward pass of its own, for as
+        long as the chosen token equals the draft; the first that differs drops the rest (the cache is cut back
+        to the accepted tokens). Every step still samples, constrains and mixes as without a draft, in the same
+        order and with the caller's state (constrain's, the rng) advanced by the tokens yielded so far, so the
+        output is the same as long as a position's logits are: the native forward computes each token's row with
+        the same arithmetic whatever the batch (tests/test_speculative.py checks it; Engine checks it on the
+        loaded model before it speculates).
+        stats, when given, gets counts: steps (forward passes after the prompt), drafted and accepted tokens
+        (memory_drafted: those the memory drafted)."""
         params = ffi.new("ckls_sampler_params *", {"temperature": temperature, "top_k": top_k, "top_p": top_p,
                                                    "min_p": min_p, "repeat_penalty": repeat_penalty})
         rng = ffi.new("uint64_t *", (seed * 0x9E3779B97F4A7C15 + 1) & 0xFFFFFFFFFFFFFFFF)
@@ -293,32 +310,102 @@ class Model(Owner):
             stop_ids = [t for t in (getattr(self.tokenizer, "eos_id", None),) if t is not None]
         stops = set(stop_ids)
         seq = list(tokens)
-        logits = self.logits_for(seq, cancel=cancel)
+        if not seq:
+            raise ValueError("need at least one token")
+        st = stats if stats is not None else {}
+        for k in ("steps", "drafted", "accepted"):
+            st.setdefault(k, 0)
         if memory is not None:
             from ckls.runtime.ngram_memory import MAX_MATCH
 
             mem_ctx = [int(t) for t in list(memory_context)[-MAX_MATCH:]]
-        for _ in range(max_tokens):
-            if cancel is not None and cancel.is_set:
-                raise Cancelled()
-            if self.n_sample < self.n_vocab:
-                logits[self.n_sample:] = -np.inf
-            if constrain is not None:
-                constrain(logits)
-            if memory is not None and len(mem_ctx) >= 2:
-                memory.mix(logits, np.array(mem_ctx[-MAX_MATCH:], dtype=np.int32))
-            recent = np.ascontiguousarray(seq[-64:], dtype=np.int32)
-            tok = lib.ckls_sample(ffi.from_buffer("float[]", logits), self.n_vocab, params, rng,
-                                  ffi.from_buffer("int32_t[]", recent), len(recent))
-            if tok in stops:
-                return
-            yield tok
-            seq.append(tok)
-            if memory is not None:
-                mem_ctx.append(tok)
-            if len(seq) >= self.n_ctx or (deadline is not None and deadline()):
-                return
-            logits = self.eval([tok], pos0=len(seq) - 1, cancel=cancel)
+        lookup = None
+        if draft > 0:
+            from ckls.runtime.draft import PromptLookup, memory_draft
+
+            lookup = PromptLookup(seq if draft_base is None else draft_base, self.n_ctx)
+
+        def guess_after(n_done: int) -> list[int]:
+            if lookup is None:
+                return []
+            k = min(draft, max_tokens - n_done - 1, self.n_ctx - len(seq))
+            g = lookup.draft(k)
+            if not g and draft_memory and memory is not None and k > 0:
+                g = memory_draft(memory, mem_ctx[-MAX_MATCH:], k)
+                st["memory_drafted"] = st.get("memory_drafted", 0) + len(g)
+            if draft_stop is not None:
+                for j, t in enumerate(g):
+                    if draft_stop[t]:
+                        return g[:j + 1]
+            return g
+
+        ahead: list[tuple[int, np.ndarray]] = []  # drafted tokens not yet reached, with the logits after each
+        guess = guess_after(0)
+        if guess:  # the prompt's last token with a draft: the uncached rest first, without logits
+            have = min(len(seq) - 1, _common(seq, self._cached))
+            if have < len(seq) - 1:
+                self.eval(seq[have:-1], pos0=have, cancel=cancel, logits=False)
+            rows = self.eval(seq[-1:] + guess, pos0=len(seq) - 1, logits_all=True, cancel=cancel)
+            st["drafted"] += len(guess)
+            logits = rows[0]
+            ahead = list(zip(guess, rows[1:]))
+        else:
+            logits = self.logits_for(seq, cancel=cancel)
+        n_out = 0
+        try:
+            while n_out < max_tokens:
+                if cancel is not None and cancel.is_set:
+                    raise Cancelled()
+                if self.n_sample < self.n_vocab:
+                    logits[self.n_sample:] = -np.inf
+                if constrain is not None:
+                    constrain(logits)
+                if memory is not None and len(mem_ctx) >= 2:
+                    memory.mix(logits, np.array(mem_ctx[-MAX_MATCH:], dtype=np.int32))
+                recent = np.ascontiguousarray(seq[-64:], dtype=np.int32)
+                tok = lib.ckls_sample(ffi.from_buffer("float[]", logits), self.n_vocab, params, rng,
+                                      ffi.from_buffer("int32_t[]", recent), len(recent))
+                if tok in stops:
+                    return
+                yield tok
+                n_out += 1
+                seq.append(tok)
+                if memory is not None:
+                    mem_ctx.append(tok)
+                if lookup is not None:
+                    lookup.append(tok)
+                if len(seq) >= self.n_ctx or (deadline is not None and deadline()):
+                    return
+                if n_out >= max_tokens:
+                    return
+                if ahead and ahead[0][0] == tok:  # the draft guessed this token: its position is evaluated already
+                    logits = ahead.pop(0)[1]
+                    st["accepted"] += 1
+                    continue
+                if ahead:  # guessed wrong: the drafted positions from here on are dropped
+                    ahead = []
+                    self.truncate(len(seq) - 1)
+                guess = guess_after(n_out)
+                st["steps"] += 1
+                if guess:
+                    rows = self.eval([tok] + guess, pos0=len(seq) - 1, logits_all=True, cancel=cancel)
+                    st["drafted"] += len(guess)
+                    logits = rows[0]
+                    ahead = list(zip(guess, rows[1:]))
+                else:
+                    logits = self.eval([tok], pos0=len(seq) - 1, cancel=cancel)
+        finally:
+            if ahead:  # drafted positions not taken leave the cache: it holds the generated tokens (bar the last)
+                keep = len(seq) if self._cached[len(seq) - 1] == seq[-1] else len(seq) - 1
+                self.truncate(keep)
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the common prefix of a and b."""
+    n, limit = 0, min(len(a), len(b))
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def load_model(path: str | os.PathLike, n_ctx: int = 2048, n_threads: int | None = None) -> Model:

@@ -8,6 +8,8 @@ export const SERVER_KEYS = [
   'disabledLanguages', 'enabled', 'prefetch', 'telemetry',
   // the repository: retrieved windows in the prompt (ckls/completion/retrieval.py), memory at the logits (memory.py)
   'retrieval', 'memoryEnabled', 'memoryTokens',
+  // speculative decoding from the context (ckls/runtime/draft.py)
+  'speculativeTokens',
   // fine-tuning: contributed as ckls.tune.<name>, flattened to tune<Name> (the server's tune_* settings)
   'tuneEnabled', 'tuneRank', 'tuneAlpha', 'tuneLr', 'tuneBudgetS', 'tuneMaxSteps', 'tuneSeqLen', 'tuneSchedule',
   'tuneIdleMs', 'tuneThreads', 'tuneOnBattery', 'tuneDir', 'tuneUseAdapter',
