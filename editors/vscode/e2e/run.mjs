@@ -404,7 +404,7 @@ try {
       const t = (await page.locator('.notifications-toasts').textContent().catch(() => '')) ?? '';
       return /did not start/.test(t) ? t : undefined;
     }, 30000, 'the error notification').finally(() => shot(page, 'server-missing'));
-    if (!toast.includes('pip install ckls')) throw new Error(`notification: ${toast}`);
+    if (!toast.includes('pip install /path/to/ckls')) throw new Error(`notification: ${toast}`);
     const item = (await page.locator('.statusbar-item', { hasText: /ckls/ }).first().textContent()) ?? '';
     return `${JSON.stringify(toast.trim().slice(0, 120))}; status bar ${JSON.stringify(item.trim())}`;
   });
