@@ -119,8 +119,8 @@ typedef struct {
     void (*vec_dot_4x4[CKLS_TYPE_MAX])(int64_t n, float *s, const void *w, int64_t w_stride, const void *xq,
                                        int64_t x_stride);
     /* Over a repacked 8-row group w (block_q4_0x8 / block_q4_Kx8 / block_q8_0x8): s[t * s_stride + r] = row r dotted with
-     * activation row t (x_stride bytes apart) for r < 8, t < nt (1..4). aux: Q4_0's per-token activation block
-     * sums (n / 32 int16 per token, ckls_q8_0_block_sums), NULL otherwise. One token or four, every (row,
+     * activation row t (x_stride bytes apart) for r < 8, t < nt (1..4). aux: Q4_0's and Q8_0's per-token
+     * activation block sums (n / 32 int16 per token, ckls_q8_0_block_sums), NULL otherwise. One token or four, every (row,
      * token) lane runs the same arithmetic, so prompt and decode outputs are bit-identical. NULL = absent. */
     void (*gemm_x8[CKLS_TYPE_MAX])(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq,
                                    int64_t x_stride, const int16_t *aux, int nt);

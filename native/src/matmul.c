@@ -202,7 +202,8 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
     };
     j.group_bytes = pbytes / j.n_groups;
     int16_t *aux = NULL;
-    if (type == CKLS_TYPE_Q4_0) { /* the -8 offset needs each activation block's sum: once per token here */
+    if (type == CKLS_TYPE_Q4_0 || type == CKLS_TYPE_Q8_0) {
+        /* Q4_0's -8 offset (and the VNNI Q8_0 kernel's +128) needs each activation block's sum: once per token */
         j.n_aux = n_in / QK8_0;
         aux = malloc(sizeof(int16_t) * (size_t)(j.n_aux * n_tok));
         if (!aux) return ckls_fail(CKLS_ENOMEM, "out of memory for activation block sums");

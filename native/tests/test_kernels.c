@@ -403,14 +403,14 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
                 ckls_isa_table(CKLS_ISA_SCALAR)->quantize_act[vtype](f, xq + t * xstride, n);
             }
             ckls_repack_groups(type, w, n, 0, groups, packed);
-            if (type == CKLS_TYPE_Q4_0) ckls_q8_0_block_sums(xq, xstride, n, 4, aux);
+            if (type != CKLS_TYPE_Q4_K) ckls_q8_0_block_sums(xq, xstride, n, 4, aux);
             const int64_t gb = pbytes / groups;
             for (int64_t g = 0; g < groups; g++) {
                 const char *wg = packed + g * gb;
                 float one[4][8];
                 for (int t = 0; t < 4; t++)
                     k->gemm_x8[type](n, one[t], 8, wg, xq + t * xstride, xstride,
-                                     type == CKLS_TYPE_Q4_0 ? aux + t * (n / QK8_0) : NULL, 1);
+                                     type != CKLS_TYPE_Q4_K ? aux + t * (n / QK8_0) : NULL, 1);
                 if (type == CKLS_TYPE_Q8_0 && k->vec_dot_4r[type])
                     for (int t = 0; t < 4; t++)
                         for (int h = 0; h < 2; h++) {

@@ -1,0 +1,172 @@
+/* repack_avx512vnni.c — AVX-512 VNNI kernels over the interleaved 8-row layouts (block_q4_0x8, block_q4_Kx8,
+ * block_q8_0x8; repack.c): vpdpbusd (unsigned bytes x signed bytes, four products added into an int32 lane in
+ * one instruction) in place of AVX2's maddubs -> int16 -> madd -> add chain.
+ *
+ * The layout is the AVX2 one: one 32-byte load holds 4 quant bytes of each of 8 rows; the token's matching 4
+ * activation bytes, broadcast to every lane, are vpdpbusd's signed operand (the broadcast folds into the
+ * instruction as a memory operand). vpdpbusd wants the weights unsigned:
+ *   Q4_0: the nibbles q (0..15) are unsigned as they are; w = q - 8, so the block sum starts at -8 * sum(x).
+ *   Q8_0: w + 128 (= w xor 0x80) is unsigned; the block sum starts at -128 * sum(x).
+ *   Q4_K: the nibbles are unsigned; each 32-element sub-block gets its own int32 sum, times the row's 6-bit scale.
+ * sum(x) per activation block is the caller's aux (ckls_q8_0_block_sums), computed once per token for all
+ * rows. Every sum is the exact integer the scalar reference forms, and the float work per (row, token) is the
+ * reference's (one FMA per block with the same scale product, two for Q4_K), so the outputs equal
+ * ckls_gemm_*x8_ref bit for bit, for any nt.
+ *
+ * Two widths. gemm_x8 (8 rows x 1..4 tokens) uses 256-bit vpdpbusd (AVX512VL). gemm_x16 takes two adjacent
+ * 8-row groups (16 rows) in 512-bit registers: both groups' 32-byte rows of a block go into one zmm, so each
+ * vpdpbusd and each scale FMA serves 16 rows; per (row, token) it is the same arithmetic again. */
+#include "quant.h"
+
+#if defined(__AVX512F__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#include <immintrin.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE int32_t ld4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* ---- 8 rows (one group), 256-bit --------------------------------------------------------------------------- */
+
+INLINE void gemm_q8_0x8(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                        const int16_t *aux, const int nt) {
+    const block_q8_0x8 *a = w;
+    const int64_t nb = n / QK8_0;
+    const __m256i off = _mm256_set1_epi8((char)0x80);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const block_q8_0 *b[4];
+    for (int t = 0; t < nt; t++) b[t] = (const block_q8_0 *)((const char *)xq + t * xs);
+    for (int64_t i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(a + i + 3), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 192, _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 256, _MM_HINT_T0);
+        __m256i sum[4];
+        for (int t = 0; t < nt; t++) sum[t] = _mm256_set1_epi32(-128 * aux[t * nb + i]);
+        for (int m = 0; m < 8; m++) {
+            const __m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * m)), off);
+            for (int t = 0; t < nt; t++) sum[t] = _mm256_dpbusd_epi32(sum[t], u, _mm256_set1_epi32(ld4(b[t][i].qs + 4 * m)));
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[i].d));
+        for (int t = 0; t < nt; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(b[t][i].d))), acc[t]);
+    }
+    for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);
+}
+
+INLINE void gemm_q4_0x8(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                        const int16_t *aux, const int nt) {
+    const block_q4_0x8 *a = w;
+    const int64_t nb = n / QK4_0;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const block_q8_0 *b[4];
+    for (int t = 0; t < nt; t++) b[t] = (const block_q8_0 *)((const char *)xq + t * xs);
+    for (int64_t i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(a + i + 4), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 4) + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 4) + 128, _MM_HINT_T0);
+        __m256i sum[4];
+        for (int t = 0; t < nt; t++) sum[t] = _mm256_set1_epi32(-8 * aux[t * nb + i]);
+        for (int m = 0; m < 4; m++) {
+            const __m256i p = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * m));
+            const __m256i lo = _mm256_and_si256(p, m4), hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
+            for (int t = 0; t < nt; t++) {
+                sum[t] = _mm256_dpbusd_epi32(sum[t], lo, _mm256_set1_epi32(ld4(b[t][i].qs + 4 * m)));
+                sum[t] = _mm256_dpbusd_epi32(sum[t], hi, _mm256_set1_epi32(ld4(b[t][i].qs + 16 + 4 * m)));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[i].d));
+        for (int t = 0; t < nt; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(b[t][i].d))), acc[t]);
+    }
+    for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);
+}
+
+/* the token's 8 sub-block sums B_j (int16 pairs of bsums added) times each row's mins, as int32 per row lane */
+INLINE __m256i q4k_summ(const __m256i mins[4], const block_q8_K *y) {
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
+    const __m128i b8 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    __m256i summ = _mm256_madd_epi16(mins[0], _mm256_broadcastd_epi32(b8));
+    summ = _mm256_add_epi32(summ, _mm256_madd_epi16(mins[1], _mm256_broadcastd_epi32(_mm_shuffle_epi32(b8, 0x55))));
+    summ = _mm256_add_epi32(summ, _mm256_madd_epi16(mins[2], _mm256_broadcastd_epi32(_mm_shuffle_epi32(b8, 0xaa))));
+    return _mm256_add_epi32(summ, _mm256_madd_epi16(mins[3], _mm256_broadcastd_epi32(_mm_shuffle_epi32(b8, 0xff))));
+}
+
+INLINE void gemm_q4_Kx8(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs, const int nt) {
+    const block_q4_Kx8 *a = w;
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const block_q8_K *b[4];
+    for (int t = 0; t < nt; t++) b[t] = (const block_q8_K *)((const char *)xq + t * xs);
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i sumi[4];
+        for (int t = 0; t < nt; t++) sumi[t] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i pl[4], ph[4]; /* int32 sums of sub-blocks 2c (low nibbles) and 2c+1 (high) per row */
+            for (int t = 0; t < nt; t++) pl[t] = ph[t] = _mm256_setzero_si256();
+            for (int m = 0; m < 8; m++) {
+                const __m256i p = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * (8 * c + m)));
+                const __m256i lo = _mm256_and_si256(p, m4), hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
+                for (int t = 0; t < nt; t++) {
+                    const int8_t *y = b[t][i].qs + 64 * c + 4 * m;
+                    pl[t] = _mm256_dpbusd_epi32(pl[t], lo, _mm256_set1_epi32(ld4(y)));
+                    ph[t] = _mm256_dpbusd_epi32(ph[t], hi, _mm256_set1_epi32(ld4(y + 32)));
+                }
+            }
+            const __m256i sl = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)a[i].scales[2 * c]));
+            const __m256i sh = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)a[i].scales[2 * c + 1]));
+            for (int t = 0; t < nt; t++)
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_mullo_epi32(pl[t], sl), _mm256_mullo_epi32(ph[t], sh)));
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[i].d));
+        const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[i].dmin));
+        __m256i mins[4]; /* [min_r(2p), min_r(2p+1)] int16 pairs */
+        for (int p = 0; p < 4; p++) mins[p] = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)a[i].mins[p]));
+        for (int t = 0; t < nt; t++) {
+            const __m256i summ = q4k_summ(mins, &b[t][i]);
+            const __m256 dy = _mm256_set1_ps(b[t][i].d);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[t]), _mm256_mul_ps(dw, dy), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(summ), _mm256_mul_ps(dm, dy), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);
+}
+
+/* one specialisation per token count, so the token loops unroll and the accumulators stay in registers */
+#define BY_NT(call)                                                                                              \
+    switch (nt) {                                                                                                \
+    case 4: call(4); break;                                                                                      \
+    case 3: call(3); break;                                                                                      \
+    case 2: call(2); break;                                                                                      \
+    default: call(1); break;                                                                                     \
+    }
+
+void ckls_gemm_q8_0x8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                                 const int16_t *aux, int nt) {
+#define CALL(k) gemm_q8_0x8(n, s, ss, w, xq, xs, aux, k)
+    BY_NT(CALL)
+#undef CALL
+}
+
+void ckls_gemm_q4_0x8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                                 const int16_t *aux, int nt) {
+#define CALL(k) gemm_q4_0x8(n, s, ss, w, xq, xs, aux, k)
+    BY_NT(CALL)
+#undef CALL
+}
+
+void ckls_gemm_q4_Kx8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                                 const int16_t *aux, int nt) {
+    (void)aux;
+#define CALL(k) gemm_q4_Kx8(n, s, ss, w, xq, xs, k)
+    BY_NT(CALL)
+#undef CALL
+}
+
+#endif
