@@ -97,6 +97,11 @@ static const ckls_isa_kernels avx512vnni_kernels = {
         [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avx512vnni,
         [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_avx512vnni,
     },
+    .gemm_x16 = {
+        [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x16_avx512vnni,
+        [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx16_avx512vnni,
+        [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x16_avx512vnni,
+    },
 };
 #endif
 
@@ -190,6 +195,7 @@ static void init(void) {
                 if (layers[l]->vec_dot_4c[t]) resolved[isa].vec_dot_4c[t] = layers[l]->vec_dot_4c[t];
                 if (layers[l]->vec_dot_4x4[t]) resolved[isa].vec_dot_4x4[t] = layers[l]->vec_dot_4x4[t];
                 if (layers[l]->gemm_x8[t]) resolved[isa].gemm_x8[t] = layers[l]->gemm_x8[t];
+                if (layers[l]->gemm_x16[t]) resolved[isa].gemm_x16[t] = layers[l]->gemm_x16[t];
             }
             if (layers[l]->attn_group) resolved[isa].attn_group = layers[l]->attn_group;
             if (layers[l]->gemm_tile) resolved[isa].gemm_tile = layers[l]->gemm_tile;

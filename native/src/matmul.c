@@ -4,7 +4,7 @@
  * more). Within a chunk, each block of weight rows is dotted against a block of tokens so the weight bytes are
  * reused from L1/L2 across tokens instead of streamed from memory once per token. Matrices repacked at load into
  * interleaved 8-row groups (Q4_0, Q4_K, Q8_0: repack.c) take ckls_matmul_packed instead: the same hand-out over groups,
- * one kernel call per group and 1 to 4 tokens. */
+ * one kernel call per group (or per two adjacent groups, where the ISA has a 16-row kernel) and 1 to 4 tokens. */
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -138,6 +138,8 @@ int ckls_matmul(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t
 typedef struct {
     void (*gemm)(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq, int64_t x_stride,
                  const int16_t *aux, int nt);
+    void (*gemm2)(int64_t n, float *s, int64_t s_stride, const void *w, int64_t w_stride, const void *xq,
+                  int64_t x_stride, const int16_t *aux, int nt); /* two adjacent groups, or NULL */
     ckls_vec_dot_fn dot;
     ckls_vec_dot_4r_fn dot_4r;
     const char *w, *packed;
@@ -178,11 +180,16 @@ static void packed_task(void *p, int ith, int nth) {
                     }
                     continue;
                 }
+                const int two = j->gemm2 && g + 1 < g1 && g + 1 < j->n_groups; /* 16 rows in one call */
                 for (int64_t t = t0; t < t1; t += 4) {
                     const int nt = t1 - t < 4 ? (int)(t1 - t) : 4;
-                    j->gemm(j->n_in, j->y + t * j->y_stride + g * CKLS_PACK_ROWS, j->y_stride, j->packed + g * j->group_bytes,
-                            j->xq + t * j->xq_row_bytes, j->xq_row_bytes, j->aux ? j->aux + t * j->n_aux : NULL, nt);
+                    float *yt = j->y + t * j->y_stride + g * CKLS_PACK_ROWS;
+                    const char *wg = j->packed + g * j->group_bytes, *xt = j->xq + t * j->xq_row_bytes;
+                    const int16_t *at = j->aux ? j->aux + t * j->n_aux : NULL;
+                    if (two) j->gemm2(j->n_in, yt, j->y_stride, wg, j->group_bytes, xt, j->xq_row_bytes, at, nt);
+                    else j->gemm(j->n_in, yt, j->y_stride, wg, xt, j->xq_row_bytes, at, nt);
                 }
+                g += two;
             }
         }
     }
@@ -196,7 +203,7 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
     if (!packed || !k->gemm_x8[type] || pbytes <= 0)
         return ckls_matmul_pre(pool, type, w, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel);
     packed_job j = {
-        .gemm = k->gemm_x8[type], .dot = k->vec_dot[type], .dot_4r = k->vec_dot_4r[type], .w = w, .packed = packed,
+        .gemm = k->gemm_x8[type], .gemm2 = k->gemm_x16[type], .dot = k->vec_dot[type], .dot_4r = k->vec_dot_4r[type], .w = w, .packed = packed,
         .w_row_bytes = ckls_row_bytes(type, n_in), .n_groups = n_out / CKLS_PACK_ROWS, .n_out = n_out, .n_in = n_in,
         .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
     };
@@ -213,6 +220,7 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
     const int nth = ckls_pool_threads(pool);
     const int64_t n_units = j.n_groups + 1;
     int64_t chunk = (n_units + nth * 8 - 1) / (nth * 8);
+    if (j.gemm2) chunk += chunk & 1; /* even, so the 16-row kernel's pairs stay within a chunk */
     j.chunk = chunk < 1 ? 1 : chunk;
     atomic_init(&j.next, 0);
     ckls_pool_run(nth > 1 && n_out * n_tok >= 64 ? pool : NULL, packed_task, &j);

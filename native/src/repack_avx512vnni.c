@@ -45,12 +45,17 @@ INLINE void gemm_q8_0x8(int64_t n, float *s, int64_t ss, const void *w, const vo
         _mm_prefetch((const char *)(a + i + 3) + 128, _MM_HINT_T0);
         _mm_prefetch((const char *)(a + i + 3) + 192, _MM_HINT_T0);
         _mm_prefetch((const char *)(a + i + 3) + 256, _MM_HINT_T0);
-        __m256i sum[4];
-        for (int t = 0; t < nt; t++) sum[t] = _mm256_set1_epi32(-128 * aux[t * nb + i]);
-        for (int m = 0; m < 8; m++) {
-            const __m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * m)), off);
-            for (int t = 0; t < nt; t++) sum[t] = _mm256_dpbusd_epi32(sum[t], u, _mm256_set1_epi32(ld4(b[t][i].qs + 4 * m)));
+        __m256i sum[4], sum2[4]; /* two chains per token (even / odd m): vpdpbusd's latency, not its rate, bounds one */
+        for (int t = 0; t < nt; t++) sum[t] = _mm256_set1_epi32(-128 * aux[t * nb + i]), sum2[t] = _mm256_setzero_si256();
+        for (int m = 0; m < 8; m += 2) {
+            const __m256i u0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * m)), off);
+            const __m256i u1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * m + 32)), off);
+            for (int t = 0; t < nt; t++) {
+                sum[t] = _mm256_dpbusd_epi32(sum[t], u0, _mm256_set1_epi32(ld4(b[t][i].qs + 4 * m)));
+                sum2[t] = _mm256_dpbusd_epi32(sum2[t], u1, _mm256_set1_epi32(ld4(b[t][i].qs + 4 * m + 4)));
+            }
         }
+        for (int t = 0; t < nt; t++) sum[t] = _mm256_add_epi32(sum[t], sum2[t]);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[i].d));
         for (int t = 0; t < nt; t++)
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(b[t][i].d))), acc[t]);
@@ -70,16 +75,17 @@ INLINE void gemm_q4_0x8(int64_t n, float *s, int64_t ss, const void *w, const vo
         _mm_prefetch((const char *)(a + i + 4), _MM_HINT_T0);
         _mm_prefetch((const char *)(a + i + 4) + 64, _MM_HINT_T0);
         _mm_prefetch((const char *)(a + i + 4) + 128, _MM_HINT_T0);
-        __m256i sum[4];
-        for (int t = 0; t < nt; t++) sum[t] = _mm256_set1_epi32(-8 * aux[t * nb + i]);
+        __m256i sum[4], sum2[4]; /* two chains per token (low / high nibbles) */
+        for (int t = 0; t < nt; t++) sum[t] = _mm256_set1_epi32(-8 * aux[t * nb + i]), sum2[t] = _mm256_setzero_si256();
         for (int m = 0; m < 4; m++) {
             const __m256i p = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * m));
             const __m256i lo = _mm256_and_si256(p, m4), hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
             for (int t = 0; t < nt; t++) {
                 sum[t] = _mm256_dpbusd_epi32(sum[t], lo, _mm256_set1_epi32(ld4(b[t][i].qs + 4 * m)));
-                sum[t] = _mm256_dpbusd_epi32(sum[t], hi, _mm256_set1_epi32(ld4(b[t][i].qs + 16 + 4 * m)));
+                sum2[t] = _mm256_dpbusd_epi32(sum2[t], hi, _mm256_set1_epi32(ld4(b[t][i].qs + 16 + 4 * m)));
             }
         }
+        for (int t = 0; t < nt; t++) sum[t] = _mm256_add_epi32(sum[t], sum2[t]);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[i].d));
         for (int t = 0; t < nt; t++)
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(b[t][i].d))), acc[t]);
@@ -138,6 +144,135 @@ INLINE void gemm_q4_Kx8(int64_t n, float *s, int64_t ss, const void *w, const vo
     for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);
 }
 
+/* ---- 16 rows (two adjacent groups, w and w + ws), 512-bit ------------------------------------------------ */
+
+/* group 0's 32 bytes at p in the low half, group 1's (ws bytes on) in the high half */
+INLINE __m512i ld2(const void *p, int64_t ws) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
+                              _mm256_loadu_si256((const __m256i *)((const char *)p + ws)), 1);
+}
+
+/* the 8 f16 scales at p and the 8 at p + ws, as 16 floats */
+INLINE __m512 ld2_f16(const void *p, int64_t ws) {
+    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+                                                   _mm_loadu_si128((const __m128i *)((const char *)p + ws)), 1));
+}
+
+INLINE void store16(float *s, __m512 v) { _mm512_storeu_ps(s, v); }
+
+INLINE void gemm_q8_0x16(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq, int64_t xs,
+                         const int16_t *aux, const int nt) {
+    const block_q8_0x8 *a = w;
+    const int64_t nb = n / QK8_0;
+    const __m512i off = _mm512_set1_epi8((char)0x80);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    const block_q8_0 *b[4];
+    for (int t = 0; t < nt; t++) b[t] = (const block_q8_0 *)((const char *)xq + t * xs);
+    for (int64_t i = 0; i < nb; i++) {
+        for (int l = 0; l < 5; l++) {
+            _mm_prefetch((const char *)(a + i + 2) + 64 * l, _MM_HINT_T0);
+            _mm_prefetch((const char *)(a + i + 2) + ws + 64 * l, _MM_HINT_T0);
+        }
+        __m512i sum[4], sum2[4];
+        for (int t = 0; t < nt; t++) sum[t] = _mm512_set1_epi32(-128 * aux[t * nb + i]), sum2[t] = _mm512_setzero_si512();
+        for (int m = 0; m < 8; m += 2) {
+            const __m512i u0 = _mm512_xor_si512(ld2(a[i].qs + 32 * m, ws), off);
+            const __m512i u1 = _mm512_xor_si512(ld2(a[i].qs + 32 * m + 32, ws), off);
+            for (int t = 0; t < nt; t++) {
+                sum[t] = _mm512_dpbusd_epi32(sum[t], u0, _mm512_set1_epi32(ld4(b[t][i].qs + 4 * m)));
+                sum2[t] = _mm512_dpbusd_epi32(sum2[t], u1, _mm512_set1_epi32(ld4(b[t][i].qs + 4 * m + 4)));
+            }
+        }
+        const __m512 dw = ld2_f16(a[i].d, ws);
+        for (int t = 0; t < nt; t++)
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(sum[t], sum2[t])),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(_cvtsh_ss(b[t][i].d))), acc[t]);
+    }
+    for (int t = 0; t < nt; t++) store16(s + t * ss, acc[t]);
+}
+
+INLINE void gemm_q4_0x16(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq, int64_t xs,
+                         const int16_t *aux, const int nt) {
+    const block_q4_0x8 *a = w;
+    const int64_t nb = n / QK4_0;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    const block_q8_0 *b[4];
+    for (int t = 0; t < nt; t++) b[t] = (const block_q8_0 *)((const char *)xq + t * xs);
+    for (int64_t i = 0; i < nb; i++) {
+        for (int l = 0; l < 3; l++) {
+            _mm_prefetch((const char *)(a + i + 4) + 64 * l, _MM_HINT_T0);
+            _mm_prefetch((const char *)(a + i + 4) + ws + 64 * l, _MM_HINT_T0);
+        }
+        __m512i sum[4], sum2[4];
+        for (int t = 0; t < nt; t++) sum[t] = _mm512_set1_epi32(-8 * aux[t * nb + i]), sum2[t] = _mm512_setzero_si512();
+        for (int m = 0; m < 4; m++) {
+            const __m512i p = ld2(a[i].qs + 32 * m, ws);
+            const __m512i lo = _mm512_and_si512(p, m4), hi = _mm512_and_si512(_mm512_srli_epi16(p, 4), m4);
+            for (int t = 0; t < nt; t++) {
+                sum[t] = _mm512_dpbusd_epi32(sum[t], lo, _mm512_set1_epi32(ld4(b[t][i].qs + 4 * m)));
+                sum2[t] = _mm512_dpbusd_epi32(sum2[t], hi, _mm512_set1_epi32(ld4(b[t][i].qs + 16 + 4 * m)));
+            }
+        }
+        const __m512 dw = ld2_f16(a[i].d, ws);
+        for (int t = 0; t < nt; t++)
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(sum[t], sum2[t])),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(_cvtsh_ss(b[t][i].d))), acc[t]);
+    }
+    for (int t = 0; t < nt; t++) store16(s + t * ss, acc[t]);
+}
+
+INLINE void gemm_q4_Kx16(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq, int64_t xs,
+                         const int nt) {
+    const block_q4_Kx8 *a = w;
+    const int64_t nb = n / QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    const block_q8_K *b[4];
+    for (int t = 0; t < nt; t++) b[t] = (const block_q8_K *)((const char *)xq + t * xs);
+    for (int64_t i = 0; i < nb; i++) {
+        const block_q4_Kx8 *a1 = (const block_q4_Kx8 *)((const char *)(a + i) + ws);
+        __m512i sumi[4];
+        for (int t = 0; t < nt; t++) sumi[t] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            __m512i pl[4], ph[4]; /* int32 sums of sub-blocks 2c (low nibbles) and 2c+1 (high) per row */
+            for (int t = 0; t < nt; t++) pl[t] = ph[t] = _mm512_setzero_si512();
+            for (int m = 0; m < 8; m++) {
+                const __m512i p = ld2(a[i].qs + 32 * (8 * c + m), ws);
+                const __m512i lo = _mm512_and_si512(p, m4), hi = _mm512_and_si512(_mm512_srli_epi16(p, 4), m4);
+                for (int t = 0; t < nt; t++) {
+                    const int8_t *y = b[t][i].qs + 64 * c + 4 * m;
+                    pl[t] = _mm512_dpbusd_epi32(pl[t], lo, _mm512_set1_epi32(ld4(y)));
+                    ph[t] = _mm512_dpbusd_epi32(ph[t], hi, _mm512_set1_epi32(ld4(y + 32)));
+                }
+            }
+            const __m512i sl = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)a[i].scales[2 * c]),
+                                                                       _mm_loadl_epi64((const __m128i *)a1->scales[2 * c])));
+            const __m512i sh = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)a[i].scales[2 * c + 1]),
+                                                                       _mm_loadl_epi64((const __m128i *)a1->scales[2 * c + 1])));
+            for (int t = 0; t < nt; t++)
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_add_epi32(_mm512_mullo_epi32(pl[t], sl), _mm512_mullo_epi32(ph[t], sh)));
+        }
+        const __m512 dw = ld2_f16(a[i].d, ws), dm = ld2_f16(a[i].dmin, ws);
+        __m512i mins[4]; /* [min_r(2p), min_r(2p+1)] int16 pairs, rows 0..7 of group 0 then of group 1 */
+        for (int p = 0; p < 4; p++)
+            mins[p] = _mm512_cvtepu8_epi16(_mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a[i].mins[p])), _mm_loadu_si128((const __m128i *)a1->mins[p]), 1));
+        for (int t = 0; t < nt; t++) {
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)b[t][i].bsums);
+            const __m128i b8 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+            __m512i summ = _mm512_madd_epi16(mins[0], _mm512_broadcastd_epi32(b8));
+            summ = _mm512_add_epi32(summ, _mm512_madd_epi16(mins[1], _mm512_broadcastd_epi32(_mm_shuffle_epi32(b8, 0x55))));
+            summ = _mm512_add_epi32(summ, _mm512_madd_epi16(mins[2], _mm512_broadcastd_epi32(_mm_shuffle_epi32(b8, 0xaa))));
+            summ = _mm512_add_epi32(summ, _mm512_madd_epi16(mins[3], _mm512_broadcastd_epi32(_mm_shuffle_epi32(b8, 0xff))));
+            const __m512 dy = _mm512_set1_ps(b[t][i].d);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[t]), _mm512_mul_ps(dw, dy), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(summ), _mm512_mul_ps(dm, dy), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) store16(s + t * ss, acc[t]);
+}
+
 /* one specialisation per token count, so the token loops unroll and the accumulators stay in registers */
 #define BY_NT(call)                                                                                              \
     switch (nt) {                                                                                                \
@@ -165,6 +300,28 @@ void ckls_gemm_q4_Kx8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w,
                                  const int16_t *aux, int nt) {
     (void)aux;
 #define CALL(k) gemm_q4_Kx8(n, s, ss, w, xq, xs, k)
+    BY_NT(CALL)
+#undef CALL
+}
+
+void ckls_gemm_q8_0x16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
+                                  int64_t xs, const int16_t *aux, int nt) {
+#define CALL(k) gemm_q8_0x16(n, s, ss, w, ws, xq, xs, aux, k)
+    BY_NT(CALL)
+#undef CALL
+}
+
+void ckls_gemm_q4_0x16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
+                                  int64_t xs, const int16_t *aux, int nt) {
+#define CALL(k) gemm_q4_0x16(n, s, ss, w, ws, xq, xs, aux, k)
+    BY_NT(CALL)
+#undef CALL
+}
+
+void ckls_gemm_q4_Kx16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
+                                  int64_t xs, const int16_t *aux, int nt) {
+    (void)aux;
+#define CALL(k) gemm_q4_Kx16(n, s, ss, w, ws, xq, xs, k)
     BY_NT(CALL)
 #undef CALL
 }

@@ -14,7 +14,8 @@
  *   - 4-row dots (ckls_vec_dot_4r) against four scalar 1-row dots, rows at an odd stride;
  *   - 4-token dots (vec_dot_4c, vec_dot_4x4) bit-identical to the 4-row decode dots, and near the scalar one;
  *   - interleaved 8-row kernels (gemm_x8) over repacked matrices: bit-identical to their scalar references
- *     and, per token, to their own one-token call; near the scalar row dots;
+ *     and, per token, to their own one-token call; near the scalar row dots; the 16-row kernels over two
+ *     adjacent groups (gemm_x16) bit-identical to the 8-row references of both;
  *   - grouped attention (attn_group) against the scalar reference at odd head dims and cache lengths.
  * Scalar references themselves: dots against a double dot of the dequantized rows, and quantize/dequantize
  * round trips with relative-RMSE bounds. Every buffer is malloc'ed at its exact size so ASan sees tail reads.
@@ -370,7 +371,7 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
         if (!k->gemm_x8[type]) continue;
         const int64_t psize = type == CKLS_TYPE_Q4_0 ? 144 : type == CKLS_TYPE_Q4_K ? 1184 : 272;
         for (int c = 0; c < N_BLOCK_COUNTS; c++) {
-            const int64_t n = (int64_t)blck * BLOCK_COUNTS[c], groups = rnd_int(1, 3), n_out = 8 * groups + rnd_int(0, 7);
+            const int64_t n = (int64_t)blck * BLOCK_COUNTS[c], groups = rnd_int(c % 2 ? 1 : 2, 3), n_out = 8 * groups + rnd_int(0, 7);
             const int64_t rb = row_bytes(type, n), xb = row_bytes(vtype, n), nb = n / blck;
             const int64_t xstride = xb + 4 * rnd_int(0, 9);
             const int64_t pbytes = ckls_packed_bytes(type, n_out, n);
@@ -442,6 +443,19 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
                         }
                 }
             }
+            /* the 16-row form over every pair of adjacent groups: each lane exactly the 8-row reference's */
+            for (int64_t g = 0; k->gemm_x16[type] && g + 1 < groups; g++)
+                for (int nt = 1; nt <= 4; nt++) {
+                    float s16[4 * 19], s_ref[4 * 19]; /* odd output stride */
+                    k->gemm_x16[type](n, s16, 19, packed + g * gb, gb, xq, xstride, aux, nt);
+                    ref(n, s_ref, 19, packed + g * gb, xq, xstride, aux, nt);
+                    ref(n, s_ref + 8, 19, packed + (g + 1) * gb, xq, xstride, aux, nt);
+                    for (int t = 0; t < nt; t++)
+                        for (int r = 0; r < 16; r++)
+                            CHECK(s16[t * 19 + r] == s_ref[t * 19 + r], "%s gemm_x16 %s n=%lld nt=%d g=%lld row %d tok %d: %.9g vs ref %.9g",
+                                  ckls_isa_name(isa), ckls_type_get(type)->name, (long long)n, nt, (long long)g, r, t,
+                                  s16[t * 19 + r], s_ref[t * 19 + r]);
+                }
             free(w);
             free(packed);
             free(xq);
