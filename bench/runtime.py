@@ -9,6 +9,10 @@ the memory roofline: weight bytes read per token vs measured read bandwidth.
     python bench/runtime.py --shapes small --types q8_0 --threads 2 --repeats 3
     python bench/runtime.py --model path.gguf     # an existing file instead of synthetic ones
     CKLS_REPACK=0 python bench/runtime.py ...     # Q4 and Q8_0 matrices on the row kernels (no interleaved copy)
+    CKLS_ISA=avx2 python bench/runtime.py ...     # ckls pinned to an instruction set (llama.cpp keeps its own)
+
+Every run prints the CPU (model, family/model, the SIMD flags that pick kernels) and ckls's active kernel set
+first; --json keeps both with every row.
 """
 from __future__ import annotations
 
@@ -43,6 +47,38 @@ def read_bandwidth(n_threads: int, mb: int = 512, repeats: int = 5) -> float:
             t.join()
         best.append(a.nbytes / (time.perf_counter() - t0) / 1e9)
     return statistics.median(best)
+
+
+# the flags that decide which kernels run (ckls's and llama.cpp's), in /proc/cpuinfo's spelling
+KERNEL_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni", "avx512_bf16",
+                "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm", "sve", "sve2")
+
+
+def cpu_description() -> dict:
+    """The CPU a figure came from: model name, family/model, and which of KERNEL_FLAGS it reports (Linux's
+    /proc/cpuinfo; elsewhere only what platform says)."""
+    info: dict[str, str] = {}
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            k, _, v = line.partition(":")
+            k = k.strip()
+            if k and k not in info:
+                info[k] = v.strip()
+            if k == "processor" and info.get("processor") != v.strip():
+                break  # the first processor is enough
+    except OSError:
+        pass
+    flags = set((info.get("flags") or info.get("Features") or "").split())
+    return {
+        "model": info.get("model name") or info.get("CPU part") or platform.processor() or platform.machine(),
+        "family": info.get("cpu family", ""), "model_id": info.get("model", ""),
+        "features": [f for f in KERNEL_FLAGS if f in flags],
+    }
+
+
+def cpu_line(cpu: dict) -> str:
+    fam = f" (family {cpu['family']} model {cpu['model_id']})" if cpu["family"] else ""
+    return f"cpu: {cpu['model']}{fam}; {' '.join(cpu['features']) or 'no SIMD flags read'}"
 
 
 def weight_bytes_per_token(path: str) -> int:
@@ -133,6 +169,8 @@ def main() -> int:
     bw = {n: read_bandwidth(n) for n in threads}
     isa = ffi.string(lib.ckls_isa_name(lib.ckls_isa_active())).decode()
     repack = "off (CKLS_REPACK=0)" if os.environ.get("CKLS_REPACK", "").strip() == "0" else "on"
+    cpu = cpu_description()
+    print(cpu_line(cpu))
     print(f"machine: {platform.machine()} {os.cpu_count()} cpus, ckls kernels {isa}, 8-row repacking {repack}; "
           "read bandwidth " + ", ".join(f"{n} thr {v:.1f} GB/s" for n, v in bw.items())
           + "; load average %.1f %.1f %.1f" % os.getloadavg())
@@ -153,13 +191,13 @@ def main() -> int:
             pp_o, tg_o = (statistics.median(x) for x in zip(*ours))
             pp_l, tg_l = (statistics.median(x) for x in zip(*theirs))
             roof = bw[n] * 1e9 / wb
-            row = dict(model=label, threads=n, pp_ckls=pp_o, pp_llama=pp_l, pp_ratio=pp_o / pp_l, tg_ckls=tg_o,
+            row = dict(model=label, threads=n, isa=isa, cpu=cpu_line(cpu), pp_ckls=pp_o, pp_llama=pp_l, pp_ratio=pp_o / pp_l, tg_ckls=tg_o,
                        tg_llama=tg_l, tg_ratio=tg_o / tg_l, weight_mb_per_token=wb / 1e6, roofline_tok_s=roof)
             rows.append(row)
             print(f"{label:<16} {n:>3} {pp_o:>9.1f} {pp_l:>9.1f} {pp_o / pp_l:>5.2f}x {tg_o:>8.1f} {tg_l:>8.1f} "
                   f"{tg_o / tg_l:>5.2f}x {roof:>8.1f}", flush=True)
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps({"bandwidth_gb_s": bw, "isa": isa, "q4_repacking": repack, "rows": rows}, indent=1))
+        pathlib.Path(args.json).write_text(json.dumps({"cpu": cpu, "bandwidth_gb_s": bw, "isa": isa, "q4_repacking": repack, "rows": rows}, indent=1))
     return 0
 
 
