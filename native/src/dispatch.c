@@ -96,11 +96,13 @@ static const ckls_isa_kernels avx512vnni_kernels = {
         [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_avx512vnni,
         [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avx512vnni,
         [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_avx512vnni,
+        [CKLS_TYPE_Q6_K] = ckls_gemm_q6_Kx8_avx512vnni,
     },
     .gemm_x16 = {
         [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x16_avx512vnni,
         [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx16_avx512vnni,
         [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x16_avx512vnni,
+        [CKLS_TYPE_Q6_K] = ckls_gemm_q6_Kx16_avx512vnni,
     },
 };
 #endif

@@ -126,6 +126,8 @@ void ckls_gemm_q4_Kx8_ref(int64_t n, float *s, int64_t ss, const void *w, const 
                           const int16_t *aux, int nt);
 void ckls_gemm_q8_0x8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                           const int16_t *aux, int nt);
+void ckls_gemm_q6_Kx8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                          const int16_t *aux, int nt);
 /* their AVX2 versions (repack_avx2.c; absent from builds without AVX2) */
 void ckls_gemm_q4_0x8_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                            const int16_t *aux, int nt);
@@ -140,12 +142,16 @@ void ckls_gemm_q4_Kx8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w,
                                  const int16_t *aux, int nt);
 void ckls_gemm_q8_0x8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                                  const int16_t *aux, int nt);
+void ckls_gemm_q6_Kx8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                                 const int16_t *aux, int nt);
 /* ... and over two adjacent groups (w, w + ws bytes) in 512-bit registers: the gemm_x16 table field */
 void ckls_gemm_q4_0x16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
                                   int64_t xs, const int16_t *aux, int nt);
 void ckls_gemm_q4_Kx16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
                                   int64_t xs, const int16_t *aux, int nt);
 void ckls_gemm_q8_0x16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
+                                  int64_t xs, const int16_t *aux, int nt);
+void ckls_gemm_q6_Kx16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
                                   int64_t xs, const int16_t *aux, int nt);
 
 #endif

@@ -1,5 +1,5 @@
 /* repack_avx512vnni.c — AVX-512 VNNI kernels over the interleaved 8-row layouts (block_q4_0x8, block_q4_Kx8,
- * block_q8_0x8; repack.c): vpdpbusd (unsigned bytes x signed bytes, four products added into an int32 lane in
+ * block_q8_0x8, block_q6_Kx8; repack.c): vpdpbusd (unsigned bytes x signed bytes, four products added into an int32 lane in
  * one instruction) in place of AVX2's maddubs -> int16 -> madd -> add chain.
  *
  * The layout is the AVX2 one: one 32-byte load holds 4 quant bytes of each of 8 rows; the token's matching 4
@@ -8,7 +8,10 @@
  *   Q4_0: the nibbles q (0..15) are unsigned as they are; w = q - 8, so the block sum starts at -8 * sum(x).
  *   Q8_0: w + 128 (= w xor 0x80) is unsigned; the block sum starts at -128 * sum(x).
  *   Q4_K: the nibbles are unsigned; each 32-element sub-block gets its own int32 sum, times the row's 6-bit scale.
- * sum(x) per activation block is the caller's aux (ckls_q8_0_block_sums), computed once per token for all
+ *   Q6_K: the 6-bit levels are unsigned; w = level - 32, so each 16-element sub-block's sum starts at -32 times
+ *         Q8_K's bsums of it, then is multiplied by the row's int8 scale. (Q6_K has no AVX2 8-row kernel: only
+ *         this ISA repacks it.)
+ * sum(x) per Q8_0 activation block is the caller's aux (ckls_q8_0_block_sums), computed once per token for all
  * rows. Every sum is the exact integer the scalar reference forms, and the float work per (row, token) is the
  * reference's (one FMA per block with the same scale product, two for Q4_K), so the outputs equal
  * ckls_gemm_*x8_ref bit for bit, for any nt.
@@ -144,6 +147,56 @@ INLINE void gemm_q4_Kx8(int64_t n, float *s, int64_t ss, const void *w, const vo
     for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);
 }
 
+/* Q6_K: levels 0..63 (the nibble or-ed with its 2 high bits) are unsigned; w = level - 32, so each 16-element
+ * sub-block's sum starts at -32 * bsums[j] (Q8_K's own 16-element sums), then gets times the row's int8 scale.
+ * Run c of 32 bytes (half h = c / 2, q = c % 2) holds elements 128h + 32q + 4m + b in its low nibbles (sub-block
+ * 8h + 2q + m / 4) and 64 further in its high ones (sub-block + 4); their high bits are bits 2q and 2q + 4 of
+ * the half's qh bytes. */
+INLINE void gemm_q6_Kx8(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs, const int nt) {
+    const block_q6_Kx8 *a = w;
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const block_q8_K *b[4];
+    for (int t = 0; t < nt; t++) b[t] = (const block_q8_K *)((const char *)xq + t * xs);
+    for (int64_t i = 0; i < nb; i++) {
+        __m256i sumi[4];
+        for (int t = 0; t < nt; t++) sumi[t] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const int h = c >> 1, q = c & 1;
+            for (int half = 0; half < 2; half++) {
+                const int jl = 8 * h + 2 * q + half, jh = jl + 4;
+                __m256i pl[4], ph[4];
+                for (int t = 0; t < nt; t++) {
+                    pl[t] = _mm256_set1_epi32(-32 * b[t][i].bsums[jl]);
+                    ph[t] = _mm256_set1_epi32(-32 * b[t][i].bsums[jh]);
+                }
+                for (int m = 4 * half; m < 4 * half + 4; m++) {
+                    const __m256i p = _mm256_loadu_si256((const __m256i *)(a[i].ql + 32 * (8 * c + m)));
+                    const __m256i hb = _mm256_loadu_si256((const __m256i *)(a[i].qh + 32 * (8 * h + m)));
+                    const __m256i bl = q ? _mm256_slli_epi16(hb, 2) : _mm256_slli_epi16(hb, 4);
+                    const __m256i bh = q ? _mm256_srli_epi16(hb, 2) : hb;
+                    const __m256i lo = _mm256_or_si256(_mm256_and_si256(p, m4), _mm256_and_si256(bl, m30));
+                    const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(p, 4), m4), _mm256_and_si256(bh, m30));
+                    for (int t = 0; t < nt; t++) {
+                        const int8_t *y = b[t][i].qs + 128 * h + 32 * q + 4 * m;
+                        pl[t] = _mm256_dpbusd_epi32(pl[t], lo, _mm256_set1_epi32(ld4(y)));
+                        ph[t] = _mm256_dpbusd_epi32(ph[t], hi, _mm256_set1_epi32(ld4(y + 64)));
+                    }
+                }
+                const __m256i sl = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)a[i].scales[jl]));
+                const __m256i sh = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)a[i].scales[jh]));
+                for (int t = 0; t < nt; t++)
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_mullo_epi32(pl[t], sl), _mm256_mullo_epi32(ph[t], sh)));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[i].d));
+        for (int t = 0; t < nt; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[t]), _mm256_mul_ps(dw, _mm256_set1_ps(b[t][i].d)), acc[t]);
+    }
+    for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);
+}
+
 /* ---- 16 rows (two adjacent groups, w and w + ws), 512-bit ------------------------------------------------ */
 
 /* group 0's 32 bytes at p in the low half, group 1's (ws bytes on) in the high half */
@@ -273,6 +326,55 @@ INLINE void gemm_q4_Kx16(int64_t n, float *s, int64_t ss, const void *w, int64_t
     for (int t = 0; t < nt; t++) store16(s + t * ss, acc[t]);
 }
 
+INLINE void gemm_q6_Kx16(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq, int64_t xs,
+                         const int nt) {
+    const block_q6_Kx8 *a = w;
+    const int64_t nb = n / QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    const block_q8_K *b[4];
+    for (int t = 0; t < nt; t++) b[t] = (const block_q8_K *)((const char *)xq + t * xs);
+    for (int64_t i = 0; i < nb; i++) {
+        const block_q6_Kx8 *a1 = (const block_q6_Kx8 *)((const char *)(a + i) + ws);
+        __m512i sumi[4];
+        for (int t = 0; t < nt; t++) sumi[t] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            const int h = c >> 1, q = c & 1;
+            for (int half = 0; half < 2; half++) {
+                const int jl = 8 * h + 2 * q + half, jh = jl + 4;
+                __m512i pl[4], ph[4];
+                for (int t = 0; t < nt; t++) {
+                    pl[t] = _mm512_set1_epi32(-32 * b[t][i].bsums[jl]);
+                    ph[t] = _mm512_set1_epi32(-32 * b[t][i].bsums[jh]);
+                }
+                for (int m = 4 * half; m < 4 * half + 4; m++) {
+                    const __m512i p = ld2(a[i].ql + 32 * (8 * c + m), ws);
+                    const __m512i hb = ld2(a[i].qh + 32 * (8 * h + m), ws);
+                    const __m512i bl = q ? _mm512_slli_epi16(hb, 2) : _mm512_slli_epi16(hb, 4);
+                    const __m512i bh = q ? _mm512_srli_epi16(hb, 2) : hb;
+                    const __m512i lo = _mm512_or_si512(_mm512_and_si512(p, m4), _mm512_and_si512(bl, m30));
+                    const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p, 4), m4), _mm512_and_si512(bh, m30));
+                    for (int t = 0; t < nt; t++) {
+                        const int8_t *y = b[t][i].qs + 128 * h + 32 * q + 4 * m;
+                        pl[t] = _mm512_dpbusd_epi32(pl[t], lo, _mm512_set1_epi32(ld4(y)));
+                        ph[t] = _mm512_dpbusd_epi32(ph[t], hi, _mm512_set1_epi32(ld4(y + 64)));
+                    }
+                }
+                const __m512i sl = _mm512_cvtepi8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)a[i].scales[jl]),
+                                                                           _mm_loadl_epi64((const __m128i *)a1->scales[jl])));
+                const __m512i sh = _mm512_cvtepi8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)a[i].scales[jh]),
+                                                                           _mm_loadl_epi64((const __m128i *)a1->scales[jh])));
+                for (int t = 0; t < nt; t++)
+                    sumi[t] = _mm512_add_epi32(sumi[t], _mm512_add_epi32(_mm512_mullo_epi32(pl[t], sl), _mm512_mullo_epi32(ph[t], sh)));
+            }
+        }
+        const __m512 dw = ld2_f16(a[i].d, ws);
+        for (int t = 0; t < nt; t++)
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[t]), _mm512_mul_ps(dw, _mm512_set1_ps(b[t][i].d)), acc[t]);
+    }
+    for (int t = 0; t < nt; t++) store16(s + t * ss, acc[t]);
+}
+
 /* one specialisation per token count, so the token loops unroll and the accumulators stay in registers */
 #define BY_NT(call)                                                                                              \
     switch (nt) {                                                                                                \
@@ -322,6 +424,22 @@ void ckls_gemm_q4_Kx16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w
                                   int64_t xs, const int16_t *aux, int nt) {
     (void)aux;
 #define CALL(k) gemm_q4_Kx16(n, s, ss, w, ws, xq, xs, k)
+    BY_NT(CALL)
+#undef CALL
+}
+
+void ckls_gemm_q6_Kx8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                                 const int16_t *aux, int nt) {
+    (void)aux;
+#define CALL(k) gemm_q6_Kx8(n, s, ss, w, xq, xs, k)
+    BY_NT(CALL)
+#undef CALL
+}
+
+void ckls_gemm_q6_Kx16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
+                                  int64_t xs, const int16_t *aux, int nt) {
+    (void)aux;
+#define CALL(k) gemm_q6_Kx16(n, s, ss, w, ws, xq, xs, k)
     BY_NT(CALL)
 #undef CALL
 }

@@ -362,14 +362,15 @@ static void test_dots_4c(int isa, const ckls_isa_kernels *k, const ckls_isa_kern
  * within 1e-5 of the scalar row dot. Q8_0 must also equal the ISA's own 4-row kernel bit for bit (prompts may
  * stay on the row kernels). The scalar table's own references run through the same checks. */
 static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
-    static const int TYPES[] = {CKLS_TYPE_Q4_0, CKLS_TYPE_Q4_K, CKLS_TYPE_Q8_0};
-    for (int ti = 0; ti < 3; ti++) {
+    static const int TYPES[] = {CKLS_TYPE_Q4_0, CKLS_TYPE_Q4_K, CKLS_TYPE_Q8_0, CKLS_TYPE_Q6_K};
+    for (int ti = 0; ti < 4; ti++) {
         const int type = TYPES[ti], vtype = ckls_type_vec_dot_type(type);
         const int blck = (int)ckls_type_block_size(type);
         void (*ref)(int64_t, float *, int64_t, const void *, const void *, int64_t, const int16_t *, int) =
-            type == CKLS_TYPE_Q4_0 ? ckls_gemm_q4_0x8_ref : type == CKLS_TYPE_Q4_K ? ckls_gemm_q4_Kx8_ref : ckls_gemm_q8_0x8_ref;
+            type == CKLS_TYPE_Q4_0 ? ckls_gemm_q4_0x8_ref : type == CKLS_TYPE_Q4_K ? ckls_gemm_q4_Kx8_ref
+            : type == CKLS_TYPE_Q6_K ? ckls_gemm_q6_Kx8_ref : ckls_gemm_q8_0x8_ref;
         if (!k->gemm_x8[type]) continue;
-        const int64_t psize = type == CKLS_TYPE_Q4_0 ? 144 : type == CKLS_TYPE_Q4_K ? 1184 : 272;
+        const int64_t psize = type == CKLS_TYPE_Q4_0 ? 144 : type == CKLS_TYPE_Q4_K ? 1184 : type == CKLS_TYPE_Q6_K ? 1680 : 272;
         for (int c = 0; c < N_BLOCK_COUNTS; c++) {
             const int64_t n = (int64_t)blck * BLOCK_COUNTS[c], groups = rnd_int(c % 2 ? 1 : 2, 3), n_out = 8 * groups + rnd_int(0, 7);
             const int64_t rb = row_bytes(type, n), xb = row_bytes(vtype, n), nb = n / blck;
@@ -393,6 +394,8 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
                         block_q8_0 *q = &((block_q8_0 *)w)[b];
                         q->d = ckls_f32_to_f16(rnd_normal() * 0.01f);
                         for (int e = 0; e < QK8_0; e++) q->qs[e] = q->qs[e] == -128 ? -127 : q->qs[e];
+                    } else if (type == CKLS_TYPE_Q6_K) { /* every level and int8 scale, finite d */
+                        ((block_q6_K *)w)[b].d = ckls_f32_to_f16(rnd_normal() * 0.01f);
                     } else {
                         ((block_q4_K *)w)[b].d = ckls_f32_to_f16(rnd_normal() * 0.01f);
                         ((block_q4_K *)w)[b].dmin = ckls_f32_to_f16(rnd_unit() * 0.01f);
@@ -404,14 +407,14 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
                 ckls_isa_table(CKLS_ISA_SCALAR)->quantize_act[vtype](f, xq + t * xstride, n);
             }
             ckls_repack_groups(type, w, n, 0, groups, packed);
-            if (type != CKLS_TYPE_Q4_K) ckls_q8_0_block_sums(xq, xstride, n, 4, aux);
+            if (vtype == CKLS_TYPE_Q8_0) ckls_q8_0_block_sums(xq, xstride, n, 4, aux);
             const int64_t gb = pbytes / groups;
             for (int64_t g = 0; g < groups; g++) {
                 const char *wg = packed + g * gb;
                 float one[4][8];
                 for (int t = 0; t < 4; t++)
                     k->gemm_x8[type](n, one[t], 8, wg, xq + t * xstride, xstride,
-                                     type != CKLS_TYPE_Q4_K ? aux + t * (n / QK8_0) : NULL, 1);
+                                     vtype == CKLS_TYPE_Q8_0 ? aux + t * (n / QK8_0) : NULL, 1);
                 if (type == CKLS_TYPE_Q8_0 && k->vec_dot_4r[type])
                     for (int t = 0; t < 4; t++)
                         for (int h = 0; h < 2; h++) {
@@ -631,6 +634,7 @@ int main(int argc, char **argv) {
         with_ref.gemm_x8[CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_ref;
         with_ref.gemm_x8[CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_ref;
         with_ref.gemm_x8[CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_ref;
+        with_ref.gemm_x8[CKLS_TYPE_Q6_K] = ckls_gemm_q6_Kx8_ref;
         test_gemm_x8(CKLS_ISA_SCALAR, &with_ref);
     }
     printf("%d passed, %d failed\n", n_pass, n_fail);
