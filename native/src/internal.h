@@ -136,7 +136,8 @@ typedef struct {
     void (*gemm_x8[CKLS_TYPE_MAX])(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq,
                                    int64_t x_stride, const int16_t *aux, int nt);
     /* gemm_x8 over two adjacent groups at once, w and w + w_stride bytes (16 rows: s[t * s_stride + r], r < 16),
-     * for 512-bit registers; per (row, token) the arithmetic of gemm_x8, bit for bit. NULL = absent. */
+     * for 512-bit registers, and nt = 1..8 tokens; per (row, token) the arithmetic of gemm_x8, bit for bit.
+     * NULL = absent. */
     void (*gemm_x16[CKLS_TYPE_MAX])(int64_t n, float *s, int64_t s_stride, const void *w, int64_t w_stride,
                                     const void *xq, int64_t x_stride, const int16_t *aux, int nt);
     /* Causal attention of one token's query heads sharing a KV head (g heads x d, adjacent) over n_kv cached

@@ -180,9 +180,10 @@ static void packed_task(void *p, int ith, int nth) {
                     }
                     continue;
                 }
-                const int two = j->gemm2 && g + 1 < g1 && g + 1 < j->n_groups; /* 16 rows in one call */
-                for (int64_t t = t0; t < t1; t += 4) {
-                    const int nt = t1 - t < 4 ? (int)(t1 - t) : 4;
+                const int two = j->gemm2 && g + 1 < g1 && g + 1 < j->n_groups; /* 16 rows x 8 tokens per call */
+                const int64_t step = two ? 8 : 4;
+                for (int64_t t = t0; t < t1; t += step) {
+                    const int nt = (int)(t1 - t < step ? t1 - t : step);
                     float *yt = j->y + t * j->y_stride + g * CKLS_PACK_ROWS;
                     const char *wg = j->packed + g * j->group_bytes, *xt = j->xq + t * j->xq_row_bytes;
                     const int16_t *at = j->aux ? j->aux + t * j->n_aux : NULL;

@@ -317,7 +317,7 @@ static void test_dots_4c(int isa, const ckls_isa_kernels *k, const ckls_isa_kern
             const int64_t rb = row_bytes(type, n), xb = row_bytes(vtype, n);
             const int64_t wstride = rb + 2 * rnd_int(0, 18), xstride = xb + 4 * rnd_int(0, 9); /* Q8_K holds a float */
             char *w = xmalloc((size_t)(3 * wstride + rb));
-            char *xq = xmalloc((size_t)(3 * xstride + xb));
+            char *xq = xmalloc((size_t)(7 * xstride + xb)); /* 8 tokens (gemm_x16 takes up to 8) */
             float *f = xmalloc((size_t)n * sizeof(float));
             for (int r = 0; r < 4; r++) {
                 for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * 0.05f;
@@ -378,9 +378,9 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
             const int64_t pbytes = ckls_packed_bytes(type, n_out, n);
             CHECK(pbytes == groups * nb * psize, "packed bytes %lld", (long long)pbytes);
             char *w = xmalloc((size_t)(n_out * rb)), *packed = xmalloc((size_t)pbytes);
-            char *xq = xmalloc((size_t)(3 * xstride + xb));
+            char *xq = xmalloc((size_t)(7 * xstride + xb)); /* 8 tokens (gemm_x16 takes up to 8) */
             float *f = xmalloc((size_t)n * sizeof(float));
-            int16_t *aux = xmalloc((size_t)(4 * (n / QK8_0)) * sizeof(int16_t));
+            int16_t *aux = xmalloc((size_t)(8 * (n / QK8_0)) * sizeof(int16_t));
             const int raw = rnd() & 1;
             for (int64_t r = 0; r < n_out; r++) {
                 for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * 0.05f;
@@ -402,12 +402,12 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
                     }
                 }
             }
-            for (int t = 0; t < 4; t++) {
+            for (int t = 0; t < 8; t++) {
                 for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * (t == 3 ? 1e-3f : 1.0f);
                 ckls_isa_table(CKLS_ISA_SCALAR)->quantize_act[vtype](f, xq + t * xstride, n);
             }
             ckls_repack_groups(type, w, n, 0, groups, packed);
-            if (vtype == CKLS_TYPE_Q8_0) ckls_q8_0_block_sums(xq, xstride, n, 4, aux);
+            if (vtype == CKLS_TYPE_Q8_0) ckls_q8_0_block_sums(xq, xstride, n, 8, aux);
             const int64_t gb = pbytes / groups;
             for (int64_t g = 0; g < groups; g++) {
                 const char *wg = packed + g * gb;
@@ -446,10 +446,11 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
                         }
                 }
             }
-            /* the 16-row form over every pair of adjacent groups: each lane exactly the 8-row reference's */
+            /* the 16-row form over every pair of adjacent groups, 1..8 tokens: each lane exactly the 8-row
+             * reference's */
             for (int64_t g = 0; k->gemm_x16[type] && g + 1 < groups; g++)
-                for (int nt = 1; nt <= 4; nt++) {
-                    float s16[4 * 19], s_ref[4 * 19]; /* odd output stride */
+                for (int nt = 1; nt <= 8; nt++) {
+                    float s16[8 * 19], s_ref[8 * 19]; /* odd output stride */
                     k->gemm_x16[type](n, s16, 19, packed + g * gb, gb, xq, xstride, aux, nt);
                     ref(n, s_ref, 19, packed + g * gb, xq, xstride, aux, nt);
                     ref(n, s_ref + 8, 19, packed + (g + 1) * gb, xq, xstride, aux, nt);
