@@ -3,7 +3,8 @@
  *
  * Each table lists the kernels its ISA has, by name; at first use they are resolved over the scalar table (every
  * gap keeps the scalar reference) and over the ISA's parents (parent[] below): AVX-512 over AVX2 (AVX-512 has
- * only the kernels its wider registers pay for), AVX512VNNI over AVX-512 (only the vpdpbusd kernels are its own). NEON has no training kernels yet: its training fields are the scalar references. CKLS_ISA (ckls/native.py
+ * only the kernels its wider registers pay for), AVX512VNNI over AVX-512 (only the vpdpbusd kernels are its own).
+ * NEON has no training kernels yet: its training fields are the scalar references. CKLS_ISA (ckls/native.py
  * reads it and calls ckls_set_isa) pins the ISA for a run; the runtime, the training step and the benchmarks all
  * read ckls_active_kernels(), the tests ckls_isa_table(isa).
  *

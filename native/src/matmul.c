@@ -3,8 +3,9 @@
  * Work is split by output rows in chunks handed out through an atomic counter (threads that finish early take
  * more). Within a chunk, each block of weight rows is dotted against a block of tokens so the weight bytes are
  * reused from L1/L2 across tokens instead of streamed from memory once per token. Matrices repacked at load into
- * interleaved 8-row groups (Q4_0, Q4_K, Q8_0: repack.c) take ckls_matmul_packed instead: the same hand-out over groups,
- * one kernel call per group (or per two adjacent groups, where the ISA has a 16-row kernel) and 1 to 4 tokens. */
+ * interleaved 8-row groups (Q4_0, Q4_K, Q8_0, and Q6_K where the ISA has its kernel: repack.c) take ckls_matmul_packed
+ * instead: the same hand-out over groups, one kernel call per group and 1 to 4 tokens, or, where the ISA has a
+ * 16-row kernel (AVX-512 VNNI), per two adjacent groups and 1 to 8 tokens. */
 #include <stdatomic.h>
 #include <stdlib.h>
 
