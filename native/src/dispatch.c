@@ -29,6 +29,7 @@ static const ckls_isa_kernels scalar_kernels = {
         [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K_ref,
         [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_ref,
     },
+    .gemm_aux = {[CKLS_TYPE_Q4_0] = 1},
     .attn_group = ckls_attn_group_ref,
     .gemm_tile = ckls_gemm_tile_ref,
     .transpose = ckls_transpose_ref,
@@ -99,6 +100,7 @@ static const ckls_isa_kernels avx512vnni_kernels = {
         [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_avx512vnni,
         [CKLS_TYPE_Q6_K] = ckls_gemm_q6_Kx8_avx512vnni,
     },
+    .gemm_aux = {[CKLS_TYPE_Q4_0] = 1, [CKLS_TYPE_Q8_0] = 1},
     .gemm_x16 = {
         [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x16_avx512vnni,
         [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx16_avx512vnni,
@@ -199,6 +201,7 @@ static void init(void) {
                 if (layers[l]->vec_dot_4x4[t]) resolved[isa].vec_dot_4x4[t] = layers[l]->vec_dot_4x4[t];
                 if (layers[l]->gemm_x8[t]) resolved[isa].gemm_x8[t] = layers[l]->gemm_x8[t];
                 if (layers[l]->gemm_x16[t]) resolved[isa].gemm_x16[t] = layers[l]->gemm_x16[t];
+                if (layers[l]->gemm_aux[t]) resolved[isa].gemm_aux[t] = 1;
             }
             if (layers[l]->attn_group) resolved[isa].attn_group = layers[l]->attn_group;
             if (layers[l]->gemm_tile) resolved[isa].gemm_tile = layers[l]->gemm_tile;

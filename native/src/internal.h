@@ -135,6 +135,9 @@ typedef struct {
      * token) lane runs the same arithmetic, so prompt and decode outputs are bit-identical. NULL = absent. */
     void (*gemm_x8[CKLS_TYPE_MAX])(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq,
                                    int64_t x_stride, const int16_t *aux, int nt);
+    /* 1 where this ISA's gemm_x8 / gemm_x16 of the type read aux (the activation block sums): Q4_0 everywhere,
+     * Q8_0 with VNNI; matmul computes the sums only then. */
+    uint8_t gemm_aux[CKLS_TYPE_MAX];
     /* gemm_x8 over two adjacent groups at once, w and w + w_stride bytes (16 rows: s[t * s_stride + r], r < 16),
      * for 512-bit registers, and nt = 1..8 tokens; per (row, token) the arithmetic of gemm_x8, bit for bit.
      * NULL = absent. */

@@ -211,7 +211,7 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
     };
     j.group_bytes = pbytes / j.n_groups;
     int16_t *aux = NULL;
-    if (type == CKLS_TYPE_Q4_0 || type == CKLS_TYPE_Q8_0) {
+    if (k->gemm_aux[type]) {
         /* Q4_0's -8 offset (and the VNNI Q8_0 kernel's +128) needs each activation block's sum: once per token */
         j.n_aux = n_in / QK8_0;
         aux = malloc(sizeof(int16_t) * (size_t)(j.n_aux * n_tok));
