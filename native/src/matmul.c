@@ -5,7 +5,8 @@
  * reused from L1/L2 across tokens instead of streamed from memory once per token. Matrices repacked at load into
  * interleaved 8-row groups (Q4_0, Q4_K, Q8_0, and Q6_K where the ISA has its kernel: repack.c) take ckls_matmul_packed
  * instead: the same hand-out over groups, one kernel call per group and 1 to 4 tokens, or, where the ISA has a
- * 16-row kernel (AVX-512 VNNI), per two adjacent groups and 1 to 8 tokens. */
+ * 16-row kernel (AVX-512 VNNI) and at least X16_MIN_TOKENS tokens are left in the block, per two adjacent groups
+ * and 4 to 8 tokens. */
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -14,6 +15,11 @@
 
 #define ROW_BLOCK 4   /* weight rows kept hot together */
 #define TOK_BLOCK 16  /* tokens swept per weight-row block */
+/* Fewest tokens for which the 16-row kernels (two groups in 512-bit registers) beat two 8-row calls. Below, with
+ * the weights streamed from memory (decode, short batches), they lose: on a Zen 4 (family 25 model 17), one core,
+ * 37 MB of Q4_K, 1 token: 8-row 52 MAC/ns, 16-row 23; 2 tokens: 70 / 46; 4: 59 / 83; 8: 79 / 102 (Q4_0 and
+ * Q8_0 alike from 4 tokens on). */
+#define X16_MIN_TOKENS 4
 
 typedef struct {
     const ckls_isa_kernels *kern;
@@ -181,17 +187,25 @@ static void packed_task(void *p, int ith, int nth) {
                     }
                     continue;
                 }
-                const int two = j->gemm2 && g + 1 < g1 && g + 1 < j->n_groups; /* 16 rows x 8 tokens per call */
-                const int64_t step = two ? 8 : 4;
-                for (int64_t t = t0; t < t1; t += step) {
-                    const int nt = (int)(t1 - t < step ? t1 - t : step);
+                const int pair = j->gemm2 && g + 1 < g1 && g + 1 < j->n_groups;
+                for (int64_t t = t0; t < t1;) {
+                    const int64_t left = t1 - t;
                     float *yt = j->y + t * j->y_stride + g * CKLS_PACK_ROWS;
                     const char *wg = j->packed + g * j->group_bytes, *xt = j->xq + t * j->xq_row_bytes;
                     const int16_t *at = j->aux ? j->aux + t * j->n_aux : NULL;
-                    if (two) j->gemm2(j->n_in, yt, j->y_stride, wg, j->group_bytes, xt, j->xq_row_bytes, at, nt);
-                    else j->gemm(j->n_in, yt, j->y_stride, wg, xt, j->xq_row_bytes, at, nt);
+                    if (pair && left >= X16_MIN_TOKENS) { /* 16 rows x up to 8 tokens per call */
+                        const int nt = (int)(left < 8 ? left : 8);
+                        j->gemm2(j->n_in, yt, j->y_stride, wg, j->group_bytes, xt, j->xq_row_bytes, at, nt);
+                        t += nt;
+                    } else {
+                        const int nt = (int)(left < 4 ? left : 4);
+                        j->gemm(j->n_in, yt, j->y_stride, wg, xt, j->xq_row_bytes, at, nt);
+                        if (pair)
+                            j->gemm(j->n_in, yt + CKLS_PACK_ROWS, j->y_stride, wg + j->group_bytes, xt, j->xq_row_bytes, at, nt);
+                        t += nt;
+                    }
                 }
-                g += two;
+                g += pair;
             }
         }
     }
