@@ -16,9 +16,10 @@
 #define ROW_BLOCK 4   /* weight rows kept hot together */
 #define TOK_BLOCK 16  /* tokens swept per weight-row block */
 /* Fewest tokens for which the 16-row kernels (two groups in 512-bit registers) beat two 8-row calls. Below, with
- * the weights streamed from memory (decode, short batches), they lose: on a Zen 4 (family 25 model 17), one core,
- * 37 MB of Q4_K, 1 token: 8-row 52 MAC/ns, 16-row 23; 2 tokens: 70 / 46; 4: 59 / 83; 8: 79 / 102 (Q4_0 and
- * Q8_0 alike from 4 tokens on). */
+ * the weights streamed from memory (decode, short batches), they lose. native/tools/bench_gemm.c on a Zen 4
+ * (family 25 model 17), one core, 37 MB of Q4_K (G=2048, N=4096), MAC/ns 8-row / 16-row: 1 token 53 / 25,
+ * 2 tokens 70 / 51, 4 tokens 59 / 64, 8 tokens 49 / 87 (Q4_0 and Q8_0 alike). Why two interleaved groups stream
+ * so much worse at one token is not understood (software prefetch of both did not help). */
 #define X16_MIN_TOKENS 4
 
 typedef struct {

@@ -19,9 +19,10 @@
  * Two widths. gemm_x8 (8 rows x 1..4 tokens) uses 256-bit vpdpbusd (AVX512VL). gemm_x16 takes two adjacent
  * 8-row groups (16 rows) x 1..8 tokens in 512-bit registers: both groups' 32-byte rows of a block go into one
  * zmm, so each vpdpbusd and each scale FMA serves 16 rows, and the weights are loaded once for 8 tokens; per
- * (row, token) it is the same arithmetic again. On this Zen 4 (family 25 model 17), one core, rows of 1,024,
- * weights in L2: Q8_0 ~90 MAC/ns with gemm_x8, ~125 with gemm_x16 at 4 tokens, ~165 at 8 (AVX2's 8-row kernel
- * ~45). */
+ * (row, token) it is the same arithmetic again. native/tools/bench_gemm.c on a Zen 4 (family 25 model 17), one
+ * core, rows of 1,024, 32 groups (in L2), 16 tokens, MAC/ns: Q8_0 AVX2 62, gemm_x8 128, gemm_x16 166; Q4_0 92 /
+ * 128 / 169; Q4_K 85 / 139 / 166; Q6_K (no AVX2 kernel) 90 / 133. With the weights streamed and 1-2 tokens the
+ * 16-row form loses (matmul.c's X16_MIN_TOKENS). */
 #include "quant.h"
 
 #if defined(__AVX512F__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
