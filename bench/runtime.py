@@ -9,6 +9,11 @@ the memory roofline: weight bytes read per token vs measured read bandwidth.
     python bench/runtime.py --shapes small --types q8_0 --threads 2 --repeats 3
     python bench/runtime.py --model path.gguf     # an existing file instead of synthetic ones
     CKLS_REPACK=0 python bench/runtime.py ...     # Q4 and Q8_0 matrices on the row kernels (no interleaved copy)
+    CKLS_ISA=avx2 python bench/runtime.py ...     # ckls pinned to an instruction set (llama.cpp keeps its own)
+    python bench/runtime.py --isas avx512vnni,avx512,avx2 ...   # several, taking turns in every repeat
+
+Every run prints the CPU (model, family/model, the SIMD flags that pick kernels) and ckls's active kernel set
+first; --json keeps both with every row.
 """
 from __future__ import annotations
 
@@ -43,6 +48,38 @@ def read_bandwidth(n_threads: int, mb: int = 512, repeats: int = 5) -> float:
             t.join()
         best.append(a.nbytes / (time.perf_counter() - t0) / 1e9)
     return statistics.median(best)
+
+
+# the flags that decide which kernels run (ckls's and llama.cpp's), in /proc/cpuinfo's spelling
+KERNEL_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni", "avx512_bf16",
+                "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm", "sve", "sve2")
+
+
+def cpu_description() -> dict:
+    """The CPU a figure came from: model name, family/model, and which of KERNEL_FLAGS it reports (Linux's
+    /proc/cpuinfo; elsewhere only what platform says)."""
+    info: dict[str, str] = {}
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            k, _, v = line.partition(":")
+            k = k.strip()
+            if k and k not in info:
+                info[k] = v.strip()
+            if k == "processor" and info.get("processor") != v.strip():
+                break  # the first processor is enough
+    except OSError:
+        pass
+    flags = set((info.get("flags") or info.get("Features") or "").split())
+    return {
+        "model": info.get("model name") or info.get("CPU part") or platform.processor() or platform.machine(),
+        "family": info.get("cpu family", ""), "model_id": info.get("model", ""),
+        "features": [f for f in KERNEL_FLAGS if f in flags],
+    }
+
+
+def cpu_line(cpu: dict) -> str:
+    fam = f" (family {cpu['family']} model {cpu['model_id']})" if cpu["family"] else ""
+    return f"cpu: {cpu['model']}{fam}; {' '.join(cpu['features']) or 'no SIMD flags read'}"
 
 
 def weight_bytes_per_token(path: str) -> int:
@@ -110,10 +147,13 @@ def main() -> int:
     ap.add_argument("--gen-tokens", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workdir", default=None, help="where synthetic models are written (default: a temp dir)")
+    ap.add_argument("--isas", default=None,
+                    help="ckls under each of these instruction sets (e.g. avx512vnni,avx512,avx2), taking turns with "
+                         "llama.cpp in every repeat; default: the active one (CKLS_ISA or the best)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
 
-    from ckls.native import ffi, lib
+    from ckls.native import check, ffi, lib
 
     tmp = pathlib.Path(args.workdir or tempfile.mkdtemp(prefix="ckls-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -132,34 +172,48 @@ def main() -> int:
     threads = [int(t) for t in args.threads.split(",")]
     bw = {n: read_bandwidth(n) for n in threads}
     isa = ffi.string(lib.ckls_isa_name(lib.ckls_isa_active())).decode()
+    isa_ids = {ffi.string(lib.ckls_isa_name(i)).decode(): i for i in range(lib.CKLS_ISA_COUNT)}
+    isas = args.isas.split(",") if args.isas else [isa]
+    for name in isas:
+        if name not in isa_ids or not lib.ckls_isa_available(isa_ids[name]):
+            ap.error(f"--isas: {name!r} is not available here ({', '.join(n for n, i in isa_ids.items() if lib.ckls_isa_available(i))})")
     repack = "off (CKLS_REPACK=0)" if os.environ.get("CKLS_REPACK", "").strip() == "0" else "on"
-    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, ckls kernels {isa}, 8-row repacking {repack}; "
+    cpu = cpu_description()
+    print(cpu_line(cpu))
+    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, ckls kernels {','.join(isas)}, 8-row repacking {repack}; "
           "read bandwidth " + ", ".join(f"{n} thr {v:.1f} GB/s" for n, v in bw.items())
           + "; load average %.1f %.1f %.1f" % os.getloadavg())
     print(f"PP = {args.prompt_tokens}-token prompt, TG = {args.gen_tokens} decode steps; medians of "
           f"{args.repeats}, engines interleaved\n")
-    hdr = (f"{'model':<16} {'thr':>3} {'PP ckls':>9} {'PP llama':>9} {'ratio':>6} {'TG ckls':>8} {'TG llama':>8} "
-           f"{'ratio':>6} {'roofline':>8}")
+    hdr = (f"{'model':<16} {'thr':>3} {'ckls isa':>10} {'PP ckls':>9} {'PP llama':>9} {'ratio':>6} {'TG ckls':>8} "
+           f"{'TG llama':>8} {'ratio':>6} {'roofline':>8}")
     print(hdr)
     print("-" * len(hdr))
     rows = []
     for label, path in files:
         wb = weight_bytes_per_token(path)
         for n in threads:
-            ours, theirs = [], []
+            ours: dict[str, list] = {name: [] for name in isas}
+            theirs = []
             for r in range(args.repeats):
-                ours.append(bench_ckls(path, n, args.prompt_tokens, args.gen_tokens, seed=r))
+                for name in isas:  # the model is loaded (and repacked) under the ISA it runs
+                    check(lib.ckls_set_isa(isa_ids[name]))
+                    ours[name].append(bench_ckls(path, n, args.prompt_tokens, args.gen_tokens, seed=r))
                 theirs.append(bench_llamacpp(path, n, args.prompt_tokens, args.gen_tokens, seed=r))
-            pp_o, tg_o = (statistics.median(x) for x in zip(*ours))
+            check(lib.ckls_set_isa(isa_ids[isa]))
             pp_l, tg_l = (statistics.median(x) for x in zip(*theirs))
             roof = bw[n] * 1e9 / wb
-            row = dict(model=label, threads=n, pp_ckls=pp_o, pp_llama=pp_l, pp_ratio=pp_o / pp_l, tg_ckls=tg_o,
-                       tg_llama=tg_l, tg_ratio=tg_o / tg_l, weight_mb_per_token=wb / 1e6, roofline_tok_s=roof)
-            rows.append(row)
-            print(f"{label:<16} {n:>3} {pp_o:>9.1f} {pp_l:>9.1f} {pp_o / pp_l:>5.2f}x {tg_o:>8.1f} {tg_l:>8.1f} "
-                  f"{tg_o / tg_l:>5.2f}x {roof:>8.1f}", flush=True)
+            for name in isas:
+                pp_o, tg_o = (statistics.median(x) for x in zip(*ours[name]))
+                row = dict(model=label, threads=n, isa=name, cpu=cpu_line(cpu), pp_ckls=pp_o, pp_llama=pp_l,
+                           pp_ratio=pp_o / pp_l, tg_ckls=tg_o, tg_llama=tg_l, tg_ratio=tg_o / tg_l,
+                           weight_mb_per_token=wb / 1e6, roofline_tok_s=roof, load_average=os.getloadavg())
+                rows.append(row)
+                print(f"{label:<16} {n:>3} {name:>10} {pp_o:>9.1f} {pp_l:>9.1f} {pp_o / pp_l:>5.2f}x {tg_o:>8.1f} "
+                      f"{tg_l:>8.1f} {tg_o / tg_l:>5.2f}x {roof:>8.1f}", flush=True)
+    print("load average at the end %.1f %.1f %.1f" % os.getloadavg())
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps({"bandwidth_gb_s": bw, "isa": isa, "q4_repacking": repack, "rows": rows}, indent=1))
+        pathlib.Path(args.json).write_text(json.dumps({"cpu": cpu, "bandwidth_gb_s": bw, "isa": isa, "q4_repacking": repack, "rows": rows}, indent=1))
     return 0
 
 

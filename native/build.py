@@ -6,7 +6,7 @@ Used three ways:
   * `python native/build.py test [--sanitize] [--cc CC] [--run PREFIX]`: the C tests under native/tests/, each
     linked with every source, optionally under ASan+UBSan or cross-compiled and run under qemu.
 
-ISA files are picked by suffix (`*_avx2.c`, `*_avx512.c`, `*_neon.c`) and compiled with their own flags; on a
+ISA files are picked by suffix (`*_avx2.c`, `*_avx512.c`, `*_avx512vnni.c`, `*_neon.c`) and compiled with their own flags; on a
 target that cannot take them they are compiled plain and their `#if` guards leave them empty, so one source list
 serves every architecture. Every file is told which ISAs this build has (`-DCKLS_HAVE_AVX2` ...): the one
 dispatch table (src/dispatch.c) lists those ISAs' kernels, and the runtime picks among them by CPU detection.
@@ -37,6 +37,7 @@ COMMON_FLAGS = ["-O3", "-std=gnu11", "-fPIC", "-Wall", "-Wextra", "-Wno-unused-p
 X86_ISA_FLAGS = {
     "avx2": ["-mavx2", "-mfma", "-mf16c"],
     "avx512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"],
+    "avx512vnni": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c"],
 }
 LIBS = ["m", "pthread"]
 
@@ -46,7 +47,7 @@ def sources() -> list[pathlib.Path]:
 
 
 def _isa_of(path: pathlib.Path) -> str | None:
-    for isa in ("avx512", "avx2", "neon"):
+    for isa in ("avx512vnni", "avx512", "avx2", "neon"):
         if path.stem.endswith("_" + isa):
             return isa
     return None

@@ -87,3 +87,28 @@ def test_q8_0_repacked_is_bit_identical(q8_path, monkeypatch):
     np.testing.assert_array_equal(packed, rows)
     np.testing.assert_array_equal(packed_step, rows_step)
     np.testing.assert_array_equal(packed_step, packed[:8])
+
+
+@pytest.fixture(scope="module")
+def q6_path(tmp_path_factory):
+    p = tmp_path_factory.mktemp("repack") / "q6.gguf"
+    shape = dict(n_vocab=1007, n_embd=256, n_layer=2, n_head=4, n_head_kv=2, n_ff=512, n_ctx_train=2048)
+    synth_model(p, arch="qwen2", shape=shape, type="q6_k", seed=11)
+    return p
+
+
+def test_q6_k_repacked_matches_row_kernels(q6_path, monkeypatch):
+    """Q6_K is repacked only where the ISA has an 8-row kernel for it (AVX-512 VNNI); the groups then go through
+    it and the 7 tail rows of the vocabulary through the row dots, within float reordering of the row path."""
+    if lib.ckls_isa_active() != lib.CKLS_ISA_AVX512VNNI:
+        pytest.skip("Q6_K has an 8-row kernel only with AVX-512 VNNI")
+    toks = [int(t) for t in np.random.default_rng(4).integers(0, 1000, 37)]
+    monkeypatch.setenv("CKLS_REPACK", "0")
+    rows, rows_step = _logits(q6_path, toks)
+    monkeypatch.setenv("CKLS_REPACK", "1")
+    with load_model(q6_path, n_ctx=64, n_threads=2) as m:
+        assert lib.ckls_model_packed_bytes(m._ptr) > 0
+    packed, packed_step = _logits(q6_path, toks)
+    assert rel(packed, rows) < 0.03
+    assert rel(packed_step, packed[:8]) < 0.03
+    assert rel(rows_step, rows[:8]) < 0.03

@@ -46,7 +46,9 @@ int64_t ckls_row_bytes(int type, int64_t n); /* bytes of one row of n elements, 
 int ckls_type_vec_dot_type(int type);     /* activation format this weight type is dotted with */
 
 /* ---- instruction sets ----------------------------------------------------------------------------------- */
-enum { CKLS_ISA_SCALAR = 0, CKLS_ISA_AVX2 = 1, CKLS_ISA_AVX512 = 2, CKLS_ISA_NEON = 3, CKLS_ISA_COUNT = 4 };
+/* AVX512VNNI: the AVX-512 table plus vpdpbusd kernels (AVX-512 F/BW/DQ/VL + VNNI); it inherits AVX512's and AVX2's */
+enum { CKLS_ISA_SCALAR = 0, CKLS_ISA_AVX2 = 1, CKLS_ISA_AVX512 = 2, CKLS_ISA_NEON = 3, CKLS_ISA_AVX512VNNI = 4,
+       CKLS_ISA_COUNT = 5 };
 int ckls_isa_detected(void);              /* best ISA this CPU runs that this build has */
 int ckls_isa_available(int isa);          /* 1 if compiled in AND supported by this CPU */
 int ckls_isa_active(void);                /* ISA the runtime dispatches to now */

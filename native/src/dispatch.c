@@ -2,8 +2,9 @@
  * (quantizers, dots, interleaved GEMMs, attention) and for training (GEMM tile, transpose, exp and softmax rows).
  *
  * Each table lists the kernels its ISA has, by name; at first use they are resolved over the scalar table (every
- * gap keeps the scalar reference) and AVX-512 over AVX2 too (AVX-512 has only the kernels its wider registers pay
- * for). NEON has no training kernels yet: its training fields are the scalar references. CKLS_ISA (ckls/native.py
+ * gap keeps the scalar reference) and over the ISA's parents (parent[] below): AVX-512 over AVX2 (AVX-512 has
+ * only the kernels its wider registers pay for), AVX512VNNI over AVX-512 (only the vpdpbusd kernels are its own).
+ * NEON has no training kernels yet: its training fields are the scalar references. CKLS_ISA (ckls/native.py
  * reads it and calls ckls_set_isa) pins the ISA for a run; the runtime, the training step and the benchmarks all
  * read ckls_active_kernels(), the tests ckls_isa_table(isa).
  *
@@ -28,6 +29,7 @@ static const ckls_isa_kernels scalar_kernels = {
         [CKLS_TYPE_Q4_K] = ckls_vec_dot_q4_K_q8_K_ref,
         [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_ref,
     },
+    .gemm_aux = {[CKLS_TYPE_Q4_0] = 1},
     .attn_group = ckls_attn_group_ref,
     .gemm_tile = ckls_gemm_tile_ref,
     .transpose = ckls_transpose_ref,
@@ -90,6 +92,24 @@ static const ckls_isa_kernels avx512_kernels = {
 };
 #endif
 
+#if defined(CKLS_HAVE_AVX2) && defined(CKLS_HAVE_AVX512) && defined(CKLS_HAVE_AVX512VNNI)
+static const ckls_isa_kernels avx512vnni_kernels = {
+    .gemm_x8 = {
+        [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_avx512vnni,
+        [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avx512vnni,
+        [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_avx512vnni,
+        [CKLS_TYPE_Q6_K] = ckls_gemm_q6_Kx8_avx512vnni,
+    },
+    .gemm_aux = {[CKLS_TYPE_Q4_0] = 1, [CKLS_TYPE_Q8_0] = 1},
+    .gemm_x16 = {
+        [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x16_avx512vnni,
+        [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx16_avx512vnni,
+        [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x16_avx512vnni,
+        [CKLS_TYPE_Q6_K] = ckls_gemm_q6_Kx16_avx512vnni,
+    },
+};
+#endif
+
 #if defined(CKLS_HAVE_NEON)
 static const ckls_isa_kernels neon_kernels = {
     .quantize_act = {
@@ -119,6 +139,15 @@ static const ckls_isa_kernels *const own_kernels[CKLS_ISA_COUNT] = {
 #if defined(CKLS_HAVE_NEON)
     [CKLS_ISA_NEON] = &neon_kernels,
 #endif
+#if defined(CKLS_HAVE_AVX2) && defined(CKLS_HAVE_AVX512) && defined(CKLS_HAVE_AVX512VNNI)
+    [CKLS_ISA_AVX512VNNI] = &avx512vnni_kernels,
+#endif
+};
+
+/* The ISA whose kernels an ISA inherits where it has none of its own (-1: only the scalar table). */
+static const int parent[CKLS_ISA_COUNT] = {
+    [CKLS_ISA_SCALAR] = -1, [CKLS_ISA_AVX2] = -1, [CKLS_ISA_AVX512] = CKLS_ISA_AVX2, [CKLS_ISA_NEON] = -1,
+    [CKLS_ISA_AVX512VNNI] = CKLS_ISA_AVX512,
 };
 
 static ckls_isa_kernels resolved[CKLS_ISA_COUNT];
@@ -134,6 +163,7 @@ static int cpu_has(int isa) {
     if (isa == CKLS_ISA_AVX512)
         return cpu_has(CKLS_ISA_AVX2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    if (isa == CKLS_ISA_AVX512VNNI) return cpu_has(CKLS_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
     return 0;
 #elif defined(__aarch64__)
     return isa == CKLS_ISA_NEON;
@@ -147,11 +177,21 @@ static void init(void) {
     for (int isa = 0; isa < CKLS_ISA_COUNT; isa++) {
         have[isa] = own[isa] != NULL && (isa == CKLS_ISA_SCALAR || cpu_has(isa));
         if (!have[isa]) continue;
-        /* Start from the scalar table, overlay the ISA's own kernels (AVX-512 also inherits AVX2's). */
+        /* Start from the scalar table, overlay the parents' kernels from the root down, then the ISA's own
+         * (a parent is always below its child in the enum, so its have[] is already known). */
         resolved[isa] = scalar_kernels;
-        const ckls_isa_kernels *layers[2] = {isa == CKLS_ISA_AVX512 && have[CKLS_ISA_AVX2] ? own[CKLS_ISA_AVX2] : NULL,
-                                             own[isa]};
-        for (int l = 0; l < 2; l++) {
+        const ckls_isa_kernels *layers[CKLS_ISA_COUNT];
+        int n_layers = 0;
+        for (int p = isa; p >= 0; p = parent[p]) {
+            if (p != isa && !have[p]) break;
+            layers[n_layers++] = own[p];
+        }
+        for (int a = 0, b = n_layers - 1; a < b; a++, b--) { /* root first */
+            const ckls_isa_kernels *tmp = layers[a];
+            layers[a] = layers[b];
+            layers[b] = tmp;
+        }
+        for (int l = 0; l < n_layers; l++) {
             if (!layers[l] || layers[l] == &scalar_kernels) continue;
             for (int t = 0; t < CKLS_TYPE_MAX; t++) {
                 if (layers[l]->quantize_act[t]) resolved[isa].quantize_act[t] = layers[l]->quantize_act[t];
@@ -160,6 +200,8 @@ static void init(void) {
                 if (layers[l]->vec_dot_4c[t]) resolved[isa].vec_dot_4c[t] = layers[l]->vec_dot_4c[t];
                 if (layers[l]->vec_dot_4x4[t]) resolved[isa].vec_dot_4x4[t] = layers[l]->vec_dot_4x4[t];
                 if (layers[l]->gemm_x8[t]) resolved[isa].gemm_x8[t] = layers[l]->gemm_x8[t];
+                if (layers[l]->gemm_x16[t]) resolved[isa].gemm_x16[t] = layers[l]->gemm_x16[t];
+                if (layers[l]->gemm_aux[t]) resolved[isa].gemm_aux[t] = 1;
             }
             if (layers[l]->attn_group) resolved[isa].attn_group = layers[l]->attn_group;
             if (layers[l]->gemm_tile) resolved[isa].gemm_tile = layers[l]->gemm_tile;
@@ -198,7 +240,7 @@ int ckls_set_isa(int isa) {
 }
 
 const char *ckls_isa_name(int isa) {
-    static const char *names[CKLS_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon"};
+    static const char *names[CKLS_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "avx512vnni"};
     return isa >= 0 && isa < CKLS_ISA_COUNT ? names[isa] : "unknown";
 }
 

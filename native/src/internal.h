@@ -49,7 +49,11 @@ _Static_assert(sizeof(block_q8_K) == 292, "q8_K layout");
  *   Q4_0: qs[32 m + 4 r + b] = row r's qs[4 m + b]                    (m < 4: elements 4m.., 16+4m..)
  *   Q4_K: qs[32 (8 c + m) + 4 r + b] = row r's qs[32 c + 4 m + b]     (c < 4 chunks of 64, m < 8)
  *   Q8_0: qs[32 m + 4 r + b] = row r's qs[4 m + b]                    (m < 8)
- * Q4_K's 6-bit scales and mins are unpacked to bytes: scales[j][r], mins[j / 2][r][j % 2] for sub-block j. */
+ * Q4_K's 6-bit scales and mins are unpacked to bytes: scales[j][r], mins[j / 2][r][j % 2] for sub-block j.
+ *   Q6_K: ql[32 (8 c + m) + 4 r + b] = row r's ql[32 c + 4 m + b]    (c < 4: half c / 2, 32-byte run c % 2)
+ *         qh[32 (8 h + m) + 4 r + b] = row r's qh[32 h + 4 m + b]    (h < 2 halves of 128)
+ *         scales[j][r] = row r's scales[j]                           (j < 16 sub-blocks of 16)
+ *   i.e. Q6_K keeps its own pairing of nibbles and high bits (ckls_q6k_level), only the rows interleaved. */
 #define CKLS_PACK_ROWS 8
 typedef struct { ckls_f16 d[8]; uint8_t qs[8 * QK4_0 / 2]; } block_q4_0x8;                        /* 144 B */
 typedef struct { ckls_f16 d[8]; int8_t qs[8 * QK8_0]; } block_q8_0x8;                              /* 272 B */
@@ -59,6 +63,13 @@ typedef struct {
     uint8_t mins[4][8][2];
     uint8_t qs[8 * QK_K / 2];
 } block_q4_Kx8;                                                                                   /* 1184 B */
+typedef struct {
+    ckls_f16 d[8];
+    int8_t scales[16][8];
+    uint8_t ql[8 * QK_K / 2];
+    uint8_t qh[8 * QK_K / 4];
+} block_q6_Kx8;                                                                                   /* 1680 B */
+_Static_assert(sizeof(block_q6_Kx8) == 1680, "q6_Kx8 layout");
 _Static_assert(sizeof(block_q4_0x8) == 144, "q4_0x8 layout");
 _Static_assert(sizeof(block_q4_Kx8) == 1184, "q4_Kx8 layout");
 _Static_assert(sizeof(block_q8_0x8) == 272, "q8_0x8 layout");
@@ -118,12 +129,20 @@ typedef struct {
      * register tile of prompt processing. Bit-identical to ckls_vec_dot_4r() per token. NULL = absent. */
     void (*vec_dot_4x4[CKLS_TYPE_MAX])(int64_t n, float *s, const void *w, int64_t w_stride, const void *xq,
                                        int64_t x_stride);
-    /* Over a repacked 8-row group w (block_q4_0x8 / block_q4_Kx8 / block_q8_0x8): s[t * s_stride + r] = row r dotted with
-     * activation row t (x_stride bytes apart) for r < 8, t < nt (1..4). aux: Q4_0's per-token activation block
-     * sums (n / 32 int16 per token, ckls_q8_0_block_sums), NULL otherwise. One token or four, every (row,
+    /* Over a repacked 8-row group w (block_q4_0x8 / block_q4_Kx8 / block_q8_0x8 / block_q6_Kx8): s[t * s_stride + r] = row r dotted with
+     * activation row t (x_stride bytes apart) for r < 8, t < nt (1..4). aux: Q4_0's and Q8_0's per-token
+     * activation block sums (n / 32 int16 per token, ckls_q8_0_block_sums), NULL otherwise. One token or four, every (row,
      * token) lane runs the same arithmetic, so prompt and decode outputs are bit-identical. NULL = absent. */
     void (*gemm_x8[CKLS_TYPE_MAX])(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq,
                                    int64_t x_stride, const int16_t *aux, int nt);
+    /* 1 where this ISA's gemm_x8 / gemm_x16 of the type read aux (the activation block sums): Q4_0 everywhere,
+     * Q8_0 with VNNI; matmul computes the sums only then. */
+    uint8_t gemm_aux[CKLS_TYPE_MAX];
+    /* gemm_x8 over two adjacent groups at once, w and w + w_stride bytes (16 rows: s[t * s_stride + r], r < 16),
+     * for 512-bit registers, and nt = 1..8 tokens; per (row, token) the arithmetic of gemm_x8, bit for bit.
+     * NULL = absent. */
+    void (*gemm_x16[CKLS_TYPE_MAX])(int64_t n, float *s, int64_t s_stride, const void *w, int64_t w_stride,
+                                    const void *xq, int64_t x_stride, const int16_t *aux, int nt);
     /* Causal attention of one token's query heads sharing a KV head (g heads x d, adjacent) over n_kv cached
      * positions (K/V rows `stride` floats apart): out = softmax(q·k * scale) · v. scores: g * n_kv scratch. */
     void (*attn_group)(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,

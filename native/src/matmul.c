@@ -3,8 +3,10 @@
  * Work is split by output rows in chunks handed out through an atomic counter (threads that finish early take
  * more). Within a chunk, each block of weight rows is dotted against a block of tokens so the weight bytes are
  * reused from L1/L2 across tokens instead of streamed from memory once per token. Matrices repacked at load into
- * interleaved 8-row groups (Q4_0, Q4_K, Q8_0: repack.c) take ckls_matmul_packed instead: the same hand-out over groups,
- * one kernel call per group and 1 to 4 tokens. */
+ * interleaved 8-row groups (Q4_0, Q4_K, Q8_0, and Q6_K where the ISA has its kernel: repack.c) take ckls_matmul_packed
+ * instead: the same hand-out over groups, one kernel call per group and 1 to 4 tokens, or, where the ISA has a
+ * 16-row kernel (AVX-512 VNNI) and at least X16_MIN_TOKENS tokens are left in the block, per two adjacent groups
+ * and 4 to 8 tokens. */
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -13,6 +15,12 @@
 
 #define ROW_BLOCK 4   /* weight rows kept hot together */
 #define TOK_BLOCK 16  /* tokens swept per weight-row block */
+/* Fewest tokens for which the 16-row kernels (two groups in 512-bit registers) beat two 8-row calls. Below, with
+ * the weights streamed from memory (decode, short batches), they lose. native/tools/bench_gemm.c on a Zen 4
+ * (family 25 model 17), one core, 37 MB of Q4_K (G=2048, N=4096), MAC/ns 8-row / 16-row: 1 token 53 / 25,
+ * 2 tokens 70 / 51, 4 tokens 59 / 64, 8 tokens 49 / 87 (Q4_0 and Q8_0 alike). Why two interleaved groups stream
+ * so much worse at one token is not understood (software prefetch of both did not help). */
+#define X16_MIN_TOKENS 4
 
 typedef struct {
     const ckls_isa_kernels *kern;
@@ -138,6 +146,8 @@ int ckls_matmul(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t
 typedef struct {
     void (*gemm)(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq, int64_t x_stride,
                  const int16_t *aux, int nt);
+    void (*gemm2)(int64_t n, float *s, int64_t s_stride, const void *w, int64_t w_stride, const void *xq,
+                  int64_t x_stride, const int16_t *aux, int nt); /* two adjacent groups, or NULL */
     ckls_vec_dot_fn dot;
     ckls_vec_dot_4r_fn dot_4r;
     const char *w, *packed;
@@ -178,11 +188,25 @@ static void packed_task(void *p, int ith, int nth) {
                     }
                     continue;
                 }
-                for (int64_t t = t0; t < t1; t += 4) {
-                    const int nt = t1 - t < 4 ? (int)(t1 - t) : 4;
-                    j->gemm(j->n_in, j->y + t * j->y_stride + g * CKLS_PACK_ROWS, j->y_stride, j->packed + g * j->group_bytes,
-                            j->xq + t * j->xq_row_bytes, j->xq_row_bytes, j->aux ? j->aux + t * j->n_aux : NULL, nt);
+                const int pair = j->gemm2 && g + 1 < g1 && g + 1 < j->n_groups;
+                for (int64_t t = t0; t < t1;) {
+                    const int64_t left = t1 - t;
+                    float *yt = j->y + t * j->y_stride + g * CKLS_PACK_ROWS;
+                    const char *wg = j->packed + g * j->group_bytes, *xt = j->xq + t * j->xq_row_bytes;
+                    const int16_t *at = j->aux ? j->aux + t * j->n_aux : NULL;
+                    if (pair && left >= X16_MIN_TOKENS) { /* 16 rows x up to 8 tokens per call */
+                        const int nt = (int)(left < 8 ? left : 8);
+                        j->gemm2(j->n_in, yt, j->y_stride, wg, j->group_bytes, xt, j->xq_row_bytes, at, nt);
+                        t += nt;
+                    } else {
+                        const int nt = (int)(left < 4 ? left : 4);
+                        j->gemm(j->n_in, yt, j->y_stride, wg, xt, j->xq_row_bytes, at, nt);
+                        if (pair)
+                            j->gemm(j->n_in, yt + CKLS_PACK_ROWS, j->y_stride, wg + j->group_bytes, xt, j->xq_row_bytes, at, nt);
+                        t += nt;
+                    }
                 }
+                g += pair;
             }
         }
     }
@@ -196,13 +220,14 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
     if (!packed || !k->gemm_x8[type] || pbytes <= 0)
         return ckls_matmul_pre(pool, type, w, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel);
     packed_job j = {
-        .gemm = k->gemm_x8[type], .dot = k->vec_dot[type], .dot_4r = k->vec_dot_4r[type], .w = w, .packed = packed,
+        .gemm = k->gemm_x8[type], .gemm2 = k->gemm_x16[type], .dot = k->vec_dot[type], .dot_4r = k->vec_dot_4r[type], .w = w, .packed = packed,
         .w_row_bytes = ckls_row_bytes(type, n_in), .n_groups = n_out / CKLS_PACK_ROWS, .n_out = n_out, .n_in = n_in,
         .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
     };
     j.group_bytes = pbytes / j.n_groups;
     int16_t *aux = NULL;
-    if (type == CKLS_TYPE_Q4_0) { /* the -8 offset needs each activation block's sum: once per token here */
+    if (k->gemm_aux[type]) {
+        /* Q4_0's -8 offset (and the VNNI Q8_0 kernel's +128) needs each activation block's sum: once per token */
         j.n_aux = n_in / QK8_0;
         aux = malloc(sizeof(int16_t) * (size_t)(j.n_aux * n_tok));
         if (!aux) return ckls_fail(CKLS_ENOMEM, "out of memory for activation block sums");
@@ -212,6 +237,7 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
     const int nth = ckls_pool_threads(pool);
     const int64_t n_units = j.n_groups + 1;
     int64_t chunk = (n_units + nth * 8 - 1) / (nth * 8);
+    if (j.gemm2) chunk += chunk & 1; /* even, so the 16-row kernel's pairs stay within a chunk */
     j.chunk = chunk < 1 ? 1 : chunk;
     atomic_init(&j.next, 0);
     ckls_pool_run(nth > 1 && n_out * n_tok >= 64 ? pool : NULL, packed_task, &j);

@@ -117,7 +117,7 @@ void ckls_vec_dot_q4_0_q8_0_4x4_avx2(int64_t n, float *s, const void *w, int64_t
 int64_t ckls_packed_bytes(int type, int64_t n_out, int64_t n_in);
 /* Repacks groups g0..g1-1 of 8 rows (w: n_in per row, original layout) into dst (the whole packed matrix). */
 void ckls_repack_groups(int type, const void *w, int64_t n_in, int64_t g0, int64_t g1, void *dst);
-/* aux for Q4_0 groups: the int16 sum of each Q8_0 activation block (n / 32 per row), n_tok rows xq_stride apart */
+/* aux for Q4_0 and Q8_0 groups: the int16 sum of each Q8_0 activation block (n / 32 per row), n_tok rows xq_stride apart */
 void ckls_q8_0_block_sums(const void *xq, int64_t xq_stride, int64_t n, int64_t n_tok, int16_t *out);
 /* Scalar references of the gemm_x8 kernels: the AVX2 ones must equal them bit for bit. */
 void ckls_gemm_q4_0x8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
@@ -126,6 +126,8 @@ void ckls_gemm_q4_Kx8_ref(int64_t n, float *s, int64_t ss, const void *w, const 
                           const int16_t *aux, int nt);
 void ckls_gemm_q8_0x8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                           const int16_t *aux, int nt);
+void ckls_gemm_q6_Kx8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                          const int16_t *aux, int nt);
 /* their AVX2 versions (repack_avx2.c; absent from builds without AVX2) */
 void ckls_gemm_q4_0x8_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                            const int16_t *aux, int nt);
@@ -133,5 +135,23 @@ void ckls_gemm_q4_Kx8_avx2(int64_t n, float *s, int64_t ss, const void *w, const
                            const int16_t *aux, int nt);
 void ckls_gemm_q8_0x8_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                            const int16_t *aux, int nt);
+/* their AVX-512 VNNI versions (repack_avx512vnni.c; vpdpbusd on 256-bit registers): Q4_0 and Q8_0 need aux */
+void ckls_gemm_q4_0x8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                                 const int16_t *aux, int nt);
+void ckls_gemm_q4_Kx8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                                 const int16_t *aux, int nt);
+void ckls_gemm_q8_0x8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                                 const int16_t *aux, int nt);
+void ckls_gemm_q6_Kx8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                                 const int16_t *aux, int nt);
+/* ... and over two adjacent groups (w, w + ws bytes) in 512-bit registers: the gemm_x16 table field */
+void ckls_gemm_q4_0x16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
+                                  int64_t xs, const int16_t *aux, int nt);
+void ckls_gemm_q4_Kx16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
+                                  int64_t xs, const int16_t *aux, int nt);
+void ckls_gemm_q8_0x16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
+                                  int64_t xs, const int16_t *aux, int nt);
+void ckls_gemm_q6_Kx16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
+                                  int64_t xs, const int16_t *aux, int nt);
 
 #endif

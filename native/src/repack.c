@@ -1,4 +1,4 @@
-/* repack.c — the interleaved 8-row layouts (block_q4_0x8, block_q4_Kx8, block_q8_0x8; internal.h) made from a GGUF matrix at
+/* repack.c — the interleaved 8-row layouts (block_q4_0x8, block_q4_Kx8, block_q8_0x8, block_q6_Kx8; internal.h) made from a GGUF matrix at
  * load, and the scalar references of the kernels that read them (gemm_x8 in the ISA tables).
  *
  * Per (row, token) the references do what the SIMD kernels do lane by lane: an exact integer sum per block,
@@ -13,6 +13,7 @@ int64_t ckls_packed_bytes(int type, int64_t n_out, int64_t n_in) {
     if (type == CKLS_TYPE_Q4_0) blck = QK4_0, size = sizeof(block_q4_0x8);
     else if (type == CKLS_TYPE_Q4_K) blck = QK_K, size = sizeof(block_q4_Kx8);
     else if (type == CKLS_TYPE_Q8_0) blck = QK8_0, size = sizeof(block_q8_0x8);
+    else if (type == CKLS_TYPE_Q6_K) blck = QK_K, size = sizeof(block_q6_Kx8);
     else return 0;
     if (n_in <= 0 || n_in % blck) return -1;
     return n_out / CKLS_PACK_ROWS * (n_in / blck) * size;
@@ -53,6 +54,19 @@ static void repack_q4_K(const block_q4_K *w, int64_t nb, block_q4_Kx8 *out) {
         }
 }
 
+static void repack_q6_K(const block_q6_K *w, int64_t nb, block_q6_Kx8 *out) {
+    for (int64_t i = 0; i < nb; i++)
+        for (int r = 0; r < 8; r++) {
+            const block_q6_K *b = &w[r * nb + i];
+            out[i].d[r] = b->d;
+            for (int j = 0; j < 16; j++) out[i].scales[j][r] = b->scales[j];
+            for (int c = 0; c < 4; c++)
+                for (int m = 0; m < 8; m++) memcpy(out[i].ql + 32 * (8 * c + m) + 4 * r, b->ql + 32 * c + 4 * m, 4);
+            for (int h = 0; h < 2; h++)
+                for (int m = 0; m < 8; m++) memcpy(out[i].qh + 32 * (8 * h + m) + 4 * r, b->qh + 32 * h + 4 * m, 4);
+        }
+}
+
 void ckls_repack_groups(int type, const void *w, int64_t n_in, int64_t g0, int64_t g1, void *dst) {
     if (type == CKLS_TYPE_Q4_0) {
         const int64_t nb = n_in / QK4_0;
@@ -66,6 +80,10 @@ void ckls_repack_groups(int type, const void *w, int64_t n_in, int64_t g0, int64
         const int64_t nb = n_in / QK8_0;
         for (int64_t g = g0; g < g1; g++)
             repack_q8_0((const block_q8_0 *)w + g * 8 * nb, nb, (block_q8_0x8 *)dst + g * nb);
+    } else if (type == CKLS_TYPE_Q6_K) {
+        const int64_t nb = n_in / QK_K;
+        for (int64_t g = g0; g < g1; g++)
+            repack_q6_K((const block_q6_K *)w + g * 8 * nb, nb, (block_q6_Kx8 *)dst + g * nb);
     }
 }
 
@@ -149,6 +167,40 @@ void ckls_gemm_q8_0x8_ref(int64_t n, float *s, int64_t ss, const void *w, const 
                 for (int m = 0; m < 8; m++)
                     for (int k = 0; k < 4; k++) sum += a[i].qs[32 * m + 4 * r + k] * b[i].qs[4 * m + k];
                 acc = fmaf((float)sum, ckls_f16_to_f32(a[i].d[r]) * ckls_f16_to_f32(b[i].d), acc);
+            }
+            s[t * ss + r] = acc;
+        }
+    }
+}
+
+/* Q6_K: per sub-block j of 16 the exact sum of (level - 32) * y, times the row's int8 scale, summed over the
+ * block into one int32 (|sum| < 16 * 128 * 16 * 32 * 128), then one FMA per block with d_r * d_y. (The VNNI
+ * kernels start each sub-block's sum at -32 * the activation's bsums[j], which the Q8_K quantizer makes the sum
+ * of those 16 values: the same integer.) */
+void ckls_gemm_q6_Kx8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                          const int16_t *aux, int nt) {
+    (void)aux;
+    const block_q6_Kx8 *a = w;
+    const int64_t nb = n / QK_K;
+    for (int t = 0; t < nt; t++) {
+        const block_q8_K *b = (const block_q8_K *)((const char *)xq + t * xs);
+        for (int r = 0; r < 8; r++) {
+            float acc = 0.0f;
+            for (int64_t i = 0; i < nb; i++) {
+                int32_t isum = 0;
+                for (int j = 0; j < 16; j++) {
+                    int32_t sub = 0;
+                    for (int e = 16 * j; e < 16 * j + 16; e++) {
+                        /* element e = 128 h + 32 k + 4 m + q: ql run 2h + k%2 (high nibble for k >= 2), qh bits 2k */
+                        const int h = e / 128, k = (e % 128) / 32, m = (e % 32) / 4, q = e % 4;
+                        const uint8_t lb = a[i].ql[32 * (8 * (2 * h + k % 2) + m) + 4 * r + q];
+                        const uint8_t hb = a[i].qh[32 * (8 * h + m) + 4 * r + q];
+                        const int level = (k >= 2 ? lb >> 4 : lb & 0x0F) | (((hb >> (2 * k)) & 3) << 4);
+                        sub += (level - 32) * b[i].qs[e];
+                    }
+                    isum += a[i].scales[j][r] * sub;
+                }
+                acc = fmaf((float)isum, ckls_f16_to_f32(a[i].d[r]) * b[i].d, acc);
             }
             s[t * ss + r] = acc;
         }

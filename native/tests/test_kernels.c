@@ -14,7 +14,8 @@
  *   - 4-row dots (ckls_vec_dot_4r) against four scalar 1-row dots, rows at an odd stride;
  *   - 4-token dots (vec_dot_4c, vec_dot_4x4) bit-identical to the 4-row decode dots, and near the scalar one;
  *   - interleaved 8-row kernels (gemm_x8) over repacked matrices: bit-identical to their scalar references
- *     and, per token, to their own one-token call; near the scalar row dots;
+ *     and, per token, to their own one-token call; near the scalar row dots; the 16-row kernels over two
+ *     adjacent groups (gemm_x16) bit-identical to the 8-row references of both;
  *   - grouped attention (attn_group) against the scalar reference at odd head dims and cache lengths.
  * Scalar references themselves: dots against a double dot of the dequantized rows, and quantize/dequantize
  * round trips with relative-RMSE bounds. Every buffer is malloc'ed at its exact size so ASan sees tail reads.
@@ -316,7 +317,7 @@ static void test_dots_4c(int isa, const ckls_isa_kernels *k, const ckls_isa_kern
             const int64_t rb = row_bytes(type, n), xb = row_bytes(vtype, n);
             const int64_t wstride = rb + 2 * rnd_int(0, 18), xstride = xb + 4 * rnd_int(0, 9); /* Q8_K holds a float */
             char *w = xmalloc((size_t)(3 * wstride + rb));
-            char *xq = xmalloc((size_t)(3 * xstride + xb));
+            char *xq = xmalloc((size_t)(7 * xstride + xb)); /* 8 tokens (gemm_x16 takes up to 8) */
             float *f = xmalloc((size_t)n * sizeof(float));
             for (int r = 0; r < 4; r++) {
                 for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * 0.05f;
@@ -361,24 +362,25 @@ static void test_dots_4c(int isa, const ckls_isa_kernels *k, const ckls_isa_kern
  * within 1e-5 of the scalar row dot. Q8_0 must also equal the ISA's own 4-row kernel bit for bit (prompts may
  * stay on the row kernels). The scalar table's own references run through the same checks. */
 static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
-    static const int TYPES[] = {CKLS_TYPE_Q4_0, CKLS_TYPE_Q4_K, CKLS_TYPE_Q8_0};
-    for (int ti = 0; ti < 3; ti++) {
+    static const int TYPES[] = {CKLS_TYPE_Q4_0, CKLS_TYPE_Q4_K, CKLS_TYPE_Q8_0, CKLS_TYPE_Q6_K};
+    for (int ti = 0; ti < 4; ti++) {
         const int type = TYPES[ti], vtype = ckls_type_vec_dot_type(type);
         const int blck = (int)ckls_type_block_size(type);
         void (*ref)(int64_t, float *, int64_t, const void *, const void *, int64_t, const int16_t *, int) =
-            type == CKLS_TYPE_Q4_0 ? ckls_gemm_q4_0x8_ref : type == CKLS_TYPE_Q4_K ? ckls_gemm_q4_Kx8_ref : ckls_gemm_q8_0x8_ref;
+            type == CKLS_TYPE_Q4_0 ? ckls_gemm_q4_0x8_ref : type == CKLS_TYPE_Q4_K ? ckls_gemm_q4_Kx8_ref
+            : type == CKLS_TYPE_Q6_K ? ckls_gemm_q6_Kx8_ref : ckls_gemm_q8_0x8_ref;
         if (!k->gemm_x8[type]) continue;
-        const int64_t psize = type == CKLS_TYPE_Q4_0 ? 144 : type == CKLS_TYPE_Q4_K ? 1184 : 272;
+        const int64_t psize = type == CKLS_TYPE_Q4_0 ? 144 : type == CKLS_TYPE_Q4_K ? 1184 : type == CKLS_TYPE_Q6_K ? 1680 : 272;
         for (int c = 0; c < N_BLOCK_COUNTS; c++) {
-            const int64_t n = (int64_t)blck * BLOCK_COUNTS[c], groups = rnd_int(1, 3), n_out = 8 * groups + rnd_int(0, 7);
+            const int64_t n = (int64_t)blck * BLOCK_COUNTS[c], groups = rnd_int(c % 2 ? 1 : 2, 3), n_out = 8 * groups + rnd_int(0, 7);
             const int64_t rb = row_bytes(type, n), xb = row_bytes(vtype, n), nb = n / blck;
             const int64_t xstride = xb + 4 * rnd_int(0, 9);
             const int64_t pbytes = ckls_packed_bytes(type, n_out, n);
             CHECK(pbytes == groups * nb * psize, "packed bytes %lld", (long long)pbytes);
             char *w = xmalloc((size_t)(n_out * rb)), *packed = xmalloc((size_t)pbytes);
-            char *xq = xmalloc((size_t)(3 * xstride + xb));
+            char *xq = xmalloc((size_t)(7 * xstride + xb)); /* 8 tokens (gemm_x16 takes up to 8) */
             float *f = xmalloc((size_t)n * sizeof(float));
-            int16_t *aux = xmalloc((size_t)(4 * (n / QK8_0)) * sizeof(int16_t));
+            int16_t *aux = xmalloc((size_t)(8 * (n / QK8_0)) * sizeof(int16_t));
             const int raw = rnd() & 1;
             for (int64_t r = 0; r < n_out; r++) {
                 for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * 0.05f;
@@ -392,25 +394,27 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
                         block_q8_0 *q = &((block_q8_0 *)w)[b];
                         q->d = ckls_f32_to_f16(rnd_normal() * 0.01f);
                         for (int e = 0; e < QK8_0; e++) q->qs[e] = q->qs[e] == -128 ? -127 : q->qs[e];
+                    } else if (type == CKLS_TYPE_Q6_K) { /* every level and int8 scale, finite d */
+                        ((block_q6_K *)w)[b].d = ckls_f32_to_f16(rnd_normal() * 0.01f);
                     } else {
                         ((block_q4_K *)w)[b].d = ckls_f32_to_f16(rnd_normal() * 0.01f);
                         ((block_q4_K *)w)[b].dmin = ckls_f32_to_f16(rnd_unit() * 0.01f);
                     }
                 }
             }
-            for (int t = 0; t < 4; t++) {
+            for (int t = 0; t < 8; t++) {
                 for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * (t == 3 ? 1e-3f : 1.0f);
                 ckls_isa_table(CKLS_ISA_SCALAR)->quantize_act[vtype](f, xq + t * xstride, n);
             }
             ckls_repack_groups(type, w, n, 0, groups, packed);
-            if (type == CKLS_TYPE_Q4_0) ckls_q8_0_block_sums(xq, xstride, n, 4, aux);
+            if (vtype == CKLS_TYPE_Q8_0) ckls_q8_0_block_sums(xq, xstride, n, 8, aux);
             const int64_t gb = pbytes / groups;
             for (int64_t g = 0; g < groups; g++) {
                 const char *wg = packed + g * gb;
                 float one[4][8];
                 for (int t = 0; t < 4; t++)
                     k->gemm_x8[type](n, one[t], 8, wg, xq + t * xstride, xstride,
-                                     type == CKLS_TYPE_Q4_0 ? aux + t * (n / QK8_0) : NULL, 1);
+                                     vtype == CKLS_TYPE_Q8_0 ? aux + t * (n / QK8_0) : NULL, 1);
                 if (type == CKLS_TYPE_Q8_0 && k->vec_dot_4r[type])
                     for (int t = 0; t < 4; t++)
                         for (int h = 0; h < 2; h++) {
@@ -442,6 +446,20 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
                         }
                 }
             }
+            /* the 16-row form over every pair of adjacent groups, 1..8 tokens: each lane exactly the 8-row
+             * reference's */
+            for (int64_t g = 0; k->gemm_x16[type] && g + 1 < groups; g++)
+                for (int nt = 1; nt <= 8; nt++) {
+                    float s16[8 * 19], s_ref[8 * 19]; /* odd output stride */
+                    k->gemm_x16[type](n, s16, 19, packed + g * gb, gb, xq, xstride, aux, nt);
+                    ref(n, s_ref, 19, packed + g * gb, xq, xstride, aux, nt);
+                    ref(n, s_ref + 8, 19, packed + (g + 1) * gb, xq, xstride, aux, nt);
+                    for (int t = 0; t < nt; t++)
+                        for (int r = 0; r < 16; r++)
+                            CHECK(s16[t * 19 + r] == s_ref[t * 19 + r], "%s gemm_x16 %s n=%lld nt=%d g=%lld row %d tok %d: %.9g vs ref %.9g",
+                                  ckls_isa_name(isa), ckls_type_get(type)->name, (long long)n, nt, (long long)g, r, t,
+                                  s16[t * 19 + r], s_ref[t * 19 + r]);
+                }
             free(w);
             free(packed);
             free(xq);
@@ -617,6 +635,7 @@ int main(int argc, char **argv) {
         with_ref.gemm_x8[CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_ref;
         with_ref.gemm_x8[CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_ref;
         with_ref.gemm_x8[CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_ref;
+        with_ref.gemm_x8[CKLS_TYPE_Q6_K] = ckls_gemm_q6_Kx8_ref;
         test_gemm_x8(CKLS_ISA_SCALAR, &with_ref);
     }
     printf("%d passed, %d failed\n", n_pass, n_fail);
