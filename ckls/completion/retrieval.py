@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 
 from ckls.index import text as index_text
+from ckls.index.windows import at_cursor
 
 CACHE = 64  # anchors remembered
 
@@ -34,17 +35,15 @@ class Retrieval:
     def retrieve(self, path: str, before: str, line: int) -> list[tuple[str, str]]:
         if self.k <= 0:
             return []
-        q = index_text.cursor_query(before, line)
-        if not q.strip():
+        key = (path, index_text.cursor_query(before, line))
+        if not key[1].strip():
             return []
-        key = (path, q)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        wins = self.index.search(q, self.k, exclude_path=path)
-        out = [(w.path, index_text.shown(w.text)) for w in wins]
+        out = at_cursor(self.index, path, before, line, self.k)
         with self._lock:
             self._cache[key] = out
             while len(self._cache) > CACHE:

@@ -69,14 +69,20 @@ class WindowIndex:
                 for s, p, line, n in rank.pick(scored, k, exclude_path)]
 
 
+def at_cursor(index, path: str, before: str, line: int, k: int) -> list[tuple[str, str]]:
+    """The (path, shown text) of the k windows `index` (Index or WindowIndex) retrieves for a cursor on document
+    line `line` with `before` the text before it: the anchored query (text.cursor_query), never a window of
+    `path`, each window clipped as a prompt shows it (text.shown). The server and the factory both ask this."""
+    q = text_mod.cursor_query(before, line)
+    if k <= 0 or not q.strip():
+        return []
+    return [(w.path, text_mod.shown(w.text)) for w in index.search(q, k, exclude_path=path)]
+
+
 def package_retriever(docs: list[dict]):
     """The factory's retriever for one training package (fim.cursors.package_layouts): an index of the package's
-    files, queried at a cursor as the server queries the workspace's index (text.cursor_query, text.shown)."""
+    files, queried at a cursor as the server queries the workspace's index (at_cursor)."""
     wi = WindowIndex()
     for d in docs:
         wi.add(d["path"], d["text"])
-
-    def retrieve(path: str, before: str, k: int) -> list[tuple[str, str]]:
-        q = text_mod.cursor_query(before, before.count("\n"))
-        return [(w.path, text_mod.shown(w.text)) for w in wi.search(q, k, exclude_path=path)] if q.strip() else []
-    return retrieve
+    return lambda path, before, k: at_cursor(wi, path, before, before.count("\n"), k)
