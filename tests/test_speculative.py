@@ -187,9 +187,8 @@ def test_generate_identical_shipped_model(rng):
 
 @pytest.mark.parametrize("arch,type", [("llama", "f32"), ("qwen2", "q8_0")])
 def test_generate_identical_synth_memory_and_sampling(models, rng, arch, type):
-    """Random weights fall into loops, which the drafter then predicts; the repository memory's mix and
-    temperature sampling (the rng advances once per token either way) give the same tokens too."""
-    accepted = 0
+    """Drafts from the prompt and from the repository memory leave the tokens as they were, with the memory's
+    mix and with temperature sampling (the rng advances once per token either way)."""
     with load_model(models.get(arch, "mini", type), n_ctx=1024, n_threads=2) as m:
         mem = NgramMemory(4096)
         mem.add("a", rng.integers(0, 50, 400).tolist())
@@ -205,8 +204,11 @@ def test_generate_identical_synth_memory_and_sampling(models, rng, arch, type):
             want, _ = run(m, prompt, 0, 64, ban=(5, 2), **kw)
             got, st = run(m, prompt, 8, 64, ban=(5, 2), **kw)
             assert got == want, trial
-            accepted += st["accepted"]
-    assert accepted > 10
+            # The same generation with the answer already in the text: every draft is right, so most tokens
+            # are taken from drafts whatever loops these weights fall into (the comparison is not vacuous).
+            got, st = run(m, prompt, 8, 64, ban=(5, 2), draft_base=prompt + want + prompt, **kw)
+            assert got == want, trial
+            assert st["accepted"] >= len(want) // 2, (trial, st)
 
 
 def test_generate_draft_stop_and_close_leave_a_consistent_cache():
