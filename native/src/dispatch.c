@@ -30,7 +30,7 @@ static const ckls_isa_kernels scalar_kernels = {
         [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_ref,
     },
     .gemm_aux = {[CKLS_TYPE_Q4_0] = 1},
-    .attn_group = ckls_attn_group_ref,
+    .attn_kt = ckls_attn_kt_ref,
     .gemm_tile = ckls_gemm_tile_ref,
     .transpose = ckls_transpose_ref,
     .exp_shift = ckls_exp_shift_ref,
@@ -71,7 +71,7 @@ static const ckls_isa_kernels avx2_kernels = {
         [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avx2,
         [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_avx2,
     },
-    .attn_group = ckls_attn_group_avx2,
+    .attn_kt = ckls_attn_kt_avx2,
     .gemm_tile = ckls_gemm_tile_avx2,
     .transpose = ckls_transpose_avx2,
     .exp_shift = ckls_exp_shift_avx2,
@@ -89,6 +89,7 @@ static const ckls_isa_kernels avx512_kernels = {
         [CKLS_TYPE_Q4_0] = ckls_vec_dot_q4_0_q8_0_avx512,
     },
     .gemm_tile = ckls_gemm_tile_avx512,
+    .attn_kt = ckls_attn_kt_avx512,
 };
 #endif
 
@@ -203,7 +204,7 @@ static void init(void) {
                 if (layers[l]->gemm_x16[t]) resolved[isa].gemm_x16[t] = layers[l]->gemm_x16[t];
                 if (layers[l]->gemm_aux[t]) resolved[isa].gemm_aux[t] = 1;
             }
-            if (layers[l]->attn_group) resolved[isa].attn_group = layers[l]->attn_group;
+            if (layers[l]->attn_kt) resolved[isa].attn_kt = layers[l]->attn_kt;
             if (layers[l]->gemm_tile) resolved[isa].gemm_tile = layers[l]->gemm_tile;
             if (layers[l]->transpose) resolved[isa].transpose = layers[l]->transpose;
             if (layers[l]->exp_shift) resolved[isa].exp_shift = layers[l]->exp_shift;

@@ -143,10 +143,13 @@ typedef struct {
      * NULL = absent. */
     void (*gemm_x16[CKLS_TYPE_MAX])(int64_t n, float *s, int64_t s_stride, const void *w, int64_t w_stride,
                                     const void *xq, int64_t x_stride, const int16_t *aux, int nt);
-    /* Causal attention of one token's query heads sharing a KV head (g heads x d, adjacent) over n_kv cached
-     * positions (K/V rows `stride` floats apart): out = softmax(q·k * scale) · v. scores: g * n_kv scratch. */
-    void (*attn_group)(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
-                       int64_t d, float scale, float *scores, float *out);
+    /* Causal attention of nt consecutive tokens' query heads that share one KV head: token t's g heads (adjacent,
+     * d floats each, at q + t * q_stride) over the first n_kv + t cached positions, K in the block layout of
+     * attn_kt.c (kt: this head's blocks), V rows v_stride floats apart: out (laid out like q) = softmax(q·k *
+     * scale) · v. scores: scratch of at least nt * g * (n_kv + nt + 15) floats. Every row is computed with the
+     * same arithmetic whatever nt and g (a token verified with a draft equals it evaluated alone). */
+    void (*attn_kt)(const float *q, int64_t q_stride, int64_t nt, int64_t g, const float *kt, const float *v,
+                    int64_t v_stride, int64_t n_kv, int64_t d, float scale, float *scores, float *out);
     /* training: the f32 GEMM tile, the panel transpose, the exp and softmax rows (never NULL once resolved) */
     ckls_gemm_tile_fn gemm_tile;
     ckls_transpose_fn transpose;
@@ -175,11 +178,31 @@ void ckls_softmax_bwd_avx2(float *p, float *g, int64_t n, float scale);
 #define CKLS_EXP_LO -87.33654f /* below: 0 (exp would be denormal) */
 #define CKLS_EXP_HI 88.0f /* above: clamped (2^k stays a normal float) */
 
-/* per-group attention: attn_group.c, attn_group_avx2.c */
-void ckls_attn_group_ref(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
-                         int64_t d, float scale, float *scores, float *out);
-void ckls_attn_group_avx2(const float *q, int64_t g, const float *k, const float *v, int64_t stride, int64_t n_kv,
-                          int64_t d, float scale, float *scores, float *out);
+/* attention over the block-transposed K cache: attn_kt.c (layout, scalar reference), attn_kt_{avx2,avx512}.c */
+#define CKLS_KT_BLOCK 16
+/* floats one KV head's K takes for n_ctx positions */
+static inline int64_t ckls_kt_head_floats(int64_t n_ctx, int64_t d) {
+    return (n_ctx + CKLS_KT_BLOCK - 1) / CKLS_KT_BLOCK * CKLS_KT_BLOCK * d;
+}
+/* rows of K (n tokens from position pos0; n_head_kv heads of d floats, rows k_stride apart) into the layout */
+void ckls_kt_store(float *kt, int64_t n_ctx, int64_t n_head_kv, int64_t d, const float *k, int64_t k_stride,
+                   int64_t n, int64_t pos0);
+/* ckls_attention over a K cache in that layout (n_ctx: the positions it was laid out for) */
+int ckls_attention_kt(ckls_pool *pool, const float *q, const float *kt, int64_t n_ctx, const float *v, float *out,
+                      int64_t n_tok, int64_t pos0, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
+                      int64_t v_stride);
+void ckls_attn_kt_ref(const float *q, int64_t q_stride, int64_t nt, int64_t g, const float *kt, const float *v,
+                      int64_t v_stride, int64_t n_kv, int64_t d, float scale, float *scores, float *out);
+/* one tile of R rows (4 or 1) of the SIMD kernels, sorted by n: q[r], o[r], scratch sc[r], n[r] positions */
+typedef void (*ckls_attn_tile_fn)(const float *const *q, float *const *o, float *const *sc, const int64_t *n,
+                                  const float *kt, const float *v, int64_t v_stride, int64_t d, float scale);
+void ckls_attn_kt_tiles(ckls_attn_tile_fn tile4, ckls_attn_tile_fn tile1, const float *q, int64_t q_stride,
+                        int64_t nt, int64_t g, const float *kt, const float *v, int64_t v_stride, int64_t n_kv,
+                        int64_t d, float scale, float *scores, float *out);
+void ckls_attn_kt_avx2(const float *q, int64_t q_stride, int64_t nt, int64_t g, const float *kt, const float *v,
+                       int64_t v_stride, int64_t n_kv, int64_t d, float scale, float *scores, float *out);
+void ckls_attn_kt_avx512(const float *q, int64_t q_stride, int64_t nt, int64_t g, const float *kt, const float *v,
+                         int64_t v_stride, int64_t n_kv, int64_t d, float scale, float *scores, float *out);
 
 /* s[r] = row r of the 4 at w (w_stride bytes apart) dotted with xq, through k's 4-row kernel when it has one. */
 static inline void ckls_vec_dot_4r(const ckls_isa_kernels *k, int type, int64_t n, float *s, const void *w,

@@ -160,6 +160,8 @@ ckls_model *ckls_model_create(const ckls_hparams *hp, const ckls_tensor *tok_emb
 
     const size_t B = MAX_BATCH, d = (size_t)hp->n_embd, ff = (size_t)hp->n_ff, kv = (size_t)m->kv_dim;
     const size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * kv * sizeof(float);
+    const size_t kcache = (size_t)hp->n_layer * (size_t)(hp->n_head_kv * ckls_kt_head_floats(n_ctx, m->head_dim)) *
+                          sizeof(float); /* K in attention's block layout (attn_kt.c) */
     size_t xq_row = 0; /* largest activation row over every matrix's input length and format */
     const int64_t in_lens[] = {hp->n_embd, hp->n_ff};
     for (int i = 0; i < 2; i++)
@@ -167,7 +169,7 @@ ckls_model *ckls_model_create(const ckls_hparams *hp, const ckls_tensor *tok_emb
             if ((act == CKLS_TYPE_F32 || act == CKLS_TYPE_Q8_0 || act == CKLS_TYPE_Q8_K) &&
                 ckls_row_bytes(act, in_lens[i]) > (int64_t)xq_row)
                 xq_row = (size_t)ckls_row_bytes(act, in_lens[i]);
-    m->k_cache = ckls_aligned_alloc(cache);
+    m->k_cache = ckls_aligned_alloc(kcache);
     m->v_cache = ckls_aligned_alloc(cache);
     m->x = ckls_aligned_alloc(B * d * 4);
     m->h = ckls_aligned_alloc(B * d * 4);
@@ -183,7 +185,7 @@ ckls_model *ckls_model_create(const ckls_hparams *hp, const ckls_tensor *tok_emb
     if (!m->k_cache || !m->v_cache || !m->x || !m->h || !m->q || !m->k || !m->v || !m->att || !m->g || !m->u ||
         !m->hidden_last || !m->xq || !m->pos) {
         ckls_model_free(m);
-        ckls_fail(CKLS_ENOMEM, "out of memory for the KV cache (%zu MB) and scratch", 2 * cache >> 20);
+        ckls_fail(CKLS_ENOMEM, "out of memory for the KV cache (%zu MB) and scratch", (kcache + cache) >> 20);
         return NULL;
     }
     return m;
@@ -265,7 +267,8 @@ static int eval_chunk(ckls_model *m, const int32_t *tokens, int32_t n, int32_t p
     for (int l = 0; l < hp->n_layer; l++) {
         if (cancel && *cancel) return ckls_fail(CKLS_ECANCELLED, "cancelled");
         const ckls_layer *L = &m->layers[l];
-        float *kc = m->k_cache + ((size_t)l * m->n_ctx) * kv, *vc = m->v_cache + ((size_t)l * m->n_ctx) * kv;
+        float *kc = m->k_cache + (size_t)l * (size_t)(hp->n_head_kv * ckls_kt_head_floats(m->n_ctx, hd));
+        float *vc = m->v_cache + ((size_t)l * m->n_ctx) * kv;
 
         ckls_rmsnorm(m->x, L->attn_norm.data, m->h, n, d, hp->rms_eps);
         if ((rc = linear_l(m, l, 0, &L->wq, m->h, n, m->q, cancel))) return rc;
@@ -276,9 +279,11 @@ static int eval_chunk(ckls_model *m, const int32_t *tokens, int32_t n, int32_t p
         add_bias(m->v, &L->bv, n, kv);
         ckls_rope(m->q, n, hp->n_head, hd, m->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
         ckls_rope(m->k, n, hp->n_head_kv, hd, m->pos, hp->n_rot, hp->rope_base, hp->rope_mode);
-        memcpy(kc + (size_t)pos0 * kv, m->k, sizeof(float) * (size_t)(n * kv));
+        ckls_kt_store(kc, m->n_ctx, hp->n_head_kv, hd, m->k, kv, n, pos0);
         memcpy(vc + (size_t)pos0 * kv, m->v, sizeof(float) * (size_t)(n * kv));
-        if ((rc = ckls_attention(m->pool, m->q, kc, vc, m->att, n, pos0, hp->n_head, hp->n_head_kv, hd, kv))) return rc;
+        if ((rc = ckls_attention_kt(m->pool, m->q, kc, m->n_ctx, vc, m->att, n, pos0, hp->n_head, hp->n_head_kv, hd,
+                                    kv)))
+            return rc;
         if ((rc = linear_l(m, l, 3, &L->wo, m->att, n, m->h, cancel))) return rc;
         for (int64_t i = 0; i < n * d; i++) m->x[i] += m->h[i];
 

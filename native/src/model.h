@@ -17,7 +17,7 @@ struct ckls_model {
      * [n_layer * 7] for the output; NULL = none */
     void **packed;
     int64_t packed_bytes;
-    float *k_cache, *v_cache; /* [n_layer][n_ctx][kv_dim] */
+    float *k_cache, *v_cache; /* K: [n_layer][n_head_kv] in attn_kt.c's block layout; V: [n_layer][n_ctx][kv_dim] */
     /* scratch for MAX_BATCH tokens */
     float *x, *h, *q, *k, *v, *att, *g, *u, *hidden_last;
     void *xq;

@@ -5,26 +5,7 @@
 #include "internal.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-
-/* exp_poly of softmax_row.c on 8 lanes: the same steps with the same FMAs; 2^k built in the exponent bits
- * (k + 127 >= 1 above CKLS_EXP_LO, so no denormal scaling is needed) */
-static inline __m256 exp8(__m256 x) {
-    const __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(CKLS_EXP_LO), _CMP_GE_OQ);
-    x = _mm256_min_ps(x, _mm256_set1_ps(CKLS_EXP_HI));
-    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m256 r = _mm256_fmadd_ps(k, _mm256_set1_ps(2.12194440e-4f), _mm256_fmadd_ps(k, _mm256_set1_ps(-0.693359375f), x));
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
-}
+#include "simd_avx2.h"
 
 double ckls_exp_shift_avx2(float *y, const float *x, int64_t n, float shift) {
     const __m256 vs = _mm256_set1_ps(shift);

@@ -16,7 +16,8 @@
  *   - interleaved 8-row kernels (gemm_x8) over repacked matrices: bit-identical to their scalar references
  *     and, per token, to their own one-token call; near the scalar row dots; the 16-row kernels over two
  *     adjacent groups (gemm_x16) bit-identical to the 8-row references of both;
- *   - grouped attention (attn_group) against the scalar reference at odd head dims and cache lengths.
+ *   - attention over the block-transposed K cache (attn_kt) against the scalar reference at odd head dims, group
+ *     sizes, token counts and cache lengths, and each token's row the same alone as in its batch.
  * Scalar references themselves: dots against a double dot of the dequantized rows, and quantize/dequantize
  * round trips with relative-RMSE bounds. Every buffer is malloc'ed at its exact size so ASan sees tail reads.
  * Last line: "N passed, N failed"; exit status non-zero on failure. */
@@ -469,42 +470,54 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
     }
 }
 
-/* Attention of a query-head group over cached K/V rows (attn_group) against the scalar reference: odd head
- * dims, group sizes 1..4, one to a few hundred positions, K/V rows at a padded stride. */
-static void test_attn_group(int isa, const ckls_isa_kernels *k, const ckls_isa_kernels *ref) {
-    if (!k->attn_group || k->attn_group == ref->attn_group) return;
-    static const int DIMS[] = {1, 7, 32, 64, 67, 128};
-    static const int NKV[] = {1, 2, 9, 64, 333};
+/* Attention over the block-transposed K cache (attn_kt) against the scalar reference: odd head dims, group
+ * sizes 1..7, 1..9 tokens, one to a few hundred positions, V rows at a padded stride; and each row bit for bit
+ * the same when its token comes alone (a drafted token verified in a batch must equal it evaluated alone). */
+static void test_attn_kt(int isa, const ckls_isa_kernels *k, const ckls_isa_kernels *ref) {
+    if (!k->attn_kt || k->attn_kt == ref->attn_kt) return;
+    static const int DIMS[] = {1, 7, 16, 32, 48, 64, 67, 128, 144};
+    static const int NKV[] = {1, 2, 9, 16, 17, 64, 333};
     for (size_t di = 0; di < sizeof DIMS / sizeof DIMS[0]; di++)
         for (size_t ni = 0; ni < sizeof NKV / sizeof NKV[0]; ni++) {
-            const int64_t d = DIMS[di], n_kv = NKV[ni], g = rnd_int(1, 4), stride = d + rnd_int(0, 9);
-            float *q = xmalloc((size_t)(g * d) * sizeof(float));
-            float *kv = xmalloc((size_t)((n_kv - 1) * stride + d) * sizeof(float));
-            float *vv = xmalloc((size_t)((n_kv - 1) * stride + d) * sizeof(float));
-            float *sc = xmalloc((size_t)(g * n_kv) * sizeof(float)), *sc2 = xmalloc((size_t)(g * n_kv) * sizeof(float));
-            float *o = xmalloc((size_t)(g * d) * sizeof(float)), *o2 = xmalloc((size_t)(g * d) * sizeof(float));
-            for (int64_t i = 0; i < g * d; i++) q[i] = rnd_normal();
-            for (int64_t i = 0; i < (n_kv - 1) * stride + d; i++) {
-                kv[i] = rnd_normal();
-                vv[i] = rnd_normal();
-            }
+            const int64_t d = DIMS[di], n_kv = NKV[ni], g = rnd_int(1, 7), nt = rnd_int(1, 9);
+            const int64_t n = n_kv + nt - 1, q_stride = g * d + rnd_int(0, 5) * d, v_stride = d + rnd_int(0, 9);
+            const size_t qn = (size_t)((nt - 1) * q_stride + g * d), scn = (size_t)(nt * g * (n + 16 + nt));
+            float *q = xmalloc(qn * sizeof(float)), *kr = xmalloc((size_t)(n * d) * sizeof(float));
+            float *kt = xmalloc((size_t)ckls_kt_head_floats(n, d) * sizeof(float));
+            float *vv = xmalloc((size_t)((n - 1) * v_stride + d) * sizeof(float));
+            float *sc = xmalloc(scn * sizeof(float)), *o = xmalloc(qn * sizeof(float)), *o2 = xmalloc(qn * sizeof(float));
+            float *o1 = xmalloc(qn * sizeof(float));
+            for (size_t i = 0; i < qn; i++) q[i] = rnd_normal();
+            for (int64_t i = 0; i < n * d; i++) kr[i] = rnd_normal();
+            for (int64_t i = 0; i < (n - 1) * v_stride + d; i++) vv[i] = rnd_normal();
+            for (int64_t i = 0; i < ckls_kt_head_floats(n, d); i++) kt[i] = NAN; /* the unused lanes: ignored */
+            ckls_kt_store(kt, n, 1, d, kr, d, n, 0);
             const float scale = 1.0f / sqrtf((float)d);
-            k->attn_group(q, g, kv, vv, stride, n_kv, d, scale, sc, o);
-            ref->attn_group(q, g, kv, vv, stride, n_kv, d, scale, sc2, o2);
+            k->attn_kt(q, q_stride, nt, g, kt, vv, v_stride, n_kv, d, scale, sc, o);
+            ref->attn_kt(q, q_stride, nt, g, kt, vv, v_stride, n_kv, d, scale, sc, o2);
+            for (int64_t t = 0; t < nt; t++) /* each token alone */
+                k->attn_kt(q + t * q_stride, q_stride, 1, g, kt, vv, v_stride, n_kv + t, d, scale, sc,
+                           o1 + t * q_stride);
             double err = 0, mag = 0;
-            for (int64_t i = 0; i < g * d; i++) { /* plain compares: aarch64 gcc 12 ICEs vectorising fmax here */
-                const double e = fabs((double)o[i] - o2[i]), m = fabs((double)o2[i]);
-                if (e > err || e != e) err = e;
-                if (m > mag) mag = m;
-            }
-            CHECK(err <= 2e-6 * (mag + 1.0), "%s attn_group d=%lld n_kv=%lld g=%lld: max err %.3g (|out| %.3g)",
-                  ckls_isa_name(isa), (long long)d, (long long)n_kv, (long long)g, err, mag);
+            int same = 1;
+            for (int64_t t = 0; t < nt; t++)
+                for (int64_t i = t * q_stride; i < t * q_stride + g * d; i++) {
+                    const double e = fabs((double)o[i] - o2[i]), m = fabs((double)o2[i]);
+                    if (e > err || e != e) err = e;
+                    if (m > mag) mag = m;
+                    same &= memcmp(&o[i], &o1[i], sizeof(float)) == 0;
+                }
+            CHECK(err <= 2e-6 * (mag + 1.0), "%s attn_kt d=%lld n_kv=%lld g=%lld nt=%lld: max err %.3g (|out| %.3g)",
+                  ckls_isa_name(isa), (long long)d, (long long)n_kv, (long long)g, (long long)nt, err, mag);
+            CHECK(same, "%s attn_kt d=%lld n_kv=%lld g=%lld nt=%lld: a token alone differs from it in the batch",
+                  ckls_isa_name(isa), (long long)d, (long long)n_kv, (long long)g, (long long)nt);
             free(q);
-            free(kv);
+            free(kr);
+            free(kt);
             free(vv);
             free(sc);
-            free(sc2);
             free(o);
+            free(o1);
             free(o2);
         }
 }
@@ -622,7 +635,7 @@ int main(int argc, char **argv) {
         test_dots_4r(isa, k, ref);
         test_dots_4c(isa, k, ref);
         test_gemm_x8(isa, k);
-        test_attn_group(isa, k, ref);
+        test_attn_kt(isa, k, ref);
         tested++;
     }
     if (!tested) { /* still check the references against double */
