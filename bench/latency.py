@@ -6,7 +6,8 @@ by character with human-like pauses, asking for an inline completion after every
 previous request when it is still pending (as VS Code does). It reports request→response times (warm p50/p95),
 the cold figures — on a document just opened, the time from the first request to the first suggestion (and
 whether that came from the full prompt or a reduced one, with the prompt sizes), then the time until the
-full-context suggestion is ready (asked again there, it is the answer) — the server's CPU time per keystroke,
+full-context suggestion is ready (asked again there, it is the answer), with where that time went (cold_profile:
+prompt building, chunk evaluation, chunks lost to requests, generation, waiting) — the server's CPU time per keystroke,
 and — for the same prompts, rebuilt in this process with the server's own prompt builder — the time llama.cpp
 (llama-cpp-python) takes to answer them with the same model and the same number of tokens, beside ckls's runtime
 doing the same.
@@ -248,6 +249,7 @@ async def type_file(c: Client, path: str, n_keys: int, rng: random.Random, res: 
             r = await asyncio.wait_for(fut, 120)
             item = r.items[0] if r and r.items else None
             last["again"] = item.command.arguments[0].get("context") if item and item.command else "empty"
+            last["prefill"] = dict(st.get("engine", {}).get("last_prefill") or {})
         res["cold_detail"].append(last)
     pending: tuple[str, asyncio.Future, float, bool] | None = None
     pauses = key_pauses(typed, rng)
@@ -416,6 +418,7 @@ async def run(args) -> dict:
         "cold_full_ready_ms": {"p50": pct(res["full_ms"], 0.5), "max": max(res["full_ms"]) if res["full_ms"] else None,
                                "all": [round(x, 1) for x in res["full_ms"]]},
         "cold_detail": res["cold_detail"],
+        "cold_profile": cold_profile(res["cold_detail"]),
         "cpu_ms_per_key": cpu * 1e3 / max(1, res["keys"]),
         "rss_mb": {"start": rss0, "end": rss1, "growth": rss1 - rss0},
         "server": {k: st.get(k) for k in ("cache_hits", "superseded", "timeouts", "model_ms", "latency_ms",
@@ -433,6 +436,22 @@ async def run(args) -> dict:
         out["while_training"] = training
     if args.retrieval:
         out["index_at_end"] = index_at_end
+    return out
+
+
+def cold_profile(detail: list[dict]) -> dict:
+    """Medians over the cold starts answered from a reduced prompt: where the time to the first suggestion went
+    (building both prompts, the reduced prompt's evaluation, its generation) and where the time to the full-context
+    suggestion went (its prompt built, chunks evaluated, chunks lost to requests, generation, waiting)."""
+    reduced = [d for d in detail if d.get("context") == "reduced"]
+    out = {"n": len(reduced)}
+    for k in ("build_ms", "prompt_ms", "gen_ms"):
+        xs = [d[k] for d in reduced if k in d]
+        out["first_" + k] = round(statistics.median(xs), 1) if xs else None
+    pre = [d["prefill"] for d in reduced if d.get("prefill")]
+    for k in ("tokens", "build_ms", "eval_ms", "chunks", "lost_ms", "lost", "gen_ms", "wait_ms", "total_ms"):
+        xs = [p[k] for p in pre if k in p]
+        out["full_" + k] = round(statistics.median(xs), 1) if xs else None
     return out
 
 

@@ -91,6 +91,7 @@ class Engine:
                        # generation: tokens, forward passes, and speculation's drafted / accepted tokens
                        "gen_tokens": 0, "gen_passes": 0, "drafted": 0, "accepted": 0}
         self.last: dict = {}               # the latest request's prompt: full size, uncached part, context used
+        self.last_prefill: dict = {}       # the latest full-context suggestion made in the background: its stages
         self._lock = threading.Lock()
         self._pending = 0                  # submitted work not started yet: background work yields to it
         self._bg: Prefill | None = None
@@ -322,15 +323,25 @@ class Engine:
                 return
             try:
                 if bg.tokens is None:
+                    t = time.monotonic()
                     bg.prompt = builder.build(bg.ctx)
                     toks = self._fit(bg.prompt.tokens, model)
                     bg.tokens = toks[: bg.prompt.n_extra] if bg.head_only else toks
+                    bg.prof["build_ms"] += (time.monotonic() - t) * 1e3
                 have = _common(bg.tokens, model.cached_tokens)
                 if have >= len(bg.tokens):
                     if bg.suggest and bg.tokens:
                         job = Job(bg.ctx, deadline=time.monotonic() + max(2.0, self.settings.latency_ms / 250),
                                   max_tokens=self.settings.max_tokens, cancel=bg.cancel, hard=bg.cancel)
-                        res = self._generate(model, builder, bg.prompt, bg.tokens, job, time.monotonic(), have)
+                        t = time.monotonic()
+                        res = self._generate(model, builder, bg.prompt, bg.tokens, job, t, have)
+                        now = time.monotonic()
+                        p = bg.prof
+                        p["gen_ms"] = (now - t) * 1e3
+                        p["total_ms"] = (now - bg.made) * 1e3
+                        p["wait_ms"] = p["total_ms"] - p["build_ms"] - p["eval_ms"] - p["lost_ms"] - p["gen_ms"]
+                        p["tokens"] = len(bg.tokens)
+                        self.last_prefill = {k: round(v, 1) if isinstance(v, float) else v for k, v in p.items()}
                         if bg.on_done is not None:
                             bg.on_done(bg.ctx, res)
                     with self._lock:
@@ -344,9 +355,13 @@ class Engine:
                 try:
                     model.eval(chunk, pos0=have, cancel=bg.cancel)
                 except Cancelled:
+                    bg.prof["lost_ms"] += (time.monotonic() - t) * 1e3
+                    bg.prof["lost"] += 1
                     if self._pending:  # a request cut it short: smaller chunks until they fit between requests
                         self._chunk_cap = max(CHUNK_MIN, self._chunk_cap // 2)
                     raise
+                bg.prof["eval_ms"] += (time.monotonic() - t) * 1e3
+                bg.prof["chunks"] += 1
                 self._chunk_cap = min(CHUNK_MAX, self._chunk_cap * 3 // 2)
                 if len(chunk) >= 64:  # (small chunks run below the machine's speed: they would drag it down)
                     self.meter.prompt(len(chunk), time.monotonic() - t)
@@ -417,6 +432,9 @@ class Engine:
         # prompt, whose suggestion may be longer
         t = time.monotonic()
         res = self._generate(self.scout, qb, prompt, toks, job, t, reused, max_lines=2)
+        # the reduced answer's stages: both prompts built and tokenized, its prompt evaluated, its tokens generated
+        self.last.update(build_ms=round((t - t0) * 1e3, 1), prompt_ms=round(res.prompt_ms, 1),
+                         gen_ms=round(res.total_ms - res.prompt_ms, 1))
         self.quick_meter.prompt(len(toks) - reused, res.prompt_ms / 1e3)  # (to the first token: close enough)
         res.prompt_ms += (t - t0) * 1e3
         res.total_ms += (t - t0) * 1e3

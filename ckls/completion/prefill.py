@@ -11,6 +11,7 @@ chunks are sized to end before the next keystroke is due (chunk_tokens), and in 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -73,3 +74,8 @@ class Prefill:
     tokens: list[int] | None = None  # the prompt, built in the model thread
     prompt: object = None
     cancel: CancelFlag = field(default_factory=CancelFlag)
+    made: float = field(default_factory=time.monotonic)
+    # where its time goes (Engine.last_prefill): building the prompt, evaluating chunks, chunks a request cut
+    # short (their work is lost), generating; the rest of the time it waited (for requests, the settle pause)
+    prof: dict = field(default_factory=lambda: {"build_ms": 0.0, "eval_ms": 0.0, "chunks": 0, "lost_ms": 0.0,
+                                                "lost": 0, "gen_ms": 0.0})

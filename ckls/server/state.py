@@ -347,7 +347,8 @@ class CklsServer(LanguageServer):
         out["cache_entries"] = len(self.scheduler.cache)
         eng = self.engine
         out["engine"] = {"prompt_tok_s": round(eng.meter.tok_s, 1), "step_ms": round(eng.meter.step_ms, 2),
-                         "prefill_pending": eng.prefill_pending, "last": eng.last, **eng.counts}
+                         "prefill_pending": eng.prefill_pending, "last": eng.last, "last_prefill": eng.last_prefill,
+                         **eng.counts}
         out["open_documents"] = len(self.docs.docs)
         out["index"] = self.indexing.status
         mem = self.indexing.memory
