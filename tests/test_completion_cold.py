@@ -13,7 +13,7 @@ from ckls.config import Settings
 from ckls.completion.context import build_context
 from ckls.completion.engine import Engine, Job
 from ckls.completion.prefill import (CHUNK_MAX, CHUNK_MIN, LINE_STEPS, QUICK_MAX, QUICK_MIN, QUICK_SHARE, Meter,
-                                     chunk_tokens)
+                                     attention_reach, chunk_tokens)
 
 from server_fixtures import tiny_model  # noqa: F401  (fixture)
 
@@ -43,6 +43,20 @@ def test_meter_budget_is_a_coarse_ladder_within_bounds():
     # small wobbles of the measured speed leave the budget (and so the reduced prompt's window) where it is
     assert len({Meter(tok_s=v).quick_tokens(400, 10_000) for v in (1000, 1020, 1050)}) == 1
     assert m.fits(100, 1000) and not m.fits(2000, 1000)
+
+
+def test_meter_counts_attention_over_the_cache():
+    """A token deep in the context reads every cached position: the estimate grows with the position, and a
+    chunk measured deep in the context tells the speed at its start."""
+    m = Meter(tok_s=1000.0, step_ms=5.0, reach=1000.0)
+    assert m.prompt_ms(100, 900) == pytest.approx(m.prompt_ms(100, 0) * 195 / 105)
+    assert m.fits(200, 400, pos0=0) and not m.fits(200, 400, pos0=1000)
+    for _ in range(40):  # 100 tokens at 900-1000 take 195 position-0 tokens' time at 2000 tok/s
+        m.prompt(100, 195 / 2000, pos0=900)
+    assert m.tok_s == pytest.approx(2000.0, rel=1e-3)
+    assert m.tok_s_at(1000) == pytest.approx(1000.0, rel=1e-3)
+    # the shipped model's shape: attention over ~2,000 cached positions costs as much as the weights
+    assert 1000 < attention_reach({"n_embd": 512, "n_layer": 8, "n_head": 8, "n_head_kv": 8, "n_ff": 1408}) < 4000
 
 
 def test_background_chunks_end_before_the_next_keystroke():

@@ -24,7 +24,7 @@ from ckls.config import Settings
 from ckls.completion.context import Context
 from ckls.completion.heal import healing
 from ckls.completion.postprocess import Post, decide_shape
-from ckls.completion.prefill import CHUNK_MAX, CHUNK_MIN, QUICK_MAX, Meter, Prefill, chunk_tokens
+from ckls.completion.prefill import CHUNK_MAX, CHUNK_MIN, QUICK_MAX, Meter, Prefill, attention_reach, chunk_tokens
 from ckls.completion.prompt import Prompt, PromptBuilder
 from ckls.completion.unfinished import EndGuard
 from ckls.runtime import CancelFlag, Cancelled, Model, ModelError, load_model
@@ -162,11 +162,13 @@ class Engine:
         m.eval(toks[:n], pos0=0)
         t = time.monotonic()
         m.eval(toks[n:], pos0=n)
-        tok_s = n / max(time.monotonic() - t, 1e-6)
+        dt = max(time.monotonic() - t, 1e-6)
         t = time.monotonic()
         steps = [m.eval(toks[i:i + 1], pos0=2 * n + i) for i in range(4)]
         step = (time.monotonic() - t) / 4 * 1e3
-        self.meter, self.quick_meter = Meter(tok_s, step), Meter(tok_s, step)
+        reach = attention_reach(m.hparams)
+        tok_s = Meter(reach=reach).work(n, n) / dt  # (the second chunk sat at position n)
+        self.meter, self.quick_meter = Meter(tok_s, step, reach), Meter(tok_s, step, reach)
         # Speculation keeps greedy output identical only if a batched pass gives each position the logits a
         # one-token step would: the native kernels are written so (tests/test_speculative.py); checked here once.
         self.batch_exact = bool(np.array_equal(m.eval(toks[:4], pos0=2 * n, logits_all=True), np.stack(steps)))
@@ -349,7 +351,8 @@ class Engine:
                             self._bg = None
                     self.counts["prefills_done"] += 1
                     return
-                n = min(self._chunk_cap, chunk_tokens(self.meter.tok_s, time.monotonic() - self._asked_at, self._gap))
+                n = min(self._chunk_cap, chunk_tokens(self.meter.tok_s_at(have), time.monotonic() - self._asked_at,
+                                                      self._gap))
                 chunk = bg.tokens[have: have + n]
                 t = time.monotonic()
                 try:
@@ -364,7 +367,7 @@ class Engine:
                 bg.prof["chunks"] += 1
                 self._chunk_cap = min(CHUNK_MAX, self._chunk_cap * 3 // 2)
                 if len(chunk) >= 64:  # (small chunks run below the machine's speed: they would drag it down)
-                    self.meter.prompt(len(chunk), time.monotonic() - t)
+                    self.meter.prompt(len(chunk), time.monotonic() - t, have)
                 self.counts["prefill_tokens"] += len(chunk)
             except Cancelled:
                 continue  # superseded by a request (then pending > 0) or by newer background work
@@ -402,7 +405,7 @@ class Engine:
         reused = _common(toks, model.cached_tokens)
         self.last = {"n_prompt": len(toks), "n_uncached": len(toks) - reused, "context": "full"}
         if job.quick and self.scout is not None and \
-                not self.meter.fits(len(toks) - reused, (job.deadline - time.monotonic()) * 1e3):
+                not self.meter.fits(len(toks) - reused, (job.deadline - time.monotonic()) * 1e3, reused):
             return self._run_quick(job, prompt, toks, t0)
         with self._lock:  # this answer has the full context: earlier background work is stale
             if self._bg is not None and not self._bg.head_only:
@@ -414,7 +417,7 @@ class Engine:
         if prompt.n_stable > reused + 1 and len(toks) == len(prompt.tokens):
             t = time.monotonic()
             model.logits_for(toks[: prompt.n_stable], cancel=job.hard)
-            self.meter.prompt(prompt.n_stable - reused, time.monotonic() - t)
+            self.meter.prompt(prompt.n_stable - reused, time.monotonic() - t, reused)
         if job.cancel.is_set:
             raise Cancelled()
         return self._generate(model, builder, prompt, toks, job, t0, reused)
@@ -435,7 +438,7 @@ class Engine:
         # the reduced answer's stages: both prompts built and tokenized, its prompt evaluated, its tokens generated
         self.last.update(build_ms=round((t - t0) * 1e3, 1), prompt_ms=round(res.prompt_ms, 1),
                          gen_ms=round(res.total_ms - res.prompt_ms, 1))
-        self.quick_meter.prompt(len(toks) - reused, res.prompt_ms / 1e3)  # (to the first token: close enough)
+        self.quick_meter.prompt(len(toks) - reused, res.prompt_ms / 1e3, reused)  # (to the first token: close enough)
         res.prompt_ms += (t - t0) * 1e3
         res.total_ms += (t - t0) * 1e3
         res.context = "reduced"

@@ -24,26 +24,51 @@ QUICK_SHARE = 0.7    # of the cap left after those steps, the part the reduced p
 QUICK_MIN, QUICK_MAX = 48, 512
 
 
+ATTN_COST = 1.5  # a multiply-add of attention (f32 over the cache) takes this many of a weight product's (int8)
+
+
+def attention_reach(hp: dict) -> float:
+    """The position at which a token's attention over the cache costs as much as its weight products: each
+    cached position adds 2 * n_embd multiply-adds a layer (scores and values), the weights n_embd * (q + o) +
+    2 * kv + 3 * ffn. The logits' product is left out: a prompt computes it for its last token only."""
+    d, L = hp["n_embd"], hp["n_layer"]
+    kv = hp["n_head_kv"] * (d // hp["n_head"])
+    weights = L * (2 * d * d + 2 * d * kv + 3 * d * hp["n_ff"])
+    return weights / (2 * d * L) / ATTN_COST
+
+
 class Meter:
-    def __init__(self, tok_s: float = 500.0, step_ms: float = 10.0):
+    """This machine's prompt speed and generation step, measured. tok_s is the speed at the start of the context:
+    a token at position p costs (1 + p / reach) times as much (its attention reads p cached positions; reach from
+    the model's shape, attention_reach), so a long prompt's evaluation is estimated right, not from its start."""
+
+    def __init__(self, tok_s: float = 500.0, step_ms: float = 10.0, reach: float = float("inf")):
         self.tok_s = tok_s
         self.step_ms = step_ms
+        self.reach = reach
 
-    def prompt(self, n: int, seconds: float) -> None:
+    def work(self, n: int, pos0: int) -> float:
+        """n tokens from position pos0, as tokens at position 0"""
+        return n * (1.0 + (pos0 + n / 2) / self.reach)
+
+    def prompt(self, n: int, seconds: float, pos0: int = 0) -> None:
         if n >= 16 and seconds > 0:
-            self.tok_s = 0.7 * self.tok_s + 0.3 * (n / seconds)
+            self.tok_s = 0.7 * self.tok_s + 0.3 * (self.work(n, pos0) / seconds)
 
     def step(self, seconds: float) -> None:
         if seconds > 0:
             self.step_ms = 0.8 * self.step_ms + 0.2 * seconds * 1e3
 
-    def prompt_ms(self, n: int) -> float:
-        return n / max(self.tok_s, 1.0) * 1e3
+    def tok_s_at(self, pos: int) -> float:
+        return self.tok_s / (1.0 + pos / self.reach)
 
-    def fits(self, n_uncached: int, left_ms: float) -> bool:
-        """Whether n_uncached prompt tokens and a few generation steps fit in left_ms, with a margin: the speed
-        wobbles on a shared machine, and a prompt once started cannot stop at the deadline."""
-        return 1.5 * self.prompt_ms(n_uncached) + 4 * self.step_ms <= left_ms
+    def prompt_ms(self, n: int, pos0: int = 0) -> float:
+        return self.work(n, pos0) / max(self.tok_s, 1.0) * 1e3
+
+    def fits(self, n_uncached: int, left_ms: float, pos0: int = 0) -> bool:
+        """Whether n_uncached prompt tokens from position pos0 and a few generation steps fit in left_ms, with a
+        margin: the speed wobbles on a shared machine, and a prompt once started cannot stop at the deadline."""
+        return 1.5 * self.prompt_ms(n_uncached, pos0) + 4 * self.step_ms <= left_ms
 
     def quick_tokens(self, latency_ms: float, limit: int) -> int:
         """Token budget of the reduced prompt: what the measured speed evaluates in its share of the cap (after
