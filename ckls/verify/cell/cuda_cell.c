@@ -30,7 +30,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -40,7 +39,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -106,7 +104,7 @@ static CUresult (*cuGetErrorName)(CUresult, const char **);
  * in stage 1): ckls_scribble fills a block's dynamic shared memory with a NaN, ckls_hold spins for a number of
  * clock cycles. */
 
-#include "cell_io.h"
+#include "cell_setup.h"
 
 /* One stage on every thread of the process (the driver's included): SECCOMP_FILTER_FLAG_TSYNC. */
 static int install_filter(int fd) {
@@ -239,42 +237,9 @@ int main(int argc, char **argv) {
     }
     uint64_t arena_addr = strtoull(argv[2], NULL, 0), arena_bytes = strtoull(argv[3], NULL, 0);
     double hold_us = strtod(argv[5], NULL);
-    pid_t parent = getppid();
-    if (getuid() == 0) { /* started as root (no user namespace): become nobody for good */
-        if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)) {
-            say("ckls-cell: cannot drop root\n");
-            return 3;
-        }
-    }
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || getppid() != parent) return 3;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
-        say("ckls-cell: no_new_privs failed\n");
-        return 3;
-    }
-    void *rw = mmap((void *)(uintptr_t)arena_addr, arena_bytes, PROT_READ | PROT_WRITE,
-                    MAP_SHARED | MAP_FIXED_NOREPLACE, 3, 0);
-    void *ro = mmap((void *)(uintptr_t)(arena_addr + arena_bytes), arena_bytes, PROT_READ,
-                    MAP_SHARED | MAP_FIXED_NOREPLACE, 5, 0);
-    if (rw == MAP_FAILED || ro == MAP_FAILED || (uintptr_t)rw != arena_addr) {
-        say("ckls-cell: cannot map the arena\n");
-        return 3;
-    }
+    if (cell_setup(arena_addr, arena_bytes)) return 3;
     arena_lo = arena_addr;
     arena_hi = arena_addr + arena_bytes;
-    close(3);
-    close(5);
-    struct rlimit fsize = {16u << 20, 16u << 20}, core = {0, 0};
-    if (setrlimit(RLIMIT_FSIZE, &fsize) || setrlimit(RLIMIT_CORE, &core)) {
-        say("ckls-cell: cannot set limits\n");
-        return 3;
-    }
-    static char outbuf[1 << 12];
-    setvbuf(stdout, outbuf, _IOLBF, sizeof outbuf);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_sigsys;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGSYS, &sa, NULL);
 
     struct answer a = {MAGIC_ANS, 0, 0, 0, 0, (uint64_t)getpid()};
     static struct request q;
