@@ -204,20 +204,13 @@ def test_merged_loads_in_llama_cpp_like_its_lora(models, llama_peer, tmp_path, a
     ckls's of the merged file; an adapter without alpha merges at scale 1, as llama.cpp reads it."""
     from ckls.runtime.merge import merge
 
-    lc = llama_peer.lc
     base = models.get(arch, "tiny", type)
     for alpha in (8.0, 0.0):
         ad = str(tmp_path / f"a{alpha:g}.gguf")
         write_adapter(ad, random_adapter(base, rank=4, alpha=alpha, seed=6))
         out = str(tmp_path / f"m{alpha:g}.gguf")
         merge(base, [(ad, 1.0)], out)
-        llm = lc.Llama(model_path=base, lora_path=ad, n_ctx=64, n_batch=64, n_ubatch=64, n_threads=1,
-                       n_threads_batch=1, logits_all=True, verbose=False, type_k=0, type_v=0, seed=0)
-        try:
-            llm.eval(TOKENS)
-            served = np.array(llm.scores[: llm.n_tokens], dtype=np.float32)
-        finally:
-            llm.close()
+        served = llama_peer.lora_logits(base, ad, TOKENS)
         merged = llama_peer.logits(out, TOKENS)
         plain = llama_peer.logits(base, TOKENS)
         err, moved = rel(merged, served), rel(plain, served)

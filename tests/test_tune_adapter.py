@@ -76,12 +76,9 @@ def test_wrong_base_and_bad_files(models, tmp_path):
 
 @pytest.mark.parity
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
-def test_llama_cpp_applies_our_adapter_like_the_reference(models, tmp_path, arch):
+def test_llama_cpp_applies_our_adapter_like_the_reference(models, llama_peer, tmp_path, arch):
     """llama.cpp with our adapter == float64 reference with it, and the adapter moves the logits far more than
     the tolerance (so a dropped or transposed adapter cannot pass)."""
-    from conftest import import_llama_cpp
-
-    lc = import_llama_cpp()
     base = models.get(arch, "tiny", "f32")
     w = random_adapter(base, rank=4, alpha=8.0, seed=3)
     path = str(tmp_path / "lora.gguf")
@@ -90,13 +87,7 @@ def test_llama_cpp_applies_our_adapter_like_the_reference(models, tmp_path, arch
     ref = rf.load(base)
     want = rf.forward(ref, tokens, lora=rf.load_lora(path))
     plain = rf.forward(ref, tokens)
-    llm = lc.Llama(model_path=base, lora_path=path, n_ctx=64, n_batch=64, n_ubatch=64, n_threads=1,
-                   n_threads_batch=1, logits_all=True, verbose=False, type_k=0, type_v=0, seed=0)
-    try:
-        llm.eval(tokens)
-        got = np.array(llm.scores[: llm.n_tokens], dtype=np.float32)
-    finally:
-        llm.close()
+    got = llama_peer.lora_logits(base, path, tokens)
     err, moved = rel(got, want), rel(plain, want)
     print(f"{arch}: llama.cpp+LoRA vs reference+LoRA rel {err:.2e}; the adapter moves logits by {moved:.2e}")
     assert err < 2e-5
