@@ -51,9 +51,21 @@ def init_params(options: dict | None = None, root: str | None = None) -> types.I
                                   root_uri=f"file://{root}" if root else None)
 
 
+async def start_session(client, settings: dict, options: dict | None = None, root: str | None = None) -> None:
+    """A module's client fixture begins here: the handlers pytest-lsp lacks, workspace/configuration answered with
+    {"ckls": settings}, the session initialized with these initializationOptions (and workspace root)."""
+    register_client_handlers(client)
+    client.set_configuration({"ckls": settings})
+    await client.initialize_session(init_params(options, root))
+
+
 async def command(client, name: str):
     """workspace/executeCommand without arguments: the server's reply."""
     return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=name))
+
+
+async def stats(client) -> dict:
+    return await command(client, "ckls.stats")
 
 
 async def wait_model(client, timeout: float = 60.0) -> dict:
@@ -63,7 +75,7 @@ async def wait_model(client, timeout: float = 60.0) -> dict:
 
     t0 = time.monotonic()
     while True:
-        st = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="ckls.stats"))
+        st = await stats(client)
         if st["model"] != "loading" and st["model"] != "not loaded":
             return st
         if time.monotonic() - t0 > timeout:

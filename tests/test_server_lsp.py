@@ -10,8 +10,8 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from pygls.exceptions import JsonRpcException
-from server_fixtures import (SERVER_CMD, raw_request, raw_write, expected_completion, init_params, inline_params, open_doc,
-                             register_client_handlers, tiny_model, wait_model)
+from server_fixtures import (SERVER_CMD, expected_completion, inline_params, open_doc, raw_request, raw_write,
+                             start_session, stats, tiny_model, wait_model)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 _ = tiny_model
@@ -36,15 +36,9 @@ OPTIONS = {"latencyMs": 20000, "maxTokens": 24, "debounceMs": 0, "debounceMaxMs"
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD), scope="module")
 async def client(lsp_client: LanguageClient, tiny_model):
-    register_client_handlers(lsp_client)
-    lsp_client.set_configuration({"ckls": {"modelPath": tiny_model}})
-    await lsp_client.initialize_session(init_params(OPTIONS))
+    await start_session(lsp_client, {"modelPath": tiny_model}, OPTIONS)
     yield
     await lsp_client.shutdown_session()
-
-
-async def stats(client) -> dict:
-    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command="ckls.stats"))
 
 
 async def test_capabilities_and_model(client: LanguageClient):

@@ -11,8 +11,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from server_fixtures import (SERVER_CMD, command, expected_completion, init_params, inline_params, open_doc,
-                             register_client_handlers, tiny_model, wait_model)
+from server_fixtures import (SERVER_CMD, command, expected_completion, inline_params, open_doc, start_session,
+                             tiny_model, wait_model)
 from tune_fixtures import make_repo
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -42,10 +42,8 @@ def tune_repo(tmp_path_factory):
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD), scope="module")
 async def client(lsp_client: LanguageClient, tiny_model, tune_repo, tmp_path_factory):
-    register_client_handlers(lsp_client)
     state = str(tmp_path_factory.mktemp("tune_state"))
-    lsp_client.set_configuration({"ckls": {"modelPath": tiny_model, "tuneDir": state}})
-    await lsp_client.initialize_session(init_params(OPTIONS, root=tune_repo))
+    await start_session(lsp_client, {"modelPath": tiny_model, "tuneDir": state}, OPTIONS, root=tune_repo)
     yield
     await lsp_client.shutdown_session()
 

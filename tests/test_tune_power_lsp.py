@@ -11,7 +11,7 @@ import pytest
 import pytest_lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from server_fixtures import SERVER_CMD, command, init_params, register_client_handlers, tiny_model, wait_model
+from server_fixtures import SERVER_CMD, command, start_session, tiny_model, wait_model
 from test_tune_power import battery_tree
 from tune_fixtures import make_repo
 
@@ -28,12 +28,10 @@ OPTIONS = {"latencyMs": 20000, "maxTokens": 16, "tuneEnabled": True, "tuneSchedu
                                               server_env=dict(os.environ, CKLS_POWER_SUPPLY_DIR=POWER)),
                     scope="module")
 async def client(lsp_client: LanguageClient, tiny_model, tmp_path_factory):
-    register_client_handlers(lsp_client)
     root = tmp_path_factory.mktemp("ws")
     make_repo(root)
     state = str(tmp_path_factory.mktemp("tune_state") / "s")
-    lsp_client.set_configuration({"ckls": {"modelPath": tiny_model, "tuneDir": state, **OPTIONS}})
-    await lsp_client.initialize_session(init_params(OPTIONS, root=str(root)))
+    await start_session(lsp_client, {"modelPath": tiny_model, "tuneDir": state, **OPTIONS}, OPTIONS, root=str(root))
     yield
     await lsp_client.shutdown_session()
 
