@@ -2,8 +2,10 @@
 completion, and a pytest-lsp client connected to `python -m ckls serve` over stdio."""
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import time
 
 import pytest
 from lsprotocol import types
@@ -68,19 +70,21 @@ async def stats(client) -> dict:
     return await command(client, "ckls.stats")
 
 
-async def wait_model(client, timeout: float = 60.0) -> dict:
-    """Polls ckls.stats until the model finished loading (or failed); returns the stats."""
-    import asyncio
-    import time
-
+async def until(client, pred, timeout: float = 90.0, name: str = "ckls.stats") -> dict:
+    """Polls a command (ckls.stats) until pred(its reply) holds; that reply. The timeout only ends a hang."""
     t0 = time.monotonic()
     while True:
-        st = await stats(client)
-        if st["model"] != "loading" and st["model"] != "not loaded":
+        st = await command(client, name)
+        if pred(st):
             return st
         if time.monotonic() - t0 > timeout:
-            raise TimeoutError(f"model still {st['model']!r}")
+            raise TimeoutError(f"{name} never showed the state waited for: {st}")
         await asyncio.sleep(0.05)
+
+
+async def wait_model(client, timeout: float = 60.0) -> dict:
+    """Polls ckls.stats until the model finished loading (or failed); returns the stats."""
+    return await until(client, lambda st: st["model"] not in ("loading", "not loaded"), timeout)
 
 
 def open_doc(client, uri: str, text: str, language_id: str = "python", version: int = 1) -> None:
