@@ -57,18 +57,6 @@ struct answer {
 
 #include "cell_setup.h"
 
-static int install_filter(int fd) {
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size % sizeof(struct sock_filter)) return -1;
-    struct sock_filter *prog = malloc((size_t)st.st_size);
-    if (!prog || pread(fd, prog, (size_t)st.st_size, 0) != st.st_size) return -1;
-    struct sock_fprog fp = {(unsigned short)(st.st_size / sizeof(struct sock_filter)), prog};
-    int rc = prctl(PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, &fp, 0, 0);
-    free(prog);
-    close(fd);
-    return rc;
-}
-
 static uint64_t read_mxcsr(void) {
 #ifdef __x86_64__
     return _mm_getcsr();
@@ -141,23 +129,15 @@ int main(int argc, char **argv) {
     struct answer a = {MAGIC_ANS, 0, 0, 0, 0, (uint64_t)getpid()};
     static struct request q;
     if (write_full(4, &a, sizeof a) || read_full(0, &q, sizeof q) || q.magic != MAGIC_REQ) return 5;
-    if (install_filter(6)) {
+    if (install_filter(6, 0)) {
         say("ckls-cell: seccomp stage 1 failed\n");
         return 3;
     }
-    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        fprintf(stderr, "ckls-cell: cannot load the kernel: %s\n", dlerror());
-        return 4;
-    }
-    void *fn = dlsym(lib, CELL_FUNCTION);
-    if (!fn) {
-        fprintf(stderr, "ckls-cell: the kernel defines no function %s\n", CELL_FUNCTION);
-        return 4;
-    }
+    void *fn, *lib = load_kernel(argv[1], &fn);
+    if (!lib) return 4;
     void (*set_threads)(int) = (void (*)(int))dlsym(lib, "omp_set_num_threads");
     void *flush = malloc(48u << 20);
-    if (install_filter(7)) {
+    if (install_filter(7, 0)) {
         say("ckls-cell: seccomp stage 2 failed\n");
         return 3;
     }

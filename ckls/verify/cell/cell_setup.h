@@ -1,18 +1,24 @@
-/* How both cells (cell.c, cuda_cell.c) set themselves up before they say their pid to the judge: root dropped,
+/* How both cells (cell.c, cuda_cell.c) set themselves up: before they say their pid to the judge, root dropped,
  * death with the jail, no new privileges, the arena mapped at the judge's address, file and core limits, a
- * fixed stdout buffer and the SIGSYS handler. Included by each cell's single translation unit (static; the cell
- * defines _GNU_SOURCE first). */
+ * fixed stdout buffer and the SIGSYS handler; then the seccomp stages the judge writes them, and the kernel.
+ * Included by each cell's single translation unit (static; the cell defines _GNU_SOURCE first). */
 #ifndef CKLS_CELL_SETUP_H
 #define CKLS_CELL_SETUP_H
 
+#include <dlfcn.h>
 #include <grp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cell_io.h"
@@ -57,6 +63,37 @@ static int cell_setup(uint64_t arena_addr, uint64_t arena_bytes) {
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGSYS, &sa, NULL);
     return 0;
+}
+
+/* The seccomp stage the judge wrote into descriptor fd (a BPF program), installed; the descriptor closed.
+ * all_threads: on every thread of the process (TSYNC: the CUDA driver's threads too). 0, or -1. */
+static int install_filter(int fd, int all_threads) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size % sizeof(struct sock_filter)) return -1;
+    struct sock_filter *prog = malloc((size_t)st.st_size);
+    if (!prog || pread(fd, prog, (size_t)st.st_size, 0) != st.st_size) return -1;
+    struct sock_fprog fp = {(unsigned short)(st.st_size / sizeof(struct sock_filter)), prog};
+    long rc = all_threads ? syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fp)
+                          : prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp, 0, 0);
+    free(prog);
+    close(fd);
+    return rc == 0 ? 0 : -1;
+}
+
+/* The candidate's library (its constructors run now, under the filters in force) and in *fn its function; NULL
+ * once it has said why (the cell then exits with status 4). */
+static void *load_kernel(const char *path, void **fn) {
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        fprintf(stderr, "ckls-cell: cannot load the kernel: %s\n", dlerror());
+        return NULL;
+    }
+    *fn = dlsym(lib, CELL_FUNCTION);
+    if (!*fn) {
+        fprintf(stderr, "ckls-cell: the kernel defines no function %s\n", CELL_FUNCTION);
+        return NULL;
+    }
+    return lib;
 }
 
 #endif

@@ -106,19 +106,6 @@ static CUresult (*cuGetErrorName)(CUresult, const char **);
 
 #include "cell_setup.h"
 
-/* One stage on every thread of the process (the driver's included): SECCOMP_FILTER_FLAG_TSYNC. */
-static int install_filter(int fd) {
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size % sizeof(struct sock_filter)) return -1;
-    struct sock_filter *prog = malloc((size_t)st.st_size);
-    if (!prog || pread(fd, prog, (size_t)st.st_size, 0) != st.st_size) return -1;
-    struct sock_fprog fp = {(unsigned short)(st.st_size / sizeof(struct sock_filter)), prog};
-    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fp);
-    free(prog);
-    close(fd);
-    return rc == 0 ? 0 : -1;
-}
-
 static const char *err_name(CUresult rc) {
     const char *name = NULL;
     if (cuGetErrorName) cuGetErrorName(rc, &name);
@@ -246,7 +233,7 @@ int main(int argc, char **argv) {
     if (write_full(4, &a, sizeof a) || read_full(0, &q, sizeof q) || q.magic != MAGIC_REQ) return 5;
 
     /* ---- stage 1: the driver ---- */
-    if (install_filter(6)) {
+    if (install_filter(6, 1)) { /* each stage on every thread: the driver's too */
         say("ckls-cell: seccomp stage 1 failed\n");
         return 3;
     }
@@ -290,20 +277,12 @@ int main(int argc, char **argv) {
     uint64_t hold_cycles = (uint64_t)(hold_us * 1e-3 * clock_khz);
 
     /* ---- stage 2: the candidate loads ---- */
-    if (install_filter(7)) {
+    if (install_filter(7, 1)) {
         say("ckls-cell: seccomp stage 2 failed\n");
         return 3;
     }
-    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        fprintf(stderr, "ckls-cell: cannot load the kernel: %s\n", dlerror());
-        return 4;
-    }
-    void *fn = dlsym(lib, CELL_FUNCTION);
-    if (!fn) {
-        fprintf(stderr, "ckls-cell: the kernel defines no function %s\n", CELL_FUNCTION);
-        return 4;
-    }
+    void *fn, *lib = load_kernel(argv[1], &fn);
+    if (!lib) return 4;
     a.ns = 0;
     if (write_full(4, &a, sizeof a)) return 5; /* ready: the next call is the warm-up, under stage 2 */
 
@@ -379,7 +358,7 @@ int main(int argc, char **argv) {
         a.status = (uint64_t)(int64_t)rc;
         fflush(stdout);
         if (!sealed && q.op == OP_CALL) { /* the warm-up call is done: stage 3 from here on */
-            if (install_filter(8)) {
+            if (install_filter(8, 1)) {
                 say("ckls-cell: seccomp stage 3 failed\n");
                 return 3;
             }
