@@ -107,6 +107,23 @@ def _key(k: str) -> str | None:
     return snake if snake in BY_NAME else None
 
 
+def _number(s: Setting, v: Any, what: str) -> float:
+    """v (a number, or a string of one; not a bool) as a float, else SettingsError: s should be `what`."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise SettingsError(f"{s.name} should be {what}, not {v!r}")
+    try:
+        return float(v)
+    except ValueError:
+        raise SettingsError(f"{s.name} should be {what}, not {v!r}") from None
+
+
+def _in_range(s: Setting, v):
+    """v, else SettingsError: NaN or outside [s.lo, s.hi]."""
+    if v != v or (s.lo is not None and v < s.lo) or (s.hi is not None and v > s.hi):
+        raise SettingsError(f"{s.name} = {v} is outside [{s.lo:g}, {s.hi:g}]")
+    return v
+
+
 def _coerce(s: Setting, v: Any) -> Any:
     if s.type is bool:
         if isinstance(v, bool):
@@ -115,28 +132,12 @@ def _coerce(s: Setting, v: Any) -> Any:
             return v.lower() in ("true", "1", "yes", "on")
         raise SettingsError(f"{s.name} should be true or false, not {v!r}")
     if s.type is int:
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            raise SettingsError(f"{s.name} should be an integer, not {v!r}")
-        try:
-            f = float(v)
-        except ValueError:
-            raise SettingsError(f"{s.name} should be an integer, not {v!r}") from None
+        f = _number(s, v, "an integer")
         if f != f or f != int(f):
             raise SettingsError(f"{s.name} should be an integer, not {v!r}")
-        v = int(f)
-        if (s.lo is not None and v < s.lo) or (s.hi is not None and v > s.hi):
-            raise SettingsError(f"{s.name} = {v} is outside [{s.lo:g}, {s.hi:g}]")
-        return v
+        return _in_range(s, int(f))
     if s.type is float:
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            raise SettingsError(f"{s.name} should be a number, not {v!r}")
-        try:
-            v = float(v)
-        except ValueError:
-            raise SettingsError(f"{s.name} should be a number, not {v!r}") from None
-        if v != v or (s.lo is not None and v < s.lo) or (s.hi is not None and v > s.hi):
-            raise SettingsError(f"{s.name} = {v} is outside [{s.lo:g}, {s.hi:g}]")
-        return v
+        return _in_range(s, _number(s, v, "a number"))
     if s.type is str:
         if not isinstance(v, str):
             raise SettingsError(f"{s.name} should be a string, not {v!r}")

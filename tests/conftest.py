@@ -76,6 +76,17 @@ class LlamaPeer:
         llm.eval(list(tokens))
         return np.array(llm.scores[: llm.n_tokens], dtype=np.float32)
 
+    def lora_logits(self, path: str, lora_path: str, tokens: list[int]) -> np.ndarray:
+        """Logits of every position with the adapter file applied by llama.cpp (lora_path): a model of its own,
+        closed after, as the adapter is applied to it at load."""
+        llm = self.lc.Llama(model_path=path, lora_path=lora_path, n_ctx=64, n_batch=64, n_ubatch=64, n_threads=1,
+                            n_threads_batch=1, logits_all=True, verbose=False, type_k=0, type_v=0, seed=0)
+        try:
+            llm.eval(list(tokens))
+            return np.array(llm.scores[: llm.n_tokens], dtype=np.float32)
+        finally:
+            llm.close()
+
     def greedy(self, path: str, prompt: list[int], n: int) -> list[int]:
         llm = self.model(path)
         llm.reset()

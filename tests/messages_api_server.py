@@ -7,7 +7,10 @@ server) and returning one:
    "stop_reason": "tool_use" | "end_turn" | "max_tokens" | "refusal", "output_tokens": 40}
   {"status": 429 | 500 | 529 | 401, "error_type": "rate_limit_error", "headers": {"retry-after-ms": "5"}}
   {"stream_error": "overloaded_error"}   (message_start, then an SSE error event, as the API does mid-stream)
-  {"sleep": 1.5, ...}                    waits before answering (the client's timeout fires first)
+  {"silent": True}                       answers nothing until the client gives up (its timeout) and closes
+                                         the connection; a 500 after LIMIT_S, should it never
+  {"hold": True}                         a streamed text answer that never ends: a blank text delta every 20 ms
+                                         until the client stops reading (the agent's cancel), or LIMIT_S
   {..., "cut_after": 3}                  a broken stream: the first 3 events of the answer, then the connection
                                          closes (no message_stop); with "short_body": True the response
                                          first promises a longer body (content-length), so the client sees a
@@ -23,11 +26,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import select
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _ids = itertools.count(1)
+LIMIT_S = 120.0  # how long a silent or held answer waits for the client at most
 
 
 def _chunks(s: str, n: int = 3) -> list[str]:
@@ -124,6 +130,37 @@ class MessagesAPIServer:
                 self.wfile.write(f"event: {name}\ndata: {json.dumps(obj)}\n\n".encode())
                 self.wfile.flush()
 
+            def _wait_for_the_client_to_leave(self):
+                deadline = time.monotonic() + LIMIT_S
+                while time.monotonic() < deadline:
+                    if select.select([self.connection], [], [], 0.05)[0]:
+                        try:
+                            if not self.connection.recv(1, socket.MSG_PEEK):
+                                return  # end of file: the client closed the connection
+                        except OSError:
+                            return
+                        time.sleep(0.05)  # (readable, not closed: bytes of a next request; not expected)
+
+            def _hold(self, body: dict):
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream; charset=utf-8")
+                self.send_header("connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                msg, _ = srv._message(body, {"content": [{"type": "text", "text": ""}]})
+                self._event("message_start", {"type": "message_start", "message": dict(msg, content=[])})
+                self._event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                    "content_block": {"type": "text", "text": ""}})
+                deadline = time.monotonic() + LIMIT_S
+                while time.monotonic() < deadline:  # a client that stopped reading makes a write fail (do_POST)
+                    self._event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                        "delta": {"type": "text_delta", "text": " "}})
+                    time.sleep(0.02)
+                self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                self._event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                              "stop_sequence": None}, "usage": {"output_tokens": 1}})
+                self._event("message_stop", {"type": "message_stop"})
+
             def do_POST(self):
                 try:
                     self._post()
@@ -143,9 +180,11 @@ class MessagesAPIServer:
                     return self._json(401, {"type": "error", "error": {"type": "authentication_error",
                                                                        "message": "invalid API key"}})
                 step = srv._next(body)
-                if "sleep" in step:
-                    time.sleep(step["sleep"])
+                if step.get("silent"):
+                    self._wait_for_the_client_to_leave()
                     return self._json(500, {"type": "error", "error": {"type": "api_error", "message": "late"}})
+                if step.get("hold"):
+                    return self._hold(body)
                 if "status" in step:
                     return self._json(step["status"], {"type": "error", "error": {
                         "type": step.get("error_type", "api_error"), "message": step.get("message", "scripted")}},

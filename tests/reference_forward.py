@@ -160,3 +160,8 @@ def prompt_tokens(n_vocab: int, n: int, seed: int) -> list[int]:
     """A fixed pseudo-random prompt of ordinary tokens (the synthetic vocabularies keep specials at the end)."""
     rng = np.random.default_rng(seed)
     return [int(t) for t in rng.integers(0, n_vocab - 16, size=n)]
+
+
+def rel(a, b) -> float:
+    """How far logits a are from b: the rms of their difference over b's spread (what the parity tolerances bound)."""
+    return float(np.sqrt(np.mean((np.asarray(a, np.float64) - b) ** 2)) / np.std(b))

@@ -2,8 +2,10 @@
 completion, and a pytest-lsp client connected to `python -m ckls serve` over stdio."""
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import time
 
 import pytest
 from lsprotocol import types
@@ -51,24 +53,38 @@ def init_params(options: dict | None = None, root: str | None = None) -> types.I
                                   root_uri=f"file://{root}" if root else None)
 
 
+async def start_session(client, settings: dict, options: dict | None = None, root: str | None = None) -> None:
+    """A module's client fixture begins here: the handlers pytest-lsp lacks, workspace/configuration answered with
+    {"ckls": settings}, the session initialized with these initializationOptions (and workspace root)."""
+    register_client_handlers(client)
+    client.set_configuration({"ckls": settings})
+    await client.initialize_session(init_params(options, root))
+
+
 async def command(client, name: str):
     """workspace/executeCommand without arguments: the server's reply."""
     return await client.workspace_execute_command_async(types.ExecuteCommandParams(command=name))
 
 
-async def wait_model(client, timeout: float = 60.0) -> dict:
-    """Polls ckls.stats until the model finished loading (or failed); returns the stats."""
-    import asyncio
-    import time
+async def stats(client) -> dict:
+    return await command(client, "ckls.stats")
 
+
+async def until(client, pred, timeout: float = 90.0, name: str = "ckls.stats") -> dict:
+    """Polls a command (ckls.stats) until pred(its reply) holds; that reply. The timeout only ends a hang."""
     t0 = time.monotonic()
     while True:
-        st = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="ckls.stats"))
-        if st["model"] != "loading" and st["model"] != "not loaded":
+        st = await command(client, name)
+        if pred(st):
             return st
         if time.monotonic() - t0 > timeout:
-            raise TimeoutError(f"model still {st['model']!r}")
+            raise TimeoutError(f"{name} never showed the state waited for: {st}")
         await asyncio.sleep(0.05)
+
+
+async def wait_model(client, timeout: float = 60.0) -> dict:
+    """Polls ckls.stats until the model finished loading (or failed); returns the stats."""
+    return await until(client, lambda st: st["model"] not in ("loading", "not loaded"), timeout)
 
 
 def open_doc(client, uri: str, text: str, language_id: str = "python", version: int = 1) -> None:

@@ -4,6 +4,7 @@ leaving answers exactly those of a fresh engine."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import pytest
@@ -184,10 +185,12 @@ def test_a_request_cancelled_while_queued_does_not_stall_the_background(tiny_mod
     eng = Engine(s)
     try:
         eng.load(s).result()
-        blocker = eng._submit(time.sleep, 0.3)  # the model thread is busy...
+        release = threading.Event()
+        blocker = eng._submit(release.wait, 120)  # the model thread is busy...
         queued = eng.submit(Job(ctx, deadline=time.monotonic() + 60, max_tokens=8))
         eng.prefill(ctx)
         assert queued.cancel()  # ...so this request is still queued when its client gives up
+        release.set()
         blocker.result()
         _wait(eng)  # the background still gets the model
         assert eng.model.cached_tokens == eng.builder.build(ctx).tokens

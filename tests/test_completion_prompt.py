@@ -131,25 +131,26 @@ def test_superseded_request_still_caches_the_shared_head(tiny_model):
         head = eng.builder.build(ctx)
         assert head.n_stable > 500
         job = Job(ctx, deadline=time.monotonic() + 30, max_tokens=64)
+        last, deadline = eng.last, time.monotonic() + 60
         fut = eng.submit(job)
-        while eng._pending:  # on a busy machine the model thread may take a while to pick the job up
+        while eng.last is last:  # the model thread built the job's prompt: it is past its check of the flag
+            assert time.monotonic() < deadline, "the job never started"
             time.sleep(0.001)
-        time.sleep(0.005)
         job.cancel.set()
         try:
             fut.result()
         except Cancelled:
             pass
         assert eng.model.cached_tokens[: head.n_stable] == head.tokens[: head.n_stable]
-        # another document's request stops everything, head included
+        # another document's request stops everything, head included: `hard` raised before the model thread takes
+        # the job, so its head's forward starts and stops at its first poll
         job2 = Job(ctx_for("x = 1\n" * 3000, 1500, 0, uri="file:///other.py"), deadline=time.monotonic() + 30,
                    max_tokens=4)
-        fut2 = eng.submit(job2)
-        time.sleep(0.005)
-        job2.cancel.set()
         job2.hard.set()
+        last = eng.last
         with pytest.raises(Cancelled):
-            fut2.result()
+            eng.submit(job2).result()
+        assert eng.last is not last  # it got as far as building the prompt: the head's forward is what stopped
     finally:
         eng.close()
 

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -251,9 +252,13 @@ CHILD = textwrap.dedent("""
     from ckls.index import index as I
     I.BATCH_FILES = 8
     ix = Index(sys.argv[1], sys.argv[2])
+    kill_after, started = int(sys.argv[3]), [0]
+    def pace():  # past the file the parent kills at, the build waits for the kill: it can never finish first
+        started[0] += 1
+        time.sleep(0.01 if started[0] <= kill_after else 600)
     def progress(done, total):
         print(done, flush=True)
-    ix.build(pace=lambda: time.sleep(0.01), progress=progress)
+    ix.build(pace=pace, progress=progress)
     print("finished", flush=True)
 """)
 
@@ -263,11 +268,10 @@ def test_kill_9_during_a_build_leaves_a_usable_index(tmp_path):
     synthetic_repo(repo, 300)
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     for kill_after in (1, 40, 150):
-        child = subprocess.Popen([sys.executable, "-c", CHILD, repo, state], stdout=subprocess.PIPE, text=True,
-                                 env=env, cwd=ROOT)
-        deadline = time.monotonic() + 120  # hang guard
+        child = subprocess.Popen([sys.executable, "-c", CHILD, repo, state, str(kill_after)],
+                                 stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
         for line in child.stdout:
-            if line.strip() == "finished" or int(line) >= kill_after or time.monotonic() > deadline:
+            if int(line) >= kill_after:
                 break
         child.kill()  # SIGKILL
         child.wait(timeout=30)
@@ -328,9 +332,9 @@ def test_background_build_and_cancel(tmp_path):
     repo = str(tmp_path / "repo")
     synthetic_repo(repo, 200, seed=2)
     ix = Index(repo, tmp_path / "state")
-    done = []
-    t = ix.start_build(pace=lambda: time.sleep(0.005), done=done.append)
-    time.sleep(0.2)
+    done, begun = [], threading.Event()
+    t = ix.start_build(pace=lambda: time.sleep(0.005), progress=lambda d, n: begun.set(), done=done.append)
+    assert begun.wait(120)  # (a hang guard) the build has written a file
     ix.search("alpha", 4)  # queries run while the build writes
     ix.cancel()
     assert not t.is_alive() and done and (done[0].cancelled or ix.complete)

@@ -96,10 +96,10 @@ def test_retries_run_out_with_a_clear_error(axpy_task):
 
 
 def test_timeouts_are_retried_then_reported(axpy_task):
-    with MessagesAPIServer([{"sleep": 1.0}, tool("submit_kernel", source=AXPY_OK)]) as srv:
+    with MessagesAPIServer([{"silent": True}, tool("submit_kernel", source=AXPY_OK)]) as srv:
         res = run_agent(axpy_task, "c", cfg(srv, timeout_s=0.3, max_retries=1))
     assert res.stop == "submitted", res.error
-    with MessagesAPIServer([{"sleep": 1.0}, {"sleep": 1.0}]) as srv:
+    with MessagesAPIServer([{"silent": True}, {"silent": True}]) as srv:
         res = run_agent(axpy_task, "c", cfg(srv, timeout_s=0.3, max_retries=1))
     assert res.stop == "error" and "did not answer within 0 s" not in res.error
     assert "did not answer within" in res.error

@@ -84,26 +84,26 @@ async def test_apply_unknown_id_is_an_error(client: LanguageClient):
 
 async def test_cancel_through_work_done_progress(client: LanguageClient):
     import asyncio
-    import time
 
     ws = WS["root"]
     uri = (ws / "ops.py").as_uri()
-
-    def slow(body, srv):
-        time.sleep(1.5)  # the editor cancels while the model is "thinking"
-        return tool("compile", source=AXPY_OK)
     before = set(client.progress_reports)
-    with MessagesAPIServer([tool("compile", source=AXPY_OK), slow, tool("submit_kernel", source=AXPY_OK)]) as api:
+    # the second answer streams on until the agent stops reading: the editor cancels while the model "thinks"
+    with MessagesAPIServer([tool("compile", source=AXPY_OK), {"hold": True},
+                            tool("submit_kernel", source=AXPY_OK)]) as api:
         fut = asyncio.ensure_future(client.workspace_execute_command_async(types.ExecuteCommandParams(
             command="ckls.generateKernel", arguments=[{
                 "uri": uri, "function": "axpy", "lang": "c", "baseUrl": api.url, "apiKey": api.api_key,
                 "answers": {"dtype": "f32", "kind:a": "scalar"}, "verifyBudget": "quick"}])))
-        for _ in range(400):
-            new = [t for t in client.progress_reports if t not in before]
-            if new and any("compile ->" in (getattr(v, "message", "") or "") for v in client.progress_reports[new[0]]):
+        token = None  # the command's progress (the model's load may have begun one of its own meanwhile)
+        for _ in range(1200):
+            token = next((t for t in client.progress_reports if t not in before and any(
+                "compile ->" in (getattr(v, "message", "") or "") for v in client.progress_reports[t])), None)
+            if token is not None:
                 break
             await asyncio.sleep(0.05)
-        client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=new[0]))
+        assert token is not None, "no progress of the first turn's compile"
+        client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
         res = await fut
     assert res["stop"] == "cancelled" and res["verdict"] == "NONE" and res["report"] is None
     assert len(api.requests) <= 2

@@ -19,29 +19,13 @@ import numpy as np
 import pytest
 
 import reference_forward as rf
+from adapter_fixtures import random_adapter
+from reference_forward import rel
 from ckls.runtime.adapter_gguf import LoraWeights, write_adapter
-from ckls.runtime.lora import TARGET_ORDER as TARGETS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOL = {"f32": 2e-5, "q8_0": 0.06}
 MOVED = 0.1  # the adapter must move the logits at least this much (rel)
-
-
-def random_adapter(model_path, rank, alpha, seed, targets=TARGETS) -> LoraWeights:
-    """B nonzero (a trained adapter, not a fresh one) so the adapter changes the logits visibly."""
-    from ckls.runtime.gguf_file import read_gguf
-
-    f = read_gguf(model_path)
-    rng = np.random.default_rng(seed)
-    pairs = {}
-    for i in range(f.get(f"{f.get('general.architecture')}.block_count")):
-        for t in targets:
-            name = f"blk.{i}.{t}.weight"
-            n_in, n_out = f.tensors[name].ne[:2]
-            a = (rng.standard_normal((rank, n_in)) / np.sqrt(n_in)).astype(np.float32)
-            b = (rng.standard_normal((n_out, rank)) * 0.3).astype(np.float32)
-            pairs[name] = (a, b)
-    return LoraWeights(f.get("general.architecture"), alpha, pairs)
 
 
 def concatenated(adapters) -> LoraWeights:
@@ -55,10 +39,6 @@ def concatenated(adapters) -> LoraWeights:
         pairs[name] = (a.astype(np.float32), b.astype(np.float32))
     rank = next(iter(pairs.values()))[0].shape[0]
     return LoraWeights(first.arch, float(rank), pairs)
-
-
-def rel(a, b) -> float:
-    return float(np.sqrt(np.mean((np.asarray(a, np.float64) - b) ** 2)) / np.std(b))
 
 
 def ckls_logits(path, tokens, adapter=None):
@@ -204,20 +184,13 @@ def test_merged_loads_in_llama_cpp_like_its_lora(models, llama_peer, tmp_path, a
     ckls's of the merged file; an adapter without alpha merges at scale 1, as llama.cpp reads it."""
     from ckls.runtime.merge import merge
 
-    lc = llama_peer.lc
     base = models.get(arch, "tiny", type)
     for alpha in (8.0, 0.0):
         ad = str(tmp_path / f"a{alpha:g}.gguf")
         write_adapter(ad, random_adapter(base, rank=4, alpha=alpha, seed=6))
         out = str(tmp_path / f"m{alpha:g}.gguf")
         merge(base, [(ad, 1.0)], out)
-        llm = lc.Llama(model_path=base, lora_path=ad, n_ctx=64, n_batch=64, n_ubatch=64, n_threads=1,
-                       n_threads_batch=1, logits_all=True, verbose=False, type_k=0, type_v=0, seed=0)
-        try:
-            llm.eval(TOKENS)
-            served = np.array(llm.scores[: llm.n_tokens], dtype=np.float32)
-        finally:
-            llm.close()
+        served = llama_peer.lora_logits(base, ad, TOKENS)
         merged = llama_peer.logits(out, TOKENS)
         plain = llama_peer.logits(base, TOKENS)
         err, moved = rel(merged, served), rel(plain, served)

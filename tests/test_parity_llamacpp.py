@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import reference_forward as rf
+from reference_forward import rel
 from ckls.runtime import load_model
 
 pytestmark = pytest.mark.parity
@@ -24,10 +25,6 @@ PEER_TOL = {"f32": 2e-5, "f16": 3e-3, "bf16": 2e-2, "q8_0": 0.02, "q4_0": 0.02, 
 # a greedy step may pick differently only where llama.cpp's top two logits are this close (near-tie)
 TIE = {"f32": 1e-4, "f16": 0.05, "bf16": 0.3, "q8_0": 0.3, "q4_0": 0.3, "q4_k": 0.4, "q6_k": 0.4}
 N_GEN = 16
-
-
-def rel(a, b) -> float:
-    return float(np.sqrt(np.mean((np.asarray(a, np.float64) - b) ** 2)) / np.std(b))
 
 
 class Ours:

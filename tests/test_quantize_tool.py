@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import reference_forward as rf
+from reference_forward import rel
 from ckls.runtime.gguf_write import TYPE_IDS, quantize_matrix
 from ckls.runtime.quantize import requantize
 
@@ -20,10 +21,6 @@ WEIGHT_TOL = {"f32": 1e-12, "f16": 5e-3, "bf16": 3e-2, "q8_0": 5e-2, "q6_k": 8e-
 def _fields(path):
     r = gguf.GGUFReader(path)
     return {k: f.contents() for k, f in r.fields.items() if not k.startswith("GGUF.")}, r
-
-
-def _rel(a, b):
-    return float(np.sqrt(np.mean((a - b) ** 2)) / np.std(b))
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
@@ -65,7 +62,7 @@ def test_requantized_values_follow_source(models, tmp_path, type):
         else:
             assert np.array_equal(b.w[t.name], a.w[t.name])
     tokens = rf.prompt_tokens(a.hp["n_vocab"], 16, seed=5)
-    err = _rel(rf.forward(b, tokens), rf.forward(a, tokens))
+    err = rel(rf.forward(b, tokens), rf.forward(a, tokens))
     print(f"{type}: reference logits rel. rms change {err:.2e}")
     assert err < WEIGHT_TOL[type]
 
@@ -118,6 +115,6 @@ def test_types_and_output_match_llama_cpp(models, llama_peer, tmp_path, arch, ty
     assert got == lc
     m = rf.load(ours)
     tokens = rf.prompt_tokens(m.hp["n_vocab"], 16, seed=6)
-    err = _rel(llama_peer.logits(ours, tokens), rf.forward(m, tokens))
+    err = rel(llama_peer.logits(ours, tokens), rf.forward(m, tokens))
     print(f"{arch} {type}: llama.cpp on our file vs reference rel. rms {err:.2e}")
     assert err < 0.06  # llama.cpp's activation rounding (Q8_0 / Q8_K / bf16) only

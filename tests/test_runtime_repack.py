@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from ckls.native import check, lib
+from reference_forward import rel
 from ckls.runtime import load_model
 from ckls.runtime.synth import synth_model
 
@@ -25,10 +26,6 @@ def q4_path(request, tmp_path_factory):
     p = tmp_path_factory.mktemp("repack") / f"{request.param}.gguf"
     synth_model(p, arch="qwen2", shape=request.param, type="q4_k", seed=5)
     return p
-
-
-def rel(a, b) -> float:
-    return float(np.sqrt(np.mean((np.asarray(a, np.float64) - b) ** 2)) / np.std(b))
 
 
 def _logits(path, toks):

@@ -10,8 +10,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from server_fixtures import (SERVER_CMD, expected_completion, init_params, inline_params, open_doc,
-                             register_client_handlers, wait_model)
+from server_fixtures import SERVER_CMD, expected_completion, inline_params, open_doc, start_session, stats, wait_model
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 OPTIONS = {"latencyMs": 60000, "maxTokens": 16, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0,
@@ -32,15 +31,9 @@ def mini_model(tmp_path_factory) -> str:
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD), scope="module")
 async def client(lsp_client: LanguageClient, mini_model):
-    register_client_handlers(lsp_client)
-    lsp_client.set_configuration({"ckls": {"modelPath": mini_model}})
-    await lsp_client.initialize_session(init_params(OPTIONS))
+    await start_session(lsp_client, {"modelPath": mini_model}, OPTIONS)
     yield
     await lsp_client.shutdown_session()
-
-
-async def stats(client) -> dict:
-    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command="ckls.stats"))
 
 
 def settings():

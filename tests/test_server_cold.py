@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from server_fixtures import SERVER_CMD, expected_completion, init_params, inline_params, open_doc, \
-    register_client_handlers, wait_model
+from server_fixtures import (SERVER_CMD, expected_completion, inline_params, open_doc, start_session, stats, until,
+                             wait_model)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ckls", "models", "default.gguf")
@@ -64,27 +63,9 @@ def shipped() -> str:
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD), scope="module")
 async def client(lsp_client: LanguageClient, shipped):
-    register_client_handlers(lsp_client)
-    lsp_client.set_configuration({"ckls": OPTIONS})
-    await lsp_client.initialize_session(init_params(OPTIONS))
+    await start_session(lsp_client, OPTIONS, OPTIONS)
     yield
     await lsp_client.shutdown_session()
-
-
-async def stats(client) -> dict:
-    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command="ckls.stats"))
-
-
-async def until(client, pred, timeout: float = 90.0) -> dict:
-    """Polls ckls.stats until pred(stats) holds."""
-    t0 = time.monotonic()
-    while True:
-        st = await stats(client)
-        if pred(st):
-            return st
-        if time.monotonic() - t0 > timeout:
-            raise TimeoutError(f"server state never reached: {st}")
-        await asyncio.sleep(0.05)
 
 
 def answer(res) -> tuple[str, str | None]:

@@ -11,7 +11,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from server_fixtures import SERVER_CMD, init_params, register_client_handlers, tiny_model, wait_model
+from server_fixtures import SERVER_CMD, start_session, stats, tiny_model, wait_model
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 _ = tiny_model
@@ -19,9 +19,7 @@ _ = tiny_model
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD), scope="module")
 async def client(lsp_client: LanguageClient, tiny_model):
-    register_client_handlers(lsp_client)
-    lsp_client.set_configuration({"ckls": {"modelPath": tiny_model}})
-    await lsp_client.initialize_session(init_params({"latencyMs": 20000}))
+    await start_session(lsp_client, {"modelPath": tiny_model}, {"latencyMs": 20000})
     lsp_client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
     yield
     await lsp_client.shutdown_session()
@@ -32,7 +30,7 @@ async def test_a_change_during_start_loads_the_model_once(client: LanguageClient
     assert st["model"].startswith("loaded"), st["model"]
     # both handlers have run once the server answers a request sent after them; give the second load time to show
     for _ in range(20):
-        await client.workspace_execute_command_async(types.ExecuteCommandParams(command="ckls.stats"))
+        await stats(client)
         await asyncio.sleep(0.05)
     ready = [m.message for m in client.log_messages if "model" in m.message and "ready" in m.message]
     assert len(ready) == 1, ready

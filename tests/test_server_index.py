@@ -14,8 +14,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from server_fixtures import (SERVER_CMD, command, expected_completion, init_params, inline_params, open_doc,
-                             register_client_handlers, tiny_model, wait_model)
+from server_fixtures import (SERVER_CMD, command, expected_completion, inline_params, open_doc, start_session,
+                             tiny_model, wait_model)
 from test_index import synthetic_repo
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -52,9 +52,7 @@ CACHE = tempfile.mkdtemp(prefix="ckls-test-cache-")  # the server's ~/.cache: wh
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD,
                                               server_env={**os.environ, "XDG_CACHE_HOME": CACHE}), scope="module")
 async def client(lsp_client: LanguageClient, tiny_model, workspace):
-    register_client_handlers(lsp_client)
-    lsp_client.set_configuration({"ckls": {"modelPath": tiny_model}})
-    await lsp_client.initialize_session(init_params(OPTIONS, root=workspace))
+    await start_session(lsp_client, {"modelPath": tiny_model}, OPTIONS, root=workspace)
     yield
     await lsp_client.shutdown_session()
 

@@ -10,8 +10,8 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from pygls.exceptions import JsonRpcException
-from server_fixtures import (SERVER_CMD, raw_request, raw_write, expected_completion, init_params, inline_params, open_doc,
-                             register_client_handlers, tiny_model, wait_model)
+from server_fixtures import (SERVER_CMD, expected_completion, inline_params, open_doc, raw_request, raw_write,
+                             start_session, stats, tiny_model, until, wait_model)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 _ = tiny_model
@@ -36,15 +36,9 @@ OPTIONS = {"latencyMs": 20000, "maxTokens": 24, "debounceMs": 0, "debounceMaxMs"
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD), scope="module")
 async def client(lsp_client: LanguageClient, tiny_model):
-    register_client_handlers(lsp_client)
-    lsp_client.set_configuration({"ckls": {"modelPath": tiny_model}})
-    await lsp_client.initialize_session(init_params(OPTIONS))
+    await start_session(lsp_client, {"modelPath": tiny_model}, OPTIONS)
     yield
     await lsp_client.shutdown_session()
-
-
-async def stats(client) -> dict:
-    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command="ckls.stats"))
 
 
 async def test_capabilities_and_model(client: LanguageClient):
@@ -87,11 +81,9 @@ async def test_typed_ahead_is_served_from_cache(client: LanguageClient):
             range=types.Range(types.Position(line=LINE, character=COL), types.Position(line=LINE, character=COL)),
             text=typed)]))
     before = (await stats(client))["cache_hits"]
-    t0 = time.perf_counter()
     second = await client.text_document_inline_completion_async(inline_params(uri, LINE, COL + len(typed)))
     assert second.items[0].insert_text == text[len(typed):]
-    assert (await stats(client))["cache_hits"] == before + 1
-    assert time.perf_counter() - t0 < 5.0
+    assert (await stats(client))["cache_hits"] == before + 1  # (how fast a hit answers: bench/latency.py)
 
 
 async def test_accept_telemetry_and_prefetch(client: LanguageClient):
@@ -261,30 +253,18 @@ async def test_settings_change_reloads_and_disables(client: LanguageClient, tiny
     open_doc(client, uri, SRC)
     client.set_configuration({"ckls": {"modelPath": tiny_model, "disabledLanguages": ["python"]}})
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    for _ in range(100):
-        if (await stats(client))["settings"]["disabled_languages"] == ["python"]:
-            break
-        await asyncio.sleep(0.05)
+    await until(client, lambda st: st["settings"]["disabled_languages"] == ["python"])
     assert await client.text_document_inline_completion_async(inline_params(uri, LINE, COL)) is None
     # a model path that does not exist: a message, no crash, completion off
     client.set_configuration({"ckls": {"modelPath": str(tmp_path / "missing.gguf")}})
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    for _ in range(100):
-        st = await stats(client)
-        if "not found" in st["model"]:
-            break
-        await asyncio.sleep(0.05)
-    assert "not found" in st["model"]
+    await until(client, lambda st: "not found" in st["model"])
     assert any("not found" in m.message for m in client.messages)
     assert await client.text_document_inline_completion_async(inline_params(uri, LINE, COL)) is None
     # back to the real model without a restart
     client.set_configuration({"ckls": {"modelPath": tiny_model}})
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    for _ in range(100):
-        st = await stats(client)
-        if st["model"].startswith("loaded"):
-            break
-        await asyncio.sleep(0.05)
+    await until(client, lambda st: st["model"].startswith("loaded"))
     res = await client.text_document_inline_completion_async(inline_params(uri, LINE, COL))
     assert res is not None and res.items[0].insert_text
 
@@ -303,11 +283,7 @@ async def test_prefetch_after_accept_serves_the_next_request(client: LanguageCli
             text=item.insert_text)]))
     await client.workspace_execute_command_async(types.ExecuteCommandParams(
         command=item.command.command, arguments=item.command.arguments))
-    for _ in range(200):
-        st = await stats(client)
-        if st["prefetched"] > n0:
-            break
-        await asyncio.sleep(0.02)
+    st = await until(client, lambda st: st["prefetched"] > n0)
     assert st["prefetched"] == n0 + 1
     end = COL + len(item.insert_text)
     new_src = SRC.replace("    total = \n", "    total = " + item.insert_text + "\n")

@@ -26,7 +26,8 @@ class RawClient:
         self.inbox: queue.Queue = queue.Queue()
         self.stderr: list[bytes] = []
         threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr), daemon=True).start()
+        self._stderr_reader = threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr), daemon=True)
+        self._stderr_reader.start()
 
     def _read(self):
         out = self.proc.stdout
@@ -88,6 +89,11 @@ class RawClient:
 
     def log(self) -> str:
         return b"".join(self.stderr).decode("utf-8", "replace")
+
+    def final_log(self, timeout: float = 20.0) -> str:
+        """All of stderr, once the server (which has exited) closed it and the reader thread has it all."""
+        self._stderr_reader.join(timeout)
+        return self.log()
 
     def wait_log(self, text: str, timeout: float = 10.0) -> str:
         """The log once it holds text (stderr is read by a thread of its own: it may lag behind the answers)."""

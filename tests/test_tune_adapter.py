@@ -1,35 +1,20 @@
 """LoRA adapter GGUF files: written by ckls.tune, loaded by llama.cpp (llama-cpp-python's lora_path), whose
 logits must match the float64 reference forward with the same adapter; round trip through our reader; bad files
 and wrong base models refused."""
+import functools
+
 import numpy as np
 import pytest
 
+import adapter_fixtures
 import reference_forward as rf
+from reference_forward import rel
 from ckls.runtime.gguf_file import ModelError
 from ckls.runtime.adapter_gguf import LoraWeights, check_against_base, read_adapter, write_adapter
 from ckls.runtime.lora import TARGET_ORDER as TARGETS
 
-
-def random_adapter(model_path, rank, alpha, seed, targets=TARGETS, layers=None) -> LoraWeights:
-    """B nonzero (a trained adapter, not a fresh one) so the adapter changes the logits visibly."""
-    from ckls.runtime.gguf_file import read_gguf
-
-    f = read_gguf(model_path)
-    rng = np.random.default_rng(seed)
-    pairs = {}
-    n_layer = f.get(f"{f.get('general.architecture')}.block_count")
-    for i in layers if layers is not None else range(n_layer):
-        for t in targets:
-            name = f"blk.{i}.{t}.weight"
-            n_in, n_out = f.tensors[name].ne[:2]
-            a = (rng.standard_normal((rank, n_in)) / np.sqrt(n_in)).astype(np.float32)
-            b = (rng.standard_normal((n_out, rank)) * 0.3).astype(np.float32)
-            pairs[name] = (a, b)
-    return LoraWeights(f.get("general.architecture"), alpha, pairs, {"ckls.tune.step": 7})
-
-
-def rel(a, b) -> float:
-    return float(np.sqrt(np.mean((np.asarray(a, np.float64) - b) ** 2)) / np.std(b))
+# a tuner's adapter: it names the step it was saved at
+random_adapter = functools.partial(adapter_fixtures.random_adapter, meta={"ckls.tune.step": 7})
 
 
 def test_round_trip_and_metadata(models, tmp_path):
@@ -76,12 +61,9 @@ def test_wrong_base_and_bad_files(models, tmp_path):
 
 @pytest.mark.parity
 @pytest.mark.parametrize("arch", ["llama", "qwen2"])
-def test_llama_cpp_applies_our_adapter_like_the_reference(models, tmp_path, arch):
+def test_llama_cpp_applies_our_adapter_like_the_reference(models, llama_peer, tmp_path, arch):
     """llama.cpp with our adapter == float64 reference with it, and the adapter moves the logits far more than
     the tolerance (so a dropped or transposed adapter cannot pass)."""
-    from conftest import import_llama_cpp
-
-    lc = import_llama_cpp()
     base = models.get(arch, "tiny", "f32")
     w = random_adapter(base, rank=4, alpha=8.0, seed=3)
     path = str(tmp_path / "lora.gguf")
@@ -90,13 +72,7 @@ def test_llama_cpp_applies_our_adapter_like_the_reference(models, tmp_path, arch
     ref = rf.load(base)
     want = rf.forward(ref, tokens, lora=rf.load_lora(path))
     plain = rf.forward(ref, tokens)
-    llm = lc.Llama(model_path=base, lora_path=path, n_ctx=64, n_batch=64, n_ubatch=64, n_threads=1,
-                   n_threads_batch=1, logits_all=True, verbose=False, type_k=0, type_v=0, seed=0)
-    try:
-        llm.eval(tokens)
-        got = np.array(llm.scores[: llm.n_tokens], dtype=np.float32)
-    finally:
-        llm.close()
+    got = llama_peer.lora_logits(base, path, tokens)
     err, moved = rel(got, want), rel(plain, want)
     print(f"{arch}: llama.cpp+LoRA vs reference+LoRA rel {err:.2e}; the adapter moves logits by {moved:.2e}")
     assert err < 2e-5

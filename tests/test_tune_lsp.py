@@ -11,8 +11,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from server_fixtures import (SERVER_CMD, command, expected_completion, init_params, inline_params, open_doc,
-                             register_client_handlers, tiny_model, wait_model)
+from server_fixtures import (SERVER_CMD, command, expected_completion, inline_params, open_doc, start_session,
+                             tiny_model, until, wait_model)
 from tune_fixtures import make_repo
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -42,10 +42,8 @@ def tune_repo(tmp_path_factory):
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD), scope="module")
 async def client(lsp_client: LanguageClient, tiny_model, tune_repo, tmp_path_factory):
-    register_client_handlers(lsp_client)
     state = str(tmp_path_factory.mktemp("tune_state"))
-    lsp_client.set_configuration({"ckls": {"modelPath": tiny_model, "tuneDir": state}})
-    await lsp_client.initialize_session(init_params(OPTIONS, root=tune_repo))
+    await start_session(lsp_client, {"modelPath": tiny_model, "tuneDir": state}, OPTIONS, root=tune_repo)
     yield
     await lsp_client.shutdown_session()
 
@@ -93,11 +91,7 @@ async def test_train_while_completing_then_hot_swap(client: LanguageClient, tiny
     # the adapter is in the serving model now, without a restart
     adapter = st["summary"]["adapter"]
     assert adapter
-    for _ in range(100):
-        st = await command(client, "ckls.tune.status")
-        if st["adapter_in_use"]:
-            break
-        await asyncio.sleep(0.05)
+    st = await until(client, lambda st: st["adapter_in_use"], name="ckls.tune.status")
     assert st["adapter_in_use"] == adapter
     s = Settings().merged(OPTIONS)[0]
     want = expected_completion(tiny_model, uri, SRC, "python", LINE, COL, s, adapter=adapter)
@@ -109,11 +103,7 @@ async def test_train_while_completing_then_hot_swap(client: LanguageClient, tiny
     assert got == want
     # nothing new: a second start finds the workspace up to date; stop is harmless
     await command(client, "ckls.tune.start")
-    for _ in range(400):
-        st = await command(client, "ckls.tune.status")
-        if not st["running"]:
-            break
-        await asyncio.sleep(0.05)
+    st = await until(client, lambda st: not st["running"], name="ckls.tune.status")
     assert st["summary"]["status"] == "up to date"
     st = await command(client, "ckls.tune.stop")
     assert st["running"] is False
@@ -131,13 +121,9 @@ async def test_enabled_tuning_follows_saves(client: LanguageClient, tiny_model, 
     path = f"{tune_repo}/pkg/mod03.py"
     with open(path, "a") as f:
         f.write("\n\ndef saved_later(n):\n    return sum(range(n))\n")
-    await asyncio.sleep(0.5)  # the configuration pull lands first
+    await until(client, lambda st: st["settings"]["tune_enabled"])  # the configuration pull lands first
     client.text_document_did_save(types.DidSaveTextDocumentParams(
         text_document=types.TextDocumentIdentifier(uri=f"file://{path}")))
-    for _ in range(600):
-        await asyncio.sleep(0.1)
-        st = await command(client, "ckls.tune.status")
-        if st["rounds"] == 2 and not st["running"]:
-            break
+    st = await until(client, lambda st: st["rounds"] == 2 and not st["running"], 120, "ckls.tune.status")
     last = st["last_round"]
     assert st["rounds"] == 2 and last["fresh"] == 1 and last["replayed"] == 1, st

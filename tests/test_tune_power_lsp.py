@@ -11,7 +11,7 @@ import pytest
 import pytest_lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from server_fixtures import SERVER_CMD, command, init_params, register_client_handlers, tiny_model, wait_model
+from server_fixtures import SERVER_CMD, command, start_session, tiny_model, until, wait_model
 from test_tune_power import battery_tree
 from tune_fixtures import make_repo
 
@@ -28,31 +28,21 @@ OPTIONS = {"latencyMs": 20000, "maxTokens": 16, "tuneEnabled": True, "tuneSchedu
                                               server_env=dict(os.environ, CKLS_POWER_SUPPLY_DIR=POWER)),
                     scope="module")
 async def client(lsp_client: LanguageClient, tiny_model, tmp_path_factory):
-    register_client_handlers(lsp_client)
     root = tmp_path_factory.mktemp("ws")
     make_repo(root)
     state = str(tmp_path_factory.mktemp("tune_state") / "s")
-    lsp_client.set_configuration({"ckls": {"modelPath": tiny_model, "tuneDir": state, **OPTIONS}})
-    await lsp_client.initialize_session(init_params(OPTIONS, root=str(root)))
+    await start_session(lsp_client, {"modelPath": tiny_model, "tuneDir": state, **OPTIONS}, OPTIONS, root=str(root))
     yield
     await lsp_client.shutdown_session()
 
 
 async def test_automatic_round_waits_for_mains_power_until_started_by_hand(client: LanguageClient):
     await wait_model(client)
-    for _ in range(100):
-        st = await command(client, "ckls.tune.status")
-        if st["paused"]:
-            break
-        await asyncio.sleep(0.1)
+    st = await until(client, lambda st: st["paused"], name="ckls.tune.status")
     assert st["running"] and st["paused"] == "on battery" and "on battery" in st["progress_line"], st
     await asyncio.sleep(1.0)
     st = await command(client, "ckls.tune.status")
     assert st["running"] and st["rounds"] == 0 and not os.path.exists(st["state_dir"])  # nothing scanned
-    st = await command(client, "ckls.tune.start")  # the user asks: it runs on battery
-    for _ in range(600):
-        st = await command(client, "ckls.tune.status")
-        if not st["running"]:
-            break
-        await asyncio.sleep(0.1)
+    await command(client, "ckls.tune.start")  # the user asks: it runs on battery
+    st = await until(client, lambda st: not st["running"], 120, "ckls.tune.status")
     assert st["paused"] is None and st["summary"]["status"] == "trained" and st["summary"]["steps"] > 0, st

@@ -25,7 +25,9 @@ from . import cache, jail, seccomp
 from .spec import KernelSpec
 
 CELL_SOURCE = Path(__file__).resolve().parent / "cell" / "cell.c"
-CELL_IO = CELL_SOURCE.parent / "cell_io.h"  # included by both cells: part of what a cached cell is built from
+# included by both cells: part of what a cached cell is built from
+CELL_HEADERS = (CELL_SOURCE.parent / "cell_io.h", CELL_SOURCE.parent / "cell_setup.h")
+_CELL_FILES = ("cell.c", *(h.name for h in CELL_HEADERS))  # a sanitizer's frames in them are not the kernel's
 MAGIC_REQ, MAGIC_ANS = 0x636b6c7363656c6c, 0x6c6c6563736c6b63
 MAX_WORDS = 256
 OP_CALL, OP_PING, OP_FLUSH, OP_GO = 1, 2, 3, 4
@@ -164,15 +166,22 @@ def build_cell(spec: KernelSpec, workdir: str | Path, sanitizer=False, cc: str |
         flags += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
     elif kind == "tsan":
         flags += ["-fsanitize=thread", "-fopenmp", "-DCELL_OMP_INIT", "-fno-omit-frame-pointer", "-g"]
-    name = "cell-" + cache.key(stub, CELL_SOURCE.read_text() + CELL_IO.read_text(), " ".join(flags),
-                               cache.compiler_id(cc))
+    return compile_cell(CELL_SOURCE, stub, exe, flags, cc, "cell")
+
+
+def compile_cell(source: Path, stub: str, exe: Path, flags: list[str], cc: str, what: str) -> tuple[str | None, str]:
+    """Either cell (source, with its contract's stub.h beside exe) compiled into exe, or fetched from the build
+    cache: (path, log). what: "cell" or "CUDA cell", for the cache entry's name and a failure's message."""
+    text = source.read_text() + "".join(h.read_text() for h in CELL_HEADERS)
+    name = {"cell": "cell-", "CUDA cell": "cell-cuda-"}[what] + cache.key(stub, text, " ".join(flags),
+                                                                          cache.compiler_id(cc))
     if cache.fetch(name, exe):  # the same contract was judged before: the same cell
         return str(exe), ""
-    cmd = [cc, *flags, "-I", str(workdir), "-o", str(exe), str(CELL_SOURCE), "-ldl"]
+    cmd = [cc, *flags, "-I", str(exe.parent), "-o", str(exe), str(source), "-ldl"]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
     except (OSError, subprocess.TimeoutExpired) as e:
-        return None, f"cell build failed: {e}"
+        return None, f"{what} build failed: {e}"
     if p.returncode != 0:
         return None, p.stdout + p.stderr
     os.chmod(exe, 0o755)
@@ -371,7 +380,7 @@ def _tsan_where(lines: list[str]) -> str:
         if not line.startswith("#"):
             break
         m = re.search(r" in (\S+) (\S+):(\d+)", line)
-        if m and not m.group(2).endswith(("cell.c", "cell_io.h", "stub.h")):
+        if m and not m.group(2).endswith((*_CELL_FILES, "stub.h")):
             func, path, num = m.group(1), m.group(2), int(m.group(3))
             what = "an OpenMP parallel region" if func.startswith(".omp_outlined") else func
             return f"{os.path.basename(path)}:{num} (in {what}{_source_line(path, num)})"
@@ -424,7 +433,7 @@ def first_frame(log: str) -> str | None:
     for line in log.splitlines():
         line = line.strip()
         if line.startswith("#") and " in " in line and ":" in line.rsplit(" ", 1)[-1] \
-                and "cell.c" not in line and "cell_io.h" not in line:
+                and not any(f in line for f in _CELL_FILES):
             return line.split(" in ", 1)[1]
     for line in log.splitlines():  # UBSan: "FILE:LINE:COL: runtime error: ..."
         if "runtime error:" in line:

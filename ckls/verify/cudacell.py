@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cache, jail, seccomp
-from .cell import CELL_IO, CELL_SOURCE, OP_PING, Answer, Arena, Cell, CellDied, CellKernel, stub_source
+from . import jail, seccomp
+from .cell import CELL_SOURCE, OP_PING, Answer, Arena, Cell, CellDied, CellKernel, compile_cell, stub_source
 from .cudadrv import _SCRIBBLE_PTX, STICKY, driver_library, error_name
 from .spec import KernelSpec
 from .values import Buffer
@@ -51,20 +51,7 @@ def build_cuda_cell(spec: KernelSpec, workdir: str | Path, cc: str = "gcc") -> t
     (workdir / "stub.h").write_text(stub)
     exe = workdir / "cell_cuda"
     flags = ["-std=gnu11", "-O2", "-Wall", "-Wl,-z,relro,-z,now"]
-    name = "cell-cuda-" + cache.key(stub, CUDA_CELL_SOURCE.read_text() + CELL_IO.read_text(), " ".join(flags),
-                                    cache.compiler_id(cc))
-    if cache.fetch(name, exe):
-        return str(exe), ""
-    cmd = [cc, *flags, "-I", str(workdir), "-o", str(exe), str(CUDA_CELL_SOURCE), "-ldl"]
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return None, f"CUDA cell build failed: {e}"
-    if p.returncode != 0:
-        return None, p.stdout + p.stderr
-    os.chmod(exe, 0o755)
-    cache.store(name, exe)
-    return str(exe), p.stdout + p.stderr
+    return compile_cell(CUDA_CELL_SOURCE, stub, exe, flags, cc, "CUDA cell")
 
 
 def jail_command(inner: list[str], cell_dir: str, driver: str, env: dict, wrapper: list[str] | None = None,

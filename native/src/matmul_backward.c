@@ -74,6 +74,20 @@ int ckls_gemm_f32(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha,
     return CKLS_OK;
 }
 
+/* ---- work items of the cancellable jobs (dX, the f32 forward) ------------------------------------------------ */
+/* Whether the cancel flag is up; if so stopped is set, so the caller learns its output is incomplete. */
+static int cancelled(const volatile int32_t *cancel, atomic_int *stopped) {
+    if (!cancel || !*cancel) return 0;
+    atomic_store(stopped, 1);
+    return 1;
+}
+
+/* The next of n_items work items, or -1 when none is left or the job was cancelled. */
+static int64_t next_item(atomic_llong *next, int64_t n_items, const volatile int32_t *cancel, atomic_int *stopped) {
+    const int64_t it = atomic_fetch_add(next, 1);
+    return it >= n_items || cancelled(cancel, stopped) ? -1 : it;
+}
+
 /* ---- dX through a frozen weight ------------------------------------------------------------------------------- */
 typedef struct {
     ckls_gemm_tile_fn tile;
@@ -92,20 +106,12 @@ static void dx_task(void *p, int ith, int nth) {
     dx_job *j = p;
     float tile[DX_KB * DX_NB_MAX] __attribute__((aligned(64)));
     const int64_t n_items = (j->n_in + j->nb - 1) / j->nb;
-    for (;;) {
-        const int64_t it = atomic_fetch_add(&j->next, 1);
-        if (it >= n_items) break;
-        if (j->cancel && *j->cancel) {
-            atomic_store(&j->stopped, 1);
-            break;
-        }
+    for (int64_t it; (it = next_item(&j->next, n_items, j->cancel, &j->stopped)) >= 0;) {
         const int64_t j0 = it * j->nb, n = j->n_in - j0 < j->nb ? j->n_in - j0 : j->nb; /* n: a block multiple */
         const char *wcol = j->w + j0 / j->blck * j->blck_bytes;
         for (int64_t k0 = 0; k0 < j->n_out; k0 += DX_KB) {
-            if (j->cancel && *j->cancel) { /* an item of the vocabulary projection is ~50 ms on one core */
-                atomic_store(&j->stopped, 1);
-                return;
-            }
+            /* polled per tile too: an item of the vocabulary projection is ~50 ms on one core */
+            if (cancelled(j->cancel, &j->stopped)) return;
             const int64_t kk = j->n_out - k0 < DX_KB ? j->n_out - k0 : DX_KB;
             for (int64_t r = 0; r < kk; r++) j->to_float(wcol + (k0 + r) * j->row_bytes, tile + r * n, n);
             j->tile(j->n_tok, n, kk, 1.0f, j->dy + k0, j->n_out, 1, tile, n, j->accumulate || k0 > 0, j->dx + j0,
@@ -154,13 +160,7 @@ static void fw_task(void *p, int ith, int nth) {
     fw_job *j = p;
     float panel[FW_KB * FW_NB] __attribute__((aligned(64))), rows[FW_NB * FW_KB] __attribute__((aligned(64)));
     const int64_t n_items = (j->n_out + FW_NB - 1) / FW_NB;
-    for (;;) {
-        const int64_t it = atomic_fetch_add(&j->next, 1);
-        if (it >= n_items) break;
-        if (j->cancel && *j->cancel) {
-            atomic_store(&j->stopped, 1);
-            break;
-        }
+    for (int64_t it; (it = next_item(&j->next, n_items, j->cancel, &j->stopped)) >= 0;) {
         const int64_t o0 = it * FW_NB, n = j->n_out - o0 < FW_NB ? j->n_out - o0 : FW_NB;
         for (int64_t k0 = 0; k0 < j->n_in; k0 += FW_KB) {
             const int64_t kk = j->n_in - k0 < FW_KB ? j->n_in - k0 : FW_KB; /* a block multiple */

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "backward.h"
+#include "rope.h"
 
 /* y = x * r * w with r = 1/sqrt(mean(x^2) + eps):
  * dx = r * (w*dy) - x * r^3 / n * sum(x * w*dy);  dw += x * r * dy. */
@@ -36,14 +37,9 @@ int ckls_rope_backward(float *dx, int64_t n_tok, int64_t n_head, int64_t head_di
                          (long long)n_rot, (long long)head_dim, mode);
     const int64_t half = n_rot / 2;
     float cs[1024], sn[1024];
-    const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
+    const float theta_scale = ckls_rope_theta_scale(freq_base, n_rot);
     for (int64_t t = 0; t < n_tok; t++) {
-        float theta = (float)pos[t]; /* the forward's angles, computed the same way */
-        for (int64_t i = 0; i < half; i++) {
-            cs[i] = cosf(theta);
-            sn[i] = sinf(theta);
-            theta *= theta_scale;
-        }
+        ckls_rope_angles(pos[t], theta_scale, half, cs, sn);
         for (int64_t h = 0; h < n_head; h++) {
             float *v = dx + (t * n_head + h) * head_dim;
             const int64_t stride = mode == CKLS_ROPE_NORM ? 2 : 1, off = mode == CKLS_ROPE_NORM ? 1 : half;

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "internal.h"
+#include "rope.h"
 
 int ckls_rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64_t n, float eps) {
     if (n <= 0 || n_rows < 0 || !x || !y) return ckls_fail(CKLS_EINVAL, "rmsnorm: bad arguments");
@@ -26,15 +27,9 @@ int ckls_rope(float *x, int64_t n_tok, int64_t n_head, int64_t head_dim, const i
     const int64_t half = n_rot / 2;
     float cs[1024], sn[1024];
     if (half > 1024) return ckls_fail(CKLS_EINVAL, "rope: n_rot %lld too large", (long long)n_rot);
-    const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
+    const float theta_scale = ckls_rope_theta_scale(freq_base, n_rot);
     for (int64_t t = 0; t < n_tok; t++) {
-        /* theta_i = pos * base^(-2i/n_rot), computed by repeated multiplication in float like ggml. */
-        float theta = (float)pos[t];
-        for (int64_t i = 0; i < half; i++) {
-            cs[i] = cosf(theta);
-            sn[i] = sinf(theta);
-            theta *= theta_scale;
-        }
+        ckls_rope_angles(pos[t], theta_scale, half, cs, sn);
         for (int64_t h = 0; h < n_head; h++) {
             float *v = x + (t * n_head + h) * head_dim;
             if (mode == CKLS_ROPE_NORM) {

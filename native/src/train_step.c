@@ -23,6 +23,7 @@
 #include "backward.h"
 #include "lora.h"
 #include "model.h"
+#include "rope.h"
 
 /* CKLS_TRAIN_PROFILE=1: wall time per kind of op, printed to stderr after each step (for tuning the step) */
 enum { P_MM, P_LORA_F, P_ATTN_F, P_ELEM_F, P_LOGITS, P_CE, P_LOGITS_DX, P_DX, P_LORA_B, P_ATTN_B, P_ELEM_B, P_N };
@@ -131,16 +132,10 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
         p += (sizes[i] + 15) / 16 * 16;
     }
     for (int64_t i = 0; i < T; i++) t->pos[i] = (int32_t)i;
-    /* theta_i = pos * base^(-2i/n_rot) by repeated multiplication in float, as ckls_rope and its backward do */
-    const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
-    for (int64_t p = 0; p < T; p++) {
-        float theta = (float)p;
-        for (int64_t i = 0; i < half; i++) {
-            t->rope_cs[p * half + i] = cosf(theta);
-            t->rope_sn[p * half + i] = sinf(theta);
-            theta *= theta_scale;
-        }
-    }
+    /* the angles of ckls_rope and its backward, once per position */
+    const float theta_scale = ckls_rope_theta_scale(hp->rope_base, hp->n_rot);
+    for (int64_t p = 0; p < T; p++)
+        ckls_rope_angles(p, theta_scale, half, t->rope_cs + p * half, t->rope_sn + p * half);
     const char *pe = getenv("CKLS_TRAIN_PROFILE");
     t->prof = pe && *pe && *pe != '0';
     return t;

@@ -172,9 +172,7 @@ static void test_drivers(ckls_pool *pool) {
 }
 
 int main(int argc, char **argv) {
-    const uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)clock();
-    rng_state = seed | 1;
-    printf("test_backward seed %llu\n", (unsigned long long)seed);
+    test_seed(argc, argv, "test_backward");
     for (int isa = 1; isa < CKLS_ISA_COUNT; isa++) {
         const ckls_isa_kernels *k = ckls_isa_table(isa);
         if (!k || k->gemm_tile == ckls_gemm_tile_ref) continue; /* no training kernels of its own (NEON) */
@@ -194,6 +192,5 @@ int main(int argc, char **argv) {
         ckls_set_isa(ckls_isa_detected());
         ckls_pool_free(pool);
     }
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return test_report();
 }

@@ -615,10 +615,7 @@ static void test_round_trips(void) {
 }
 
 int main(int argc, char **argv) {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
-    if (!seed) seed = 1;
-    rng_state = seed;
-    printf("test_kernels seed %llu\n", (unsigned long long)seed);
+    test_seed(argc, argv, "test_kernels");
 
     const ckls_isa_kernels *ref = ckls_isa_table(CKLS_ISA_SCALAR);
     test_round_trips();
@@ -651,6 +648,5 @@ int main(int argc, char **argv) {
         with_ref.gemm_x8[CKLS_TYPE_Q6_K] = ckls_gemm_q6_Kx8_ref;
         test_gemm_x8(CKLS_ISA_SCALAR, &with_ref);
     }
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return test_report();
 }

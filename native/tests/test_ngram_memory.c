@@ -85,12 +85,8 @@ static void test_bad_input(void) {
 }
 
 int main(int argc, char **argv) {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 32;
-    if (!seed) seed = 1;
-    printf("test_ngram_memory seed %llu\n", (unsigned long long)seed);
-    rng_state = seed;
+    test_seed(argc, argv, "test_ngram_memory");
     test_random_ops();
     test_bad_input();
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail != 0;
+    return test_report();
 }

@@ -6,16 +6,7 @@
 #include <time.h>
 
 #include "internal.h"
-
-static uint64_t rng_state;
-static uint32_t rnd(void) {
-    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "test_util.h"
 
 /* ---- vocabulary under construction: raw bytes per token, GGUF form produced on demand ---------------- */
 #define MAXV 1024
@@ -240,13 +231,9 @@ static void test_bad_input(void) {
 }
 
 int main(int argc, char **argv) {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 32;
-    if (!seed) seed = 1;
-    printf("test_tokenizer seed %llu\n", (unsigned long long)seed);
-    rng_state = seed;
+    test_seed(argc, argv, "test_tokenizer");
     test_bpe_vs_reference();
     test_random_bytes_roundtrip();
     test_bad_input();
-    printf("%s: %d failures\n", failures ? "FAIL" : "ok", failures);
-    return failures != 0;
+    return test_report();
 }

@@ -232,13 +232,10 @@ static void run(int arch) {
 }
 
 int main(int argc, char **argv) {
-    const uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)clock();
-    rng_state = seed | 1;
-    printf("test_train seed %llu\n", (unsigned long long)seed);
+    test_seed(argc, argv, "test_train");
     for (int rep = 0; rep < 3; rep++) {
         run(CKLS_ARCH_LLAMA);
         run(CKLS_ARCH_QWEN2);
     }
-    printf("%d passed, %d failed\n", n_pass, n_fail);
-    return n_fail ? 1 : 0;
+    return test_report();
 }

@@ -1,11 +1,13 @@
-/* test_util.h — what every native test shares: the CHECK counter macro and a seeded xorshift generator.
- * Each test prints its seed and ends with "N passed, N failed". */
+/* test_util.h — what every native test shares: the CHECK counter macro, a seeded xorshift generator, the seed
+ * (fresh each run, printed, replayed from argv[1]) and the closing "N passed, N failed" line. */
 #ifndef CKLS_TEST_UTIL_H
 #define CKLS_TEST_UTIL_H
 
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 static int n_pass, n_fail;
 
@@ -27,6 +29,22 @@ static inline uint64_t rnd(void) {
     rng_state ^= rng_state >> 27;
     return rng_state * 2685821657736338717ull;
 }
+/* The run's seed: argv[1] when given (to replay a failure), else a fresh one from the clock; printed under the
+ * test's name and loaded into the generator. */
+static inline uint64_t test_seed(int argc, char **argv, const char *name) {
+    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock() << 32;
+    if (!seed) seed = 1; /* xorshift's one fixed point */
+    printf("%s seed %llu\n", name, (unsigned long long)seed);
+    rng_state = seed;
+    return seed;
+}
+
+/* the closing line; the test's exit status */
+static inline int test_report(void) {
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}
+
 static inline int rnd_int(int lo, int hi) { return lo + (int)(rnd() % (uint64_t)(hi - lo + 1)); } /* inclusive */
 static inline float rnd_unit(void) { return (float)((rnd() >> 40) * (1.0 / 16777216.0)); }       /* [0, 1) */
 static inline float rnd_sym(void) { return rnd_unit() * 2.0f - 1.0f; }                            /* [-1, 1) */

@@ -18,7 +18,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/filter.h>
 #include <signal.h>
 #include <stdint.h>
@@ -27,7 +26,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,19 +55,7 @@ struct answer {
     uint64_t magic, nonce, status, mxcsr_before, mxcsr_after, ns;
 };
 
-#include "cell_io.h"
-
-static int install_filter(int fd) {
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size % sizeof(struct sock_filter)) return -1;
-    struct sock_filter *prog = malloc((size_t)st.st_size);
-    if (!prog || pread(fd, prog, (size_t)st.st_size, 0) != st.st_size) return -1;
-    struct sock_fprog fp = {(unsigned short)(st.st_size / sizeof(struct sock_filter)), prog};
-    int rc = prctl(PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, &fp, 0, 0);
-    free(prog);
-    close(fd);
-    return rc;
-}
+#include "cell_setup.h"
 
 static uint64_t read_mxcsr(void) {
 #ifdef __x86_64__
@@ -127,42 +113,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     uint64_t arena_addr = strtoull(argv[2], NULL, 0), arena_bytes = strtoull(argv[3], NULL, 0);
-    pid_t parent = getppid();
-    if (getuid() == 0) { /* started as root (no user namespace): become nobody for good */
-        if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)) {
-            say("ckls-cell: cannot drop root\n");
-            return 3;
-        }
-    }
-    /* Changing credentials cleared bubblewrap's parent-death signal: die with the jail again. (A root jail that
-     * dropped its capabilities may not signal nobody: the judge then kills this process itself.) */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || getppid() != parent) return 3;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
-        say("ckls-cell: no_new_privs failed\n");
-        return 3;
-    }
-    void *rw = mmap((void *)(uintptr_t)arena_addr, arena_bytes, PROT_READ | PROT_WRITE,
-                    MAP_SHARED | MAP_FIXED_NOREPLACE, 3, 0);
-    void *ro = mmap((void *)(uintptr_t)(arena_addr + arena_bytes), arena_bytes, PROT_READ,
-                    MAP_SHARED | MAP_FIXED_NOREPLACE, 5, 0);
-    if (rw == MAP_FAILED || ro == MAP_FAILED || (uintptr_t)rw != arena_addr) {
-        say("ckls-cell: cannot map the arena\n");
-        return 3;
-    }
-    close(3);
-    close(5);
-    struct rlimit fsize = {16u << 20, 16u << 20}, core = {0, 0};
-    if (setrlimit(RLIMIT_FSIZE, &fsize) || setrlimit(RLIMIT_CORE, &core)) {
-        say("ckls-cell: cannot set limits\n");
-        return 3;
-    }
-    static char outbuf[1 << 12];
-    setvbuf(stdout, outbuf, _IOLBF, sizeof outbuf); /* no lazy allocation or fstat after the filters */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_sigsys;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGSYS, &sa, NULL);
+    if (cell_setup(arena_addr, arena_bytes)) return 3;
 
 #ifdef CELL_OMP_INIT
     /* The ThreadSanitizer cell is linked to LLVM's libomp, which starts on its first call: it loads the tool named
@@ -178,23 +129,15 @@ int main(int argc, char **argv) {
     struct answer a = {MAGIC_ANS, 0, 0, 0, 0, (uint64_t)getpid()};
     static struct request q;
     if (write_full(4, &a, sizeof a) || read_full(0, &q, sizeof q) || q.magic != MAGIC_REQ) return 5;
-    if (install_filter(6)) {
+    if (install_filter(6, 0)) {
         say("ckls-cell: seccomp stage 1 failed\n");
         return 3;
     }
-    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        fprintf(stderr, "ckls-cell: cannot load the kernel: %s\n", dlerror());
-        return 4;
-    }
-    void *fn = dlsym(lib, CELL_FUNCTION);
-    if (!fn) {
-        fprintf(stderr, "ckls-cell: the kernel defines no function %s\n", CELL_FUNCTION);
-        return 4;
-    }
+    void *fn, *lib = load_kernel(argv[1], &fn);
+    if (!lib) return 4;
     void (*set_threads)(int) = (void (*)(int))dlsym(lib, "omp_set_num_threads");
     void *flush = malloc(48u << 20);
-    if (install_filter(7)) {
+    if (install_filter(7, 0)) {
         say("ckls-cell: seccomp stage 2 failed\n");
         return 3;
     }

@@ -25,32 +25,21 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx) {
     _exit(159);
 }
 
-static int read_full(int fd, void *p, size_t n) {
-    char *c = p;
+/* n bytes in full (writing: from p to fd, else from fd to p), retried on EINTR; 0, or -1 on error or end of file */
+static int io_full(int fd, char *p, size_t n, int writing) {
     while (n) {
-        ssize_t r = read(fd, c, n);
+        ssize_t r = writing ? write(fd, p, n) : read(fd, p, n);
         if (r <= 0) {
             if (r < 0 && errno == EINTR) continue;
             return -1;
         }
-        c += r;
+        p += r;
         n -= (size_t)r;
     }
     return 0;
 }
 
-static int write_full(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n) {
-        ssize_t r = write(fd, c, n);
-        if (r <= 0) {
-            if (r < 0 && errno == EINTR) continue;
-            return -1;
-        }
-        c += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
+static int read_full(int fd, void *p, size_t n) { return io_full(fd, p, n, 0); }
+static int write_full(int fd, const void *p, size_t n) { return io_full(fd, (char *)p, n, 1); }
 
 #endif

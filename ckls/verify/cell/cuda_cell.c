@@ -30,7 +30,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -40,7 +39,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -106,20 +104,7 @@ static CUresult (*cuGetErrorName)(CUresult, const char **);
  * in stage 1): ckls_scribble fills a block's dynamic shared memory with a NaN, ckls_hold spins for a number of
  * clock cycles. */
 
-#include "cell_io.h"
-
-/* One stage on every thread of the process (the driver's included): SECCOMP_FILTER_FLAG_TSYNC. */
-static int install_filter(int fd) {
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size % sizeof(struct sock_filter)) return -1;
-    struct sock_filter *prog = malloc((size_t)st.st_size);
-    if (!prog || pread(fd, prog, (size_t)st.st_size, 0) != st.st_size) return -1;
-    struct sock_fprog fp = {(unsigned short)(st.st_size / sizeof(struct sock_filter)), prog};
-    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fp);
-    free(prog);
-    close(fd);
-    return rc == 0 ? 0 : -1;
-}
+#include "cell_setup.h"
 
 static const char *err_name(CUresult rc) {
     const char *name = NULL;
@@ -239,49 +224,16 @@ int main(int argc, char **argv) {
     }
     uint64_t arena_addr = strtoull(argv[2], NULL, 0), arena_bytes = strtoull(argv[3], NULL, 0);
     double hold_us = strtod(argv[5], NULL);
-    pid_t parent = getppid();
-    if (getuid() == 0) { /* started as root (no user namespace): become nobody for good */
-        if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)) {
-            say("ckls-cell: cannot drop root\n");
-            return 3;
-        }
-    }
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) || getppid() != parent) return 3;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
-        say("ckls-cell: no_new_privs failed\n");
-        return 3;
-    }
-    void *rw = mmap((void *)(uintptr_t)arena_addr, arena_bytes, PROT_READ | PROT_WRITE,
-                    MAP_SHARED | MAP_FIXED_NOREPLACE, 3, 0);
-    void *ro = mmap((void *)(uintptr_t)(arena_addr + arena_bytes), arena_bytes, PROT_READ,
-                    MAP_SHARED | MAP_FIXED_NOREPLACE, 5, 0);
-    if (rw == MAP_FAILED || ro == MAP_FAILED || (uintptr_t)rw != arena_addr) {
-        say("ckls-cell: cannot map the arena\n");
-        return 3;
-    }
+    if (cell_setup(arena_addr, arena_bytes)) return 3;
     arena_lo = arena_addr;
     arena_hi = arena_addr + arena_bytes;
-    close(3);
-    close(5);
-    struct rlimit fsize = {16u << 20, 16u << 20}, core = {0, 0};
-    if (setrlimit(RLIMIT_FSIZE, &fsize) || setrlimit(RLIMIT_CORE, &core)) {
-        say("ckls-cell: cannot set limits\n");
-        return 3;
-    }
-    static char outbuf[1 << 12];
-    setvbuf(stdout, outbuf, _IOLBF, sizeof outbuf);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_sigsys;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGSYS, &sa, NULL);
 
     struct answer a = {MAGIC_ANS, 0, 0, 0, 0, (uint64_t)getpid()};
     static struct request q;
     if (write_full(4, &a, sizeof a) || read_full(0, &q, sizeof q) || q.magic != MAGIC_REQ) return 5;
 
     /* ---- stage 1: the driver ---- */
-    if (install_filter(6)) {
+    if (install_filter(6, 1)) { /* each stage on every thread: the driver's too */
         say("ckls-cell: seccomp stage 1 failed\n");
         return 3;
     }
@@ -325,20 +277,12 @@ int main(int argc, char **argv) {
     uint64_t hold_cycles = (uint64_t)(hold_us * 1e-3 * clock_khz);
 
     /* ---- stage 2: the candidate loads ---- */
-    if (install_filter(7)) {
+    if (install_filter(7, 1)) {
         say("ckls-cell: seccomp stage 2 failed\n");
         return 3;
     }
-    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        fprintf(stderr, "ckls-cell: cannot load the kernel: %s\n", dlerror());
-        return 4;
-    }
-    void *fn = dlsym(lib, CELL_FUNCTION);
-    if (!fn) {
-        fprintf(stderr, "ckls-cell: the kernel defines no function %s\n", CELL_FUNCTION);
-        return 4;
-    }
+    void *fn, *lib = load_kernel(argv[1], &fn);
+    if (!lib) return 4;
     a.ns = 0;
     if (write_full(4, &a, sizeof a)) return 5; /* ready: the next call is the warm-up, under stage 2 */
 
@@ -414,7 +358,7 @@ int main(int argc, char **argv) {
         a.status = (uint64_t)(int64_t)rc;
         fflush(stdout);
         if (!sealed && q.op == OP_CALL) { /* the warm-up call is done: stage 3 from here on */
-            if (install_filter(8)) {
+            if (install_filter(8, 1)) {
                 say("ckls-cell: seccomp stage 3 failed\n");
                 return 3;
             }
