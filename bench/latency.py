@@ -260,6 +260,7 @@ async def type_file(c: Client, path: str, n_keys: int, rng: random.Random, res: 
             return
         ms = (time.perf_counter() - t_sent) * 1e3
         res["warm_ms"].append(ms)
+        res["warm_by_file"].setdefault(os.path.basename(path), []).append(ms)
         r = f.result()
         if r and r.items:
             res["non_empty"] += 1
@@ -412,6 +413,8 @@ async def run(args) -> dict:
         "non_empty": res["non_empty"], "wall_s": round(time.monotonic() - t0, 1),
         "warm_ms": {"p50": pct(res["warm_ms"], 0.5), "p95": pct(res["warm_ms"], 0.95),
                     "mean": statistics.fmean(res["warm_ms"]) if res["warm_ms"] else None},
+        "warm_by_file": {f: {"p50": round(pct(v, 0.5), 1), "p95": round(pct(v, 0.95), 1), "n": len(v)}
+                         for f, v in res["warm_by_file"].items()},
         "warm_reduced_context": res["warm_reduced"], "type_at_once": args.type_at_once,
         "cold_ms": {"p50": pct(res["cold_ms"], 0.5), "max": max(res["cold_ms"]) if res["cold_ms"] else None,
                     "all": [round(x, 1) for x in res["cold_ms"]]},
@@ -456,8 +459,8 @@ def cold_profile(detail: list[dict]) -> dict:
 
 
 def new_res() -> dict:
-    return {"warm_ms": [], "cold_ms": [], "full_ms": [], "cold_detail": [], "keys": 0, "cancelled": 0,
-            "non_empty": 0, "warm_reduced": 0}
+    return {"warm_ms": [], "warm_by_file": {}, "cold_ms": [], "full_ms": [], "cold_detail": [], "keys": 0,
+            "cancelled": 0, "non_empty": 0, "warm_reduced": 0}
 
 
 async def type_while_training(c: Client, files: list[str], args) -> dict:
