@@ -183,13 +183,14 @@ class LoraAdapter(Owner):
 class LoraTrainer(Owner):
     """LoRA training of `adapter` on `model` (its weights frozen, as loaded): step() runs forward + backward over
     one sequence and accumulates gradients; optimizer_step() clips, applies AdamW and zeroes them. The model and
-    adapter must stay open while the trainer lives."""
+    adapter must stay open while the trainer lives. exact=False runs the forward in the server's arithmetic
+    (quantized activations through the integer kernels: faster; ckls_train_set_exact)."""
 
     _free = staticmethod(lib.ckls_train_free)
 
     def __init__(self, model, adapter: LoraAdapter, max_tokens: int, lr: float = 1e-4,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 clip: float = 1.0):
+                 clip: float = 1.0, exact: bool = True):
         self.model, self.adapter = model, adapter
         self.max_tokens = int(max_tokens)
         self.lr, self.betas, self.eps, self.weight_decay, self.clip = lr, betas, eps, weight_decay, clip
@@ -197,6 +198,7 @@ class LoraTrainer(Owner):
         if ptr == ffi.NULL:
             raise NativeError(lib.CKLS_EINVAL, last_error())
         self._ptr = ptr
+        check(lib.ckls_train_set_exact(ptr, int(exact)))
         self._loss = ffi.new("float *")
         self._norm = ffi.new("float *")
 

@@ -67,6 +67,7 @@ class TuneOptions:
     exclude: tuple[str, ...] = ()  # repo-relative paths never trained on nor used as held-out (a measurement's test set)
     retrieval: bool = False      # cursor examples carry retrieved windows, as the server's prompts do with retrieval on
     gate_windows: int = 48       # held-out completions the served adapter must make likelier (0: no gate)
+    exact: bool = True           # the forward in f32 over dequantized weights; False: the server's integer arithmetic
 
     @classmethod
     def from_settings(cls, s) -> "TuneOptions":
@@ -563,7 +564,8 @@ class Tuner:
                 adapter.load_weights(read_adapter(self.adapter_path))
             except (ValueError, OSError) as exc:
                 summ.message = f"previous adapter ignored: {exc}"
-        trainer = lora.LoraTrainer(model, adapter, o.seq_len, lr=o.lr, weight_decay=o.weight_decay, clip=o.clip)
+        trainer = lora.LoraTrainer(model, adapter, o.seq_len, lr=o.lr, weight_decay=o.weight_decay, clip=o.clip,
+                                   exact=o.exact)
         try:
             return self._steps(model, adapter, trainer, st, ck, fresh, replay, held, seed, epochs, held_w, summ,
                                gate_w, lora)

@@ -208,10 +208,14 @@ int ckls_model_set_lora(ckls_model *m, const ckls_lora *a);
 typedef struct ckls_train ckls_train;
 /* Everything one step over up to max_tok tokens needs, allocated once (activations, gradients, scratch).
  * Holds m and a by pointer: both must outlive it. Steps run on the model's thread pool, so never at the same time
- * as an evaluation of m. The forward runs in f32 over dequantized weight panels (eval quantizes activations
- * instead), so the gradients are those of the dequantized model. */
+ * as an evaluation of m. By default the forward runs in f32 over dequantized weight panels (eval quantizes
+ * activations instead), so the gradients are those of the dequantized model; see ckls_train_set_exact. */
 ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok);
 void ckls_train_free(ckls_train *t);
+/* exact = 1: the forward in f32 over dequantized weights, as above. exact = 0: the forward through eval's
+ * arithmetic (activations quantized, the interleaved integer kernels; several times faster), the backward still
+ * in f32: the gradient of the dequantized model at the activations the server computes. */
+int ckls_train_set_exact(ckls_train *t, int32_t exact);
 /* One forward + backward over tokens[0..n_tok) at positions 0..n_tok-1, predicting targets[i] at position i
  * (negative = ignored). *loss = mean cross-entropy over counted targets (0, and no gradient, when none; only
  * counted rows go through the vocabulary projection, forward and backward); the adapter's gradients accumulate

@@ -87,12 +87,6 @@ static int check_weights(const ckls_hparams *hp, const ckls_tensor *tok_embd, co
     return CKLS_OK;
 }
 
-/* layer matrix i: 0..6 = q k v o gate up down */
-static const ckls_tensor *model_matrix(const ckls_layer *L, int i) {
-    const ckls_tensor *mats[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-    return mats[i];
-}
-
 /* ---- lifetime ------------------------------------------------------------------------------------------------ */
 
 void ckls_model_free(ckls_model *m) {

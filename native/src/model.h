@@ -28,4 +28,10 @@ struct ckls_model {
     int64_t lora_cap; /* rank the scratch was sized for */
 };
 
+/* layer matrix i: 0..6 = q k v o gate up down (the order of m->packed and of the LoRA targets) */
+static inline const ckls_tensor *model_matrix(const ckls_layer *L, int i) {
+    const ckls_tensor *mats[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    return mats[i];
+}
+
 #endif

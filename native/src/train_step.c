@@ -22,6 +22,7 @@
 
 #include "backward.h"
 #include "lora.h"
+#include "matmul.h"
 #include "model.h"
 #include "rope.h"
 
@@ -48,6 +49,8 @@ struct ckls_train {
     int64_t *ce_cnt;
     int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
     float *rope_cs, *rope_sn;  /* RoPE's cos/sin per position and frequency, as ckls_rope computes them */
+    void *xq;  /* exact == 0: the activations of one product, quantized as eval quantizes them */
+    int exact; /* 1: the forward in f32 over dequantized weights (the gradient of the dequantized model) */
     const volatile int32_t *cancel; /* the running step's flag, polled inside the big products too... */
     int stopped;                    /* ...which set this when they skipped work: the step's result is void */
     int prof;
@@ -69,6 +72,12 @@ static float *arena_alloc(size_t bytes) {
     return p;
 }
 
+int ckls_train_set_exact(ckls_train *t, int32_t exact) {
+    if (!t) return ckls_fail(CKLS_EINVAL, "train_set_exact: NULL trainer");
+    t->exact = exact != 0;
+    return CKLS_OK;
+}
+
 void ckls_train_free(ckls_train *t) {
     if (!t) return;
     free(t->arena);
@@ -78,6 +87,7 @@ void ckls_train_free(ckls_train *t) {
     ckls_aligned_free(t->ce_cnt);
     ckls_aligned_free(t->rope_cs);
     ckls_aligned_free(t->rope_sn);
+    ckls_aligned_free(t->xq);
     free(t);
 }
 
@@ -94,6 +104,7 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
     const int64_t r = ckls_lora_rank(a), nth = ckls_pool_threads(m->pool), big = d > ff ? d : ff;
     t->m = m;
     t->a = a;
+    t->exact = 1;
     t->cap = T;
     t->r = r;
     /* one arena, carved below; sizes in floats, each rounded to 16 (64 B) */
@@ -120,7 +131,14 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
     const int64_t half = hp->n_rot / 2;
     t->rope_cs = ckls_aligned_alloc(sizeof(float) * (size_t)(T * (half > 0 ? half : 1)));
     t->rope_sn = ckls_aligned_alloc(sizeof(float) * (size_t)(T * (half > 0 ? half : 1)));
-    if (!t->arena || !t->pos || !t->rows || !t->tgt || !t->ce_cnt || !t->rope_cs || !t->rope_sn) {
+    int64_t xq_row = 0; /* the widest quantized activation row any product of the model reads */
+    for (int i = 0; i <= L * N_TARGETS; i++) {
+        const ckls_tensor *w = i == L * N_TARGETS ? &m->output : model_matrix(&m->layers[i / N_TARGETS], i % N_TARGETS);
+        const int64_t rb = ckls_row_bytes(ckls_type_vec_dot_type(w->type), w->ne0);
+        xq_row = rb > xq_row ? rb : xq_row;
+    }
+    t->xq = ckls_aligned_alloc((size_t)(T * xq_row));
+    if (!t->arena || !t->pos || !t->rows || !t->tgt || !t->ce_cnt || !t->rope_cs || !t->rope_sn || !t->xq) {
         ckls_train_free(t);
         ckls_fail(CKLS_ENOMEM, "train_create: out of memory for %lld MB of activations",
                   (long long)(total * 4 >> 20));
@@ -148,11 +166,22 @@ static void prof_stop(ckls_train *t, int cat, double p0) {
 }
 
 /* ---- forward pieces ------------------------------------------------------------------------------------------- */
-/* f32 activations throughout: the gradient is then exactly that of the dequantized model, and the panel GEMM is
- * faster than quantized dots at training batch sizes */
-static void linear(ckls_train *t, int cat, const ckls_tensor *w, const float *x, int64_t n, float *y) {
+/* y = x.W^T. Exact: f32 activations over dequantized weight panels, so the gradient is exactly that of the
+ * dequantized model (what PyTorch computes on it). Otherwise the serving arithmetic: activations quantized as eval
+ * quantizes them, through the interleaved integer kernels (packed: the model's copy of this matrix, or NULL); the
+ * backward still runs in f32, so the gradient is that of the dequantized model at the served activations. */
+static void linear(ckls_train *t, int cat, const ckls_tensor *w, const void *packed, const float *x, int64_t n,
+                   float *y) {
     const double p0 = prof_start(t);
-    t->stopped |= ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y, t->cancel);
+    const int act = ckls_type_vec_dot_type(w->type);
+    if (t->exact || act == CKLS_TYPE_F32) {
+        t->stopped |= ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y, t->cancel) != 0;
+    } else {
+        const int64_t rb = ckls_row_bytes(act, w->ne0);
+        ckls_quantize_acts(t->m->pool, act, x, t->xq, w->ne0, n);
+        t->stopped |= ckls_matmul_packed(t->m->pool, w->type, w->data, packed, w->ne1, w->ne0, t->xq, rb, n, y,
+                                         w->ne1, t->cancel) != 0;
+    }
     prof_stop(t, cat, p0);
 }
 
@@ -160,7 +189,7 @@ static float *lora_u(ckls_train *t, int l, int ti) { return t->lu + ((int64_t)l 
 
 /* y = W.x (+ adapter) for layer l's matrix ti */
 static void linear_l(ckls_train *t, int l, int ti, const ckls_tensor *w, const float *x, int64_t n, float *y) {
-    linear(t, P_MM, w, x, n, y);
+    linear(t, P_MM, w, t->m->packed[l * N_TARGETS + ti], x, n, y);
     ckls_lora_mat a;
     if (!ckls_lora_get(t->a, l, ti, &a)) return;
     const double p0 = prof_start(t);
@@ -441,7 +470,9 @@ static int64_t gather_targets(ckls_train *t, const int32_t *targets, int64_t n) 
 }
 
 /* The logits of the nc gathered rows. */
-static void logits_forward(ckls_train *t, int64_t nc) { linear(t, P_LOGITS, &t->m->output, t->datt, nc, t->logits); }
+static void logits_forward(ckls_train *t, int64_t nc) {
+    linear(t, P_LOGITS, &t->m->output, t->m->packed[t->m->hp.n_layer * N_TARGETS], t->datt, nc, t->logits);
+}
 
 /* Mean cross-entropy of the gathered rows into *loss; their logits become the loss's gradient. */
 static void loss_forward(ckls_train *t, int64_t nc, float *loss) {
