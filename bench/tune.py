@@ -14,6 +14,7 @@ machine's speed wanders between repeats.
     python bench/tune.py --model m.gguf --rank 8 --seq 128 --threads 1 --repeats 5
     CKLS_TRAIN_PROFILE=1 python bench/tune.py     # and ckls's time per kind of op, each step, on stderr
     python bench/tune.py --threads 1 --yields 40  # and how fast a running step gives the cores back
+    python bench/tune.py --mode integer           # one forward mode only (default: both, exact and integer)
 
 --yields N: N steps, each cancelled at a random moment inside it (as a keystroke does while the tuner trains);
 prints the delay from raising the flag to the step's return, p50 / p95 / max (the tuner's bar: within 100 ms).
@@ -118,6 +119,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--yields", type=int, default=0, help="also measure cancel latency over this many steps")
+    ap.add_argument("--mode", choices=("both", "exact", "integer"), default="both",
+                    help="ckls's forward: exact (f32 over dequantized weights), integer (the server's arithmetic; "
+                         "ckls_train_set_exact) or both, each beside the same torch step")
     a = ap.parse_args(argv)
 
     import torch
@@ -134,41 +138,55 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     for layer, tg in adapter.names():  # B non-zero, as after some training (PEFT starts it at zero)
         adapter.b(layer, tg)[:] = rng.standard_normal(adapter.b(layer, tg).shape).astype(np.float32) * 0.01
-    trainer = LoraTrainer(model, adapter, max_tokens=a.seq)
+    modes = {"exact": True, "integer": False} if a.mode == "both" else {a.mode: a.mode == "exact"}
+    trainers = {name: LoraTrainer(model, adapter, max_tokens=a.seq, exact=exact) for name, exact in modes.items()}
     tokens = rng.integers(0, model.n_vocab - 16, size=a.seq)
     targets_ids = np.append(tokens[1:], -1)
     w, lora = torch_model(path, hp, model.arch, adapter, targets)
 
-    ours, theirs, losses = [], [], None
-    for rep in range(a.repeats + 1):  # the first round warms both up and is not counted
-        t0 = time.perf_counter()
-        loss_c = trainer.step(tokens, targets_ids)
+    ours = {name: [] for name in trainers}
+    theirs, losses = [], {}
+    for rep in range(a.repeats + 1):  # the first round warms everything up and is not counted
+        for name, trainer in trainers.items():
+            t0 = time.perf_counter()
+            losses[name] = trainer.step(tokens, targets_ids)
+            dt = time.perf_counter() - t0
+            adapter.zero_grad()
+            if rep:
+                ours[name].append(a.seq / dt)
         t1 = time.perf_counter()
-        loss_t = torch_step(w, lora, hp, model.arch, adapter.scale, tokens, targets_ids)
-        t2 = time.perf_counter()
-        adapter.zero_grad()
+        losses["torch"] = torch_step(w, lora, hp, model.arch, adapter.scale, tokens, targets_ids)
         if rep:
-            ours.append(a.seq / (t1 - t0))
-            theirs.append(a.seq / (t2 - t1))
-        losses = (loss_c, loss_t)
-    c, t = statistics.median(ours), statistics.median(theirs)
+            theirs.append(a.seq / (time.perf_counter() - t1))
+    t = statistics.median(theirs)
     load = os.getloadavg()
     wtypes = sorted({model.file.tensors[n].type for n in model.file.tensors if n.endswith("attn_q.weight")})
     print(f"model {pathlib.Path(path).name} ({model.arch}, {hp['n_layer']} layers, d {hp['n_embd']}, "
           f"weight types {wtypes}; torch: float32 dequantized), rank {a.rank}, {len(targets)} targets, "
-          f"seq {a.seq}, threads {a.threads}, repeats {a.repeats}")
-    print(f"loss ckls {losses[0]:.4f}  torch {losses[1]:.4f}")
-    print(f"ckls  {c:8.1f} tok/s  (step {a.seq / c * 1000:.0f} ms; runs {', '.join(f'{x:.0f}' for x in ours)})")
-    print(f"torch {t:8.1f} tok/s  (step {a.seq / t * 1000:.0f} ms; runs {', '.join(f'{x:.0f}' for x in theirs)})")
-    paired = sorted(x / y for x, y in zip(ours, theirs))
-    print(f"paired ratio {statistics.median(paired):.2f}x (repeats {paired[0]:.2f}–{paired[-1]:.2f}x)")
-    print(f"ratio ckls/torch {c / t:.2f}x   (load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on "
-          f"{os.cpu_count()} cores)")
+          f"seq {a.seq}, threads {a.threads}, repeats {a.repeats}, ISA {isa_name()}")
+    print("loss " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+    for name, xs in ours.items():
+        c = statistics.median(xs)
+        print(f"ckls {name:8s} {c:8.1f} tok/s  (step {a.seq / c * 1000:.0f} ms; runs {', '.join(f'{x:.0f}' for x in xs)})")
+    print(f"torch         {t:8.1f} tok/s  (step {a.seq / t * 1000:.0f} ms; runs {', '.join(f'{x:.0f}' for x in theirs)})")
+    for name, xs in ours.items():
+        paired = sorted(x / y for x, y in zip(xs, theirs))
+        print(f"{name}: paired ratio ckls/torch {statistics.median(paired):.2f}x (repeats {paired[0]:.2f}–"
+              f"{paired[-1]:.2f}x)")
+    print(f"(load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores)")
+    first = next(iter(trainers.values()))
     if a.yields:
-        print(yield_delays(trainer, tokens, targets_ids, a.seq / c, a.yields))
-    trainer.close()
+        print(yield_delays(first, tokens, targets_ids, a.seq / statistics.median(next(iter(ours.values()))),
+                           a.yields))
+    for trainer in trainers.values():
+        trainer.close()
     model.close()
     return 0
+
+
+def isa_name() -> str:
+    from ckls.native import ffi, lib
+    return ffi.string(lib.ckls_isa_name(lib.ckls_isa_active())).decode()
 
 
 def yield_delays(trainer, tokens, targets_ids, step_s: float, n: int) -> str:
