@@ -212,9 +212,12 @@ typedef struct ckls_train ckls_train;
  * activations instead), so the gradients are those of the dequantized model; see ckls_train_set_exact. */
 ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok);
 void ckls_train_free(ckls_train *t);
-/* exact = 1: the forward in f32 over dequantized weights, as above. exact = 0: the forward through eval's
- * arithmetic (activations quantized, the interleaved integer kernels; several times faster), the backward still
- * in f32: the gradient of the dequantized model at the activations the server computes. */
+/* exact = 1: the forward in f32 over dequantized weights, as above. exact = 0: the products through the frozen
+ * weights on the integer kernels eval uses — the forward's activations quantized as eval quantizes them, and dX =
+ * dY.W with dY quantized to Q8_0 over a transposed Q8_0 copy of each layer matrix (made here: the layers' weights
+ * again in memory, twice with the interleaved copy); the vocabulary projection's dX stays f32 (a softmax gradient
+ * spreads over the vocabulary in values too small for 8 bits). The gradient is then within a few percent of the
+ * exact one (tests/test_backward_torch.py). */
 int ckls_train_set_exact(ckls_train *t, int32_t exact);
 /* One forward + backward over tokens[0..n_tok) at positions 0..n_tok-1, predicting targets[i] at position i
  * (negative = ignored). *loss = mean cross-entropy over counted targets (0, and no gradient, when none; only

@@ -9,9 +9,10 @@
  * formed: the embeddings are frozen. Gradients collect in a private buffer and are added to the adapter's only
  * when the step completes, so a cancelled step leaves the adapter untouched.
  *
- * Where the time goes (CKLS_TRAIN_PROFILE=1 prints it per step): about four fifths in the products through the
- * frozen weights (forward, the vocabulary projection and dX), all on the GEMM tile; attention (by blocks, on the
- * same tile), the LoRA products and the row-wise passes share the rest. */
+ * Where the time goes (CKLS_TRAIN_PROFILE=1 prints it per step): exact, about four fifths in the products through
+ * the frozen weights (forward, the vocabulary projection and dX), all on the f32 GEMM tile; otherwise
+ * (ckls_train_set_exact(t, 0)) those run on eval's integer kernels, all but the vocabulary projection's dX, and
+ * attention (by blocks, on the f32 tile) becomes the largest part. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,9 @@ struct ckls_train {
     int64_t *ce_cnt;
     int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
     float *rope_cs, *rope_sn;  /* RoPE's cos/sin per position and frequency, as ckls_rope computes them */
-    void *xq;  /* exact == 0: the activations of one product, quantized as eval quantizes them */
+    void *xq;  /* exact == 0: the activations (or output gradients) of one product, quantized */
+    void **wt, **wt_packed; /* exact == 0: each frozen matrix transposed, in Q8_0, and its interleaved copy */
+    float *dxs;              /* exact == 0: an accumulated dX before it is added */
     int exact; /* 1: the forward in f32 over dequantized weights (the gradient of the dequantized model) */
     const volatile int32_t *cancel; /* the running step's flag, polled inside the big products too... */
     int stopped;                    /* ...which set this when they skipped work: the step's result is void */
@@ -72,8 +75,57 @@ static float *arena_alloc(size_t bytes) {
     return p;
 }
 
+/* matrix i of the model: 0 .. L*7-1 the layers' (q k v o gate up down), L*7 the vocabulary projection */
+static const ckls_tensor *matrix(const ckls_model *m, int i) {
+    const int n = m->hp.n_layer * N_TARGETS;
+    return i == n ? &m->output : model_matrix(&m->layers[i / N_TARGETS], i % N_TARGETS);
+}
+
+/* W^T of a frozen matrix (n_in rows of n_out), requantized to Q8_0, and its interleaved copy: dX = dY.W then
+ * runs on the integer kernels as a forward product does. Left NULL where n_out is not a whole number of Q8_0
+ * blocks (that matrix's dX stays on the f32 path). */
+static int transpose_matrix(ckls_train *t, int i) {
+    const ckls_tensor *w = matrix(t->m, i);
+    const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(w->type, n_in);
+    if (n_out % 32) return CKLS_OK;
+    float *f = malloc(sizeof(float) * (size_t)(n_out * n_in)), *ft = malloc(sizeof(float) * (size_t)(n_out * n_in));
+    const int64_t tb = ckls_row_bytes(CKLS_TYPE_Q8_0, n_out);
+    t->wt[i] = ckls_aligned_alloc((size_t)(n_in * tb));
+    int rc = f && ft && t->wt[i] ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory transposing weights");
+    for (int64_t r = 0; !rc && r < n_out; r++) rc = ckls_dequantize_row(w->type, (const char *)w->data + r * rb,
+                                                                        f + r * n_in, n_in);
+    for (int64_t r0 = 0; !rc && r0 < n_out; r0 += 32) /* in 32 x n_in strips: both sides stay in cache */
+        for (int64_t c = 0; c < n_in; c++)
+            for (int64_t r = r0; r < r0 + 32; r++) ft[c * n_out + r] = f[r * n_in + c];
+    if (!rc) rc = ckls_quantize_rows(CKLS_TYPE_Q8_0, ft, t->wt[i], n_in, n_out, NULL);
+    free(f);
+    free(ft);
+    if (rc) return rc;
+    int64_t bytes;
+    t->wt_packed[i] = ckls_repack_matrix(t->m->pool, CKLS_TYPE_Q8_0, t->wt[i], n_in, n_out, &bytes);
+    return bytes < 0 ? ckls_fail(CKLS_ENOMEM, "train: out of memory repacking weights") : CKLS_OK;
+}
+
 int ckls_train_set_exact(ckls_train *t, int32_t exact) {
     if (!t) return ckls_fail(CKLS_EINVAL, "train_set_exact: NULL trainer");
+    if (!exact && !t->wt) {
+        const int n = t->m->hp.n_layer * N_TARGETS + 1;
+        t->wt = calloc((size_t)n, sizeof(void *));
+        t->wt_packed = calloc((size_t)n, sizeof(void *));
+        int rc = t->wt && t->wt_packed ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory");
+        for (int i = 0; !rc && i < n - 1; i++)
+            if (ckls_type_vec_dot_type(matrix(t->m, i)->type) != CKLS_TYPE_F32) rc = transpose_matrix(t, i);
+        if (rc) {
+            for (int i = 0; t->wt && i < n; i++) {
+                ckls_aligned_free(t->wt[i]);
+                if (t->wt_packed) ckls_aligned_free(t->wt_packed[i]);
+            }
+            free(t->wt);
+            free(t->wt_packed);
+            t->wt = t->wt_packed = NULL;
+            return rc;
+        }
+    }
     t->exact = exact != 0;
     return CKLS_OK;
 }
@@ -88,6 +140,14 @@ void ckls_train_free(ckls_train *t) {
     ckls_aligned_free(t->rope_cs);
     ckls_aligned_free(t->rope_sn);
     ckls_aligned_free(t->xq);
+    ckls_aligned_free(t->dxs);
+    const int n_mat = t->m->hp.n_layer * N_TARGETS + 1;
+    for (int i = 0; t->wt && i < n_mat; i++) {
+        ckls_aligned_free(t->wt[i]);
+        ckls_aligned_free(t->wt_packed[i]);
+    }
+    free(t->wt);
+    free(t->wt_packed);
     free(t);
 }
 
@@ -135,10 +195,13 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
     for (int i = 0; i <= L * N_TARGETS; i++) {
         const ckls_tensor *w = i == L * N_TARGETS ? &m->output : model_matrix(&m->layers[i / N_TARGETS], i % N_TARGETS);
         const int64_t rb = ckls_row_bytes(ckls_type_vec_dot_type(w->type), w->ne0);
+        const int64_t rbt = w->ne1 % 32 ? 0 : ckls_row_bytes(CKLS_TYPE_Q8_0, w->ne1); /* dY, for dX */
         xq_row = rb > xq_row ? rb : xq_row;
+        xq_row = rbt > xq_row ? rbt : xq_row;
     }
     t->xq = ckls_aligned_alloc((size_t)(T * xq_row));
-    if (!t->arena || !t->pos || !t->rows || !t->tgt || !t->ce_cnt || !t->rope_cs || !t->rope_sn || !t->xq) {
+    t->dxs = ckls_aligned_alloc(sizeof(float) * (size_t)(T * big));
+    if (!t->arena || !t->pos || !t->rows || !t->tgt || !t->ce_cnt || !t->rope_cs || !t->rope_sn || !t->xq || !t->dxs) {
         ckls_train_free(t);
         ckls_fail(CKLS_ENOMEM, "train_create: out of memory for %lld MB of activations",
                   (long long)(total * 4 >> 20));
@@ -387,10 +450,23 @@ static void ffn_forward(ckls_train *t, int l, int64_t n) {
 }
 
 /* dX = dY.W through a frozen weight (accumulate: dX +=), its time counted in category cat */
-static void linear_dx(ckls_train *t, int cat, const ckls_tensor *w, const float *dy, int64_t n, float *dx,
-                      int accumulate) {
+/* dx (+)= dy.W for the model's matrix i (matrix()): exact, in f32 over the dequantized weights; otherwise dy
+ * quantized to Q8_0 through W^T's integer kernels (transpose_matrix), where the matrix has one */
+static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n, float *dx, int accumulate) {
     const double p0 = prof_start(t);
-    t->stopped |= ckls_matmul_dx(t->m->pool, w->type, w->data, w->ne1, w->ne0, dy, n, dx, accumulate, t->cancel);
+    const ckls_tensor *w = matrix(t->m, i);
+    if (t->exact || !t->wt || !t->wt[i]) {
+        t->stopped |= ckls_matmul_dx(t->m->pool, w->type, w->data, w->ne1, w->ne0, dy, n, dx, accumulate,
+                                     t->cancel) != 0;
+    } else {
+        const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(CKLS_TYPE_Q8_0, n_out);
+        float *y = accumulate ? t->dxs : dx;
+        ckls_quantize_acts(t->m->pool, CKLS_TYPE_Q8_0, dy, t->xq, n_out, n);
+        t->stopped |= ckls_matmul_packed(t->m->pool, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, t->xq,
+                                         rb, n, y, n_in, t->cancel) != 0;
+        if (accumulate)
+            for (int64_t k = 0; k < n * n_in; k++) dx[k] += y[k];
+    }
     prof_stop(t, cat, p0);
 }
 
@@ -411,12 +487,12 @@ static void ffn_backward(ckls_train *t, int l, int64_t n) {
     const ckls_layer *Ly = &t->m->layers[l];
     const int64_t d = t->m->hp.n_embd, ff = t->m->hp.n_ff;
     const layer_acts a = acts_of(t, l);
-    linear_dx(t, P_DX, &Ly->w_down, t->dx, n, t->dg, 0);
+    linear_dx(t, P_DX, l * N_TARGETS + TDOWN, t->dx, n, t->dg, 0);
     lora_backward(t, l, TDOWN, a.act, t->dx, n, t->dg);
     ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_swiglu_bwd, .dim = ff, .b = a.g, .c = a.up, .e = t->dg, .w = t->dup});
-    linear_dx(t, P_DX, &Ly->w_gate, t->dg, n, t->dh, 0);
+    linear_dx(t, P_DX, l * N_TARGETS + TGATE, t->dg, n, t->dh, 0);
     lora_backward(t, l, TGATE, a.h2, t->dg, n, t->dh);
-    linear_dx(t, P_DX, &Ly->w_up, t->dup, n, t->dh, 1);
+    linear_dx(t, P_DX, l * N_TARGETS + TUP, t->dup, n, t->dh, 1);
     lora_backward(t, l, TUP, a.h2, t->dup, n, t->dh);
     ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_norm_bwd_add, .dim = d, .a = a.xb, .w = Ly->ffn_norm.data, .c = t->dh,
                                     .b = t->dx});
@@ -430,7 +506,7 @@ static void attention_backward(ckls_train *t, int l, int64_t n) {
     const ckls_layer *Ly = &m->layers[l];
     const int64_t d = hp->n_embd;
     const layer_acts a = acts_of(t, l);
-    linear_dx(t, P_DX, &Ly->wo, t->dx, n, t->datt, 0);
+    linear_dx(t, P_DX, l * N_TARGETS + TO, t->dx, n, t->datt, 0);
     lora_backward(t, l, TO, a.att, t->dx, n, t->datt);
     const double p0 = prof_start(t);
     ckls_attention_bwd(m->pool, a.q, a.k, a.v, t->datt, t->dq, t->dk, t->dv, n, hp->n_head, hp->n_head_kv,
@@ -443,11 +519,11 @@ static void attention_backward(ckls_train *t, int l, int64_t n) {
         lora_backward(t, l, TV, a.h1, t->dv, n, NULL);
         return;
     }
-    linear_dx(t, P_DX, &Ly->wq, t->dq, n, t->dh, 0);
+    linear_dx(t, P_DX, l * N_TARGETS + TQ, t->dq, n, t->dh, 0);
     lora_backward(t, l, TQ, a.h1, t->dq, n, t->dh);
-    linear_dx(t, P_DX, &Ly->wk, t->dk, n, t->dh, 1);
+    linear_dx(t, P_DX, l * N_TARGETS + TK, t->dk, n, t->dh, 1);
     lora_backward(t, l, TK, a.h1, t->dk, n, t->dh);
-    linear_dx(t, P_DX, &Ly->wv, t->dv, n, t->dh, 1);
+    linear_dx(t, P_DX, l * N_TARGETS + TV, t->dv, n, t->dh, 1);
     lora_backward(t, l, TV, a.h1, t->dv, n, t->dh);
     ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_norm_bwd_add, .dim = d, .a = a.xa, .w = Ly->attn_norm.data, .c = t->dh,
                                     .b = t->dx});
@@ -493,7 +569,7 @@ static void loss_forward(ckls_train *t, int64_t nc, float *loss) {
 static void logits_backward(ckls_train *t, int64_t n, int64_t nc) {
     const ckls_model *m = t->m;
     const int64_t d = m->hp.n_embd;
-    linear_dx(t, P_LOGITS_DX, &m->output, t->logits, nc, t->dq, 0);
+    linear_dx(t, P_LOGITS_DX, m->hp.n_layer * N_TARGETS, t->logits, nc, t->dq, 0);
     if (cancelled(t)) return;
     memset(t->dh, 0, sizeof(float) * (size_t)(n * d));
     for (int64_t i = 0; i < nc; i++) memcpy(t->dh + (int64_t)t->rows[i] * d, t->dq + i * d, sizeof(float) * (size_t)d);
