@@ -6,9 +6,11 @@ Used three ways:
   * `python native/build.py test [--sanitize] [--cc CC] [--run PREFIX]`: the C tests under native/tests/, each
     linked with every source, optionally under ASan+UBSan or cross-compiled and run under qemu.
 
-ISA files are picked by suffix (`*_avx2.c`, `*_avx512.c`, `*_avx512vnni.c`, `*_neon.c`) and compiled with their own flags; on a
-target that cannot take them they are compiled plain and their `#if` guards leave them empty, so one source list
-serves every architecture. Every file is told which ISAs this build has (`-DCKLS_HAVE_AVX2` ...): the one
+ISA files are picked by suffix (`*_avx2.c`, `*_avx512.c`, `*_avx512vnni.c`, `*_neon.c`, `*_neondot.c`) and compiled with
+their own flags; on a target that cannot take them they are compiled plain and their `#if` guards leave them empty, so
+one source list serves every architecture. On aarch64 NEON is the baseline (no flags) and `*_neondot.c` alone gets
+`-march=armv8.2-a+dotprod` (SDOT): the rest of the build stays armv8-a, and dispatch.c uses those kernels only
+where the CPU reports the dot-product extension. Every file is told which ISAs this build has (`-DCKLS_HAVE_AVX2` ...): the one
 dispatch table (src/dispatch.c) lists those ISAs' kernels, and the runtime picks among them by CPU detection.
 """
 from __future__ import annotations
@@ -39,6 +41,10 @@ X86_ISA_FLAGS = {
     "avx512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"],
     "avx512vnni": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c"],
 }
+# aarch64: only the *_neondot.c files, whose kernels dispatch.c calls where the CPU has FEAT_DotProd
+ARM_ISA_FLAGS = {
+    "neondot": ["-march=armv8.2-a+dotprod"],
+}
 LIBS = ["m", "pthread"]
 
 
@@ -47,7 +53,7 @@ def sources() -> list[pathlib.Path]:
 
 
 def _isa_of(path: pathlib.Path) -> str | None:
-    for isa in ("avx512vnni", "avx512", "avx2", "neon"):
+    for isa in ("avx512vnni", "avx512", "avx2", "neondot", "neon"):
         if path.stem.endswith("_" + isa):
             return isa
     return None
@@ -84,6 +90,9 @@ def file_flags(path: pathlib.Path, cc: list[str]) -> list[str]:
     if isa in X86_ISA_FLAGS and arch == "x86_64":
         flags = X86_ISA_FLAGS[isa]
         return flags if _compiler_accepts(cc, flags) else []
+    if isa in ARM_ISA_FLAGS and arch == "aarch64":
+        flags = ARM_ISA_FLAGS[isa]
+        return flags if _compiler_accepts(cc, flags) else []
     if isa == "neon" and arch == "aarch64":
         return []  # NEON is baseline on aarch64
     return []
@@ -95,6 +104,7 @@ def isa_defines(cc: list[str]) -> list[str]:
     have = [isa for isa, flags in X86_ISA_FLAGS.items() if arch == "x86_64" and _compiler_accepts(cc, flags)]
     if arch == "aarch64":
         have.append("neon")
+        have += [isa for isa, flags in ARM_ISA_FLAGS.items() if _compiler_accepts(cc, flags)]
     return [f"-DCKLS_HAVE_{isa.upper()}" for isa in have]
 
 

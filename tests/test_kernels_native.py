@@ -1,6 +1,7 @@
 """Runs the C tests of native/tests: every one natively and under ASan+UBSan (the kernels, the training backward
-and step, the tokenizer), and the kernel test in an aarch64 cross build under qemu (the NEON kernels). Each run
-draws a fresh seed, which the C test prints."""
+and step, the tokenizer), and the kernel test in an aarch64 cross build under qemu (the NEON kernels, and the SDOT
+ones on an emulated CPU with and without the dot-product extension). Each run draws a fresh seed, which the C test
+prints."""
 from __future__ import annotations
 
 import importlib.util
@@ -67,13 +68,32 @@ def test_kernels_sanitized():
     _run_kernel_test(cc, True, ROOT / "build" / "pytest-kernels-san", [], names=ALL)
 
 
-def test_kernels_aarch64_qemu():
+def _cross() -> tuple[str, str]:
     cross, qemu = shutil.which("aarch64-linux-gnu-gcc"), shutil.which("qemu-aarch64")
     if not (cross and qemu and pathlib.Path(QEMU_LIBS).is_dir()):
         msg = "aarch64 cross compiler / qemu-aarch64 missing (apt: gcc-aarch64-linux-gnu qemu-user)"
         if os.environ.get("CKLS_REQUIRE_CROSS") == "1":
             pytest.fail(msg + " and CKLS_REQUIRE_CROSS=1")
         pytest.skip(msg)
+    return cross, qemu
+
+
+def test_kernels_aarch64_qemu():
+    """qemu's `max` CPU has the dot-product extension: the NEON table and the SDOT one (neondot: the 8-row GEMMs)
+    are both tested."""
+    cross, qemu = _cross()
     out = _run_kernel_test([cross], False, ROOT / "build" / "pytest-kernels-aarch64",
-                           shlex.split(f"{qemu} -L {QEMU_LIBS}"), static=True)
-    assert "testing neon" in out, out[-3000:]
+                           shlex.split(f"{qemu} -cpu max -L {QEMU_LIBS}"), static=True)
+    lines = out.splitlines()
+    assert "testing neon" in lines and "testing neondot" in lines, out[-3000:]
+
+
+def test_kernels_aarch64_qemu_without_dotprod():
+    """On a CPU without the dot-product extension (qemu's Cortex-A57) the same build detects neondot absent and
+    runs the NEON table alone."""
+    cross, qemu = _cross()
+    out = _run_kernel_test([cross], False, ROOT / "build" / "pytest-kernels-aarch64",
+                           shlex.split(f"{qemu} -cpu cortex-a57 -L {QEMU_LIBS}"), static=True)
+    lines = out.splitlines()
+    assert "testing neon" in lines and "testing neondot" not in lines, out[-3000:]
+    assert any(ln.startswith("skip neondot") for ln in lines), out[-3000:]

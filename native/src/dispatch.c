@@ -3,7 +3,10 @@
  *
  * Each table lists the kernels its ISA has, by name; at first use they are resolved over the scalar table (every
  * gap keeps the scalar reference) and over the ISA's parents (parent[] below): AVX-512 over AVX2 (AVX-512 has
- * only the kernels its wider registers pay for), AVX512VNNI over AVX-512 (only the vpdpbusd kernels are its own).
+ * only the kernels its wider registers pay for), AVX512VNNI over AVX-512 (only the vpdpbusd kernels are its own),
+ * NEONDOT over NEON (only the SDOT kernels are its own: the 8-row GEMMs and Q8_0's 4-row dot). NEON is every
+ * AArch64 CPU; NEONDOT needs the dot-product extension (FEAT_DotProd: Linux's HWCAP_ASIMDDP, macOS's
+ * hw.optional.arm.FEAT_DotProd), and its files alone are built for it (-march=armv8.2-a+dotprod).
  * NEON has no training kernels yet: its training fields are the scalar references. CKLS_ISA (ckls/native.py
  * reads it and calls ckls_set_isa) pins the ISA for a run; the runtime, the training step and the benchmarks all
  * read ckls_active_kernels(), the tests ckls_isa_table(isa).
@@ -13,6 +16,15 @@
 #include <pthread.h>
 
 #include "quant.h"
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 
 static const ckls_isa_kernels scalar_kernels = {
     .quantize_act = {
@@ -128,6 +140,20 @@ static const ckls_isa_kernels neon_kernels = {
 };
 #endif
 
+#if defined(CKLS_HAVE_NEON) && defined(CKLS_HAVE_NEONDOT)
+static const ckls_isa_kernels neondot_kernels = {
+    .vec_dot_4r = {
+        [CKLS_TYPE_Q8_0] = ckls_vec_dot_q8_0_q8_0_4r_neondot, /* the row path's Q8_0 = the repacked one, bit for bit */
+    },
+    .gemm_x8 = {
+        [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_neondot,
+        [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_neondot,
+        [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_neondot,
+    },
+    .gemm_aux = {[CKLS_TYPE_Q4_0] = 1},
+};
+#endif
+
 /* Each ISA's own table, NULL where this build has none. */
 static const ckls_isa_kernels *const own_kernels[CKLS_ISA_COUNT] = {
     [CKLS_ISA_SCALAR] = &scalar_kernels,
@@ -143,12 +169,15 @@ static const ckls_isa_kernels *const own_kernels[CKLS_ISA_COUNT] = {
 #if defined(CKLS_HAVE_AVX2) && defined(CKLS_HAVE_AVX512) && defined(CKLS_HAVE_AVX512VNNI)
     [CKLS_ISA_AVX512VNNI] = &avx512vnni_kernels,
 #endif
+#if defined(CKLS_HAVE_NEON) && defined(CKLS_HAVE_NEONDOT)
+    [CKLS_ISA_NEONDOT] = &neondot_kernels,
+#endif
 };
 
 /* The ISA whose kernels an ISA inherits where it has none of its own (-1: only the scalar table). */
 static const int parent[CKLS_ISA_COUNT] = {
     [CKLS_ISA_SCALAR] = -1, [CKLS_ISA_AVX2] = -1, [CKLS_ISA_AVX512] = CKLS_ISA_AVX2, [CKLS_ISA_NEON] = -1,
-    [CKLS_ISA_AVX512VNNI] = CKLS_ISA_AVX512,
+    [CKLS_ISA_AVX512VNNI] = CKLS_ISA_AVX512, [CKLS_ISA_NEONDOT] = CKLS_ISA_NEON,
 };
 
 static ckls_isa_kernels resolved[CKLS_ISA_COUNT];
@@ -167,7 +196,19 @@ static int cpu_has(int isa) {
     if (isa == CKLS_ISA_AVX512VNNI) return cpu_has(CKLS_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
     return 0;
 #elif defined(__aarch64__)
-    return isa == CKLS_ISA_NEON;
+    if (isa == CKLS_ISA_NEON) return 1;
+    if (isa == CKLS_ISA_NEONDOT) {
+#if defined(__linux__)
+        return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
+        int v = 0;
+        size_t len = sizeof v;
+        return sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &len, NULL, 0) == 0 && v;
+#else
+        return 0; /* no detection written for this OS: the NEON table */
+#endif
+    }
+    return 0;
 #else
     return 0;
 #endif
@@ -241,7 +282,7 @@ int ckls_set_isa(int isa) {
 }
 
 const char *ckls_isa_name(int isa) {
-    static const char *names[CKLS_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "avx512vnni"};
+    static const char *names[CKLS_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "avx512vnni", "neondot"};
     return isa >= 0 && isa < CKLS_ISA_COUNT ? names[isa] : "unknown";
 }
 

@@ -65,7 +65,7 @@ void ckls_quantize_q6_K(const float *x, void *y, int64_t n);
 void ckls_quantize_q6_K_imatrix(const float *x, void *y, int64_t n, const float *imatrix);
 
 /* ---- the row kernels the runtime dispatches (dispatch.c): each scalar reference (_ref) beside its ISA versions,
- * in files of one family: quant_q8_0{,_avx2,_neon}.c, quant_q8_k{,_avx2,_neon}.c, dot{,_avx2,_avx512,_neon}.c.
+ * in files of one family: quant_q8_0{,_avx2,_neon}.c, quant_q8_k{,_avx2,_neon}.c, dot{,_avx2,_avx512,_neon,_neondot}.c.
  * The multi-row forms (4r, 4c, 4x4: see ckls_isa_kernels) have no reference of their own: per row and token they
  * equal the one-row kernel of their ISA bit for bit. ISA versions exist only in builds with that ISA. ---------- */
 /* activation quantizers */
@@ -110,6 +110,8 @@ void ckls_vec_dot_q8_0_q8_0_4x4_avx2(int64_t n, float *s, const void *w, int64_t
     const void *x, int64_t x_stride);
 void ckls_vec_dot_q4_0_q8_0_4x4_avx2(int64_t n, float *s, const void *w, int64_t w_stride,
     const void *x, int64_t x_stride);
+/* NEON with the dot-product extension (dot_neondot.c): Q8_0's 4 rows, per row the arithmetic of gemm_x8 */
+void ckls_vec_dot_q8_0_q8_0_4r_neondot(int64_t n, float *s, const void *w, int64_t w_stride, const void *x);
 
 /* Interleaved 8-row layouts (repack.c; block_q4_0x8 / block_q4_Kx8 in internal.h) */
 /* Bytes of the repacked form of n_out rows of n_in: every full group of 8 rows (tail rows stay in the original
@@ -119,7 +121,7 @@ int64_t ckls_packed_bytes(int type, int64_t n_out, int64_t n_in);
 void ckls_repack_groups(int type, const void *w, int64_t n_in, int64_t g0, int64_t g1, void *dst);
 /* aux for Q4_0 and Q8_0 groups: the int16 sum of each Q8_0 activation block (n / 32 per row), n_tok rows xq_stride apart */
 void ckls_q8_0_block_sums(const void *xq, int64_t xq_stride, int64_t n, int64_t n_tok, int16_t *out);
-/* Scalar references of the gemm_x8 kernels: the AVX2 ones must equal them bit for bit. */
+/* Scalar references of the gemm_x8 kernels: the SIMD ones must equal them bit for bit. */
 void ckls_gemm_q4_0x8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                           const int16_t *aux, int nt);
 void ckls_gemm_q4_Kx8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
@@ -144,6 +146,13 @@ void ckls_gemm_q8_0x8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w,
                                  const int16_t *aux, int nt);
 void ckls_gemm_q6_Kx8_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                                  const int16_t *aux, int nt);
+/* their AArch64 SDOT versions (repack_neondot.c; builds and CPUs with the dot-product extension): Q4_0 needs aux */
+void ckls_gemm_q4_0x8_neondot(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                              const int16_t *aux, int nt);
+void ckls_gemm_q4_Kx8_neondot(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                              const int16_t *aux, int nt);
+void ckls_gemm_q8_0x8_neondot(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                              const int16_t *aux, int nt);
 /* ... and over two adjacent groups (w, w + ws bytes) in 512-bit registers: the gemm_x16 table field */
 void ckls_gemm_q4_0x16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
                                   int64_t xs, const int16_t *aux, int nt);

@@ -15,7 +15,8 @@
  *   - 4-token dots (vec_dot_4c, vec_dot_4x4) bit-identical to the 4-row decode dots, and near the scalar one;
  *   - interleaved 8-row kernels (gemm_x8) over repacked matrices: bit-identical to their scalar references
  *     and, per token, to their own one-token call; near the scalar row dots; the 16-row kernels over two
- *     adjacent groups (gemm_x16) bit-identical to the 8-row references of both;
+ *     adjacent groups (gemm_x16) bit-identical to the 8-row references of both; Q8_0 through matmul with the ISA
+ *     active, repacked and not, bit-identical (prompt and one token at a time);
  *   - attention over the block-transposed K cache (attn_kt) against the scalar reference at odd head dims, group
  *     sizes, token counts and cache lengths, and each token's row the same alone as in its batch.
  * Scalar references themselves: dots against a double dot of the dequantized rows, and quantize/dequantize
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "matmul.h"
 #include "quant.h"
 #include "test_util.h"
 
@@ -470,6 +472,59 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
     }
 }
 
+/* Q8_0 through matmul itself, with the ISA active: a matrix repacked (its groups through gemm_x8, the tail rows
+ * through the row kernels) gives the same bits as the row path (ckls_matmul_pre: 4-row kernels on full blocks of
+ * 4 rows, one-row dots past them), prompt or one token at a time. Vocabulary-like row counts leave a tail of 0..7
+ * rows. What tests/test_runtime_repack.py checks on a model, here also where only qemu runs the ISA. */
+static void test_matmul_packed_q8_0(int isa, const ckls_isa_kernels *k) {
+    if (!k->gemm_x8[CKLS_TYPE_Q8_0]) return;
+    const int was = ckls_isa_active();
+    CHECK(ckls_set_isa(isa) == CKLS_OK, "set_isa %s", ckls_isa_name(isa));
+    for (int c = 0; c < 4; c++) {
+        const int64_t n_in = QK8_0 * BLOCK_COUNTS[c + 1], n_out = 8 * rnd_int(1, 4) + (c == 0 ? 7 : rnd_int(0, 7));
+        const int64_t n_tok = rnd_int(1, 9), rb = row_bytes(CKLS_TYPE_Q8_0, n_in);
+        char *w = xmalloc((size_t)(n_out * rb)), *xq = xmalloc((size_t)(n_tok * rb));
+        float *f = xmalloc((size_t)n_in * sizeof(float));
+        float *y_row = xmalloc((size_t)(n_tok * n_out) * sizeof(float)), *y_packed = xmalloc((size_t)(n_tok * n_out) * sizeof(float));
+        float *y_one = xmalloc((size_t)n_out * sizeof(float));
+        for (int64_t r = 0; r < n_out; r++) {
+            for (int64_t i = 0; i < n_in; i++) f[i] = rnd_normal() * 0.05f;
+            ckls_quantize_q8_0_ref(f, w + r * rb, n_in);
+        }
+        for (int64_t t = 0; t < n_tok; t++) {
+            for (int64_t i = 0; i < n_in; i++) f[i] = rnd_normal();
+            ckls_quantize_q8_0_ref(f, xq + t * rb, n_in);
+        }
+        int64_t bytes;
+        void *packed = ckls_repack_matrix(NULL, CKLS_TYPE_Q8_0, w, n_out, n_in, &bytes);
+        CHECK(packed && bytes == ckls_packed_bytes(CKLS_TYPE_Q8_0, n_out, n_in), "%s repack q8_0 %lld x %lld",
+              ckls_isa_name(isa), (long long)n_out, (long long)n_in);
+        CHECK(ckls_matmul_pre(NULL, CKLS_TYPE_Q8_0, w, n_out, n_in, xq, rb, n_tok, y_row, n_out, NULL) == CKLS_OK, "matmul_pre");
+        CHECK(ckls_matmul_packed(NULL, CKLS_TYPE_Q8_0, w, packed, n_out, n_in, xq, rb, n_tok, y_packed, n_out, NULL) == CKLS_OK,
+              "matmul_packed");
+        for (int64_t t = 0; t < n_tok; t++) {
+            CHECK(ckls_matmul_packed(NULL, CKLS_TYPE_Q8_0, w, packed, n_out, n_in, xq + t * rb, rb, 1, y_one, n_out, NULL) == CKLS_OK,
+                  "matmul_packed one token");
+            for (int64_t r = 0; r < n_out; r++) {
+                const float v = y_packed[t * n_out + r];
+                CHECK(v == y_row[t * n_out + r], "%s matmul q8_0 %lld x %lld, %lld tokens: row %lld tok %lld repacked %.9g, rows %.9g",
+                      ckls_isa_name(isa), (long long)n_out, (long long)n_in, (long long)n_tok, (long long)r, (long long)t, v,
+                      y_row[t * n_out + r]);
+                CHECK(v == y_one[r], "%s matmul q8_0 %lld x %lld: row %lld tok %lld in a batch %.9g, alone %.9g",
+                      ckls_isa_name(isa), (long long)n_out, (long long)n_in, (long long)r, (long long)t, v, y_one[r]);
+            }
+        }
+        ckls_aligned_free(packed);
+        free(w);
+        free(xq);
+        free(f);
+        free(y_row);
+        free(y_packed);
+        free(y_one);
+    }
+    ckls_set_isa(was);
+}
+
 /* Attention over the block-transposed K cache (attn_kt) against the scalar reference: odd head dims, group
  * sizes 1..7, 1..9 tokens, one to a few hundred positions, V rows at a padded stride; and each row bit for bit
  * the same when its token comes alone (a drafted token verified in a batch must equal it evaluated alone). */
@@ -632,6 +687,7 @@ int main(int argc, char **argv) {
         test_dots_4r(isa, k, ref);
         test_dots_4c(isa, k, ref);
         test_gemm_x8(isa, k);
+        test_matmul_packed_q8_0(isa, k);
         test_attn_kt(isa, k, ref);
         tested++;
     }
