@@ -67,8 +67,8 @@ class TuneOptions:
     exclude: tuple[str, ...] = ()  # repo-relative paths never trained on nor used as held-out (a measurement's test set)
     retrieval: bool = False      # cursor examples carry retrieved windows, as the server's prompts do with retrieval on
     gate_windows: int = 48       # held-out completions the served adapter must make likelier (0: no gate)
-    exact: bool = False          # True: the forward in f32 over dequantized weights; False: the server's integer
-                                 # arithmetic (1.4x the steps; the same held-out curve, bench/RESULTS.md)
+    exact: bool = False          # True: the frozen weights' products in f32; False: on the server's integer
+                                 # kernels (faster; the same held-out curve, bench/RESULTS.md)
 
     @classmethod
     def from_settings(cls, s) -> "TuneOptions":
