@@ -183,6 +183,13 @@ int main(int argc, char **argv) {
             test_softmax(isa, k);
         }
     }
+#if defined(CKLS_HAVE_AVX512)
+    if (ckls_isa_available(CKLS_ISA_AVX512)) { /* the AVX-512 tile, also where its table trains on AVX2's */
+        ckls_isa_kernels t = *ckls_isa_table(CKLS_ISA_AVX512);
+        t.gemm_tile = ckls_gemm_tile_avx512;
+        for (int rep = 0; rep < 3; rep++) test_gemm_tiles(CKLS_ISA_AVX512, &t);
+    }
+#endif
     for (int nth = 1; nth <= 3; nth++) {
         ckls_pool *pool = ckls_pool_create(nth);
         for (int isa = 0; isa < CKLS_ISA_COUNT; isa++) { /* the drivers on each ISA's tile */
