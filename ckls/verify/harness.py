@@ -130,17 +130,19 @@ class Judge:
         return out
 
     def sensitivity(self, sizes, vals, scal, want) -> dict:
-        """Per output element, how far the reference moves when every float input moves by up to SENSITIVITY_ULPS
-        of its dtype (twice, the larger change, doubled): the error a backward-stable kernel may show where an
-        output cancels (the variance of a constant row of huge values). Computed only for a mismatch."""
+        """Per output element, how far the reference moves when every float input moves by up to
+        sensitivity_ulps(sizes) of its dtype (twice, the larger change, doubled): the error a backward-stable
+        kernel may show where an output cancels (the variance of a constant row of huge values). Computed only
+        for a mismatch."""
         key = (id(vals), id(scal))
         if self._sensitivity[0] == key:
             return self._sensitivity[1]
         rng = np.random.default_rng(0x5EED)
         out = {a.name: np.zeros(np.shape(want[a.name])) for a in self.spec.outputs}
         for _ in range(2):
-            pv = {k: _nudge(rng, v) for k, v in vals.items()}
-            ps = {k: _nudge(rng, np.asarray(v)).item() if isinstance(v, float) else v for k, v in scal.items()}
+            ulps = sensitivity_ulps(sizes)
+            pv = {k: _nudge(rng, v, ulps) for k, v in vals.items()}
+            ps = {k: _nudge(rng, np.asarray(v), ulps).item() if isinstance(v, float) else v for k, v in scal.items()}
             moved = self.reference(sizes, pv, ps)
             for name in out:
                 with np.errstate(all="ignore"):
@@ -428,17 +430,24 @@ class _TooSlow(Exception):
     pass
 
 
-SENSITIVITY_ULPS = 16  # the backward error of a sum over a few dozen terms, in ulps
+SENSITIVITY_ULPS = 16  # at least: the backward error of a sum over a few dozen terms, in ulps
 
 
-def _nudge(rng, v: np.ndarray) -> np.ndarray:
-    """v with each float element moved by up to SENSITIVITY_ULPS units of its dtype's epsilon (relative)."""
+def sensitivity_ulps(sizes: dict) -> int:
+    """How far (in ulps) to move the inputs: a backward-stable sum of n terms may show the error of inputs moved
+    by up to n ulps, and no reduction of a call is longer than its largest size (the variance of a constant row
+    of 128 huge values, summed in another order than NumPy's, needs ~128)."""
+    return max([SENSITIVITY_ULPS] + [int(n) for n in sizes.values() if isinstance(n, (int, np.integer))])
+
+
+def _nudge(rng, v: np.ndarray, ulps: int = SENSITIVITY_ULPS) -> np.ndarray:
+    """v with each float element moved by up to `ulps` units of its dtype's epsilon (relative)."""
     v = np.asarray(v)
     if v.dtype.kind != "f" or v.size == 0:
         return v
     eps = float(np.finfo(v.dtype).eps)
     with np.errstate(all="ignore"):
-        return (v.astype(np.float64) * (1 + SENSITIVITY_ULPS * eps * rng.uniform(-1, 1, v.shape))).astype(v.dtype)
+        return (v.astype(np.float64) * (1 + ulps * eps * rng.uniform(-1, 1, v.shape))).astype(v.dtype)
 
 
 def _input_scale(vals: dict, scal: dict) -> float:
