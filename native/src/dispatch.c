@@ -233,9 +233,9 @@ static int splits_512_bit_fma(void) {
 
 static void init_tiles(void) {
     if (!have[CKLS_ISA_AVX2] || !splits_512_bit_fma()) return;
-    for (int isa = CKLS_ISA_AVX512; isa < CKLS_ISA_COUNT; isa++)
-        if (have[isa] && (isa == CKLS_ISA_AVX512 || isa == CKLS_ISA_AVX512VNNI))
-            resolved[isa].gemm_tile = resolved[CKLS_ISA_AVX2].gemm_tile;
+    const int wide[] = {CKLS_ISA_AVX512, CKLS_ISA_AVX512VNNI};
+    for (int i = 0; i < 2; i++)
+        if (have[wide[i]]) resolved[wide[i]].gemm_tile = resolved[CKLS_ISA_AVX2].gemm_tile;
 }
 
 static void init(void) {

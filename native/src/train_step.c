@@ -81,6 +81,18 @@ static const ckls_tensor *matrix(const ckls_model *m, int i) {
     return i == n ? &m->output : model_matrix(&m->layers[i / N_TARGETS], i % N_TARGETS);
 }
 
+/* the transposed copies of exact == 0 (transpose_matrix), if made */
+static void free_transposed(ckls_train *t) {
+    const int n = t->m->hp.n_layer * N_TARGETS + 1;
+    for (int i = 0; i < n; i++) {
+        if (t->wt) ckls_aligned_free(t->wt[i]);
+        if (t->wt_packed) ckls_aligned_free(t->wt_packed[i]);
+    }
+    free(t->wt);
+    free(t->wt_packed);
+    t->wt = t->wt_packed = NULL;
+}
+
 /* W^T of a frozen matrix (n_in rows of n_out), requantized to Q8_0, and its interleaved copy: dX = dY.W then
  * runs on the integer kernels as a forward product does. Left NULL where n_out is not a whole number of Q8_0
  * blocks (that matrix's dX stays on the f32 path). */
@@ -113,16 +125,10 @@ int ckls_train_set_exact(ckls_train *t, int32_t exact) {
         t->wt = calloc((size_t)n, sizeof(void *));
         t->wt_packed = calloc((size_t)n, sizeof(void *));
         int rc = t->wt && t->wt_packed ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory");
-        for (int i = 0; !rc && i < n - 1; i++)
+        for (int i = 0; !rc && i < n - 1; i++) /* not the vocabulary projection: its dY is a softmax gradient */
             if (ckls_type_vec_dot_type(matrix(t->m, i)->type) != CKLS_TYPE_F32) rc = transpose_matrix(t, i);
         if (rc) {
-            for (int i = 0; t->wt && i < n; i++) {
-                ckls_aligned_free(t->wt[i]);
-                if (t->wt_packed) ckls_aligned_free(t->wt_packed[i]);
-            }
-            free(t->wt);
-            free(t->wt_packed);
-            t->wt = t->wt_packed = NULL;
+            free_transposed(t);
             return rc;
         }
     }
@@ -141,13 +147,7 @@ void ckls_train_free(ckls_train *t) {
     ckls_aligned_free(t->rope_sn);
     ckls_aligned_free(t->xq);
     ckls_aligned_free(t->dxs);
-    const int n_mat = t->m->hp.n_layer * N_TARGETS + 1;
-    for (int i = 0; t->wt && i < n_mat; i++) {
-        ckls_aligned_free(t->wt[i]);
-        ckls_aligned_free(t->wt_packed[i]);
-    }
-    free(t->wt);
-    free(t->wt_packed);
+    free_transposed(t);
     free(t);
 }
 
@@ -193,9 +193,10 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
     t->rope_sn = ckls_aligned_alloc(sizeof(float) * (size_t)(T * (half > 0 ? half : 1)));
     int64_t xq_row = 0; /* the widest quantized activation row any product of the model reads */
     for (int i = 0; i <= L * N_TARGETS; i++) {
-        const ckls_tensor *w = i == L * N_TARGETS ? &m->output : model_matrix(&m->layers[i / N_TARGETS], i % N_TARGETS);
+        const ckls_tensor *w = matrix(m, i);
         const int64_t rb = ckls_row_bytes(ckls_type_vec_dot_type(w->type), w->ne0);
-        const int64_t rbt = w->ne1 % 32 ? 0 : ckls_row_bytes(CKLS_TYPE_Q8_0, w->ne1); /* dY, for dX */
+        /* dY, for dX through a transposed copy (the layers' matrices only: see transpose_matrix) */
+        const int64_t rbt = i == L * N_TARGETS || w->ne1 % 32 ? 0 : ckls_row_bytes(CKLS_TYPE_Q8_0, w->ne1);
         xq_row = rb > xq_row ? rb : xq_row;
         xq_row = rbt > xq_row ? rbt : xq_row;
     }
