@@ -10,7 +10,7 @@
 # and every later link against libm (nvcc's host step included) fails with "cannot find /lib/.../libm.so.6".
 set -euo pipefail
 out=$1; shift
-site=/tmp/site
+site=/tmp/site-judge  # its own: a training run beside it reads /tmp/site
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target $site .whl/*.whl
 root=/tmp/debs
 for f in .debs/*.deb; do dpkg -x "$f" $root; done
