@@ -449,9 +449,11 @@ def died_reason(rc: int | None, tail: str, starting: bool = False) -> CellDied:
         return CellDied("sanitizer", san.splitlines()[0].split("ERROR: ")[-1].strip(), san)
     for line in tail.splitlines():
         if line.startswith("ckls-cell: forbidden system call "):
-            nr = int(line.rsplit(" ", 1)[1])
+            words = line.split()  # ckls-cell: forbidden system call NR arg0 A
+            nr = int(words[4])
+            arg = f" (first argument {words[6]})" if len(words) > 6 else ""
             return CellDied("forbidden_syscall", f"made a system call a kernel may not make: "
-                            f"{seccomp.syscall_name(nr)}", tail)
+                            f"{seccomp.syscall_name(nr)}{arg}", tail)
     if starting and rc in (2, 3, 4, 5):  # 4: the kernel's shared object would not load (its fault); else ours
         cell_lines = [ln for ln in tail.splitlines() if ln.startswith("ckls-cell:")]
         msg = cell_lines[-1] if cell_lines else f"exit status {rc}"

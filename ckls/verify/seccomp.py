@@ -32,6 +32,7 @@ _LOADING = "openat newfstatat readlink readlinkat access faccessat faccessat2 ge
 PROT_EXEC = 0x4
 MAP_FIXED = 0x10
 CLONE_THREAD = 0x10000
+AF_UNIX = 1
 SIGSYS = 31
 PR_SET_NAME, PR_GET_NAME, PR_SET_SECCOMP = 15, 16, 22
 O_ACCMODE = 0o3
@@ -128,7 +129,8 @@ def programs(arena: tuple[int, int], pid: int, relaxed_open: bool = False) -> tu
 #      first call (the CUDA runtime starts inside it, under this stage): files opened for reading only, ioctl
 #      only with NVIDIA's request numbers.
 #   3. every other call: no file opens, no new executable memory, ioctl only with NVIDIA's request numbers.
-# Never, in any stage: exec, fork (clone without CLONE_THREAD), sockets, ptrace, signals to other processes.
+# Never, in any stage: exec, fork (clone without CLONE_THREAD), sockets, ptrace, signals to other processes (a
+# Unix socket is refused with EACCES rather than trapped: the driver asks for one and manages without).
 # The arena is bounded like the C cell's, with room for the driver's multi-GiB reservations below it.
 CUDA_SPAN = 1 << 40
 # Every call the driver's own threads (created in stage 1, synchronised to each later stage) and its calls
@@ -136,6 +138,7 @@ CUDA_SPAN = 1 << 40
 _CUDA_ALWAYS = """
 poll ppoll select pselect6 epoll_create1 epoll_ctl epoll_wait epoll_pwait
 fcntl dup dup3 pipe2 eventfd2 get_mempolicy mbind getcpu membarrier mlock munlock
+stat lstat newfstatat statx access faccessat faccessat2 readlink readlinkat
 """.split()
 _CUDA_LOADING = _LOADING + ["statfs", "fstatfs"]
 NV_IOCTL_TYPE = 0x4600           # _IOC type 'F' (nvidiactl, nvidia0 ...: the resource manager's escapes)
@@ -202,6 +205,10 @@ def _cuda_filter(stage: int, arena: tuple[int, int], pid: int, sanitizer: bool):
         for name in _SANITIZER + _CUDA_LOADING:
             if name != "openat":
                 f.add_rule(s.ALLOW, name)
+    else:  # the driver probes for a local daemon (MPS) over a Unix socket: refused, it carries on without one
+        f.add_rule(s.ERRNO(errno.EACCES), "socket", s.Arg(0, s.EQ, AF_UNIX))
+        for name in ("unlink", "unlinkat"):  # and removes a stale one first: there is nothing to remove
+            f.add_rule(s.ERRNO(errno.ENOENT), name)
     return f
 
 

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 static void say(const char *msg) {
@@ -17,9 +18,14 @@ static void say(const char *msg) {
 
 static void on_sigsys(int sig, siginfo_t *si, void *ctx) {
     (void)sig;
+    long arg0 = 0; /* the first argument (a socket's domain, a file's descriptor) makes the report readable */
+#if defined(__x86_64__)
+    arg0 = (long)((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RDI];
+#else
     (void)ctx;
-    char buf[96];
-    int n = snprintf(buf, sizeof buf, "\nckls-cell: forbidden system call %d\n", si->si_syscall);
+#endif
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "\nckls-cell: forbidden system call %d arg0 %ld\n", si->si_syscall, arg0);
     ssize_t r = write(2, buf, (size_t)n);
     (void)r;
     _exit(159);
