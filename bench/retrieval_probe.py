@@ -1,6 +1,7 @@
 """Does repository retrieval in the prompt pay with the shipped model, before any training for it?
 
     python bench/retrieval_probe.py [--projects sqlparse==0.6.1,...] [--samples 200] [--k 2] [--place last]
+                                    [--model M.gguf] [--oracle]
 
 For each project, the same line samples (held-out files, `ckls eval completion`'s sampler and runner: the
 server's context, prompt, engine and post-processing) are completed twice: as the server does today, and with the
@@ -8,6 +9,11 @@ k code windows (20 lines, step 10) of *other* files most similar to the cursor's
 identifiers) added to the prompt's head — a file never retrieves its own text. Prints exact match both ways, the
 paired difference with a bootstrap 95% interval, and wins/losses. A probe for the repository-index work: the
 retriever here is a plain scan, not the index.
+
+--oracle asks what the model does with a perfect retriever: only the samples whose whole target line (the text
+before the cursor on its line and the target) occurs in another file are completed, and the head gets that
+file's 20 lines around the occurrence (a file never retrieves itself). Exact match there is the ceiling of what
+retrieval can buy through this model and prompt layout; the share of such samples is the ceiling of its reach.
 """
 from __future__ import annotations
 
@@ -62,6 +68,37 @@ class Retriever:
         return [(rel.rsplit("/", 1)[-1], text) for _, rel, text in scored[:self.k]]
 
 
+class Oracle:
+    """The 20 lines of another file around an occurrence of the sample's whole target line."""
+
+    def __init__(self, repo: str, files: list[str]):
+        self.texts = {}
+        for rel in files:
+            try:
+                with open(os.path.join(repo, rel), encoding="utf-8") as f:
+                    self.texts[rel] = f.read().splitlines(keepends=True)
+            except (OSError, UnicodeDecodeError):
+                continue
+        self.want: dict[tuple[str, str], str] = {}  # (path, text before the cursor) -> the whole target line
+
+    def find(self, path: str, full_line: str) -> tuple[str, str] | None:
+        for rel, lines in self.texts.items():
+            if path.endswith(rel) or rel.endswith(path):
+                continue
+            for i, ln in enumerate(lines):
+                if ln.strip() == full_line:
+                    s = max(0, i - WINDOW // 2)
+                    return rel.rsplit("/", 1)[-1], "".join(lines[s:s + WINDOW])
+        return None
+
+    def __call__(self, path: str, before: str) -> list[tuple[str, str]]:
+        for (p, b), full in self.want.items():
+            if path.endswith(p) and before.endswith(b):
+                got = self.find(p, full)
+                return [got] if got else []
+        return []
+
+
 def run(repo: str, samples, settings, files, retriever, place: str):
     class WithRetrieval(ExtraContext):
         def render(self, ctx, budget_chars):
@@ -86,17 +123,33 @@ def main() -> int:
     ap.add_argument("--place", choices=["first", "last"], default="last")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default=os.path.join(ROOT, ".work", "eval"))
+    ap.add_argument("--model", default="", help="GGUF model (default: the shipped one)")
+    ap.add_argument("--oracle", action="store_true", help="a perfect retriever, on the samples it can serve")
     a = ap.parse_args()
-    settings = Settings().merged({"latency_ms": 60000, "threads": a.threads}, strict=True)[0]
+    settings = Settings().merged({"latency_ms": 60000, "threads": a.threads, "model_path": a.model},
+                                 strict=True)[0]
     for spec in a.projects.split(","):
         name, version = spec.split("==")
         repo = fetch(name, version, a.cache)
         all_files = source_files(repo)
         held = split_files(repo, 0.2, 0, all_files)[1]
         samples = [s for s in make_samples(repo, held, a.samples, 0, 0, settings.max_lines) if s.kind == "line"]
+        retriever = Retriever(repo, all_files, a.k)
+        if a.oracle:
+            retriever, kept = Oracle(repo, all_files), []
+            for s in samples:
+                lines = s.text.splitlines(keepends=True)
+                before = "".join(lines[:s.line]) + lines[s.line][:s.col]
+                full = (lines[s.line][:s.col] + s.target).strip()
+                if retriever.find(s.path, full) is not None:
+                    retriever.want[(s.path, before[-400:])] = full
+                    kept.append(s)
+            print(f"{name}=={version}: {len(kept)} of {len(samples)} line samples have their whole line in another "
+                  f"file", flush=True)
+            samples = kept
         t0 = time.monotonic()
         base = run(repo, samples, settings, all_files, None, a.place)
-        ret = run(repo, samples, settings, all_files, Retriever(repo, all_files, a.k), a.place)
+        ret = run(repo, samples, settings, all_files, retriever, a.place)
         diffs = [int(r.em) - int(b.em) for b, r in zip(base, ret)]
         lo, hi = bootstrap(diffs)
         em_b = sum(r.em for r in base) / len(base)
