@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -112,14 +111,7 @@ class CudaCell(Cell):
         exit status, or None when it had to be killed."""
         if self.proc is None:
             return None
-        try:
-            os.close(self.req_w)
-        except OSError:
-            pass
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            rc = None
+        rc = jail.end_politely(self.proc, lambda: os.close(self.req_w), timeout)
         self.close()
         return rc
 

@@ -147,6 +147,19 @@ def kill_tree(pid: int) -> None:
             pass
 
 
+def end_politely(proc: subprocess.Popen, close_input, timeout: float) -> int | None:
+    """Close the child's input (the end of its requests) and let it leave on its own, so a tool it runs under
+    (a sanitizer) writes its summary: its exit status, or None if it is still there after timeout."""
+    try:
+        close_input()
+    except OSError:
+        pass
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def running_under(folder: str) -> list[int]:
     """Cells jailed with a folder below `folder` mounted (their mount table says so), orphans included."""
     out = []

@@ -239,14 +239,8 @@ class Worker:
         returns its exit status (None if it had to be killed)."""
         if self.proc is None:
             return None
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            rc = None
+        from .jail import end_politely
+        rc = end_politely(self.proc, self.proc.stdin.close, timeout)
         self.last_log = self.log_tail(64000)
         self.close()
         return rc
