@@ -133,7 +133,7 @@ def _coerce(s: Setting, v: Any) -> Any:
         raise SettingsError(f"{s.name} should be true or false, not {v!r}")
     if s.type is int:
         f = _number(s, v, "an integer")
-        if f != f or f != int(f):
+        if f != f or f in (float("inf"), float("-inf")) or f != int(f):
             raise SettingsError(f"{s.name} should be an integer, not {v!r}")
         return _in_range(s, int(f))
     if s.type is float:

@@ -132,6 +132,9 @@ def test_settings_from_every_source():
     assert s2.n_ctx == 4096 and s2.threads == s.threads and s2.fim_order == "spm" and len(problems) == 3
     with pytest.raises(SettingsError):
         Settings().merged({"latencyMs": 1.5}, strict=True)
+    for huge in ("inf", "-inf", "1e400", float("inf")):  # a clear settings error, never an OverflowError
+        with pytest.raises(SettingsError, match="should be an integer"):
+            Settings().merged({"threads": huge}, strict=True)
     import argparse
 
     ap = argparse.ArgumentParser()
