@@ -128,7 +128,7 @@ async def test_did_change_storm_then_exact_text(client: LanguageClient, tiny_mod
     await wait_model(client)
     uri = "file:///work/storm.py"
     open_doc(client, uri, "")
-    text = ""
+    text, mid = "", []
     for i, ch in enumerate("def f(x):\n    return [x * 2 for x in range(10)]\n" * 20):
         lines = text.split("\n")
         pos = types.Position(line=len(lines) - 1, character=len(lines[-1]))
@@ -137,14 +137,19 @@ async def test_did_change_storm_then_exact_text(client: LanguageClient, tiny_mod
             content_changes=[types.TextDocumentContentChangePartial(range=types.Range(pos, pos), text=ch)]))
         text += ch
         if i % 50 == 0:
-            client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION,
-                                               inline_params(uri, pos.line, pos.character, invoked=False))
+            mid.append(client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION,
+                                                          inline_params(uri, pos.line, pos.character, invoked=False)))
     # a completion at the end sees exactly the typed text: the answer equals greedy generation on that text
     res = await client.text_document_inline_completion_async(inline_params(uri, 40, 0))
     from ckls.config import Settings
 
     want = expected_completion(tiny_model, uri, text, "python", 40, 0, Settings().merged(OPTIONS)[0])
     assert (res.items[0].insert_text if res else "") == want
+    # every request made mid-storm was answered (a list, or nothing for a text that moved on), none failed
+    answers = await asyncio.wait_for(asyncio.gather(*mid, return_exceptions=True), 60)
+    assert len(answers) == len(mid) > 10
+    for a in answers:
+        assert a is None or isinstance(a, (list, types.InlineCompletionList)), a
 
 
 async def test_non_ascii_positions_are_utf16(client: LanguageClient, tiny_model):
