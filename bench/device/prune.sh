@@ -17,7 +17,7 @@
 #   (repository root; carry .whl and .work/eval/src as for candidates.sh)
 #   progress and figures: WORK/prune.log; results: WORK/summary.json, WORK/results.tgz, WORK/{P,D,S,T}.gguf
 #
-# Environment: STUDENT / TEACHER (shape flags; the teacher's head size must equal the student's: 768/12 = 512/8),
+# Environment: NGPU (processes per arm, one per GPU; default 1; the micro-batch shrinks so that 128 splits), STUDENT / TEACHER (shape flags; the teacher's head size must equal the student's: 768/12 = 512/8),
 # COMMON (training flags), FIM_RATE / SPM_RATE / ALIGNED / KD_ALPHA / EXTRA / SHIPPED=0 as candidates.sh,
 # WINDOWS (calibration windows, default 512), EVAL=0 (no completion eval), SETUP=0 (no wheel install or native
 # build: a checkout that has them), PYTHON (default python3).
@@ -29,7 +29,8 @@ py=${PYTHON:-python3}
 export PYTHONPATH=/tmp/site:$root${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 CKLS_ISA=${CKLS_ISA:-avx2}
 student=${STUDENT:-"--dim 512 --layers 8 --heads 8 --ffn 1408"}
 teacher=${TEACHER:-"--dim 768 --layers 10 --heads 12 --ffn 2048"}
-common=${COMMON:-"--seq 1024 --batch 128 --micro 64 --lr 2e-3 --warmup 300 --compile --bf16 --log-every 100 \
+ngpu=${NGPU:-1}; micro=$(( 128 / ngpu < 64 ? 128 / ngpu : 64 ))  # the global batch of 128 splits over the GPUs
+common=${COMMON:-"--seq 1024 --batch 128 --micro $micro --lr 2e-3 --warmup 300 --compile --bf16 --log-every 100 \
   --ckpt-every 0 --eval-tokens 4000000 --aligned ${ALIGNED:-0.5}"}
 
 flag() {  # flag NAME SHAPE: the value of --NAME in a shape string
@@ -41,7 +42,7 @@ flag() {  # flag NAME SHAPE: the value of --NAME in a shape string
 
 train() {  # train NAME [args...]
   local name=$1; shift
-  $py -m torch.distributed.run --standalone --nproc_per_node=1 -m ckls.train train --data "$work/corpus" \
+  $py -m torch.distributed.run --standalone --nproc_per_node="$ngpu" -m ckls.train train --data "$work/corpus" \
     $common --out "$work/$name" "$@" >> "$work/$name.log" 2>&1
 }
 
