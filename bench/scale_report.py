@@ -47,6 +47,12 @@ def report(root: Path) -> dict:
     if t1 and t2:
         out["tok_s_per_gpu_2gpu"] = t2 / 2
         out["efficiency"] = t2 / (2 * t1)
+    for w in sorted(root.glob("W*"), key=lambda d: d.name):  # wide runs (scale.sh wide): W<N> on N GPUs
+        if w.is_dir() and w.name[1:].isdigit():
+            n = int(w.name[1:])
+            tn = throughput(read_log(w), n)
+            out.setdefault("wide", {})[n] = {"tok_s": tn, "efficiency": tn / (n * t1) if tn and t1 else None,
+                                            "heldout_loss": metrics(w).get("heldout_loss")}
     ref = curve(logs["A"])
     ref_m = metrics(root / "A")
     out["A_heldout_loss"] = ref_m.get("heldout_loss")
@@ -94,6 +100,9 @@ def main(argv=None) -> int:
     print(json.dumps(r, indent=1))
     print(f"\n1 GPU {fmt(r['tok_s_1gpu'], ',.0f')} tok/s; 2 GPUs {fmt(r['tok_s_2gpu'], ',.0f')} tok/s "
           f"({fmt(r.get('tok_s_per_gpu_2gpu'), ',.0f')} per GPU); efficiency {fmt(r.get('efficiency'), '.1%')}")
+    for n, w in r.get("wide", {}).items():
+        print(f"{n} GPUs {fmt(w['tok_s'], ',.0f')} tok/s; efficiency against 1 GPU {fmt(w['efficiency'], '.1%')}; "
+              f"held-out loss {fmt(w['heldout_loss'])}")
     print(f"A (1 GPU) held-out loss {fmt(r['A_heldout_loss'])}\n")
     print("| run | steps compared | max |Δ loss| | mean |Δ loss| | held-out loss | Δ held-out |")
     print("|---|---|---|---|---|---|")

@@ -3,6 +3,7 @@
 # batch, and checkpoints resumed on the other GPU count. Needs a machine with 2 GPUs.
 #
 #   bench/device/scale.sh run WORK STEPS     corpus (train.sh prepare) + the runs below; log in WORK/scale.log
+#   bench/device/scale.sh wide WORK STEPS N  A (1 GPU) if not there, and W<N>: the same run on N GPUs
 #   python bench/scale_report.py WORK/scale  throughput, efficiency, loss-curve and held-out differences
 #
 # Runs (each in WORK/scale/NAME, all with the model of train.sh, --max-steps STEPS, seed 1234 unless said):
@@ -27,7 +28,7 @@ args="--data $work/corpus $model --lr 2e-3 --warmup 50 --max-steps $steps --log-
 
 train() {  # train GPUS OUT [extra args...]
   local gpus=$1 out=$2; shift 2
-  local vis=0; [ "$gpus" = 2 ] && vis=0,1; [ "$gpus" = 1b ] && vis=1 && gpus=1
+  local vis; vis=$(seq -s, 0 $(( ${gpus%b} - 1 ))); [ "$gpus" = 1b ] && vis=1 && gpus=1
   CUDA_VISIBLE_DEVICES=$vis torchrun --standalone --nproc_per_node="$gpus" -m ckls.train train $args \
     --out "$out" "$@" >> "$out.log" 2>&1
 }
@@ -52,6 +53,20 @@ run)
   train 2 "$s/B"
   echo "phase 5 $(date +%T): D resumed on 1 GPU (GPU 0), E seed 1235 (GPU 1)"
   train 1 "$s/D" & pd=$!; train 1b "$s/E" --seed 1235; wait $pd
+  echo "done $(date +%T)"
+  python3 "$here/../scale_report.py" "$s"
+  ;;
+wide)  # wide WORK STEPS N: the same command on N GPUs (W<N>) beside A on 1, for the N-GPU efficiency
+  n=${4:?usage: scale.sh wide WORK STEPS GPUS}
+  mkdir -p "$work/scale"
+  exec >> "$work/scale.log" 2>&1
+  trap 'echo FAILED' ERR
+  nvidia-smi topo -m || true
+  [ -f "$work/corpus/meta.json" ] || bash "$here/train.sh" prepare "$work"
+  s="$work/scale"
+  [ -f "$s/A/metrics.json" ] || { echo "A on 1 GPU $(date +%T)"; rm -rf "$s/A" "$s/A.log"; train 1 "$s/A"; }
+  echo "W$n on $n GPUs $(date +%T)"; rm -rf "$s/W$n" "$s/W$n.log"
+  train "$n" "$s/W$n"
   echo "done $(date +%T)"
   python3 "$here/../scale_report.py" "$s"
   ;;
