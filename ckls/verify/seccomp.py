@@ -209,6 +209,8 @@ def _cuda_filter(stage: int, arena: tuple[int, int], pid: int, sanitizer: bool):
         f.add_rule(s.ERRNO(errno.EACCES), "socket", s.Arg(0, s.EQ, AF_UNIX))
         for name in ("unlink", "unlinkat"):  # and removes a stale one first: there is nothing to remove
             f.add_rule(s.ERRNO(errno.ENOENT), name)
+        for name in ("symlink", "symlinkat"):  # then makes a lock (a link): refused, nothing is written
+            f.add_rule(s.ERRNO(errno.EACCES), name)
     return f
 
 
