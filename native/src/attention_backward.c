@@ -1,7 +1,9 @@
-/* attention_backward.c — backward of causal GQA self-attention over one training sequence.
+/* attention_backward.c — causal GQA self-attention of a training sequence, forward and backward, by blocks on the
+ * ISA's f32 GEMM tile; and the reference backward a row at a time (attention_backward_body.h).
  *
- * Work items are (query head, block of query rows), biggest blocks first; probabilities are recomputed per
- * block, never stored (T x T per head would dominate the activation memory). */
+ * Probabilities are never stored (T x T per head would dominate the activation memory): the forward keeps each
+ * row's log-sum-exp, and the backward recomputes P = exp(scale Q.K^T - lse) a block at a time, as
+ * FlashAttention-2's backward does. */
 #include <math.h>
 #include <stdatomic.h>
 
@@ -28,142 +30,204 @@ void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const flo
     ckls_attn_bwd_ref_impl(q, k, v, dout, dq, dk, dv, t0, t1, qs, ks, d, scale, sc, dp);
 }
 
-#define ROWS 48    /* query rows per work item: the block products' M, a multiple of the 6-row register tile */
+#define ROWS 48    /* forward: query rows per work item, a multiple of the 6-row register tile */
+#define BLK 48     /* backward: query rows and keys per block */
 #define MAX_TH 512 /* the pool's limit */
 
-/* Every operand of the block products is laid out for the tile. Rows over keys (K^T, V^T, P, dS) are padded to
- * 16 floats past a multiple of 16: at 1,024 tokens an unpadded row is 4 KB, so the tile's walk down a column hits
- * one L1 set. K (for dQ), V (for the forward's P.V), the block's Q and dO rows and the dK/dV accumulators are
- * packed per head, d floats a row, for the same reason (their rows in the model's layout are 2 KB apart).
- * Measured on one Zen 3 core at 1,024 tokens, d 64: the five products 60–70 → 85–95 GFLOP/s. */
+/* Every operand of the block products is laid out for the tile. Rows over keys (K^T, V^T, the forward's P) are
+ * padded to 16 floats past a multiple of 16: at 1,024 tokens an unpadded row is 4 KB, so the tile's walk down a
+ * column hits one L1 set. Q, dO, K (and V for the forward's P.V) are packed per head, d floats a row, for the same
+ * reason (their rows in the model's layout are 2 KB apart). */
 static int64_t key_ld(int64_t n_tok) { return (n_tok + 15) / 16 * 16 + 16; }
 
-/* The driver works on blocks of query rows with the ISA's GEMM tile, so the dots of every row against all keys
- * become register-blocked products (the row kernel above stays as the reference it is tested against):
- *   S = Q_b.K^T, P = softmax(scale S) (causal), dP = dO_b.V^T, dS = scale P (dP - rowsum(P dP)),
- *   dQ_b = dS.K,  dK += dS^T.Q_b,  dV += P^T.dO_b.
- * Query heads of one group add into the same dK/dV rows, so each thread accumulates into its own packed copy
- * and the copies are summed, in thread order, into the model's layout at the end.
- * Scratch: K^T and V^T (kv rows of key_ld floats), K or V packed (n_tok * kv), then per thread its dK, dV
- * copies (2 * n_tok * kv), P and dS (ROWS rows of key_ld) and the block's Q and dO rows (ROWS * d each). */
+/* Scratch: K^T and V^T (kv rows of key_ld floats), K (backward) or V (forward) packed (n_tok * kv), Q and dO packed
+ * (n_tok * qd each), D = rowsum(dO * O) per head and row (n_tok * n_head), then per thread: its dQ copy (n_tok * qd;
+ * the forward's P block instead), two BLK x BLK blocks (P, dS) and the key block's dK, dV (BLK * d each). */
 typedef struct {
     ckls_gemm_tile_fn tile;
     ckls_softmax_fn softmax;
-    ckls_softmax_bwd_fn softmax_bwd;
+    ckls_exp_shift_fn exp_shift;
     ckls_transpose_fn transpose;
-    const float *q, *k, *v, *dout, *pack; /* pack: the matrix copied per head into kp (K backward, V forward) */
-    float *dq, *dk, *dv, *out;
-    int64_t n_tok, n_head, n_head_kv, d, n_blocks, ld;
-    float *kt, *vt, *kp, *threads;
+    const float *q, *k, *v, *o, *dout, *pack; /* pack: the matrix packed per kv head into kp (K bwd, V fwd) */
+    float *dq, *dk, *dv, *out, *lse;
+    int64_t n_tok, n_head, n_head_kv, d, ld, n_items;
+    float *kt, *vt, *kp, *qp, *op, *D, *threads;
     unsigned char used[MAX_TH];
     atomic_llong next;
 } attn_job;
 
-static float *thread_area(const attn_job *j, int ith) {
-    return j->threads + (int64_t)ith * (2 * j->n_tok * j->n_head_kv * j->d + 2 * ROWS * j->ld + 2 * ROWS * j->d);
+static int64_t thread_floats(int64_t n_tok, int64_t n_head, int64_t d) {
+    const int64_t bwd = n_tok * n_head * d + 2 * BLK * BLK + 2 * BLK * d, fwd = ROWS * key_ld(n_tok);
+    return bwd > fwd ? bwd : fwd;
 }
 
+static float *thread_area(const attn_job *j, int ith) {
+    return j->threads + (int64_t)ith * thread_floats(j->n_tok, j->n_head, j->d);
+}
+
+/* K^T, V^T (backward), and the per-head packed copies; D for the backward */
 static void pack_task(void *p, int ith, int nth) {
     attn_job *j = p;
-    const int64_t kv = j->n_head_kv * j->d, c0 = kv * ith / nth, c1 = kv * (ith + 1) / nth, T = j->n_tok;
+    const int64_t kv = j->n_head_kv * j->d, qs = j->n_head * j->d, c0 = kv * ith / nth, c1 = kv * (ith + 1) / nth;
+    const int64_t T = j->n_tok, d = j->d;
     /* column c of K (kv head c / d, dim c % d) becomes row c of K^T */
     j->transpose(j->k + c0, T, c1 - c0, kv, j->kt + c0 * j->ld, j->ld);
     if (j->vt) j->transpose(j->v + c0, T, c1 - c0, kv, j->vt + c0 * j->ld, j->ld);
     const int64_t t0 = T * ith / nth, t1 = T * (ith + 1) / nth;
-    for (int64_t h = 0; h < j->n_head_kv; h++)
-        for (int64_t t = t0; t < t1; t++)
-            memcpy(j->kp + (h * T + t) * j->d, j->pack + t * kv + h * j->d, sizeof(float) * (size_t)j->d);
-}
-
-/* the block's rows of one head, packed d floats a row */
-static void pack_rows(float *dst, const float *src, int64_t m, int64_t stride, int64_t d) {
-    for (int64_t i = 0; i < m; i++) memcpy(dst + i * d, src + i * stride, sizeof(float) * (size_t)d);
-}
-
-static void bwd_task(void *p, int ith, int nth) {
-    attn_job *j = p;
-    const int64_t kv = j->n_head_kv * j->d, qs = j->n_head * j->d, group = j->n_head / j->n_head_kv, T = j->n_tok;
-    const int64_t d = j->d, ld = j->ld;
-    const float scale = 1.0f / sqrtf((float)d);
-    float *dk = thread_area(j, ith), *dv = dk + T * kv, *P = dv + T * kv, *dS = P + ROWS * ld, *qb = dS + ROWS * ld,
-          *ob = qb + ROWS * d;
-    for (;;) {
-        const int64_t it = atomic_fetch_add(&j->next, 1);
-        if (it >= j->n_blocks * j->n_head) break;
-        if (!j->used[ith]) {
-            memset(dk, 0, sizeof(float) * (size_t)(2 * T * kv));
-            j->used[ith] = 1;
+    const size_t row = sizeof(float) * (size_t)d;
+    for (int64_t t = t0; t < t1; t++) {
+        for (int64_t g = 0; g < j->n_head_kv; g++) memcpy(j->kp + (g * T + t) * d, j->pack + t * kv + g * d, row);
+        for (int64_t h = 0; h < j->n_head; h++) {
+            memcpy(j->qp + (h * T + t) * d, j->q + t * qs + h * d, row);
+            if (!j->dout) continue;
+            const float *go = j->dout + t * qs + h * d, *o = j->o + t * qs + h * d;
+            memcpy(j->op + (h * T + t) * d, go, row);
+            double s = 0.0; /* D = sum_s P dP = dO . O, in double as the reference's row sum */
+            for (int64_t i = 0; i < d; i++) s += (double)go[i] * o[i];
+            j->D[h * T + t] = (float)s;
         }
-        const int64_t blk = j->n_blocks - 1 - it / j->n_head, h = it % j->n_head; /* late rows cost most: first */
-        const int64_t t0 = blk * ROWS, t1 = t0 + ROWS < T ? t0 + ROWS : T, m = t1 - t0, nk = t1;
-        const int64_t g = h / group; /* the kv head */
-        pack_rows(qb, j->q + t0 * qs + h * d, m, qs, d);
-        pack_rows(ob, j->dout + t0 * qs + h * d, m, qs, d);
-        j->tile(m, nk, d, scale, qb, d, 1, j->kt + g * d * ld, ld, 0, P, ld);
-        j->tile(m, nk, d, 1.0f, ob, d, 1, j->vt + g * d * ld, ld, 0, dS, ld);
-        for (int64_t i = 0; i < m; i++) { /* softmax over keys 0..t0+i, as the forward computes it */
-            float *pr = P + i * ld, *dr = dS + i * ld;
-            const int64_t n_kv = t0 + i + 1;
-            j->softmax_bwd(pr, dr, n_kv, scale);
-            for (int64_t s = n_kv; s < nk; s++) pr[s] = dr[s] = 0.0f; /* masked keys carry nothing back */
-        }
-        j->tile(m, d, nk, 1.0f, dS, ld, 1, j->kp + g * T * d, d, 0, j->dq + t0 * qs + h * d, qs);
-        j->tile(nk, d, m, 1.0f, dS, 1, ld, qb, d, 1, dk + g * T * d, d);
-        j->tile(nk, d, m, 1.0f, P, 1, ld, ob, d, 1, dv + g * T * d, d);
     }
 }
 
-/* dK, dV in the model's layout = the threads' packed copies summed in thread order */
+/* The backward by key blocks (FlashAttention-2): a work item is one KV head's block of BLK keys, against every
+ * query block at or after it, for each query head of the group:
+ *   S = scale Q_i.K_j^T, P = exp(S - lse_i) (causal), dP = dO_i.V_j^T, dS = P (dP - D_i),
+ *   dV_j += P^T.dO_i,  dK_j += scale dS^T.Q_i,  dQ_i += scale dS.K_j.
+ * dK_j, dV_j stay in the thread's two small blocks until the item ends (then they go straight to the model's
+ * layout: no other item touches those rows); dQ_i gets added by many items, so each thread adds into its own
+ * copy and the copies are summed, in thread order, at the end. */
+static void bwd_task(void *p, int ith, int nth) {
+    attn_job *j = p;
+    const int64_t kv = j->n_head_kv * j->d, group = j->n_head / j->n_head_kv, T = j->n_tok, d = j->d, ld = j->ld;
+    const int64_t nb = (T + BLK - 1) / BLK;
+    const float scale = 1.0f / sqrtf((float)d);
+    float *dqt = thread_area(j, ith), *P = dqt + T * j->n_head * d, *dS = P + BLK * BLK, *dKa = dS + BLK * BLK,
+          *dVa = dKa + BLK * d;
+    for (;;) {
+        const int64_t it = atomic_fetch_add(&j->next, 1);
+        if (it >= j->n_items) break;
+        if (!j->used[ith]) {
+            memset(dqt, 0, sizeof(float) * (size_t)(T * j->n_head * d));
+            j->used[ith] = 1;
+        }
+        const int64_t jb = it / j->n_head_kv, g = it % j->n_head_kv; /* early keys see the most rows: first */
+        const int64_t s0 = jb * BLK, nk = T - s0 < BLK ? T - s0 : BLK;
+        memset(dKa, 0, sizeof(float) * (size_t)(2 * BLK * d));
+        for (int64_t h = g * group; h < (g + 1) * group; h++)
+            for (int64_t ib = jb; ib < nb; ib++) {
+                const int64_t t0 = ib * BLK, m = T - t0 < BLK ? T - t0 : BLK;
+                const float *qi = j->qp + (h * T + t0) * d, *oi = j->op + (h * T + t0) * d;
+                const float *lse = j->lse + h * T + t0, *D = j->D + h * T + t0;
+                j->tile(m, nk, d, scale, qi, d, 1, j->kt + g * d * ld + s0, ld, 0, P, BLK);
+                j->tile(m, nk, d, 1.0f, oi, d, 1, j->vt + g * d * ld + s0, ld, 0, dS, BLK);
+                for (int64_t r = 0; r < m; r++) {
+                    float *pr = P + r * BLK, *sr = dS + r * BLK;
+                    j->exp_shift(pr, pr, nk, lse[r]);
+                    if (ib == jb) /* the diagonal block: key s0 + c is masked past row t0 + r = s0 + r */
+                        for (int64_t c = r + 1; c < nk; c++) pr[c] = 0.0f;
+                    for (int64_t c = 0; c < nk; c++) sr[c] = pr[c] * (sr[c] - D[r]);
+                }
+                j->tile(nk, d, m, 1.0f, P, 1, BLK, oi, d, 1, dVa, d);
+                j->tile(nk, d, m, scale, dS, 1, BLK, qi, d, 1, dKa, d);
+                j->tile(m, d, nk, scale, dS, BLK, 1, j->kp + (g * T + s0) * d, d, 1, dqt + (h * T + t0) * d, d);
+            }
+        for (int64_t c = 0; c < nk; c++) {
+            memcpy(j->dk + (s0 + c) * kv + g * d, dKa + c * d, sizeof(float) * (size_t)d);
+            memcpy(j->dv + (s0 + c) * kv + g * d, dVa + c * d, sizeof(float) * (size_t)d);
+        }
+    }
+}
+
+/* dQ in the model's layout = the threads' packed copies summed in thread order */
 static void reduce_task(void *p, int ith, int nth) {
     attn_job *j = p;
-    const int64_t T = j->n_tok, d = j->d, kv = j->n_head_kv * d, t0 = T * ith / nth, t1 = T * (ith + 1) / nth;
+    const int64_t T = j->n_tok, d = j->d, qs = j->n_head * d, t0 = T * ith / nth, t1 = T * (ith + 1) / nth;
     int first = 1;
     for (int th = 0; th < MAX_TH; th++) {
         if (!j->used[th]) continue;
-        const float *ck = thread_area(j, th), *cv = ck + T * kv;
+        const float *c = thread_area(j, th);
         for (int64_t t = t0; t < t1; t++)
-            for (int64_t g = 0; g < j->n_head_kv; g++) {
-                const float *sk = ck + (g * T + t) * d, *sv = cv + (g * T + t) * d;
-                float *dk = j->dk + t * kv + g * d, *dv = j->dv + t * kv + g * d;
-                for (int64_t i = 0; i < d; i++) {
-                    dk[i] = first ? sk[i] : dk[i] + sk[i];
-                    dv[i] = first ? sv[i] : dv[i] + sv[i];
-                }
+            for (int64_t h = 0; h < j->n_head; h++) {
+                const float *s = c + (h * T + t) * d;
+                float *dq = j->dq + t * qs + h * d;
+                for (int64_t i = 0; i < d; i++) dq[i] = first ? s[i] : dq[i] + s[i];
             }
         first = 0;
     }
 }
 
-int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head_kv, int64_t head_dim) {
-    const int64_t kv = n_head_kv * head_dim, ld = key_ld(n_tok);
-    return 2 * kv * ld + n_tok * kv + (int64_t)nth * (2 * n_tok * kv + 2 * ROWS * ld + 2 * ROWS * head_dim);
+int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head, int64_t n_head_kv,
+                                        int64_t head_dim) {
+    const int64_t kv = n_head_kv * head_dim, qd = n_head * head_dim;
+    return 2 * kv * key_ld(n_tok) + n_tok * kv + 2 * n_tok * qd + n_tok * n_head +
+           (int64_t)nth * thread_floats(n_tok, n_head, head_dim);
 }
 
-static void job_init(attn_job *j, const float *q, const float *k, const float *v, int64_t n_tok, int64_t n_head,
-                     int64_t n_head_kv, int64_t head_dim, float *scratch) {
+static void job_init(attn_job *j, const float *q, const float *k, const float *v, float *lse, int64_t n_tok,
+                     int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch) {
     const ckls_isa_kernels *kr = ckls_active_kernels();
-    const int64_t kv = n_head_kv * head_dim, ld = key_ld(n_tok);
-    *j = (attn_job){.tile = kr->gemm_tile, .softmax = kr->softmax, .softmax_bwd = kr->softmax_bwd,
-                      .transpose = kr->transpose, .q = q, .k = k, .v = v, .n_tok = n_tok, .n_head = n_head,
-                      .n_head_kv = n_head_kv, .d = head_dim, .n_blocks = (n_tok + ROWS - 1) / ROWS, .ld = ld,
-                      .kt = scratch, .vt = scratch + kv * ld, .kp = scratch + 2 * kv * ld,
-                      .threads = scratch + 2 * kv * ld + n_tok * kv};
+    const int64_t kv = n_head_kv * head_dim, qd = n_head * head_dim, ld = key_ld(n_tok);
+    *j = (attn_job){.tile = kr->gemm_tile, .softmax = kr->softmax, .exp_shift = kr->exp_shift,
+                    .transpose = kr->transpose, .q = q, .k = k, .v = v, .lse = lse, .n_tok = n_tok,
+                    .n_head = n_head, .n_head_kv = n_head_kv, .d = head_dim, .ld = ld, .kt = scratch,
+                    .vt = scratch + kv * ld, .kp = scratch + 2 * kv * ld, .qp = scratch + 2 * kv * ld + n_tok * kv};
+    j->op = j->qp + n_tok * qd;
+    j->D = j->op + n_tok * qd;
+    j->threads = j->D + n_tok * n_head;
     atomic_init(&j->next, 0);
 }
 
-void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *dout, float *dq,
-                        float *dk, float *dv, int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
-                        float *scratch) {
+void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *out,
+                        const float *lse, const float *dout, float *dq, float *dk, float *dv, int64_t n_tok,
+                        int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch) {
     attn_job *j = &(attn_job){0};
-    job_init(j, q, k, v, n_tok, n_head, n_head_kv, head_dim, scratch);
+    job_init(j, q, k, v, (float *)lse, n_tok, n_head, n_head_kv, head_dim, scratch);
+    j->o = out;
     j->dout = dout;
     j->dq = dq;
     j->dk = dk;
     j->dv = dv;
     j->pack = k;
+    j->n_items = (n_tok + BLK - 1) / BLK * n_head_kv;
     ckls_pool_run(pool, pack_task, j);
     ckls_pool_run(pool, bwd_task, j);
     ckls_pool_run(pool, reduce_task, j); /* n_tok >= 1: some thread took an item */
+}
+
+/* ---- the forward, by blocks of query rows: S = scale Q_b.K^T, P = softmax (causal; lse kept), O_b = P.V -------- */
+static void fwd_task(void *p, int ith, int nth) {
+    attn_job *j = p;
+    const int64_t qs = j->n_head * j->d, group = j->n_head / j->n_head_kv, T = j->n_tok, d = j->d, ld = j->ld;
+    const int64_t n_blocks = (T + ROWS - 1) / ROWS;
+    const float scale = 1.0f / sqrtf((float)d);
+    float *P = thread_area(j, ith);
+    for (;;) {
+        const int64_t it = atomic_fetch_add(&j->next, 1);
+        if (it >= j->n_items) break;
+        const int64_t blk = n_blocks - 1 - it / j->n_head, h = it % j->n_head; /* late rows cost most: first */
+        const int64_t t0 = blk * ROWS, t1 = t0 + ROWS < T ? t0 + ROWS : T, m = t1 - t0, nk = t1;
+        const int64_t g = h / group;
+        j->tile(m, nk, d, scale, j->qp + (h * T + t0) * d, d, 1, j->kt + g * d * ld, ld, 0, P, ld);
+        for (int64_t i = 0; i < m; i++) {
+            float *pr = P + i * ld;
+            const int64_t n_kv = t0 + i + 1;
+            j->lse[h * T + t0 + i] = j->softmax(pr, n_kv);
+            for (int64_t s = n_kv; s < nk; s++) pr[s] = 0.0f;
+        }
+        j->tile(m, d, nk, 1.0f, P, ld, 1, j->kp + g * T * d, d, 0, j->out + t0 * qs + h * d, qs);
+    }
+}
+
+void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const float *v, float *out, float *lse,
+                        int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch) {
+    attn_job *j = &(attn_job){0};
+    job_init(j, q, k, v, lse, n_tok, n_head, n_head_kv, head_dim, scratch);
+    j->vt = NULL; /* the forward needs K^T and V packed */
+    j->pack = v;
+    j->out = out;
+    j->n_items = (n_tok + ROWS - 1) / ROWS * n_head;
+    ckls_pool_run(pool, pack_task, j);
+    ckls_pool_run(pool, fwd_task, j);
 }
 
 int ckls_attention_backward(ckls_pool *pool, const float *q, const float *k, const float *v, const float *dout,
@@ -173,46 +237,14 @@ int ckls_attention_backward(ckls_pool *pool, const float *q, const float *k, con
         head_dim <= 0 || n_head % n_head_kv)
         return ckls_fail(CKLS_EINVAL, "attention_backward: bad arguments");
     if (n_tok == 0) return CKLS_OK;
-    const int64_t n = ckls_attention_backward_scratch(ckls_pool_threads(pool), n_tok, n_head_kv, head_dim);
-    float *scratch = ckls_aligned_alloc(sizeof(float) * (size_t)n);
+    /* the forward's output and log-sum-exps first, as a training step saves them */
+    const int64_t n = ckls_attention_backward_scratch(ckls_pool_threads(pool), n_tok, n_head, n_head_kv, head_dim);
+    const int64_t qd = n_tok * n_head * head_dim;
+    float *scratch = ckls_aligned_alloc(sizeof(float) * (size_t)(n + qd + n_tok * n_head));
     if (!scratch) return ckls_fail(CKLS_ENOMEM, "attention_backward: out of memory");
-    ckls_attention_bwd(pool, q, k, v, dout, dq, dk, dv, n_tok, n_head, n_head_kv, head_dim, scratch);
+    float *out = scratch + n, *lse = out + qd;
+    ckls_attention_fwd(pool, q, k, v, out, lse, n_tok, n_head, n_head_kv, head_dim, scratch);
+    ckls_attention_bwd(pool, q, k, v, out, lse, dout, dq, dk, dv, n_tok, n_head, n_head_kv, head_dim, scratch);
     ckls_aligned_free(scratch);
     return CKLS_OK;
-}
-
-/* ---- the training forward, by the same blocks: S = scale Q_b.K^T, P = softmax (causal), O_b = P.V ---------------- */
-static void fwd_task(void *p, int ith, int nth) {
-    attn_job *j = p;
-    const int64_t kv = j->n_head_kv * j->d, qs = j->n_head * j->d, group = j->n_head / j->n_head_kv, T = j->n_tok;
-    const int64_t d = j->d, ld = j->ld;
-    const float scale = 1.0f / sqrtf((float)d);
-    float *P = thread_area(j, ith) + 2 * T * kv, *qb = P + 2 * ROWS * ld;
-    for (;;) {
-        const int64_t it = atomic_fetch_add(&j->next, 1);
-        if (it >= j->n_blocks * j->n_head) break;
-        const int64_t blk = j->n_blocks - 1 - it / j->n_head, h = it % j->n_head;
-        const int64_t t0 = blk * ROWS, t1 = t0 + ROWS < T ? t0 + ROWS : T, m = t1 - t0, nk = t1;
-        const int64_t g = h / group;
-        pack_rows(qb, j->q + t0 * qs + h * d, m, qs, d);
-        j->tile(m, nk, d, scale, qb, d, 1, j->kt + g * d * ld, ld, 0, P, ld);
-        for (int64_t i = 0; i < m; i++) {
-            float *pr = P + i * ld;
-            const int64_t n_kv = t0 + i + 1;
-            j->softmax(pr, n_kv);
-            for (int64_t s = n_kv; s < nk; s++) pr[s] = 0.0f;
-        }
-        j->tile(m, d, nk, 1.0f, P, ld, 1, j->kp + g * T * d, d, 0, j->out + t0 * qs + h * d, qs);
-    }
-}
-
-void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const float *v, float *out, int64_t n_tok,
-                        int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch) {
-    attn_job *j = &(attn_job){0};
-    job_init(j, q, k, v, n_tok, n_head, n_head_kv, head_dim, scratch);
-    j->vt = NULL; /* the forward needs K^T and V packed */
-    j->pack = v;
-    j->out = out;
-    ckls_pool_run(pool, pack_task, j);
-    ckls_pool_run(pool, fwd_task, j);
 }

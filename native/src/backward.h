@@ -27,14 +27,15 @@ int ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int6
  * for ckls_matmul_dx. */
 int ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
                     int64_t n_tok, float *y, const volatile int32_t *cancel);
-/* Causal attention of a training sequence (positions from 0) by blocks of query rows with the GEMM tile: the
- * forward of ckls_attention_bwd, into the same scratch. */
-void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const float *v, float *out, int64_t n_tok,
+/* Causal attention of a training sequence (positions from 0) by blocks with the GEMM tile, into caller scratch of
+ * ckls_attention_backward_scratch() floats. The forward also writes each row's log-sum-exp of the scaled scores,
+ * lse[h * n_tok + t]; the backward takes it and the forward's out to recompute the probabilities by blocks. */
+int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head, int64_t n_head_kv,
+                                        int64_t head_dim);
+void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const float *v, float *out, float *lse,
+                        int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch);
+void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *out,
+                        const float *lse, const float *dout, float *dq, float *dk, float *dv, int64_t n_tok,
                         int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch);
-/* Attention backward into caller scratch of ckls_attention_backward_scratch() floats. */
-int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head_kv, int64_t head_dim);
-void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *dout, float *dq,
-                        float *dk, float *dv, int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
-                        float *scratch);
 
 #endif

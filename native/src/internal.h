@@ -111,10 +111,11 @@ typedef double (*ckls_exp_shift_fn)(float *y, const float *x, int64_t n, float s
 /* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: weight panels laid out for the tile's B operand. */
 typedef void (*ckls_transpose_fn)(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
 
-/* One attention row over its n >= 1 keys, in place: p holds the scaled scores and gets the probabilities. The
- * backward's version also turns g = dP (dO.V^T) into dS = scale * p * (g - sum(p * g)), the sum in double. At
- * 1,024 tokens these row passes, not the products, were most of attention's time. */
-typedef void (*ckls_softmax_fn)(float *p, int64_t n);
+/* One attention row over its n >= 1 keys, in place: p holds the scaled scores and gets the probabilities; returns
+ * their log-sum-exp (the backward recomputes p from it). The backward's version also turns g = dP (dO.V^T) into
+ * dS = scale * p * (g - sum(p * g)), the sum in double. At 1,024 tokens these row passes, not the products, were
+ * most of attention's time. */
+typedef float (*ckls_softmax_fn)(float *p, int64_t n);
 typedef void (*ckls_softmax_bwd_fn)(float *p, float *g, int64_t n, float scale);
 
 typedef struct {
@@ -163,7 +164,7 @@ void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const floa
                         const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift);
 void ckls_transpose_ref(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
-void ckls_softmax_ref(float *p, int64_t n);
+float ckls_softmax_ref(float *p, int64_t n);
 void ckls_softmax_bwd_ref(float *p, float *g, int64_t n, float scale);
 /* their ISA versions (gemm_tile{,_avx2,_avx512}.c, softmax_row{,_avx2}.c) */
 void ckls_gemm_tile_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
@@ -172,7 +173,7 @@ void ckls_gemm_tile_avx512(int64_t m, int64_t n, int64_t k, float alpha, const f
                            const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 void ckls_transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
 double ckls_exp_shift_avx2(float *y, const float *x, int64_t n, float shift);
-void ckls_softmax_avx2(float *p, int64_t n);
+float ckls_softmax_avx2(float *p, int64_t n);
 void ckls_softmax_bwd_avx2(float *p, float *g, int64_t n, float scale);
 /* The polynomial both compute, for one value (the SIMD kernels evaluate it lane-wise with FMAs). */
 #define CKLS_EXP_LO -87.33654f /* below: 0 (exp would be denormal) */

@@ -27,11 +27,13 @@ double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift) {
     return s;
 }
 
-void ckls_softmax_ref(float *p, int64_t n) {
+float ckls_softmax_ref(float *p, int64_t n) {
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; i++) mx = p[i] > mx ? p[i] : mx;
-    const float inv = (float)(1.0 / ckls_exp_shift_ref(p, p, n, mx));
+    const double sum = ckls_exp_shift_ref(p, p, n, mx);
+    const float inv = (float)(1.0 / sum);
     for (int64_t i = 0; i < n; i++) p[i] *= inv;
+    return (float)(mx + log(sum));
 }
 
 void ckls_softmax_bwd_ref(float *p, float *g, int64_t n, float scale) {

@@ -38,12 +38,15 @@ static float row_max_avx2(const float *x, int64_t n) {
     return mx;
 }
 
-void ckls_softmax_avx2(float *p, int64_t n) {
-    const float inv = (float)(1.0 / ckls_exp_shift_avx2(p, p, n, row_max_avx2(p, n)));
+float ckls_softmax_avx2(float *p, int64_t n) {
+    const float mx = row_max_avx2(p, n);
+    const double sum = ckls_exp_shift_avx2(p, p, n, mx);
+    const float inv = (float)(1.0 / sum);
     const __m256 vi = _mm256_set1_ps(inv);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(p + i, _mm256_mul_ps(_mm256_loadu_ps(p + i), vi));
     for (; i < n; i++) p[i] *= inv;
+    return (float)(mx + log(sum));
 }
 
 void ckls_softmax_bwd_avx2(float *p, float *g, int64_t n, float scale) {

@@ -44,6 +44,7 @@ struct ckls_train {
     float *arena;
     /* saved activations, [n_layer][cap x dim] */
     float *xa, *xb, *h1, *h2, *q, *k, *v, *att, *g, *up, *act, *lu;
+    float *lse; /* [n_layer][n_head x cap]: attention's log-sum-exp per row */
     float *xf, *hf, *logits;
     /* backward scratch */
     float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *attn_ws, *grads, *ce_loss;
@@ -170,15 +171,15 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
     /* one arena, carved below; sizes in floats, each rounded to 16 (64 B) */
     const int64_t sizes[] = {
         L * T * d, L * T * d, L * T * d, L * T * d, L * T * d, L * T * kv, L * T * kv, L * T * d, L * T * ff,
-        L * T * ff, L * T * ff, L * N_TARGETS * T * r,                     /* xa .. lu */
+        L * T * ff, L * T * ff, L * N_TARGETS * T * r, L * T * hp->n_head, /* xa .. lu lse */
         T * d, T * d, T * V,                                               /* xf hf logits */
         T * d, T * d, T * d, T * kv, T * kv, T * d, T * ff, T * ff, T * r, /* dx dh dq dk dv datt dg dup du */
         big * r, big * r,                                                  /* at bt */
-        ckls_attention_backward_scratch((int)nth, T, hp->n_head_kv, m->head_dim),
+        ckls_attention_backward_scratch((int)nth, T, hp->n_head, hp->n_head_kv, m->head_dim),
         ckls_lora_n_params(a), nth};
     float **dst[] = {&t->xa, &t->xb, &t->h1, &t->h2, &t->q, &t->k, &t->v, &t->att, &t->g, &t->up, &t->act, &t->lu,
-                     &t->xf, &t->hf, &t->logits, &t->dx, &t->dh, &t->dq, &t->dk, &t->dv, &t->datt, &t->dg, &t->dup,
-                     &t->du, &t->at, &t->bt, &t->attn_ws, &t->grads, &t->ce_loss};
+                     &t->lse, &t->xf, &t->hf, &t->logits, &t->dx, &t->dh, &t->dq, &t->dk, &t->dv, &t->datt, &t->dg,
+                     &t->dup, &t->du, &t->at, &t->bt, &t->attn_ws, &t->grads, &t->ce_loss};
     const int n_bufs = (int)(sizeof dst / sizeof *dst);
     _Static_assert(sizeof sizes / sizeof *sizes == sizeof dst / sizeof *dst, "arena table");
     int64_t total = 0;
@@ -388,14 +389,15 @@ static void ce_task(void *p, int ith, int nth) {
 /* ---- one layer, forward and backward ---------------------------------------------------------------------------- */
 /* Layer l's saved activations ([n_layer][cap x dim] each) */
 typedef struct {
-    float *xa, *xb, *h1, *h2, *q, *k, *v, *att, *g, *up, *act;
+    float *xa, *xb, *h1, *h2, *q, *k, *v, *att, *g, *up, *act, *lse;
 } layer_acts;
 
 static layer_acts acts_of(const ckls_train *t, int l) {
     const int64_t T = t->cap, d = t->m->hp.n_embd, kv = t->m->kv_dim, ff = t->m->hp.n_ff, at = (int64_t)l * T;
     return (layer_acts){.xa = t->xa + at * d, .xb = t->xb + at * d, .h1 = t->h1 + at * d, .h2 = t->h2 + at * d,
                         .q = t->q + at * d, .k = t->k + at * kv, .v = t->v + at * kv, .att = t->att + at * d,
-                        .g = t->g + at * ff, .up = t->up + at * ff, .act = t->act + at * ff};
+                        .g = t->g + at * ff, .up = t->up + at * ff, .act = t->act + at * ff,
+                        .lse = t->lse + at * t->m->hp.n_head};
 }
 
 static int cancelled(const ckls_train *t) { return t->stopped || (t->cancel && *t->cancel); }
@@ -426,7 +428,7 @@ static void attention_forward(ckls_train *t, int l, int64_t n) {
     add_bias(a.v, &Ly->bv, n, kv);
     ew_run(t, P_ELEM_F, n, (ew_job){.fn = ew_rope, .dim = d, .b = a.q, .c = a.k, .a = t->rope_cs, .w = t->rope_sn});
     const double p0 = prof_start(t);
-    ckls_attention_fwd(m->pool, a.q, a.k, a.v, a.att, n, hp->n_head, hp->n_head_kv, m->head_dim, t->attn_ws);
+    ckls_attention_fwd(m->pool, a.q, a.k, a.v, a.att, a.lse, n, hp->n_head, hp->n_head_kv, m->head_dim, t->attn_ws);
     prof_stop(t, P_ATTN_F, p0);
     linear_l(t, l, TO, &Ly->wo, a.att, n, a.xb);
     ew_run(t, P_ELEM_F, n, (ew_job){.fn = ew_add_norm, .dim = d, .a = a.xa, .b = a.xb, .w = Ly->ffn_norm.data, .c = a.h2});
@@ -510,8 +512,8 @@ static void attention_backward(ckls_train *t, int l, int64_t n) {
     linear_dx(t, P_DX, l * N_TARGETS + TO, t->dx, n, t->datt, 0);
     lora_backward(t, l, TO, a.att, t->dx, n, t->datt);
     const double p0 = prof_start(t);
-    ckls_attention_bwd(m->pool, a.q, a.k, a.v, t->datt, t->dq, t->dk, t->dv, n, hp->n_head, hp->n_head_kv,
-                       m->head_dim, t->attn_ws);
+    ckls_attention_bwd(m->pool, a.q, a.k, a.v, a.att, a.lse, t->datt, t->dq, t->dk, t->dv, n, hp->n_head,
+                       hp->n_head_kv, m->head_dim, t->attn_ws);
     prof_stop(t, P_ATTN_B, p0);
     ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_rope_bwd, .dim = d, .b = t->dq, .c = t->dk, .a = t->rope_cs, .w = t->rope_sn});
     if (l == 0) {

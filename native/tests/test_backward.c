@@ -110,8 +110,14 @@ static void test_softmax(int isa, const ckls_isa_kernels *k) {
         if (n > 3 && rnd_int(0, 1)) p0[rnd_int(0, (int)n - 1)] = 30.0f;
         float *p1 = copyv(p0, n), *g1 = copyv(g0, n), *q0 = copyv(p0, n), *q1 = copyv(p0, n);
         const float scale = 0.125f + rnd_sym() * 0.1f;
-        ckls_softmax_ref(q0, n);
-        k->softmax(q1, n);
+        const float l0 = ckls_softmax_ref(q0, n), l1 = k->softmax(q1, n);
+        double mx = -INFINITY, sum = 0.0; /* log-sum-exp, in double from the scores */
+        for (int64_t i = 0; i < n; i++) mx = p0[i] > mx ? p0[i] : mx;
+        for (int64_t i = 0; i < n; i++) sum += exp(p0[i] - mx);
+        const double lse = mx + log(sum);
+        CHECK(fabs(l0 - lse) <= 1e-6 * fmax(1.0, fabs(lse)) && fabs(l1 - lse) <= 1e-6 * fmax(1.0, fabs(lse)),
+              "%s softmax n=%lld: log-sum-exp %g, reference %g, in double %g", ckls_isa_name(isa), (long long)n, l1,
+              l0, lse);
         ckls_softmax_bwd_ref(p0, g0, n, scale);
         k->softmax_bwd(p1, g1, n, scale);
         const double ep = rel_err(q1, q0, n), eb = rel_err(p1, p0, n), eg = rel_err(g1, g0, n);
