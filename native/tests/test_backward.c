@@ -53,6 +53,64 @@ static void test_gemm_tiles(int isa, const ckls_isa_kernels *k) {
         }
 }
 
+/* The bf16 kernels (where the CPU has them) vs their references: the conversions bit for bit on odd shapes with
+ * zeros, denormals and huge values, writing nothing past their outputs; the tile on operands made by them, A plain
+ * and transposed, accumulate or overwrite. */
+static uint32_t *randu(int64_t n) {
+    uint32_t *p = malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
+    if (!p) { printf("out of memory\n"); exit(2); }
+    for (int64_t i = 0; i < n; i++) p[i] = (uint32_t)rnd();
+    return p;
+}
+
+static void test_bf16(int isa, const ckls_isa_kernels *k) {
+    static const int dims[] = {1, 2, 3, 15, 16, 17, 31, 32, 33, 48, 65};
+    for (int t = 0; t < 40; t++) {
+        const int64_t rows = dims[rnd_int(0, 10)], cols = dims[rnd_int(0, 10)], ldx = cols + rnd_int(0, 3);
+        float *x = randv(rows * ldx);
+        for (int64_t i = 0; i < rows * ldx; i++) {
+            const int kind = rnd_int(0, 15);
+            x[i] = kind == 0 ? 0.0f : kind == 1 ? 1e-39f * rnd_sym() : kind == 2 ? 3e38f * rnd_sym() : x[i];
+        }
+        const int64_t ry = rows, ly = (cols + 1) / 2 + rnd_int(0, 2), py = (rows + 1) / 2, lp = cols + rnd_int(0, 2);
+        uint32_t *y0 = randu(ry * ly), *y1 = malloc(sizeof(uint32_t) * (size_t)(ry * ly));
+        memcpy(y1, y0, sizeof(uint32_t) * (size_t)(ry * ly));
+        ckls_bf16_rows_ref(x, rows, cols, ldx, y0, ly);
+        k->bf16_rows(x, rows, cols, ldx, y1, ly);
+        CHECK(memcmp(y0, y1, sizeof(uint32_t) * (size_t)(ry * ly)) == 0, "%s bf16 rows %lldx%lld", ckls_isa_name(isa),
+              (long long)rows, (long long)cols);
+        uint32_t *z0 = randu(py * lp), *z1 = malloc(sizeof(uint32_t) * (size_t)(py * lp));
+        memcpy(z1, z0, sizeof(uint32_t) * (size_t)(py * lp));
+        ckls_bf16_pairs_ref(x, rows, cols, ldx, z0, lp);
+        k->bf16_pairs(x, rows, cols, ldx, z1, lp);
+        CHECK(memcmp(z0, z1, sizeof(uint32_t) * (size_t)(py * lp)) == 0, "%s bf16 pairs %lldx%lld",
+              ckls_isa_name(isa), (long long)rows, (long long)cols);
+        free(x), free(y0), free(y1), free(z0), free(z1);
+    }
+    static const int ms[] = {1, 3, 7, 8, 9, 16, 48}, ns[] = {1, 15, 16, 17, 31, 32, 33, 48, 64, 65};
+    for (int mi = 0; mi < 7; mi++)
+        for (int ni = 0; ni < 10; ni++) {
+            const int64_t m = ms[mi], n = ns[ni], kk = rnd_int(0, 3) ? rnd_int(1, 70) : 0, kp = (kk + 1) / 2;
+            const int trans = rnd_int(0, 1), acc = rnd_int(0, 1);
+            const int64_t ldb = n + rnd_int(0, 3), ldc = n + rnd_int(0, 3);
+            /* A: m x k floats (k x m when transposed) -> pairs along k; B: k x n -> pairs down its columns */
+            float *Af = randv(m * kk), *Bf = randv(kk * n), *C0 = randv(m * ldc);
+            float *C1 = copyv(C0, m * ldc);
+            uint32_t *A = randu(m * kp), *B = randu(kp * ldb);
+            if (trans) ckls_bf16_pairs_ref(Af, kk, m, m, A, m); /* pair p of row i at A[i + p * m] */
+            else ckls_bf16_rows_ref(Af, m, kk, kk, A, kp);
+            ckls_bf16_pairs_ref(Bf, kk, n, n, B, ldb);
+            const int64_t a_si = trans ? 1 : kp, a_sp = trans ? m : 1;
+            const float alpha = rnd_sym() * 2.0f;
+            ckls_gemm_tile_bf16_ref(m, n, kp, alpha, A, a_si, a_sp, B, ldb, acc, C0, ldc);
+            k->gemm_tile_bf16(m, n, kp, alpha, A, a_si, a_sp, B, ldb, acc, C1, ldc);
+            const double e = rel_err(C1, C0, m * ldc);
+            CHECK(e < 1e-5, "%s bf16 tile m=%lld n=%lld k=%lld trans=%d acc=%d: error %g", ckls_isa_name(isa),
+                  (long long)m, (long long)n, (long long)kk, trans, acc, e);
+            free(Af), free(Bf), free(C0), free(C1), free(A), free(B);
+        }
+}
+
 /* The exp kernel vs its reference and vs libm, on odd lengths, in place and not, over the whole range it sees
  * (softmax arguments are <= 0) plus the clamps and NaN. */
 static void test_exp(int isa, const ckls_isa_kernels *k) {
@@ -187,6 +245,7 @@ int main(int argc, char **argv) {
             test_exp(isa, k);
             test_transpose(isa, k);
             test_softmax(isa, k);
+            if (k->gemm_tile_bf16) test_bf16(isa, k);
         }
     }
 #if defined(CKLS_HAVE_AVX512)
