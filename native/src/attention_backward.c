@@ -31,7 +31,7 @@ void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const flo
 }
 
 #define ROWS 48    /* forward: query rows per work item, a multiple of the 6-row register tile */
-#define BLK 48     /* backward: query rows and keys per block */
+#define BLK 48     /* backward: query rows and keys per block (even: a block's bf16 pairs are the sequence's) */
 #define MAX_TH 512 /* the pool's limit */
 
 /* Every operand of the block products is laid out for the tile. Rows over keys (K^T, V^T, the forward's P) are
@@ -52,13 +52,27 @@ typedef struct {
     float *dq, *dk, *dv, *out, *lse;
     int64_t n_tok, n_head, n_head_kv, d, ld, n_items;
     float *kt, *vt, *kp, *qp, *op, *D, *threads;
+    /* bf16 (the products on gemm_tile_bf16): K^T, V^T as pairs down their rows (kt2, vt2); K (bwd) or V (fwd), Q
+     * and dO as pairs down the sequence (kp2, qp2, op2) and Q, dO as pairs along their rows (qr, or) */
+    ckls_gemm_tile_bf16_fn tile16;
+    ckls_bf16_conv_fn rows16, pairs16;
+    uint32_t *kt2, *vt2, *kp2, *qp2, *op2, *qr, *or;
     unsigned char used[MAX_TH];
     atomic_llong next;
 } attn_job;
 
+/* per thread: the backward's dQ copy, P and dS, dK and dV, and with bf16 P and dS as pairs down the rows and dS
+ * along them; the forward's P rows, and with bf16 P along its rows */
 static int64_t thread_floats(int64_t n_tok, int64_t n_head, int64_t d) {
-    const int64_t bwd = n_tok * n_head * d + 2 * BLK * BLK + 2 * BLK * d, fwd = ROWS * key_ld(n_tok);
+    const int64_t bwd = n_tok * n_head * d + 2 * BLK * BLK + 2 * BLK * d + 3 * BLK * BLK / 2;
+    const int64_t fwd = ROWS * key_ld(n_tok) * 3 / 2;
     return bwd > fwd ? bwd : fwd;
+}
+
+/* the bf16 copies: sizes in uint32 */
+static int64_t bf16_floats(int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t d) {
+    const int64_t dp = (d + 1) / 2, tp = (n_tok + 1) / 2;
+    return 2 * n_head_kv * dp * key_ld(n_tok) + n_head_kv * tp * d + 2 * n_head * (tp * d + n_tok * dp);
 }
 
 static float *thread_area(const attn_job *j, int ith) {
@@ -89,6 +103,24 @@ static void pack_task(void *p, int ith, int nth) {
     }
 }
 
+/* the bf16 copies of the packed operands, a head per thread at a time */
+static void pack16_task(void *p, int ith, int nth) {
+    attn_job *j = p;
+    const int64_t T = j->n_tok, d = j->d, ld = j->ld, dp = (d + 1) / 2, tp = (T + 1) / 2;
+    for (int64_t g = ith; g < j->n_head_kv; g += nth) {
+        j->pairs16(j->kt + g * d * ld, d, T, ld, j->kt2 + g * dp * ld, ld);
+        if (j->vt) j->pairs16(j->vt + g * d * ld, d, T, ld, j->vt2 + g * dp * ld, ld);
+        j->pairs16(j->kp + g * T * d, T, d, d, j->kp2 + g * tp * d, d);
+    }
+    for (int64_t h = ith; h < j->n_head; h += nth) {
+        j->rows16(j->qp + h * T * d, T, d, d, j->qr + h * T * dp, dp);
+        if (!j->dout) continue;
+        j->pairs16(j->qp + h * T * d, T, d, d, j->qp2 + h * tp * d, d);
+        j->rows16(j->op + h * T * d, T, d, d, j->or + h * T * dp, dp);
+        j->pairs16(j->op + h * T * d, T, d, d, j->op2 + h * tp * d, d);
+    }
+}
+
 /* The backward by key blocks (FlashAttention-2): a work item is one KV head's block of BLK keys, against every
  * query block at or after it, for each query head of the group:
  *   S = scale Q_i.K_j^T, P = exp(S - lse_i) (causal), dP = dO_i.V_j^T, dS = P (dP - D_i),
@@ -101,8 +133,10 @@ static void bwd_task(void *p, int ith, int nth) {
     const int64_t kv = j->n_head_kv * j->d, group = j->n_head / j->n_head_kv, T = j->n_tok, d = j->d, ld = j->ld;
     const int64_t nb = (T + BLK - 1) / BLK;
     const float scale = 1.0f / sqrtf((float)d);
+    const int64_t dp = (d + 1) / 2, tp = (T + 1) / 2;
     float *dqt = thread_area(j, ith), *P = dqt + T * j->n_head * d, *dS = P + BLK * BLK, *dKa = dS + BLK * BLK,
           *dVa = dKa + BLK * d;
+    uint32_t *P2 = (uint32_t *)(dVa + BLK * d), *S2 = P2 + BLK * BLK / 2, *Sr = S2 + BLK * BLK / 2;
     for (;;) {
         const int64_t it = atomic_fetch_add(&j->next, 1);
         if (it >= j->n_items) break;
@@ -118,14 +152,33 @@ static void bwd_task(void *p, int ith, int nth) {
                 const int64_t t0 = ib * BLK, m = T - t0 < BLK ? T - t0 : BLK;
                 const float *qi = j->qp + (h * T + t0) * d, *oi = j->op + (h * T + t0) * d;
                 const float *lse = j->lse + h * T + t0, *D = j->D + h * T + t0;
-                j->tile(m, nk, d, scale, qi, d, 1, j->kt + g * d * ld + s0, ld, 0, P, BLK);
-                j->tile(m, nk, d, 1.0f, oi, d, 1, j->vt + g * d * ld + s0, ld, 0, dS, BLK);
+                if (j->tile16) {
+                    j->tile16(m, nk, dp, scale, j->qr + (h * T + t0) * dp, dp, 1, j->kt2 + g * dp * ld + s0, ld, 0, P,
+                              BLK);
+                    j->tile16(m, nk, dp, 1.0f, j->or + (h * T + t0) * dp, dp, 1, j->vt2 + g * dp * ld + s0, ld, 0, dS,
+                              BLK);
+                } else {
+                    j->tile(m, nk, d, scale, qi, d, 1, j->kt + g * d * ld + s0, ld, 0, P, BLK);
+                    j->tile(m, nk, d, 1.0f, oi, d, 1, j->vt + g * d * ld + s0, ld, 0, dS, BLK);
+                }
                 for (int64_t r = 0; r < m; r++) {
                     float *pr = P + r * BLK, *sr = dS + r * BLK;
                     j->exp_shift(pr, pr, nk, lse[r]);
                     if (ib == jb) /* the diagonal block: key s0 + c is masked past row t0 + r = s0 + r */
                         for (int64_t c = r + 1; c < nk; c++) pr[c] = 0.0f;
                     for (int64_t c = 0; c < nk; c++) sr[c] = pr[c] * (sr[c] - D[r]);
+                    if (t0 + r == 0) sr[0] = 0.0f; /* one key: P = 1 whatever S, so dS = 0 (not dP - D's rounding) */
+                }
+                if (j->tile16) { /* t0, s0 are even: a block's pairs are the sequence's */
+                    const int64_t mp = (m + 1) / 2, nkp = (nk + 1) / 2;
+                    j->pairs16(P, m, nk, BLK, P2, BLK);
+                    j->tile16(nk, d, mp, 1.0f, P2, 1, BLK, j->op2 + (h * tp + t0 / 2) * d, d, 1, dVa, d);
+                    j->pairs16(dS, m, nk, BLK, S2, BLK);
+                    j->tile16(nk, d, mp, scale, S2, 1, BLK, j->qp2 + (h * tp + t0 / 2) * d, d, 1, dKa, d);
+                    j->rows16(dS, m, nk, BLK, Sr, BLK / 2);
+                    j->tile16(m, d, nkp, scale, Sr, BLK / 2, 1, j->kp2 + (g * tp + s0 / 2) * d, d, 1,
+                              dqt + (h * T + t0) * d, d);
+                    continue;
                 }
                 j->tile(nk, d, m, 1.0f, P, 1, BLK, oi, d, 1, dVa, d);
                 j->tile(nk, d, m, scale, dS, 1, BLK, qi, d, 1, dKa, d);
@@ -160,11 +213,11 @@ int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head, 
                                         int64_t head_dim) {
     const int64_t kv = n_head_kv * head_dim, qd = n_head * head_dim;
     return 2 * kv * key_ld(n_tok) + n_tok * kv + 2 * n_tok * qd + n_tok * n_head +
-           (int64_t)nth * thread_floats(n_tok, n_head, head_dim);
+           bf16_floats(n_tok, n_head, n_head_kv, head_dim) + (int64_t)nth * thread_floats(n_tok, n_head, head_dim);
 }
 
 static void job_init(attn_job *j, const float *q, const float *k, const float *v, float *lse, int64_t n_tok,
-                     int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch) {
+                     int64_t n_head, int64_t n_head_kv, int64_t head_dim, int bf16, float *scratch) {
     const ckls_isa_kernels *kr = ckls_active_kernels();
     const int64_t kv = n_head_kv * head_dim, qd = n_head * head_dim, ld = key_ld(n_tok);
     *j = (attn_job){.tile = kr->gemm_tile, .softmax = kr->softmax, .exp_shift = kr->exp_shift,
@@ -173,15 +226,28 @@ static void job_init(attn_job *j, const float *q, const float *k, const float *v
                     .vt = scratch + kv * ld, .kp = scratch + 2 * kv * ld, .qp = scratch + 2 * kv * ld + n_tok * kv};
     j->op = j->qp + n_tok * qd;
     j->D = j->op + n_tok * qd;
-    j->threads = j->D + n_tok * n_head;
+    const int64_t dp = (head_dim + 1) / 2, tp = (n_tok + 1) / 2;
+    j->kt2 = (uint32_t *)(j->D + n_tok * n_head);
+    j->vt2 = j->kt2 + n_head_kv * dp * ld;
+    j->kp2 = j->vt2 + n_head_kv * dp * ld;
+    j->qp2 = j->kp2 + n_head_kv * tp * head_dim;
+    j->op2 = j->qp2 + n_head * tp * head_dim;
+    j->qr = j->op2 + n_head * tp * head_dim;
+    j->or = j->qr + n_tok * n_head * dp;
+    j->threads = (float *)(j->or + n_tok * n_head * dp);
+    if (bf16 && kr->gemm_tile_bf16) {
+        j->tile16 = kr->gemm_tile_bf16;
+        j->rows16 = kr->bf16_rows;
+        j->pairs16 = kr->bf16_pairs;
+    }
     atomic_init(&j->next, 0);
 }
 
 void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *out,
                         const float *lse, const float *dout, float *dq, float *dk, float *dv, int64_t n_tok,
-                        int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch) {
+                        int64_t n_head, int64_t n_head_kv, int64_t head_dim, int bf16, float *scratch) {
     attn_job *j = &(attn_job){0};
-    job_init(j, q, k, v, (float *)lse, n_tok, n_head, n_head_kv, head_dim, scratch);
+    job_init(j, q, k, v, (float *)lse, n_tok, n_head, n_head_kv, head_dim, bf16, scratch);
     j->o = out;
     j->dout = dout;
     j->dq = dq;
@@ -190,6 +256,7 @@ void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const f
     j->pack = k;
     j->n_items = (n_tok + BLK - 1) / BLK * n_head_kv;
     ckls_pool_run(pool, pack_task, j);
+    if (j->tile16) ckls_pool_run(pool, pack16_task, j);
     ckls_pool_run(pool, bwd_task, j);
     ckls_pool_run(pool, reduce_task, j); /* n_tok >= 1: some thread took an item */
 }
@@ -201,32 +268,43 @@ static void fwd_task(void *p, int ith, int nth) {
     const int64_t n_blocks = (T + ROWS - 1) / ROWS;
     const float scale = 1.0f / sqrtf((float)d);
     float *P = thread_area(j, ith);
+    uint32_t *Pr = (uint32_t *)(P + ROWS * ld);
+    const int64_t dp = (d + 1) / 2, tp = (T + 1) / 2;
     for (;;) {
         const int64_t it = atomic_fetch_add(&j->next, 1);
         if (it >= j->n_items) break;
         const int64_t blk = n_blocks - 1 - it / j->n_head, h = it % j->n_head; /* late rows cost most: first */
         const int64_t t0 = blk * ROWS, t1 = t0 + ROWS < T ? t0 + ROWS : T, m = t1 - t0, nk = t1;
         const int64_t g = h / group;
-        j->tile(m, nk, d, scale, j->qp + (h * T + t0) * d, d, 1, j->kt + g * d * ld, ld, 0, P, ld);
+        if (j->tile16)
+            j->tile16(m, nk, dp, scale, j->qr + (h * T + t0) * dp, dp, 1, j->kt2 + g * dp * ld, ld, 0, P, ld);
+        else
+            j->tile(m, nk, d, scale, j->qp + (h * T + t0) * d, d, 1, j->kt + g * d * ld, ld, 0, P, ld);
         for (int64_t i = 0; i < m; i++) {
             float *pr = P + i * ld;
             const int64_t n_kv = t0 + i + 1;
             j->lse[h * T + t0 + i] = j->softmax(pr, n_kv);
             for (int64_t s = n_kv; s < nk; s++) pr[s] = 0.0f;
         }
-        j->tile(m, d, nk, 1.0f, P, ld, 1, j->kp + g * T * d, d, 0, j->out + t0 * qs + h * d, qs);
+        if (j->tile16) {
+            j->rows16(P, m, nk, ld, Pr, ld / 2);
+            j->tile16(m, d, (nk + 1) / 2, 1.0f, Pr, ld / 2, 1, j->kp2 + g * tp * d, d, 0, j->out + t0 * qs + h * d, qs);
+        } else {
+            j->tile(m, d, nk, 1.0f, P, ld, 1, j->kp + g * T * d, d, 0, j->out + t0 * qs + h * d, qs);
+        }
     }
 }
 
 void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const float *v, float *out, float *lse,
-                        int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch) {
+                        int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t head_dim, int bf16, float *scratch) {
     attn_job *j = &(attn_job){0};
-    job_init(j, q, k, v, lse, n_tok, n_head, n_head_kv, head_dim, scratch);
+    job_init(j, q, k, v, lse, n_tok, n_head, n_head_kv, head_dim, bf16, scratch);
     j->vt = NULL; /* the forward needs K^T and V packed */
     j->pack = v;
     j->out = out;
     j->n_items = (n_tok + ROWS - 1) / ROWS * n_head;
     ckls_pool_run(pool, pack_task, j);
+    if (j->tile16) ckls_pool_run(pool, pack16_task, j);
     ckls_pool_run(pool, fwd_task, j);
 }
 
@@ -243,8 +321,8 @@ int ckls_attention_backward(ckls_pool *pool, const float *q, const float *k, con
     float *scratch = ckls_aligned_alloc(sizeof(float) * (size_t)(n + qd + n_tok * n_head));
     if (!scratch) return ckls_fail(CKLS_ENOMEM, "attention_backward: out of memory");
     float *out = scratch + n, *lse = out + qd;
-    ckls_attention_fwd(pool, q, k, v, out, lse, n_tok, n_head, n_head_kv, head_dim, scratch);
-    ckls_attention_bwd(pool, q, k, v, out, lse, dout, dq, dk, dv, n_tok, n_head, n_head_kv, head_dim, scratch);
+    ckls_attention_fwd(pool, q, k, v, out, lse, n_tok, n_head, n_head_kv, head_dim, 0, scratch);
+    ckls_attention_bwd(pool, q, k, v, out, lse, dout, dq, dk, dv, n_tok, n_head, n_head_kv, head_dim, 0, scratch);
     ckls_aligned_free(scratch);
     return CKLS_OK;
 }

@@ -54,7 +54,9 @@ struct ckls_train {
     void *xq;  /* exact == 0: the activations (or output gradients) of one product, quantized */
     void **wt, **wt_packed; /* exact == 0: each frozen matrix transposed, in Q8_0, and its interleaved copy */
     float *dxs;              /* exact == 0: an accumulated dX before it is added */
+    uint32_t *wv2, *dyb;     /* exact == 0 with bf16 products: the vocabulary projection in bf16 pairs, dY's rows */
     int exact; /* 1: the forward in f32 over dequantized weights (the gradient of the dequantized model) */
+    int bf16;  /* exact == 0 and the model has quantized matrices: attention's products in bf16 where the CPU can */
     const volatile int32_t *cancel; /* the running step's flag, polled inside the big products too... */
     int stopped;                    /* ...which set this when they skipped work: the step's result is void */
     int prof;
@@ -92,6 +94,9 @@ static void free_transposed(ckls_train *t) {
     free(t->wt);
     free(t->wt_packed);
     t->wt = t->wt_packed = NULL;
+    ckls_aligned_free(t->wv2);
+    ckls_aligned_free(t->dyb);
+    t->wv2 = t->dyb = NULL;
 }
 
 /* W^T of a frozen matrix (n_in rows of n_out), requantized to Q8_0, and its interleaved copy: dX = dY.W then
@@ -128,12 +133,24 @@ int ckls_train_set_exact(ckls_train *t, int32_t exact) {
         int rc = t->wt && t->wt_packed ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory");
         for (int i = 0; !rc && i < n - 1; i++) /* not the vocabulary projection: its dY is a softmax gradient */
             if (ckls_type_vec_dot_type(matrix(t->m, i)->type) != CKLS_TYPE_F32) rc = transpose_matrix(t, i);
+        /* its dX in bf16 instead, where the CPU multiplies bf16: 8 bits of mantissa per value, not per block of 32,
+         * keep the vocabulary's small probabilities */
+        const ckls_tensor *wv = matrix(t->m, n - 1);
+        if (!rc && ckls_active_kernels()->gemm_tile_bf16 && ckls_type_vec_dot_type(wv->type) != CKLS_TYPE_F32) {
+            t->wv2 = ckls_bf16_weight_pairs(wv->type, wv->data, wv->ne1, wv->ne0);
+            const int64_t ns = ckls_matmul_dx_bf16_scratch(ckls_pool_threads(t->m->pool), wv->ne1);
+            t->dyb = ckls_aligned_alloc(sizeof(uint32_t) * (size_t)ns);
+            if (!t->wv2 || !t->dyb) rc = ckls_fail(CKLS_ENOMEM, "train: out of memory for the bf16 projection");
+        }
         if (rc) {
             free_transposed(t);
             return rc;
         }
     }
     t->exact = exact != 0;
+    t->bf16 = 0; /* a model of f32 matrices trains the same either way */
+    for (int i = 0; !t->exact && i <= t->m->hp.n_layer * N_TARGETS; i++)
+        t->bf16 |= ckls_type_vec_dot_type(matrix(t->m, i)->type) != CKLS_TYPE_F32;
     return CKLS_OK;
 }
 
@@ -428,7 +445,8 @@ static void attention_forward(ckls_train *t, int l, int64_t n) {
     add_bias(a.v, &Ly->bv, n, kv);
     ew_run(t, P_ELEM_F, n, (ew_job){.fn = ew_rope, .dim = d, .b = a.q, .c = a.k, .a = t->rope_cs, .w = t->rope_sn});
     const double p0 = prof_start(t);
-    ckls_attention_fwd(m->pool, a.q, a.k, a.v, a.att, a.lse, n, hp->n_head, hp->n_head_kv, m->head_dim, t->attn_ws);
+    ckls_attention_fwd(m->pool, a.q, a.k, a.v, a.att, a.lse, n, hp->n_head, hp->n_head_kv, m->head_dim, t->bf16,
+                       t->attn_ws);
     prof_stop(t, P_ATTN_F, p0);
     linear_l(t, l, TO, &Ly->wo, a.att, n, a.xb);
     ew_run(t, P_ELEM_F, n, (ew_job){.fn = ew_add_norm, .dim = d, .a = a.xa, .b = a.xb, .w = Ly->ffn_norm.data, .c = a.h2});
@@ -454,11 +472,15 @@ static void ffn_forward(ckls_train *t, int l, int64_t n) {
 
 /* dX = dY.W through a frozen weight (accumulate: dX +=), its time counted in category cat */
 /* dx (+)= dy.W for the model's matrix i (matrix()): exact, in f32 over the dequantized weights; otherwise dy
- * quantized to Q8_0 through W^T's integer kernels (transpose_matrix), where the matrix has one */
+ * quantized to Q8_0 through W^T's integer kernels (transpose_matrix), where the matrix has one, and the
+ * vocabulary projection's in bf16 where the CPU has bf16 products (else f32) */
 static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n, float *dx, int accumulate) {
     const double p0 = prof_start(t);
     const ckls_tensor *w = matrix(t->m, i);
-    if (t->exact || !t->wt || !t->wt[i]) {
+    if (!t->exact && t->wv2 && i == t->m->hp.n_layer * N_TARGETS && ckls_active_kernels()->gemm_tile_bf16) {
+        t->stopped |= ckls_matmul_dx_bf16(t->m->pool, t->wv2, w->ne1, w->ne0, dy, n, dx, accumulate, t->dyb,
+                                          t->cancel) != 0;
+    } else if (t->exact || !t->wt || !t->wt[i]) {
         t->stopped |= ckls_matmul_dx(t->m->pool, w->type, w->data, w->ne1, w->ne0, dy, n, dx, accumulate,
                                      t->cancel) != 0;
     } else {
@@ -513,7 +535,7 @@ static void attention_backward(ckls_train *t, int l, int64_t n) {
     lora_backward(t, l, TO, a.att, t->dx, n, t->datt);
     const double p0 = prof_start(t);
     ckls_attention_bwd(m->pool, a.q, a.k, a.v, a.att, a.lse, t->datt, t->dq, t->dk, t->dv, n, hp->n_head,
-                       hp->n_head_kv, m->head_dim, t->attn_ws);
+                       hp->n_head_kv, m->head_dim, t->bf16, t->attn_ws);
     prof_stop(t, P_ATTN_B, p0);
     ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_rope_bwd, .dim = d, .b = t->dq, .c = t->dk, .a = t->rope_cs, .w = t->rope_sn});
     if (l == 0) {

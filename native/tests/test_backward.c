@@ -201,7 +201,7 @@ static void test_drivers(ckls_pool *pool) {
     for (int ti = 0; ti < 7; ti++) {
         const int type = types[ti];
         const int64_t blk = ckls_type_block_size(type), n_in = blk * (blk > 32 ? rnd_int(1, 3) : rnd_int(1, 11));
-        const int64_t n_out = rnd_int(1, 140), n_tok = rnd_int(1, 21), rb = ckls_row_bytes(type, n_in);
+        const int64_t n_out = rnd_int(1, 140), n_tok = rnd_int(1, 150), rb = ckls_row_bytes(type, n_in);
         float *w = randv(n_out * n_in), *deq = randv(n_out * n_in), *dy = randv(n_tok * n_out);
         void *wq = malloc((size_t)(rb * n_out));
         CHECK(ckls_quantize_rows(type, w, wq, n_out, n_in, NULL) == 0, "quantize %d", type);
@@ -214,6 +214,18 @@ static void test_drivers(ckls_pool *pool) {
               rel_err(dx1, dx0, n_tok * n_in));
         CHECK(ckls_matmul_backward(pool, type, wq, n_out, n_in + (blk > 1), dy, n_tok, dx1, 1) == (blk > 1 ? CKLS_EINVAL : 0),
               "matmul_backward accepts a partial block");
+        if (ckls_active_kernels()->gemm_tile_bf16) { /* the bf16 dX: within bf16's rounding of the f32 one */
+            uint32_t *w2 = ckls_bf16_weight_pairs(type, wq, n_out, n_in);
+            uint32_t *sc = malloc(sizeof(uint32_t) * (size_t)ckls_matmul_dx_bf16_scratch(ckls_pool_threads(pool), n_out));
+            float *dx2 = randv(n_tok * n_in), *dx3 = copyv(dx2, n_tok * n_in);
+            const int acc = rnd_int(0, 1);
+            CHECK(w2 && ckls_matmul_dx_bf16(pool, w2, n_out, n_in, dy, n_tok, dx2, acc, sc, NULL) == 0, "dx bf16 status");
+            ckls_gemm_tile_ref(n_tok, n_in, n_out, 1.0f, dy, n_out, 1, deq, n_in, acc, dx3, n_in);
+            CHECK(rel_err(dx2, dx3, n_tok * n_in) < 1e-2, "matmul_dx_bf16 %s %lldx%lld, %lld tokens, acc %d: error %g",
+                  ckls_type_get(type)->name, (long long)n_out, (long long)n_in, (long long)n_tok, acc,
+                  rel_err(dx2, dx3, n_tok * n_in));
+            ckls_aligned_free(w2), free(sc), free(dx2), free(dx3);
+        }
         free(w), free(deq), free(dy), free(wq), free(dx0), free(dx1);
     }
 
@@ -231,6 +243,19 @@ static void test_drivers(ckls_pool *pool) {
           (long long)n_kv, (long long)d, e);
     CHECK(ckls_attention_backward(pool, q, k, v, dout, dq1, dk1, dv1, n, 3, 2, d) == CKLS_EINVAL,
           "attention_backward accepts 3 query heads over 2 KV heads");
+    if (ckls_active_kernels()->gemm_tile_bf16) { /* the bf16 products: within their rounding of the reference */
+        const int64_t nw = ckls_attention_backward_scratch(ckls_pool_threads(pool), n, nh, n_kv, d);
+        float *ws = malloc(sizeof(float) * (size_t)nw), *o = randv(n * nh * d), *lse = randv(n * nh);
+        float *o0 = randv(n * nh * d);
+        CHECK(ckls_attention(pool, q, k, v, o0, n, 0, nh, n_kv, d, kv) == 0, "attention status");
+        ckls_attention_fwd(pool, q, k, v, o, lse, n, nh, n_kv, d, 1, ws);
+        ckls_attention_bwd(pool, q, k, v, o, lse, dout, dq1, dk1, dv1, n, nh, n_kv, d, 1, ws);
+        const double eo = rel_err(o, o0, n * nh * d);
+        const double eb = fmax(rel_err(dq1, dq0, n * nh * d), fmax(rel_err(dk1, dk0, n * kv), rel_err(dv1, dv0, n * kv)));
+        CHECK(eo < 1e-2 && eb < 2e-2, "attention bf16 n=%lld heads %lld/%lld d=%lld: forward error %g, backward %g",
+              (long long)n, (long long)nh, (long long)n_kv, (long long)d, eo, eb);
+        free(ws), free(o), free(lse), free(o0);
+    }
     free(q), free(k), free(v), free(dout), free(dq0), free(dk0), free(dv0), free(dq1), free(dk1), free(dv1);
     free(sc), free(dp);
 }

@@ -2,7 +2,8 @@
  * ms per call, best of R, on a pool of NT threads. Not a test and not built by build.py; build it as bench_gemm.c
  * is (its header), adding build.isa_defines(cc) to the flags, with "native/tools/bench_attn_train.c" and
  * "-o build/bench_attn_train", then:
- *   build/bench_attn_train 1024 8 8 64        (tokens, heads, kv heads, head dim; env NT=2 R=20) */
+ *   build/bench_attn_train 1024 8 8 64        (tokens, heads, kv heads, head dim; env NT=2 R=20 BF16=0)
+ * BF16=1: the integer mode's bf16 products, where the CPU has them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -29,7 +30,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const int64_t T = atoi(argv[1]), H = atoi(argv[2]), HKV = atoi(argv[3]), D = atoi(argv[4]);
-    const int nt = env("NT", 2), R = env("R", 20);
+    const int nt = env("NT", 2), R = env("R", 20), bf16 = env("BF16", 0);
     ckls_pool *pool = ckls_pool_create(nt);
     float *q = rnd(T * H * D), *k = rnd(T * HKV * D), *v = rnd(T * HKV * D), *dout = rnd(T * H * D);
     float *o = rnd(T * H * D), *lse = rnd(T * H), *dq = rnd(T * H * D), *dk = rnd(T * HKV * D), *dv = rnd(T * HKV * D);
@@ -40,11 +41,11 @@ int main(int argc, char **argv) {
         double bf = 1e9, bb = 1e9;
         for (int r = 0; r < R; r++) {
             double t = now();
-            ckls_attention_fwd(pool, q, k, v, o, lse, T, H, HKV, D, ws);
+            ckls_attention_fwd(pool, q, k, v, o, lse, T, H, HKV, D, bf16, ws);
             double dt = now() - t;
             bf = dt < bf ? dt : bf;
             t = now();
-            ckls_attention_bwd(pool, q, k, v, o, lse, dout, dq, dk, dv, T, H, HKV, D, ws);
+            ckls_attention_bwd(pool, q, k, v, o, lse, dout, dq, dk, dv, T, H, HKV, D, bf16, ws);
             dt = now() - t;
             bb = dt < bb ? dt : bb;
         }
