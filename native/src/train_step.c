@@ -47,7 +47,7 @@ struct ckls_train {
     float *lse; /* [n_layer][n_head x cap]: attention's log-sum-exp per row */
     float *xf, *hf, *logits;
     /* backward scratch */
-    float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *attn_ws, *grads, *ce_loss;
+    float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *lora_ws, *attn_ws, *grads, *ce_loss;
     int64_t *ce_cnt;
     int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
     float *rope_cs, *rope_sn;  /* RoPE's cos/sin per position and frequency, as ckls_rope computes them */
@@ -191,12 +191,12 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
         L * T * ff, L * T * ff, L * N_TARGETS * T * r, L * T * hp->n_head, /* xa .. lu lse */
         T * d, T * d, T * V,                                               /* xf hf logits */
         T * d, T * d, T * d, T * kv, T * kv, T * d, T * ff, T * ff, T * r, /* dx dh dq dk dv datt dg dup du */
-        big * r, big * r,                                                  /* at bt */
+        big * r, big * r, ckls_lora_bwd_scratch((int)nth, r, big, big),    /* at bt lora_ws */
         ckls_attention_backward_scratch((int)nth, T, hp->n_head, hp->n_head_kv, m->head_dim),
         ckls_lora_n_params(a), nth};
     float **dst[] = {&t->xa, &t->xb, &t->h1, &t->h2, &t->q, &t->k, &t->v, &t->att, &t->g, &t->up, &t->act, &t->lu,
                      &t->lse, &t->xf, &t->hf, &t->logits, &t->dx, &t->dh, &t->dq, &t->dk, &t->dv, &t->datt, &t->dg,
-                     &t->dup, &t->du, &t->at, &t->bt, &t->attn_ws, &t->grads, &t->ce_loss};
+                     &t->dup, &t->du, &t->at, &t->bt, &t->lora_ws, &t->attn_ws, &t->grads, &t->ce_loss};
     const int n_bufs = (int)(sizeof dst / sizeof *dst);
     _Static_assert(sizeof sizes / sizeof *sizes == sizeof dst / sizeof *dst, "arena table");
     int64_t total = 0;
@@ -503,7 +503,7 @@ static void lora_backward(ckls_train *t, int l, int ti, const float *x, const fl
     const double p0 = prof_start(t);
     ckls_lora_bwd(t->m->pool, a.A, a.B, ckls_lora_grads_at(t->a, t->grads, l, ti, 0),
                   ckls_lora_grads_at(t->a, t->grads, l, ti, 1), t->r, a.n_in, a.n_out, ckls_lora_scale(t->a), x,
-                  lora_u(t, l, ti), dy, n, t->du, dx);
+                  lora_u(t, l, ti), dy, n, t->du, dx, t->lora_ws);
     prof_stop(t, P_LORA_B, p0);
 }
 
