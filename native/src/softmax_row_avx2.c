@@ -23,7 +23,14 @@ double ckls_exp_shift_avx2(float *y, const float *x, int64_t n, float shift) {
     _mm256_storeu_ps(lanes, _mm256_add_ps(s0, s1));
     double s = 0.0;
     for (int l = 0; l < 8; l++) s += lanes[l];
-    if (i < n) s += ckls_exp_shift_ref(y + i, x + i, n - i, shift); /* the tail: the same polynomial */
+    if (i < n) { /* the tail (attention rows end anywhere): padded to 16 lanes, not the reference's libm calls */
+        float t[16];
+        const int64_t r = n - i;
+        for (int l = 0; l < 16; l++) t[l] = l < r ? x[i + l] - shift : 0.0f;
+        _mm256_storeu_ps(t, exp8(_mm256_loadu_ps(t)));
+        _mm256_storeu_ps(t + 8, exp8(_mm256_loadu_ps(t + 8)));
+        for (int64_t l = 0; l < r; l++) s += y[i + l] = t[l];
+    }
     return s;
 }
 
