@@ -316,6 +316,11 @@ static void ew_run(ckls_train *t, int cat, int64_t n, ew_job j) {
     prof_stop(t, cat, p0);
 }
 
+/* b += a */
+static void ew_add(const ew_job *j, int64_t lo, int64_t hi) {
+    for (int64_t i = lo * j->dim; i < hi * j->dim; i++) j->b[i] += j->a[i];
+}
+
 /* b += a (when a is set), then c = rmsnorm(b) * w */
 static void ew_add_norm(const ew_job *j, int64_t lo, int64_t hi) {
     const int64_t d = j->dim;
@@ -489,8 +494,10 @@ static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n,
         ckls_quantize_acts(t->m->pool, CKLS_TYPE_Q8_0, dy, t->xq, n_out, n);
         t->stopped |= ckls_matmul_packed(t->m->pool, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, t->xq,
                                          rb, n, y, n_in, t->cancel) != 0;
-        if (accumulate)
-            for (int64_t k = 0; k < n * n_in; k++) dx[k] += y[k];
+        if (accumulate) { /* megabytes: on the pool (its time stays in cat) */
+            ew_job aj = {.fn = ew_add, .n = n, .dim = n_in, .a = y, .b = dx};
+            ckls_pool_run(n > 1 ? t->m->pool : NULL, ew_task, &aj);
+        }
     }
     prof_stop(t, cat, p0);
 }
