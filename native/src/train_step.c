@@ -52,6 +52,8 @@ struct ckls_train {
     int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
     float *rope_cs, *rope_sn;  /* RoPE's cos/sin per position and frequency, as ckls_rope computes them */
     void *xq;  /* exact == 0: the activations (or output gradients) of one product, quantized */
+    const float *xq_of; /* ...of these activations (x of the last forward product: q/k/v and gate/up share one) */
+    int xq_type;
     void **wt, **wt_packed; /* exact == 0: each frozen matrix transposed, in Q8_0, and its interleaved copy */
     float *dxs;              /* exact == 0: an accumulated dX before it is added */
     uint32_t *wv2, *dyb;     /* exact == 0 with bf16 products: the vocabulary projection in bf16 pairs, dY's rows */
@@ -260,7 +262,9 @@ static void linear(ckls_train *t, int cat, const ckls_tensor *w, const void *pac
         t->stopped |= ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y, t->cancel) != 0;
     } else {
         const int64_t rb = ckls_row_bytes(act, w->ne0);
-        ckls_quantize_acts(t->m->pool, act, x, t->xq, w->ne0, n);
+        if (x != t->xq_of || act != t->xq_type) ckls_quantize_acts(t->m->pool, act, x, t->xq, w->ne0, n);
+        t->xq_of = x;
+        t->xq_type = act;
         t->stopped |= ckls_matmul_packed(t->m->pool, w->type, w->data, packed, w->ne1, w->ne0, t->xq, rb, n, y,
                                          w->ne1, t->cancel) != 0;
     }
@@ -492,6 +496,7 @@ static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n,
         const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(CKLS_TYPE_Q8_0, n_out);
         float *y = accumulate ? t->dxs : dx;
         ckls_quantize_acts(t->m->pool, CKLS_TYPE_Q8_0, dy, t->xq, n_out, n);
+        t->xq_of = NULL;
         t->stopped |= ckls_matmul_packed(t->m->pool, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, t->xq,
                                          rb, n, y, n_in, t->cancel) != 0;
         if (accumulate) { /* megabytes: on the pool (its time stays in cat) */
@@ -632,6 +637,7 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
     const int64_t n = n_tok;
     t->cancel = cancel;
     t->stopped = 0;
+    t->xq_of = NULL; /* the activations change with every step */
 
     embed_forward(t, tokens, n);
     for (int l = 0; l < hp->n_layer; l++) {
