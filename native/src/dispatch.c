@@ -49,7 +49,6 @@ static const ckls_isa_kernels scalar_kernels = {
     .transpose = ckls_transpose_ref,
     .exp_shift = ckls_exp_shift_ref,
     .softmax = ckls_softmax_ref,
-    .softmax_bwd = ckls_softmax_bwd_ref,
 };
 
 #if defined(CKLS_HAVE_AVX2)
@@ -90,7 +89,6 @@ static const ckls_isa_kernels avx2_kernels = {
     .transpose = ckls_transpose_avx2,
     .exp_shift = ckls_exp_shift_avx2,
     .softmax = ckls_softmax_avx2,
-    .softmax_bwd = ckls_softmax_bwd_avx2,
 };
 #endif
 
@@ -292,7 +290,6 @@ static void init(void) {
             if (layers[l]->transpose) resolved[isa].transpose = layers[l]->transpose;
             if (layers[l]->exp_shift) resolved[isa].exp_shift = layers[l]->exp_shift;
             if (layers[l]->softmax) resolved[isa].softmax = layers[l]->softmax;
-            if (layers[l]->softmax_bwd) resolved[isa].softmax_bwd = layers[l]->softmax_bwd;
         }
         active = isa;
     }

@@ -1,5 +1,5 @@
 /* softmax_row.c — scalar references of the row kernels of attention and the loss (ckls_isa_kernels.exp_shift,
- * .softmax, .softmax_bwd): a polynomial exp and the softmax of one row, forward and backward. softmax_row_avx2.c
+ * .softmax): a polynomial exp and the softmax of one row (with its log-sum-exp). softmax_row_avx2.c
  * holds their AVX2 versions, the same polynomial on 8 lanes. */
 #include <math.h>
 
@@ -34,12 +34,4 @@ float ckls_softmax_ref(float *p, int64_t n) {
     const float inv = (float)(1.0 / sum);
     for (int64_t i = 0; i < n; i++) p[i] *= inv;
     return (float)(mx + log(sum));
-}
-
-void ckls_softmax_bwd_ref(float *p, float *g, int64_t n, float scale) {
-    ckls_softmax_ref(p, n);
-    double D = 0.0;
-    for (int64_t i = 0; i < n; i++) D += (double)p[i] * g[i];
-    const float Df = (float)D;
-    for (int64_t i = 0; i < n; i++) g[i] = p[i] * (g[i] - Df) * scale;
 }

@@ -56,28 +56,4 @@ float ckls_softmax_avx2(float *p, int64_t n) {
     return (float)(mx + log(sum));
 }
 
-void ckls_softmax_bwd_avx2(float *p, float *g, int64_t n, float scale) {
-    ckls_softmax_avx2(p, n);
-    __m256d d0 = _mm256_setzero_pd(), d1 = d0;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) { /* sum(p * g) in double, as the reference */
-        const __m256 a = _mm256_loadu_ps(p + i), b = _mm256_loadu_ps(g + i);
-        d0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
-                             _mm256_cvtps_pd(_mm256_castps256_ps128(b)), d0);
-        d1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
-                             _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)), d1);
-    }
-    double lanes[4], D = 0.0;
-    _mm256_storeu_pd(lanes, _mm256_add_pd(d0, d1));
-    for (int l = 0; l < 4; l++) D += lanes[l];
-    for (int64_t t = i; t < n; t++) D += (double)p[t] * g[t];
-    const float Df = (float)D;
-    const __m256 vd = _mm256_set1_ps(Df), vs = _mm256_set1_ps(scale);
-    for (i = 0; i + 8 <= n; i += 8) {
-        const __m256 a = _mm256_loadu_ps(p + i), b = _mm256_loadu_ps(g + i);
-        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_mul_ps(a, _mm256_sub_ps(b, vd)), vs));
-    }
-    for (; i < n; i++) g[i] = p[i] * (g[i] - Df) * scale;
-}
-
 #endif
