@@ -157,7 +157,8 @@ uint32_t *ckls_bf16_weight_pairs(int type, const void *w, int64_t n_out, int64_t
     }
     for (int64_t r = 0; r < n_out; r += 2) {
         const int64_t rows = n_out - r < 2 ? n_out - r : 2;
-        for (int64_t i = 0; i < rows; i++) ckls_dequantize_row(type, (const char *)w + (r + i) * rb, two + i * n_in, n_in);
+        for (int64_t i = 0; i < rows; i++)
+            ckls_dequantize_row(type, (const char *)w + (r + i) * rb, two + i * n_in, n_in);
         pairs(two, rows, n_in, n_in, w2 + r / 2 * n_in, n_in);
     }
     ckls_aligned_free(two);

@@ -6,8 +6,8 @@
  * Saved per layer: the two residual inputs (for the norms' backward), both normed inputs (the LoRA A inputs),
  * q/k after RoPE and v, the attention output and its rows' log-sum-exps (attention backward recomputes the
  * probabilities from them), gate/up and the SwiGLU output, and each adapted matrix's x.A^T (for dB). Layer 0's
- * input gradient is never formed: the embeddings are frozen. Gradients collect in a private buffer and are added to the adapter's only
- * when the step completes, so a cancelled step leaves the adapter untouched.
+ * input gradient is never formed: the embeddings are frozen. Gradients collect in a private buffer and are added to
+ * the adapter's only when the step completes, so a cancelled step leaves the adapter untouched.
  *
  * Where the time goes (CKLS_TRAIN_PROFILE=1 prints it per step): exact, about four fifths in the products through
  * the frozen weights (forward, the vocabulary projection and dX), all on the f32 GEMM tile; otherwise
