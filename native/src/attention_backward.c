@@ -32,7 +32,6 @@ void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const flo
 
 #define ROWS 48    /* forward: query rows per work item, a multiple of the 6-row register tile */
 #define BLK 48     /* backward: query rows and keys per block (even: a block's bf16 pairs are the sequence's) */
-#define MAX_TH 512 /* the pool's limit */
 
 /* Every operand of the block products is laid out for the tile. Rows over keys (K^T, V^T, the forward's P) are
  * padded to 16 floats past a multiple of 16: at 1,024 tokens an unpadded row is 4 KB, so the tile's walk down a
@@ -41,8 +40,9 @@ void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const flo
 static int64_t key_ld(int64_t n_tok) { return (n_tok + 15) / 16 * 16 + 16; }
 
 /* Scratch: K^T and V^T (kv rows of key_ld floats), K (backward) or V (forward) packed (n_tok * kv), Q and dO packed
- * (n_tok * qd each), D = rowsum(dO * O) per head and row (n_tok * n_head), then per thread: its dQ copy (n_tok * qd;
- * the forward's P block instead), two BLK x BLK blocks (P, dS) and the key block's dK, dV (BLK * d each). */
+ * (n_tok * qd each), D = rowsum(dO * O) per head and row (n_tok * n_head), the bf16 copies, dQ, dK and dV per query
+ * head (n_tok * qd each), then per thread two BLK x BLK blocks (P, dS), the key block's dK, dV (BLK * d each) and
+ * the blocks' bf16 pairs (the forward's P rows instead). */
 typedef struct {
     ckls_gemm_tile_fn tile;
     ckls_softmax_fn softmax;
@@ -51,20 +51,19 @@ typedef struct {
     const float *q, *k, *v, *o, *dout, *pack; /* pack: the matrix packed per kv head into kp (K bwd, V fwd) */
     float *dq, *dk, *dv, *out, *lse;
     int64_t n_tok, n_head, n_head_kv, d, ld, n_items;
-    float *kt, *vt, *kp, *qp, *op, *D, *threads;
+    float *kt, *vt, *kp, *qp, *op, *D, *dqh, *dkh, *dvh, *threads;
     /* bf16 (the products on gemm_tile_bf16): K^T, V^T as pairs down their rows (kt2, vt2); K (bwd) or V (fwd), Q
      * and dO as pairs down the sequence (kp2, qp2, op2) and Q, dO as pairs along their rows (qr, or) */
     ckls_gemm_tile_bf16_fn tile16;
     ckls_bf16_conv_fn rows16, pairs16;
     uint32_t *kt2, *vt2, *kp2, *qp2, *op2, *qr, *or;
-    unsigned char used[MAX_TH];
     atomic_llong next;
 } attn_job;
 
-/* per thread: the backward's dQ copy, P and dS, dK and dV, and with bf16 P and dS as pairs down the rows and dS
- * along them; the forward's P rows, and with bf16 P along its rows */
+/* per thread: the backward's P and dS, dK and dV, and with bf16 P and dS as pairs down the rows and dS along them;
+ * the forward's P rows, and with bf16 P along its rows */
 static int64_t thread_floats(int64_t n_tok, int64_t n_head, int64_t d) {
-    const int64_t bwd = n_tok * n_head * d + 2 * BLK * BLK + 2 * BLK * d + 3 * BLK * BLK / 2;
+    const int64_t bwd = 2 * BLK * BLK + 2 * BLK * d + 3 * BLK * BLK / 2;
     const int64_t fwd = ROWS * key_ld(n_tok) * 3 / 2;
     return bwd > fwd ? bwd : fwd;
 }
@@ -121,33 +120,35 @@ static void pack16_task(void *p, int ith, int nth) {
     }
 }
 
-/* The backward by key blocks (FlashAttention-2): a work item is one KV head's block of BLK keys, against every
- * query block at or after it, for each query head of the group:
+/* The backward by key blocks (FlashAttention-2), a query head per work item: for each block of BLK keys, against
+ * every query block at or after it,
  *   S = scale Q_i.K_j^T, P = exp(S - lse_i) (causal), dP = dO_i.V_j^T, dS = P (dP - D_i),
  *   dV_j += P^T.dO_i,  dK_j += scale dS^T.Q_i,  dQ_i += scale dS.K_j.
- * dK_j, dV_j stay in the thread's two small blocks until the item ends (then they go straight to the model's
- * layout: no other item touches those rows); dQ_i gets added by many items, so each thread adds into its own
- * copy and the copies are summed, in thread order, at the end. */
+ * dK_j, dV_j stay in the thread's two small blocks until the key block ends; dQ_i adds up over the key blocks in
+ * their order, in the head's own packed copy. So every sum runs in one order whatever thread takes which head and
+ * however many threads run (the integer mode's roundings to bf16 and Q8_0 would turn run-to-run differences of
+ * the last bit into differences of 0.5% in the gradient). */
 static void bwd_task(void *p, int ith, int nth) {
     attn_job *j = p;
     const int64_t kv = j->n_head_kv * j->d, group = j->n_head / j->n_head_kv, T = j->n_tok, d = j->d, ld = j->ld;
     const int64_t nb = (T + BLK - 1) / BLK;
     const float scale = 1.0f / sqrtf((float)d);
     const int64_t dp = (d + 1) / 2, tp = (T + 1) / 2;
-    float *dqt = thread_area(j, ith), *P = dqt + T * j->n_head * d, *dS = P + BLK * BLK, *dKa = dS + BLK * BLK,
-          *dVa = dKa + BLK * d;
+    float *P = thread_area(j, ith), *dS = P + BLK * BLK, *dKa = dS + BLK * BLK, *dVa = dKa + BLK * d;
     uint32_t *P2 = (uint32_t *)(dVa + BLK * d), *S2 = P2 + BLK * BLK / 2, *Sr = S2 + BLK * BLK / 2;
     for (;;) {
-        const int64_t it = atomic_fetch_add(&j->next, 1);
-        if (it >= j->n_items) break;
-        if (!j->used[ith]) {
-            memset(dqt, 0, sizeof(float) * (size_t)(T * j->n_head * d));
-            j->used[ith] = 1;
-        }
-        const int64_t jb = it / j->n_head_kv, g = it % j->n_head_kv; /* early keys see the most rows: first */
-        const int64_t s0 = jb * BLK, nk = T - s0 < BLK ? T - s0 : BLK;
-        memset(dKa, 0, sizeof(float) * (size_t)(2 * BLK * d));
-        for (int64_t h = g * group; h < (g + 1) * group; h++)
+        const int64_t h = atomic_fetch_add(&j->next, 1);
+        if (h >= j->n_head) break;
+        const int64_t g = h / group; /* the kv head */
+        float *dqh = j->dqh + h * T * d;
+        /* dK, dV: straight to the model's layout, or per query head when the group's heads add up */
+        float *dk = group == 1 ? j->dk + g * d : j->dkh + h * T * d;
+        float *dv = group == 1 ? j->dv + g * d : j->dvh + h * T * d;
+        const int64_t dks = group == 1 ? kv : d;
+        memset(dqh, 0, sizeof(float) * (size_t)(T * d));
+        for (int64_t jb = 0; jb < nb; jb++) {
+            const int64_t s0 = jb * BLK, nk = T - s0 < BLK ? T - s0 : BLK;
+            memset(dKa, 0, sizeof(float) * (size_t)(2 * BLK * d));
             for (int64_t ib = jb; ib < nb; ib++) {
                 const int64_t t0 = ib * BLK, m = T - t0 < BLK ? T - t0 : BLK;
                 const float *qi = j->qp + (h * T + t0) * d, *oi = j->op + (h * T + t0) * d;
@@ -176,36 +177,40 @@ static void bwd_task(void *p, int ith, int nth) {
                     j->pairs16(dS, m, nk, BLK, S2, BLK);
                     j->tile16(nk, d, mp, scale, S2, 1, BLK, j->qp2 + (h * tp + t0 / 2) * d, d, 1, dKa, d);
                     j->rows16(dS, m, nk, BLK, Sr, BLK / 2);
-                    j->tile16(m, d, nkp, scale, Sr, BLK / 2, 1, j->kp2 + (g * tp + s0 / 2) * d, d, 1,
-                              dqt + (h * T + t0) * d, d);
+                    j->tile16(m, d, nkp, scale, Sr, BLK / 2, 1, j->kp2 + (g * tp + s0 / 2) * d, d, 1, dqh + t0 * d, d);
                     continue;
                 }
                 j->tile(nk, d, m, 1.0f, P, 1, BLK, oi, d, 1, dVa, d);
                 j->tile(nk, d, m, scale, dS, 1, BLK, qi, d, 1, dKa, d);
-                j->tile(m, d, nk, scale, dS, BLK, 1, j->kp + (g * T + s0) * d, d, 1, dqt + (h * T + t0) * d, d);
+                j->tile(m, d, nk, scale, dS, BLK, 1, j->kp + (g * T + s0) * d, d, 1, dqh + t0 * d, d);
             }
-        for (int64_t c = 0; c < nk; c++) {
-            memcpy(j->dk + (s0 + c) * kv + g * d, dKa + c * d, sizeof(float) * (size_t)d);
-            memcpy(j->dv + (s0 + c) * kv + g * d, dVa + c * d, sizeof(float) * (size_t)d);
+            for (int64_t c = 0; c < nk; c++) {
+                memcpy(dk + (s0 + c) * dks, dKa + c * d, sizeof(float) * (size_t)d);
+                memcpy(dv + (s0 + c) * dks, dVa + c * d, sizeof(float) * (size_t)d);
+            }
         }
     }
 }
 
-/* dQ in the model's layout = the threads' packed copies summed in thread order */
+/* dQ into the model's layout; dK, dV too where a group's query heads add up, in head order */
 static void reduce_task(void *p, int ith, int nth) {
     attn_job *j = p;
-    const int64_t T = j->n_tok, d = j->d, qs = j->n_head * d, t0 = T * ith / nth, t1 = T * (ith + 1) / nth;
-    int first = 1;
-    for (int th = 0; th < MAX_TH; th++) {
-        if (!j->used[th]) continue;
-        const float *c = thread_area(j, th);
-        for (int64_t t = t0; t < t1; t++)
-            for (int64_t h = 0; h < j->n_head; h++) {
-                const float *s = c + (h * T + t) * d;
-                float *dq = j->dq + t * qs + h * d;
-                for (int64_t i = 0; i < d; i++) dq[i] = first ? s[i] : dq[i] + s[i];
+    const int64_t T = j->n_tok, d = j->d, qs = j->n_head * d, kv = j->n_head_kv * d, group = j->n_head / j->n_head_kv;
+    const int64_t t0 = T * ith / nth, t1 = T * (ith + 1) / nth;
+    for (int64_t t = t0; t < t1; t++) {
+        for (int64_t h = 0; h < j->n_head; h++)
+            memcpy(j->dq + t * qs + h * d, j->dqh + (h * T + t) * d, sizeof(float) * (size_t)d);
+        if (group == 1) continue;
+        for (int64_t g = 0; g < j->n_head_kv; g++) {
+            float *dk = j->dk + t * kv + g * d, *dv = j->dv + t * kv + g * d;
+            for (int64_t h = g * group; h < (g + 1) * group; h++) {
+                const float *sk = j->dkh + (h * T + t) * d, *sv = j->dvh + (h * T + t) * d;
+                for (int64_t i = 0; i < d; i++) {
+                    dk[i] = h == g * group ? sk[i] : dk[i] + sk[i];
+                    dv[i] = h == g * group ? sv[i] : dv[i] + sv[i];
+                }
             }
-        first = 0;
+        }
     }
 }
 
@@ -213,7 +218,8 @@ int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head, 
                                         int64_t head_dim) {
     const int64_t kv = n_head_kv * head_dim, qd = n_head * head_dim;
     return 2 * kv * key_ld(n_tok) + n_tok * kv + 2 * n_tok * qd + n_tok * n_head +
-           bf16_floats(n_tok, n_head, n_head_kv, head_dim) + (int64_t)nth * thread_floats(n_tok, n_head, head_dim);
+           bf16_floats(n_tok, n_head, n_head_kv, head_dim) + 3 * n_tok * qd +
+           (int64_t)nth * thread_floats(n_tok, n_head, head_dim);
 }
 
 static void job_init(attn_job *j, const float *q, const float *k, const float *v, float *lse, int64_t n_tok,
@@ -234,7 +240,10 @@ static void job_init(attn_job *j, const float *q, const float *k, const float *v
     j->op2 = j->qp2 + n_head * tp * head_dim;
     j->qr = j->op2 + n_head * tp * head_dim;
     j->or = j->qr + n_tok * n_head * dp;
-    j->threads = (float *)(j->or + n_tok * n_head * dp);
+    j->dqh = (float *)(j->or + n_tok * n_head * dp);
+    j->dkh = j->dqh + n_tok * qd;
+    j->dvh = j->dkh + n_tok * qd;
+    j->threads = j->dvh + n_tok * qd;
     if (bf16 && kr->gemm_tile_bf16) {
         j->tile16 = kr->gemm_tile_bf16;
         j->rows16 = kr->bf16_rows;
@@ -254,11 +263,10 @@ void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const f
     j->dk = dk;
     j->dv = dv;
     j->pack = k;
-    j->n_items = (n_tok + BLK - 1) / BLK * n_head_kv;
     ckls_pool_run(pool, pack_task, j);
     if (j->tile16) ckls_pool_run(pool, pack16_task, j);
     ckls_pool_run(pool, bwd_task, j);
-    ckls_pool_run(pool, reduce_task, j); /* n_tok >= 1: some thread took an item */
+    ckls_pool_run(pool, reduce_task, j);
 }
 
 /* ---- the forward, by blocks of query rows: S = scale Q_b.K^T, P = softmax (causal; lse kept), O_b = P.V -------- */

@@ -194,7 +194,7 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
         L * T * ff, L * T * ff, L * N_TARGETS * T * r, L * T * hp->n_head, /* xa .. lu lse */
         T * d, T * d, T * V,                                               /* xf hf logits */
         T * d, T * d, T * d, T * kv, T * kv, T * d, T * ff, T * ff, T * r, /* dx dh dq dk dv datt dg dup du */
-        big * r, big * r, ckls_lora_bwd_scratch((int)nth, r, big, big),    /* at bt lora_ws */
+        big * r, big * r, ckls_lora_bwd_scratch(T, r, big, big),           /* at bt lora_ws */
         ckls_attention_backward_scratch((int)nth, T, hp->n_head, hp->n_head_kv, m->head_dim),
         ckls_lora_n_params(a), nth};
     float **dst[] = {&t->xa, &t->xb, &t->h1, &t->h2, &t->q, &t->k, &t->v, &t->att, &t->g, &t->up, &t->act, &t->lu,
