@@ -40,6 +40,7 @@ X86_ISA_FLAGS = {
     "avx2": ["-mavx2", "-mfma", "-mf16c"],
     "avx512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"],
     "avx512vnni": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c"],
+    "avx512bf16": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx2", "-mfma", "-mf16c"],
 }
 # aarch64: only the *_neondot.c files, whose kernels dispatch.c calls where the CPU has FEAT_DotProd
 ARM_ISA_FLAGS = {
@@ -53,7 +54,7 @@ def sources() -> list[pathlib.Path]:
 
 
 def _isa_of(path: pathlib.Path) -> str | None:
-    for isa in ("avx512vnni", "avx512", "avx2", "neondot", "neon"):
+    for isa in ("avx512vnni", "avx512bf16", "avx512", "avx2", "neondot", "neon"):
         if path.stem.endswith("_" + isa):
             return isa
     return None

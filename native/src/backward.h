@@ -22,19 +22,28 @@ void ckls_gemm(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, co
  * the result even if the flag is lowered again meanwhile. */
 int ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
                     int64_t n_tok, float *dx, int accumulate, const volatile int32_t *cancel);
+/* dx (+)= dy.W in bf16 products with f32 sums, where the active kernels have gemm_tile_bf16: w2 from
+ * ckls_bf16_weight_pairs (W as bf16 pairs down its rows), scratch of ckls_matmul_dx_bf16_scratch() uint32 for the
+ * pool's threads. cancel as for ckls_matmul_dx. */
+uint32_t *ckls_bf16_weight_pairs(int type, const void *w, int64_t n_out, int64_t n_in);
+int64_t ckls_matmul_dx_bf16_scratch(int nth, int64_t n_out);
+int ckls_matmul_dx_bf16(ckls_pool *pool, const uint32_t *w2, int64_t n_out, int64_t n_in, const float *dy,
+                        int64_t n_tok, float *dx, int accumulate, uint32_t *scratch, const volatile int32_t *cancel);
 /* y[T x n_out] = x.W^T with W dequantized to f32 panels: the training forward (f32 activations, as the backward
  * and a PyTorch model on the dequantized weights compute; eval quantizes activations for speed instead). cancel as
  * for ckls_matmul_dx. */
 int ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
                     int64_t n_tok, float *y, const volatile int32_t *cancel);
-/* Causal attention of a training sequence (positions from 0) by blocks of query rows with the GEMM tile: the
- * forward of ckls_attention_bwd, into the same scratch. */
-void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const float *v, float *out, int64_t n_tok,
-                        int64_t n_head, int64_t n_head_kv, int64_t head_dim, float *scratch);
-/* Attention backward into caller scratch of ckls_attention_backward_scratch() floats. */
-int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head_kv, int64_t head_dim);
-void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *dout, float *dq,
-                        float *dk, float *dv, int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t head_dim,
-                        float *scratch);
+/* Causal attention of a training sequence (positions from 0) by blocks with the GEMM tile, into caller scratch of
+ * ckls_attention_backward_scratch() floats. The forward also writes each row's log-sum-exp of the scaled scores,
+ * lse[h * n_tok + t]; the backward takes it and the forward's out to recompute the probabilities by blocks.
+ * bf16 (and the CPU has gemm_tile_bf16): the products take bf16 operands with f32 sums (the integer mode's). */
+int64_t ckls_attention_backward_scratch(int nth, int64_t n_tok, int64_t n_head, int64_t n_head_kv,
+                                        int64_t head_dim);
+void ckls_attention_fwd(ckls_pool *pool, const float *q, const float *k, const float *v, float *out, float *lse,
+                        int64_t n_tok, int64_t n_head, int64_t n_head_kv, int64_t head_dim, int bf16, float *scratch);
+void ckls_attention_bwd(ckls_pool *pool, const float *q, const float *k, const float *v, const float *out,
+                        const float *lse, const float *dout, float *dq, float *dk, float *dv, int64_t n_tok,
+                        int64_t n_head, int64_t n_head_kv, int64_t head_dim, int bf16, float *scratch);
 
 #endif

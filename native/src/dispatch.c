@@ -49,7 +49,6 @@ static const ckls_isa_kernels scalar_kernels = {
     .transpose = ckls_transpose_ref,
     .exp_shift = ckls_exp_shift_ref,
     .softmax = ckls_softmax_ref,
-    .softmax_bwd = ckls_softmax_bwd_ref,
 };
 
 #if defined(CKLS_HAVE_AVX2)
@@ -90,7 +89,6 @@ static const ckls_isa_kernels avx2_kernels = {
     .transpose = ckls_transpose_avx2,
     .exp_shift = ckls_exp_shift_avx2,
     .softmax = ckls_softmax_avx2,
-    .softmax_bwd = ckls_softmax_bwd_avx2,
 };
 #endif
 
@@ -231,9 +229,27 @@ static int splits_512_bit_fma(void) {
 #endif
 }
 
+/* AVX512-BF16 is not an ISA level of its own (Zen 4 and Cooper Lake on have it, Ice Lake has VNNI without it): the
+ * AVX-512 tables get its bf16 tile and conversions where the CPU has it. */
+static int cpu_has_bf16(void) {
+#if defined(CKLS_HAVE_AVX512BF16) && (defined(__x86_64__) || defined(__i386__))
+    return __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
 static void init_tiles(void) {
-    if (!have[CKLS_ISA_AVX2] || !splits_512_bit_fma()) return;
     const int wide[] = {CKLS_ISA_AVX512, CKLS_ISA_AVX512VNNI};
+#if defined(CKLS_HAVE_AVX512BF16)
+    for (int i = 0; i < 2; i++)
+        if (have[wide[i]] && cpu_has_bf16()) {
+            resolved[wide[i]].gemm_tile_bf16 = ckls_gemm_tile_bf16_avx512bf16;
+            resolved[wide[i]].bf16_rows = ckls_bf16_rows_avx512bf16;
+            resolved[wide[i]].bf16_pairs = ckls_bf16_pairs_avx512bf16;
+        }
+#endif
+    if (!have[CKLS_ISA_AVX2] || !splits_512_bit_fma()) return;
     for (int i = 0; i < 2; i++)
         if (have[wide[i]]) resolved[wide[i]].gemm_tile = resolved[CKLS_ISA_AVX2].gemm_tile;
 }
@@ -274,7 +290,6 @@ static void init(void) {
             if (layers[l]->transpose) resolved[isa].transpose = layers[l]->transpose;
             if (layers[l]->exp_shift) resolved[isa].exp_shift = layers[l]->exp_shift;
             if (layers[l]->softmax) resolved[isa].softmax = layers[l]->softmax;
-            if (layers[l]->softmax_bwd) resolved[isa].softmax_bwd = layers[l]->softmax_bwd;
         }
         active = isa;
     }

@@ -111,11 +111,20 @@ typedef double (*ckls_exp_shift_fn)(float *y, const float *x, int64_t n, float s
 /* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: weight panels laid out for the tile's B operand. */
 typedef void (*ckls_transpose_fn)(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
 
-/* One attention row over its n >= 1 keys, in place: p holds the scaled scores and gets the probabilities. The
- * backward's version also turns g = dP (dO.V^T) into dS = scale * p * (g - sum(p * g)), the sum in double. At
- * 1,024 tokens these row passes, not the products, were most of attention's time. */
-typedef void (*ckls_softmax_fn)(float *p, int64_t n);
-typedef void (*ckls_softmax_bwd_fn)(float *p, float *g, int64_t n, float scale);
+/* One attention row over its n >= 1 keys, in place: p holds the scaled scores and gets the probabilities; returns
+ * their log-sum-exp (the backward recomputes p from it, a block at a time, with exp_shift). */
+typedef float (*ckls_softmax_fn)(float *p, int64_t n);
+
+/* bf16 products (the integer mode's attention and vocabulary dX, where the CPU has AVX512-BF16): operands are bf16
+ * pairs in uint32 (low half first). C[m x n] (=|+=) alpha * A.B over k = 2 kp: pair p of A's row i at
+ * A[i * a_si + p * a_sp], B's row pair p at B + p * ldb (n pairs: rows 2p and 2p + 1 of column j), f32 sums. */
+typedef void (*ckls_gemm_tile_bf16_fn)(int64_t m, int64_t n, int64_t kp, float alpha, const uint32_t *A, int64_t a_si,
+                                       int64_t a_sp, const uint32_t *B, int64_t ldb, int accumulate, float *C,
+                                       int64_t ldc);
+/* f32 -> bf16 pairs (round to nearest even, denormals to zero), an odd tail paired with zero. rows: pairs along a
+ * row, y[i * ldy + p] = (x[i][2p], x[i][2p + 1]) (a tile's A, k along the row); pairs: down a column,
+ * y[p * ldy + j] = (x[2p][j], x[2p + 1][j]) (a tile's B, k down the rows). */
+typedef void (*ckls_bf16_conv_fn)(const float *x, int64_t rows, int64_t cols, int64_t ldx, uint32_t *y, int64_t ldy);
 
 typedef struct {
     ckls_from_float_fn quantize_act[CKLS_TYPE_MAX]; /* indexed by activation type (Q8_0, Q8_K, F16 ...) */
@@ -155,7 +164,9 @@ typedef struct {
     ckls_transpose_fn transpose;
     ckls_exp_shift_fn exp_shift;
     ckls_softmax_fn softmax;
-    ckls_softmax_bwd_fn softmax_bwd;
+    /* the bf16 products: NULL where the CPU (or the build) has no AVX512-BF16 */
+    ckls_gemm_tile_bf16_fn gemm_tile_bf16;
+    ckls_bf16_conv_fn bf16_rows, bf16_pairs;
 } ckls_isa_kernels;
 
 /* the kernels of the training fields: scalar references */
@@ -163,8 +174,16 @@ void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const floa
                         const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift);
 void ckls_transpose_ref(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
-void ckls_softmax_ref(float *p, int64_t n);
-void ckls_softmax_bwd_ref(float *p, float *g, int64_t n, float scale);
+float ckls_softmax_ref(float *p, int64_t n);
+void ckls_gemm_tile_bf16_ref(int64_t m, int64_t n, int64_t kp, float alpha, const uint32_t *A, int64_t a_si,
+                             int64_t a_sp, const uint32_t *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+void ckls_bf16_rows_ref(const float *x, int64_t rows, int64_t cols, int64_t ldx, uint32_t *y, int64_t ldy);
+void ckls_bf16_pairs_ref(const float *x, int64_t rows, int64_t cols, int64_t ldx, uint32_t *y, int64_t ldy);
+void ckls_gemm_tile_bf16_avx512bf16(int64_t m, int64_t n, int64_t kp, float alpha, const uint32_t *A, int64_t a_si,
+                                    int64_t a_sp, const uint32_t *B, int64_t ldb, int accumulate, float *C,
+                                    int64_t ldc);
+void ckls_bf16_rows_avx512bf16(const float *x, int64_t rows, int64_t cols, int64_t ldx, uint32_t *y, int64_t ldy);
+void ckls_bf16_pairs_avx512bf16(const float *x, int64_t rows, int64_t cols, int64_t ldx, uint32_t *y, int64_t ldy);
 /* their ISA versions (gemm_tile{,_avx2,_avx512}.c, softmax_row{,_avx2}.c) */
 void ckls_gemm_tile_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                          const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
@@ -172,8 +191,7 @@ void ckls_gemm_tile_avx512(int64_t m, int64_t n, int64_t k, float alpha, const f
                            const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 void ckls_transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
 double ckls_exp_shift_avx2(float *y, const float *x, int64_t n, float shift);
-void ckls_softmax_avx2(float *p, int64_t n);
-void ckls_softmax_bwd_avx2(float *p, float *g, int64_t n, float scale);
+float ckls_softmax_avx2(float *p, int64_t n);
 /* The polynomial both compute, for one value (the SIMD kernels evaluate it lane-wise with FMAs). */
 #define CKLS_EXP_LO -87.33654f /* below: 0 (exp would be denormal) */
 #define CKLS_EXP_HI 88.0f /* above: clamped (2^k stays a normal float) */

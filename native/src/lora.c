@@ -5,6 +5,7 @@
  * Layout per matrix is llama.cpp's LoRA GGUF one: A [rank x n_in] (lora_a, ggml ne {n_in, rank}), B [n_out x
  * rank] (lora_b, ne {rank, n_out}); y = W.x + (alpha / rank) * B.(A.x). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "backward.h"
@@ -177,11 +178,63 @@ void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, i
     ckls_gemm(pool, n_tok, n_out, r, scale, u, r, 1, bt, n_out, 1, y, n_out);
 }
 
+/* The backward by chunks of LORA_CHUNK tokens (work items), each by blocks of LORA_ROWS: du of the block, then its
+ * share of dB and dA into the chunk's partial sums and its rows of dx, while the block's dy, x and dx rows are still
+ * in cache (as four whole-sequence GEMMs, dy was read twice and each product streamed megabytes). The partials are
+ * added in chunk order, so the sums do not depend on which thread took which chunk, nor on how many ran. */
+#define LORA_ROWS 32
+#define LORA_CHUNK 128
+
+typedef struct {
+    ckls_gemm_tile_fn tile;
+    const float *A, *B, *x, *u, *dy;
+    float *dA, *dB, *du, *dx, *part;
+    int64_t r, n_in, n_out, n_tok;
+    float scale;
+    atomic_llong next;
+} lora_bwd_job;
+
+static void lora_bwd_task(void *p, int ith, int nth) {
+    lora_bwd_job *j = p;
+    const int64_t r = j->r, n_in = j->n_in, n_out = j->n_out, n_chunks = (j->n_tok + LORA_CHUNK - 1) / LORA_CHUNK;
+    for (int64_t c; (c = atomic_fetch_add(&j->next, 1)) < n_chunks;) {
+        float *pa = j->part + c * r * (n_in + n_out), *pb = pa + r * n_in;
+        const int64_t t1 = (c + 1) * LORA_CHUNK < j->n_tok ? (c + 1) * LORA_CHUNK : j->n_tok;
+        for (int64_t t = c * LORA_CHUNK; t < t1; t += LORA_ROWS) {
+            const int64_t m = t1 - t < LORA_ROWS ? t1 - t : LORA_ROWS, first = t == c * LORA_CHUNK;
+            const float *dy = j->dy + t * n_out, *x = j->x + t * n_in;
+            float *du = j->du + t * r;
+            j->tile(m, r, n_out, j->scale, dy, n_out, 1, j->B, r, 0, du, r);           /* du = s dy B */
+            j->tile(n_out, r, m, j->scale, dy, 1, n_out, j->u + t * r, r, !first, pb, r); /* dB += s dy^T u */
+            j->tile(r, n_in, m, 1.0f, du, 1, r, x, n_in, !first, pa, n_in);              /* dA += du^T x */
+            if (j->dx) j->tile(m, n_in, r, 1.0f, du, r, 1, j->A, n_in, 1, j->dx + t * n_in, n_in); /* dx += du A */
+        }
+    }
+}
+
+static void lora_sum_task(void *p, int ith, int nth) {
+    const lora_bwd_job *j = p;
+    const int64_t na = j->r * j->n_in, n = j->r * (j->n_in + j->n_out), e0 = n * ith / nth, e1 = n * (ith + 1) / nth;
+    const int64_t n_chunks = (j->n_tok + LORA_CHUNK - 1) / LORA_CHUNK;
+    for (int64_t e = e0; e < e1; e++) {
+        float s = 0.0f;
+        for (int64_t c = 0; c < n_chunks; c++) s += j->part[c * n + e];
+        if (e < na) j->dA[e] += s;
+        else j->dB[e - na] += s;
+    }
+}
+
+int64_t ckls_lora_bwd_scratch(int64_t max_tok, int64_t r, int64_t n_in_max, int64_t n_out_max) {
+    return (max_tok + LORA_CHUNK - 1) / LORA_CHUNK * r * (n_in_max + n_out_max);
+}
+
 void ckls_lora_bwd(ckls_pool *pool, const float *A, const float *B, float *dA, float *dB, int64_t r, int64_t n_in,
                    int64_t n_out, float scale, const float *x, const float *u, const float *dy, int64_t n_tok,
-                   float *du, float *dx) {
-    ckls_gemm(pool, n_out, r, n_tok, scale, dy, 1, n_out, u, r, 1, dB, r);        /* dB += s dy^T u */
-    ckls_gemm(pool, n_tok, r, n_out, scale, dy, n_out, 1, B, r, 0, du, r);        /* du = s dy B */
-    ckls_gemm(pool, r, n_in, n_tok, 1.0f, du, 1, r, x, n_in, 1, dA, n_in);        /* dA += du^T x */
-    if (dx) ckls_gemm(pool, n_tok, n_in, r, 1.0f, du, r, 1, A, n_in, 1, dx, n_in); /* dx += du A */
+                   float *du, float *dx, float *part) {
+    lora_bwd_job j = {.tile = ckls_active_kernels()->gemm_tile, .A = A, .B = B, .x = x, .u = u, .dy = dy, .dA = dA,
+                      .dB = dB, .du = du, .dx = dx, .part = part, .r = r, .n_in = n_in, .n_out = n_out,
+                      .n_tok = n_tok, .scale = scale};
+    atomic_init(&j.next, 0);
+    ckls_pool_run(n_tok > LORA_CHUNK ? pool : NULL, lora_bwd_task, &j);
+    ckls_pool_run(pool, lora_sum_task, &j);
 }

@@ -9,10 +9,12 @@
 void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
                    float scale, const float *x, int64_t n_tok, float *u, float *y, float *at, float *bt);
 /* From dy and the forward's x, u: dA += du^T.x, dB += scale * dy^T.u (du = scale * dy.B, into du scratch
- * [T x r]); dx += du.A when dx is not NULL. */
+ * [T x r]); dx += du.A when dx is not NULL. part: ckls_lora_bwd_scratch() floats, for partial dA, dB (up to
+ * max_tok tokens, n_in_max, n_out_max: the largest shapes it will see). */
+int64_t ckls_lora_bwd_scratch(int64_t max_tok, int64_t r, int64_t n_in_max, int64_t n_out_max);
 void ckls_lora_bwd(ckls_pool *pool, const float *A, const float *B, float *dA, float *dB, int64_t r, int64_t n_in,
                    int64_t n_out, float scale, const float *x, const float *u, const float *dy, int64_t n_tok,
-                   float *du, float *dx);
+                   float *du, float *dx, float *part);
 
 /* The adaptable matrices in their one order: target i has flag 1 << i (ckls.h) and the GGUF name
  * ckls_lora_target_name(i). The forward, the training step and the adapter file all index by it. */

@@ -139,6 +139,85 @@ int ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int6
     return atomic_load(&j.stopped);
 }
 
+/* ---- dX in bf16 (the integer mode's vocabulary projection, where the CPU has gemm_tile_bf16) ----------------- */
+/* W as bf16 pairs down its rows (n_out / 2 rows of n_in pairs): 16 MB for the shipped model's vocabulary.
+ * NULL (and CKLS_ENOMEM set) when out of memory. */
+uint32_t *ckls_bf16_weight_pairs(int type, const void *w, int64_t n_out, int64_t n_in) {
+    const ckls_isa_kernels *kr = ckls_active_kernels();
+    const ckls_bf16_conv_fn pairs = kr->bf16_pairs ? kr->bf16_pairs : ckls_bf16_pairs_ref;
+    const int64_t rb = ckls_row_bytes(type, n_in);
+    uint32_t *w2 = ckls_aligned_alloc(sizeof(uint32_t) * (size_t)((n_out + 1) / 2 * n_in));
+    float *two = ckls_aligned_alloc(sizeof(float) * (size_t)(2 * n_in));
+    if (!w2 || !two) {
+        ckls_aligned_free(w2);
+        ckls_aligned_free(two);
+        ckls_fail(CKLS_ENOMEM, "out of memory for a bf16 copy of a %lld x %lld matrix", (long long)n_out,
+                  (long long)n_in);
+        return NULL;
+    }
+    for (int64_t r = 0; r < n_out; r += 2) {
+        const int64_t rows = n_out - r < 2 ? n_out - r : 2;
+        for (int64_t i = 0; i < rows; i++)
+            ckls_dequantize_row(type, (const char *)w + (r + i) * rb, two + i * n_in, n_in);
+        pairs(two, rows, n_in, n_in, w2 + r / 2 * n_in, n_in);
+    }
+    ckls_aligned_free(two);
+    return w2;
+}
+
+/* Work items are blocks of DXB_M rows of dY (tokens): each converts its rows to bf16 pairs along the row into the
+ * thread's scratch (so dY, tens of MB for the vocabulary, is read once), then sweeps W's pairs DXB_KP at a time
+ * (a 512 KB slice at n_in 512, kept in L2) into its rows of dX. */
+#define DXB_M 64
+#define DXB_KP 256
+
+typedef struct {
+    ckls_gemm_tile_bf16_fn tile;
+    ckls_bf16_conv_fn rows;
+    const uint32_t *w2;
+    int64_t n_out, n_in, n_tok;
+    const float *dy;
+    float *dx;
+    uint32_t *scratch;
+    int accumulate;
+    const volatile int32_t *cancel;
+    atomic_int stopped;
+    atomic_llong next;
+} dxb_job;
+
+static void dxb_task(void *p, int ith, int nth) {
+    dxb_job *j = p;
+    const int64_t kp = (j->n_out + 1) / 2, n_items = (j->n_tok + DXB_M - 1) / DXB_M;
+    uint32_t *a = j->scratch + (int64_t)ith * DXB_M * kp;
+    for (int64_t it; (it = next_item(&j->next, n_items, j->cancel, &j->stopped)) >= 0;) {
+        const int64_t t0 = it * DXB_M, m = j->n_tok - t0 < DXB_M ? j->n_tok - t0 : DXB_M;
+        j->rows(j->dy + t0 * j->n_out, m, j->n_out, j->n_out, a, kp);
+        for (int64_t p0 = 0; p0 < kp; p0 += DXB_KP) {
+            if (cancelled(j->cancel, &j->stopped)) return;
+            const int64_t pp = kp - p0 < DXB_KP ? kp - p0 : DXB_KP;
+            j->tile(m, j->n_in, pp, 1.0f, a + p0, kp, 1, j->w2 + p0 * j->n_in, j->n_in, j->accumulate || p0 > 0,
+                    j->dx + t0 * j->n_in, j->n_in);
+        }
+    }
+}
+
+int64_t ckls_matmul_dx_bf16_scratch(int nth, int64_t n_out) { return (int64_t)nth * DXB_M * ((n_out + 1) / 2); }
+
+int ckls_matmul_dx_bf16(ckls_pool *pool, const uint32_t *w2, int64_t n_out, int64_t n_in, const float *dy,
+                        int64_t n_tok, float *dx, int accumulate, uint32_t *scratch, const volatile int32_t *cancel) {
+    const ckls_isa_kernels *kr = ckls_active_kernels();
+    dxb_job j = {.tile = kr->gemm_tile_bf16, .rows = kr->bf16_rows, .w2 = w2, .n_out = n_out, .n_in = n_in,
+                 .n_tok = n_tok, .dy = dy, .dx = dx, .scratch = scratch, .accumulate = accumulate, .cancel = cancel};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.stopped, 0);
+    if (n_out == 0) {
+        if (!accumulate) for (int64_t t = 0; t < n_tok; t++) memset(dx + t * n_in, 0, sizeof(float) * (size_t)n_in);
+        return 0;
+    }
+    ckls_pool_run(n_tok > DXB_M ? pool : NULL, dxb_task, &j);
+    return atomic_load(&j.stopped);
+}
+
 /* ---- y = x.W^T through a frozen weight, in f32 (the training forward) ------------------------------------------ */
 #define FW_KB 256 /* input columns per panel: one 256-block, or eight 32-blocks */
 #define FW_NB 64  /* weight rows (outputs) per work item */

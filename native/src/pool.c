@@ -22,7 +22,9 @@
 #define SPIN_ITERS 20000 /* ~50-100 us of pause before a worker sleeps */
 #define STRAGGLER_NS 20000 /* a wait this long, and longer than the caller's own share, counts as a strike */
 #define STRIKES 3          /* strikes in a row before the pool runs solo */
-#define SOLO_RUNS 2000     /* ~tens of decode steps on the caller alone, then the workers are tried again */
+#define SOLO_NS 50000000   /* 50 ms (tens of decode steps) on the caller alone, then the workers are tried again:
+                              counted in time, not runs, so a training step's big tasks are not left to one core
+                              for seconds (2000 runs were ~3 steps of 1,024 tokens) */
 #define YIELD_EVERY 64   /* spinners give the core away now and then: on a machine busy with other work (an
                             IDE, a build) a spinning thread must not hold the core the thread it waits for needs */
 
@@ -42,7 +44,7 @@ struct ckls_pool {
     atomic_int sleepers;
     atomic_int stop;
     int strikes;   /* consecutive runs where the caller waited on workers longer than it worked itself */
-    int solo_runs; /* runs left for the caller alone: the workers were not getting a core */
+    int64_t solo_until; /* until then (CLOCK_MONOTONIC ns) the caller runs alone: the workers were not getting a core */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
@@ -128,12 +130,11 @@ static inline int64_t now_ns(void) {
  * several times in a row) and runs tasks on the caller alone for a while, then tries the workers again. */
 void ckls_pool_run(ckls_pool *pool, ckls_task_fn fn, void *ctx) {
     if (!pool || pool->n_threads == 1) { fn(ctx, 0, 1); return; }
-    if (pool->solo_runs > 0) {
-        pool->solo_runs--;
+    const int64_t t0 = now_ns();
+    if (pool->solo_until > t0) {
         fn(ctx, 0, 1);
         return;
     }
-    const int64_t t0 = now_ns();
     pool->fn = fn;
     pool->ctx = ctx;
     atomic_store(&pool->pending, pool->n_threads - 1);
@@ -153,7 +154,7 @@ void ckls_pool_run(ckls_pool *pool, ckls_task_fn fn, void *ctx) {
     if (waited > STRAGGLER_NS && waited > t1 - t0) {
         if (++pool->strikes >= STRIKES) {
             pool->strikes = 0;
-            pool->solo_runs = SOLO_RUNS;
+            pool->solo_until = now_ns() + SOLO_NS;
         }
     } else {
         pool->strikes = 0;

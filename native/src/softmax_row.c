@@ -1,5 +1,5 @@
 /* softmax_row.c — scalar references of the row kernels of attention and the loss (ckls_isa_kernels.exp_shift,
- * .softmax, .softmax_bwd): a polynomial exp and the softmax of one row, forward and backward. softmax_row_avx2.c
+ * .softmax): a polynomial exp and the softmax of one row (with its log-sum-exp). softmax_row_avx2.c
  * holds their AVX2 versions, the same polynomial on 8 lanes. */
 #include <math.h>
 
@@ -27,17 +27,11 @@ double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift) {
     return s;
 }
 
-void ckls_softmax_ref(float *p, int64_t n) {
+float ckls_softmax_ref(float *p, int64_t n) {
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; i++) mx = p[i] > mx ? p[i] : mx;
-    const float inv = (float)(1.0 / ckls_exp_shift_ref(p, p, n, mx));
+    const double sum = ckls_exp_shift_ref(p, p, n, mx);
+    const float inv = (float)(1.0 / sum);
     for (int64_t i = 0; i < n; i++) p[i] *= inv;
-}
-
-void ckls_softmax_bwd_ref(float *p, float *g, int64_t n, float scale) {
-    ckls_softmax_ref(p, n);
-    double D = 0.0;
-    for (int64_t i = 0; i < n; i++) D += (double)p[i] * g[i];
-    const float Df = (float)D;
-    for (int64_t i = 0; i < n; i++) g[i] = p[i] * (g[i] - Df) * scale;
+    return (float)(mx + log(sum));
 }

@@ -23,7 +23,14 @@ double ckls_exp_shift_avx2(float *y, const float *x, int64_t n, float shift) {
     _mm256_storeu_ps(lanes, _mm256_add_ps(s0, s1));
     double s = 0.0;
     for (int l = 0; l < 8; l++) s += lanes[l];
-    if (i < n) s += ckls_exp_shift_ref(y + i, x + i, n - i, shift); /* the tail: the same polynomial */
+    if (i < n) { /* the tail (attention rows end anywhere): padded to 16 lanes, not the reference's libm calls */
+        float t[16];
+        const int64_t r = n - i;
+        for (int l = 0; l < 16; l++) t[l] = l < r ? x[i + l] - shift : 0.0f;
+        _mm256_storeu_ps(t, exp8(_mm256_loadu_ps(t)));
+        _mm256_storeu_ps(t + 8, exp8(_mm256_loadu_ps(t + 8)));
+        for (int64_t l = 0; l < r; l++) s += y[i + l] = t[l];
+    }
     return s;
 }
 
@@ -38,36 +45,15 @@ static float row_max_avx2(const float *x, int64_t n) {
     return mx;
 }
 
-void ckls_softmax_avx2(float *p, int64_t n) {
-    const float inv = (float)(1.0 / ckls_exp_shift_avx2(p, p, n, row_max_avx2(p, n)));
+float ckls_softmax_avx2(float *p, int64_t n) {
+    const float mx = row_max_avx2(p, n);
+    const double sum = ckls_exp_shift_avx2(p, p, n, mx);
+    const float inv = (float)(1.0 / sum);
     const __m256 vi = _mm256_set1_ps(inv);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(p + i, _mm256_mul_ps(_mm256_loadu_ps(p + i), vi));
     for (; i < n; i++) p[i] *= inv;
-}
-
-void ckls_softmax_bwd_avx2(float *p, float *g, int64_t n, float scale) {
-    ckls_softmax_avx2(p, n);
-    __m256d d0 = _mm256_setzero_pd(), d1 = d0;
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) { /* sum(p * g) in double, as the reference */
-        const __m256 a = _mm256_loadu_ps(p + i), b = _mm256_loadu_ps(g + i);
-        d0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
-                             _mm256_cvtps_pd(_mm256_castps256_ps128(b)), d0);
-        d1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
-                             _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)), d1);
-    }
-    double lanes[4], D = 0.0;
-    _mm256_storeu_pd(lanes, _mm256_add_pd(d0, d1));
-    for (int l = 0; l < 4; l++) D += lanes[l];
-    for (int64_t t = i; t < n; t++) D += (double)p[t] * g[t];
-    const float Df = (float)D;
-    const __m256 vd = _mm256_set1_ps(Df), vs = _mm256_set1_ps(scale);
-    for (i = 0; i + 8 <= n; i += 8) {
-        const __m256 a = _mm256_loadu_ps(p + i), b = _mm256_loadu_ps(g + i);
-        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_mul_ps(a, _mm256_sub_ps(b, vd)), vs));
-    }
-    for (; i < n; i++) g[i] = p[i] * (g[i] - Df) * scale;
+    return (float)(mx + log(sum));
 }
 
 #endif

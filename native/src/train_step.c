@@ -4,15 +4,16 @@
  * allocated per step.
  *
  * Saved per layer: the two residual inputs (for the norms' backward), both normed inputs (the LoRA A inputs),
- * q/k after RoPE and v (attention backward recomputes the probabilities from them), the attention output,
- * gate/up and the SwiGLU output, and each adapted matrix's x.A^T (for dB). Layer 0's input gradient is never
- * formed: the embeddings are frozen. Gradients collect in a private buffer and are added to the adapter's only
- * when the step completes, so a cancelled step leaves the adapter untouched.
+ * q/k after RoPE and v, the attention output and its rows' log-sum-exps (attention backward recomputes the
+ * probabilities from them), gate/up and the SwiGLU output, and each adapted matrix's x.A^T (for dB). Layer 0's
+ * input gradient is never formed: the embeddings are frozen. Gradients collect in a private buffer and are added to
+ * the adapter's only when the step completes, so a cancelled step leaves the adapter untouched.
  *
  * Where the time goes (CKLS_TRAIN_PROFILE=1 prints it per step): exact, about four fifths in the products through
  * the frozen weights (forward, the vocabulary projection and dX), all on the f32 GEMM tile; otherwise
  * (ckls_train_set_exact(t, 0)) those run on eval's integer kernels, all but the vocabulary projection's dX, and
- * attention (by blocks, on the f32 tile) becomes the largest part. */
+ * where the CPU has AVX512-BF16 attention and that dX take bf16 products (f32 sums): then the integer products are
+ * about two fifths of a step, attention a fifth. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,16 +45,21 @@ struct ckls_train {
     float *arena;
     /* saved activations, [n_layer][cap x dim] */
     float *xa, *xb, *h1, *h2, *q, *k, *v, *att, *g, *up, *act, *lu;
+    float *lse; /* [n_layer][n_head x cap]: attention's log-sum-exp per row */
     float *xf, *hf, *logits;
     /* backward scratch */
-    float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *attn_ws, *grads, *ce_loss;
+    float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *lora_ws, *attn_ws, *grads, *ce_loss;
     int64_t *ce_cnt;
     int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
     float *rope_cs, *rope_sn;  /* RoPE's cos/sin per position and frequency, as ckls_rope computes them */
     void *xq;  /* exact == 0: the activations (or output gradients) of one product, quantized */
+    const float *xq_of; /* ...of these activations (x of the last forward product: q/k/v and gate/up share one) */
+    int xq_type;
     void **wt, **wt_packed; /* exact == 0: each frozen matrix transposed, in Q8_0, and its interleaved copy */
     float *dxs;              /* exact == 0: an accumulated dX before it is added */
+    uint32_t *wv2, *dyb;     /* exact == 0 with bf16 products: the vocabulary projection in bf16 pairs, dY's rows */
     int exact; /* 1: the forward in f32 over dequantized weights (the gradient of the dequantized model) */
+    int bf16;  /* exact == 0 and the model has quantized matrices: attention's products in bf16 where the CPU can */
     const volatile int32_t *cancel; /* the running step's flag, polled inside the big products too... */
     int stopped;                    /* ...which set this when they skipped work: the step's result is void */
     int prof;
@@ -91,6 +97,9 @@ static void free_transposed(ckls_train *t) {
     free(t->wt);
     free(t->wt_packed);
     t->wt = t->wt_packed = NULL;
+    ckls_aligned_free(t->wv2);
+    ckls_aligned_free(t->dyb);
+    t->wv2 = t->dyb = NULL;
 }
 
 /* W^T of a frozen matrix (n_in rows of n_out), requantized to Q8_0, and its interleaved copy: dX = dY.W then
@@ -127,12 +136,24 @@ int ckls_train_set_exact(ckls_train *t, int32_t exact) {
         int rc = t->wt && t->wt_packed ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory");
         for (int i = 0; !rc && i < n - 1; i++) /* not the vocabulary projection: its dY is a softmax gradient */
             if (ckls_type_vec_dot_type(matrix(t->m, i)->type) != CKLS_TYPE_F32) rc = transpose_matrix(t, i);
+        /* its dX in bf16 instead, where the CPU multiplies bf16: 8 bits of mantissa per value, not per block of 32,
+         * keep the vocabulary's small probabilities */
+        const ckls_tensor *wv = matrix(t->m, n - 1);
+        if (!rc && ckls_active_kernels()->gemm_tile_bf16 && ckls_type_vec_dot_type(wv->type) != CKLS_TYPE_F32) {
+            t->wv2 = ckls_bf16_weight_pairs(wv->type, wv->data, wv->ne1, wv->ne0);
+            const int64_t ns = ckls_matmul_dx_bf16_scratch(ckls_pool_threads(t->m->pool), wv->ne1);
+            t->dyb = ckls_aligned_alloc(sizeof(uint32_t) * (size_t)ns);
+            if (!t->wv2 || !t->dyb) rc = ckls_fail(CKLS_ENOMEM, "train: out of memory for the bf16 projection");
+        }
         if (rc) {
             free_transposed(t);
             return rc;
         }
     }
     t->exact = exact != 0;
+    t->bf16 = 0; /* a model of f32 matrices trains the same either way */
+    for (int i = 0; !t->exact && i <= t->m->hp.n_layer * N_TARGETS; i++)
+        t->bf16 |= ckls_type_vec_dot_type(matrix(t->m, i)->type) != CKLS_TYPE_F32;
     return CKLS_OK;
 }
 
@@ -170,15 +191,15 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
     /* one arena, carved below; sizes in floats, each rounded to 16 (64 B) */
     const int64_t sizes[] = {
         L * T * d, L * T * d, L * T * d, L * T * d, L * T * d, L * T * kv, L * T * kv, L * T * d, L * T * ff,
-        L * T * ff, L * T * ff, L * N_TARGETS * T * r,                     /* xa .. lu */
+        L * T * ff, L * T * ff, L * N_TARGETS * T * r, L * T * hp->n_head, /* xa .. lu lse */
         T * d, T * d, T * V,                                               /* xf hf logits */
         T * d, T * d, T * d, T * kv, T * kv, T * d, T * ff, T * ff, T * r, /* dx dh dq dk dv datt dg dup du */
-        big * r, big * r,                                                  /* at bt */
-        ckls_attention_backward_scratch((int)nth, T, hp->n_head_kv, m->head_dim),
+        big * r, big * r, ckls_lora_bwd_scratch(T, r, big, big),           /* at bt lora_ws */
+        ckls_attention_backward_scratch((int)nth, T, hp->n_head, hp->n_head_kv, m->head_dim),
         ckls_lora_n_params(a), nth};
     float **dst[] = {&t->xa, &t->xb, &t->h1, &t->h2, &t->q, &t->k, &t->v, &t->att, &t->g, &t->up, &t->act, &t->lu,
-                     &t->xf, &t->hf, &t->logits, &t->dx, &t->dh, &t->dq, &t->dk, &t->dv, &t->datt, &t->dg, &t->dup,
-                     &t->du, &t->at, &t->bt, &t->attn_ws, &t->grads, &t->ce_loss};
+                     &t->lse, &t->xf, &t->hf, &t->logits, &t->dx, &t->dh, &t->dq, &t->dk, &t->dv, &t->datt, &t->dg,
+                     &t->dup, &t->du, &t->at, &t->bt, &t->lora_ws, &t->attn_ws, &t->grads, &t->ce_loss};
     const int n_bufs = (int)(sizeof dst / sizeof *dst);
     _Static_assert(sizeof sizes / sizeof *sizes == sizeof dst / sizeof *dst, "arena table");
     int64_t total = 0;
@@ -242,7 +263,9 @@ static void linear(ckls_train *t, int cat, const ckls_tensor *w, const void *pac
         t->stopped |= ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y, t->cancel) != 0;
     } else {
         const int64_t rb = ckls_row_bytes(act, w->ne0);
-        ckls_quantize_acts(t->m->pool, act, x, t->xq, w->ne0, n);
+        if (x != t->xq_of || act != t->xq_type) ckls_quantize_acts(t->m->pool, act, x, t->xq, w->ne0, n);
+        t->xq_of = x;
+        t->xq_type = act;
         t->stopped |= ckls_matmul_packed(t->m->pool, w->type, w->data, packed, w->ne1, w->ne0, t->xq, rb, n, y,
                                          w->ne1, t->cancel) != 0;
     }
@@ -296,6 +319,11 @@ static void ew_run(ckls_train *t, int cat, int64_t n, ew_job j) {
     j.pos = t->pos;
     ckls_pool_run(j.n > 1 ? t->m->pool : NULL, ew_task, &j);
     prof_stop(t, cat, p0);
+}
+
+/* b += a */
+static void ew_add(const ew_job *j, int64_t lo, int64_t hi) {
+    for (int64_t i = lo * j->dim; i < hi * j->dim; i++) j->b[i] += j->a[i];
 }
 
 /* b += a (when a is set), then c = rmsnorm(b) * w */
@@ -388,14 +416,15 @@ static void ce_task(void *p, int ith, int nth) {
 /* ---- one layer, forward and backward ---------------------------------------------------------------------------- */
 /* Layer l's saved activations ([n_layer][cap x dim] each) */
 typedef struct {
-    float *xa, *xb, *h1, *h2, *q, *k, *v, *att, *g, *up, *act;
+    float *xa, *xb, *h1, *h2, *q, *k, *v, *att, *g, *up, *act, *lse;
 } layer_acts;
 
 static layer_acts acts_of(const ckls_train *t, int l) {
     const int64_t T = t->cap, d = t->m->hp.n_embd, kv = t->m->kv_dim, ff = t->m->hp.n_ff, at = (int64_t)l * T;
     return (layer_acts){.xa = t->xa + at * d, .xb = t->xb + at * d, .h1 = t->h1 + at * d, .h2 = t->h2 + at * d,
                         .q = t->q + at * d, .k = t->k + at * kv, .v = t->v + at * kv, .att = t->att + at * d,
-                        .g = t->g + at * ff, .up = t->up + at * ff, .act = t->act + at * ff};
+                        .g = t->g + at * ff, .up = t->up + at * ff, .act = t->act + at * ff,
+                        .lse = t->lse + at * t->m->hp.n_head};
 }
 
 static int cancelled(const ckls_train *t) { return t->stopped || (t->cancel && *t->cancel); }
@@ -426,7 +455,8 @@ static void attention_forward(ckls_train *t, int l, int64_t n) {
     add_bias(a.v, &Ly->bv, n, kv);
     ew_run(t, P_ELEM_F, n, (ew_job){.fn = ew_rope, .dim = d, .b = a.q, .c = a.k, .a = t->rope_cs, .w = t->rope_sn});
     const double p0 = prof_start(t);
-    ckls_attention_fwd(m->pool, a.q, a.k, a.v, a.att, n, hp->n_head, hp->n_head_kv, m->head_dim, t->attn_ws);
+    ckls_attention_fwd(m->pool, a.q, a.k, a.v, a.att, a.lse, n, hp->n_head, hp->n_head_kv, m->head_dim, t->bf16,
+                       t->attn_ws);
     prof_stop(t, P_ATTN_F, p0);
     linear_l(t, l, TO, &Ly->wo, a.att, n, a.xb);
     ew_run(t, P_ELEM_F, n, (ew_job){.fn = ew_add_norm, .dim = d, .a = a.xa, .b = a.xb, .w = Ly->ffn_norm.data, .c = a.h2});
@@ -452,21 +482,28 @@ static void ffn_forward(ckls_train *t, int l, int64_t n) {
 
 /* dX = dY.W through a frozen weight (accumulate: dX +=), its time counted in category cat */
 /* dx (+)= dy.W for the model's matrix i (matrix()): exact, in f32 over the dequantized weights; otherwise dy
- * quantized to Q8_0 through W^T's integer kernels (transpose_matrix), where the matrix has one */
+ * quantized to Q8_0 through W^T's integer kernels (transpose_matrix), where the matrix has one, and the
+ * vocabulary projection's in bf16 where the CPU has bf16 products (else f32) */
 static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n, float *dx, int accumulate) {
     const double p0 = prof_start(t);
     const ckls_tensor *w = matrix(t->m, i);
-    if (t->exact || !t->wt || !t->wt[i]) {
+    if (!t->exact && t->wv2 && i == t->m->hp.n_layer * N_TARGETS && ckls_active_kernels()->gemm_tile_bf16) {
+        t->stopped |= ckls_matmul_dx_bf16(t->m->pool, t->wv2, w->ne1, w->ne0, dy, n, dx, accumulate, t->dyb,
+                                          t->cancel) != 0;
+    } else if (t->exact || !t->wt || !t->wt[i]) {
         t->stopped |= ckls_matmul_dx(t->m->pool, w->type, w->data, w->ne1, w->ne0, dy, n, dx, accumulate,
                                      t->cancel) != 0;
     } else {
         const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(CKLS_TYPE_Q8_0, n_out);
         float *y = accumulate ? t->dxs : dx;
         ckls_quantize_acts(t->m->pool, CKLS_TYPE_Q8_0, dy, t->xq, n_out, n);
+        t->xq_of = NULL;
         t->stopped |= ckls_matmul_packed(t->m->pool, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, t->xq,
                                          rb, n, y, n_in, t->cancel) != 0;
-        if (accumulate)
-            for (int64_t k = 0; k < n * n_in; k++) dx[k] += y[k];
+        if (accumulate) { /* megabytes: on the pool (its time stays in cat) */
+            ew_job aj = {.fn = ew_add, .n = n, .dim = n_in, .a = y, .b = dx};
+            ckls_pool_run(n > 1 ? t->m->pool : NULL, ew_task, &aj);
+        }
     }
     prof_stop(t, cat, p0);
 }
@@ -479,7 +516,7 @@ static void lora_backward(ckls_train *t, int l, int ti, const float *x, const fl
     const double p0 = prof_start(t);
     ckls_lora_bwd(t->m->pool, a.A, a.B, ckls_lora_grads_at(t->a, t->grads, l, ti, 0),
                   ckls_lora_grads_at(t->a, t->grads, l, ti, 1), t->r, a.n_in, a.n_out, ckls_lora_scale(t->a), x,
-                  lora_u(t, l, ti), dy, n, t->du, dx);
+                  lora_u(t, l, ti), dy, n, t->du, dx, t->lora_ws);
     prof_stop(t, P_LORA_B, p0);
 }
 
@@ -510,8 +547,8 @@ static void attention_backward(ckls_train *t, int l, int64_t n) {
     linear_dx(t, P_DX, l * N_TARGETS + TO, t->dx, n, t->datt, 0);
     lora_backward(t, l, TO, a.att, t->dx, n, t->datt);
     const double p0 = prof_start(t);
-    ckls_attention_bwd(m->pool, a.q, a.k, a.v, t->datt, t->dq, t->dk, t->dv, n, hp->n_head, hp->n_head_kv,
-                       m->head_dim, t->attn_ws);
+    ckls_attention_bwd(m->pool, a.q, a.k, a.v, a.att, a.lse, t->datt, t->dq, t->dk, t->dv, n, hp->n_head,
+                       hp->n_head_kv, m->head_dim, t->bf16, t->attn_ws);
     prof_stop(t, P_ATTN_B, p0);
     ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_rope_bwd, .dim = d, .b = t->dq, .c = t->dk, .a = t->rope_cs, .w = t->rope_sn});
     if (l == 0) {
@@ -601,6 +638,7 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
     const int64_t n = n_tok;
     t->cancel = cancel;
     t->stopped = 0;
+    t->xq_of = NULL; /* the activations change with every step */
 
     embed_forward(t, tokens, n);
     for (int l = 0; l < hp->n_layer; l++) {

@@ -3,7 +3,8 @@
  * size so ASan sees any read past it:
  *   - GEMM tiles (A plain and transposed, accumulate or overwrite, alpha) vs ckls_gemm_tile_ref;
  *   - the exp kernel vs ckls_exp_shift_ref and libm's exp; the transpose kernel vs ckls_transpose_ref; the
- *     attention row kernels (softmax, its backward) vs ckls_softmax_ref / ckls_softmax_bwd_ref;
+ *     attention row kernel (softmax and its log-sum-exp) vs ckls_softmax_ref;
+ *   - the bf16 conversions (bit for bit) and tile vs their references, where the CPU has AVX512-BF16;
  *   - the threaded drivers (ckls_gemm_f32, ckls_matmul_backward per weight type, ckls_attention_backward — by
  *     blocks with the GEMM tile — on the scalar and the detected ISA) vs a plain single-threaded composition of
  *     the scalar references (ckls_attn_bwd_ref works a row at a time);
@@ -53,6 +54,64 @@ static void test_gemm_tiles(int isa, const ckls_isa_kernels *k) {
         }
 }
 
+/* The bf16 kernels (where the CPU has them) vs their references: the conversions bit for bit on odd shapes with
+ * zeros, denormals and huge values, writing nothing past their outputs; the tile on operands made by them, A plain
+ * and transposed, accumulate or overwrite. */
+static uint32_t *randu(int64_t n) {
+    uint32_t *p = malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
+    if (!p) { printf("out of memory\n"); exit(2); }
+    for (int64_t i = 0; i < n; i++) p[i] = (uint32_t)rnd();
+    return p;
+}
+
+static void test_bf16(int isa, const ckls_isa_kernels *k) {
+    static const int dims[] = {1, 2, 3, 15, 16, 17, 31, 32, 33, 48, 65};
+    for (int t = 0; t < 40; t++) {
+        const int64_t rows = dims[rnd_int(0, 10)], cols = dims[rnd_int(0, 10)], ldx = cols + rnd_int(0, 3);
+        float *x = randv(rows * ldx);
+        for (int64_t i = 0; i < rows * ldx; i++) {
+            const int kind = rnd_int(0, 15);
+            x[i] = kind == 0 ? 0.0f : kind == 1 ? 1e-39f * rnd_sym() : kind == 2 ? 3e38f * rnd_sym() : x[i];
+        }
+        const int64_t ry = rows, ly = (cols + 1) / 2 + rnd_int(0, 2), py = (rows + 1) / 2, lp = cols + rnd_int(0, 2);
+        uint32_t *y0 = randu(ry * ly), *y1 = malloc(sizeof(uint32_t) * (size_t)(ry * ly));
+        memcpy(y1, y0, sizeof(uint32_t) * (size_t)(ry * ly));
+        ckls_bf16_rows_ref(x, rows, cols, ldx, y0, ly);
+        k->bf16_rows(x, rows, cols, ldx, y1, ly);
+        CHECK(memcmp(y0, y1, sizeof(uint32_t) * (size_t)(ry * ly)) == 0, "%s bf16 rows %lldx%lld", ckls_isa_name(isa),
+              (long long)rows, (long long)cols);
+        uint32_t *z0 = randu(py * lp), *z1 = malloc(sizeof(uint32_t) * (size_t)(py * lp));
+        memcpy(z1, z0, sizeof(uint32_t) * (size_t)(py * lp));
+        ckls_bf16_pairs_ref(x, rows, cols, ldx, z0, lp);
+        k->bf16_pairs(x, rows, cols, ldx, z1, lp);
+        CHECK(memcmp(z0, z1, sizeof(uint32_t) * (size_t)(py * lp)) == 0, "%s bf16 pairs %lldx%lld",
+              ckls_isa_name(isa), (long long)rows, (long long)cols);
+        free(x), free(y0), free(y1), free(z0), free(z1);
+    }
+    static const int ms[] = {1, 3, 7, 8, 9, 16, 48}, ns[] = {1, 15, 16, 17, 31, 32, 33, 48, 64, 65};
+    for (int mi = 0; mi < 7; mi++)
+        for (int ni = 0; ni < 10; ni++) {
+            const int64_t m = ms[mi], n = ns[ni], kk = rnd_int(0, 3) ? rnd_int(1, 70) : 0, kp = (kk + 1) / 2;
+            const int trans = rnd_int(0, 1), acc = rnd_int(0, 1);
+            const int64_t ldb = n + rnd_int(0, 3), ldc = n + rnd_int(0, 3);
+            /* A: m x k floats (k x m when transposed) -> pairs along k; B: k x n -> pairs down its columns */
+            float *Af = randv(m * kk), *Bf = randv(kk * n), *C0 = randv(m * ldc);
+            float *C1 = copyv(C0, m * ldc);
+            uint32_t *A = randu(m * kp), *B = randu(kp * ldb);
+            if (trans) ckls_bf16_pairs_ref(Af, kk, m, m, A, m); /* pair p of row i at A[i + p * m] */
+            else ckls_bf16_rows_ref(Af, m, kk, kk, A, kp);
+            ckls_bf16_pairs_ref(Bf, kk, n, n, B, ldb);
+            const int64_t a_si = trans ? 1 : kp, a_sp = trans ? m : 1;
+            const float alpha = rnd_sym() * 2.0f;
+            ckls_gemm_tile_bf16_ref(m, n, kp, alpha, A, a_si, a_sp, B, ldb, acc, C0, ldc);
+            k->gemm_tile_bf16(m, n, kp, alpha, A, a_si, a_sp, B, ldb, acc, C1, ldc);
+            const double e = rel_err(C1, C0, m * ldc);
+            CHECK(e < 1e-5, "%s bf16 tile m=%lld n=%lld k=%lld trans=%d acc=%d: error %g", ckls_isa_name(isa),
+                  (long long)m, (long long)n, (long long)kk, trans, acc, e);
+            free(Af), free(Bf), free(C0), free(C1), free(A), free(B);
+        }
+}
+
 /* The exp kernel vs its reference and vs libm, on odd lengths, in place and not, over the whole range it sees
  * (softmax arguments are <= 0) plus the clamps and NaN. */
 static void test_exp(int isa, const ckls_isa_kernels *k) {
@@ -99,25 +158,27 @@ static void test_transpose(int isa, const ckls_isa_kernels *k) {
     }
 }
 
-/* The attention row kernels vs their references on odd lengths: scores as attention makes them (scaled dots,
- * one dominant sometimes), gradients of either sign. */
+/* The softmax row kernel vs its reference on odd lengths, scores as attention makes them (scaled dots, one
+ * dominant sometimes); its log-sum-exp against one computed in double. */
 static void test_softmax(int isa, const ckls_isa_kernels *k) {
     static const int ns[] = {1, 2, 7, 8, 9, 16, 17, 31, 100, 1023};
     for (int ni = 0; ni < 10; ni++) {
         const int64_t n = ns[ni];
-        float *p0 = randv(n), *g0 = randv(n);
+        float *p0 = randv(n);
         for (int64_t i = 0; i < n; i++) p0[i] *= 8.0f;
         if (n > 3 && rnd_int(0, 1)) p0[rnd_int(0, (int)n - 1)] = 30.0f;
-        float *p1 = copyv(p0, n), *g1 = copyv(g0, n), *q0 = copyv(p0, n), *q1 = copyv(p0, n);
-        const float scale = 0.125f + rnd_sym() * 0.1f;
-        ckls_softmax_ref(q0, n);
-        k->softmax(q1, n);
-        ckls_softmax_bwd_ref(p0, g0, n, scale);
-        k->softmax_bwd(p1, g1, n, scale);
-        const double ep = rel_err(q1, q0, n), eb = rel_err(p1, p0, n), eg = rel_err(g1, g0, n);
-        CHECK(ep < 1e-6 && eb < 1e-6 && eg < 1e-5, "%s softmax n=%lld: p %g, bwd p %g, dS %g", ckls_isa_name(isa),
-              (long long)n, ep, eb, eg);
-        free(p0), free(g0), free(p1), free(g1), free(q0), free(q1);
+        float *q0 = copyv(p0, n), *q1 = copyv(p0, n);
+        const float l0 = ckls_softmax_ref(q0, n), l1 = k->softmax(q1, n);
+        double mx = -INFINITY, sum = 0.0; /* log-sum-exp, in double from the scores */
+        for (int64_t i = 0; i < n; i++) mx = p0[i] > mx ? p0[i] : mx;
+        for (int64_t i = 0; i < n; i++) sum += exp(p0[i] - mx);
+        const double lse = mx + log(sum);
+        CHECK(fabs(l0 - lse) <= 1e-6 * fmax(1.0, fabs(lse)) && fabs(l1 - lse) <= 1e-6 * fmax(1.0, fabs(lse)),
+              "%s softmax n=%lld: log-sum-exp %g, reference %g, in double %g", ckls_isa_name(isa), (long long)n, l1,
+              l0, lse);
+        const double ep = rel_err(q1, q0, n);
+        CHECK(ep < 1e-6, "%s softmax n=%lld: p %g", ckls_isa_name(isa), (long long)n, ep);
+        free(p0), free(q0), free(q1);
     }
 }
 
@@ -137,7 +198,7 @@ static void test_drivers(ckls_pool *pool) {
     for (int ti = 0; ti < 7; ti++) {
         const int type = types[ti];
         const int64_t blk = ckls_type_block_size(type), n_in = blk * (blk > 32 ? rnd_int(1, 3) : rnd_int(1, 11));
-        const int64_t n_out = rnd_int(1, 140), n_tok = rnd_int(1, 21), rb = ckls_row_bytes(type, n_in);
+        const int64_t n_out = rnd_int(1, 140), n_tok = rnd_int(1, 150), rb = ckls_row_bytes(type, n_in);
         float *w = randv(n_out * n_in), *deq = randv(n_out * n_in), *dy = randv(n_tok * n_out);
         void *wq = malloc((size_t)(rb * n_out));
         CHECK(ckls_quantize_rows(type, w, wq, n_out, n_in, NULL) == 0, "quantize %d", type);
@@ -150,6 +211,18 @@ static void test_drivers(ckls_pool *pool) {
               rel_err(dx1, dx0, n_tok * n_in));
         CHECK(ckls_matmul_backward(pool, type, wq, n_out, n_in + (blk > 1), dy, n_tok, dx1, 1) == (blk > 1 ? CKLS_EINVAL : 0),
               "matmul_backward accepts a partial block");
+        if (ckls_active_kernels()->gemm_tile_bf16) { /* the bf16 dX: within bf16's rounding of the f32 one */
+            uint32_t *w2 = ckls_bf16_weight_pairs(type, wq, n_out, n_in);
+            uint32_t *sc = malloc(sizeof(uint32_t) * (size_t)ckls_matmul_dx_bf16_scratch(ckls_pool_threads(pool), n_out));
+            float *dx2 = randv(n_tok * n_in), *dx3 = copyv(dx2, n_tok * n_in);
+            const int acc = rnd_int(0, 1);
+            CHECK(w2 && ckls_matmul_dx_bf16(pool, w2, n_out, n_in, dy, n_tok, dx2, acc, sc, NULL) == 0, "dx bf16 status");
+            ckls_gemm_tile_ref(n_tok, n_in, n_out, 1.0f, dy, n_out, 1, deq, n_in, acc, dx3, n_in);
+            CHECK(rel_err(dx2, dx3, n_tok * n_in) < 1e-2, "matmul_dx_bf16 %s %lldx%lld, %lld tokens, acc %d: error %g",
+                  ckls_type_get(type)->name, (long long)n_out, (long long)n_in, (long long)n_tok, acc,
+                  rel_err(dx2, dx3, n_tok * n_in));
+            ckls_aligned_free(w2), free(sc), free(dx2), free(dx3);
+        }
         free(w), free(deq), free(dy), free(wq), free(dx0), free(dx1);
     }
 
@@ -167,6 +240,22 @@ static void test_drivers(ckls_pool *pool) {
           (long long)n_kv, (long long)d, e);
     CHECK(ckls_attention_backward(pool, q, k, v, dout, dq1, dk1, dv1, n, 3, 2, d) == CKLS_EINVAL,
           "attention_backward accepts 3 query heads over 2 KV heads");
+    /* the bf16 products: within their rounding of the reference. dQ and dK carry dP - rowsum(P dP), which in a row
+     * over a few keys can cancel to a small fraction of its terms, where bf16's 8 bits leave little relative
+     * accuracy: below 32 tokens the bound only catches wrong blocks, masks and tails (errors of order 1). */
+    if (ckls_active_kernels()->gemm_tile_bf16) {
+        const int64_t nw = ckls_attention_backward_scratch(ckls_pool_threads(pool), n, nh, n_kv, d);
+        float *ws = malloc(sizeof(float) * (size_t)nw), *o = randv(n * nh * d), *lse = randv(n * nh);
+        float *o0 = randv(n * nh * d);
+        CHECK(ckls_attention(pool, q, k, v, o0, n, 0, nh, n_kv, d, kv) == 0, "attention status");
+        ckls_attention_fwd(pool, q, k, v, o, lse, n, nh, n_kv, d, 1, ws);
+        ckls_attention_bwd(pool, q, k, v, o, lse, dout, dq1, dk1, dv1, n, nh, n_kv, d, 1, ws);
+        const double eo = rel_err(o, o0, n * nh * d);
+        const double eb = fmax(rel_err(dq1, dq0, n * nh * d), fmax(rel_err(dk1, dk0, n * kv), rel_err(dv1, dv0, n * kv)));
+        CHECK(eo < 1e-2 && eb < (n < 32 ? 0.25 : 2e-2), "attention bf16 n=%lld heads %lld/%lld d=%lld: forward error %g, backward %g",
+              (long long)n, (long long)nh, (long long)n_kv, (long long)d, eo, eb);
+        free(ws), free(o), free(lse), free(o0);
+    }
     free(q), free(k), free(v), free(dout), free(dq0), free(dk0), free(dv0), free(dq1), free(dk1), free(dv1);
     free(sc), free(dp);
 }
@@ -181,6 +270,7 @@ int main(int argc, char **argv) {
             test_exp(isa, k);
             test_transpose(isa, k);
             test_softmax(isa, k);
+            if (k->gemm_tile_bf16) test_bf16(isa, k);
         }
     }
 #if defined(CKLS_HAVE_AVX512)

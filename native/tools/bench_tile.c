@@ -3,6 +3,7 @@
  * bench_gemm.c is (its header), adding build.isa_defines(cc) to the flags, with "native/tools/bench_tile.c" and
  * "-o build/bench_tile", then:
  *   build/bench_tile 64 64 256
+ * With AVX512-BF16 also the bf16 tile (gemm_tile_bf16_avx512bf16.c) on the same shape.
  * dispatch.c picks the AVX2 tile for the AVX-512 tables where this shows it faster (AMD family 19h). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,27 @@ int main(int argc, char **argv) {
             printf("%s %lldx%lldx%lld: %.1f GFLOP/s\n", tiles[v].name, (long long)m, (long long)n, (long long)k,
                    2.0 * (double)(m * n * k) / best / 1e9);
         }
+#if defined(CKLS_HAVE_AVX512BF16)
+    if (ckls_isa_available(CKLS_ISA_AVX512) && ckls_isa_table(CKLS_ISA_AVX512)->gemm_tile_bf16) {
+        /* the bf16 tile on the same shape: A's rows and B's columns as bf16 pairs along k */
+        const int64_t kp = (k + 1) / 2;
+        uint32_t *Ab = malloc(sizeof(uint32_t) * (size_t)(m * kp)), *Bb = malloc(sizeof(uint32_t) * (size_t)(kp * n));
+        ckls_bf16_rows_ref(A, m, k, k, Ab, kp);
+        ckls_bf16_pairs_ref(B, k, n, n, Bb, n);
+        for (int round = 0; round < 3; round++) {
+            double best = 1e9;
+            for (int r = 0; r < 200; r++) {
+                const double t = now();
+                ckls_gemm_tile_bf16_avx512bf16(m, n, kp, 1.0f, Ab, kp, 1, Bb, n, 0, C, n);
+                const double dt = now() - t;
+                best = dt < best ? dt : best;
+            }
+            printf("bf16 %lldx%lldx%lld: %.1f GFLOP/s\n", (long long)m, (long long)n, (long long)k,
+                   2.0 * (double)(m * n * k) / best / 1e9);
+        }
+        free(Ab), free(Bb);
+    }
+#endif
     free(A), free(B), free(C);
     return 0;
 }
