@@ -263,3 +263,8 @@ def test_bench_statistics_and_hardware_flag():
     assert hardware_flags(k, 100e6, None, "f32", cores=2)
     assert not hardware_flags(k, 1e6, None, "f32", cores=2)
     assert hardware_flags(k, 1e6, 1e12, "f32", cores=2)  # 1 PFLOP/s on two cores
+    # a short kernel is timed net of the median round trip: the trips' spread is added before judging
+    short = summarize([8e-6] * 5)
+    assert hardware_flags(short, 800e3, None, "f32", cores=2)  # 100 GB/s as measured
+    assert not hardware_flags(dict(short, trip_spread_s=20e-6), 800e3, None, "f32", cores=2)
+    assert hardware_flags(dict(short, trip_spread_s=20e-6), 100e6, None, "f32", cores=2)  # still 3.6 TB/s

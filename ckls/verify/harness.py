@@ -402,16 +402,20 @@ class Judge:
         for a in self.spec.arrays:
             if a.role != "out":
                 bufs[a.name].array[...] = vals[a.name]
-        trip = float(np.median([k.ping() for _ in range(21)]))
+        trips = [k.ping() for _ in range(21)]
+        trip = float(np.median(trips))
 
         def one():
             k.flush()
+            trips.append(k.ping())  # round trips sampled all through the timing, for their spread below
             return max(k.call(sizes, bufs, scal) - trip, 1e-9)
 
         f64 = [scal[a.name] if a.kind == "scalar" else
                (vals[a.name].astype(np.float64) if a.is_float else vals[a.name]) for a in self.spec.inputs]
         native = [scal[a.name] if a.kind == "scalar" else vals[a.name] for a in self.spec.inputs]
         res = {"kernel": summarize(time_calls(one, budget * 0.5, timed_by_fn=True))}
+        # how much less than the median a round trip can take: a kernel time is only known to within this
+        res["kernel"]["trip_spread_s"] = trip - float(np.min(trips))
         res["original"] = summarize(time_calls(lambda: self.ref(*f64), budget * 0.3, max_runs=50))
         if self.numpy_fn is not None:
             res["numpy"] = summarize(time_calls(lambda: self.numpy_fn(*native), budget * 0.2))
