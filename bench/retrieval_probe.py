@@ -79,7 +79,7 @@ class Oracle:
                     self.texts[rel] = f.read().splitlines(keepends=True)
             except (OSError, UnicodeDecodeError):
                 continue
-        self.want: dict[tuple[str, str], str] = {}  # (path, text before the cursor) -> the whole target line
+        self.want: dict[tuple[str, str], tuple[str, str]] = {}  # (path, text before the cursor) -> its window
 
     def find(self, path: str, full_line: str) -> tuple[str, str] | None:
         for rel, lines in self.texts.items():
@@ -92,10 +92,9 @@ class Oracle:
         return None
 
     def __call__(self, path: str, before: str) -> list[tuple[str, str]]:
-        for (p, b), full in self.want.items():
+        for (p, b), window in self.want.items():
             if path.endswith(p) and before.endswith(b):
-                got = self.find(p, full)
-                return [got] if got else []
+                return [window]
         return []
 
 
@@ -141,8 +140,9 @@ def main() -> int:
                 lines = s.text.splitlines(keepends=True)
                 before = "".join(lines[:s.line]) + lines[s.line][:s.col]
                 full = (lines[s.line][:s.col] + s.target).strip()
-                if retriever.find(s.path, full) is not None:
-                    retriever.want[(s.path, before[-400:])] = full
+                window = retriever.find(s.path, full)
+                if window is not None:
+                    retriever.want[(s.path, before[-400:])] = window
                     kept.append(s)
             print(f"{name}=={version}: {len(kept)} of {len(samples)} line samples have their whole line in another "
                   f"file", flush=True)
