@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -408,7 +409,7 @@ def _snapshot(folder: Path) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _fake_judge(world, host_code: str, cases) -> tuple[list[dict], str]:
+def _fake_judge(world, host_code: str, cases, survey: bool = False) -> tuple[list[dict], str]:
     """The host code compiled by gcc, judged through the harness and the CUDA cell on the stand-in driver."""
     build = world["tmp"] / "build"
     build.mkdir()
@@ -419,7 +420,7 @@ def _fake_judge(world, host_code: str, cases) -> tuple[list[dict], str]:
     src.write_text(FAKE_HEAD + "".join(f'#define {k} "{v}"\n' for k, v in defs.items()) + host_code)
     so = build / "kernel_cuda.so"
     subprocess.run(["gcc", "-O1", "-shared", "-fPIC", "-o", str(so), str(src)], check=True)
-    exe, log = cudacell.build_cuda_cell(FAKE_SPEC, build)
+    exe, log = cudacell.build_cuda_cell(FAKE_SPEC, build, survey=survey)
     assert exe, log
     init = {"spec": FAKE_SPEC.to_dict(), "so": str(so), "ref": str(AXPY / "original.py") + "::axpy", "cell": exe,
             "timeout_s": 10.0, "guard_pad": 16, "arena_mb": 64}
@@ -463,6 +464,19 @@ def test_fake_driver_hostile_host_code_fails(world, name):
     assert not os.path.exists("/tmp/" + world["marker"])
     for secret in ("key", "ssh", "ws_secret"):
         assert world[secret] not in said, f"{secret} leaked"
+
+
+@needs_jail
+def test_survey_cell_names_refused_calls_and_goes_on(world):
+    """bench/cuda_survey.py's build: a refused call is logged with its stage and answered EPERM (the socket is never
+    made), and the cell carries on, so one GPU run lists every call a driver needs."""
+    sys.path.insert(0, str(HERE.parent / "bench"))
+    from cuda_survey import refused
+    results, said = _fake_judge(world, HOSTILE_HOST["call_socket"], _cases(257, 1021), survey=True)
+    assert all(r.get("ok") for r in results), results
+    calls = [(stage, seccomp.syscall_name(nr)) for (stage, nr, _), _ in refused(said)]
+    assert (3, "socket") in calls, said[-2000:]
+    assert "forbidden system call" not in said
 
 
 # ---- hostile CUDA candidates: nvcc-built, judged through verify() on a GPU ------------------------------------

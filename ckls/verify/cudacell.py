@@ -42,14 +42,16 @@ def cuda_stub_source(spec: KernelSpec) -> str:
     return stub_source(spec) + "\n".join(lines) + ";\n"
 
 
-def build_cuda_cell(spec: KernelSpec, workdir: str | Path, cc: str = "gcc") -> tuple[str | None, str]:
+def build_cuda_cell(spec: KernelSpec, workdir: str | Path, cc: str = "gcc",
+                    survey: bool = False) -> tuple[str | None, str]:
     """Compile the CUDA cell for this contract; (path, log). Plain C: the driver is loaded with dlopen, so
-    neither the toolkit nor a GPU is needed to build it."""
+    neither the toolkit nor a GPU is needed to build it. survey: the diagnostic build of bench/cuda_survey.py,
+    whose refused calls are logged and answered EPERM instead of ending the cell (never used for a verdict)."""
     workdir = Path(workdir)
     stub = cuda_stub_source(spec)
     (workdir / "stub.h").write_text(stub)
-    exe = workdir / "cell_cuda"
-    flags = ["-std=gnu11", "-O2", "-Wall", "-Wl,-z,relro,-z,now"]
+    exe = workdir / ("cell_cuda_survey" if survey else "cell_cuda")
+    flags = ["-std=gnu11", "-O2", "-Wall", "-Wl,-z,relro,-z,now"] + (["-DCELL_SURVEY"] if survey else [])
     return compile_cell(CUDA_CELL_SOURCE, stub, exe, flags, cc, "CUDA cell")
 
 

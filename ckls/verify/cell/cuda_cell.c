@@ -233,6 +233,7 @@ int main(int argc, char **argv) {
     if (write_full(4, &a, sizeof a) || read_full(0, &q, sizeof q) || q.magic != MAGIC_REQ) return 5;
 
     /* ---- stage 1: the driver ---- */
+    CELL_STAGE(1);
     if (install_filter(6, 1)) { /* each stage on every thread: the driver's too */
         say("ckls-cell: seccomp stage 1 failed\n");
         return 3;
@@ -277,6 +278,7 @@ int main(int argc, char **argv) {
     uint64_t hold_cycles = (uint64_t)(hold_us * 1e-3 * clock_khz);
 
     /* ---- stage 2: the candidate loads ---- */
+    CELL_STAGE(2);
     if (install_filter(7, 1)) {
         say("ckls-cell: seccomp stage 2 failed\n");
         return 3;
@@ -358,6 +360,7 @@ int main(int argc, char **argv) {
         a.status = (uint64_t)(int64_t)rc;
         fflush(stdout);
         if (!sealed && q.op == OP_CALL) { /* the warm-up call is done: stage 3 from here on */
+            CELL_STAGE(3);
             if (install_filter(8, 1)) {
                 say("ckls-cell: seccomp stage 3 failed\n");
                 return 3;

@@ -1,0 +1,87 @@
+"""Which system calls does the CUDA driver make that the CUDA cell's seccomp stages refuse? One run on a GPU says.
+
+    python bench/cuda_survey.py [--entry axpy_cuda] [--sizes 1,257,70001]
+
+Builds a correct kernel of the corpus with nvcc and the CUDA cell in its survey build (ckls/verify/cell/cell_io.h:
+a refused call is logged with its stage and answered EPERM instead of ending the cell), runs the contract's calls
+through the judge's harness and jail, and prints each distinct refused call once: stage, name, first arguments,
+how often. Nothing here gives a verdict. An empty list (and every call answered) is what the real judge needs.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import pathlib
+import shutil
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from ckls.verify import build as build_mod  # noqa: E402
+from ckls.verify import cudacell, seccomp  # noqa: E402
+from ckls.verify.sandbox import Crash, Limits, Worker  # noqa: E402
+from ckls.verify.spec import KernelSpec  # noqa: E402
+from kernels_corpus.corpus import entries  # noqa: E402
+
+
+def refused(log: str) -> list[tuple[tuple[int, int, int], int]]:
+    """(stage, call number, first argument) of each survey line in a cell log, with its count, in first-seen order."""
+    seen: collections.Counter = collections.Counter()
+    for line in log.splitlines():
+        if line.startswith("ckls-cell: survey: "):
+            w = line.split()  # ckls-cell: survey: stage S system call N arg0 A arg1 B
+            seen[(int(w[3]), int(w[6]), int(w[8]))] += 1
+    return list(seen.items())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--entry", default="axpy_cuda", help="a CUDA entry of tests/kernels_corpus (its ok.cu)")
+    ap.add_argument("--sizes", default="1,257,70001", help="values of the contract's first size, one call each")
+    a = ap.parse_args()
+    e = next((e for e in entries() if e.folder == a.entry and not e.bug), None)
+    if e is None:
+        print(f"no correct kernel in corpus entry {a.entry}")
+        return 2
+    spec = KernelSpec.load(e.spec_path)
+    work = pathlib.Path(tempfile.mkdtemp(prefix="ckls-survey-"))
+    try:
+        builds = build_mod.build(spec, e.kernel, work)
+        if not builds[0].ok:
+            print("the kernel did not build:\n" + builds[0].log[-2000:])
+            return 2
+        exe, log = cudacell.build_cuda_cell(spec, work, survey=True)
+        if exe is None:
+            print("the survey cell did not build:\n" + log[-2000:])
+            return 2
+        init = {"spec": spec.to_dict(), "so": builds[0].so_path, "ref": e.ref, "cell": exe, "timeout_s": 30.0,
+                "guard_pad": 16, "arena_mb": 256}
+        first = spec.sizes[0].name
+        results = []
+        with Worker(init, Limits(request_timeout_s=60, address_space_mb=0), isolate=False) as w:
+            for n in (int(x) for x in a.sizes.split(",")):
+                case = {"sizes": {first: n}, "family": "normal", "layout": "contig", "threads": 1, "seed": n}
+                try:
+                    results.append((n, w.request({"op": "case", "case": case})))
+                except Crash as c:  # the cell could not start (or died): its log still names what was refused
+                    results.append((n, {"check": "crash", "detail": str(c)}))
+                    break
+            cell_log = pathlib.Path(w.tmp, "cell.log")
+            text = cell_log.read_text(errors="replace") if cell_log.exists() else ""
+            text += w.log_tail(100000)
+        for n, r in results:
+            print(f"call {first}={n}: " + ("ok" if r.get("ok") else f"{r.get('check')}: {str(r.get('detail'))[:200]}"))
+        calls, ok = refused(text), all(r.get("ok") for _, r in results)
+        print(f"{len(calls)} distinct refused calls" + (":" if calls else " (the filters let the driver work)" if ok else ""))
+        for (stage, nr, arg0), count in calls:
+            print(f"  stage {stage}: {seccomp.syscall_name(nr)} ({nr}) arg0 {arg0:#x} x{count}")
+        return 0 if ok and not calls else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
