@@ -409,7 +409,7 @@ def _snapshot(folder: Path) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _fake_judge(world, host_code: str, cases, survey: bool = False) -> tuple[list[dict], str]:
+def _fake_judge(world, host_code: str, cases, survey: int = 0) -> tuple[list[dict], str]:
     """The host code compiled by gcc, judged through the harness and the CUDA cell on the stand-in driver."""
     build = world["tmp"] / "build"
     build.mkdir()
@@ -423,7 +423,7 @@ def _fake_judge(world, host_code: str, cases, survey: bool = False) -> tuple[lis
     exe, log = cudacell.build_cuda_cell(FAKE_SPEC, build, survey=survey)
     assert exe, log
     init = {"spec": FAKE_SPEC.to_dict(), "so": str(so), "ref": str(AXPY / "original.py") + "::axpy", "cell": exe,
-            "timeout_s": 10.0, "guard_pad": 16, "arena_mb": 64}
+            "timeout_s": 10.0, "guard_pad": 16, "arena_mb": 64, "survey": bool(survey)}
     results, said = [], ""
     with Worker(init, Limits(request_timeout_s=30, address_space_mb=0), isolate=False,
                 env={"LD_LIBRARY_PATH": str(world["drv"])}) as w:
@@ -468,15 +468,27 @@ def test_fake_driver_hostile_host_code_fails(world, name):
 
 @needs_jail
 def test_survey_cell_names_refused_calls_and_goes_on(world):
-    """bench/cuda_survey.py's build: a refused call is logged with its stage and answered EPERM (the socket is never
-    made), and the cell carries on, so one GPU run lists every call a driver needs."""
+    """bench/cuda_survey.py's survey build: a refused call is logged with its stage and answered as the filter would
+    (the socket is never made), and the cell carries on, so one GPU run lists every refusal a driver meets."""
     sys.path.insert(0, str(HERE.parent / "bench"))
     from cuda_survey import refused
-    results, said = _fake_judge(world, HOSTILE_HOST["call_socket"], _cases(257, 1021), survey=True)
+    code = HOSTILE_HOST["call_socket"].replace("int s = socket", "unlink(\"/tmp/x.lock\"); int s = socket")
+    results, said = _fake_judge(world, code, _cases(257, 1021), survey=1)
     assert all(r.get("ok") for r in results), results
-    calls = [(stage, seccomp.syscall_name(nr)) for (stage, nr, _), _ in refused(said)]
-    assert (3, "socket") in calls, said[-2000:]
+    calls = [(stage, seccomp.syscall_name(nr), what) for (stage, nr, what), _ in refused(said)]
+    assert (3, "socket", "") in calls and (3, "unlink", '"/tmp/x.lock"') in calls, said[-2000:]
     assert "forbidden system call" not in said
+
+
+@needs_jail
+def test_trace_cell_logs_every_call_with_its_result(world):
+    """The trace build: the judge's filters off, every call from the driver's start logged with its result."""
+    code = HOSTILE_HOST["call_reads_file"]
+    results, said = _fake_judge(world, code, _cases(257), survey=2)
+    assert all(r.get("ok") for r in results), results
+    traced = [ln for ln in said.splitlines() if ln.startswith("ckls-cell: trace: ")]
+    assert any('"/etc/hostname" = ' in ln for ln in traced), said[-2000:]
+    assert any(ln.startswith("ckls-cell: trace: stage 3 ") for ln in traced)
 
 
 # ---- hostile CUDA candidates: nvcc-built, judged through verify() on a GPU ------------------------------------

@@ -31,9 +31,10 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 { nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; which nvcc compute-sanitizer bwrap; } \
   | tee "$out/env.txt"
 # every call the driver makes that the filters refuse, in one run (the survey build answers them EPERM and goes on)
-for e in axpy_cuda softmax_cuda; do
-  { python3 bench/cuda_survey.py --entry $e 2>&1 || true; } | tee -a "$out/survey.txt"
-done
+# and, with the filters off, every call the driver makes with its result (the machine has no strace)
+{ python3 bench/cuda_survey.py --entry axpy_cuda 2>&1 || true; } | tee "$out/survey.txt"
+{ python3 bench/cuda_survey.py --entry axpy_cuda --trace 2>&1 || true; } > "$out/trace.txt"
+tail -5 "$out/trace.txt"
 # the corpus runs whatever the tests say (a failing test must not hide the verdicts)
 { python3 -m pytest -q -rs -p no:cacheprovider tests/test_verify_cuda.py 2>&1 || echo "pytest exit $?"; } \
   | tee "$out/tests.txt" | tail -40

@@ -43,15 +43,16 @@ def cuda_stub_source(spec: KernelSpec) -> str:
 
 
 def build_cuda_cell(spec: KernelSpec, workdir: str | Path, cc: str = "gcc",
-                    survey: bool = False) -> tuple[str | None, str]:
+                    survey: int = 0) -> tuple[str | None, str]:
     """Compile the CUDA cell for this contract; (path, log). Plain C: the driver is loaded with dlopen, so
-    neither the toolkit nor a GPU is needed to build it. survey: the diagnostic build of bench/cuda_survey.py,
-    whose refused calls are logged and answered EPERM instead of ending the cell (never used for a verdict)."""
+    neither the toolkit nor a GPU is needed to build it. survey: 1 or 2, the diagnostic builds of
+    bench/cuda_survey.py (cell/cell_trace.h: refusals logged and answered, or every call traced), never used for a
+    verdict."""
     workdir = Path(workdir)
     stub = cuda_stub_source(spec)
     (workdir / "stub.h").write_text(stub)
-    exe = workdir / ("cell_cuda_survey" if survey else "cell_cuda")
-    flags = ["-std=gnu11", "-O2", "-Wall", "-Wl,-z,relro,-z,now"] + (["-DCELL_SURVEY"] if survey else [])
+    exe = workdir / (f"cell_cuda_survey{survey}" if survey else "cell_cuda")
+    flags = ["-std=gnu11", "-O2", "-Wall", "-Wl,-z,relro,-z,now"] + ([f"-DCELL_SURVEY={survey}"] if survey else [])
     return compile_cell(CUDA_CELL_SOURCE, stub, exe, flags, cc, "CUDA cell")
 
 
@@ -80,9 +81,10 @@ class CudaCell(Cell):
     n_filters = 3
 
     def __init__(self, exe: str, so_path: str, arena: Arena, log_path: str, timeout_s: float, driver: str,
-                 hold_us: float = 1000.0, wrapper: list[str] | None = None, warm=None):
+                 hold_us: float = 1000.0, wrapper: list[str] | None = None, warm=None, survey: bool = False):
         super().__init__(exe, so_path, arena, log_path, timeout_s, sanitizer=bool(wrapper))
         self.driver, self.hold_us, self.wrapper, self.warm = driver, hold_us, list(wrapper or []), warm
+        self.survey = survey
 
     def _argv(self) -> list[str]:
         inner = ["/cell/" + os.path.basename(self.exe), "/cell/" + os.path.basename(self.so), hex(self.arena.addr),
@@ -93,7 +95,7 @@ class CudaCell(Cell):
         return jail_command(inner, os.path.dirname(self.exe), self.driver, env, self.wrapper)
 
     def _programs(self, arena, pid):
-        return seccomp.cuda_programs(arena, pid, sanitizer=bool(self.wrapper))
+        return seccomp.cuda_programs(arena, pid, sanitizer=bool(self.wrapper), survey=self.survey)
 
     def _started(self) -> None:
         """The warm-up: one small call with valid arguments, under stage 2, so that the CUDA runtime inside the
@@ -129,7 +131,8 @@ class CudaCellKernel(CellKernel):
     device."""
 
     def __init__(self, spec: KernelSpec, exe: str, so_path: str, log_path: str, timeout_s: float,
-                 arena_mb: int = 1024, hold_s: float = 1e-3, scribble: bool = True, wrapper: list[str] | None = None):
+                 arena_mb: int = 1024, hold_s: float = 1e-3, scribble: bool = True, wrapper: list[str] | None = None,
+                 survey: bool = False):
         self.spec, self.sanitizer = spec, bool(wrapper)
         driver = driver_library()
         if driver is None:
@@ -137,7 +140,7 @@ class CudaCellKernel(CellKernel):
         self.arena = Arena((arena_mb << 20) + WARM_BYTES)
         self.arena.limit = self.arena.nbytes - WARM_BYTES
         self.cell = CudaCell(exe, so_path, self.arena, log_path, timeout_s, driver, hold_s * 1e6, wrapper,
-                             warm=self._warm_call)
+                             warm=self._warm_call, survey=survey)
         self.flags = (FLAG_SCRIBBLE if scribble else 0) | (FLAG_HOLD if hold_s else 0)
         self.threads = 1
         self.last: Answer | None = None

@@ -153,7 +153,7 @@ sendto recvfrom sendmsg recvmsg socketpair unlink unlinkat mkdir mkdirat ftrunca
 """.split()
 
 
-def _cuda_filter(stage: int, arena: tuple[int, int], pid: int, sanitizer: bool):
+def _cuda_filter(stage: int, arena: tuple[int, int], pid: int, sanitizer: bool, survey: bool = False):
     s = _lib()
     f = s.SyscallFilter(defaction=s.TRAP)
     lo, hi = arena
@@ -205,7 +205,8 @@ def _cuda_filter(stage: int, arena: tuple[int, int], pid: int, sanitizer: bool):
         for name in _SANITIZER + _CUDA_LOADING:
             if name != "openat":
                 f.add_rule(s.ALLOW, name)
-    else:  # the driver probes for a local daemon (MPS) over a Unix socket: refused, it carries on without one
+    elif not survey:  # (the survey build traps these and answers the same in its handler, naming the paths)
+        # the driver probes for a local daemon (MPS) over a Unix socket: refused, it carries on without one
         f.add_rule(s.ERRNO(errno.EACCES), "socket", s.Arg(0, s.EQ, AF_UNIX))
         for name in ("unlink", "unlinkat"):  # and removes a stale one first: there is nothing to remove
             f.add_rule(s.ERRNO(errno.ENOENT), name)
@@ -214,12 +215,13 @@ def _cuda_filter(stage: int, arena: tuple[int, int], pid: int, sanitizer: bool):
     return f
 
 
-def cuda_programs(arena: tuple[int, int], pid: int, sanitizer: bool = False) -> tuple[bytes, bytes, bytes]:
+def cuda_programs(arena: tuple[int, int], pid: int, sanitizer: bool = False,
+                  survey: bool = False) -> tuple[bytes, bytes, bytes]:
     """BPF of the CUDA cell's three stages for the process pid (as it sees itself) and an arena [lo, hi).
     sanitizer: the cell runs under compute-sanitizer, whose library in it needs sockets and files (inside a jail
     with no network and nothing of the host's files): opens, ioctls and socket calls are then allowed in every
     stage; exec, fork, ptrace and signals to others still are not."""
-    return tuple(_bpf(_cuda_filter(stage, arena, pid, sanitizer)) for stage in (1, 2, 3))
+    return tuple(_bpf(_cuda_filter(stage, arena, pid, sanitizer, survey)) for stage in (1, 2, 3))
 
 
 def syscall_name(nr: int) -> str:

@@ -16,30 +16,8 @@ static void say(const char *msg) {
     (void)r;
 }
 
-#ifdef CELL_SURVEY
-/* The survey build (bench/cuda_survey.py only; never a verdict): a forbidden call is named with the stage the cell is
- * in, answered EPERM, and the cell goes on, so that one run on a GPU lists every call the driver makes that the
- * filters refuse. The call does not happen either way. */
-static volatile int cell_stage;
-#define CELL_STAGE(n) (cell_stage = (n))
-#else
-#define CELL_STAGE(n) ((void)0)
-#endif
-
 static void on_sigsys(int sig, siginfo_t *si, void *ctx) {
     (void)sig;
-#if defined(CELL_SURVEY) && defined(__x86_64__)
-    {
-        greg_t *r = ((ucontext_t *)ctx)->uc_mcontext.gregs;
-        char line[160];
-        int k = snprintf(line, sizeof line, "\nckls-cell: survey: stage %d system call %d arg0 %lld arg1 %lld\n",
-                         cell_stage, si->si_syscall, (long long)r[REG_RDI], (long long)r[REG_RSI]);
-        ssize_t w = write(2, line, (size_t)k);
-        (void)w;
-        r[REG_RAX] = -EPERM;
-        return;
-    }
-#endif
     long arg0 = 0; /* the first argument (a socket's domain, a file's descriptor) makes the report readable */
 #if defined(__x86_64__)
     arg0 = (long)((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RDI];

@@ -217,6 +217,20 @@ static CUresult download(const int *uniq, int nuniq) {
     return 0;
 }
 
+#ifdef CELL_SURVEY
+#include "cell_trace.h" /* the diagnostic builds of bench/cuda_survey.py */
+#endif
+
+/* Stage n's seccomp program (in descriptor fd), on every thread: the driver's too. */
+static int stage_filter(int fd, int stage) {
+#ifdef CELL_SURVEY
+    return survey_filter(fd, stage);
+#else
+    (void)stage;
+    return install_filter(fd, 1);
+#endif
+}
+
 int main(int argc, char **argv) {
     if (argc != 6) {
         say("ckls-cell: usage: cell_cuda KERNEL.so ARENA_ADDR ARENA_BYTES LIBCUDA HOLD_US\n");
@@ -233,8 +247,7 @@ int main(int argc, char **argv) {
     if (write_full(4, &a, sizeof a) || read_full(0, &q, sizeof q) || q.magic != MAGIC_REQ) return 5;
 
     /* ---- stage 1: the driver ---- */
-    CELL_STAGE(1);
-    if (install_filter(6, 1)) { /* each stage on every thread: the driver's too */
+    if (stage_filter(6, 1)) {
         say("ckls-cell: seccomp stage 1 failed\n");
         return 3;
     }
@@ -278,8 +291,7 @@ int main(int argc, char **argv) {
     uint64_t hold_cycles = (uint64_t)(hold_us * 1e-3 * clock_khz);
 
     /* ---- stage 2: the candidate loads ---- */
-    CELL_STAGE(2);
-    if (install_filter(7, 1)) {
+    if (stage_filter(7, 2)) {
         say("ckls-cell: seccomp stage 2 failed\n");
         return 3;
     }
@@ -360,8 +372,7 @@ int main(int argc, char **argv) {
         a.status = (uint64_t)(int64_t)rc;
         fflush(stdout);
         if (!sealed && q.op == OP_CALL) { /* the warm-up call is done: stage 3 from here on */
-            CELL_STAGE(3);
-            if (install_filter(8, 1)) {
+            if (stage_filter(8, 3)) {
                 say("ckls-cell: seccomp stage 3 failed\n");
                 return 3;
             }
