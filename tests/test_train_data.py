@@ -183,6 +183,27 @@ def test_cursor_examples_are_contiguous_cuts_of_the_file():
                 assert "\n" not in text[a:b] and text[b:line_end].strip() == ""
 
 
+def test_cursor_examples_fit_their_window_and_grow_to_the_servers_budgets():
+    """3,800 characters (a 1,024-token window): the prefix gives way to the retrieved head and the suffix. 5,700 (a
+    2,048-token window): head, prefix and suffix each reach the server's budget, as in a served prompt."""
+    rng = np.random.default_rng(11)
+    text = random_code(rng, 600)
+    windows = [("a.py", "x = 1\n" * 130), ("b.py", "y = 2\n" * 130)]   # 780 characters each
+    longest = {}
+    for total in (cursors.TOTAL_CHARS, 5700):
+        longest[total] = 0
+        for _ in range(300):
+            lay = cursors.example(text, "m.py", rng, total_chars=total, retrieve=lambda before, k: windows[:k])
+            if lay is None:
+                continue
+            pre, mid, suf, head = _cursor_parts(lay)
+            shown = len(pre) + len(suf) + sum(len(p) for p in head if isinstance(p, str))
+            assert shown <= total + 100, (total, len(pre), len(suf))   # (+ the file names of the head)
+            if sum(isinstance(p, str) and p.startswith(("a.py", "b.py")) for p in head) == 2:  # a full head
+                longest[total] = max(longest[total], len(pre))
+    assert longest[cursors.TOTAL_CHARS] <= 2000 < 2400 < longest[5700] <= cursors.PREFIX_CHARS[1]
+
+
 def test_cursor_head_carries_definitions_used_near_the_cursor():
     rng = np.random.default_rng(0)
     defs = {"helper": ("util.py", "def helper(a, b):")}

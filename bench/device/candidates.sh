@@ -17,7 +17,8 @@
 # Environment: FIM_RATE (default 0.5), SPM_RATE (default 0.8), ALIGNED (share of windows starting at a sequence,
 # default 0.5), KD_ALPHA (default 0.5), EXTRA (more sources, see train.sh), SHIPPED=0 (skip evaluating the
 # shipped model), SWEEP (arguments for tune_sweep.sh, run on the CPU cores beside training once the corpus is
-# ready), TIME_BUDGET (student: seconds of training instead of STEPS).
+# ready), TIME_BUDGET (student: seconds of training instead of STEPS), SEQ (tokens a training window, default 1024;
+# 2048 with EXAMPLE_CHARS=5700 trains on the server's whole prompt: see train.sh).
 set -Eeuo pipefail
 cmd=$1; work=$2; steps=${3:-2000}; t_steps=${4:-$steps}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,7 +26,8 @@ root=$(cd "$here/../.." && pwd)
 export PYTHONPATH=/tmp/site:$root PYTHONUNBUFFERED=1 CKLS_ISA=avx2
 student="--dim 512 --layers 8 --heads 8 --ffn 1408"
 teacher="--dim 768 --layers 10 --heads 12 --ffn 2048"
-common="--data $work/corpus --seq 1024 --batch 128 --micro 64 --lr 2e-3 --warmup 300 --compile --bf16 \
+seq=${SEQ:-1024}  # tokens a window; the batch keeps its 131,072 tokens a step
+common="--data $work/corpus --seq $seq --batch $((131072 / seq)) --micro $((65536 / seq)) --lr 2e-3 --warmup 300 --compile --bf16 \
   --log-every 100 --ckpt-every 0 --eval-tokens 4000000 --aligned ${ALIGNED:-0.5}"
 
 train() {  # train NAME [args...]

@@ -11,7 +11,8 @@
 # Environment: CKLS_SRC (folder holding the ckls package; default: repository root), PYTHON (default python3),
 # TRAIN_ARGS (extra arguments for `ckls.train train`), FIM_RATE (share of files laid out as FIM, default 0.5),
 # SPM_RATE (share of FIM examples in SPM order, default 0.5), EXTRA (a site.tar.xz of more distributions from
-# bench/device/extra_sources.sh, unpacked and read beside this Python's site-packages).
+# bench/device/extra_sources.sh, unpacked and read beside this Python's site-packages), EXAMPLE_CHARS (characters
+# of a cursor example: 3,800 fits a 1,024-token window; 5,700 holds the server's whole prompt in a 2,048 one).
 set -euo pipefail
 cmd=$1; work=$2
 src=${CKLS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -36,7 +37,8 @@ prepare)
   t1=$(date +%s)
   $py -m ckls.train tokenizer --corpus "$work/corpus" --vocab 16384
   t2=$(date +%s)
-  $py -m ckls.train encode --corpus "$work/corpus" --fim-rate "${FIM_RATE:-0.5}" --spm-rate "${SPM_RATE:-0.5}" --line-rate 0.5
+  $py -m ckls.train encode --corpus "$work/corpus" --fim-rate "${FIM_RATE:-0.5}" --spm-rate "${SPM_RATE:-0.5}" --line-rate 0.5 \
+    ${EXAMPLE_CHARS:+--example-chars $EXAMPLE_CHARS}
   t3=$(date +%s)
   echo "{\"corpus_s\": $((t1-t0)), \"tokenizer_s\": $((t2-t1)), \"encode_s\": $((t3-t2))}" | tee "$work/prepare_times.json"
   ;;

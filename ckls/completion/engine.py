@@ -183,7 +183,10 @@ class Engine:
             self.builder = self._builder(self.settings)
 
     def _builder(self, s: Settings) -> PromptBuilder:
-        budget = max(64, self.model.n_ctx - s.max_tokens - 8)
+        # Never past the positions the model was trained on: a model trained on 1,024-token windows loses its way
+        # beyond ~1,300 (the shipped one's loss doubles there), so a longer prompt makes every suggestion worse.
+        ctx = min(self.model.n_ctx, self.model.hparams.get("n_ctx_train") or self.model.n_ctx)
+        budget = max(64, ctx - s.max_tokens - 8)
         pre, suf, ext = s.prefix_tokens, s.suffix_tokens, s.extra_tokens
         total = pre + suf + ext
         if total > budget:  # scale the three budgets down to the context, keeping their ratios

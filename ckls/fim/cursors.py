@@ -156,8 +156,10 @@ def example(text: str, name: str, rng: np.random.Generator, spm_rate: float = 0.
             package_defs: dict[str, tuple[str, str]] | None = None,
             chunks: list[tuple[str, str]] | None = None, total_chars: int = TOTAL_CHARS,
             retrieve: Callable[[str, int], list[tuple[str, str]]] | None = None) -> list | None:
-    """One server-shaped example as encoder pieces (see fim.encode_stream), or None. total_chars scales the
-    prefix, suffix and head budgets down from the factory's (a shorter example for a cheaper training step).
+    """One server-shaped example as encoder pieces (see fim.encode_stream), or None. total_chars below
+    TOTAL_CHARS scales the prefix, suffix and head budgets down from the factory's (a shorter example for a cheaper
+    training step); above it, the prefix no longer gives way to the head and suffix (2,048-token windows hold the
+    server's whole prompt: head, prefix and suffix each up to its budget).
     retrieve(text before the cursor, k) gives the (path, text) windows the server's index would retrieve there."""
     c = cut(text, rng)
     if c is None or c[1] <= c[0]:
@@ -176,7 +178,7 @@ def example(text: str, name: str, rng: np.random.Generator, spm_rate: float = 0.
             break
         ret_chars += len(t)
     head_budget = min(head_budget, ret_chars + int(k * 800))  # a chunk and definitions: up to 800 more
-    room = TOTAL_CHARS - len(suffix) - head_budget
+    room = max(total_chars, TOTAL_CHARS) - len(suffix) - head_budget  # above TOTAL_CHARS: the server's budgets whole
     prefix = _prefix(text[:a], int(k * min(int(rng.integers(*PREFIX_CHARS)), room)))
     hd = head(prefix, name, package_defs or {}, chunks or [], rng, head_budget, retrieved)
     return layout.example(hd, prefix, suffix, text[a:b], "spm" if rng.random() < spm_rate else "psm")

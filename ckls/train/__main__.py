@@ -55,7 +55,8 @@ def cmd_encode(a):
     d = Path(a.corpus)
     tok = tokenizer.for_data(tokenizer.load(d / "tokenizer.json"))
     meta = {"vocab_size": tok.get_vocab_size(), "fim_rate": a.fim_rate, "spm_rate": a.spm_rate,
-            "line_rate": a.line_rate, "seed": a.seed, "layout": a.layout, "retrieval": a.retrieval}
+            "line_rate": a.line_rate, "seed": a.seed, "layout": a.layout, "retrieval": a.retrieval,
+            "example_chars": a.example_chars}
     manifest = json.loads((d / "manifest.json").read_text())
     per_pkg: dict[str, int] = {}
     # heldout: plain text; heldout_fim: whole-file FIM cuts; heldout_cursor: server-shaped examples (cursors.py)
@@ -70,7 +71,8 @@ def cmd_encode(a):
             for i, x in enumerate(docs):
                 by_pkg.setdefault(x["pkg"], []).append(i)
             owner, lays = [], []
-            jobs_ = [([docs[i] for i in idx], (a.seed, zlib.crc32(pkg.encode())), rate, a.spm_rate, a.retrieval)
+            jobs_ = [([docs[i] for i in idx], (a.seed, zlib.crc32(pkg.encode())), rate, a.spm_rate, a.retrieval,
+                      a.example_chars)
                      for pkg, idx in by_pkg.items()]
             with Pool(a.workers or os.cpu_count()) as pool:  # retrieval costs ~ms an example: packages in parallel
                 for idx, out in zip(by_pkg.values(), pool.imap(_package_layouts, jobs_, chunksize=4)):
@@ -101,7 +103,8 @@ def cmd_encode(a):
         p["tokens"] = per_pkg.get(p["name"], 0)
     manifest["tokens"] = {"train": meta["train_tokens"], "heldout": meta["heldout_tokens"]}
     manifest["tokenizer"] = {"vocab_size": meta["vocab_size"], "pre": tokenizer.PRE_NAME}
-    manifest["fim"] = {k: meta[k] for k in ("fim_rate", "spm_rate", "line_rate", "seed", "layout", "retrieval")}
+    manifest["fim"] = {k: meta[k] for k in ("fim_rate", "spm_rate", "line_rate", "seed", "layout", "retrieval",
+                                            "example_chars")}
     data.write_manifest(d / "manifest.json", manifest)
     (d / "meta.json").write_text(json.dumps(meta, indent=1))
 
@@ -111,11 +114,12 @@ def _package_layouts(job):
     import numpy as np
 
     from ckls.fim import cursors
-    docs, seed, rate, spm_rate, retrieval = job
+    docs, seed, rate, spm_rate, retrieval, example_chars = job
     retriever = None
     if retrieval:
         from ckls.index.windows import package_retriever as retriever
-    return list(cursors.package_layouts(docs, np.random.default_rng(seed), rate, spm_rate, retriever=retriever))
+    return list(cursors.package_layouts(docs, np.random.default_rng(seed), rate, spm_rate, retriever=retriever,
+                                        total_chars=example_chars or cursors.TOTAL_CHARS))
 
 
 def cmd_train(a):
@@ -175,6 +179,9 @@ def main(argv=None):
     e.add_argument("--retrieval", action=argparse.BooleanOptionalAction, default=True,
                    help="cursor examples carry the windows of the package's other files that the server's index "
                         "would retrieve there (ckls.index.windows)")
+    e.add_argument("--example-chars", type=int, default=None,
+                   help="characters of a cursor example, head + prefix + suffix (default: what fits a 1,024-token "
+                        "window, 3,800; 5,700 holds the server's whole prompt, for 2,048-token windows)")
     e.add_argument("--workers", type=int, default=0, help="processes for the cursor layouts (default: every core)")
     e.set_defaults(fn=cmd_encode)
     from .options import add_args
