@@ -44,6 +44,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="1,257,70001", help="values of the contract's first size, one call each")
     ap.add_argument("--trace", action="store_true", help="log every system call from the driver's start on, with "
                     "its result (the judge's filters off: what the driver does, not what it is refused)")
+    ap.add_argument("--sanitizer", metavar="TOOL", help="run the cell under compute-sanitizer --tool TOOL, as the "
+                    "judge's sanitizer phase does")
     a = ap.parse_args()
     e = next((e for e in entries() if e.folder == a.entry and not e.bug), None)
     if e is None:
@@ -61,7 +63,11 @@ def main() -> int:
             print("the survey cell did not build:\n" + log[-2000:])
             return 2
         init = {"spec": spec.to_dict(), "so": builds[0].so_path, "ref": e.ref, "cell": exe, "timeout_s": 30.0,
-                "guard_pad": 16, "arena_mb": 256, "survey": True}
+                "guard_pad": 16, "arena_mb": 256}
+        if a.sanitizer:
+            tool = shutil.which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
+            init.update(guard_pad=0, settle_s=0, hold_s=0, timeout_s=120.0, cuda_sanitizer=[
+                tool, "--tool", a.sanitizer, "--report-api-errors", "no", "--error-exitcode", "86"])
         first = spec.sizes[0].name
         results = []
         with Worker(init, Limits(request_timeout_s=60, address_space_mb=0), isolate=False) as w:

@@ -253,7 +253,9 @@ PROBE = r"""
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <errno.h>
 #include <unistd.h>
 static void on_sigsys(int sig, siginfo_t *si, void *c) { (void)sig; (void)c; printf("SIGSYS %d\n", si->si_syscall); fflush(stdout); _exit(159); }
 static void *idle(void *p) { return p; }
@@ -276,13 +278,18 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "ioctl_uvm")) { r = ioctl(0, 0x30000001, 0); r = ioctl(0, 21, 0); r = 0; }
     else if (!strcmp(a, "ioctl_tty")) { int n; r = ioctl(0, FIONREAD, &n); r = 0; }
     else if (!strcmp(a, "socket")) r = socket(AF_INET, SOCK_STREAM, 0);
+    else if (!strcmp(a, "unix_socket")) r = socket(AF_UNIX, SOCK_STREAM, 0);
+    else if (!strcmp(a, "unix_connect")) { struct sockaddr_un u = {AF_UNIX, "/tmp/nvidia-mps/control"};
+        int s = socket(AF_UNIX, SOCK_STREAM, 0); r = s < 0 ? -2 : connect(s, (struct sockaddr *)&u, sizeof u); }
+    else if (!strcmp(a, "unlink")) r = unlink("/dev/char/195:0");
+    else if (!strcmp(a, "symlink")) r = symlink("../nvidia0", "/dev/char/195:0");
     else if (!strcmp(a, "fork")) { pid_t p = fork(); if (p == 0) _exit(0); waitpid(p, NULL, 0); }
     else if (!strcmp(a, "exec")) { execl("/bin/true", "true", (char *)0); r = -1; }
     else if (!strcmp(a, "thread")) { pthread_t t; r = pthread_create(&t, NULL, idle, NULL); pthread_join(t, NULL); }
     else if (!strcmp(a, "mmap_exec")) r = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED ? -1 : 0;
     else if (!strcmp(a, "kill")) r = kill(1, 0);
     else if (!strcmp(a, "ptrace")) r = syscall(SYS_ptrace, 0, 0, 0, 0);
-    printf("ran %ld\n", r);
+    printf("ran %ld %d\n", r, r < 0 ? errno : 0);
     return 0;
 }
 """
@@ -321,6 +328,24 @@ def test_cuda_seccomp_stages(probe, stage, what):
         assert p.returncode == 0 and "ran" in p.stdout, (p.returncode, p.stdout, p.stderr)
     else:
         assert p.returncode == 159 and "SIGSYS" in p.stdout, (p.returncode, p.stdout, p.stderr)
+
+
+# (stage, what) -> "ran R ERRNO" it prints: the driver's MPS probe and /dev/char links, answered without a kill
+ANSWERED = {(1, "unix_socket"): "ran 3 0", (2, "unix_socket"): "ran -1 13", (3, "unix_socket"): "ran -1 13",
+            (1, "unix_connect"): "ran -1 2", (1, "unlink"): "ran -1 2", (3, "unlink"): "ran -1 2",
+            (1, "symlink"): "ran -1 2", (3, "symlink"): "ran -1 2"}
+
+
+@pytest.mark.skipif(bool(seccomp.available()), reason=f"seccomp programs cannot be built here: {seccomp.available()}")
+@pytest.mark.parametrize("stage,what", sorted(ANSWERED))
+def test_cuda_seccomp_answers_the_drivers_probes(probe, stage, what):
+    """cuInit fails (CUDA_ERROR_OPERATING_SYSTEM) when its Unix socket is refused, not when no MPS daemon answers:
+    stage 1 makes the socket and finds nothing to connect to; later stages refuse the socket; links find no
+    /dev/char. Nothing is created."""
+    files = [str(probe / f"stage{i}.bpf") for i in range(1, stage + 1)]
+    p = subprocess.run([str(probe / "probe"), what, *files], capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0 and p.stdout.strip() == ANSWERED[(stage, what)], (p.returncode, p.stdout, p.stderr)
 
 
 def test_cuda_sanitizer_stages_still_refuse_exec_fork_ptrace():
@@ -423,7 +448,7 @@ def _fake_judge(world, host_code: str, cases, survey: int = 0) -> tuple[list[dic
     exe, log = cudacell.build_cuda_cell(FAKE_SPEC, build, survey=survey)
     assert exe, log
     init = {"spec": FAKE_SPEC.to_dict(), "so": str(so), "ref": str(AXPY / "original.py") + "::axpy", "cell": exe,
-            "timeout_s": 10.0, "guard_pad": 16, "arena_mb": 64, "survey": bool(survey)}
+            "timeout_s": 10.0, "guard_pad": 16, "arena_mb": 64}
     results, said = [], ""
     with Worker(init, Limits(request_timeout_s=30, address_space_mb=0), isolate=False,
                 env={"LD_LIBRARY_PATH": str(world["drv"])}) as w:
@@ -468,15 +493,15 @@ def test_fake_driver_hostile_host_code_fails(world, name):
 
 @needs_jail
 def test_survey_cell_names_refused_calls_and_goes_on(world):
-    """bench/cuda_survey.py's survey build: a refused call is logged with its stage and answered as the filter would
-    (the socket is never made), and the cell carries on, so one GPU run lists every refusal a driver meets."""
+    """bench/cuda_survey.py's survey build: a call the filters trap is logged with its stage and answered EPERM (the
+    socket is never made), and the cell carries on, so one GPU run lists every such call a driver makes."""
     sys.path.insert(0, str(HERE.parent / "bench"))
     from cuda_survey import refused
-    code = HOSTILE_HOST["call_socket"].replace("int s = socket", "unlink(\"/tmp/x.lock\"); int s = socket")
+    code = HOSTILE_HOST["call_socket"].replace("int s = socket", "mkdir(\"/tmp/x.lock\", 0700); int s = socket")
     results, said = _fake_judge(world, code, _cases(257, 1021), survey=1)
     assert all(r.get("ok") for r in results), results
     calls = [(stage, seccomp.syscall_name(nr), what) for (stage, nr, what), _ in refused(said)]
-    assert (3, "socket", "") in calls and (3, "unlink", '"/tmp/x.lock"') in calls, said[-2000:]
+    assert (3, "socket", "") in calls and (3, "mkdir", '"/tmp/x.lock"') in calls, said[-2000:]
     assert "forbidden system call" not in said
 
 

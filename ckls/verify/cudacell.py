@@ -81,10 +81,9 @@ class CudaCell(Cell):
     n_filters = 3
 
     def __init__(self, exe: str, so_path: str, arena: Arena, log_path: str, timeout_s: float, driver: str,
-                 hold_us: float = 1000.0, wrapper: list[str] | None = None, warm=None, survey: bool = False):
+                 hold_us: float = 1000.0, wrapper: list[str] | None = None, warm=None):
         super().__init__(exe, so_path, arena, log_path, timeout_s, sanitizer=bool(wrapper))
         self.driver, self.hold_us, self.wrapper, self.warm = driver, hold_us, list(wrapper or []), warm
-        self.survey = survey
 
     def _argv(self) -> list[str]:
         inner = ["/cell/" + os.path.basename(self.exe), "/cell/" + os.path.basename(self.so), hex(self.arena.addr),
@@ -95,7 +94,7 @@ class CudaCell(Cell):
         return jail_command(inner, os.path.dirname(self.exe), self.driver, env, self.wrapper)
 
     def _programs(self, arena, pid):
-        return seccomp.cuda_programs(arena, pid, sanitizer=bool(self.wrapper), survey=self.survey)
+        return seccomp.cuda_programs(arena, pid, sanitizer=bool(self.wrapper))
 
     def _started(self) -> None:
         """The warm-up: one small call with valid arguments, under stage 2, so that the CUDA runtime inside the
@@ -131,8 +130,7 @@ class CudaCellKernel(CellKernel):
     device."""
 
     def __init__(self, spec: KernelSpec, exe: str, so_path: str, log_path: str, timeout_s: float,
-                 arena_mb: int = 1024, hold_s: float = 1e-3, scribble: bool = True, wrapper: list[str] | None = None,
-                 survey: bool = False):
+                 arena_mb: int = 1024, hold_s: float = 1e-3, scribble: bool = True, wrapper: list[str] | None = None):
         self.spec, self.sanitizer = spec, bool(wrapper)
         driver = driver_library()
         if driver is None:
@@ -140,7 +138,7 @@ class CudaCellKernel(CellKernel):
         self.arena = Arena((arena_mb << 20) + WARM_BYTES)
         self.arena.limit = self.arena.nbytes - WARM_BYTES
         self.cell = CudaCell(exe, so_path, self.arena, log_path, timeout_s, driver, hold_s * 1e6, wrapper,
-                             warm=self._warm_call, survey=survey)
+                             warm=self._warm_call)
         self.flags = (FLAG_SCRIBBLE if scribble else 0) | (FLAG_HOLD if hold_s else 0)
         self.threads = 1
         self.last: Answer | None = None

@@ -65,7 +65,7 @@ class Judge:
             self.kernel = CudaCellKernel(self.spec, req["cell"], req["so"], os.path.abspath("cell.log"),
                                          float(req.get("timeout_s", 30.0)), arena_mb=int(req.get("arena_mb", 1024)),
                                          hold_s=float(req.get("hold_s", 1e-3)), scribble=bool(req.get("scribble", True)),
-                                         wrapper=self.cuda_sanitizer, survey=bool(req.get("survey")))
+                                         wrapper=self.cuda_sanitizer)
         else:
             self.kernel = CellKernel(self.spec, req["cell"], req["so"], os.path.abspath("cell.log"),
                                      float(req.get("timeout_s", 30.0)), sanitizer=req.get("sanitizer") or False,

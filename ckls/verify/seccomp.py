@@ -150,10 +150,11 @@ SECCOMP_SET_MODE_FILTER = 1
 _SANITIZER = """
 socket connect bind listen accept accept4 getsockname getpeername getsockopt setsockopt shutdown
 sendto recvfrom sendmsg recvmsg socketpair unlink unlinkat mkdir mkdirat ftruncate fchmod rename renameat
+timerfd_create timerfd_settime timerfd_gettime
 """.split()
 
 
-def _cuda_filter(stage: int, arena: tuple[int, int], pid: int, sanitizer: bool, survey: bool = False):
+def _cuda_filter(stage: int, arena: tuple[int, int], pid: int, sanitizer: bool):
     s = _lib()
     f = s.SyscallFilter(defaction=s.TRAP)
     lo, hi = arena
@@ -205,23 +206,37 @@ def _cuda_filter(stage: int, arena: tuple[int, int], pid: int, sanitizer: bool, 
         for name in _SANITIZER + _CUDA_LOADING:
             if name != "openat":
                 f.add_rule(s.ALLOW, name)
-    elif not survey:  # (the survey build traps these and answers the same in its handler, naming the paths)
-        # the driver probes for a local daemon (MPS) over a Unix socket: refused, it carries on without one
-        f.add_rule(s.ERRNO(errno.EACCES), "socket", s.Arg(0, s.EQ, AF_UNIX))
-        for name in ("unlink", "unlinkat"):  # and removes a stale one first: there is nothing to remove
+        for name in ("symlink", "symlinkat"):  # the driver's /dev/char links (below): nothing to link into
             f.add_rule(s.ERRNO(errno.ENOENT), name)
-        for name in ("symlink", "symlinkat"):  # then makes a lock (a link): refused, nothing is written
-            f.add_rule(s.ERRNO(errno.EACCES), name)
+    else:
+        # cuInit probes for the MPS daemon: socket(AF_UNIX), then connect to /tmp/nvidia-mps/control. A refused
+        # socket() makes cuInit fail (CUDA_ERROR_OPERATING_SYSTEM, seen on an H100), a missing daemon does not: in
+        # stage 1 (the driver alone) the socket is made and every connect finds nothing there; later stages refuse
+        # the socket itself. An unconnected socket can do nothing (no bind, send or socketpair in any stage).
+        # It also binds an abstract Unix socket (cuda-uvmfd-NETNS-PID, for handing unified-memory descriptors to
+        # processes that connect): the jail's network namespace is its own, so no one outside can reach it.
+        if stage == 1:
+            f.add_rule(s.ALLOW, "socket", s.Arg(0, s.EQ, AF_UNIX))
+            for name in ("bind", "listen"):
+                f.add_rule(s.ALLOW, name)
+        else:
+            f.add_rule(s.ERRNO(errno.EACCES), "socket", s.Arg(0, s.EQ, AF_UNIX))
+        f.add_rule(s.ERRNO(errno.ENOENT), "connect")
+        for name in ("setsockopt", "getsockopt", "getsockname"):  # on descriptors it has: no new reach
+            f.add_rule(s.ALLOW, name)
+        # It also links /dev/char/MAJOR:MINOR to each device node (unlink, then symlink): the jail's /dev has no
+        # /dev/char, so both answer what the file system would, ENOENT, and nothing is written.
+        for name in ("unlink", "unlinkat", "symlink", "symlinkat"):
+            f.add_rule(s.ERRNO(errno.ENOENT), name)
     return f
 
 
-def cuda_programs(arena: tuple[int, int], pid: int, sanitizer: bool = False,
-                  survey: bool = False) -> tuple[bytes, bytes, bytes]:
+def cuda_programs(arena: tuple[int, int], pid: int, sanitizer: bool = False) -> tuple[bytes, bytes, bytes]:
     """BPF of the CUDA cell's three stages for the process pid (as it sees itself) and an arena [lo, hi).
     sanitizer: the cell runs under compute-sanitizer, whose library in it needs sockets and files (inside a jail
     with no network and nothing of the host's files): opens, ioctls and socket calls are then allowed in every
     stage; exec, fork, ptrace and signals to others still are not."""
-    return tuple(_bpf(_cuda_filter(stage, arena, pid, sanitizer, survey)) for stage in (1, 2, 3))
+    return tuple(_bpf(_cuda_filter(stage, arena, pid, sanitizer)) for stage in (1, 2, 3))
 
 
 def syscall_name(nr: int) -> str:

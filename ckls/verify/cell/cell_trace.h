@@ -1,9 +1,9 @@
 /* The CUDA cell's diagnostic builds (bench/cuda_survey.py only; never a verdict), for a GPU machine that has no
  * strace. x86-64 only.
  *
- * Survey (-DCELL_SURVEY=1): the judge's own three filters, but a refused call is logged (with the stage, and paths by
- * name) and answered as the judge's filter answers it (EACCES for a Unix socket or a link, ENOENT for unlink, EPERM
- * for the rest) instead of ending the cell: one run lists every refusal the driver meets.
+ * Survey (-DCELL_SURVEY=1): the judge's own three filters, but a call they trap is logged (with the stage, and paths
+ * by name) and answered EPERM instead of ending the cell: one run lists every such call the driver makes. (Calls the
+ * filters answer with an error themselves never reach the handler: the trace shows those.)
  *
  * Trace (-DCELL_SURVEY=2): an strace of the cell from the driver's start on. The judge's filters are not installed;
  * one filter traps every system call except those made from one instruction (trace_syscall's) and the few that
@@ -76,8 +76,6 @@ static void survey_handler(int sig, siginfo_t *si, void *ctx) {
     greg_t *r = ((ucontext_t *)ctx)->uc_mcontext.gregs;
     long nr = si->si_syscall, arg[6] = {r[REG_RDI], r[REG_RSI], r[REG_RDX], r[REG_R10], r[REG_R8], r[REG_R9]};
     long answer = -EPERM;
-    if ((nr == SYS_socket && arg[0] == AF_UNIX) || nr == SYS_symlink || nr == SYS_symlinkat) answer = -EACCES;
-    if (nr == SYS_unlink || nr == SYS_unlinkat) answer = -ENOENT;
     char line[640];
     int k = trace_describe(line, sizeof line - 40, "survey", nr, arg);
     k += snprintf(line + k, sizeof line - k, " refused %ld\n", answer);
