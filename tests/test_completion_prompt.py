@@ -118,7 +118,7 @@ def test_engine_reuses_the_cached_prefix_while_typing(tiny_model):
 
 def test_prompt_stays_within_the_models_trained_context(tmp_path):
     """A model trained on 512-token windows gets prompts of at most 512 tokens, generation included, whatever
-    n_ctx says: the three budgets shrink together."""
+    n_ctx says: the prefix keeps its budget, the suffix and the other files share the rest."""
     from ckls.runtime.synth import shape_hparams, synth_model
     path = tmp_path / "short.gguf"
     synth_model(path, arch="qwen2", shape=dict(shape_hparams("tiny"), n_ctx_train=512), type="f32", seed=0)
@@ -127,14 +127,15 @@ def test_prompt_stays_within_the_models_trained_context(tmp_path):
     try:
         eng.load(s).result()
         b = eng.builder
-        assert b.prefix_tokens + b.suffix_tokens + b.extra_tokens <= 512 - 16 - 8
-        assert b.prefix_tokens > 2 * b.suffix_tokens > 0 and b.extra_tokens > 0
+        assert b.total_tokens == 512 - 16 - 8 and b.prefix_tokens <= b.total_tokens * 3 // 4
         text = "".join(f"def fn_{i}(a):\n    return a + {i}\n\n" for i in range(400))
         ex = ExtraContext(chunk_lines=64)
         ex.note_chunk("file:///lib/u.py", "lib/u.py", [f"u_{i} = {i}\n" for i in range(64)], 0)
         ctx = ctx_for(text, 600, 0, extra=ex)
         r = eng.submit(Job(ctx, deadline=time.monotonic() + 30, max_tokens=16)).result()
         assert 0 < r.n_prompt <= 512 - 16
+        p = b.build(ctx)
+        assert len(p.tokens) <= b.total_tokens and p.n_prefix > b.prefix_tokens // 2
     finally:
         eng.close()
 

@@ -188,10 +188,12 @@ class Engine:
         ctx = min(self.model.n_ctx, self.model.hparams.get("n_ctx_train") or self.model.n_ctx)
         budget = max(64, ctx - s.max_tokens - 8)
         pre, suf, ext = s.prefix_tokens, s.suffix_tokens, s.extra_tokens
-        total = pre + suf + ext
-        if total > budget:  # scale the three budgets down to the context, keeping their ratios
-            pre, suf, ext = (pre * budget // total, suf * budget // total, ext * budget // total)
-        return PromptBuilder(self.model.tokenizer, pre, suf, ext, s.fim_order)
+        if pre + suf + ext <= budget:
+            return PromptBuilder(self.model.tokenizer, pre, suf, ext, s.fim_order)
+        # a shorter context: the prefix keeps its budget (up to 3/4 of the context), the suffix and the other
+        # files share what the prefix leaves (PromptBuilder.total_tokens)
+        pre = min(pre, budget * 3 // 4)
+        return PromptBuilder(self.model.tokenizer, pre, suf, ext, s.fim_order, total_tokens=budget)
 
     def _quick_builder(self) -> PromptBuilder:
         """Builder of reduced prompts: the budget the cap allows at the measured speed, 3:1 prefix to suffix,

@@ -31,13 +31,16 @@ class Prompt:
 
 class PromptBuilder:
     def __init__(self, tokenizer, prefix_tokens: int = 768, suffix_tokens: int = 256, extra_tokens: int = 512,
-                 fim_order: str = "spm", heal: bool = True):
+                 fim_order: str = "spm", heal: bool = True, total_tokens: int | None = None):
         self.tok = tokenizer
         self.heal = heal
         self.fmt = FimFormat.from_tokenizer(tokenizer)
         self.prefix_tokens = prefix_tokens
         self.suffix_tokens = suffix_tokens
         self.extra_tokens = extra_tokens
+        # All three together, when the model's context is shorter than their sum: the prefix (the text the answer
+        # continues) keeps its budget, the suffix takes what is left of its own, the other files the rest.
+        self.total_tokens = total_tokens
         self.fim_order = fim_order
         self._line_tokens: dict[str, int] = {}
         self._start: dict[str, int] = {}     # uri -> prefix start line (hysteresis)
@@ -78,19 +81,21 @@ class PromptBuilder:
         self._start[ctx.uri] = first + drop
         return "\n".join(lines[drop:]), first + drop
 
-    def _suffix(self, ctx: Context) -> str:
-        if self.suffix_tokens <= 0:
-            return ""
+    def _suffix(self, ctx: Context, budget: int) -> tuple[str, int]:
+        """Suffix text on whole lines within budget tokens, and its count."""
+        if budget <= 0:
+            return "", 0
         out, acc = [], 0
         for l in ctx.after.split("\n"):
             c = self._count(l) + 1
-            if acc + c > self.suffix_tokens:
+            if acc + c > budget:
                 if not out:
-                    out.append(l[: self.suffix_tokens * 2])
+                    out.append(l[: budget * 2])
+                    acc = budget
                 break
             out.append(l)
             acc += c
-        return "\n".join(out)
+        return "\n".join(out), acc
 
     def _render(self, pieces: list, heal: bool = False) -> layout.Rendered:
         return layout.render(pieces, self.tok.encode, self.fmt.special_id, self._decode, heal)
@@ -98,25 +103,33 @@ class PromptBuilder:
     def _decode(self, ids: list[int]) -> str:
         return b"".join(self.tok.token_bytes(i) for i in ids).decode("utf-8", "replace")
 
-    def _extra(self, ctx: Context) -> list[int]:
-        """The head's entries (ring chunks and definitions), as many as fit the token budget."""
-        key = tuple(ctx.extra)
+    def _extra(self, ctx: Context, budget: int) -> list[int]:
+        """The head's entries (retrieved windows, ring chunks, definitions), as many as fit budget tokens."""
+        key = (tuple(ctx.extra), budget)
         if key == self._extra_memo[0]:
             return self._extra_memo[1]
         ids: list[int] = []
         sep = self.fmt.sep is not None
         for where, text in ctx.extra:
             part = self._render(layout.head([(where, text)], "", sep)[:2 if sep else 1])[0]
-            if len(ids) + len(part) > self.extra_tokens:
+            if len(ids) + len(part) > budget:
                 break
             ids += part
         self._extra_memo = (key, ids)
         return ids
 
+    def _prefix_tokens_used(self, prefix: str) -> int:
+        return sum(self._count(l) + 1 for l in prefix.split("\n"))
+
     def build(self, ctx: Context) -> Prompt:
         prefix, start = self._prefix(ctx)
-        suffix = self._suffix(ctx)
-        extra = self._extra(ctx)
+        if self.total_tokens is None:
+            suffix, _ = self._suffix(ctx, self.suffix_tokens)
+            extra = self._extra(ctx, self.extra_tokens)
+        else:  # 24: the FIM markers, the file name and the scope line's margin
+            left = self.total_tokens - self._prefix_tokens_used(prefix) - 24
+            suffix, used = self._suffix(ctx, min(self.suffix_tokens, left))
+            extra = self._extra(ctx, min(self.extra_tokens, left - used))
         f = self.fmt
         sep = f.sep is not None
         head = list(extra)
