@@ -44,7 +44,7 @@ class PromptBuilder:
         self.fim_order = fim_order
         self._line_tokens: dict[str, int] = {}
         self._start: dict[str, int] = {}     # uri -> prefix start line (hysteresis)
-        self._extra_memo: tuple[tuple, list[int]] = ((), [])
+        self._extra_memo: tuple[tuple, list[list[int]]] = ((), [])  # ctx.extra -> each entry's tokens
 
     def _count(self, line: str) -> int:
         n = self._line_tokens.get(line)
@@ -55,8 +55,8 @@ class PromptBuilder:
             self._line_tokens[line] = n
         return n
 
-    def _prefix(self, ctx: Context) -> tuple[str, int]:
-        """Prefix text on whole lines within the token budget, and its first document line."""
+    def _prefix(self, ctx: Context) -> tuple[str, int, int]:
+        """Prefix text on whole lines within the token budget, its first document line and its token count."""
         lines = ctx.before.split("\n")
         first = ctx.before_first_line
         counts = [self._count(l) + 1 for l in lines]
@@ -64,11 +64,12 @@ class PromptBuilder:
         kept = self._start.get(ctx.uri)
         if kept is not None and first <= kept <= ctx.line:
             drop = kept - first
-            if sum(counts[drop:]) <= self.prefix_tokens:
-                return "\n".join(lines[drop:]), kept
+            n = sum(counts[drop:])
+            if n <= self.prefix_tokens:
+                return "\n".join(lines[drop:]), kept, n
         if total <= self.prefix_tokens and first == 0:
             self._start[ctx.uri] = 0
-            return ctx.before, 0
+            return ctx.before, 0, total
         # slide: keep 3/4 of the budget so the next ~quarter-budget of typing reuses this start
         target = self.prefix_tokens * 3 // 4
         drop, acc = len(lines) - 1, counts[-1]
@@ -77,9 +78,9 @@ class PromptBuilder:
             acc += counts[drop]
         if drop == len(lines) - 1 and counts[-1] > self.prefix_tokens:
             # one huge line: keep its tail only (characters ~ 2 per token at worst)
-            return lines[-1][-self.prefix_tokens * 2:], ctx.line
+            return lines[-1][-self.prefix_tokens * 2:], ctx.line, self.prefix_tokens
         self._start[ctx.uri] = first + drop
-        return "\n".join(lines[drop:]), first + drop
+        return "\n".join(lines[drop:]), first + drop, acc
 
     def _suffix(self, ctx: Context, budget: int) -> tuple[str, int]:
         """Suffix text on whole lines within budget tokens, and its count."""
@@ -104,30 +105,27 @@ class PromptBuilder:
         return b"".join(self.tok.token_bytes(i) for i in ids).decode("utf-8", "replace")
 
     def _extra(self, ctx: Context, budget: int) -> list[int]:
-        """The head's entries (retrieved windows, ring chunks, definitions), as many as fit budget tokens."""
-        key = (tuple(ctx.extra), budget)
-        if key == self._extra_memo[0]:
-            return self._extra_memo[1]
+        """The head's entries (retrieved windows, ring chunks, definitions), as many as fit budget tokens. Each
+        entry is rendered once while the entries stay the same (the budget may move with every keystroke)."""
+        key = tuple(ctx.extra)
+        if key != self._extra_memo[0]:
+            sep = self.fmt.sep is not None
+            self._extra_memo = (key, [self._render(layout.head([(where, text)], "", sep)[:2 if sep else 1])[0]
+                                      for where, text in ctx.extra])
         ids: list[int] = []
-        sep = self.fmt.sep is not None
-        for where, text in ctx.extra:
-            part = self._render(layout.head([(where, text)], "", sep)[:2 if sep else 1])[0]
+        for part in self._extra_memo[1]:
             if len(ids) + len(part) > budget:
                 break
             ids += part
-        self._extra_memo = (key, ids)
         return ids
 
-    def _prefix_tokens_used(self, prefix: str) -> int:
-        return sum(self._count(l) + 1 for l in prefix.split("\n"))
-
     def build(self, ctx: Context) -> Prompt:
-        prefix, start = self._prefix(ctx)
+        prefix, start, n_prefix = self._prefix(ctx)
         if self.total_tokens is None:
             suffix, _ = self._suffix(ctx, self.suffix_tokens)
             extra = self._extra(ctx, self.extra_tokens)
         else:  # 24: the FIM markers, the file name and the scope line's margin
-            left = self.total_tokens - self._prefix_tokens_used(prefix) - 24
+            left = self.total_tokens - n_prefix - 24
             suffix, used = self._suffix(ctx, min(self.suffix_tokens, left))
             extra = self._extra(ctx, min(self.extra_tokens, left - used))
         f = self.fmt

@@ -25,7 +25,7 @@ from . import cache, jail, seccomp
 from .spec import KernelSpec
 
 CELL_SOURCE = Path(__file__).resolve().parent / "cell" / "cell.c"
-# included by both cells: part of what a cached cell is built from
+# the cells' headers (cell_trace.h: the CUDA cell's diagnostic builds only): part of what a cached cell is built from
 CELL_HEADERS = tuple(CELL_SOURCE.parent / h for h in ("cell_io.h", "cell_setup.h", "cell_trace.h"))
 _CELL_FILES = ("cell.c", *(h.name for h in CELL_HEADERS))  # a sanitizer's frames in them are not the kernel's
 MAGIC_REQ, MAGIC_ANS = 0x636b6c7363656c6c, 0x6c6c6563736c6b63

@@ -71,29 +71,21 @@ static int trace_describe(char *line, size_t size, const char *what, long nr, co
     return k;
 }
 
-static void survey_handler(int sig, siginfo_t *si, void *ctx) {
-    (void)sig;
-    greg_t *r = ((ucontext_t *)ctx)->uc_mcontext.gregs;
-    long nr = si->si_syscall, arg[6] = {r[REG_RDI], r[REG_RSI], r[REG_RDX], r[REG_R10], r[REG_R8], r[REG_R9]};
-    long answer = -EPERM;
-    char line[640];
-    int k = trace_describe(line, sizeof line - 40, "survey", nr, arg);
-    k += snprintf(line + k, sizeof line - k, " refused %ld\n", answer);
-    trace_write(line, (size_t)k);
-    r[REG_RAX] = answer;
-}
-
-static void trace_handler(int sig, siginfo_t *si, void *ctx) {
-    (void)sig;
+/* A trapped call, logged as WHAT with its result: made from trace_syscall's instruction (trace), or refused
+ * with EPERM (survey). The result is what the caller sees. */
+static void trace_answer(siginfo_t *si, void *ctx, const char *what, int make) {
     greg_t *r = ((ucontext_t *)ctx)->uc_mcontext.gregs;
     long nr = si->si_syscall, arg[6] = {r[REG_RDI], r[REG_RSI], r[REG_RDX], r[REG_R10], r[REG_R8], r[REG_R9]};
     char line[640];
-    int k = trace_describe(line, sizeof line - 40, "trace", nr, arg);
-    long ret = trace_syscall(nr, arg[0], arg[1], arg[2], arg[3], arg[4], arg[5]);
-    k += snprintf(line + k, sizeof line - k, " = %ld\n", ret);
+    int k = trace_describe(line, sizeof line - 40, what, nr, arg);
+    long ret = make ? trace_syscall(nr, arg[0], arg[1], arg[2], arg[3], arg[4], arg[5]) : -EPERM;
+    k += snprintf(line + k, sizeof line - k, make ? " = %ld\n" : " refused %ld\n", ret);
     trace_write(line, (size_t)k);
     r[REG_RAX] = ret;
 }
+
+static void survey_handler(int sig, siginfo_t *si, void *ctx) { (void)sig; trace_answer(si, ctx, "survey", 0); }
+static void trace_handler(int sig, siginfo_t *si, void *ctx) { (void)sig; trace_answer(si, ctx, "trace", 1); }
 
 static void trace_on_sigsys(void (*handler)(int, siginfo_t *, void *)) {
     struct sigaction sa;
@@ -129,7 +121,6 @@ static int trace_install(void) {
     struct sock_fprog fp = {(unsigned short)(sizeof prog / sizeof prog[0]), prog};
     return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fp) == 0 ? 0 : -1;
 }
-
 
 /* Stage n of a diagnostic build: the trace's filter once (stage 1), or the judge's stage with the survey's handler. */
 static int survey_filter(int fd, int stage) {
