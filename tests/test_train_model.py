@@ -55,3 +55,28 @@ def test_distillation_run(tmp_path):
         (tmp_path / "meta.json").write_text(json.dumps({"vocab_size": 60}))
         train.run(args(tmp_path, tmp_path / "other", "--max-steps", "1",
                        "--teacher", str(tmp_path / "teacher" / "ckpt.pt")))
+
+
+def test_weighted_loss_is_the_weighted_mean_of_token_losses():
+    g = torch.Generator().manual_seed(int(np.random.SeedSequence().entropy % 2**31))
+    model = train.Llama(Config(vocab_size=23, dim=16, n_heads=2, n_layers=1, ffn_dim=32, max_seq=9))
+    x, y = torch.randint(0, 23, (3, 9), generator=g), torch.randint(0, 23, (3, 9), generator=g)
+    w = 1.0 + 4.0 * (torch.rand(3, 9, generator=g) < 0.3)
+    nll = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten(), reduction="none")
+    torch.testing.assert_close(model(x, y, w), (nll * w.flatten()).sum() / w.sum())
+    torch.testing.assert_close(model(x, y, torch.ones(3, 9)), model(x, y))
+
+
+def test_middle_weight_trains_on_the_mask_and_says_what_is_missing(tmp_path):
+    rng = np.random.default_rng()
+    np.save(tmp_path / "train.npy", rng.integers(0, 50, 5000).astype(np.uint16))
+    np.save(tmp_path / "heldout.npy", rng.integers(0, 50, 600).astype(np.uint16))
+    (tmp_path / "meta.json").write_text(json.dumps({"vocab_size": 50}))
+    with pytest.raises(SystemExit, match="train_mask.npy is missing"):
+        train.run(args(tmp_path, tmp_path / "a", "--max-steps", "2", "--middle-weight", "8"))
+    np.save(tmp_path / "train_mask.npy", (rng.random(4000) < 0.1).astype(np.uint8))
+    with pytest.raises(SystemExit, match="encode the corpus again"):
+        train.run(args(tmp_path, tmp_path / "b", "--max-steps", "2", "--middle-weight", "8"))
+    np.save(tmp_path / "train_mask.npy", (rng.random(5000) < 0.1).astype(np.uint8))
+    m = train.run(args(tmp_path, tmp_path / "c", "--max-steps", "3", "--middle-weight", "8"))
+    assert m["steps"] == 3 and np.isfinite(m["heldout_loss"])

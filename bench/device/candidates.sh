@@ -18,7 +18,8 @@
 # default 0.5), KD_ALPHA (default 0.5), EXTRA (more sources, see train.sh), SHIPPED=0 (skip evaluating the
 # shipped model), SWEEP (arguments for tune_sweep.sh, run on the CPU cores beside training once the corpus is
 # ready), TIME_BUDGET (student: seconds of training instead of STEPS), SEQ (tokens a training window, default 1024;
-# 2048 with EXAMPLE_CHARS=5700 trains on the server's whole prompt: see train.sh).
+# 2048 with EXAMPLE_CHARS=5700 trains on the server's whole prompt: see train.sh), MIDDLE_WEIGHT (loss weight of
+# the cursor examples' middles, default 1; the middles are ~1.3% of the stream).
 set -Eeuo pipefail
 cmd=$1; work=$2; steps=${3:-2000}; t_steps=${4:-$steps}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +29,7 @@ student="--dim 512 --layers 8 --heads 8 --ffn 1408"
 teacher="--dim 768 --layers 10 --heads 12 --ffn 2048"
 seq=${SEQ:-1024}  # tokens a window; the batch keeps its 131,072 tokens a step
 common="--data $work/corpus --seq $seq --batch $((131072 / seq)) --micro $((65536 / seq)) --lr 2e-3 --warmup 300 --compile --bf16 \
-  --log-every 100 --ckpt-every 0 --eval-tokens 4000000 --aligned ${ALIGNED:-0.5}"
+  --log-every 100 --ckpt-every 0 --eval-tokens 4000000 --aligned ${ALIGNED:-0.5} --middle-weight ${MIDDLE_WEIGHT:-1}"
 
 train() {  # train NAME [args...]
   local name=$1; shift

@@ -84,7 +84,7 @@ def cmd_encode(a):
             lays = (fill.layout(x["text"], rng, rate, a.spm_rate, a.line_rate) for x in docs)
         stream, counts, mask, starts = fim.encode_layouts(lays, tok)
         np.save(d / f"{name}.npy", stream)
-        if name.startswith("heldout_"):
+        if name != "heldout":  # the middles: train --middle-weight, and the held-out middle loss
             np.save(d / f"{name}_mask.npy", mask)
         if name == "train":  # where FIM examples begin: windows aligned there hold one whole (train --aligned)
             ex = [k for k, lay in enumerate(lays) if cursors.is_example(lay)] if layout == "cursor" else []

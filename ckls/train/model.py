@@ -121,11 +121,17 @@ class Llama(nn.Module):
         w = self.token_embd.weight if self.output is None else self.output.weight
         return F.linear(x, w)
 
-    def forward(self, idx, targets=None):
+    def forward(self, idx, targets=None, weights=None):
+        """Logits, or with `targets` the mean next-token loss; with `weights` (same shape as targets) the
+        weighted mean: Σ w·nll / Σ w."""
         logits = self.logits(idx)
         if targets is None:
             return logits
-        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+        if weights is None:
+            return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+        nll = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none")
+        w = weights.flatten().to(nll.dtype)
+        return (nll * w).sum() / w.sum()
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -35,6 +35,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-tokens", type=int, default=4_000_000)
     p.add_argument("--init", default=None, help="checkpoint whose weights the model starts from (e.g. one written "
                    "by `prune`; its shape must be the one given here). A run resuming from --out ignores it")
+    p.add_argument("--middle-weight", type=float, default=1.0,
+                   help="loss weight of the FIM middle tokens (train_mask.npy: what a cursor example asks the model "
+                   "to fill) against 1 for every other token; the loss stays a weighted mean (default 1: plain)")
     p.add_argument("--teacher", default=None, help="checkpoint to distill from")
     p.add_argument("--kd-alpha", type=float, default=0.5)
     p.add_argument("--kd-temp", type=float, default=1.0)

@@ -65,6 +65,21 @@ def step_rows(seed: int, step: int, n_tokens: int, T: int, rows: int, starts: np
     return rows_
 
 
+def middle_mask(data_dir: Path, a, distilling: bool, n_tokens: int, device):
+    """The training stream's FIM-middle mask (uint8, on the device) when --middle-weight asks for it, else None."""
+    if a.middle_weight == 1.0:
+        return None
+    f = data_dir / "train_mask.npy"
+    if a.middle_weight <= 0 or distilling or not f.exists():
+        raise SystemExit(f"--middle-weight {a.middle_weight}: " + (
+            "must be > 0" if a.middle_weight <= 0 else "not with --teacher" if distilling else
+            f"{f} is missing (encode the corpus again: `ckls.train encode` writes it)"))
+    m = np.load(f, mmap_mode="r")
+    if len(m) != n_tokens:
+        raise SystemExit(f"{f} holds {len(m)} tokens, train.npy {n_tokens}: encode the corpus again")
+    return torch.from_numpy(np.array(m, dtype=np.uint8)).to(device)
+
+
 def lr_at(step: int, a, max_steps: int | None) -> float:
     if step < a.warmup:
         return a.lr * (step + 1) / a.warmup
@@ -171,6 +186,7 @@ def run(a) -> dict:
             print(f"initialized from {a.init}", flush=True)
     teacher = distill.load_teacher(a.teacher, device, cfg.vocab_size) if a.teacher else None
     train_data = load_tokens(data_dir / "train.npy", device)
+    mask = middle_mask(data_dir, a, teacher is not None, len(train_data), device)
     starts = np.load(data_dir / "train_starts.npy") if a.aligned and (data_dir / "train_starts.npy").exists() \
         else None
     fwd = torch.compile(model) if a.compile else model
@@ -212,12 +228,14 @@ def run(a) -> dict:
         loss_sum = torch.zeros((), device=device)
         for m in range(accum):
             r0 = (m * world + rank) * a.micro
-            x, y = windows(train_data, torch.from_numpy(rows[r0:r0 + a.micro]).to(device), a.seq)
+            offs = torch.from_numpy(rows[r0:r0 + a.micro]).to(device)
+            x, y = windows(train_data, offs, a.seq)
+            w = None if mask is None else 1.0 + (a.middle_weight - 1.0) * windows(mask, offs, a.seq)[1]
             sync = contextlib.nullcontext() if (world == 1 or m == accum - 1) else fwd.no_sync()
             with sync:
                 with autocast(device, a.bf16):
                     if teacher is None:
-                        loss = fwd(x, y)
+                        loss = fwd(x, y, w)
                     else:
                         with torch.no_grad():
                             t_logits = teacher(x)
