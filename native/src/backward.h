@@ -17,6 +17,9 @@ void ckls_attn_bwd_ref(const float *q, const float *k, const float *v, const flo
 /* ckls_gemm_f32 without argument checks (callers inside the core). */
 void ckls_gemm(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_si,
                int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+/* C[M x N] (=|+=) alpha * A.W^T (A, W row-major along K) over the pool: the ISA's gemm_nt by row blocks. */
+void ckls_gemm_nt(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                  const float *W, int64_t ldw, int accumulate, float *C, int64_t ldc);
 /* ckls_matmul_backward without argument checks. cancel (NULL = none) is polled per work item: once raised, the
  * remaining items are skipped, dx is left part-written and the call returns 1 (else 0), so the caller can drop
  * the result even if the flag is lowered again meanwhile. */

@@ -46,6 +46,7 @@ static const ckls_isa_kernels scalar_kernels = {
     .gemm_aux = {[CKLS_TYPE_Q4_0] = 1},
     .attn_kt = ckls_attn_kt_ref,
     .gemm_tile = ckls_gemm_tile_ref,
+    .gemm_nt = ckls_gemm_nt_ref,
     .transpose = ckls_transpose_ref,
     .exp_shift = ckls_exp_shift_ref,
     .softmax = ckls_softmax_ref,
@@ -86,6 +87,7 @@ static const ckls_isa_kernels avx2_kernels = {
     },
     .attn_kt = ckls_attn_kt_avx2,
     .gemm_tile = ckls_gemm_tile_avx2,
+    .gemm_nt = ckls_gemm_nt_avx2,
     .transpose = ckls_transpose_avx2,
     .exp_shift = ckls_exp_shift_avx2,
     .softmax = ckls_softmax_avx2,
@@ -287,6 +289,7 @@ static void init(void) {
             }
             if (layers[l]->attn_kt) resolved[isa].attn_kt = layers[l]->attn_kt;
             if (layers[l]->gemm_tile) resolved[isa].gemm_tile = layers[l]->gemm_tile;
+            if (layers[l]->gemm_nt) resolved[isa].gemm_nt = layers[l]->gemm_nt;
             if (layers[l]->transpose) resolved[isa].transpose = layers[l]->transpose;
             if (layers[l]->exp_shift) resolved[isa].exp_shift = layers[l]->exp_shift;
             if (layers[l]->softmax) resolved[isa].softmax = layers[l]->softmax;

@@ -1,6 +1,7 @@
 /* gemm_tile_avx2.c — the training GEMM tile with AVX2/FMA: 6 x 16 register blocks (12 accumulators), 4 x 16
  * and 4 x 8 ones for the rows and columns left over, 1 x 32 for the last rows. Edges the blocks do not cover go
- * through the scalar reference's arithmetic (gemm_tile.c); the panel transpose in 8 x 8 register blocks. */
+ * through the scalar reference's arithmetic (gemm_tile.c); the panel transpose in 8 x 8 register blocks; the row
+ * dots (gemm_nt) in 2 x 4 blocks. */
 #include "internal.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -167,6 +168,92 @@ void ckls_transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t l
         }
     if (c8 < cols) ckls_transpose_ref(src + c8, r8, cols - c8, lds, dst + c8 * ldd, ldd);
     if (r8 < rows) ckls_transpose_ref(src + r8 * lds, rows - r8, cols, lds, dst + r8, ldd);
+}
+
+/* ---- C (=|+=) alpha * A.W^T: dots of A's rows with W's ---------------------------------------------------------- */
+/* [sum(a0), sum(a1), sum(a2), sum(a3)] */
+static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/* x's dots with W's 4 rows from w (ldw apart) over p0..k-1 (the k % 8 tail) */
+static inline __m128 tail4(const float *x, const float *w, int64_t ldw, int64_t p0, int64_t k) {
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int q = 0; q < 4; q++)
+        for (int64_t p = p0; p < k; p++) t[q] += x[p] * w[q * ldw + p];
+    return _mm_loadu_ps(t);
+}
+
+static inline void store4(float *c, __m128 s, float alpha, int accumulate) {
+    const __m128 v = _mm_mul_ps(_mm_set1_ps(alpha), s);
+    _mm_storeu_ps(c, accumulate ? _mm_add_ps(_mm_loadu_ps(c), v) : v);
+}
+
+static inline float dot1(const float *x, const float *w, int64_t k) {
+    __m256 c = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 8 <= k; p += 8) c = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), _mm256_loadu_ps(w + p), c);
+    float s = _mm_cvtss_f32(hsum4(c, c, c, c));
+    for (; p < k; p++) s += x[p] * w[p];
+    return s;
+}
+
+/* 2 rows of A x 4 rows of W (8 accumulators: both FMA pipes stay busy through their latency; 6 loads a step of 8
+ * FMAs), then 1 row x 4; W's rows left over (n % 4) one dot at a time. */
+void ckls_gemm_nt_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t lda, const float *W,
+                       int64_t ldw, int accumulate, float *C, int64_t ldc) {
+    const int64_t k8 = k / 8 * 8, n4 = n / 4 * 4;
+    for (int64_t j = 0; j < n4; j += 4) {
+        const float *w0 = W + j * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
+        int64_t i = 0;
+        for (; i + 2 <= m; i += 2) {
+            const float *x0 = A + i * lda, *x1 = x0 + lda;
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00,
+                   c13 = c00;
+            for (int64_t p = 0; p < k8; p += 8) {
+                const __m256 a0 = _mm256_loadu_ps(x0 + p), a1 = _mm256_loadu_ps(x1 + p);
+                __m256 w = _mm256_loadu_ps(w0 + p);
+                c00 = _mm256_fmadd_ps(a0, w, c00);
+                c10 = _mm256_fmadd_ps(a1, w, c10);
+                w = _mm256_loadu_ps(w1 + p);
+                c01 = _mm256_fmadd_ps(a0, w, c01);
+                c11 = _mm256_fmadd_ps(a1, w, c11);
+                w = _mm256_loadu_ps(w2 + p);
+                c02 = _mm256_fmadd_ps(a0, w, c02);
+                c12 = _mm256_fmadd_ps(a1, w, c12);
+                w = _mm256_loadu_ps(w3 + p);
+                c03 = _mm256_fmadd_ps(a0, w, c03);
+                c13 = _mm256_fmadd_ps(a1, w, c13);
+            }
+            __m128 s0 = hsum4(c00, c01, c02, c03), s1 = hsum4(c10, c11, c12, c13);
+            if (k8 < k) {
+                s0 = _mm_add_ps(s0, tail4(x0, w0, ldw, k8, k));
+                s1 = _mm_add_ps(s1, tail4(x1, w0, ldw, k8, k));
+            }
+            store4(C + i * ldc + j, s0, alpha, accumulate);
+            store4(C + (i + 1) * ldc + j, s1, alpha, accumulate);
+        }
+        for (; i < m; i++) {
+            const float *x0 = A + i * lda;
+            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            for (int64_t p = 0; p < k8; p += 8) {
+                const __m256 a0 = _mm256_loadu_ps(x0 + p);
+                c0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(w0 + p), c0);
+                c1 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(w1 + p), c1);
+                c2 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(w2 + p), c2);
+                c3 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(w3 + p), c3);
+            }
+            __m128 s0 = hsum4(c0, c1, c2, c3);
+            if (k8 < k) s0 = _mm_add_ps(s0, tail4(x0, w0, ldw, k8, k));
+            store4(C + i * ldc + j, s0, alpha, accumulate);
+        }
+    }
+    for (int64_t j = n4; j < n; j++)
+        for (int64_t i = 0; i < m; i++) {
+            const float s = alpha * dot1(A + i * lda, W + j * ldw, k);
+            C[i * ldc + j] = accumulate ? C[i * ldc + j] + s : s;
+        }
 }
 
 #endif

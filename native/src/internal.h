@@ -104,6 +104,11 @@ typedef void (*ckls_vec_dot_4r_fn)(int64_t n, float *s, const void *w, int64_t w
 typedef void (*ckls_gemm_tile_fn)(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si,
                                   int64_t a_sk, const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 
+/* C[m x n] (=|+=) alpha * A.W^T, A and W row-major along k (lda, ldw floats a row): dots of A's rows with W's, for
+ * a narrow n (LoRA's rank) where the tile above would sweep B's rows a few floats wide. */
+typedef void (*ckls_gemm_nt_fn)(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t lda,
+                                const float *W, int64_t ldw, int accumulate, float *C, int64_t ldc);
+
 /* y[i] = exp(x[i] - shift) for n floats (y may be x); returns their sum. Softmax rows and the loss: a polynomial
  * exp (relative error ~2e-7, 0 below exp(-87.3), clamped at exp(88)) instead of libm's expf one element at a time. */
 typedef double (*ckls_exp_shift_fn)(float *y, const float *x, int64_t n, float shift);
@@ -159,8 +164,10 @@ typedef struct {
      * same arithmetic whatever nt and g (a token verified with a draft equals it evaluated alone). */
     void (*attn_kt)(const float *q, int64_t q_stride, int64_t nt, int64_t g, const float *kt, const float *v,
                     int64_t v_stride, int64_t n_kv, int64_t d, float scale, float *scores, float *out);
-    /* training: the f32 GEMM tile, the panel transpose, the exp and softmax rows (never NULL once resolved) */
+    /* training: the f32 GEMM tile and row dots, the panel transpose, the exp and softmax rows (never NULL once
+     * resolved) */
     ckls_gemm_tile_fn gemm_tile;
+    ckls_gemm_nt_fn gemm_nt;
     ckls_transpose_fn transpose;
     ckls_exp_shift_fn exp_shift;
     ckls_softmax_fn softmax;
@@ -172,6 +179,8 @@ typedef struct {
 /* the kernels of the training fields: scalar references */
 void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                         const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+void ckls_gemm_nt_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t lda, const float *W,
+                      int64_t ldw, int accumulate, float *C, int64_t ldc);
 double ckls_exp_shift_ref(float *y, const float *x, int64_t n, float shift);
 void ckls_transpose_ref(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
 float ckls_softmax_ref(float *p, int64_t n);
@@ -189,6 +198,8 @@ void ckls_gemm_tile_avx2(int64_t m, int64_t n, int64_t k, float alpha, const flo
                          const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 void ckls_gemm_tile_avx512(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                            const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
+void ckls_gemm_nt_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t lda, const float *W,
+                       int64_t ldw, int accumulate, float *C, int64_t ldc);
 void ckls_transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
 double ckls_exp_shift_avx2(float *y, const float *x, int64_t n, float shift);
 float ckls_softmax_avx2(float *p, int64_t n);

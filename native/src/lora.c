@@ -167,14 +167,16 @@ int ckls_lora_zero_grad(ckls_lora *a) {
 }
 
 /* ---- one adapted matrix ---------------------------------------------------------------------------------------- */
-void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
-                   float scale, const float *x, int64_t n_tok, float *u, float *y, float *at, float *bt) {
-    /* the tile kernels want B's rows contiguous along the output: transpose the (small) factors */
-    for (int64_t j = 0; j < r; j++)
-        for (int64_t i = 0; i < n_in; i++) at[i * r + j] = A[j * n_in + i];
+/* B^T: the tile wants the rows of y's product contiguous along the output, the row dots du = dy.B W's rows */
+static void transpose_b(const float *B, int64_t r, int64_t n_out, float *bt) {
     for (int64_t o = 0; o < n_out; o++)
         for (int64_t j = 0; j < r; j++) bt[j * n_out + o] = B[o * r + j];
-    ckls_gemm(pool, n_tok, r, n_in, 1.0f, x, n_in, 1, at, r, 0, u, r);
+}
+
+void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
+                   float scale, const float *x, int64_t n_tok, float *u, float *y, float *bt) {
+    transpose_b(B, r, n_out, bt);
+    ckls_gemm_nt(pool, n_tok, r, n_in, 1.0f, x, n_in, A, n_in, 0, u, r); /* u = x.A^T: r dots a token */
     ckls_gemm(pool, n_tok, n_out, r, scale, u, r, 1, bt, n_out, 1, y, n_out);
 }
 
@@ -187,7 +189,8 @@ void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, i
 
 typedef struct {
     ckls_gemm_tile_fn tile;
-    const float *A, *B, *x, *u, *dy;
+    ckls_gemm_nt_fn nt;
+    const float *A, *bt, *x, *u, *dy;
     float *dA, *dB, *du, *dx, *part;
     int64_t r, n_in, n_out, n_tok;
     float scale;
@@ -204,8 +207,8 @@ static void lora_bwd_task(void *p, int ith, int nth) {
             const int64_t m = t1 - t < LORA_ROWS ? t1 - t : LORA_ROWS, first = t == c * LORA_CHUNK;
             const float *dy = j->dy + t * n_out, *x = j->x + t * n_in;
             float *du = j->du + t * r;
-            j->tile(m, r, n_out, j->scale, dy, n_out, 1, j->B, r, 0, du, r);           /* du = s dy B */
-            j->tile(n_out, r, m, j->scale, dy, 1, n_out, j->u + t * r, r, !first, pb, r); /* dB += s dy^T u */
+            j->nt(m, r, n_out, j->scale, dy, n_out, j->bt, n_out, 0, du, r);             /* du = s dy B */
+            j->tile(r, n_out, m, j->scale, j->u + t * r, 1, r, dy, n_out, !first, pb, n_out); /* dB^T += s u^T dy */
             j->tile(r, n_in, m, 1.0f, du, 1, r, x, n_in, !first, pa, n_in);              /* dA += du^T x */
             if (j->dx) j->tile(m, n_in, r, 1.0f, du, r, 1, j->A, n_in, 1, j->dx + t * n_in, n_in); /* dx += du A */
         }
@@ -220,20 +223,22 @@ static void lora_sum_task(void *p, int ith, int nth) {
         float s = 0.0f;
         for (int64_t c = 0; c < n_chunks; c++) s += j->part[c * n + e];
         if (e < na) j->dA[e] += s;
-        else j->dB[e - na] += s;
+        else j->dB[(e - na) % j->n_out * j->r + (e - na) / j->n_out] += s; /* the partials hold dB^T */
     }
 }
 
 int64_t ckls_lora_bwd_scratch(int64_t max_tok, int64_t r, int64_t n_in_max, int64_t n_out_max) {
-    return (max_tok + LORA_CHUNK - 1) / LORA_CHUNK * r * (n_in_max + n_out_max);
+    return ((max_tok + LORA_CHUNK - 1) / LORA_CHUNK + 1) * r * (n_in_max + n_out_max); /* the partials, then B^T */
 }
 
 void ckls_lora_bwd(ckls_pool *pool, const float *A, const float *B, float *dA, float *dB, int64_t r, int64_t n_in,
                    int64_t n_out, float scale, const float *x, const float *u, const float *dy, int64_t n_tok,
                    float *du, float *dx, float *part) {
-    lora_bwd_job j = {.tile = ckls_active_kernels()->gemm_tile, .A = A, .B = B, .x = x, .u = u, .dy = dy, .dA = dA,
-                      .dB = dB, .du = du, .dx = dx, .part = part, .r = r, .n_in = n_in, .n_out = n_out,
-                      .n_tok = n_tok, .scale = scale};
+    float *bt = part + (n_tok + LORA_CHUNK - 1) / LORA_CHUNK * r * (n_in + n_out);
+    transpose_b(B, r, n_out, bt);
+    lora_bwd_job j = {.tile = ckls_active_kernels()->gemm_tile, .nt = ckls_active_kernels()->gemm_nt, .A = A,
+                      .bt = bt, .x = x, .u = u, .dy = dy, .dA = dA, .dB = dB, .du = du, .dx = dx, .part = part, .r = r,
+                      .n_in = n_in, .n_out = n_out, .n_tok = n_tok, .scale = scale};
     atomic_init(&j.next, 0);
     ckls_pool_run(n_tok > LORA_CHUNK ? pool : NULL, lora_bwd_task, &j);
     ckls_pool_run(pool, lora_sum_task, &j);

@@ -7,7 +7,7 @@
 
 /* u[T x r] = x.A^T; y[T x n_out] += scale * u.B^T. bt: r * n_out floats of scratch. */
 void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
-                   float scale, const float *x, int64_t n_tok, float *u, float *y, float *at, float *bt);
+                   float scale, const float *x, int64_t n_tok, float *u, float *y, float *bt);
 /* From dy and the forward's x, u: dA += du^T.x, dB += scale * dy^T.u (du = scale * dy.B, into du scratch
  * [T x r]); dx += du.A when dx is not NULL. part: ckls_lora_bwd_scratch() floats, for partial dA, dB (up to
  * max_tok tokens, n_in_max, n_out_max: the largest shapes it will see). */

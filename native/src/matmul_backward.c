@@ -64,6 +64,33 @@ void ckls_gemm(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, co
     ckls_pool_run(j.n_items > 1 && M * N * (K + 1) >= 32768 ? pool : NULL, gemm_task, &j);
 }
 
+/* C (=|+=) alpha * A.W^T by blocks of GEMM_MB rows over the pool (the row dots: a narrow W stays in L1) */
+typedef struct {
+    int64_t M, N, K, lda, ldw, ldc;
+    float alpha;
+    const float *A, *W;
+    float *C;
+    int accumulate;
+    atomic_llong next;
+} gemm_nt_job;
+
+static void gemm_nt_task(void *p, int ith, int nth) {
+    gemm_nt_job *j = p;
+    const ckls_gemm_nt_fn nt = ckls_active_kernels()->gemm_nt;
+    for (int64_t i0; (i0 = atomic_fetch_add(&j->next, 1) * GEMM_MB) < j->M;)
+        nt(j->M - i0 < GEMM_MB ? j->M - i0 : GEMM_MB, j->N, j->K, j->alpha, j->A + i0 * j->lda, j->lda, j->W, j->ldw,
+           j->accumulate, j->C + i0 * j->ldc, j->ldc);
+}
+
+void ckls_gemm_nt(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                  const float *W, int64_t ldw, int accumulate, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    gemm_nt_job j = {.M = M, .N = N, .K = K, .lda = lda, .ldw = ldw, .ldc = ldc, .alpha = alpha, .A = A, .W = W,
+                     .C = C, .accumulate = accumulate};
+    atomic_init(&j.next, 0);
+    ckls_pool_run(M > GEMM_MB && M * N * (K + 1) >= 32768 ? pool : NULL, gemm_nt_task, &j);
+}
+
 int ckls_gemm_f32(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t a_si,
                   int64_t a_sk, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M < 0 || N < 0 || K < 0 || (beta != 0.0f && beta != 1.0f) || ldc < N || ldb < N || a_si < 0 || a_sk < 0)

@@ -101,7 +101,6 @@ void ckls_model_free(ckls_model *m) {
     ckls_aligned_free(m->xq);
     ckls_aligned_free(m->pos);
     ckls_aligned_free(m->lora_u);
-    ckls_aligned_free(m->lora_at);
     ckls_aligned_free(m->lora_bt);
     free(m);
 }
@@ -206,7 +205,7 @@ static int linear_l(ckls_model *m, int l, int ti, const ckls_tensor *w, const fl
     ckls_lora_mat a;
     if (rc || !m->lora || !ckls_lora_get(m->lora, l, ti, &a)) return rc;
     ckls_lora_fwd(m->pool, a.A, a.B, ckls_lora_rank(m->lora), a.n_in, a.n_out, ckls_lora_scale(m->lora), x, n,
-                  m->lora_u, y, m->lora_at, m->lora_bt);
+                  m->lora_u, y, m->lora_bt);
     return CKLS_OK;
 }
 
@@ -219,19 +218,15 @@ int ckls_model_set_lora(ckls_model *m, const ckls_lora *a) {
         if (r > m->lora_cap) {
             const int64_t big = m->hp.n_embd > m->hp.n_ff ? m->hp.n_embd : m->hp.n_ff;
             float *u = ckls_aligned_alloc(sizeof(float) * (size_t)(MAX_BATCH * r));
-            float *at = ckls_aligned_alloc(sizeof(float) * (size_t)(big * r));
             float *bt = ckls_aligned_alloc(sizeof(float) * (size_t)(big * r));
-            if (!u || !at || !bt) {
+            if (!u || !bt) {
                 ckls_aligned_free(u);
-                ckls_aligned_free(at);
                 ckls_aligned_free(bt);
                 return ckls_fail(CKLS_ENOMEM, "set_lora: out of memory");
             }
             ckls_aligned_free(m->lora_u);
-            ckls_aligned_free(m->lora_at);
             ckls_aligned_free(m->lora_bt);
             m->lora_u = u;
-            m->lora_at = at;
             m->lora_bt = bt;
             m->lora_cap = r;
         }

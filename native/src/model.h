@@ -24,7 +24,7 @@ struct ckls_model {
     int32_t *pos;
     /* adapter applied by eval (ckls_model_set_lora) and its scratch: u [MAX_BATCH x r], A^T, B^T */
     const ckls_lora *lora;
-    float *lora_u, *lora_at, *lora_bt;
+    float *lora_u, *lora_bt;
     int64_t lora_cap; /* rank the scratch was sized for */
 };
 

@@ -48,7 +48,7 @@ struct ckls_train {
     float *lse; /* [n_layer][n_head x cap]: attention's log-sum-exp per row */
     float *xf, *hf, *logits;
     /* backward scratch */
-    float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *at, *bt, *lora_ws, *attn_ws, *grads, *ce_loss;
+    float *dx, *dh, *dq, *dk, *dv, *datt, *dg, *dup, *du, *bt, *lora_ws, *attn_ws, *grads, *ce_loss;
     int64_t *ce_cnt;
     int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
     float *rope_cs, *rope_sn;  /* RoPE's cos/sin per position and frequency, as ckls_rope computes them */
@@ -194,12 +194,12 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
         L * T * ff, L * T * ff, L * N_TARGETS * T * r, L * T * hp->n_head, /* xa .. lu lse */
         T * d, T * d, T * V,                                               /* xf hf logits */
         T * d, T * d, T * d, T * kv, T * kv, T * d, T * ff, T * ff, T * r, /* dx dh dq dk dv datt dg dup du */
-        big * r, big * r, ckls_lora_bwd_scratch(T, r, big, big),           /* at bt lora_ws */
+        big * r, ckls_lora_bwd_scratch(T, r, big, big),                    /* bt lora_ws */
         ckls_attention_backward_scratch((int)nth, T, hp->n_head, hp->n_head_kv, m->head_dim),
         ckls_lora_n_params(a), nth};
     float **dst[] = {&t->xa, &t->xb, &t->h1, &t->h2, &t->q, &t->k, &t->v, &t->att, &t->g, &t->up, &t->act, &t->lu,
                      &t->lse, &t->xf, &t->hf, &t->logits, &t->dx, &t->dh, &t->dq, &t->dk, &t->dv, &t->datt, &t->dg,
-                     &t->dup, &t->du, &t->at, &t->bt, &t->lora_ws, &t->attn_ws, &t->grads, &t->ce_loss};
+                     &t->dup, &t->du, &t->bt, &t->lora_ws, &t->attn_ws, &t->grads, &t->ce_loss};
     const int n_bufs = (int)(sizeof dst / sizeof *dst);
     _Static_assert(sizeof sizes / sizeof *sizes == sizeof dst / sizeof *dst, "arena table");
     int64_t total = 0;
@@ -280,8 +280,7 @@ static void linear_l(ckls_train *t, int l, int ti, const ckls_tensor *w, const f
     ckls_lora_mat a;
     if (!ckls_lora_get(t->a, l, ti, &a)) return;
     const double p0 = prof_start(t);
-    ckls_lora_fwd(t->m->pool, a.A, a.B, t->r, a.n_in, a.n_out, ckls_lora_scale(t->a), x, n, lora_u(t, l, ti), y, t->at,
-                  t->bt);
+    ckls_lora_fwd(t->m->pool, a.A, a.B, t->r, a.n_in, a.n_out, ckls_lora_scale(t->a), x, n, lora_u(t, l, ti), y, t->bt);
     prof_stop(t, P_LORA_F, p0);
 }
 

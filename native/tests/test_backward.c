@@ -1,7 +1,8 @@
 /* test_backward.c — the training kernels of every ISA against their scalar references, on fresh random data
  * each run (seed from the clock unless given; printed), odd sizes and tails, every buffer malloc'ed at its exact
  * size so ASan sees any read past it:
- *   - GEMM tiles (A plain and transposed, accumulate or overwrite, alpha) vs ckls_gemm_tile_ref;
+ *   - GEMM tiles (A plain and transposed, accumulate or overwrite, alpha) vs ckls_gemm_tile_ref, and the row dots
+ *     (A.W^T) vs ckls_gemm_nt_ref;
  *   - the exp kernel vs ckls_exp_shift_ref and libm's exp; the transpose kernel vs ckls_transpose_ref; the
  *     attention row kernel (softmax and its log-sum-exp) vs ckls_softmax_ref;
  *   - the bf16 conversions (bit for bit) and tile vs their references, where the CPU has AVX512-BF16;
@@ -51,6 +52,25 @@ static void test_gemm_tiles(int isa, const ckls_isa_kernels *k) {
             CHECK(e < 1e-5, "%s gemm tile m=%lld n=%lld k=%lld trans=%d acc=%d: error %g", ckls_isa_name(isa),
                   (long long)m, (long long)n, (long long)kk, trans, acc, e);
             free(A), free(B), free(C0), free(C1);
+        }
+}
+
+/* The row dots (A.W^T) vs their reference: every block shape and tail (m, n around the 2 x 4 blocks, k around 8),
+ * padded row strides, accumulate or overwrite. */
+static void test_gemm_nt(int isa, const ckls_isa_kernels *k) {
+    static const int ms[] = {1, 2, 3, 5, 32, 33}, ns[] = {1, 3, 4, 5, 8, 9, 16}, ks[] = {0, 1, 7, 8, 9, 64, 203};
+    for (int mi = 0; mi < 6; mi++)
+        for (int ni = 0; ni < 7; ni++) {
+            const int64_t m = ms[mi], n = ns[ni], kk = ks[rnd_int(0, 6)], acc = rnd_int(0, 1);
+            const int64_t lda = kk + rnd_int(0, 3), ldw = kk + rnd_int(0, 3), ldc = n + rnd_int(0, 3);
+            float *A = randv(m * lda + 1), *W = randv(n * ldw + 1), *C0 = randv(m * ldc), *C1 = copyv(C0, m * ldc);
+            const float alpha = rnd_sym() * 2.0f;
+            ckls_gemm_nt_ref(m, n, kk, alpha, A, lda, W, ldw, (int)acc, C0, ldc);
+            k->gemm_nt(m, n, kk, alpha, A, lda, W, ldw, (int)acc, C1, ldc);
+            const double e = rel_err(C1, C0, m * ldc);
+            CHECK(e < 1e-5, "%s gemm_nt m=%lld n=%lld k=%lld acc=%d: error %g", ckls_isa_name(isa), (long long)m,
+                  (long long)n, (long long)kk, (int)acc, e);
+            free(A), free(W), free(C0), free(C1);
         }
 }
 
@@ -267,6 +287,7 @@ int main(int argc, char **argv) {
         if (!k || k->gemm_tile == ckls_gemm_tile_ref) continue; /* no training kernels of its own (NEON) */
         for (int rep = 0; rep < 3; rep++) {
             test_gemm_tiles(isa, k);
+            test_gemm_nt(isa, k);
             test_exp(isa, k);
             test_transpose(isa, k);
             test_softmax(isa, k);
