@@ -7,6 +7,8 @@ adapter. Same samples, seeds and settings on both sides; the adapter never saw t
 
     python bench/tune_gain.py [--model M] [--budget-s 600] [--threads 2] [--samples 200] [--blocks 50]
     python bench/tune_gain.py --out DIR --tune-args "--tune-lr 1e-3 --option epochs=8"   # another configuration
+    python bench/tune_gain.py --out DIR --eval-args "--retrieval true --memory" --eval-tag all
+        # the same rounds (a round already in DIR is not run again) scored with retrieval and the repo memory too
 
 Results: CACHE/gain/<project>-{base,tuned}.json, the tuning summary, and a markdown table on stdout.
 """
@@ -45,6 +47,7 @@ def evaluate(tree: str, out: str, a, log: str, adapter: str | None = None) -> di
                "--samples", str(a.samples), "--blocks", str(a.blocks), "--threads", str(a.threads), "--json", out,
                "--quiet"]
         cmd += (["--model", a.model] if a.model else []) + (["--adapter", adapter] if adapter else [])
+        cmd += a.eval_args.split()
         run(cmd, log)
     with open(out) as f:
         return json.load(f)
@@ -66,6 +69,9 @@ def main() -> int:
     ap.add_argument("--out", default=None, help="results folder (default CACHE/gain)")
     ap.add_argument("--project", action="append", default=None, help="NAME==VERSION (repeatable)")
     ap.add_argument("--tune-args", default="", help="more arguments for `ckls tune` (one string)")
+    ap.add_argument("--eval-args", default="", help="more arguments for both evaluations (one string), e.g. "
+                    "\"--retrieval true --memory\"; give them an --eval-tag")
+    ap.add_argument("--eval-tag", default="", help="suffix of the evaluations' JSON names (e.g. all)")
     ap.add_argument("--base-only", action="store_true", help="only the base model's evaluation")
     ap.add_argument("--oracle", action="store_true",
                     help="tune on every file, the evaluated ones included: not a gain, the ceiling of what having "
@@ -75,6 +81,7 @@ def main() -> int:
     out = a.out or os.path.join(a.cache, "gain")
     os.makedirs(out, exist_ok=True)
     rows = []
+    sfx = f"-{a.eval_tag}" if a.eval_tag else ""
     for name, version in projects.items():
         tree = fetch(name, version, a.cache)
         tag = f"{name}-{version}"
@@ -82,7 +89,7 @@ def main() -> int:
         state = os.path.join(out, f"{tag}-state")
         if a.base_only:
             print(f"== {tag}: base evaluation", flush=True)
-            print(f"line EM {line_em(evaluate(tree, os.path.join(out, f'{tag}-base.json'), a, log)):.3f}")
+            print(f"line EM {line_em(evaluate(tree, os.path.join(out, f'{tag}-base{sfx}.json'), a, log)):.3f}")
             continue
         print(f"== {tag}: tuning ({a.budget_s:.0f} s budget)", flush=True)
         summary = os.path.join(out, f"{tag}-tune.json")
@@ -107,9 +114,9 @@ def main() -> int:
         adapter = tuned_summary.get("adapter")
         # after tuning: a sweep evaluates the base model once per project beside the first tuning jobs
         print(f"== {tag}: base evaluation", flush=True)
-        base = evaluate(tree, os.path.join(out, f"{tag}-base.json"), a, log)
+        base = evaluate(tree, os.path.join(out, f"{tag}-base{sfx}.json"), a, log)
         print(f"== {tag}: evaluation with the adapter", flush=True)
-        tuned = evaluate(tree, os.path.join(out, f"{tag}-tuned.json"), a, log, adapter) if adapter else None
+        tuned = evaluate(tree, os.path.join(out, f"{tag}-tuned{sfx}.json"), a, log, adapter) if adapter else None
         rows.append((tag, base, tuned, tuned_summary, tune_wall))
     print("\n| project | line EM base | line EM tuned | gain | tuning steps | tokens | train s | held-out loss |")
     print("|---|---|---|---|---|---|---|---|")
