@@ -66,7 +66,8 @@ class TuneOptions:
     seed: int = 0
     exclude: tuple[str, ...] = ()  # repo-relative paths never trained on nor used as held-out (a measurement's test set)
     retrieval: bool = False      # cursor examples carry retrieved windows, as the server's prompts do with retrieval on
-    gate_windows: int = 48       # held-out completions the served adapter must make likelier (0: no gate)
+    gate_windows: int = 48       # held-out completions the served adapter must make likelier (0: no gate)...
+    gate_min_windows: int = 12   # ...and with fewer than this many the gate cannot judge: nothing is served
     exact: bool = False          # True: the frozen weights' products in f32; False: on the server's integer
                                  # kernels (faster; the same held-out curve, bench/RESULTS.md)
 
@@ -272,7 +273,8 @@ def window_losses(model, windows, activity: Activity | None = None) -> list[tupl
     return out
 
 
-def serving_gate(model, lora, adapter_path: str, windows, activity: Activity | None = None) -> dict:
+def serving_gate(model, lora, adapter_path: str, windows, activity: Activity | None = None,
+                 min_windows: int = 1) -> dict:
     """Whether an adapter makes the held-out completions likelier: for middle-only cursor windows of the held-out
     files (the server's prompt, the loss on what the user wrote at the cursor), the NLL per middle token without
     and with the adapter, paired per window. It passes when the mean improvement's 95% bootstrap interval lies
@@ -284,11 +286,33 @@ def serving_gate(model, lora, adapter_path: str, windows, activity: Activity | N
         tuned = window_losses(model, windows, activity)
     finally:
         model.set_adapter(None)
-    b = np.asarray([t / max(c, 1) for t, c in base])
-    a = np.asarray([t / max(c, 1) for t, c in tuned])
+    return gate_verdict(np.asarray([t / max(c, 1) for t, c in base]), np.asarray([t / max(c, 1) for t, c in tuned]),
+                        min_windows)
+
+
+def gate_verdict(b: np.ndarray, a: np.ndarray, min_windows: int) -> dict:
+    """The gate's figures from the per-window NLL without (b) and with (a) the adapter: it passes when there are at
+    least min_windows pairs (a bootstrap of a handful says nothing: one window gives a zero-width interval) and the
+    95% interval of the mean gain lies above 0."""
     lo, hi = bootstrap(b - a)
-    return {"windows": len(b), "nll_base": float(b.mean()), "nll_adapter": float(a.mean()),
-            "gain": float((b - a).mean()), "ci95": [lo, hi], "better": int((a < b).sum()), "passed": lo > 0.0}
+    return {"windows": len(b), "nll_base": float(b.mean()) if len(b) else math.nan,
+            "nll_adapter": float(a.mean()) if len(a) else math.nan, "gain": float((b - a).mean()) if len(b) else 0.0,
+            "ci95": [lo, hi], "better": int((a < b).sum()), "passed": len(b) >= min_windows and lo > 0.0}
+
+
+def gate_windows(maker, held: list[tuple[str, str]], n: int, retrieve=None) -> list:
+    """Up to n middle-only cursor windows of the held-out files for the gate: more cursor draws over the same files
+    (other seeds, at most 8) while a small repository's few held-out files give fewer than n at one draw."""
+    out, seen = [], set()
+    for s in range(8):
+        for w in maker.cursor_windows(held, 4242 + s, 1.0, middle_only=True, retrieve=retrieve):
+            key = tuple(w[0])
+            if len(w[0]) > 1 and key not in seen:
+                seen.add(key)
+                out.append(w)
+        if len(out) >= n:
+            break
+    return out[:n]
 
 
 # ---- the round ------------------------------------------------------------------------------------------------
@@ -540,9 +564,7 @@ class Tuner:
             held_w = maker.windows(maker.encode([by_path[p].text for p in held], 12345))[: o.heldout_windows]
         gate_w = []
         if o.gate_windows and held and maker.has_fim:  # what serving is judged on: middles at held-out cursors
-            gate_w = [w for w in maker.cursor_windows([(p, by_path[p].text) for p in held], 4242, 1.0,
-                                                      middle_only=True, retrieve=held_retrieve)
-                      if len(w[0]) > 1][: o.gate_windows]
+            gate_w = gate_windows(maker, [(p, by_path[p].text) for p in held], o.gate_windows, held_retrieve)
         epochs = EpochWindows(maker, train_files, seed, o, train_retrieve)
         windows = epochs.of(0)
         summ.windows = len(windows)
@@ -684,7 +706,7 @@ class Tuner:
         if serve and gate_w:
             self._report(Progress("evaluating", step, total, last_loss, best, message="serving gate"))
             try:
-                summ.gate = serving_gate(model, lora, best_path, gate_w, self.activity)
+                summ.gate = serving_gate(model, lora, best_path, gate_w, self.activity, o.gate_min_windows)
             except Stopped:  # the gate runs again, whole, when the round resumes
                 save_ck()
                 summ.status, summ.message = "stopped", f"stopped at step {step}; the next run resumes there"
@@ -693,7 +715,9 @@ class Tuner:
             if not summ.gate["passed"]:
                 g = summ.gate
                 serve = False
-                summ.message = (f"held-out completions not likelier with the adapter (NLL {g['nll_base']:.3f} -> "
+                summ.message = (f"only {g['windows']} held-out completions to judge the adapter by (the gate needs "
+                                f"{o.gate_min_windows}): not served" if g["windows"] < o.gate_min_windows else
+                                f"held-out completions not likelier with the adapter (NLL {g['nll_base']:.3f} -> "
                                 f"{g['nll_adapter']:.3f}, 95% interval of the gain {g['ci95'][0]:+.3f} .. "
                                 f"{g['ci95'][1]:+.3f}): not served")
         if serve:
