@@ -33,7 +33,7 @@ def add_args(p) -> None:
 # TuneOptions fields without a setting, for experiments (bench/tune_gain.py) and experts
 EXPERT = ("epochs", "patience", "eval_every", "warmup", "weight_decay", "fim_rate", "layout", "example_chars",
           "max_examples", "context_chars", "middle_only", "relayout",
-          "heldout_frac", "heldout_windows", "replay", "seed", "exact")
+          "heldout_frac", "heldout_windows", "gate_windows", "gate_min_windows", "replay", "seed", "exact")
 
 
 def expert_options(opts, pairs: list[str]):
