@@ -36,6 +36,10 @@ class TuneUnavailable(RuntimeError):
     """This build cannot train (the native LoRA trainer is missing) or the model cannot be tuned."""
 
 
+# the fewest held-out completions the serving gate judges an adapter by: a bootstrap of a handful says nothing
+GATE_MIN_WINDOWS = 12
+
+
 @dataclass
 class TuneOptions:
     rank: int = 8
@@ -67,7 +71,7 @@ class TuneOptions:
     exclude: tuple[str, ...] = ()  # repo-relative paths never trained on nor used as held-out (a measurement's test set)
     retrieval: bool = False      # cursor examples carry retrieved windows, as the server's prompts do with retrieval on
     gate_windows: int = 48       # held-out completions the served adapter must make likelier (0: no gate)...
-    gate_min_windows: int = 12   # ...and with fewer than this many the gate cannot judge: nothing is served
+    gate_min_windows: int = GATE_MIN_WINDOWS  # ...and with fewer the gate cannot judge: nothing is served
     exact: bool = False          # True: the frozen weights' products in f32; False: on the server's integer
                                  # kernels (faster; the same held-out curve, bench/RESULTS.md)
 
@@ -274,7 +278,7 @@ def window_losses(model, windows, activity: Activity | None = None) -> list[tupl
 
 
 def serving_gate(model, lora, adapter_path: str, windows, activity: Activity | None = None,
-                 min_windows: int = 1) -> dict:
+                 min_windows: int = GATE_MIN_WINDOWS) -> dict:
     """Whether an adapter makes the held-out completions likelier: for middle-only cursor windows of the held-out
     files (the server's prompt, the loss on what the user wrote at the cursor), the NLL per middle token without
     and with the adapter, paired per window. It passes when the mean improvement's 95% bootstrap interval lies

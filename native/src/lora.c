@@ -167,7 +167,7 @@ int ckls_lora_zero_grad(ckls_lora *a) {
 }
 
 /* ---- one adapted matrix ---------------------------------------------------------------------------------------- */
-/* B^T: the tile wants the rows of y's product contiguous along the output, the row dots du = dy.B W's rows */
+/* B^T (r rows of n_out): the tile's operand for y += u.B^T, and the rows W of the row dots du = dy.B */
 static void transpose_b(const float *B, int64_t r, int64_t n_out, float *bt) {
     for (int64_t o = 0; o < n_out; o++)
         for (int64_t j = 0; j < r; j++) bt[j * n_out + o] = B[o * r + j];
