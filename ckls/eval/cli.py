@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
                    help="mix the repository memory (ckls.completion.memory) built from the files not sampled "
                         "(the held-out split's other side) into generation, as the server does with "
                         "memory_enabled (which also turns this on)")
+    c.add_argument("--hidden-memory", default=None, metavar="K=V,...",
+                   help="with --memory: a hidden-state memory (kNN-LM, ckls.runtime.knn_memory) instead of the "
+                        "n-gram one, e.g. k=32,temperature=10,lam=0.25")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     add_cli_args(c, COMPLETION)  # --model, --threads, --max-tokens, --n-ctx, budgets: the server's own settings
     c.set_defaults(func=cmd_eval_completion)
@@ -74,10 +77,25 @@ def cmd_eval_completion(args) -> int:
         return 2
     t0 = time.monotonic()
     try:
-        use_memory = args.memory or settings.memory_enabled
+        use_memory = args.memory or settings.memory_enabled or args.hidden_memory is not None
+        hidden = None
+        if args.hidden_memory is not None:
+            try:
+                hidden = {k.strip(): float(v) for k, v in (kv.split("=", 1) for kv in args.hidden_memory.split(",") if kv)}
+            except ValueError:
+                print(f"ckls: --hidden-memory {args.hidden_memory!r}: expected K=V pairs, e.g. k=32,lam=0.25",
+                      file=sys.stderr)
+                return 2
+            known = {"k", "temperature", "lam", "window", "stride", "capacity_tokens", "fim", "plain", "fim_chars"}
+            if set(hidden) - known:
+                print(f"ckls: --hidden-memory: unknown {', '.join(sorted(set(hidden) - known))} "
+                      f"(known: {', '.join(sorted(known))})", file=sys.stderr)
+                return 2
+            hidden = {k: v if k in ("temperature", "lam") else int(v) for k, v in hidden.items()}
         records = run_samples(samples, args.repo, settings, all_files,
                               progress=None if args.quiet else progress_line(), adapter=args.adapter,
-                              memory_files=[f for f in all_files if f not in set(files)] if use_memory else None)
+                              memory_files=[f for f in all_files if f not in set(files)] if use_memory else None,
+                              hidden_memory=hidden)
     except NoModel as exc:
         print(f"ckls: {exc}", file=sys.stderr)
         return 1
@@ -94,7 +112,7 @@ def cmd_eval_completion(args) -> int:
         meta = {"model": settings.resolved_model_path, "repo": os.path.abspath(args.repo), "files": files,
                 "n_source_files": len(all_files), "held_out": None if args.files else args.held_out,
                 "split_seed": args.split_seed, "seed": args.seed, "wall_s": round(wall, 1),
-                "adapter": args.adapter, "memory": use_memory,
+                "adapter": args.adapter, "memory": use_memory, "hidden_memory": hidden,
                 "settings": settings.as_dict(), "line_misses": miss}
         write_json(args.json, meta, rows, records)
     return 0

@@ -117,9 +117,39 @@ def build_memory(engine: Engine, repo: str, files: list[str], settings: Settings
     return mem
 
 
+def build_hidden_memory(engine: Engine, repo: str, files: list[str], spec: dict):
+    """A hidden-state memory (ckls.runtime.knn_memory) of these files, attached to the engine in place of the
+    n-gram memory; spec holds HiddenMemory's keyword arguments (k, temperature, lam, ...)."""
+    from ckls.runtime.knn_memory import HiddenMemory
+
+    spec = dict(spec)
+    fim, plain, chars = int(spec.pop("fim", 0)), bool(spec.pop("plain", 1)), int(spec.pop("fim_chars", 600))
+    mem = HiddenMemory(engine.model, **spec)
+    texts = []
+    for rel in files:
+        try:
+            with open(os.path.join(repo, rel), encoding="utf-8") as f:
+                texts.append((rel, f.read()))
+        except (OSError, UnicodeDecodeError):
+            continue
+    if plain:
+        for rel, text in texts:
+            mem.add_file(rel, text)
+    if fim:  # the middles of cursor-shaped examples (the tuner's layout), up to `fim` a file
+        from ckls.tune.dataset import SampleMaker
+
+        maker = SampleMaker(engine.model.tokenizer, 1024)
+        for rel, text in texts:
+            mem.add_windows(rel + "#fim", maker.cursor_windows([(rel, text)], seed=0, fim_rate=1.0,
+                                                                max_examples=fim, example_chars=chars,
+                                                                middle_only=True))
+    engine.attach_memory(mem)
+    return mem
+
+
 def run_samples(samples: list[Sample], repo: str, settings: Settings, files: list[str] | None = None,
                 progress=None, engine: Engine | None = None, adapter: str | None = None,
-                memory_files: list[str] | None = None) -> list[Record]:
+                memory_files: list[str] | None = None, hidden_memory: dict | None = None) -> list[Record]:
     """One Record per sample, in order. `files` (the repo's source files) supplies the neighbours' definitions;
     `adapter` a LoRA GGUF served on top of the model, as the server serves a workspace adapter; `memory_files`
     (never the sampled files) the repository memory mixed into generation (ckls.completion.memory);
@@ -138,7 +168,11 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
             engine.serve_adapter(adapter).result()
         if memory_files is not None:
             sampled = {s.path for s in samples}
-            build_memory(engine, repo, [f for f in memory_files if f not in sampled], settings)
+            keep = [f for f in memory_files if f not in sampled]
+            if hidden_memory is not None:
+                build_hidden_memory(engine, repo, keep, hidden_memory)
+            else:
+                build_memory(engine, repo, keep, settings)
         for k, s in enumerate(samples):
             # each sample stands alone: no prefix-window start held over from the previous position
             engine.forget_windows()

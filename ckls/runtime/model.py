@@ -264,6 +264,36 @@ class Model(Owner):
             return None
         return out if logits_all else out[0]
 
+    def eval_hidden(self, tokens: Sequence[int], pos0: int = 0, cancel: CancelFlag | None = None) -> np.ndarray:
+        """Evaluates tokens at positions pos0.. as eval does and returns every token's hidden state after the final
+        norm, float32 [n, n_embd] (no logits)."""
+        if self._ptr is None:
+            raise RuntimeError("model is closed")
+        n = len(tokens)
+        if n == 0:
+            raise ValueError("eval needs at least one token")
+        if pos0 < 0 or pos0 > len(self._cached):
+            raise ValueError(f"pos0 {pos0} is beyond the {len(self._cached)} cached positions")
+        toks = np.ascontiguousarray(tokens, dtype=np.int32)
+        out = np.empty((n, self.hparams["n_embd"]), dtype=np.float32)
+        rc = lib.ckls_model_eval_hidden(self._ptr, ffi.from_buffer("int32_t[]", toks), n, pos0,
+                                        ffi.from_buffer("float[]", out), cancel.ptr if cancel else ffi.NULL)
+        if rc < 0:
+            self._cached = self._cached[:pos0]
+            if rc == lib.CKLS_ECANCELLED:
+                raise Cancelled()
+            from ckls.native import last_error
+
+            raise NativeError(rc, last_error())
+        self._cached = self._cached[:pos0] + [int(t) for t in toks]
+        return out
+
+    def last_hidden(self) -> np.ndarray:
+        """The last evaluated token's hidden state after the final norm, float32 [n_embd]."""
+        out = np.empty(self.hparams["n_embd"], dtype=np.float32)
+        lib.ckls_model_last_hidden(self._ptr, ffi.from_buffer("float[]", out))
+        return out
+
     def logits_for(self, tokens: Sequence[int], cancel: CancelFlag | None = None) -> np.ndarray:
         """Logits after `tokens`, evaluating only what differs from the cached prefix (at least one token)."""
         tokens = list(tokens)
@@ -315,6 +345,9 @@ class Model(Owner):
         st = stats if stats is not None else {}
         for k in ("steps", "drafted", "accepted"):
             st.setdefault(k, 0)
+        needs_hidden = getattr(memory, "needs_hidden", False)  # a hidden-state memory: each step's own row
+        if needs_hidden:
+            draft = 0  # (drafted rows' hidden states are not kept)
         if memory is not None:
             from ckls.runtime.ngram_memory import MAX_MATCH
 
@@ -360,7 +393,9 @@ class Model(Owner):
                     logits[self.n_sample:] = -np.inf
                 if constrain is not None:
                     constrain(logits)
-                if memory is not None and len(mem_ctx) >= 2:
+                if needs_hidden:
+                    memory.mix(logits, hidden=self.last_hidden())
+                elif memory is not None and len(mem_ctx) >= 2:
                     memory.mix(logits, np.array(mem_ctx[-MAX_MATCH:], dtype=np.int32))
                 recent = np.ascontiguousarray(seq[-64:], dtype=np.int32)
                 tok = lib.ckls_sample(ffi.from_buffer("float[]", logits), self.n_vocab, params, rng,

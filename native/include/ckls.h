@@ -136,6 +136,10 @@ int ckls_model_eval(ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t
                     int32_t logits_all, const volatile int32_t *cancel);
 /* Hidden state after the final norm for the last evaluated token (n_embd floats); for embeddings/tests. */
 int ckls_model_last_hidden(const ckls_model *m, float *out);
+/* As ckls_model_eval, but writes every token's hidden state after the final norm (n_tok * n_embd floats) and no
+ * logits: the keys of a repository's hidden-state memory. */
+int ckls_model_eval_hidden(ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t pos0, float *hidden,
+                           const volatile int32_t *cancel);
 
 /* ---- training: backward ops (row-major f32; each the gradient of the forward op above) ------------------ */
 /* dx = dL/dx of y = rmsnorm(x) * w given dy (dx may alias dy); dw (NULL = not wanted) accumulates dL/dw. */

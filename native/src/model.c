@@ -291,14 +291,20 @@ static int eval_chunk(ckls_model *m, const int32_t *tokens, int32_t n, int32_t p
     return linear(m, &m->output, m->packed[hp->n_layer * 7], m->h, rows, logits, cancel);
 }
 
-int ckls_model_eval(ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t pos0, float *logits,
-                    int32_t logits_all, const volatile int32_t *cancel) {
+static int check_tokens(const ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t pos0) {
     if (!m || !tokens || n_tok <= 0) return ckls_fail(CKLS_EINVAL, "eval: need at least one token");
     if (pos0 < 0 || (int64_t)pos0 + n_tok > m->n_ctx)
         return ckls_fail(CKLS_ERANGE, "eval: positions %d..%d exceed the context of %d", pos0, pos0 + n_tok - 1, m->n_ctx);
     for (int32_t t = 0; t < n_tok; t++)
         if (tokens[t] < 0 || tokens[t] >= m->hp.n_vocab)
             return ckls_fail(CKLS_EINVAL, "eval: token id %d at %d outside vocabulary of %d", tokens[t], t, m->hp.n_vocab);
+    return CKLS_OK;
+}
+
+int ckls_model_eval(ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t pos0, float *logits,
+                    int32_t logits_all, const volatile int32_t *cancel) {
+    int rc = check_tokens(m, tokens, n_tok, pos0);
+    if (rc) return rc;
     for (int32_t done = 0; done < n_tok; done += MAX_BATCH) {
         const int32_t n = n_tok - done < MAX_BATCH ? n_tok - done : MAX_BATCH;
         const int last_chunk = done + n == n_tok;
@@ -306,8 +312,22 @@ int ckls_model_eval(ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t
         if (logits_all) out = logits ? logits + (size_t)done * m->hp.n_vocab : NULL;
         else if (last_chunk) out = logits;
         /* Middle chunks without logits_all still need K/V but no output: skip the vocab projection. */
-        int rc = eval_chunk(m, tokens + done, n, pos0 + done, out, logits_all, cancel);
-        if (rc) return rc;
+        if ((rc = eval_chunk(m, tokens + done, n, pos0 + done, out, logits_all, cancel))) return rc;
+    }
+    return CKLS_OK;
+}
+
+int ckls_model_eval_hidden(ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t pos0, float *hidden,
+                           const volatile int32_t *cancel) {
+    int rc = check_tokens(m, tokens, n_tok, pos0);
+    if (rc) return rc;
+    if (!hidden) return ckls_fail(CKLS_EINVAL, "eval_hidden: NULL output");
+    const size_t d = (size_t)m->hp.n_embd;
+    for (int32_t done = 0; done < n_tok; done += MAX_BATCH) {
+        const int32_t n = n_tok - done < MAX_BATCH ? n_tok - done : MAX_BATCH;
+        /* every row through the final norm into m->h, no vocabulary projection */
+        if ((rc = eval_chunk(m, tokens + done, n, pos0 + done, NULL, 1, cancel))) return rc;
+        memcpy(hidden + (size_t)done * d, m->h, sizeof(float) * (size_t)n * d);
     }
     return CKLS_OK;
 }
