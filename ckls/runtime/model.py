@@ -315,7 +315,9 @@ class Model(Owner):
         constrain(logits), when given, may edit each step's logits in place before sampling (e.g. mask tokens).
         memory (a ckls.runtime.ngram_memory.NgramMemory), when given, is mixed into each step's logits after
         constrain, with memory_context (the code right before the cursor, as token ids: not the FIM prompt, whose
-        end is a special token) followed by the tokens generated so far as its context.
+        end is a special token) followed by the tokens generated so far as its context. A memory with
+        `needs_hidden` (ckls.runtime.knn_memory.HiddenMemory) gets each step's hidden state instead, and turns
+        speculation off (a drafted row's hidden state is not kept).
 
         draft > 0 speculates (prompt lookup, ckls.runtime.draft): at each step, up to `draft` tokens that followed
         an earlier occurrence of the text's last tokens are evaluated with the step's token in one forward pass
