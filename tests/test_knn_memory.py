@@ -40,7 +40,7 @@ def test_eval_hidden_bad_input_is_an_error(tiny):
         tiny.eval_hidden([])
     with pytest.raises(NativeError):
         tiny.eval_hidden([0, tiny.n_vocab])
-    with pytest.raises(NativeError):
+    with pytest.raises(ValueError):
         tiny.eval_hidden([1] * (tiny.n_ctx + 1))
     with pytest.raises(ValueError):
         tiny.eval_hidden([1, 2], pos0=5)

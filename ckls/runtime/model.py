@@ -238,6 +238,29 @@ class Model(Owner):
              cancel: CancelFlag | None = None, logits: bool = True) -> np.ndarray | None:
         """Evaluates tokens at positions pos0.. (the cache must hold the prefix). Returns float32 logits for the
         last token, or [n, n_vocab] when logits_all; None when not `logits` (only the cache is filled)."""
+        toks = self._positions(tokens, pos0)
+        n = len(toks)
+        out = np.empty((n if logits_all else 1, self.n_vocab), dtype=np.float32) if logits else None
+        self._done(lib.ckls_model_eval(self._ptr, ffi.from_buffer("int32_t[]", toks), n, pos0,
+                                       ffi.from_buffer("float[]", out) if logits else ffi.NULL,
+                                       1 if logits_all and logits else 0, cancel.ptr if cancel else ffi.NULL),
+                   toks, pos0)
+        if out is None:
+            return None
+        return out if logits_all else out[0]
+
+    def eval_hidden(self, tokens: Sequence[int], pos0: int = 0, cancel: CancelFlag | None = None) -> np.ndarray:
+        """Evaluates tokens at positions pos0.. as eval does and returns every token's hidden state after the final
+        norm, float32 [n, n_embd] (no logits)."""
+        toks = self._positions(tokens, pos0)
+        out = np.empty((len(toks), self.hparams["n_embd"]), dtype=np.float32)
+        self._done(lib.ckls_model_eval_hidden(self._ptr, ffi.from_buffer("int32_t[]", toks), len(toks), pos0,
+                                              ffi.from_buffer("float[]", out), cancel.ptr if cancel else ffi.NULL),
+                   toks, pos0)
+        return out
+
+    def _positions(self, tokens: Sequence[int], pos0: int) -> np.ndarray:
+        """tokens as int32, checked to fit at pos0 after the cached prefix."""
         if self._ptr is None:
             raise RuntimeError("model is closed")
         n = len(tokens)
@@ -247,11 +270,10 @@ class Model(Owner):
             raise ValueError(f"pos0 {pos0} is beyond the {len(self._cached)} cached positions")
         if pos0 + n > self.n_ctx:
             raise ValueError(f"{pos0 + n} positions exceed the context of {self.n_ctx}")
-        toks = np.ascontiguousarray(tokens, dtype=np.int32)
-        out = np.empty((n if logits_all else 1, self.n_vocab), dtype=np.float32) if logits else None
-        rc = lib.ckls_model_eval(self._ptr, ffi.from_buffer("int32_t[]", toks), n, pos0,
-                                 ffi.from_buffer("float[]", out) if logits else ffi.NULL,
-                                 1 if logits_all and logits else 0, cancel.ptr if cancel else ffi.NULL)
+        return np.ascontiguousarray(tokens, dtype=np.int32)
+
+    def _done(self, rc: int, toks: np.ndarray, pos0: int) -> None:
+        """The cache's bookkeeping after an eval call; its error raised."""
         if rc < 0:
             self._cached = self._cached[:pos0]  # K/V past pos0 may be partly overwritten
             if rc == lib.CKLS_ECANCELLED:
@@ -260,33 +282,6 @@ class Model(Owner):
 
             raise NativeError(rc, last_error())
         self._cached = self._cached[:pos0] + [int(t) for t in toks]
-        if out is None:
-            return None
-        return out if logits_all else out[0]
-
-    def eval_hidden(self, tokens: Sequence[int], pos0: int = 0, cancel: CancelFlag | None = None) -> np.ndarray:
-        """Evaluates tokens at positions pos0.. as eval does and returns every token's hidden state after the final
-        norm, float32 [n, n_embd] (no logits)."""
-        if self._ptr is None:
-            raise RuntimeError("model is closed")
-        n = len(tokens)
-        if n == 0:
-            raise ValueError("eval needs at least one token")
-        if pos0 < 0 or pos0 > len(self._cached):
-            raise ValueError(f"pos0 {pos0} is beyond the {len(self._cached)} cached positions")
-        toks = np.ascontiguousarray(tokens, dtype=np.int32)
-        out = np.empty((n, self.hparams["n_embd"]), dtype=np.float32)
-        rc = lib.ckls_model_eval_hidden(self._ptr, ffi.from_buffer("int32_t[]", toks), n, pos0,
-                                        ffi.from_buffer("float[]", out), cancel.ptr if cancel else ffi.NULL)
-        if rc < 0:
-            self._cached = self._cached[:pos0]
-            if rc == lib.CKLS_ECANCELLED:
-                raise Cancelled()
-            from ckls.native import last_error
-
-            raise NativeError(rc, last_error())
-        self._cached = self._cached[:pos0] + [int(t) for t in toks]
-        return out
 
     def last_hidden(self) -> np.ndarray:
         """The last evaluated token's hidden state after the final norm, float32 [n_embd]."""
