@@ -4,6 +4,8 @@ neighbour search matches a brute-force reference on fresh random keys, and the m
 distributions that keeps excluded tokens excluded."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -112,3 +114,28 @@ def test_eval_cli_rejects_a_bad_spec(tmp_path):
                            timeout=120)
         assert r.returncode == 2 and words in r.stderr, r.stderr
         assert "Traceback" not in r.stderr
+
+
+MODEL = os.path.join(os.path.dirname(__file__), "..", "ckls", "models", "default.gguf")
+
+
+@pytest.mark.skipif(not os.path.isfile(MODEL), reason="no shipped model")
+def test_middle_windows_target_only_the_middles():
+    from ckls.eval.runner import middle_windows
+
+    m = load_model(MODEL, n_ctx=1024, n_threads=1)
+    try:
+        with open(os.path.join(os.path.dirname(__file__), "..", "ckls", "eval", "runner.py")) as f:
+            text = f.read()
+        wins = middle_windows(m, "runner.py", text, 6, 600)
+        assert 1 <= len(wins) <= 6
+        for toks, tgts in wins:
+            assert len(toks) == len(tgts) <= 1024
+            on = np.flatnonzero(tgts >= 0)
+            assert len(on) >= 1 and np.array_equal(on, np.arange(on[0], on[-1] + 1))  # one run
+            assert tgts[on[-1]] == m.tokenizer.eos_id  # the middle's closing token
+            np.testing.assert_array_equal(toks[on[1:]], tgts[on[:-1]])  # targets are the next tokens
+            middle = m.tokenizer.decode([int(t) for t in tgts[on[:-1]]])
+            assert middle in text
+    finally:
+        m.close()

@@ -11,6 +11,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from ckls.config import Settings
 from ckls.completion.context import ExtraContext, build_context, extract_definitions
 from ckls.completion.retrieval import Retrieval
@@ -135,16 +137,36 @@ def build_hidden_memory(engine: Engine, repo: str, files: list[str], spec: dict)
     if plain:
         for rel, text in texts:
             mem.add_file(rel, text)
-    if fim:  # the middles of cursor-shaped examples (the tuner's layout), up to `fim` a file
-        from ckls.tune.dataset import SampleMaker
-
-        maker = SampleMaker(engine.model.tokenizer, 1024)
+    if fim:  # the middles of cursor-shaped examples (the training layout, ckls.fim.cursors), up to `fim` a file
         for rel, text in texts:
-            mem.add_windows(rel + "#fim", maker.cursor_windows([(rel, text)], seed=0, fim_rate=1.0,
-                                                                max_examples=fim, example_chars=chars,
-                                                                middle_only=True))
+            mem.add_windows(rel + "#fim", middle_windows(engine.model, rel, text, fim, chars))
     engine.attach_memory(mem)
     return mem
+
+
+def middle_windows(model, path: str, text: str, most: int, example_chars: int, window: int = 1024) -> list:
+    """(tokens, targets) of up to `most` cursor-shaped examples of one file as the server lays out a prompt
+    (seeded), targets -1 but on the middle and its closing token; each at most `window` tokens of context, as the
+    tuner sizes its examples (3.5 characters a token; longer ones are dropped)."""
+    from ckls.fim import cursors, layout
+    from ckls.fim.tokens import FimFormat
+
+    fmt = FimFormat.from_tokenizer(model.tokenizer)
+    if not fmt.has_fim:
+        return []
+    docs = [{"path": path, "text": text, "lang": "python" if path.endswith(".py") else "other"}]
+    out = []
+    for _, lay in cursors.package_layouts(docs, np.random.default_rng(0), 1.0, 0.8, example_chars, most,
+                                          min(cursors.TOTAL_CHARS, int(window * 3.5))):
+        if not cursors.is_example(lay):
+            continue
+        r = layout.render(lay, model.tokenizer.encode, fmt.special_id, model.tokenizer.decode)
+        if not 2 <= len(r.ids) <= min(window + 1, model.n_ctx):
+            continue
+        ids = np.asarray(r.ids, dtype=np.int32)
+        tgts = np.where(np.asarray(r.mask[1:], dtype=bool), ids[1:], -1).astype(np.int32)
+        out.append((ids[:-1], tgts))
+    return out
 
 
 def run_samples(samples: list[Sample], repo: str, settings: Settings, files: list[str] | None = None,
