@@ -74,7 +74,7 @@ def run_project(name: str, version: str, a) -> dict:
         with open(os.path.join(tree, rel), encoding="utf-8", errors="replace") as f:
             mem.add_file(rel, f.read())
     build_s = time.perf_counter() - t
-    configs = ["none"] + list(RULES)
+    configs = ["none"] + [r for r in RULES if r in a.rules.split(",")]
     neighbours = Neighbours(tree, all_files)
     em = {c: [] for c in configs}
     lat = {c: [] for c in configs}
@@ -114,7 +114,7 @@ def run_project(name: str, version: str, a) -> dict:
         ctxs += [ids[max(0, i - 64): i] for i in range(2, len(ids), 7)]
     random.Random(0).shuffle(ctxs)
     costs = {}
-    for c in RULES:
+    for c in configs[1:]:
         mem.rule = c
         costs[c] = mix_cost(mem, eng.model, ctxs[:3000])
     eng.close()
@@ -138,6 +138,7 @@ def run_project(name: str, version: str, a) -> dict:
 def table(results: list[dict]) -> str:
     from ckls.completion.memory import RULES
 
+    RULES = [c for c in RULES if all(c in r["configs"] for r in results)]  # those every run compared
     lines = ["| project | line samples | memory (files / tokens / build ms) | EM no memory | "
              + " | ".join(f"EM {c} (diff, 95% CI; +/-)" for c in RULES) + " |",
              "|---|---|---|---|" + "---|" * len(RULES)]
@@ -176,6 +177,7 @@ def main() -> int:
     ap.add_argument("--out", default=".work/memory")
     ap.add_argument("--project", action="append", default=None, help="NAME==VERSION (repeatable)")
     ap.add_argument("--report", action="store_true", help="no runs: the table of the JSON files in --out")
+    ap.add_argument("--rules", default=",".join(RULES), help="the mixing rules to compare with none (default: all)")
     ap.add_argument("--quiet", "-q", action="store_true")
     a = ap.parse_args()
     projects = dict(p.split("==", 1) for p in a.project) if a.project else PROJECTS

@@ -137,3 +137,28 @@ def test_the_build_waits_while_a_completion_runs(tmp_path):
     hits = wsi.index.search("unique_saved_name another_unique_name", 1)
     assert hits and hits[0].path == "pkg0/mod_0.py"
     wsi.close()
+
+
+def test_a_shift_shows_what_follows_the_match_on_both_sides(tmp_path):
+    """at_cursor(shift=n) shows each hit from n lines further down, as many lines; the SQLite index and the
+    factory's in-memory one agree on it too."""
+    from ckls.index.windows import at_cursor
+
+    body = "".join(f"value_{i} = compute_{i}(source_{i})\n" for i in range(60))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "other.py").write_text(body)
+    (repo / "here.py").write_text("x = 1\n")
+    ix = Index(str(repo), tmp_path / "state")
+    ix.build()
+    wi = WindowIndex()
+    wi.add("other.py", body)
+    before = "".join(f"value_{i} = compute_{i}(source_{i})\n" for i in range(20, 36))  # the file's lines 20..35
+    for index, path in ((ix, str(repo / "here.py")), (wi, "here.py")):
+        (p0, plain), = at_cursor(index, path, before, 16, 1)
+        (p1, moved), = at_cursor(index, path, before, 16, 1, shift=10)
+        first = int(plain.split("_", 2)[1].split(" ")[0])
+        assert p0 == p1 == "other.py" and moved.startswith(f"value_{first + 10} ")
+        assert moved == T.shown("".join(body.splitlines(keepends=True)[first + 10:first + 10 + T.WINDOW_LINES]))
+    assert ix.text_at("nowhere.py", 0, 5) == "" and wi.text_at("nowhere.py", 0, 5) == ""
+    ix.close()

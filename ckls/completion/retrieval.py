@@ -21,9 +21,10 @@ class Retrieval:
     """retrieve(path, before, line) -> [(path, text)] from `index` (anything with search(query, k, exclude_path)
     -> windows with .path and .text: ckls.index.Index or WindowIndex)."""
 
-    def __init__(self, index, k: int = index_text.RETRIEVED_K):
+    def __init__(self, index, k: int = index_text.RETRIEVED_K, shift: int = 0):
         self.index = index
         self.k = k
+        self.shift = shift  # windows.at_cursor's
         self._cache: OrderedDict[tuple, list[tuple[str, str]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -43,7 +44,7 @@ class Retrieval:
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        out = at_cursor(self.index, path, before, line, self.k)
+        out = at_cursor(self.index, path, before, line, self.k, self.shift)
         with self._lock:
             self._cache[key] = out
             while len(self._cache) > CACHE:

@@ -35,6 +35,9 @@ def add_parser(sub) -> None:
     c.add_argument("--hidden-memory", default=None, metavar="K=V,...",
                    help="with --memory: a hidden-state memory (kNN-LM, ckls.runtime.knn_memory) instead of the "
                         "n-gram one, e.g. k=32,temperature=10,lam=0.25")
+    c.add_argument("--retrieval-shift", type=int, default=0, metavar="LINES",
+                   help="with --retrieval true: show each retrieved window from this many lines further down "
+                        "(what follows the code that matched; ckls.index.windows.at_cursor)")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     add_cli_args(c, COMPLETION)  # --model, --threads, --max-tokens, --n-ctx, budgets: the server's own settings
     c.set_defaults(func=cmd_eval_completion)
@@ -95,7 +98,7 @@ def cmd_eval_completion(args) -> int:
         records = run_samples(samples, args.repo, settings, all_files,
                               progress=None if args.quiet else progress_line(), adapter=args.adapter,
                               memory_files=[f for f in all_files if f not in set(files)] if use_memory else None,
-                              hidden_memory=hidden)
+                              hidden_memory=hidden, retrieval_shift=args.retrieval_shift)
     except NoModel as exc:
         print(f"ckls: {exc}", file=sys.stderr)
         return 1

@@ -498,6 +498,12 @@ class Index:
             cached = self._df = (df, n, total / max(n, 1))
         return cached
 
+    @_recovers(str)
+    def text_at(self, path: str, line: int, n: int) -> str:
+        """n lines of an indexed file's text from `line` (fewer at its end; "" for a file it does not hold)."""
+        with self._lock:
+            return self._lines(path, line, n)
+
     def _lines(self, path: str, line: int, n: int) -> str:
         row = self.conn.execute("SELECT text FROM texts WHERE path = ?", (path,)).fetchone()
         return "".join(row[0].splitlines(keepends=True)[line:line + n]) if row else ""

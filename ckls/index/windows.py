@@ -41,6 +41,10 @@ class WindowIndex:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def text_at(self, path: str, line: int, n: int) -> str:
+        """n lines of path's text from `line` (fewer at its end; "" for a path it does not hold)."""
+        return "".join(self._texts.get(path, [])[line:line + n])
+
     def search(self, query_text: str, k: int = 4, exclude_path: str | None = None) -> list[Window]:
         words = rank.query_words(query_text, self.split)
         if not words or k <= 0 or not self._rows:
@@ -69,14 +73,20 @@ class WindowIndex:
                 for s, p, line, n in rank.pick(scored, k, exclude_path)]
 
 
-def at_cursor(index, path: str, before: str, line: int, k: int) -> list[tuple[str, str]]:
+def at_cursor(index, path: str, before: str, line: int, k: int, shift: int = 0) -> list[tuple[str, str]]:
     """The (path, shown text) of the k windows `index` (Index or WindowIndex) retrieves for a cursor on document
     line `line` with `before` the text before it: the anchored query (text.cursor_query), never a window of
-    `path`, each window clipped as a prompt shows it (text.shown). The server and the factory both ask this."""
+    `path`, each window clipped as a prompt shows it (text.shown). The server and the factory both ask this.
+    shift > 0 shows each hit's lines from `shift` lines further down instead (as many lines): less of the code
+    that matched the query, more of what follows it, which is what the cursor's next lines may repeat."""
     q = text_mod.cursor_query(before, line)
     if k <= 0 or not q.strip():
         return []
-    return [(w.path, text_mod.shown(w.text)) for w in index.search(q, k, exclude_path=path)]
+    hits = index.search(q, k, exclude_path=path)
+    if shift > 0:
+        return [(w.path, text_mod.shown(index.text_at(w.path, w.line + shift, text_mod.WINDOW_LINES) or w.text))
+                for w in hits]
+    return [(w.path, text_mod.shown(w.text)) for w in hits]
 
 
 def package_retriever(docs: list[dict]):
