@@ -22,6 +22,7 @@ doing the same.
   python bench/latency.py --model M --workspace REPO [--retrieval]   # type files of REPO, the workspace; with
                                                           # --retrieval it is indexed from empty meanwhile and
                                                           # every prompt carries the retrieved windows
+  python bench/latency.py --model M --workspace REPO --memory [--retrieval]  # the repository memory on too
 
 --tune REPO: the server's workspace is REPO; the files are typed once as usual, then `ckls.tune.start` begins a
 round on REPO (schedule --tune-schedule, default "always": training takes every gap between keystrokes, the
@@ -358,8 +359,8 @@ async def run(args) -> dict:
     if args.speculative_tokens is not None:
         settings["speculativeTokens"] = args.speculative_tokens
     rng = random.Random(args.seed)
-    if args.retrieval and not args.workspace:
-        raise SystemExit("--retrieval needs --workspace REPO")
+    if (args.retrieval or args.memory) and not args.workspace:
+        raise SystemExit("--retrieval and --memory need --workspace REPO")
     files = pick_files(args.files, args.seed, site=os.path.abspath(args.workspace) if args.workspace else None)
     if not files:
         raise SystemExit("no third-party source files found in site-packages")
@@ -368,10 +369,11 @@ async def run(args) -> dict:
 
         settings.update({"tuneSchedule": args.tune_schedule, "tuneBudgetS": 3600,
                          "tuneDir": tempfile.mkdtemp(prefix="ckls-bench-tune-")})
-    if args.retrieval:
+    if args.retrieval or args.memory:
         import tempfile
 
-        settings["retrieval"] = True
+        settings["retrieval"] = bool(args.retrieval)
+        settings["memoryEnabled"] = bool(args.memory)
         os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="ckls-bench-cache-")  # an empty index: built now
     c = Client(settings)
     root = args.tune or args.workspace
@@ -437,7 +439,7 @@ async def run(args) -> dict:
             **{k: eng.get(k) for k in ("gen_tokens", "gen_passes", "drafted", "accepted")}}
     if args.tune:
         out["while_training"] = training
-    if args.retrieval:
+    if args.retrieval or args.memory:
         out["index_at_end"] = index_at_end
     return out
 
@@ -518,6 +520,8 @@ def main() -> int:
     ap.add_argument("--workspace", metavar="REPO", help="the files typed come from REPO, the server's workspace")
     ap.add_argument("--retrieval", action="store_true", help="retrieval on: the workspace is indexed from empty in "
                     "the background while its files are typed, and every prompt carries the retrieved windows")
+    ap.add_argument("--memory", action="store_true", help="the repository memory on (memoryEnabled): built from "
+                    "the workspace's index (from empty, in the background) and mixed into every generation")
     args = ap.parse_args()
     if args.seed is None:
         args.seed = random.randrange(1 << 30)

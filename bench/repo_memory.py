@@ -177,6 +177,8 @@ def main() -> int:
     ap.add_argument("--out", default=".work/memory")
     ap.add_argument("--project", action="append", default=None, help="NAME==VERSION (repeatable)")
     ap.add_argument("--report", action="store_true", help="no runs: the table of the JSON files in --out")
+    from ckls.completion.memory import RULES
+
     ap.add_argument("--rules", default=",".join(RULES), help="the mixing rules to compare with none (default: all)")
     ap.add_argument("--quiet", "-q", action="store_true")
     a = ap.parse_args()
