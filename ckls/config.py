@@ -85,7 +85,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("log_file", str, "", "also append the server's log to this file (empty: none)"),
     # the repository memory at the logits (ckls.completion.memory): an n-gram / suffix cache of the workspace's
     # token stream mixed into each generation step
-    Setting("memory_enabled", bool, False, "mix a token memory of the workspace's files (updated on save) into "
+    Setting("memory_enabled", bool, True, "mix a token memory of the workspace's files (updated on save) into "
             "the model's next-token choice"),
     Setting("memory_tokens", int, 1 << 20, "most tokens the repository memory holds (about 20 bytes each); the "
             "oldest files are evicted beyond it", 1024, 1 << 27),
@@ -255,7 +255,7 @@ def load_toml(path: str | os.PathLike) -> dict[str, Any]:
 # prefill, cache, telemetry, tuning or server log
 COMPLETION = ("model_path", "threads", "n_ctx", "latency_ms", "quick_start", "max_tokens", "max_lines",
               "speculative_tokens", "prefix_tokens", "suffix_tokens", "extra_tokens", "fim_order", "multiline",
-              "retrieval")
+              "retrieval", "memory_enabled")
 
 
 def add_cli_args(parser, names: tuple[str, ...] | None = None) -> None:

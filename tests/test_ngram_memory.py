@@ -240,14 +240,15 @@ def test_engine_follows_a_pattern_the_repository_repeats():
             mem.add_file(f"mod{i}.py", f"def f{i}(zeta_handle):\n{line}    return result\n")
         eng.attach_memory(mem)
         assert "nicate" not in base
-        # the default rule (a fixed 0.25) moves the argmax only where the model is unsure: toward the pattern
+        # a fixed 0.25 moves the argmax only where the model is unsure: toward the pattern
+        mem.rule = "fixed"
         with_mem = complete()
         assert with_mem.startswith("nicate_quux"), (base, with_mem)
         assert mem.stats()["spoke"] > 0
-        # a rule confident in long matches follows it to the end
+        # the default rule, confident in long matches, follows it to the end
         mem.rule = "length"
         assert "nicate_quux_registry(zeta_handle" in complete()
-        mem.rule = "fixed"
+        assert RepoMemory(eng.model.tokenizer).native.rule.name == "length"
         # a save that drops the pattern takes it out of the memory
         for i in range(3):
             mem.add_file(f"mod{i}.py", f"def f{i}():\n    return 0\n")
