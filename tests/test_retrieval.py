@@ -45,6 +45,9 @@ class Counting:
         self.calls += 1
         return self.index.search(q, k, exclude_path=exclude_path)
 
+    def text_at(self, path, line, n):
+        return self.index.text_at(path, line, n)
+
 
 def test_retrieval_is_cached_per_anchor_until_the_index_changes(tmp_path):
     repo = str(tmp_path / "repo")
@@ -140,8 +143,8 @@ def test_the_build_waits_while_a_completion_runs(tmp_path):
 
 
 def test_a_shift_shows_what_follows_the_match_on_both_sides(tmp_path):
-    """at_cursor(shift=n) shows each hit from n lines further down, as many lines; the SQLite index and the
-    factory's in-memory one agree on it too."""
+    """at_cursor(shift=n) shows each hit from n lines further down, as many lines (the default: 10); the SQLite
+    index and the factory's in-memory one agree on it too."""
     from ckls.index.windows import at_cursor
 
     body = "".join(f"value_{i} = compute_{i}(source_{i})\n" for i in range(60))
@@ -155,8 +158,9 @@ def test_a_shift_shows_what_follows_the_match_on_both_sides(tmp_path):
     wi.add("other.py", body)
     before = "".join(f"value_{i} = compute_{i}(source_{i})\n" for i in range(20, 36))  # the file's lines 20..35
     for index, path in ((ix, str(repo / "here.py")), (wi, "here.py")):
-        (p0, plain), = at_cursor(index, path, before, 16, 1)
+        (p0, plain), = at_cursor(index, path, before, 16, 1, shift=0)
         (p1, moved), = at_cursor(index, path, before, 16, 1, shift=10)
+        assert at_cursor(index, path, before, 16, 1) == [(p1, moved)]  # the default (T.SHOW_SHIFT)
         first = int(plain.split("_", 2)[1].split(" ")[0])
         assert p0 == p1 == "other.py" and moved.startswith(f"value_{first + 10} ")
         assert moved == T.shown("".join(body.splitlines(keepends=True)[first + 10:first + 10 + T.WINDOW_LINES]))

@@ -21,7 +21,7 @@ class Retrieval:
     """retrieve(path, before, line) -> [(path, text)] from `index` (anything with search(query, k, exclude_path)
     -> windows with .path and .text: ckls.index.Index or WindowIndex)."""
 
-    def __init__(self, index, k: int = index_text.RETRIEVED_K, shift: int = 0):
+    def __init__(self, index, k: int = index_text.RETRIEVED_K, shift: int = index_text.SHOW_SHIFT):
         self.index = index
         self.k = k
         self.shift = shift  # windows.at_cursor's

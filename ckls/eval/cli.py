@@ -35,9 +35,9 @@ def add_parser(sub) -> None:
     c.add_argument("--hidden-memory", default=None, metavar="K=V,...",
                    help="with --memory: a hidden-state memory (kNN-LM, ckls.runtime.knn_memory) instead of the "
                         "n-gram one, e.g. k=32,temperature=10,lam=0.25")
-    c.add_argument("--retrieval-shift", type=int, default=0, metavar="LINES",
-                   help="with --retrieval true: show each retrieved window from this many lines further down "
-                        "(what follows the code that matched; ckls.index.windows.at_cursor)")
+    c.add_argument("--retrieval-shift", type=int, default=None, metavar="LINES",
+                   help="with --retrieval true: show each retrieved hit from this many lines into it (what follows "
+                        "the code that matched; default: the server's, ckls.index.text.SHOW_SHIFT; 0: the hit itself)")
     c.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     add_cli_args(c, COMPLETION)  # --model, --threads, --max-tokens, --n-ctx, budgets: the server's own settings
     c.set_defaults(func=cmd_eval_completion)

@@ -172,7 +172,7 @@ def middle_windows(model, path: str, text: str, most: int, example_chars: int, w
 def run_samples(samples: list[Sample], repo: str, settings: Settings, files: list[str] | None = None,
                 progress=None, engine: Engine | None = None, adapter: str | None = None,
                 memory_files: list[str] | None = None, hidden_memory: dict | None = None,
-                retrieval_shift: int = 0) -> list[Record]:
+                retrieval_shift: int | None = None) -> list[Record]:
     """One Record per sample, in order. `files` (the repo's source files) supplies the neighbours' definitions;
     `adapter` a LoRA GGUF served on top of the model, as the server serves a workspace adapter; `memory_files`
     (never the sampled files) the repository memory mixed into generation (ckls.completion.memory);
@@ -216,12 +216,12 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
     return out
 
 
-def repo_index(repo: str, shift: int = 0) -> tuple[Index, Retrieval]:
+def repo_index(repo: str, shift: int | None = None) -> tuple[Index, Retrieval]:
     """The whole tree indexed as the server indexes a workspace (a throw-away state folder). Held-out files are in
     it as a user's other files are; a sample's own file is never retrieved (Index.search's exclude_path)."""
     index = Index(repo, tempfile.mkdtemp(prefix="ckls-eval-index-"))
     index.build()
-    return index, Retrieval(index, shift=shift)
+    return index, Retrieval(index) if shift is None else Retrieval(index, shift=shift)
 
 
 def progress_line(stream=sys.stderr):

@@ -73,12 +73,13 @@ class WindowIndex:
                 for s, p, line, n in rank.pick(scored, k, exclude_path)]
 
 
-def at_cursor(index, path: str, before: str, line: int, k: int, shift: int = 0) -> list[tuple[str, str]]:
+def at_cursor(index, path: str, before: str, line: int, k: int,
+              shift: int = text_mod.SHOW_SHIFT) -> list[tuple[str, str]]:
     """The (path, shown text) of the k windows `index` (Index or WindowIndex) retrieves for a cursor on document
     line `line` with `before` the text before it: the anchored query (text.cursor_query), never a window of
     `path`, each window clipped as a prompt shows it (text.shown). The server and the factory both ask this.
-    shift > 0 shows each hit's lines from `shift` lines further down instead (as many lines): less of the code
-    that matched the query, more of what follows it, which is what the cursor's next lines may repeat."""
+    Each hit is shown from `shift` lines further down (as many lines; 0: the hit itself): less of the code that
+    matched the query, more of what follows it, which is what the cursor's next lines may repeat."""
     q = text_mod.cursor_query(before, line)
     if k <= 0 or not q.strip():
         return []
