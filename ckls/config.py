@@ -192,7 +192,7 @@ class Settings:
     tune_use_adapter: bool = True
     log_level: str = "info"
     log_file: str = ""
-    memory_enabled: bool = False
+    memory_enabled: bool = True
     memory_tokens: int = 1 << 20
 
     def merged(self, values: Mapping[str, Any] | None, strict: bool = False) -> tuple["Settings", list[str]]:

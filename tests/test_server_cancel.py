@@ -13,7 +13,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from server_fixtures import SERVER_CMD, expected_completion, inline_params, open_doc, start_session, stats, wait_model
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-OPTIONS = {"latencyMs": 60000, "maxTokens": 16, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0,
+OPTIONS = {"memoryEnabled": False, "latencyMs": 60000, "maxTokens": 16, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0,
            "prefixTokens": 1200, "suffixTokens": 300}
 # ~1500 prompt tokens: long enough that a cancel sent a few milliseconds later lands inside the prompt's forward
 LONG = "".join(f"def function_{i}(alpha, beta):\n    return alpha * {i} + beta - {i % 7}\n\n" for i in range(400))

@@ -19,7 +19,7 @@ from server_fixtures import (SERVER_CMD, expected_completion, inline_params, ope
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ckls", "models", "default.gguf")
-OPTIONS = {"modelPath": MODEL, "latencyMs": 150, "maxTokens": 16, "debounceMs": 0, "debounceMaxMs": 0,
+OPTIONS = {"memoryEnabled": False, "modelPath": MODEL, "latencyMs": 150, "maxTokens": 16, "debounceMs": 0, "debounceMaxMs": 0,
            "extraTokens": 0, "prefixTokens": 1200, "suffixTokens": 300, "prefillIdleMs": 100}
 
 

@@ -31,7 +31,7 @@ def perimeter(width, height):
 # Cursor after "total = " (line 9, column 12): text right of the cursor is empty, a single-line completion.
 LINE, COL = 9, 12
 # no cross-file context here: each test's prompt depends on its own document only (test_completion_context covers it)
-OPTIONS = {"latencyMs": 20000, "maxTokens": 24, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0}
+OPTIONS = {"memoryEnabled": False, "latencyMs": 20000, "maxTokens": 24, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0}
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_CMD), scope="module")

@@ -20,7 +20,7 @@ _ = tiny_model
 
 SRC = "def f(x):\n    return "
 LINE, COL = 1, 11
-OPTIONS = {"latencyMs": 20000, "maxTokens": 16, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0,
+OPTIONS = {"memoryEnabled": False, "latencyMs": 20000, "maxTokens": 16, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0,
            "tuneSchedule": "always", "tuneSeqLen": 32, "tuneRank": 4, "tuneThreads": 1, "tuneBudgetS": 3,
            "tuneMaxSteps": 5000}
 

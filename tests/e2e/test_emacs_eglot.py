@@ -34,7 +34,7 @@ DOCS = REPO / "docs" / "editors.md"
 REQUIRE = os.environ.get("CKLS_REQUIRE_EMACS") == "1"
 MARK = "CKLS-EGLOT-RESULT "  # eglot_init.el's line on stdout
 # the workspace's ckls.toml: a latency cap no machine reaches, so the answer is the full prompt's, as computed here
-OPTIONS = {"latencyMs": 20000, "maxTokens": 24, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0}
+OPTIONS = {"memoryEnabled": False, "latencyMs": 20000, "maxTokens": 24, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0}
 SOURCE = Path(textwrap.__file__)  # a real file: the standard library's textwrap.py, copied
 
 

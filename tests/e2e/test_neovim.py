@@ -48,7 +48,7 @@ LINE, NEW_LINE = 9, "    total = "
 COL = len(NEW_LINE)
 AFTER = BEFORE.replace("\n    \n", f"\n{NEW_LINE}\n")
 # the workspace's ckls.toml (the docs' snippets pass no settings)
-OPTIONS = {"latencyMs": 20000, "maxTokens": 24, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0, "threads": 1}
+OPTIONS = {"memoryEnabled": False, "latencyMs": 20000, "maxTokens": 24, "debounceMs": 0, "debounceMaxMs": 0, "extraTokens": 0, "threads": 1}
 
 
 def neovims() -> list:
