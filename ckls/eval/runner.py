@@ -147,7 +147,7 @@ def build_hidden_memory(engine: Engine, repo: str, files: list[str], spec: dict)
 def middle_windows(model, path: str, text: str, most: int, example_chars: int, window: int = 1024) -> list:
     """(tokens, targets) of up to `most` cursor-shaped examples of one file as the server lays out a prompt
     (seeded), targets -1 but on the middle and its closing token; each at most `window` tokens of context, as the
-    tuner sizes its examples (3.5 characters a token; longer ones are dropped)."""
+    tuner sizes its examples (cursors.CONTEXT_CHARS_PER_TOKEN; longer ones are dropped)."""
     from ckls.fim import cursors, layout
     from ckls.fim.tokens import FimFormat
 
@@ -156,8 +156,9 @@ def middle_windows(model, path: str, text: str, most: int, example_chars: int, w
         return []
     docs = [{"path": path, "text": text, "lang": "python" if path.endswith(".py") else "other"}]
     out = []
+    context_chars = min(cursors.TOTAL_CHARS, int(window * cursors.CONTEXT_CHARS_PER_TOKEN))
     for _, lay in cursors.package_layouts(docs, np.random.default_rng(0), 1.0, 0.8, example_chars, most,
-                                          min(cursors.TOTAL_CHARS, int(window * 3.5))):
+                                          context_chars):
         if not cursors.is_example(lay):
             continue
         r = layout.render(lay, model.tokenizer.encode, fmt.special_id, model.tokenizer.decode)

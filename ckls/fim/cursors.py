@@ -34,6 +34,7 @@ PREFIX_CHARS = (800, 2800)      # prefix budget drawn in this range (~220–760 
 SUFFIX_CHARS = (0, 900)
 HEAD_CHARS = 1800              # retrieved windows, a chunk and definitions (the server's extra context, ~512 tokens)
 TOTAL_CHARS = 3800              # head + prefix + suffix: the example fits a 1,024-token window
+CONTEXT_CHARS_PER_TOKEN = 3.5   # code averages ~3.7 characters per token: an example of this many fits its window
 RETRIEVED_K = ((2, 0.6), (1, 0.25), (0, 0.15))  # windows retrieved for an example, with their odds: the server
                                                 # shows 2 once the index is built, none before
 CHARS_PER_EXAMPLE = 3000        # a file gives one example per this many characters (at least one, at most 8)

@@ -131,7 +131,6 @@ def pieces(text: str, max_chars: int) -> list[str]:
     return [p for p in out if p.strip()]
 
 
-CONTEXT_CHARS_PER_TOKEN = 3.5  # code averages ~3.7 characters per token: an example of this many fits its window
 
 
 class SampleMaker:
@@ -196,7 +195,7 @@ class SampleMaker:
         put at the head there (index.windows.package_retriever over the repository's files), when it serves them."""
         rng = np.random.default_rng(seed)
         # a shorter seq_len gets shorter contexts rather than only the examples that happen to be short
-        context_chars = min(context_chars, int(self.seq_len * CONTEXT_CHARS_PER_TOKEN))
+        context_chars = min(context_chars, int(self.seq_len * cursors.CONTEXT_CHARS_PER_TOKEN))
         docs = [{"path": p, "text": t, "lang": "python" if p.endswith(".py") else "other"} for p, t in files]
         if not self.has_fim or self.special[FILE_SEP] is None:
             fim_rate = 0.0
