@@ -58,6 +58,29 @@ def test_constrain_feed_strip(tok):
     assert Heal(None, b"").strip(b"abc") == b"abc" and healing(tok, b"zz").strip(b"z") == b""
 
 
+
+def test_heal_split_holds_back_the_last_word(tok):
+    from ckls.fim.layout import HEAL_TOKENS, heal_split
+
+    def dec(ids):
+        return tok.decode_bytes(ids).decode("utf-8", "replace")
+
+    for text, word in [("        self.assertEqual(respons", "(respons"), ("        independenc", " independenc"),
+                       ("    def format_value", "_value"), ("x = 1\n        ", "        "), ("f(a, b", " b")]:
+        ids = tok.encode(text)
+        kept, carry = heal_split(ids, text, dec, tok.pretokenize)
+        assert carry == word, text
+        # the kept ids are the text before the word, tokenized on their own: a boundary the model saw in training
+        assert kept == tok.encode(text[: len(text) - len(word)]), text
+        # without a pre-tokenizer only the last token goes back
+        assert heal_split(ids, text, dec) == (ids[:-1], dec(ids[-1:]))
+    # a word longer than HEAL_TOKENS tokens keeps all but its last token
+    long = " " + "xq" * 40
+    ids = tok.encode(long)
+    assert len(ids) > HEAL_TOKENS
+    assert heal_split(ids, long, dec, tok.pretokenize) == (ids[:-1], dec(ids[-1:]))
+    assert heal_split([], "", dec, tok.pretokenize) == ([], "")
+
 def test_mid_identifier_completion_finishes_the_word(tmp_path):
     """With healing the shipped model completes `compute_stat|` to the name defined above it; without, it
     started a new word after `stat` (`e(maximum, total)` at the time healing was added)."""

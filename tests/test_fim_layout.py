@@ -42,9 +42,11 @@ def tok():
 
 
 def cursors():
-    """(prefix, middle, suffix) at an editor's cursors: mid-line, line start after indentation, end of a line."""
+    """(prefix, middle, suffix) at an editor's cursors: mid-line, line start after indentation, end of a line, and
+    inside words of two tokens or more (`.spl`, `=encodi`), where healing holds back the whole word."""
     out = []
-    for needle, back in (("len(line.split())", 8), ("total = 0", 9), ("return total", 0), ("encoding=encoding)", 3)):
+    for needle, back in (("len(line.split())", 8), ("total = 0", 9), ("return total", 0), ("encoding=encoding)", 3),
+                         ("len(line.split())", 12), ("encoding=encoding)", 15)):
         b = FILE.index(needle) + len(needle)
         a = b - len(needle) + back
         eol = FILE.index("\n", b)
@@ -53,7 +55,7 @@ def cursors():
 
 
 @pytest.mark.parametrize("order", ["spm", "psm"])
-@pytest.mark.parametrize("which", range(4))
+@pytest.mark.parametrize("which", range(6))
 def test_server_prompt_is_the_training_example(tok, order, which):
     prefix, middle, suffix = cursors()[which]
     ctx = Context(uri="file:///w/app.py", path="app.py", language_id="python", before=prefix, after=suffix,

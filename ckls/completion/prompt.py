@@ -25,7 +25,7 @@ class Prompt:
     n_suffix: int
     prefix_start: int     # document line where the prefix text starts
     n_stable: int = 0     # leading tokens that typing on the cursor's line leaves as they are
-    heal: bytes = b""     # the prefix's last token, left out: generation must spell these bytes first (heal.py)
+    heal: bytes = b""     # the prefix's last word, left out: generation must spell these bytes first (heal.py)
     prefix_tail: list[int] = field(default_factory=list)  # the prefix's last tokens (the repo memory's context)
 
 
@@ -99,7 +99,7 @@ class PromptBuilder:
         return "\n".join(out), acc
 
     def _render(self, pieces: list, heal: bool = False) -> layout.Rendered:
-        return layout.render(pieces, self.tok.encode, self.fmt.special_id, self._decode, heal)
+        return layout.render(pieces, self.tok.encode, self.fmt.special_id, self._decode, heal, self.tok.pretokenize)
 
     def _decode(self, ids: list[int]) -> str:
         return b"".join(self.tok.token_bytes(i) for i in ids).decode("utf-8", "replace")

@@ -161,7 +161,8 @@ def middle_windows(model, path: str, text: str, most: int, example_chars: int, w
                                           context_chars):
         if not cursors.is_example(lay):
             continue
-        r = layout.render(lay, model.tokenizer.encode, fmt.special_id, model.tokenizer.decode)
+        r = layout.render(lay, model.tokenizer.encode, fmt.special_id, model.tokenizer.decode,
+                          pretokenize=model.tokenizer.pretokenize)
         if not 2 <= len(r.ids) <= min(window + 1, model.n_ctx):
             continue
         ids = np.asarray(r.ids, dtype=np.int32)

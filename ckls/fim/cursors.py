@@ -13,8 +13,8 @@ with the prefix on whole lines within a character budget, the suffix on whole li
   block  the first line of an indented block, after its indentation; middle = the block
   lines  the start of a line, after its indentation; middle = 1..3 whole lines
   span   anywhere; middle = up to ~3 lines of characters
-The server heals the prefix (drops its last token; the model re-spells it: completion/heal.py), so the encoder
-(layout.render, train/fim.encode_layouts) moves the prefix's last token into the middle the same way ("pre" pieces).
+The server heals the prefix (drops its last word; the model re-spells it: completion/heal.py), so the encoder
+(layout.render, train/fim.encode_layouts) moves the prefix's last word into the middle the same way ("pre" pieces).
 """
 from __future__ import annotations
 

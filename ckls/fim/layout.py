@@ -3,9 +3,10 @@
 A layout is a list of pieces:
   str                 text, tokenized on its own
   (SPECIAL,)          a special token (tokens.py texts)
-  ("pre", text)       the prefix before the cursor: its last token is left out and re-spelled by the model as the
-                      start of what it generates (token healing: completion/heal.py); the healed text is carried
-                      to the head of the middle that follows, when there is one
+  ("pre", text)       the prefix before the cursor: its last word (pre-token; its last token where the word is long
+                      or no pre-tokenizer is given) is left out and re-spelled by the model as the start of what
+                      it generates (token healing: completion/heal.py); the healed text is carried to the head of
+                      the middle that follows, when there is one
   ("mid", text)       the middle the model is trained to fill (masked for the loss)
   (EOT, "end")        the token that closes a middle (masked too)
 
@@ -21,6 +22,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .tokens import EOT, FILE_SEP, FIM_MID, FIM_PRE, FIM_SUF
+
+HEAL_TOKENS = 4   # the most tokens healing gives back (a longer last word keeps all but its last token)
+HEAL_SCAN = 256   # characters of the prefix's end searched for its last pre-token
 
 __all__ = ["head", "cursor", "example", "heal_split", "render", "FILE_SEP"]
 
@@ -52,13 +56,31 @@ def example(head_pieces: list, prefix: str, suffix: str, middle: str, order: str
     return cursor(head_pieces, prefix, suffix, order) + [("mid", middle), (EOT, "end")]
 
 
-def heal_split(ids: list[int], text: str, decode) -> tuple[list[int], str]:
-    """(prefix ids without their last token, that token's text) as the server's token healing leaves the prompt;
-    (ids, "") where the last token is not whole UTF-8 text of the prefix's end."""
-    if ids:
-        last = decode(ids[-1:])
-        if last and "\ufffd" not in last and text.endswith(last):
-            return ids[:-1], last
+def heal_split(ids: list[int], text: str, decode, pretokenize=None) -> tuple[list[int], str]:
+    """(prefix ids without their healed tail, that tail's text) as the server's token healing leaves the prompt;
+    (ids, "") where the tail is not whole UTF-8 text of the prefix's end.
+
+    With `pretokenize` (text -> the tokenizer's pre-token pieces) the whole last pre-token goes back when it spans
+    at most HEAL_TOKENS tokens: BPE never merges across pre-tokens, so the prompt then ends on a boundary where the
+    repository's own token streams end too (the repo memory matches them) and the model saw one in training at
+    every word. Otherwise, and without it, the last token alone goes back."""
+    if not ids:
+        return ids, ""
+    n = 1
+    if pretokenize is not None:
+        tail = text[-HEAL_SCAN:]
+        pieces = pretokenize(tail)
+        if pieces and len(pieces) > 1:
+            want = pieces[-1].decode("utf-8", "replace")
+            for k in range(1, min(HEAL_TOKENS, len(ids)) + 1):
+                got = decode(ids[-k:])
+                if len(got) >= len(want):
+                    if got == want:
+                        n = k
+                    break
+    last = decode(ids[-n:])
+    if last and "\ufffd" not in last and text.endswith(last):
+        return ids[:-n], last
     return ids, ""
 
 
@@ -69,9 +91,9 @@ class Rendered(NamedTuple):
     spans: list[tuple[int, int]]  # where each piece's tokens are in ids
 
 
-def render(pieces: list, encode, special_id, decode, heal: bool = True) -> Rendered:
+def render(pieces: list, encode, special_id, decode, heal: bool = True, pretokenize=None) -> Rendered:
     """Token ids of a layout with one tokenizer (encode: text -> ids; special_id: special text -> id; decode:
-    ids -> text, for healing)."""
+    ids -> text, and pretokenize: text -> the tokenizer's pre-token pieces as bytes, for healing)."""
     ids: list[int] = []
     mask: list[bool] = []
     spans: list[tuple[int, int]] = []
@@ -82,7 +104,7 @@ def render(pieces: list, encode, special_id, decode, heal: bool = True) -> Rende
         elif p[0] == "pre":
             part = encode(p[1])
             if heal:
-                part, carry = heal_split(part, p[1], decode)
+                part, carry = heal_split(part, p[1], decode, pretokenize)
             m = False
         elif p[0] == "mid":
             part, m, carry = encode(carry + p[1]), True, ""

@@ -31,16 +31,26 @@ def encode_stream(texts, tok, seed: int = 0, fim_rate: float = 0.5, spm_rate: fl
     return stream, counts, mask
 
 
+def hf_pretokenize(tok):
+    """An HF tokenizer's pre-token pieces as bytes (what fim/layout.heal_split reads), None without a
+    pre-tokenizer; its offsets are in characters of the text."""
+    pre = tok.pre_tokenizer
+    if pre is None:
+        return None
+    return lambda text: [text[a:b].encode("utf-8") for _, (a, b) in pre.pre_tokenize_str(text)]
+
+
 def encode_layouts(layouts, tok, batch: int = 4096):
     """Encode an iterable of layouts (lists of pieces). Returns (tokens, per-layout token counts, mask, starts:
     the offset where each layout begins).
 
     Pieces: str (text), (special,), ("mid", text) for the middle the model fills (masked), (EOT, "end") its
-    closing token (masked), and ("pre", text) for a prefix the server heals: its last token is left out and
+    closing token (masked), and ("pre", text) for a prefix the server heals: its last word is left out and
     its text put at the head of the next middle, as the server's prompt leaves it out and the model re-spells
-    it (completion/heal.py). Healing is skipped where that token is not whole UTF-8 text.
+    it (completion/heal.py, fim/layout.heal_split). Healing is skipped where that text is not whole UTF-8.
     """
     dtype = np.uint16 if tok.get_vocab_size() <= 65536 else np.uint32
+    pretokenize = hf_pretokenize(tok)
     special = {s: tok.token_to_id(s) for s in (EOT, FIM_PRE, FIM_MID, FIM_SUF, FILE_SEP)}
     chunks, masks, counts = [], [], []
     buf: list = []
@@ -55,7 +65,8 @@ def encode_layouts(layouts, tok, batch: int = 4096):
                 if isinstance(p, str):
                     row.append((next(enc).ids, False))
                 elif p[0] == "pre":
-                    ids, carry = heal(next(enc).ids, p[1], lambda t: tok.decode(t, skip_special_tokens=False))
+                    ids, carry = heal(next(enc).ids, p[1], lambda t: tok.decode(t, skip_special_tokens=False),
+                                      pretokenize)
                     row.append((ids, False))
                 elif p[0] == "mid":
                     mids.append(carry + p[1])

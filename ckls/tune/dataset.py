@@ -218,4 +218,5 @@ class SampleMaker:
 
     def _encode_layout(self, lay: list) -> list[int]:
         """Token ids of one layout (ckls.fim.layout's pieces, rendered as the server renders its prompt)."""
-        return layout.render(lay, self.tok.encode, self.special.__getitem__, self.tok.decode)[0]
+        return layout.render(lay, self.tok.encode, self.special.__getitem__, self.tok.decode,
+                             pretokenize=self.tok.pretokenize)[0]
