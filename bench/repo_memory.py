@@ -90,7 +90,7 @@ def run_project(name: str, version: str, a) -> dict:
             else:
                 mem.rule = c
                 eng.attach_memory(mem)
-            job = sample_job(s, tree, settings, neighbours)
+            job = sample_job(s, tree, settings, neighbours, document=c != "none")
             res = eng.submit(job).result()
             pred, ok, _, _ = score(s, res.text)
             em[c].append(bool(ok))

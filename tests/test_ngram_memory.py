@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from ckls.native import NativeError, ffi, lib
+from ckls.native import NativeError, check, ffi, lib
 from ckls.runtime.ngram_memory import MAX_MATCH, RULES, MixRule, NgramMemory
 
 SEED = random.SystemRandom().randrange(1 << 30)
@@ -128,6 +128,47 @@ def test_capacity_bounds_and_oldest_file_evicted():
     assert mem.predict([2, 3])[1] == [(299 % 7, 1)]
 
 
+def test_hidden_file_is_kept_but_never_predicts():
+    mem = NgramMemory(4096)
+    mem.add("a.py", [1, 2, 3, 4])
+    mem.add("b.py", [1, 2, 5])
+    assert mem.predict([1, 2]) == (2, [(3, 1), (5, 1)])
+    assert mem.hide("a.py") and not mem.hide("absent.py")
+    assert mem.predict([1, 2]) == (2, [(5, 1)]) and mem.n_tokens == 7 and mem.n_files == 2
+    mem.add("a.py", [1, 2, 6])                      # a new copy (a save) of a hidden file stays hidden
+    assert mem.predict([1, 2]) == (2, [(5, 1)])
+    for i in range(200):                            # and through compaction
+        mem.add("c.py", [9, 9, i % 5])
+    assert mem.predict([1, 2]) == (2, [(5, 1)])
+    assert mem.hide("a.py", False)
+    assert mem.predict([1, 2]) == (2, [(5, 1), (6, 1)])
+    with pytest.raises(NativeError):
+        check(lib.ckls_ngram_memory_hide(ffi.NULL, 0, 1))
+
+
+def test_held_document_hides_its_saved_copy():
+    from ckls.completion.memory import DOCUMENT_KEY, RepoMemory
+    from ckls.runtime import load_model
+
+    if not os.path.isfile(MODEL):
+        pytest.skip("no shipped model")
+    with load_model(MODEL, n_ctx=64, n_threads=1) as m:
+        tok = m.tokenizer
+    mem = RepoMemory(tok, capacity_tokens=4096)
+    saved = "def f():\n    a = 1\n    b = 2\n"
+    mem.add_file("m.py", saved)
+    ctx = tok.encode("def f():\n    a = 1\n")
+    nxt = tok.encode("    b")[0]
+    assert nxt in [t for t, _ in mem.native.predict(ctx)[1]]
+    # the user opens a new line below `a = 1`: the saved copy would continue it with the line below
+    assert mem.hold_document("def f():\n    a = 1\n", "    b = 2\n", "m.py")
+    assert nxt not in [t for t, _ in mem.native.predict(ctx)[1]]
+    mem.add_file("m.py", saved)                     # saved again meanwhile: still hidden
+    assert nxt not in [t for t, _ in mem.native.predict(ctx)[1]]
+    assert mem.hold_document("x = 1\n", "", "other.py")  # another document: m.py speaks again
+    assert nxt in [t for t, _ in mem.native.predict(ctx)[1]]
+    assert DOCUMENT_KEY + "<" in mem.native._ids
+
 def test_odd_inputs_are_errors_not_crashes():
     assert lib.ckls_ngram_memory_create(15) == ffi.NULL
     assert lib.ckls_ngram_memory_create(-1) == ffi.NULL
@@ -226,11 +267,14 @@ def test_engine_follows_a_pattern_the_repository_repeats():
         eng.load(settings).result()
         # a project-specific call the model cannot guess, used the same way in several files
         line = "    result = frobnicate_quux_registry(zeta_handle, max_wobble=17, strict=False)\n"
-        before = "import os\n\n\ndef load(zeta_handle):\n    result = frob"
+        # the cursor after ` f`: healing holds that word back, and the repository's streams spell ` frobnicate`
+        # as ` f`, `ro`, `b`, ... (a cursor after ` frob` leaves the model to pick ` fro` then `b`, which no stream
+        # continues: a limit of greedy healing, not of the memory)
+        before = "import os\n\n\ndef load(zeta_handle):\n    result = f"
 
         def complete():
             eng.forget_windows()
-            ctx = build_context("file:///w/new.py", "python", before, "\n", 5, len("    result = frob"), 0, None,
+            ctx = build_context("file:///w/new.py", "python", before, "\n", 5, len("    result = f"), 0, None,
                                 0)
             return eng.submit(Job(ctx, deadline=time.monotonic() + 60, max_tokens=24)).result().text
 
@@ -239,15 +283,15 @@ def test_engine_follows_a_pattern_the_repository_repeats():
         for i in range(3):
             mem.add_file(f"mod{i}.py", f"def f{i}(zeta_handle):\n{line}    return result\n")
         eng.attach_memory(mem)
-        assert "nicate" not in base
+        assert "robnicate" not in base
         # a fixed 0.25 moves the argmax only where the model is unsure: toward the pattern
         mem.rule = "fixed"
         with_mem = complete()
-        assert with_mem.startswith("nicate_quux"), (base, with_mem)
+        assert with_mem.startswith("robnicate_quux"), (base, with_mem)
         assert mem.stats()["spoke"] > 0
         # the default rule, confident in long matches, follows it to the end
         mem.rule = "length"
-        assert "nicate_quux_registry(zeta_handle" in complete()
+        assert "robnicate_quux_registry(zeta_handle" in complete()
         assert RepoMemory(eng.model.tokenizer).native.rule.name == "length"
         # a save that drops the pattern takes it out of the memory
         for i in range(3):
@@ -258,6 +302,58 @@ def test_engine_follows_a_pattern_the_repository_repeats():
     finally:
         eng.close()
 
+
+@pytest.mark.skipif(not os.path.isfile(MODEL), reason="no shipped model")
+def test_engine_remembers_the_open_document_beyond_the_prompt():
+    from ckls.completion.context import build_context
+    from ckls.completion.documents import Document
+    from ckls.completion.engine import Engine, Job
+    from ckls.completion.memory import DOCUMENT_KEY, RepoMemory
+    from ckls.config import Settings
+    import time
+
+    settings = Settings().merged({"n_ctx": 512, "threads": 1, "max_tokens": 24, "latency_ms": 60000,
+                                  "prefix_tokens": 128, "suffix_tokens": 32, "extra_tokens": 0}, strict=True)[0]
+    eng = Engine(settings)
+    try:
+        eng.load(settings).result()
+        lead = "    handle = zeta_open(path)\n    check = quux_guard(handle, level=3)\n"
+        line = "    result = frobnicate_quux_registry(handle, max_wobble=17, strict=False)\n"
+        filler = "".join(f"def helper_{i}(x):\n    return x * {i} + {i % 7}\n\n\n" for i in range(60))
+        # the pattern sits far above the cursor, outside the prompt's prefix window
+        text = f"def first(path):\n{lead}{line}    return result\n\n\n{filler}def load(path):\n{lead}    result = f\n"
+        doc = Document("file:///w/new.py", text, "python")
+        cur = text.count("\n") - 1  # the last line, "    result = f"
+        before, after, first, ln, col = doc.window(cur, len("    result = f"), 128 * 6, 32 * 6)
+        assert "frobnicate" not in before and ln == cur
+
+        def complete(document):
+            eng.forget_windows()
+            ctx = build_context(doc.uri, "python", before, after, ln, col, first, None, 0, document=document)
+            return eng.submit(Job(ctx, deadline=time.monotonic() + 60, max_tokens=24)).result().text
+
+        mem = RepoMemory(eng.model.tokenizer, capacity_tokens=8192)
+        eng.attach_memory(mem)
+        base = complete("")
+        assert "robnicate" not in base and mem.n_tokens == 0
+        head, tail = doc.around_line(cur)
+        assert head.endswith(lead) and tail == "" and head.count("frobnicate_quux") == 1
+        assert "robnicate_quux_registry(handle, max_wobble=17" in complete((head, tail, None))
+        assert mem.n_files == 0 and mem.native.n_files == 1 and mem.native.n_tokens > 0  # (an empty part: nothing)
+        # held once: the same text again is not re-tokenized; another document replaces it
+        assert not mem.hold_document(head, tail) and mem.hold_document("x = 1\n", "y = 2\n")
+        assert mem.native.n_files == 2 and "robnicate" not in complete(("x = 1\n", "y = 2\n", None))
+        mem.clear()
+        assert mem.hold_document(head, tail)
+        # the two parts are two streams: the lines before the cursor's line are never followed by those after it
+        mem.clear()
+        mem.hold_document("a = 1\nb = 2\n", "c = 3\n")
+        enc = eng.model.tokenizer.encode
+        ml, preds = mem.native.predict(enc("a = 1\nb = 2\n"))
+        assert enc("c")[0] not in [t for t, _ in preds]
+        assert DOCUMENT_KEY.startswith("\0")
+    finally:
+        eng.close()
 
 @pytest.mark.skipif(not os.path.isfile(MODEL), reason="no shipped model")
 def test_eval_memory_never_holds_a_sampled_file(tmp_path, monkeypatch):

@@ -50,6 +50,8 @@ class Context:
     before_first_line: int = 0       # document line where `before` starts
     scope: Scope | None = None
     extra: list = field(default_factory=list)  # [(path, text)] oldest first
+    document: tuple = ()             # (text before the cursor's line, text after it, the file's key in the
+                                     # memory or None): the repo memory's open document (memory.hold_document)
 
 
 # ---- syntax -----------------------------------------------------------------------------------------------------
@@ -227,7 +229,7 @@ def _path_of(uri: str) -> str:
 
 def build_context(uri: str, language_id: str, before: str, after: str, line: int, col: int,
                   before_first_line: int, extra: ExtraContext | None, extra_chars: int,
-                  retrieval=None) -> Context:
+                  retrieval=None, document: tuple = ()) -> Context:
     """The context at a cursor. The head's entries, in the order the factory trains on (fim/cursors.head):
     windows retrieved from the repository index (retrieval: completion/retrieval.py), then the ring's chunks and
     the definitions (extra), within extra_chars together."""
@@ -235,7 +237,7 @@ def build_context(uri: str, language_id: str, before: str, after: str, line: int
     line_suffix = after.split("\n", 1)[0].rstrip("\r")
     ctx = Context(uri=uri, path=_path_of(uri), language_id=language_id, before=before, after=after,
                   line_prefix=line_prefix, line_suffix=line_suffix, line=line, col=col,
-                  before_first_line=before_first_line)
+                  before_first_line=before_first_line, document=document)
     lang = language_of(language_id, uri)
     try:
         ctx.scope = enclosing_scope(lang, before[-6000:], after[:3000])

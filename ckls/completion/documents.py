@@ -99,6 +99,13 @@ class Document:
     def __len__(self) -> int:
         return sum(map(len, self.lines))
 
+    def around_line(self, line: int) -> tuple[str, str]:
+        """(the text before line `line`, the text after it): the file as the repo memory holds it while the cursor
+        is on that line, in two parts so that no remembered sequence runs from the one into the other (joined,
+        the lines before the cursor would be "followed" by the line after it, which the prompt's context matches
+        in full)."""
+        return "".join(self.lines[:line]), "".join(self.lines[line + 1:])
+
     def clamp(self, line: int, character: int) -> tuple[int, int]:
         """(line, code-point column) for an LSP position, clamped into the document."""
         if line < 0:

@@ -240,11 +240,14 @@ class Engine:
         while the loaded model's tokenizer is the one it was built with. Any thread: a job reads it once."""
         self.memory = memory
 
-    def _memory_for(self, model):
+    def _memory_for(self, model, ctx=None):
+        """The native memory to mix into this generation (None: none), holding ctx's open document first."""
         mem = self.memory
-        if mem is None or model is None or mem.tokenizer is not model.tokenizer or mem.n_tokens == 0:
+        if mem is None or model is None or mem.tokenizer is not model.tokenizer:
             return None
-        return mem.native
+        if ctx is not None and ctx.document:
+            mem.hold_document(*ctx.document)
+        return mem.native if mem.n_tokens else None
 
     @property
     def ready(self) -> bool:
@@ -477,7 +480,7 @@ class Engine:
         spec = self.settings.speculative_tokens if self.batch_exact else 0
         gen = model.generate(toks, min(job.max_tokens + 1 if heal.owed else job.max_tokens, room - 1),
                              temperature=0.0, stop_ids=builder.fmt.stop_ids, cancel=job.cancel, deadline=late,
-                             constrain=constrain, memory=self._memory_for(model),
+                             constrain=constrain, memory=self._memory_for(model, job.ctx),
                              memory_context=prompt.prefix_tail,
                              draft=spec, draft_base=reading_order(toks, prompt, builder.fmt) if spec else None,
                              draft_stop=None if shape.multiline or not spec else line_breaks(tok),

@@ -26,7 +26,8 @@ def complete_file(path: str, line: int, col: int, settings: Settings, language_i
     extra = ExtraContext()
     extra.index(uri, language_id, text)
     before, after, first, ln, c = doc.window(line, character, settings.prefix_tokens * 6, settings.suffix_tokens * 6)
-    ctx = build_context(uri, language_id, before, after, ln, c, first, extra, settings.extra_tokens * 3)
+    ctx = build_context(uri, language_id, before, after, ln, c, first, extra, settings.extra_tokens * 3,
+                        document=(*doc.around_line(ln), None) if settings.memory_enabled else ())
     own = engine is None
     engine = engine or Engine(settings, model_setting="--model")
     try:

@@ -35,6 +35,9 @@ def add_parser(sub) -> None:
     c.add_argument("--hidden-memory", default=None, metavar="K=V,...",
                    help="with --memory: a hidden-state memory (kNN-LM, ckls.runtime.knn_memory) instead of the "
                         "n-gram one, e.g. k=32,temperature=10,lam=0.25")
+    c.add_argument("--no-memory-document", dest="memory_document", action="store_false",
+                   help="with the memory: leave the sampled document itself out of it (the server holds the open "
+                        "document, without the cursor's line, beside the workspace's files)")
     c.add_argument("--retrieval-shift", type=int, default=None, metavar="LINES",
                    help="with --retrieval true: show each retrieved hit from this many lines into it (what follows "
                         "the code that matched; default: the server's, ckls.index.text.SHOW_SHIFT; 0: the hit itself)")
@@ -98,7 +101,8 @@ def cmd_eval_completion(args) -> int:
         records = run_samples(samples, args.repo, settings, all_files,
                               progress=None if args.quiet else progress_line(), adapter=args.adapter,
                               memory_files=[f for f in all_files if f not in set(files)] if use_memory else None,
-                              hidden_memory=hidden, retrieval_shift=args.retrieval_shift)
+                              hidden_memory=hidden, memory_document=args.memory_document,
+                              retrieval_shift=args.retrieval_shift)
     except NoModel as exc:
         print(f"ckls: {exc}", file=sys.stderr)
         return 1
@@ -115,7 +119,8 @@ def cmd_eval_completion(args) -> int:
         meta = {"model": settings.resolved_model_path, "repo": os.path.abspath(args.repo), "files": files,
                 "n_source_files": len(all_files), "held_out": None if args.files else args.held_out,
                 "split_seed": args.split_seed, "seed": args.seed, "wall_s": round(wall, 1),
-                "adapter": args.adapter, "memory": use_memory, "hidden_memory": hidden,
+                "adapter": args.adapter, "memory": use_memory,
+                "memory_document": use_memory and hidden is None and args.memory_document, "hidden_memory": hidden,
                 "settings": settings.as_dict(), "line_misses": miss}
         write_json(args.json, meta, rows, records)
     return 0

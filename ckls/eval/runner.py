@@ -86,7 +86,7 @@ class Neighbours:
 
 
 def sample_job(sample: Sample, repo: str, settings: Settings, neighbours: Neighbours | None,
-               retrieval: Retrieval | None = None) -> Job:
+               retrieval: Retrieval | None = None, document: bool = False) -> Job:
     """The engine job the server would run at the sample's cursor (as `ckls complete` builds it), with the
     definitions of neighbouring files indexed as if they were open in the editor."""
     uri = "file://" + os.path.abspath(os.path.join(repo, sample.path))
@@ -101,7 +101,7 @@ def sample_job(sample: Sample, repo: str, settings: Settings, neighbours: Neighb
     before, after, first, ln, c = doc.window(sample.line, character, settings.prefix_tokens * 6,
                                              settings.suffix_tokens * 6)
     ctx = build_context(uri, sample.language_id, before, after, ln, c, first, extra, settings.extra_tokens * 3,
-                        retrieval)
+                        retrieval, (*doc.around_line(ln), None) if document else ())
     return Job(ctx, deadline=time.monotonic() + settings.latency_ms / 1e3, max_tokens=settings.max_tokens)
 
 
@@ -174,11 +174,13 @@ def middle_windows(model, path: str, text: str, most: int, example_chars: int, w
 def run_samples(samples: list[Sample], repo: str, settings: Settings, files: list[str] | None = None,
                 progress=None, engine: Engine | None = None, adapter: str | None = None,
                 memory_files: list[str] | None = None, hidden_memory: dict | None = None,
+                memory_document: bool = True,
                 retrieval_shift: int | None = None) -> list[Record]:
     """One Record per sample, in order. `files` (the repo's source files) supplies the neighbours' definitions;
     `adapter` a LoRA GGUF served on top of the model, as the server serves a workspace adapter; `memory_files`
-    (never the sampled files) the repository memory mixed into generation (ckls.completion.memory);
-    progress(done, total, records) is called after each sample."""
+    (never the sampled files) the repository memory mixed into generation (ckls.completion.memory), with each
+    sample's own document, its cursor's line left out, in the open-document slot as the server holds it
+    (`memory_document`); progress(done, total, records) is called after each sample."""
     own = engine is None
     engine = engine or Engine(settings, model_setting="--model")
     neighbours = Neighbours(repo, files) if files else None
@@ -191,6 +193,7 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
         engine.load(settings).result()
         if adapter:
             engine.serve_adapter(adapter).result()
+        document = memory_files is not None and hidden_memory is None and memory_document
         if memory_files is not None:
             sampled = {s.path for s in samples}
             keep = [f for f in memory_files if f not in sampled]
@@ -201,7 +204,7 @@ def run_samples(samples: list[Sample], repo: str, settings: Settings, files: lis
         for k, s in enumerate(samples):
             # each sample stands alone: no prefix-window start held over from the previous position
             engine.forget_windows()
-            job = sample_job(s, repo, settings, neighbours, retrieval)
+            job = sample_job(s, repo, settings, neighbours, retrieval, document)
             res = engine.submit(job).result()
             pred, em, es, block_em = score(s, res.text)
             out.append(Record(s.kind, s.path, s.language_id, s.line, s.col, s.target, pred, res.raw, em, es,

@@ -111,6 +111,16 @@ class NgramMemory:
             fid = self._ids.pop(key, None)
             return fid is not None and check(lib.ckls_ngram_memory_remove(self._ptr, fid)) == 1
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._ids
+
+    def hide(self, key: str, hidden: bool = True) -> bool:
+        """Hides key's tokens from predictions (or shows them again); a later add of key stays hidden. False
+        when key is absent."""
+        with self._lock:
+            fid = self._ids.get(key)
+            return fid is not None and check(lib.ckls_ngram_memory_hide(self._ptr, fid, 1 if hidden else 0)) == 1
+
     def clear(self) -> None:
         with self._lock:
             check(lib.ckls_ngram_memory_clear(self._ptr))

@@ -82,6 +82,16 @@ class IndexControl:
             log.exception("index update failed for %s", path)
 
     # ---- the token memory -------------------------------------------------------------------------------------
+    def memory_key(self, uri: str) -> str | None:
+        """The key the memory holds a workspace file under (its path in the index), None outside the workspace."""
+        ws = self.workspace
+        if ws is None:
+            return None
+        try:
+            return ws.index.rel(uri)
+        except Exception:  # (a closing index: the memory then simply does not hide the file)
+            return None
+
     def refresh_memory(self) -> None:
         """(Re)builds the token memory from the index in a worker thread when memory_enabled (with the loaded
         model's tokenizer); detaches it when off."""

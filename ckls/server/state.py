@@ -255,7 +255,8 @@ class CklsServer(LanguageServer):
         before, after, first, line, col = doc.window(pos.line, pos.character, s.prefix_tokens * 6,
                                                      s.suffix_tokens * 6)
         return build_context(uri, doc.language_id, before, after, line, col, first, self.extra,
-                             s.extra_tokens * 3, self.indexing.retrieval)
+                             s.extra_tokens * 3, self.indexing.retrieval,
+                             (*doc.around_line(line), self.indexing.memory_key(uri)) if s.memory_enabled else ())
 
     async def suggest(self, uri: str, pos: types.Position, automatic: bool) -> tuple[Answer, Context] | None:
         t0 = time.monotonic()  # the cap counts from here: building the context is part of the answer's time

@@ -260,6 +260,9 @@ void ckls_ngram_memory_free(ckls_ngram_memory *m);
  * number of tokens stored (0 for n 0, which only removes), or a negative status (then nothing changed). */
 int64_t ckls_ngram_memory_add(ckls_ngram_memory *m, int64_t file, const int32_t *tokens, int64_t n);
 int ckls_ngram_memory_remove(ckls_ngram_memory *m, int64_t file); /* 1 removed, 0 absent, or negative status */
+/* Hides (hidden != 0) or shows a file's tokens: kept and counted, but no prediction reads a hidden file; a later
+ * add of the same file keeps it hidden. 1 done, 0 absent, or negative status. */
+int ckls_ngram_memory_hide(ckls_ngram_memory *m, int64_t file, int hidden);
 int ckls_ngram_memory_clear(ckls_ngram_memory *m);
 int32_t ckls_ngram_memory_capacity(const ckls_ngram_memory *m);
 int64_t ckls_ngram_memory_tokens(const ckls_ngram_memory *m);   /* live tokens */

@@ -23,6 +23,7 @@ typedef struct {
     int64_t age;   /* order of adds */
     int32_t start, len;
     int32_t live;
+    int32_t hidden; /* kept, but no prediction reads it (an open document's saved copy) */
 } seg_t;
 
 struct ckls_ngram_memory {
@@ -108,6 +109,14 @@ int ckls_ngram_memory_remove(ckls_ngram_memory *m, int64_t file) {
     return 1;
 }
 
+int ckls_ngram_memory_hide(ckls_ngram_memory *m, int64_t file, int hidden) {
+    if (!m) return ckls_fail(CKLS_EINVAL, "ngram memory: NULL");
+    const int32_t i = find_live(m, file);
+    if (i < 0) return 0;
+    m->segs[i].hidden = hidden != 0;
+    return 1;
+}
+
 int ckls_ngram_memory_clear(ckls_ngram_memory *m) {
     if (!m) return ckls_fail(CKLS_EINVAL, "ngram memory: NULL");
     m->used = 0;
@@ -168,6 +177,7 @@ int64_t ckls_ngram_memory_add(ckls_ngram_memory *m, int64_t file, const int32_t 
         }
     }
     const int32_t old = find_live(m, file);
+    const int32_t was_hidden = old >= 0 && m->segs[old].hidden; /* a new copy of a hidden file stays hidden */
     if (old >= 0) kill_seg(m, old);
     if (n == 0) return 0;
     /* evict the oldest files until the new one fits among the live tokens */
@@ -180,6 +190,7 @@ int64_t ckls_ngram_memory_add(ckls_ngram_memory *m, int64_t file, const int32_t 
     s->start = m->used;
     s->len = (int32_t)n;
     s->live = 1;
+    s->hidden = was_hidden;
     memcpy(m->tok + m->used, tokens, sizeof(int32_t) * (size_t)n);
     m->used += (int32_t)n;
     m->live += n;
@@ -212,7 +223,7 @@ static int32_t predict(const ckls_ngram_memory *m, const int32_t *ctx, int32_t n
     for (int32_t p = m->heads[anchor_hash(a, b, m->mask)]; p >= 0 && visits < max_visits && steps < max_steps;
          p = m->prev[p], steps++) {
         const seg_t *s = &m->segs[m->seg[p]];
-        if (!s->live || m->tok[p - 1] != b || m->tok[p - 2] != a) continue;
+        if (!s->live || s->hidden || m->tok[p - 1] != b || m->tok[p - 2] != a) continue;
         visits++;
         int32_t len = ANCHOR;
         while (len < max_len && p - len - 1 >= s->start && m->tok[p - len - 1] == ctx[n_ctx - len - 1]) len++;
