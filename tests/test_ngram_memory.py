@@ -3,8 +3,10 @@ Python reference of the same memory on random token streams (fresh seeds each ru
 the mix into logits, and the engine moving a completion toward a pattern the repository repeats."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import time
 
 import numpy as np
 import pytest
@@ -252,19 +254,33 @@ def test_mix_is_the_interpolation_of_distributions():
 MODEL = os.path.join(os.path.dirname(__file__), "..", "ckls", "models", "default.gguf")
 
 
-@pytest.mark.skipif(not os.path.isfile(MODEL), reason="no shipped model")
-def test_engine_follows_a_pattern_the_repository_repeats():
-    from ckls.completion.context import build_context
+@contextlib.contextmanager
+def greedy_engine(prefix_tokens: int):
+    """The shipped model in an engine with a small context and no latency cap; complete(ctx) -> the suggestion."""
     from ckls.completion.engine import Engine, Job
-    from ckls.completion.memory import RepoMemory
     from ckls.config import Settings
-    import time
 
     settings = Settings().merged({"n_ctx": 512, "threads": 1, "max_tokens": 24, "latency_ms": 60000,
-                                  "prefix_tokens": 256, "suffix_tokens": 32, "extra_tokens": 0}, strict=True)[0]
+                                  "prefix_tokens": prefix_tokens, "suffix_tokens": 32, "extra_tokens": 0},
+                                 strict=True)[0]
     eng = Engine(settings)
     try:
         eng.load(settings).result()
+
+        def complete(ctx):
+            eng.forget_windows()
+            return eng.submit(Job(ctx, deadline=time.monotonic() + 60, max_tokens=24)).result().text
+        yield eng, complete
+    finally:
+        eng.close()
+
+
+@pytest.mark.skipif(not os.path.isfile(MODEL), reason="no shipped model")
+def test_engine_follows_a_pattern_the_repository_repeats():
+    from ckls.completion.context import build_context
+    from ckls.completion.memory import RepoMemory
+
+    with greedy_engine(256) as (eng, run):
         # a project-specific call the model cannot guess, used the same way in several files
         line = "    result = frobnicate_quux_registry(zeta_handle, max_wobble=17, strict=False)\n"
         # the cursor after ` f`: healing holds that word back, and the repository's streams spell ` frobnicate`
@@ -273,10 +289,7 @@ def test_engine_follows_a_pattern_the_repository_repeats():
         before = "import os\n\n\ndef load(zeta_handle):\n    result = f"
 
         def complete():
-            eng.forget_windows()
-            ctx = build_context("file:///w/new.py", "python", before, "\n", 5, len("    result = f"), 0, None,
-                                0)
-            return eng.submit(Job(ctx, deadline=time.monotonic() + 60, max_tokens=24)).result().text
+            return run(build_context("file:///w/new.py", "python", before, "\n", 5, len("    result = f"), 0, None, 0))
 
         base = complete()
         mem = RepoMemory(eng.model.tokenizer, capacity_tokens=4096)
@@ -299,24 +312,15 @@ def test_engine_follows_a_pattern_the_repository_repeats():
         assert "quux" not in complete()
         eng.attach_memory(None)
         assert complete() == base
-    finally:
-        eng.close()
 
 
 @pytest.mark.skipif(not os.path.isfile(MODEL), reason="no shipped model")
 def test_engine_remembers_the_open_document_beyond_the_prompt():
     from ckls.completion.context import build_context
     from ckls.completion.documents import Document
-    from ckls.completion.engine import Engine, Job
     from ckls.completion.memory import DOCUMENT_KEY, RepoMemory
-    from ckls.config import Settings
-    import time
 
-    settings = Settings().merged({"n_ctx": 512, "threads": 1, "max_tokens": 24, "latency_ms": 60000,
-                                  "prefix_tokens": 128, "suffix_tokens": 32, "extra_tokens": 0}, strict=True)[0]
-    eng = Engine(settings)
-    try:
-        eng.load(settings).result()
+    with greedy_engine(128) as (eng, run):
         lead = "    handle = zeta_open(path)\n    check = quux_guard(handle, level=3)\n"
         line = "    result = frobnicate_quux_registry(handle, max_wobble=17, strict=False)\n"
         filler = "".join(f"def helper_{i}(x):\n    return x * {i} + {i % 7}\n\n\n" for i in range(60))
@@ -328,9 +332,7 @@ def test_engine_remembers_the_open_document_beyond_the_prompt():
         assert "frobnicate" not in before and ln == cur
 
         def complete(document):
-            eng.forget_windows()
-            ctx = build_context(doc.uri, "python", before, after, ln, col, first, None, 0, document=document)
-            return eng.submit(Job(ctx, deadline=time.monotonic() + 60, max_tokens=24)).result().text
+            return run(build_context(doc.uri, "python", before, after, ln, col, first, None, 0, document=document))
 
         mem = RepoMemory(eng.model.tokenizer, capacity_tokens=8192)
         eng.attach_memory(mem)
@@ -352,8 +354,6 @@ def test_engine_remembers_the_open_document_beyond_the_prompt():
         ml, preds = mem.native.predict(enc("a = 1\nb = 2\n"))
         assert enc("c")[0] not in [t for t, _ in preds]
         assert DOCUMENT_KEY.startswith("\0")
-    finally:
-        eng.close()
 
 @pytest.mark.skipif(not os.path.isfile(MODEL), reason="no shipped model")
 def test_eval_memory_never_holds_a_sampled_file(tmp_path, monkeypatch):
