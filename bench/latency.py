@@ -369,7 +369,7 @@ async def run(args) -> dict:
 
         settings.update({"tuneSchedule": args.tune_schedule, "tuneBudgetS": 3600,
                          "tuneDir": tempfile.mkdtemp(prefix="ckls-bench-tune-")})
-    if args.retrieval or args.memory:
+    if args.workspace:  # both named either way (the memory is on by default), the index built from empty
         import tempfile
 
         settings["retrieval"] = bool(args.retrieval)
@@ -517,7 +517,8 @@ def main() -> int:
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--tune", metavar="REPO", help="type again while the server fine-tunes on REPO (see above)")
     ap.add_argument("--tune-schedule", default="always", choices=["always", "idle"])
-    ap.add_argument("--workspace", metavar="REPO", help="the files typed come from REPO, the server's workspace")
+    ap.add_argument("--workspace", metavar="REPO", help="the files typed come from REPO, the server's workspace "
+                    "(retrieval and the memory off unless named below)")
     ap.add_argument("--retrieval", action="store_true", help="retrieval on: the workspace is indexed from empty in "
                     "the background while its files are typed, and every prompt carries the retrieved windows")
     ap.add_argument("--memory", action="store_true", help="the repository memory on (memoryEnabled): built from "
