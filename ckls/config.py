@@ -85,8 +85,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("log_file", str, "", "also append the server's log to this file (empty: none)"),
     # the repository memory at the logits (ckls.completion.memory): an n-gram / suffix cache of the workspace's
     # token stream mixed into each generation step
-    Setting("memory_enabled", bool, True, "mix a token memory of the workspace's files (updated on save) into "
-            "the model's next-token choice"),
+    Setting("memory_enabled", bool, True, "mix a token memory of the workspace's files (updated on save) and of "
+            "the open document into the model's next-token choice"),
     Setting("memory_tokens", int, 1 << 20, "most tokens the repository memory holds (about 20 bytes each); the "
             "oldest files are evicted beyond it", 1024, 1 << 27),
 )
