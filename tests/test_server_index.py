@@ -117,3 +117,8 @@ async def test_the_token_memory_is_filled_from_the_index_and_follows_saves(clien
         assert time.monotonic() - t0 < 60, st["memory"]
         await asyncio.sleep(0.1)
     assert st["memory"]["files"] == 30
+    # a completion in the open document puts it in the memory's document slot, under the key its saved copy has
+    # (which the memory hides meanwhile: memory.hold_document)
+    await client.text_document_inline_completion_async(inline_params(uri, 3, 4))
+    st = await command(client, "ckls.stats")
+    assert st["memory"]["document"] == "pkg4/mod_4.py" and st["memory"]["files"] == 30

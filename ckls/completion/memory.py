@@ -82,4 +82,6 @@ class RepoMemory:
     def stats(self) -> dict:
         n = self.native
         return {"files": self.n_files, "tokens": n.n_tokens, "capacity": n.capacity, "rule": n.rule.name,
-                "steps": n.steps, "spoke": n.spoke, "document": bool(self._document)}
+                "steps": n.steps, "spoke": n.spoke,
+                # the held document's file in the workspace ("" outside it), None while none is held
+                "document": (self._document[2] or "") if self._document else None}

@@ -353,6 +353,6 @@ class CklsServer(LanguageServer):
         out["open_documents"] = len(self.docs.docs)
         out["index"] = self.indexing.status
         mem = self.indexing.memory
-        out["memory"] = {"tokens": mem.n_tokens, "files": mem.n_files} if mem is not None else None
+        out["memory"] = mem.stats() if mem is not None else None
         out["settings"] = self.settings.as_dict()
         return out
