@@ -114,7 +114,8 @@ def main() -> int:
         js = os.path.join(out, f"{name}-{version}{a.tag}.json")
         cmd = [sys.executable, "-m", "ckls", "eval", "completion", "--repo", tree, "--samples", str(a.samples),
                "--blocks", str(a.blocks), "--seed", str(a.seed), "--threads", str(a.threads), "--json", js]
-        cmd += (["--model", a.model] if a.model else []) + (["--memory"] if a.memory else ["--memory-enabled", "false"]) + a.extra
+        cmd += ["--model", a.model] if a.model else []
+        cmd += (["--memory"] if a.memory else ["--memory-enabled", "false"]) + a.extra
         print(f"== {name} {version}", flush=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
         subprocess.run(cmd, check=True, env=env)

@@ -131,8 +131,6 @@ def pieces(text: str, max_chars: int) -> list[str]:
     return [p for p in out if p.strip()]
 
 
-
-
 class SampleMaker:
     """Token windows from texts with a runtime Tokenizer (ckls.runtime.tokenizer); FIM only when the model has
     FIM tokens."""
