@@ -49,6 +49,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # runs from a checkout; the server child gets the same path below
 os.environ["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
                                                      if p])
+import llama_peer  # noqa: E402  (bench/, beside this script)
 
 
 # ---- inputs ---------------------------------------------------------------------------------------------------
@@ -332,9 +333,8 @@ def compare_runtimes(model_path: str, files: list[str], settings: dict, n_prompt
         t.append((time.perf_counter() - t0) * 1e3)
     out["ckls_ms"] = {"p50": pct(t, 0.5), "p95": pct(t, 0.95)}
     model.close()
-    try:
-        import llama_cpp
-    except ImportError:
+    llama_cpp = llama_peer.load(required=False)
+    if llama_cpp is None:
         out["llama_cpp"] = "llama-cpp-python not installed"
         return out
     llm = llama_cpp.Llama(model_path=model_path, n_ctx=s.n_ctx, n_threads=threads, n_batch=512, verbose=False)

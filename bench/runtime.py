@@ -10,7 +10,7 @@ the memory roofline: weight bytes read per token vs measured read bandwidth.
     python bench/runtime.py --model path.gguf     # an existing file instead of synthetic ones
     CKLS_REPACK=0 python bench/runtime.py ...     # Q4 and Q8_0 matrices on the row kernels (no interleaved copy)
     CKLS_ISA=avx2 python bench/runtime.py ...     # ckls pinned to an instruction set (llama.cpp keeps its own)
-    python bench/runtime.py --isas avx512vnni,avx512,avx2 ...   # several, taking turns in every repeat
+    python bench/runtime.py --isas amx,avx512vnni,avx2 ...   # several, taking turns in every repeat
 
 Every run prints the CPU (model, family/model, the SIMD flags that pick kernels) and ckls's active kernel set
 first; --json keeps both with every row.
@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))  # run from a checkout too
+import llama_peer  # noqa: E402  (bench/, beside this script)
 
 
 def read_bandwidth(n_threads: int, mb: int = 512, repeats: int = 5) -> float:
@@ -116,8 +117,7 @@ def bench_ckls(path: str, threads: int, n_prompt: int, n_gen: int, seed: int) ->
 
 
 def bench_llamacpp(path: str, threads: int, n_prompt: int, n_gen: int, seed: int) -> tuple[float, float]:
-    import llama_cpp
-
+    llama_cpp = llama_peer.load()
     llm = llama_cpp.Llama(model_path=path, n_ctx=n_prompt + n_gen + 8, n_threads=threads, n_threads_batch=threads,
                           n_batch=512, n_ubatch=512, verbose=False)
     try:
@@ -180,6 +180,9 @@ def main() -> int:
     repack = "off (CKLS_REPACK=0)" if os.environ.get("CKLS_REPACK", "").strip() == "0" else "on"
     cpu = cpu_description()
     print(cpu_line(cpu))
+    llama_cpp = llama_peer.load()  # refused before any timing where it cannot run
+    peer = llama_peer.features(llama_cpp)
+    print(f"llama.cpp: llama-cpp-python {llama_cpp.__version__}, built with {peer}")
     print(f"machine: {platform.machine()} {os.cpu_count()} cpus, ckls kernels {','.join(isas)}, 8-row repacking {repack}; "
           "read bandwidth " + ", ".join(f"{n} thr {v:.1f} GB/s" for n, v in bw.items())
           + "; load average %.1f %.1f %.1f" % os.getloadavg())
@@ -213,7 +216,7 @@ def main() -> int:
                       f"{tg_l:>8.1f} {tg_o / tg_l:>5.2f}x {roof:>8.1f}", flush=True)
     print("load average at the end %.1f %.1f %.1f" % os.getloadavg())
     if args.json:
-        pathlib.Path(args.json).write_text(json.dumps({"cpu": cpu, "bandwidth_gb_s": bw, "isa": isa, "q4_repacking": repack, "rows": rows}, indent=1))
+        pathlib.Path(args.json).write_text(json.dumps({"cpu": cpu, "llama_cpp": peer, "bandwidth_gb_s": bw, "isa": isa, "q4_repacking": repack, "rows": rows}, indent=1))
     return 0
 
 

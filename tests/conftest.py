@@ -19,13 +19,20 @@ REQUIRE_PARITY = os.environ.get("CKLS_REQUIRE_PARITY") == "1"
 
 
 def import_llama_cpp():
-    """llama_cpp, or a skip (a failure when CKLS_REQUIRE_PARITY=1)."""
+    """llama_cpp, or a skip (a failure when CKLS_REQUIRE_PARITY=1). A build with llama.cpp's AMX kernels is refused
+    the same way: on Sapphire Rapids-class CPUs they segfault on the first batch (llama.cpp#20824), which would kill
+    the whole test run; .ci/run builds without them (CKLS_PEER_AMX=1 lets such a build run where its AMX works)."""
     try:
         import llama_cpp  # noqa: F401
     except ImportError as exc:
         if REQUIRE_PARITY:
             pytest.fail(f"CKLS_REQUIRE_PARITY=1 but llama_cpp cannot be imported: {exc}")
         pytest.skip("llama-cpp-python is not installed (pip install .[parity])")
+    if b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info() and os.environ.get("CKLS_PEER_AMX") != "1":
+        why = "this llama-cpp-python build runs llama.cpp's AMX kernels (llama.cpp#20824); rebuild it as .ci/run does"
+        if REQUIRE_PARITY:
+            pytest.fail(f"CKLS_REQUIRE_PARITY=1 but {why}")
+        pytest.skip(why)
     return llama_cpp
 
 
