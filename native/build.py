@@ -6,7 +6,7 @@ Used three ways:
   * `python native/build.py test [--sanitize] [--cc CC] [--run PREFIX]`: the C tests under native/tests/, each
     linked with every source, optionally under ASan+UBSan or cross-compiled and run under qemu.
 
-ISA files are picked by suffix (`*_avx2.c`, `*_avx512.c`, `*_avx512vnni.c`, `*_neon.c`, `*_neondot.c`) and compiled with
+ISA files are picked by suffix (`*_avx2.c`, `*_avx512.c`, `*_avx512vnni.c`, `*_amx.c`, `*_neon.c`, `*_neondot.c`) and compiled with
 their own flags; on a target that cannot take them they are compiled plain and their `#if` guards leave them empty, so
 one source list serves every architecture. On aarch64 NEON is the baseline (no flags) and `*_neondot.c` alone gets
 `-march=armv8.2-a+dotprod` (SDOT): the rest of the build stays armv8-a, and dispatch.c uses those kernels only
@@ -40,6 +40,8 @@ X86_ISA_FLAGS = {
     "avx2": ["-mavx2", "-mfma", "-mf16c"],
     "avx512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"],
     "avx512vnni": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c"],
+    "amx": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx512bf16", "-mamx-tile",
+            "-mamx-int8", "-mamx-bf16", "-mavx2", "-mfma", "-mf16c"],
     "avx512bf16": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx2", "-mfma", "-mf16c"],
 }
 # aarch64: only the *_neondot.c files, whose kernels dispatch.c calls where the CPU has FEAT_DotProd
@@ -54,7 +56,7 @@ def sources() -> list[pathlib.Path]:
 
 
 def _isa_of(path: pathlib.Path) -> str | None:
-    for isa in ("avx512vnni", "avx512bf16", "avx512", "avx2", "neondot", "neon"):
+    for isa in ("avx512vnni", "avx512bf16", "avx512", "avx2", "amx", "neondot", "neon"):
         if path.stem.endswith("_" + isa):
             return isa
     return None

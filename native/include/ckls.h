@@ -47,9 +47,11 @@ int ckls_type_vec_dot_type(int type);     /* activation format this weight type 
 
 /* ---- instruction sets ----------------------------------------------------------------------------------- */
 /* AVX512VNNI: the AVX-512 table plus vpdpbusd kernels (AVX-512 F/BW/DQ/VL + VNNI); it inherits AVX512's and AVX2's.
+ * AMX: the AVX512VNNI table plus the Q8_0 prompt GEMM on AMX-INT8 tiles (Xeons from Sapphire Rapids; Linux grants
+ * the tile state on request); it inherits AVX512VNNI's.
  * NEONDOT: the NEON table plus SDOT kernels (AArch64 with the dot-product extension, FEAT_DotProd); it inherits NEON's */
 enum { CKLS_ISA_SCALAR = 0, CKLS_ISA_AVX2 = 1, CKLS_ISA_AVX512 = 2, CKLS_ISA_NEON = 3, CKLS_ISA_AVX512VNNI = 4,
-       CKLS_ISA_NEONDOT = 5, CKLS_ISA_COUNT = 6 };
+       CKLS_ISA_NEONDOT = 5, CKLS_ISA_AMX = 6, CKLS_ISA_COUNT = 7 };
 int ckls_isa_detected(void);              /* best ISA this CPU runs that this build has */
 int ckls_isa_available(int isa);          /* 1 if compiled in AND supported by this CPU */
 int ckls_isa_active(void);                /* ISA the runtime dispatches to now */

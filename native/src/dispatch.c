@@ -4,7 +4,8 @@
  * Each table lists the kernels its ISA has, by name; at first use they are resolved over the scalar table (every
  * gap keeps the scalar reference) and over the ISA's parents (parent[] below): AVX-512 over AVX2 (AVX-512 has
  * only the kernels its wider registers pay for), AVX512VNNI over AVX-512 (only the vpdpbusd kernels are its own),
- * NEONDOT over NEON (only the SDOT kernels are its own: the 8-row GEMMs and Q8_0's 4-row dot). NEON is every
+ * NEONDOT over NEON (only the SDOT kernels are its own: the 8-row GEMMs and Q8_0's 4-row dot), AMX over AVX512VNNI
+ * (only the tile GEMM is its own; it needs AMX-TILE/INT8 and, on Linux, the kernel's grant of the tile state). NEON is every
  * AArch64 CPU; NEONDOT needs the dot-product extension (FEAT_DotProd: Linux's HWCAP_ASIMDDP, macOS's
  * hw.optional.arm.FEAT_DotProd), and its files alone are built for it (-march=armv8.2-a+dotprod).
  * NEON has no training kernels yet: its training fields are the scalar references. CKLS_ISA (ckls/native.py
@@ -26,6 +27,10 @@
 #include <sys/sysctl.h>
 #elif defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #endif
 
 static const ckls_isa_kernels scalar_kernels = {
@@ -125,6 +130,12 @@ static const ckls_isa_kernels avx512vnni_kernels = {
 };
 #endif
 
+#if defined(CKLS_HAVE_AVX2) && defined(CKLS_HAVE_AVX512) && defined(CKLS_HAVE_AVX512VNNI) && defined(CKLS_HAVE_AMX)
+static const ckls_isa_kernels amx_kernels = {
+    .gemm_tiles = {[CKLS_TYPE_Q8_0] = ckls_gemm_q8_0_tiles_amx},
+};
+#endif
+
 #if defined(CKLS_HAVE_NEON)
 static const ckls_isa_kernels neon_kernels = {
     .quantize_act = {
@@ -174,18 +185,32 @@ static const ckls_isa_kernels *const own_kernels[CKLS_ISA_COUNT] = {
 #if defined(CKLS_HAVE_NEON) && defined(CKLS_HAVE_NEONDOT)
     [CKLS_ISA_NEONDOT] = &neondot_kernels,
 #endif
+#if defined(CKLS_HAVE_AVX2) && defined(CKLS_HAVE_AVX512) && defined(CKLS_HAVE_AVX512VNNI) && defined(CKLS_HAVE_AMX)
+    [CKLS_ISA_AMX] = &amx_kernels,
+#endif
 };
 
 /* The ISA whose kernels an ISA inherits where it has none of its own (-1: only the scalar table). */
 static const int parent[CKLS_ISA_COUNT] = {
     [CKLS_ISA_SCALAR] = -1, [CKLS_ISA_AVX2] = -1, [CKLS_ISA_AVX512] = CKLS_ISA_AVX2, [CKLS_ISA_NEON] = -1,
-    [CKLS_ISA_AVX512VNNI] = CKLS_ISA_AVX512, [CKLS_ISA_NEONDOT] = CKLS_ISA_NEON,
+    [CKLS_ISA_AVX512VNNI] = CKLS_ISA_AVX512, [CKLS_ISA_NEONDOT] = CKLS_ISA_NEON, [CKLS_ISA_AMX] = CKLS_ISA_AVX512VNNI,
 };
 
 static ckls_isa_kernels resolved[CKLS_ISA_COUNT];
 static int have[CKLS_ISA_COUNT];
 static int active = CKLS_ISA_SCALAR;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* Linux hands a process the AMX tile state (8 KB per thread, saved on every switch) only when it asks for it; an
+ * AMX instruction without the grant faults. The grant is for the whole process, its threads to come included. */
+static int tile_state_granted(void) {
+#if defined(__linux__) && defined(__x86_64__)
+    const long req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+    return syscall(SYS_arch_prctl, req_xcomp_perm, xfeature_xtiledata) == 0;
+#else
+    return 0; /* no request written for this OS: the AVX512VNNI table */
+#endif
+}
 
 static int cpu_has(int isa) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -196,6 +221,9 @@ static int cpu_has(int isa) {
         return cpu_has(CKLS_ISA_AVX2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
     if (isa == CKLS_ISA_AVX512VNNI) return cpu_has(CKLS_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
+    if (isa == CKLS_ISA_AMX)
+        return cpu_has(CKLS_ISA_AVX512VNNI) && __builtin_cpu_supports("amx-tile") &&
+               __builtin_cpu_supports("amx-int8") && tile_state_granted();
     return 0;
 #elif defined(__aarch64__)
     if (isa == CKLS_ISA_NEON) return 1;
@@ -232,7 +260,8 @@ static int splits_512_bit_fma(void) {
 }
 
 /* AVX512-BF16 is not an ISA level of its own (Zen 4 and Cooper Lake on have it, Ice Lake has VNNI without it): the
- * AVX-512 tables get its bf16 tile and conversions where the CPU has it. */
+ * AVX-512 tables get its bf16 tile and conversions where the CPU has it; the AMX table, the AMX-BF16 tile where the
+ * CPU has that too (every AMX CPU so far). */
 static int cpu_has_bf16(void) {
 #if defined(CKLS_HAVE_AVX512BF16) && (defined(__x86_64__) || defined(__i386__))
     return __builtin_cpu_supports("avx512bf16");
@@ -242,17 +271,21 @@ static int cpu_has_bf16(void) {
 }
 
 static void init_tiles(void) {
-    const int wide[] = {CKLS_ISA_AVX512, CKLS_ISA_AVX512VNNI};
+    const int wide[] = {CKLS_ISA_AVX512, CKLS_ISA_AVX512VNNI, CKLS_ISA_AMX};
 #if defined(CKLS_HAVE_AVX512BF16)
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (have[wide[i]] && cpu_has_bf16()) {
             resolved[wide[i]].gemm_tile_bf16 = ckls_gemm_tile_bf16_avx512bf16;
             resolved[wide[i]].bf16_rows = ckls_bf16_rows_avx512bf16;
             resolved[wide[i]].bf16_pairs = ckls_bf16_pairs_avx512bf16;
         }
+#if defined(CKLS_HAVE_AMX)
+    if (have[CKLS_ISA_AMX] && cpu_has_bf16() && __builtin_cpu_supports("amx-bf16"))
+        resolved[CKLS_ISA_AMX].gemm_tile_bf16 = ckls_gemm_tile_bf16_amx;
+#endif
 #endif
     if (!have[CKLS_ISA_AVX2] || !splits_512_bit_fma()) return;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (have[wide[i]]) resolved[wide[i]].gemm_tile = resolved[CKLS_ISA_AVX2].gemm_tile;
 }
 
@@ -285,6 +318,7 @@ static void init(void) {
                 if (layers[l]->vec_dot_4x4[t]) resolved[isa].vec_dot_4x4[t] = layers[l]->vec_dot_4x4[t];
                 if (layers[l]->gemm_x8[t]) resolved[isa].gemm_x8[t] = layers[l]->gemm_x8[t];
                 if (layers[l]->gemm_x16[t]) resolved[isa].gemm_x16[t] = layers[l]->gemm_x16[t];
+                if (layers[l]->gemm_tiles[t]) resolved[isa].gemm_tiles[t] = layers[l]->gemm_tiles[t];
                 if (layers[l]->gemm_aux[t]) resolved[isa].gemm_aux[t] = 1;
             }
             if (layers[l]->attn_kt) resolved[isa].attn_kt = layers[l]->attn_kt;
@@ -325,7 +359,7 @@ int ckls_set_isa(int isa) {
 }
 
 const char *ckls_isa_name(int isa) {
-    static const char *names[CKLS_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "avx512vnni", "neondot"};
+    static const char *names[CKLS_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "avx512vnni", "neondot", "amx"};
     return isa >= 0 && isa < CKLS_ISA_COUNT ? names[isa] : "unknown";
 }
 

@@ -157,6 +157,12 @@ typedef struct {
      * NULL = absent. */
     void (*gemm_x16[CKLS_TYPE_MAX])(int64_t n, float *s, int64_t s_stride, const void *w, int64_t w_stride,
                                     const void *xq, int64_t x_stride, const int16_t *aux, int nt);
+    /* On matrix tiles (AMX), many rows and tokens per call: n_tiles x 16 rows of the matrix as it is in the file
+     * (w, rows w_row_bytes apart; tile p's outputs at s + 16 p) x nt tokens (a multiple of 16), the activations
+     * laid out by ckls_q8_0_tiles_pack (xb, xd). Rows of at most CKLS_TILES_MAX_BLOCKS blocks. Per (row, token)
+     * the arithmetic of gemm_x8, bit for bit. NULL = absent. */
+    void (*gemm_tiles[CKLS_TYPE_MAX])(int64_t n, float *s, int64_t s_stride, const void *w, int64_t w_row_bytes,
+                                      int64_t n_tiles, const int8_t *xb, const float *xd, int64_t nt);
     /* Causal attention of nt consecutive tokens' query heads that share one KV head: token t's g heads (adjacent,
      * d floats each, at q + t * q_stride) over the first n_kv + t cached positions, K in the block layout of
      * attn_kt.c (kt: this head's blocks), V rows v_stride floats apart: out (laid out like q) = softmax(q·k *
@@ -193,6 +199,8 @@ void ckls_gemm_tile_bf16_avx512bf16(int64_t m, int64_t n, int64_t kp, float alph
                                     int64_t ldc);
 void ckls_bf16_rows_avx512bf16(const float *x, int64_t rows, int64_t cols, int64_t ldx, uint32_t *y, int64_t ldy);
 void ckls_bf16_pairs_avx512bf16(const float *x, int64_t rows, int64_t cols, int64_t ldx, uint32_t *y, int64_t ldy);
+void ckls_gemm_tile_bf16_amx(int64_t m, int64_t n, int64_t kp, float alpha, const uint32_t *A, int64_t a_si,
+                             int64_t a_sp, const uint32_t *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 /* their ISA versions (gemm_tile{,_avx2,_avx512}.c, softmax_row{,_avx2}.c) */
 void ckls_gemm_tile_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                          const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);

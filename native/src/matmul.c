@@ -6,7 +6,8 @@
  * interleaved 8-row groups (Q4_0, Q4_K, Q8_0, and Q6_K where the ISA has its kernel: repack.c) take ckls_matmul_packed
  * instead: the same hand-out over groups, one kernel call per group and 1 to 4 tokens, or, where the ISA has a
  * 16-row kernel (AVX-512 VNNI) and at least X16_MIN_TOKENS tokens are left in the block, per two adjacent groups
- * and 4 to 8 tokens. */
+ * and 4 to 8 tokens; where it has a tile kernel (AMX), a chunk's whole pairs of groups x every whole 16-token tile
+ * go to it in one call, and the rest (the last tokens, an odd group, the tail rows) as without. */
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -148,6 +149,10 @@ typedef struct {
                  const int16_t *aux, int nt);
     void (*gemm2)(int64_t n, float *s, int64_t s_stride, const void *w, int64_t w_stride, const void *xq,
                   int64_t x_stride, const int16_t *aux, int nt); /* two adjacent groups, or NULL */
+    void (*tiles)(int64_t n, float *s, int64_t s_stride, const void *w, int64_t w_row_bytes, int64_t n_tiles,
+                  const int8_t *xb, const float *xd, int64_t nt); /* 16-row tiles x 16-token tiles, or NULL */
+    const int8_t *xb; /* the tile kernel's activations (ckls_q8_0_tiles_pack), or NULL */
+    const float *xd;
     ckls_vec_dot_fn dot;
     ckls_vec_dot_4r_fn dot_4r;
     const char *w, *packed;
@@ -172,6 +177,16 @@ static void packed_task(void *p, int ith, int nth) {
         if (g0 >= n_units) break;
         if (j->cancel && *j->cancel) break;
         const int64_t g1 = g0 + j->chunk < n_units ? g0 + j->chunk : n_units;
+        /* groups g0 .. gt-1 have their first nt_tiles tokens from the tile kernel */
+        int64_t gt = g0, nt_tiles = 0;
+        if (j->tiles) {
+            const int64_t ge = g1 < j->n_groups ? g1 : j->n_groups;
+            gt = ge > g0 ? g0 + (ge - g0) / 2 * 2 : g0;
+            nt_tiles = j->n_tok / 16 * 16;
+            if (gt > g0 && nt_tiles)
+                j->tiles(j->n_in, j->y + g0 * CKLS_PACK_ROWS, j->y_stride, j->w + g0 * CKLS_PACK_ROWS * j->w_row_bytes,
+                         j->w_row_bytes, (gt - g0) / 2, j->xb, j->xd, nt_tiles);
+        }
         for (int64_t t0 = 0; t0 < j->n_tok; t0 += TOK_BLOCK) {
             const int64_t t1 = t0 + TOK_BLOCK < j->n_tok ? t0 + TOK_BLOCK : j->n_tok;
             for (int64_t g = g0; g < g1; g++) {
@@ -189,7 +204,8 @@ static void packed_task(void *p, int ith, int nth) {
                     continue;
                 }
                 const int pair = j->gemm2 && g + 1 < g1 && g + 1 < j->n_groups;
-                for (int64_t t = t0; t < t1;) {
+                /* a tiled pair (g < gt: g, g + 1 both) starts past its tiles */
+                for (int64_t t = g < gt && t0 < nt_tiles ? (nt_tiles < t1 ? nt_tiles : t1) : t0; t < t1;) {
                     const int64_t left = t1 - t;
                     float *yt = j->y + t * j->y_stride + g * CKLS_PACK_ROWS;
                     const char *wg = j->packed + g * j->group_bytes, *xt = j->xq + t * j->xq_row_bytes;
@@ -212,6 +228,20 @@ static void packed_task(void *p, int ith, int nth) {
     }
 }
 
+typedef struct {
+    const char *xq;
+    int64_t xs, n, n_tiles;
+    int8_t *xb;
+    float *xd;
+} tiles_pack_job;
+
+static void tiles_pack_task(void *p, int ith, int nth) {
+    tiles_pack_job *j = p;
+    const int64_t nb = j->n / QK8_0, t0 = j->n_tiles * ith / nth, t1 = j->n_tiles * (ith + 1) / nth;
+    ckls_q8_0_tiles_pack(j->xq + 16 * t0 * j->xs, j->xs, j->n, 16 * (t1 - t0), j->xb + 16 * t0 * j->n,
+                         j->xd + 16 * t0 * nb);
+}
+
 int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                        const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
                        const volatile int32_t *cancel) {
@@ -220,7 +250,7 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
     if (!packed || !k->gemm_x8[type] || pbytes <= 0)
         return ckls_matmul_pre(pool, type, w, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel);
     packed_job j = {
-        .gemm = k->gemm_x8[type], .gemm2 = k->gemm_x16[type], .dot = k->vec_dot[type], .dot_4r = k->vec_dot_4r[type], .w = w, .packed = packed,
+        .gemm = k->gemm_x8[type], .gemm2 = k->gemm_x16[type], .tiles = n_tok >= 16 && n_in / QK8_0 <= CKLS_TILES_MAX_BLOCKS ? k->gemm_tiles[type] : NULL, .dot = k->vec_dot[type], .dot_4r = k->vec_dot_4r[type], .w = w, .packed = packed,
         .w_row_bytes = ckls_row_bytes(type, n_in), .n_groups = n_out / CKLS_PACK_ROWS, .n_out = n_out, .n_in = n_in,
         .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
     };
@@ -234,6 +264,23 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
         ckls_q8_0_block_sums(xq, xq_row_bytes, n_in, n_tok, aux);
         j.aux = aux;
     }
+    int8_t *xb = NULL;
+    float *xd = NULL;
+    if (j.tiles) { /* the whole 16-token tiles' activations in the tile kernel's layout, once per matmul */
+        const int64_t nt = n_tok / 16 * 16;
+        xb = ckls_aligned_alloc((size_t)(nt * n_in));
+        xd = ckls_aligned_alloc(sizeof(float) * (size_t)(nt * (n_in / QK8_0)));
+        if (!xb || !xd) {
+            free(aux);
+            ckls_aligned_free(xb);
+            ckls_aligned_free(xd);
+            return ckls_fail(CKLS_ENOMEM, "out of memory for the tile kernel's activations");
+        }
+        tiles_pack_job pj = {xq, xq_row_bytes, n_in, nt / 16, xb, xd};
+        ckls_pool_run(nt > 16 ? pool : NULL, tiles_pack_task, &pj);
+        j.xb = xb;
+        j.xd = xd;
+    }
     const int nth = ckls_pool_threads(pool);
     const int64_t n_units = j.n_groups + 1;
     int64_t chunk = (n_units + nth * 8 - 1) / (nth * 8);
@@ -242,6 +289,8 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
     atomic_init(&j.next, 0);
     ckls_pool_run(nth > 1 && n_out * n_tok >= 64 ? pool : NULL, packed_task, &j);
     free(aux);
+    ckls_aligned_free(xb);
+    ckls_aligned_free(xd);
     if (cancel && *cancel) return ckls_fail(CKLS_ECANCELLED, "cancelled");
     return CKLS_OK;
 }

@@ -162,5 +162,11 @@ void ckls_gemm_q8_0x16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w
                                   int64_t xs, const int16_t *aux, int nt);
 void ckls_gemm_q6_Kx16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
                                   int64_t xs, const int16_t *aux, int nt);
+/* Q8_0 on AMX tiles (the gemm_tiles table field), over the activations as ckls_q8_0_tiles_pack lays them out */
+void ckls_gemm_q8_0_tiles_amx(int64_t n, float *s, int64_t ss, const void *w, int64_t rb, int64_t n_tiles,
+                              const int8_t *xb, const float *xd, int64_t nt);
+void ckls_q8_0_tiles_pack(const void *xq, int64_t xs, int64_t n, int64_t nt, int8_t *xb, float *xd);
+/* the tile kernels' longest row, in blocks (their weight scales stay on the stack): longer rows take gemm_x16 */
+#define CKLS_TILES_MAX_BLOCKS 512
 
 #endif

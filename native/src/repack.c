@@ -206,3 +206,22 @@ void ckls_gemm_q6_Kx8_ref(int64_t n, float *s, int64_t ss, const void *w, const 
         }
     }
 }
+
+/* the activations of nt tokens (nt / 16 whole tiles), in tile B's layout: per token tile and block, 8 rows of
+ * (4 bytes of each of 16 tokens), and their scales as floats, 16 per token tile and block */
+void ckls_q8_0_tiles_pack(const void *xq, int64_t xs, int64_t n, int64_t nt, int8_t *xb, float *xd) {
+    const int64_t nb = n / QK8_0;
+    for (int64_t t0 = 0; t0 + 16 <= nt; t0 += 16)
+        for (int t = 0; t < 16; t++) {
+            const block_q8_0 *x = (const block_q8_0 *)((const char *)xq + (t0 + t) * xs);
+            for (int64_t i = 0; i < nb; i++) {
+                int8_t *b = xb + ((t0 / 16) * nb + i) * 16 * QK8_0;
+                for (int m = 0; m < QK8_0 / 4; m++) {
+                    int32_t v;
+                    memcpy(&v, x[i].qs + 4 * m, 4);
+                    memcpy(b + m * 64 + t * 4, &v, 4);
+                }
+                xd[((t0 / 16) * nb + i) * 16 + t] = ckls_f16_to_f32(x[i].d);
+            }
+        }
+}

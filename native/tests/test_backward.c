@@ -111,7 +111,8 @@ static void test_bf16(int isa, const ckls_isa_kernels *k) {
     static const int ms[] = {1, 3, 7, 8, 9, 16, 48}, ns[] = {1, 15, 16, 17, 31, 32, 33, 48, 64, 65};
     for (int mi = 0; mi < 7; mi++)
         for (int ni = 0; ni < 10; ni++) {
-            const int64_t m = ms[mi], n = ns[ni], kk = rnd_int(0, 3) ? rnd_int(1, 70) : 0, kp = (kk + 1) / 2;
+            /* k up to 140: the AMX tile's whole 16-pair steps and a rest */
+            const int64_t m = ms[mi], n = ns[ni], kk = rnd_int(0, 3) ? rnd_int(1, 140) : 0, kp = (kk + 1) / 2;
             const int trans = rnd_int(0, 1), acc = rnd_int(0, 1);
             const int64_t ldb = n + rnd_int(0, 3), ldc = n + rnd_int(0, 3);
             /* A: m x k floats (k x m when transposed) -> pairs along k; B: k x n -> pairs down its columns */

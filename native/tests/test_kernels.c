@@ -15,8 +15,9 @@
  *   - 4-token dots (vec_dot_4c, vec_dot_4x4) bit-identical to the 4-row decode dots, and near the scalar one;
  *   - interleaved 8-row kernels (gemm_x8) over repacked matrices: bit-identical to their scalar references
  *     and, per token, to their own one-token call; near the scalar row dots; the 16-row kernels over two
- *     adjacent groups (gemm_x16) bit-identical to the 8-row references of both; Q8_0 through matmul with the ISA
- *     active, repacked and not, bit-identical (prompt and one token at a time);
+ *     adjacent groups (gemm_x16) and the AMX tile kernel over pairs of groups x 16-token tiles (gemm_tiles)
+ *     bit-identical to the 8-row references; Q8_0 through matmul with the ISA active, repacked and not,
+ *     bit-identical (prompt and one token at a time, 1..9 and 16..50 tokens);
  *   - attention over the block-transposed K cache (attn_kt) against the scalar reference at odd head dims, group
  *     sizes, token counts and cache lengths, and each token's row the same alone as in its batch.
  * Scalar references themselves: dots against a double dot of the dequantized rows, and quantize/dequantize
@@ -472,6 +473,61 @@ static void test_gemm_x8(int isa, const ckls_isa_kernels *k) {
     }
 }
 
+/* The tile kernel (gemm_tiles, AMX) over 1..3 tiles of 16 rows (at a padded row stride) x 16, 32 or 48 tokens
+ * (at a padded activation stride, packed by ckls_q8_0_tiles_pack), into an odd output stride: every lane exactly the
+ * 8-row reference's (ckls_gemm_q8_0x8_ref), with quantized and with raw random weights (every byte but -128). */
+static void test_gemm_tiles(int isa, const ckls_isa_kernels *k) {
+    if (!k->gemm_tiles[CKLS_TYPE_Q8_0]) return;
+    for (int c = 0; c < N_BLOCK_COUNTS; c++) {
+        const int64_t n = QK8_0 * BLOCK_COUNTS[c], nb = n / QK8_0, pairs = rnd_int(1, 3), nt = 16 * rnd_int(1, 3);
+        const int64_t xb = row_bytes(CKLS_TYPE_Q8_0, n), rb = xb + 2 * rnd_int(0, 5), xstride = xb + 2 * rnd_int(0, 9);
+        const int64_t ss = 16 * pairs + 5, gb = nb * (int64_t)sizeof(block_q8_0x8), n_out = 16 * pairs;
+        char *w = xmalloc((size_t)(n_out * rb)), *packed = xmalloc((size_t)(2 * pairs * gb));
+        char *xq = xmalloc((size_t)((nt - 1) * xstride + xb));
+        int8_t *xt = xmalloc((size_t)(nt * n));
+        float *f = xmalloc((size_t)n * sizeof(float)), *xd = xmalloc((size_t)(nt * nb) * sizeof(float));
+        float *s = xmalloc((size_t)(nt * ss) * sizeof(float)), *s_ref = xmalloc((size_t)(nt * ss) * sizeof(float));
+        const int raw = c % 2;
+        for (int64_t r = 0; r < n_out; r++) {
+            for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * 0.05f;
+            ckls_quantize_q8_0_ref(f, w + r * rb, n);
+            memset(w + r * rb + xb, 0x5a, (size_t)(rb - xb)); /* the padding must not be read */
+            for (int64_t b = 0; raw && b < nb; b++) {
+                block_q8_0 *q = (block_q8_0 *)(w + r * rb) + b;
+                for (int e = 0; e < QK8_0; e++) q->qs[e] = (int8_t)(rnd() % 255 - 127);
+            }
+        }
+        for (int64_t t = 0; t < nt; t++) {
+            for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * (t == 3 ? 1e-3f : 1.0f);
+            ckls_quantize_q8_0_ref(f, xq + t * xstride, n);
+        }
+        ckls_q8_0_tiles_pack(xq, xstride, n, nt, xt, xd);
+        char *wc = xmalloc((size_t)(n_out * xb)); /* the groups are repacked from rows at the plain stride */
+        for (int64_t r = 0; r < n_out; r++) memcpy(wc + r * xb, w + r * rb, (size_t)xb);
+        ckls_repack_groups(CKLS_TYPE_Q8_0, wc, n, 0, 2 * pairs, packed);
+        free(wc);
+        k->gemm_tiles[CKLS_TYPE_Q8_0](n, s, ss, w, rb, pairs, xt, xd, nt);
+        for (int64_t g = 0; g < 2 * pairs; g++)
+            ckls_gemm_q8_0x8_ref(n, s_ref + 8 * g, ss, packed + g * gb, xq, xstride, NULL, (int)nt);
+        int bad = 0;
+        for (int64_t t = 0; t < nt && !bad; t++)
+            for (int64_t r = 0; r < n_out && !bad; r++) {
+                bad = s[t * ss + r] != s_ref[t * ss + r];
+                CHECK(!bad, "%s gemm_tiles q8_0 n=%lld pairs=%lld nt=%lld%s row %lld tok %lld: %.9g vs ref %.9g",
+                      ckls_isa_name(isa), (long long)n, (long long)pairs, (long long)nt, raw ? " raw" : "",
+                      (long long)r, (long long)t, s[t * ss + r], s_ref[t * ss + r]);
+            }
+        free(w);
+        free(packed);
+        free(xq);
+        free(xt);
+        free(f);
+        free(xd);
+        free(s);
+        free(s_ref);
+    }
+}
+
 /* Q8_0 through matmul itself, with the ISA active: a matrix repacked (its groups through gemm_x8, the tail rows
  * through the row kernels) gives the same bits as the row path (ckls_matmul_pre: 4-row kernels on full blocks of
  * 4 rows, one-row dots past them), prompt or one token at a time. Vocabulary-like row counts leave a tail of 0..7
@@ -480,9 +536,9 @@ static void test_matmul_packed_q8_0(int isa, const ckls_isa_kernels *k) {
     if (!k->gemm_x8[CKLS_TYPE_Q8_0]) return;
     const int was = ckls_isa_active();
     CHECK(ckls_set_isa(isa) == CKLS_OK, "set_isa %s", ckls_isa_name(isa));
-    for (int c = 0; c < 4; c++) {
-        const int64_t n_in = QK8_0 * BLOCK_COUNTS[c + 1], n_out = 8 * rnd_int(1, 4) + (c == 0 ? 7 : rnd_int(0, 7));
-        const int64_t n_tok = rnd_int(1, 9), rb = row_bytes(CKLS_TYPE_Q8_0, n_in);
+    for (int c = 0; c < 4; c++) { /* odd c: 16..50 tokens, the tile kernel's whole tiles and a rest */
+        const int64_t n_in = QK8_0 * BLOCK_COUNTS[c + 1], n_out = 8 * rnd_int(1, 7) + (c == 0 ? 7 : rnd_int(0, 7));
+        const int64_t n_tok = c % 2 ? rnd_int(16, 50) : rnd_int(1, 9), rb = row_bytes(CKLS_TYPE_Q8_0, n_in);
         char *w = xmalloc((size_t)(n_out * rb)), *xq = xmalloc((size_t)(n_tok * rb));
         float *f = xmalloc((size_t)n_in * sizeof(float));
         float *y_row = xmalloc((size_t)(n_tok * n_out) * sizeof(float)), *y_packed = xmalloc((size_t)(n_tok * n_out) * sizeof(float));
@@ -687,6 +743,7 @@ int main(int argc, char **argv) {
         test_dots_4r(isa, k, ref);
         test_dots_4c(isa, k, ref);
         test_gemm_x8(isa, k);
+        test_gemm_tiles(isa, k);
         test_matmul_packed_q8_0(isa, k);
         test_attn_kt(isa, k, ref);
         tested++;

@@ -1,4 +1,5 @@
-/* bench_gemm.c — one core's throughput of an ISA's 8-row (gemm_x8) or 16-row (gemm_x16) kernel over repacked
+/* bench_gemm.c — one core's throughput of an ISA's 8-row (gemm_x8), 16-row (gemm_x16) or tile (gemm_tiles: every
+ * pair of groups x all TT tokens in one call, TT a multiple of 16) kernel over repacked
  * groups, in MAC/ns (best of R passes). Not a test and not built by build.py; build it against the objects:
  *
  *   python - <<'PY'
@@ -7,12 +8,13 @@
  *   subprocess.run(cc + build.COMMON_FLAGS + [f"-I{build.SRC}", "native/tools/bench_gemm.c"] + objs
  *                  + ["-o", "build/bench_gemm", "-lm", "-lpthread"], check=True)
  *   PY
- *   build/bench_gemm ISA TYPE N [x16]     e.g. build/bench_gemm 4 8 1024 x16   (ISA and TYPE: the enum values)
+ *   build/bench_gemm ISA TYPE N [x16|tiles]   e.g. build/bench_gemm 4 8 1024 x16   (ISA and TYPE: the enum values)
  *
  * Environment: G groups of 8 rows (32: weights stay in L2; 2048 x N = 4096: tens of MB, streamed), TT tokens per
  * pass, NT tokens per call (the 8-row kernels take at most 4), R passes. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "quant.h"
@@ -30,13 +32,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_gemm ISA TYPE N [x16]\n");
         return 2;
     }
-    const int isa = atoi(argv[1]), type = atoi(argv[2]), x16 = argc > 4;
+    const int isa = atoi(argv[1]), type = atoi(argv[2]), tiles = argc > 4 && !strcmp(argv[4], "tiles");
+    const int x16 = argc > 4 && !tiles;
     const int64_t n = atoll(argv[3]);
     const int groups = env("G", 32) & ~1, tt = env("TT", 16), reps = env("R", 20);
     const int max_nt = x16 ? 8 : 4, want = env("NT", max_nt);
     const int nt = want < 1 ? 1 : want > max_nt ? max_nt : want;
     const ckls_isa_kernels *k = ckls_isa_table(isa);
-    if (!k || !k->gemm_x8[type] || (x16 && !k->gemm_x16[type])) {
+    if (!k || !k->gemm_x8[type] || (x16 && !k->gemm_x16[type]) || (tiles && (!k->gemm_tiles[type] || tt % 16))) {
         fprintf(stderr, "no such kernel for ISA %d type %d\n", isa, type);
         return 1;
     }
@@ -47,7 +50,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     char *w = malloc((size_t)(rb * 8 * groups)), *xq = malloc((size_t)(xb * tt));
-    float *f = malloc((size_t)n * sizeof(float)), *s = malloc(sizeof(float) * 16 * (size_t)tt);
+    float *f = malloc((size_t)n * sizeof(float)), *s = malloc(sizeof(float) * (size_t)(8 * groups > 16 ? 8 * groups : 16) * (size_t)tt);
     int16_t *aux = malloc(sizeof(int16_t) * (size_t)(tt * (n / 32)));
     char *p = ckls_aligned_alloc((size_t)pb);
     for (int r = 0; r < 8 * groups; r++) {
@@ -60,11 +63,15 @@ int main(int argc, char **argv) {
         ckls_isa_table(CKLS_ISA_SCALAR)->quantize_act[vt](f, xq + t * xb, n);
     }
     if (vt == CKLS_TYPE_Q8_0) ckls_q8_0_block_sums(xq, xb, n, tt, aux);
+    float *xd = malloc(sizeof(float) * (size_t)(tt * (n / 32)));
+    int8_t *xt = malloc((size_t)(tt * n));
+    if (tiles) ckls_q8_0_tiles_pack(xq, xb, n, tt, xt, xd);
     const int64_t gb = pb / groups;
     double best = 1e30;
     for (int rep = 0; rep < reps; rep++) {
         const double t0 = now();
-        for (int g = 0; g < groups; g += 1 + x16)
+        if (tiles) k->gemm_tiles[type](n, s, 8 * groups, w, rb, groups / 2, xt, xd, tt);
+        for (int g = 0; !tiles && g < groups; g += 1 + x16)
             for (int t = 0; t < tt; t += nt) {
                 const int c = tt - t < nt ? tt - t : nt;
                 const int16_t *a = vt == CKLS_TYPE_Q8_0 ? aux + t * (n / 32) : NULL;
@@ -75,7 +82,7 @@ int main(int argc, char **argv) {
         best = dt < best ? dt : best;
     }
     printf("%s %s %s n=%lld groups=%d tokens=%d per call %d: %.1f MAC/ns\n", ckls_isa_name(isa),
-           ckls_type_get(type)->name, x16 ? "gemm_x16" : "gemm_x8", (long long)n, groups, tt, nt,
+           ckls_type_get(type)->name, tiles ? "gemm_tiles" : x16 ? "gemm_x16" : "gemm_x8", (long long)n, groups, tt, nt,
            8.0 * groups * tt * n / best / 1e9);
     return 0;
 }
