@@ -280,8 +280,10 @@ static void init_tiles(void) {
             resolved[wide[i]].bf16_pairs = ckls_bf16_pairs_avx512bf16;
         }
 #if defined(CKLS_HAVE_AMX)
-    if (have[CKLS_ISA_AMX] && cpu_has_bf16() && __builtin_cpu_supports("amx-bf16"))
+    if (have[CKLS_ISA_AMX] && cpu_has_bf16() && __builtin_cpu_supports("amx-bf16")) {
         resolved[CKLS_ISA_AMX].gemm_tile_bf16 = ckls_gemm_tile_bf16_amx;
+        resolved[CKLS_ISA_AMX].bf16_tiles = 1;
+    }
 #endif
 #endif
     if (!have[CKLS_ISA_AVX2] || !splits_512_bit_fma()) return;

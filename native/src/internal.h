@@ -179,6 +179,9 @@ typedef struct {
     ckls_softmax_fn softmax;
     /* the bf16 products: NULL where the CPU (or the build) has no AVX512-BF16 */
     ckls_gemm_tile_bf16_fn gemm_tile_bf16;
+    /* 1 where gemm_tile_bf16 runs on matrix tiles (AMX-BF16): there bf16 products outrun the integer kernels, whose
+     * Q8_0 blocks need float work every 32 multiply-adds, so the fine-tuner takes them for the frozen weights too */
+    uint8_t bf16_tiles;
     ckls_bf16_conv_fn bf16_rows, bf16_pairs;
 } ckls_isa_kernels;
 

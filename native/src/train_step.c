@@ -13,7 +13,9 @@
  * the frozen weights (forward, the vocabulary projection and dX), all on the f32 GEMM tile; otherwise
  * (ckls_train_set_exact(t, 0)) those run on eval's integer kernels, all but the vocabulary projection's dX, and
  * where the CPU has AVX512-BF16 attention and that dX take bf16 products (f32 sums): then the integer products are
- * about two fifths of a step, attention a fifth. */
+ * about two fifths of a step, attention a fifth. Where bf16 products run on matrix tiles (AMX-BF16: bf16_tiles),
+ * every frozen matrix's products take them instead of the integer kernels (bf16 copies of W and W^T, 4 bytes a
+ * weight; the integer kernels' Q8_0 blocks need float work every 32 multiply-adds, the tiles' f32 sums none). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +60,7 @@ struct ckls_train {
     void **wt, **wt_packed; /* exact == 0: each frozen matrix transposed, in Q8_0, and its interleaved copy */
     float *dxs;              /* exact == 0: an accumulated dX before it is added */
     uint32_t *wv2, *dyb;     /* exact == 0 with bf16 products: the vocabulary projection in bf16 pairs, dY's rows */
+    uint32_t **wf2, **wd2;   /* exact == 0 on bf16 tiles: each frozen matrix's W^T (forward) and W (dX) in bf16 pairs */
     int exact; /* 1: the forward in f32 over dequantized weights (the gradient of the dequantized model) */
     int bf16;  /* exact == 0 and the model has quantized matrices: attention's products in bf16 where the CPU can */
     const volatile int32_t *cancel; /* the running step's flag, polled inside the big products too... */
@@ -87,16 +90,21 @@ static const ckls_tensor *matrix(const ckls_model *m, int i) {
     return i == n ? &m->output : model_matrix(&m->layers[i / N_TARGETS], i % N_TARGETS);
 }
 
-/* the transposed copies of exact == 0 (transpose_matrix), if made */
+/* the copies of exact == 0 (transpose_matrix, bf16_matrix), if made */
 static void free_transposed(ckls_train *t) {
     const int n = t->m->hp.n_layer * N_TARGETS + 1;
     for (int i = 0; i < n; i++) {
         if (t->wt) ckls_aligned_free(t->wt[i]);
         if (t->wt_packed) ckls_aligned_free(t->wt_packed[i]);
+        if (t->wf2) ckls_aligned_free(t->wf2[i]);
+        if (t->wd2) ckls_aligned_free(t->wd2[i]);
     }
     free(t->wt);
     free(t->wt_packed);
+    free(t->wf2);
+    free(t->wd2);
     t->wt = t->wt_packed = NULL;
+    t->wf2 = t->wd2 = NULL;
     ckls_aligned_free(t->wv2);
     ckls_aligned_free(t->dyb);
     t->wv2 = t->dyb = NULL;
@@ -127,9 +135,59 @@ static int transpose_matrix(ckls_train *t, int i) {
     return bytes < 0 ? ckls_fail(CKLS_ENOMEM, "train: out of memory repacking weights") : CKLS_OK;
 }
 
+/* Matrix i in bf16 pairs both ways (ckls_bf16_weight_pairs): W^T's for the forward, y = x.W^T as the dX product of
+ * W^T, and W's for dX. */
+static int bf16_matrix(ckls_train *t, int i) {
+    const ckls_tensor *w = matrix(t->m, i);
+    const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(w->type, n_in);
+    float *f = malloc(sizeof(float) * (size_t)(n_out * n_in)), *ft = malloc(sizeof(float) * (size_t)(n_out * n_in));
+    int rc = f && ft ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory for bf16 weights");
+    for (int64_t r = 0; !rc && r < n_out; r++) rc = ckls_dequantize_row(w->type, (const char *)w->data + r * rb,
+                                                                        f + r * n_in, n_in);
+    if (!rc) ckls_active_kernels()->transpose(f, n_out, n_in, n_in, ft, n_out);
+    if (!rc && !(t->wf2[i] = ckls_bf16_weight_pairs(CKLS_TYPE_F32, ft, n_in, n_out))) rc = CKLS_ENOMEM;
+    if (!rc && !(t->wd2[i] = ckls_bf16_weight_pairs(CKLS_TYPE_F32, f, n_out, n_in))) rc = CKLS_ENOMEM;
+    free(f);
+    free(ft);
+    return rc;
+}
+
+/* bf16 copies of every quantized matrix, both ways, where the CPU multiplies bf16 on tiles and they fit
+ * TILES_BF16_MAX_BYTES (4 bytes a weight: 130 MB for the shipped model); 0 = the integer kernels instead */
+#define TILES_BF16_MAX_BYTES ((int64_t)512 << 20)
+static int use_bf16_tiles(const ckls_train *t) {
+    if (!ckls_active_kernels()->bf16_tiles) return 0;
+    int64_t bytes = 0;
+    for (int i = 0; i <= t->m->hp.n_layer * N_TARGETS; i++)
+        if (ckls_type_vec_dot_type(matrix(t->m, i)->type) != CKLS_TYPE_F32)
+            bytes += 4 * matrix(t->m, i)->ne0 * matrix(t->m, i)->ne1;
+    return bytes <= TILES_BF16_MAX_BYTES;
+}
+
 int ckls_train_set_exact(ckls_train *t, int32_t exact) {
     if (!t) return ckls_fail(CKLS_EINVAL, "train_set_exact: NULL trainer");
-    if (!exact && !t->wt) {
+    if (!exact && !t->wt && !t->wf2 && use_bf16_tiles(t)) {
+        const int n = t->m->hp.n_layer * N_TARGETS + 1;
+        t->wf2 = calloc((size_t)n, sizeof(void *));
+        t->wd2 = calloc((size_t)n, sizeof(void *));
+        int rc = t->wf2 && t->wd2 ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory");
+        int64_t k_max = 0; /* the longest product (the scratch's rows) */
+        for (int i = 0; !rc && i < n; i++) {
+            const ckls_tensor *w = matrix(t->m, i);
+            if (ckls_type_vec_dot_type(w->type) == CKLS_TYPE_F32) continue;
+            rc = bf16_matrix(t, i);
+            k_max = w->ne0 > k_max ? w->ne0 : k_max;
+            k_max = w->ne1 > k_max ? w->ne1 : k_max;
+        }
+        const int64_t ns = ckls_matmul_dx_bf16_scratch(ckls_pool_threads(t->m->pool), k_max);
+        if (!rc && !(t->dyb = ckls_aligned_alloc(sizeof(uint32_t) * (size_t)ns)))
+            rc = ckls_fail(CKLS_ENOMEM, "train: out of memory for the bf16 products");
+        if (rc) {
+            free_transposed(t);
+            return rc;
+        }
+    }
+    if (!exact && !t->wt && !t->wf2) {
         const int n = t->m->hp.n_layer * N_TARGETS + 1;
         t->wt = calloc((size_t)n, sizeof(void *));
         t->wt_packed = calloc((size_t)n, sizeof(void *));
@@ -255,11 +313,13 @@ static void prof_stop(ckls_train *t, int cat, double p0) {
  * dequantized model (what PyTorch computes on it). Otherwise the serving arithmetic: activations quantized as eval
  * quantizes them, through the interleaved integer kernels (packed: the model's copy of this matrix, or NULL); the
  * backward still runs in f32, so the gradient is that of the dequantized model at the served activations. */
-static void linear(ckls_train *t, int cat, const ckls_tensor *w, const void *packed, const float *x, int64_t n,
-                   float *y) {
+static void linear(ckls_train *t, int cat, int i, const ckls_tensor *w, const void *packed, const float *x,
+                   int64_t n, float *y) {
     const double p0 = prof_start(t);
     const int act = ckls_type_vec_dot_type(w->type);
-    if (t->exact || act == CKLS_TYPE_F32) {
+    if (!t->exact && t->wf2 && t->wf2[i]) { /* on bf16 tiles: y = x.W^T as the dX product through W^T */
+        t->stopped |= ckls_matmul_dx_bf16(t->m->pool, t->wf2[i], w->ne0, w->ne1, x, n, y, 0, t->dyb, t->cancel) != 0;
+    } else if (t->exact || act == CKLS_TYPE_F32) {
         t->stopped |= ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y, t->cancel) != 0;
     } else {
         const int64_t rb = ckls_row_bytes(act, w->ne0);
@@ -276,7 +336,7 @@ static float *lora_u(ckls_train *t, int l, int ti) { return t->lu + ((int64_t)l 
 
 /* y = W.x (+ adapter) for layer l's matrix ti */
 static void linear_l(ckls_train *t, int l, int ti, const ckls_tensor *w, const float *x, int64_t n, float *y) {
-    linear(t, P_MM, w, t->m->packed[l * N_TARGETS + ti], x, n, y);
+    linear(t, P_MM, l * N_TARGETS + ti, w, t->m->packed[l * N_TARGETS + ti], x, n, y);
     ckls_lora_mat a;
     if (!ckls_lora_get(t->a, l, ti, &a)) return;
     const double p0 = prof_start(t);
@@ -486,7 +546,10 @@ static void ffn_forward(ckls_train *t, int l, int64_t n) {
 static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n, float *dx, int accumulate) {
     const double p0 = prof_start(t);
     const ckls_tensor *w = matrix(t->m, i);
-    if (!t->exact && t->wv2 && i == t->m->hp.n_layer * N_TARGETS && ckls_active_kernels()->gemm_tile_bf16) {
+    if (!t->exact && t->wd2 && t->wd2[i]) {
+        t->stopped |= ckls_matmul_dx_bf16(t->m->pool, t->wd2[i], w->ne1, w->ne0, dy, n, dx, accumulate, t->dyb,
+                                          t->cancel) != 0;
+    } else if (!t->exact && t->wv2 && i == t->m->hp.n_layer * N_TARGETS && ckls_active_kernels()->gemm_tile_bf16) {
         t->stopped |= ckls_matmul_dx_bf16(t->m->pool, t->wv2, w->ne1, w->ne0, dy, n, dx, accumulate, t->dyb,
                                           t->cancel) != 0;
     } else if (t->exact || !t->wt || !t->wt[i]) {
@@ -584,7 +647,8 @@ static int64_t gather_targets(ckls_train *t, const int32_t *targets, int64_t n) 
 
 /* The logits of the nc gathered rows. */
 static void logits_forward(ckls_train *t, int64_t nc) {
-    linear(t, P_LOGITS, &t->m->output, t->m->packed[t->m->hp.n_layer * N_TARGETS], t->datt, nc, t->logits);
+    linear(t, P_LOGITS, t->m->hp.n_layer * N_TARGETS, &t->m->output, t->m->packed[t->m->hp.n_layer * N_TARGETS],
+           t->datt, nc, t->logits);
 }
 
 /* Mean cross-entropy of the gathered rows into *loss; their logits become the loss's gradient. */
