@@ -212,6 +212,18 @@ static int tile_state_granted(void) {
 #endif
 }
 
+/* CPUID leaf 7's EDX bit (AMX-BF16 22, AMX-TILE 24, AMX-INT8 25): read directly, as older compilers'
+ * __builtin_cpu_supports do not know the AMX names */
+static int cpuid7_edx(int bit) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> bit & 1);
+#else
+    (void)bit;
+    return 0;
+#endif
+}
+
 static int cpu_has(int isa) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
@@ -222,8 +234,7 @@ static int cpu_has(int isa) {
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
     if (isa == CKLS_ISA_AVX512VNNI) return cpu_has(CKLS_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
     if (isa == CKLS_ISA_AMX)
-        return cpu_has(CKLS_ISA_AVX512VNNI) && __builtin_cpu_supports("amx-tile") &&
-               __builtin_cpu_supports("amx-int8") && tile_state_granted();
+        return cpu_has(CKLS_ISA_AVX512VNNI) && cpuid7_edx(24) && cpuid7_edx(25) && tile_state_granted();
     return 0;
 #elif defined(__aarch64__)
     if (isa == CKLS_ISA_NEON) return 1;
@@ -280,7 +291,7 @@ static void init_tiles(void) {
             resolved[wide[i]].bf16_pairs = ckls_bf16_pairs_avx512bf16;
         }
 #if defined(CKLS_HAVE_AMX)
-    if (have[CKLS_ISA_AMX] && cpu_has_bf16() && __builtin_cpu_supports("amx-bf16")) {
+    if (have[CKLS_ISA_AMX] && cpu_has_bf16() && cpuid7_edx(22)) {
         resolved[CKLS_ISA_AMX].gemm_tile_bf16 = ckls_gemm_tile_bf16_amx;
         resolved[CKLS_ISA_AMX].bf16_tiles = 1;
     }
