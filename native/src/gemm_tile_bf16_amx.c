@@ -13,24 +13,16 @@
 #include "internal.h"
 
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__) && defined(__AVX512F__)
-#include <immintrin.h>
+#include "amx_tiles.h"
 
 #define KT 16          /* pairs per tile step */
 #define AT_MAX 8192    /* a transposed A is copied when its whole tiles fit in this many pairs (32 KB, the stack) */
 
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-
 /* tiles 0, 1: A (16 rows x 16 pairs); 2, 3: B (16 pairs x 16 columns); 4..7: C, one per (A, B) */
 static void load_config(void) {
-    tile_config c;
-    memset(&c, 0, sizeof c);
-    c.palette = 1;
-    for (int t = 0; t < 8; t++) c.rows[t] = 16, c.colsb[t] = 64;
-    _tile_loadconfig(&c);
+    static const uint8_t rows[8] = {16, 16, 16, 16, 16, 16, 16, 16};
+    static const uint16_t colsb[8] = {64, 64, 64, 64, 64, 64, 64, 64};
+    ckls_tiles_configure(rows, colsb);
 }
 
 /* C[16 x 16] (=|+=) alpha * the sums in buf */

@@ -20,25 +20,14 @@
 #include "quant.h"
 
 #if defined(__AMX_TILE__) && defined(__AMX_INT8__) && defined(__AVX512F__)
-#include <immintrin.h>
+#include "amx_tiles.h"
 
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-
-/* Tiles (GCC's tile intrinsics take literal numbers): 0, 1, 2 = A, B, C of even blocks; 3, 4, 5 of odd ones. */
+/* Tiles (GCC's tile intrinsics take literal numbers): 0, 1, 2 = A, B, C of even blocks; 3, 4, 5 of odd ones.
+ * A: 16 weight rows x one block's 32 bytes; B: 8 x (4 bytes of 16 tokens); C: 16 rows x 16 tokens, int32. */
 static void load_config(void) {
-    tile_config c;
-    memset(&c, 0, sizeof c);
-    c.palette = 1;
-    for (int s = 0; s < 6; s += 3) {
-        c.rows[s] = 16, c.colsb[s] = QK8_0;          /* A: 16 weight rows x one block's 32 bytes */
-        c.rows[s + 1] = QK8_0 / 4, c.colsb[s + 1] = 64; /* B: 8 x (4 bytes of 16 tokens) */
-        c.rows[s + 2] = 16, c.colsb[s + 2] = 64;     /* C: 16 rows x 16 tokens, int32 */
-    }
-    _tile_loadconfig(&c);
+    static const uint8_t rows[8] = {16, QK8_0 / 4, 16, 16, QK8_0 / 4, 16, 0, 0};
+    static const uint16_t colsb[8] = {QK8_0, 64, 64, QK8_0, 64, 64, 0, 0};
+    ckls_tiles_configure(rows, colsb);
 }
 
 /* acc[r] += (float)sums[r] * (dy * dw[r]), lanes = tokens */
