@@ -59,8 +59,9 @@ struct ckls_train {
     int xq_type;
     void **wt, **wt_packed; /* exact == 0: each frozen matrix transposed, in Q8_0, and its interleaved copy */
     float *dxs;              /* exact == 0: an accumulated dX before it is added */
-    uint32_t *wv2, *dyb;     /* exact == 0 with bf16 products: the vocabulary projection in bf16 pairs, dY's rows */
-    uint32_t **wf2, **wd2;   /* exact == 0 on bf16 tiles: each frozen matrix's W^T (forward) and W (dX) in bf16 pairs */
+    /* exact == 0 with bf16 products, per matrix (NULL: none): W^T (forward; on bf16 tiles only) and W (dX; on bf16
+     * tiles every matrix, otherwise the vocabulary projection alone) in bf16 pairs; dY's rows as pairs */
+    uint32_t **wf2, **wd2, *dyb;
     int exact; /* 1: the forward in f32 over dequantized weights (the gradient of the dequantized model) */
     int bf16;  /* exact == 0 and the model has quantized matrices: attention's products in bf16 where the CPU can */
     const volatile int32_t *cancel; /* the running step's flag, polled inside the big products too... */
@@ -105,9 +106,23 @@ static void free_transposed(ckls_train *t) {
     free(t->wd2);
     t->wt = t->wt_packed = NULL;
     t->wf2 = t->wd2 = NULL;
-    ckls_aligned_free(t->wv2);
     ckls_aligned_free(t->dyb);
-    t->wv2 = t->dyb = NULL;
+    t->dyb = NULL;
+}
+
+/* Frozen matrix i dequantized (*f: n_out rows of n_in) and transposed (*ft: n_in rows of n_out); both malloc'ed,
+ * NULL on failure (the caller frees them either way). */
+static int dequantize_both(const ckls_tensor *w, float **f, float **ft) {
+    const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(w->type, n_in);
+    *f = malloc(sizeof(float) * (size_t)(n_out * n_in));
+    *ft = malloc(sizeof(float) * (size_t)(n_out * n_in));
+    int rc = *f && *ft ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory copying weights");
+    for (int64_t r = 0; !rc && r < n_out; r++) rc = ckls_dequantize_row(w->type, (const char *)w->data + r * rb,
+                                                                        *f + r * n_in, n_in);
+    for (int64_t r0 = 0; !rc && r0 < n_out; r0 += 32) /* in 32 x n_in strips: both sides stay in cache */
+        for (int64_t c = 0; c < n_in; c++)
+            for (int64_t r = r0; r < r0 + 32 && r < n_out; r++) (*ft)[c * n_out + r] = (*f)[r * n_in + c];
+    return rc;
 }
 
 /* W^T of a frozen matrix (n_in rows of n_out), requantized to Q8_0, and its interleaved copy: dX = dY.W then
@@ -115,17 +130,12 @@ static void free_transposed(ckls_train *t) {
  * blocks (that matrix's dX stays on the f32 path). */
 static int transpose_matrix(ckls_train *t, int i) {
     const ckls_tensor *w = matrix(t->m, i);
-    const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(w->type, n_in);
+    const int64_t n_out = w->ne1, n_in = w->ne0;
     if (n_out % 32) return CKLS_OK;
-    float *f = malloc(sizeof(float) * (size_t)(n_out * n_in)), *ft = malloc(sizeof(float) * (size_t)(n_out * n_in));
-    const int64_t tb = ckls_row_bytes(CKLS_TYPE_Q8_0, n_out);
-    t->wt[i] = ckls_aligned_alloc((size_t)(n_in * tb));
-    int rc = f && ft && t->wt[i] ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory transposing weights");
-    for (int64_t r = 0; !rc && r < n_out; r++) rc = ckls_dequantize_row(w->type, (const char *)w->data + r * rb,
-                                                                        f + r * n_in, n_in);
-    for (int64_t r0 = 0; !rc && r0 < n_out; r0 += 32) /* in 32 x n_in strips: both sides stay in cache */
-        for (int64_t c = 0; c < n_in; c++)
-            for (int64_t r = r0; r < r0 + 32; r++) ft[c * n_out + r] = f[r * n_in + c];
+    float *f, *ft;
+    int rc = dequantize_both(w, &f, &ft);
+    t->wt[i] = ckls_aligned_alloc((size_t)(n_in * ckls_row_bytes(CKLS_TYPE_Q8_0, n_out)));
+    if (!rc && !t->wt[i]) rc = ckls_fail(CKLS_ENOMEM, "train: out of memory transposing weights");
     if (!rc) rc = ckls_quantize_rows(CKLS_TYPE_Q8_0, ft, t->wt[i], n_in, n_out, NULL);
     free(f);
     free(ft);
@@ -139,12 +149,9 @@ static int transpose_matrix(ckls_train *t, int i) {
  * W^T, and W's for dX. */
 static int bf16_matrix(ckls_train *t, int i) {
     const ckls_tensor *w = matrix(t->m, i);
-    const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(w->type, n_in);
-    float *f = malloc(sizeof(float) * (size_t)(n_out * n_in)), *ft = malloc(sizeof(float) * (size_t)(n_out * n_in));
-    int rc = f && ft ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory for bf16 weights");
-    for (int64_t r = 0; !rc && r < n_out; r++) rc = ckls_dequantize_row(w->type, (const char *)w->data + r * rb,
-                                                                        f + r * n_in, n_in);
-    if (!rc) ckls_active_kernels()->transpose(f, n_out, n_in, n_in, ft, n_out);
+    const int64_t n_out = w->ne1, n_in = w->ne0;
+    float *f, *ft;
+    int rc = dequantize_both(w, &f, &ft);
     if (!rc && !(t->wf2[i] = ckls_bf16_weight_pairs(CKLS_TYPE_F32, ft, n_in, n_out))) rc = CKLS_ENOMEM;
     if (!rc && !(t->wd2[i] = ckls_bf16_weight_pairs(CKLS_TYPE_F32, f, n_out, n_in))) rc = CKLS_ENOMEM;
     free(f);
@@ -191,17 +198,18 @@ int ckls_train_set_exact(ckls_train *t, int32_t exact) {
         const int n = t->m->hp.n_layer * N_TARGETS + 1;
         t->wt = calloc((size_t)n, sizeof(void *));
         t->wt_packed = calloc((size_t)n, sizeof(void *));
-        int rc = t->wt && t->wt_packed ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory");
+        t->wd2 = calloc((size_t)n, sizeof(void *));
+        int rc = t->wt && t->wt_packed && t->wd2 ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "train: out of memory");
         for (int i = 0; !rc && i < n - 1; i++) /* not the vocabulary projection: its dY is a softmax gradient */
             if (ckls_type_vec_dot_type(matrix(t->m, i)->type) != CKLS_TYPE_F32) rc = transpose_matrix(t, i);
         /* its dX in bf16 instead, where the CPU multiplies bf16: 8 bits of mantissa per value, not per block of 32,
          * keep the vocabulary's small probabilities */
         const ckls_tensor *wv = matrix(t->m, n - 1);
         if (!rc && ckls_active_kernels()->gemm_tile_bf16 && ckls_type_vec_dot_type(wv->type) != CKLS_TYPE_F32) {
-            t->wv2 = ckls_bf16_weight_pairs(wv->type, wv->data, wv->ne1, wv->ne0);
+            t->wd2[n - 1] = ckls_bf16_weight_pairs(wv->type, wv->data, wv->ne1, wv->ne0);
             const int64_t ns = ckls_matmul_dx_bf16_scratch(ckls_pool_threads(t->m->pool), wv->ne1);
             t->dyb = ckls_aligned_alloc(sizeof(uint32_t) * (size_t)ns);
-            if (!t->wv2 || !t->dyb) rc = ckls_fail(CKLS_ENOMEM, "train: out of memory for the bf16 projection");
+            if (!t->wd2[n - 1] || !t->dyb) rc = ckls_fail(CKLS_ENOMEM, "train: out of memory for the bf16 projection");
         }
         if (rc) {
             free_transposed(t);
@@ -313,12 +321,19 @@ static void prof_stop(ckls_train *t, int cat, double p0) {
  * dequantized model (what PyTorch computes on it). Otherwise the serving arithmetic: activations quantized as eval
  * quantizes them, through the interleaved integer kernels (packed: the model's copy of this matrix, or NULL); the
  * backward still runs in f32, so the gradient is that of the dequantized model at the served activations. */
+/* matrix i's bf16 copy in w2 (wf2 or wd2), where the step uses one: not exact, made, and the active kernels still
+ * multiply bf16 (CKLS_ISA may have changed since the copies were made) */
+static const uint32_t *bf16_copy(const ckls_train *t, uint32_t *const *w2, int i) {
+    return !t->exact && w2 && w2[i] && ckls_active_kernels()->gemm_tile_bf16 ? w2[i] : NULL;
+}
+
 static void linear(ckls_train *t, int cat, int i, const ckls_tensor *w, const void *packed, const float *x,
                    int64_t n, float *y) {
     const double p0 = prof_start(t);
     const int act = ckls_type_vec_dot_type(w->type);
-    if (!t->exact && t->wf2 && t->wf2[i]) { /* on bf16 tiles: y = x.W^T as the dX product through W^T */
-        t->stopped |= ckls_matmul_dx_bf16(t->m->pool, t->wf2[i], w->ne0, w->ne1, x, n, y, 0, t->dyb, t->cancel) != 0;
+    const uint32_t *wf2 = bf16_copy(t, t->wf2, i);
+    if (wf2) { /* on bf16 tiles: y = x.W^T as the dX product through W^T */
+        t->stopped |= ckls_matmul_dx_bf16(t->m->pool, wf2, w->ne0, w->ne1, x, n, y, 0, t->dyb, t->cancel) != 0;
     } else if (t->exact || act == CKLS_TYPE_F32) {
         t->stopped |= ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y, t->cancel) != 0;
     } else {
@@ -539,18 +554,16 @@ static void ffn_forward(ckls_train *t, int l, int64_t n) {
                                     .c = last ? t->hf : acts_of(t, l + 1).h1});
 }
 
-/* dX = dY.W through a frozen weight (accumulate: dX +=), its time counted in category cat */
-/* dx (+)= dy.W for the model's matrix i (matrix()): exact, in f32 over the dequantized weights; otherwise dy
- * quantized to Q8_0 through W^T's integer kernels (transpose_matrix), where the matrix has one, and the
- * vocabulary projection's in bf16 where the CPU has bf16 products (else f32) */
+/* dx (+)= dy.W for the model's matrix i (matrix()): exact, in f32 over the dequantized weights; otherwise in bf16
+ * where the matrix has a bf16 copy (every one on bf16 tiles, else the vocabulary projection's where the CPU has
+ * bf16 products), else dy quantized to Q8_0 through W^T's integer kernels (transpose_matrix) where the matrix has
+ * one, else f32 */
 static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n, float *dx, int accumulate) {
     const double p0 = prof_start(t);
     const ckls_tensor *w = matrix(t->m, i);
-    if (!t->exact && t->wd2 && t->wd2[i]) {
-        t->stopped |= ckls_matmul_dx_bf16(t->m->pool, t->wd2[i], w->ne1, w->ne0, dy, n, dx, accumulate, t->dyb,
-                                          t->cancel) != 0;
-    } else if (!t->exact && t->wv2 && i == t->m->hp.n_layer * N_TARGETS && ckls_active_kernels()->gemm_tile_bf16) {
-        t->stopped |= ckls_matmul_dx_bf16(t->m->pool, t->wv2, w->ne1, w->ne0, dy, n, dx, accumulate, t->dyb,
+    const uint32_t *wd2 = bf16_copy(t, t->wd2, i);
+    if (wd2) {
+        t->stopped |= ckls_matmul_dx_bf16(t->m->pool, wd2, w->ne1, w->ne0, dy, n, dx, accumulate, t->dyb,
                                           t->cancel) != 0;
     } else if (t->exact || !t->wt || !t->wt[i]) {
         t->stopped |= ckls_matmul_dx(t->m->pool, w->type, w->data, w->ne1, w->ne0, dy, n, dx, accumulate,
