@@ -347,10 +347,30 @@ def exact_against_integer(model, ad, tokens) -> tuple[list[float], float]:
     return losses, float(np.linalg.norm(grads[1] - grads[0]) / np.linalg.norm(grads[0]))
 
 
-# The integer products (exact=False: forward activations and dY quantized, the integer kernels) against the
-# exact f32 step: the same loss to 1% and the same gradient to 12% (relative L2; random weights measure 3-5%),
-# on every quantized type and on a sequence long enough for the interleaved 8- and 16-row kernels; f32 weights take
-# the exact path either way. The shipped model (trained weights), a random adapter: 4% (it measures 1.6-1.9%).
+# The integer products (exact=False: forward activations and dY quantized, the integer kernels) against the exact
+# f32 step, on the detected ISA and pinned to AVX2: the same loss to 1% and the same gradient to 12% (relative L2;
+# random weights measure 3-5%), on every quantized type and on a sequence long enough for the interleaved 8- and
+# 16-row kernels; f32 weights take the exact path either way. The shipped model (trained weights), a random adapter:
+# 4%, and 6% where the ISA's Q8_0 products take 7-bit activations (gemm_x8_a7: AVX2, and AVX-512 without VNNI),
+# which double the forward's rounding error: it measures 2.9-3.8% there, 1.7-2.7% with 8 bits, 0.8-0.9% on bf16
+# tiles (AMX).
+A7_ISAS = (lib.CKLS_ISA_AVX2, lib.CKLS_ISA_AVX512)
+SHIPPED_ISAS = sorted({lib.ckls_isa_detected()} | ({lib.CKLS_ISA_AVX2} if lib.ckls_isa_available(lib.CKLS_ISA_AVX2) else set()))
+
+
+def isa_id(isa: int) -> str:
+    return ffi.string(lib.ckls_isa_name(isa)).decode()
+
+
+def exact_against_integer_on(isa, model, ad, tokens) -> tuple[list[float], float]:
+    """exact_against_integer with the ISA pinned (the trainer's copies are made for the active kernels)."""
+    assert lib.ckls_set_isa(isa) == 0
+    try:
+        return exact_against_integer(model, ad, tokens)
+    finally:
+        lib.ckls_set_isa(lib.ckls_isa_detected())
+
+
 @pytest.mark.parametrize("arch,shape,wtype,n_tok", [
     ("llama", "tiny", "q8_0", 45),
     ("qwen2", "mini", "q4_k", 33),
@@ -358,24 +378,26 @@ def exact_against_integer(model, ad, tokens) -> tuple[list[float], float]:
     ("llama", "mini", "q4_0", 47),
     ("llama", "tiny", "f32", 21),
 ])
-def test_train_step_integer_forward_against_exact(models, rng, arch, shape, wtype, n_tok):
+@pytest.mark.parametrize("isa", SHIPPED_ISAS, ids=isa_id)
+def test_train_step_integer_forward_against_exact(models, rng, arch, shape, wtype, n_tok, isa):
     path = models.get(arch, shape, wtype)
     model = Model(path, n_ctx=64, n_threads=2, load_tokenizer=False)
     ad = random_adapter(model, rng, rank=4)
     tokens = rng.integers(0, model.n_vocab - 8, size=n_tok).astype(np.int32)
-    losses, err = exact_against_integer(model, ad, tokens)
+    losses, err = exact_against_integer_on(isa, model, ad, tokens)
     assert abs(losses[1] - losses[0]) <= 1e-2 * abs(losses[0]), losses
     assert err <= (0 if wtype == "f32" else 0.12), err
     model.close()
 
 
-def test_train_step_integer_forward_shipped_model(rng):
+@pytest.mark.parametrize("isa", SHIPPED_ISAS, ids=isa_id)
+def test_train_step_integer_forward_shipped_model(rng, isa):
     model = Model(default_model_path(), n_ctx=256, n_threads=2, load_tokenizer=False)
     ad = random_adapter(model, rng, rank=8)
     tokens = rng.integers(0, model.n_vocab - 8, size=256).astype(np.int32)
-    losses, err = exact_against_integer(model, ad, tokens)
+    losses, err = exact_against_integer_on(isa, model, ad, tokens)
     assert abs(losses[1] - losses[0]) <= 1e-3 * abs(losses[0]), losses
-    assert err <= 0.04, err
+    assert err <= (0.06 if isa in A7_ISAS else 0.04), err
     model.close()
 
 

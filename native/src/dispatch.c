@@ -49,6 +49,7 @@ static const ckls_isa_kernels scalar_kernels = {
         [CKLS_TYPE_Q6_K] = ckls_vec_dot_q6_K_q8_K_ref,
     },
     .gemm_aux = {[CKLS_TYPE_Q4_0] = 1},
+    .quantize_a7 = ckls_quantize_q8_0_a7_ref,
     .attn_kt = ckls_attn_kt_ref,
     .gemm_tile = ckls_gemm_tile_ref,
     .gemm_nt = ckls_gemm_nt_ref,
@@ -90,6 +91,8 @@ static const ckls_isa_kernels avx2_kernels = {
         [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avx2,
         [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_avx2,
     },
+    .gemm_x8_a7 = ckls_gemm_q8_0x8_a7_avx2,
+    .quantize_a7 = ckls_quantize_q8_0_a7_avx2,
     .attn_kt = ckls_attn_kt_avx2,
     .gemm_tile = ckls_gemm_tile_avx2,
     .gemm_nt = ckls_gemm_nt_avx2,
@@ -334,6 +337,8 @@ static void init(void) {
                 if (layers[l]->gemm_tiles[t]) resolved[isa].gemm_tiles[t] = layers[l]->gemm_tiles[t];
                 if (layers[l]->gemm_aux[t]) resolved[isa].gemm_aux[t] = 1;
             }
+            if (layers[l]->gemm_x8[CKLS_TYPE_Q8_0]) resolved[isa].gemm_x8_a7 = layers[l]->gemm_x8_a7;
+            if (layers[l]->quantize_a7) resolved[isa].quantize_a7 = layers[l]->quantize_a7;
             if (layers[l]->attn_kt) resolved[isa].attn_kt = layers[l]->attn_kt;
             if (layers[l]->gemm_tile) resolved[isa].gemm_tile = layers[l]->gemm_tile;
             if (layers[l]->gemm_nt) resolved[isa].gemm_nt = layers[l]->gemm_nt;

@@ -149,6 +149,13 @@ typedef struct {
      * token) lane runs the same arithmetic, so prompt and decode outputs are bit-identical. NULL = absent. */
     void (*gemm_x8[CKLS_TYPE_MAX])(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq,
                                    int64_t x_stride, const int16_t *aux, int nt);
+    /* The fine-tuner's Q8_0 products against 7-bit activations (quantize_a7, |q| <= 64), where they outrun gemm_x8
+     * (AVX2: no sign ops): gemm_x8's, with each token's block terms (ckls_q8_0_a7_terms: off, xd at t * n / 32)
+     * for aux; per lane ckls_gemm_q8_0x8_ref, bit for bit. It goes with the table's own Q8_0 gemm_x8: a child ISA
+     * with its own (VNNI, no sign ops to save) drops it. NULL = absent. quantize_a7: never NULL once resolved. */
+    void (*gemm_x8_a7)(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq, int64_t x_stride,
+                       const int32_t *off, const float *xd, int nt);
+    ckls_from_float_fn quantize_a7;
     /* 1 where this ISA's gemm_x8 / gemm_x16 of the type read aux (the activation block sums): Q4_0 everywhere,
      * Q8_0 with VNNI; matmul computes the sums only then. */
     uint8_t gemm_aux[CKLS_TYPE_MAX];

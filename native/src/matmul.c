@@ -118,6 +118,11 @@ void ckls_quantize_acts(ckls_pool *pool, int act_type, const float *x, void *xq,
     ckls_pool_run(n_tok > 1 ? pool : NULL, quant_task, &j);
 }
 
+void ckls_quantize_acts_a7(ckls_pool *pool, const float *x, void *xq, int64_t n_in, int64_t n_tok) {
+    quant_job j = {ckls_active_kernels()->quantize_a7, x, xq, n_in, n_tok, ckls_row_bytes(CKLS_TYPE_Q8_0, n_in)};
+    ckls_pool_run(n_tok > 1 ? pool : NULL, quant_task, &j);
+}
+
 int ckls_matmul_c(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *x,
                   int64_t n_tok, float *y, const volatile int32_t *cancel) {
     if (!ckls_type_supported(type)) return ckls_fail(CKLS_EINVAL, "unsupported weight type %d", type);
@@ -161,6 +166,10 @@ typedef struct {
     int64_t xq_row_bytes, n_tok;
     const int16_t *aux; /* n_aux per token, or NULL */
     int64_t n_aux;
+    void (*a7)(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq, int64_t x_stride,
+               const int32_t *off, const float *xd, int nt); /* gemm_x8_a7 instead of gemm, or NULL */
+    const int32_t *off; /* its block terms, n_aux per token */
+    const float *xd7;
     float *y;
     int64_t y_stride;
     int64_t chunk; /* groups per hand-out */
@@ -216,7 +225,11 @@ static void packed_task(void *p, int ith, int nth) {
                         t += nt;
                     } else {
                         const int nt = (int)(left < 4 ? left : 4);
-                        j->gemm(j->n_in, yt, j->y_stride, wg, xt, j->xq_row_bytes, at, nt);
+                        if (j->a7)
+                            j->a7(j->n_in, yt, j->y_stride, wg, xt, j->xq_row_bytes, j->off + t * j->n_aux,
+                                  j->xd7 + t * j->n_aux, nt);
+                        else
+                            j->gemm(j->n_in, yt, j->y_stride, wg, xt, j->xq_row_bytes, at, nt);
                         if (pair)
                             j->gemm(j->n_in, yt + CKLS_PACK_ROWS, j->y_stride, wg + j->group_bytes, xt, j->xq_row_bytes, at, nt);
                         t += nt;
@@ -242,29 +255,75 @@ static void tiles_pack_task(void *p, int ith, int nth) {
                          j->xd + 16 * t0 * nb);
 }
 
-int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
-                       const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
-                       const volatile int32_t *cancel) {
+/* hands a job's groups out over the pool */
+static int run_packed(ckls_pool *pool, packed_job *j) {
+    const int nth = ckls_pool_threads(pool);
+    const int64_t n_units = j->n_groups + 1;
+    int64_t chunk = (n_units + nth * 8 - 1) / (nth * 8);
+    if (j->gemm2) chunk += chunk & 1; /* even, so the 16-row kernel's pairs stay within a chunk */
+    j->chunk = chunk < 1 ? 1 : chunk;
+    atomic_init(&j->next, 0);
+    ckls_pool_run(nth > 1 && j->n_out * j->n_tok >= 64 ? pool : NULL, packed_task, j);
+    if (j->cancel && *j->cancel) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+    return CKLS_OK;
+}
+
+typedef struct {
+    const char *xq;
+    int64_t xs, n, n_tok;
+    int32_t *off;
+    float *xd;
+} a7_terms_job;
+
+static void a7_terms_task(void *p, int ith, int nth) {
+    a7_terms_job *j = p;
+    const int64_t t0 = j->n_tok * ith / nth, t1 = j->n_tok * (ith + 1) / nth, nb = j->n / QK8_0;
+    ckls_q8_0_a7_terms(j->xq + t0 * j->xs, j->xs, j->n, t1 - t0, j->off + t0 * nb, j->xd + t0 * nb);
+}
+
+/* the a7 job: its activations' block terms once per token (on the pool), then the groups */
+static int matmul_a7(ckls_pool *pool, packed_job *j) {
+    a7_terms_job tj = {j->xq, j->xq_row_bytes, j->n_in, j->n_tok, malloc(sizeof(int32_t) * (size_t)(j->n_aux * j->n_tok)),
+                       malloc(sizeof(float) * (size_t)(j->n_aux * j->n_tok))};
+    int rc = tj.off && tj.xd ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "out of memory for activation block terms");
+    if (!rc) {
+        ckls_pool_run(j->n_tok > 1 ? pool : NULL, a7_terms_task, &tj);
+        j->off = tj.off;
+        j->xd7 = tj.xd;
+        rc = run_packed(pool, j);
+    }
+    free(tj.off);
+    free(tj.xd);
+    return rc;
+}
+
+/* a7: Q8_0 against 7-bit activations, through gemm_x8_a7 alone (no 16-row or tile kernel) */
+static int matmul_packed(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
+                         const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
+                         const volatile int32_t *cancel, int a7) {
     const ckls_isa_kernels *k = ckls_active_kernels();
     const int64_t pbytes = ckls_packed_bytes(type, n_out, n_in);
+    a7 = a7 && type == CKLS_TYPE_Q8_0 && k->gemm_x8_a7;
     if (!packed || !k->gemm_x8[type] || pbytes <= 0)
         return ckls_matmul_pre(pool, type, w, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel);
     packed_job j = {
-        .gemm = k->gemm_x8[type], .gemm2 = k->gemm_x16[type], .dot = k->vec_dot[type], .dot_4r = k->vec_dot_4r[type], .w = w, .packed = packed,
-        .tiles = n_tok >= 16 && n_in / QK8_0 <= CKLS_TILES_MAX_BLOCKS ? k->gemm_tiles[type] : NULL,
+        .gemm = k->gemm_x8[type], .gemm2 = a7 ? NULL : k->gemm_x16[type], .a7 = a7 ? k->gemm_x8_a7 : NULL,
+        .dot = k->vec_dot[type], .dot_4r = k->vec_dot_4r[type], .w = w, .packed = packed,
+        .tiles = !a7 && n_tok >= 16 && n_in / QK8_0 <= CKLS_TILES_MAX_BLOCKS ? k->gemm_tiles[type] : NULL,
         .w_row_bytes = ckls_row_bytes(type, n_in), .n_groups = n_out / CKLS_PACK_ROWS, .n_out = n_out, .n_in = n_in,
         .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
     };
     j.group_bytes = pbytes / j.n_groups;
     int16_t *aux = NULL;
-    if (k->gemm_aux[type]) {
+    j.n_aux = n_in / QK8_0;
+    if (k->gemm_aux[type] && !a7) {
         /* Q4_0's -8 offset (and the VNNI Q8_0 kernel's +128) needs each activation block's sum: once per token */
-        j.n_aux = n_in / QK8_0;
         aux = malloc(sizeof(int16_t) * (size_t)(j.n_aux * n_tok));
         if (!aux) return ckls_fail(CKLS_ENOMEM, "out of memory for activation block sums");
         ckls_q8_0_block_sums(xq, xq_row_bytes, n_in, n_tok, aux);
         j.aux = aux;
     }
+    if (a7) return matmul_a7(pool, &j);
     int8_t *xb = NULL;
     float *xd = NULL;
     if (j.tiles) { /* the whole 16-token tiles' activations in the tile kernel's layout, once per matmul */
@@ -282,18 +341,23 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
         j.xb = xb;
         j.xd = xd;
     }
-    const int nth = ckls_pool_threads(pool);
-    const int64_t n_units = j.n_groups + 1;
-    int64_t chunk = (n_units + nth * 8 - 1) / (nth * 8);
-    if (j.gemm2) chunk += chunk & 1; /* even, so the 16-row kernel's pairs stay within a chunk */
-    j.chunk = chunk < 1 ? 1 : chunk;
-    atomic_init(&j.next, 0);
-    ckls_pool_run(nth > 1 && n_out * n_tok >= 64 ? pool : NULL, packed_task, &j);
+    const int rc = run_packed(pool, &j);
     free(aux);
     ckls_aligned_free(xb);
     ckls_aligned_free(xd);
-    if (cancel && *cancel) return ckls_fail(CKLS_ECANCELLED, "cancelled");
-    return CKLS_OK;
+    return rc;
+}
+
+int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
+                       const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
+                       const volatile int32_t *cancel) {
+    return matmul_packed(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 0);
+}
+
+int ckls_matmul_packed_a7(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
+                          const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
+                          const volatile int32_t *cancel) {
+    return matmul_packed(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 1);
 }
 
 typedef struct {

@@ -72,6 +72,8 @@ void ckls_quantize_q6_K_imatrix(const float *x, void *y, int64_t n, const float 
 void ckls_quantize_q8_0_ref(const float *x, void *y, int64_t n);
 void ckls_quantize_q8_0_avx2(const float *x, void *y, int64_t n);
 void ckls_quantize_q8_0_neon(const float *x, void *y, int64_t n);
+void ckls_quantize_q8_0_a7_ref(const float *x, void *y, int64_t n); /* quants in [-64, 63]: quant_q8_0.c */
+void ckls_quantize_q8_0_a7_avx2(const float *x, void *y, int64_t n);
 void ckls_quantize_q8_K_ref(const float *x, void *y, int64_t n);
 void ckls_quantize_q8_K_avx2(const float *x, void *y, int64_t n);
 void ckls_quantize_q8_K_neon(const float *x, void *y, int64_t n);
@@ -121,6 +123,9 @@ int64_t ckls_packed_bytes(int type, int64_t n_out, int64_t n_in);
 void ckls_repack_groups(int type, const void *w, int64_t n_in, int64_t g0, int64_t g1, void *dst);
 /* aux for Q4_0 and Q8_0 groups: the int16 sum of each Q8_0 activation block (n / 32 per row), n_tok rows xq_stride apart */
 void ckls_q8_0_block_sums(const void *xq, int64_t xq_stride, int64_t n, int64_t n_tok, int16_t *out);
+/* the gemm_x8_a7 kernels' per-block terms of n_tok rows of 7-bit Q8_0 activations (n / 32 per row): off = -128 *
+ * the block's quant sum (their weights go in as w + 128), d = its scale as f32 */
+void ckls_q8_0_a7_terms(const void *xq, int64_t xq_stride, int64_t n, int64_t n_tok, int32_t *off, float *d);
 /* Scalar references of the gemm_x8 kernels: the SIMD ones must equal them bit for bit. */
 void ckls_gemm_q4_0x8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                           const int16_t *aux, int nt);
@@ -135,6 +140,8 @@ void ckls_gemm_q4_0x8_avx2(int64_t n, float *s, int64_t ss, const void *w, const
                            const int16_t *aux, int nt);
 void ckls_gemm_q4_Kx8_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                            const int16_t *aux, int nt);
+void ckls_gemm_q8_0x8_a7_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                              const int32_t *off, const float *xd, int nt); /* the gemm_x8_a7 field */
 void ckls_gemm_q8_0x8_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                            const int16_t *aux, int nt);
 /* their AVX-512 VNNI versions (repack_avx512vnni.c; vpdpbusd on 256-bit registers): Q4_0 and Q8_0 need aux */

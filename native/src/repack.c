@@ -99,6 +99,19 @@ void ckls_q8_0_block_sums(const void *xq, int64_t xq_stride, int64_t n, int64_t 
     }
 }
 
+void ckls_q8_0_a7_terms(const void *xq, int64_t xq_stride, int64_t n, int64_t n_tok, int32_t *off, float *d) {
+    const int64_t nb = n / QK8_0;
+    for (int64_t t = 0; t < n_tok; t++) {
+        const block_q8_0 *b = (const block_q8_0 *)((const char *)xq + t * xq_stride);
+        for (int64_t i = 0; i < nb; i++) {
+            int sum = 0;
+            for (int k = 0; k < QK8_0; k++) sum += b[i].qs[k];
+            off[t * nb + i] = -128 * sum;
+            d[t * nb + i] = ckls_f16_to_f32(b[i].d);
+        }
+    }
+}
+
 void ckls_gemm_q4_0x8_ref(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                           const int16_t *aux, int nt) {
     const block_q4_0x8 *a = w;

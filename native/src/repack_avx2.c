@@ -1,5 +1,5 @@
 /* repack_avx2.c — AVX2 kernels over the interleaved 8-row layouts (block_q4_0x8, block_q4_Kx8, block_q8_0x8;
- * repack.c).
+ * repack.c), and Q8_0's against the fine-tuner's 7-bit activations.
  *
  * One 32-byte load holds 4 quant bytes of each of 8 rows; masked / shifted it gives 8 rows x 4 weights as bytes,
  * and the token's matching 4 activation bytes, broadcast to every lane, go in as maddubs' signed operand. Each
@@ -138,6 +138,40 @@ INLINE void gemm_q8_0x8(int64_t n, float *s, int64_t ss, const void *w, const vo
     for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);
 }
 
+/* Q8_0 weights x 7-bit activations (|y| <= 64: ckls_quantize_q8_0_a7_ref), the fine-tuner's products: w + 128
+ * (w xor 0x80, every byte, -128 included) is unsigned, so maddubs takes it against y as it is — a pair of products
+ * is at most 2 * 255 * 64 = 32640, no saturation — and the block sum starts at off = -128 * sum(y). Two port-0/1
+ * operations per 32 multiply-adds instead of gemm_q8_0x8's three (no sign per token), and the token's block terms
+ * (off, d as f32: ckls_q8_0_a7_terms) are broadcast straight from memory. Per lane the arithmetic of
+ * ckls_gemm_q8_0x8_ref: the exact integer block sum, then the same FMA. */
+INLINE void gemm_q8_0x8_a7(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                           const int32_t *off, const float *xd, const int nt) {
+    const block_q8_0x8 *a = w;
+    const int64_t nb = n / QK8_0;
+    const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const block_q8_0 *b[4];
+    for (int t = 0; t < nt; t++) b[t] = (const block_q8_0 *)((const char *)xq + t * xs);
+    for (int64_t i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(a + i + 3), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 192, _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + i + 3) + 256, _MM_HINT_T0);
+        __m256i u[8]; /* the block's 8 x 32 weights + 128, in registers for every token (token-major: m-major
+                         * sums get reassociated by the compiler into a tree that spills) */
+        for (int m = 0; m < 8; m++) u[m] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * m)), flip);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[i].d));
+        for (int t = 0; t < nt; t++) {
+            __m256i sum = _mm256_set1_epi32(off[t * nb + i]);
+            for (int m = 0; m < 8; m++)
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(u[m], bcast4(b[t][i].qs + 4 * m)), ones));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(xd[t * nb + i])), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);
+}
+
 /* one specialisation per token count, so the token loops unroll and the accumulators stay in registers */
 void ckls_gemm_q4_0x8_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
                            const int16_t *aux, int nt) {
@@ -168,6 +202,16 @@ void ckls_gemm_q8_0x8_avx2(int64_t n, float *s, int64_t ss, const void *w, const
     case 3: gemm_q8_0x8(n, s, ss, w, xq, xs, 3); break;
     case 2: gemm_q8_0x8(n, s, ss, w, xq, xs, 2); break;
     default: gemm_q8_0x8(n, s, ss, w, xq, xs, 1); break;
+    }
+}
+
+void ckls_gemm_q8_0x8_a7_avx2(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                              const int32_t *off, const float *xd, int nt) {
+    switch (nt) {
+    case 4: gemm_q8_0x8_a7(n, s, ss, w, xq, xs, off, xd, 4); break;
+    case 3: gemm_q8_0x8_a7(n, s, ss, w, xq, xs, off, xd, 3); break;
+    case 2: gemm_q8_0x8_a7(n, s, ss, w, xq, xs, off, xd, 2); break;
+    default: gemm_q8_0x8_a7(n, s, ss, w, xq, xs, off, xd, 1); break;
     }
 }
 

@@ -11,7 +11,8 @@
  *
  * Where the time goes (CKLS_TRAIN_PROFILE=1 prints it per step): exact, about four fifths in the products through
  * the frozen weights (forward, the vocabulary projection and dX), all on the f32 GEMM tile; otherwise
- * (ckls_train_set_exact(t, 0)) those run on eval's integer kernels, all but the vocabulary projection's dX, and
+ * (ckls_train_set_exact(t, 0)) those run on eval's integer kernels (on AVX2 against 7-bit activations: a7_acts),
+ * all but the vocabulary projection's dX, and
  * where the CPU has AVX512-BF16 attention and that dX take bf16 products (f32 sums): then the integer products are
  * about two fifths of a step, attention a fifth. Where bf16 products run on matrix tiles (AMX-BF16: bf16_tiles),
  * every frozen matrix's products take them instead of the integer kernels (bf16 copies of W and W^T, 4 bytes a
@@ -327,6 +328,24 @@ static const uint32_t *bf16_copy(const ckls_train *t, uint32_t *const *w2, int i
     return !t->exact && w2 && w2[i] && ckls_active_kernels()->gemm_tile_bf16 ? w2[i] : NULL;
 }
 
+/* The integer products' activations: where the ISA multiplies Q8_0 faster against 7-bit quants (gemm_x8_a7: AVX2,
+ * whose maddubs then needs no sign ops), those, else eval's own. 7 bits double the activations' rounding error;
+ * the gradient stays within the tests' bound of the exact step's. */
+#define XQ_A7 (-1) /* xq_type of 7-bit Q8_0 activations */
+static int a7_acts(int act) { return act == CKLS_TYPE_Q8_0 && ckls_active_kernels()->gemm_x8_a7; }
+
+static void quantize_products(ckls_train *t, int act, const float *x, int64_t n_in, int64_t n) {
+    if (a7_acts(act)) ckls_quantize_acts_a7(t->m->pool, x, t->xq, n_in, n);
+    else ckls_quantize_acts(t->m->pool, act, x, t->xq, n_in, n);
+}
+
+/* y = t->xq . W^T (quantized by quantize_products) through the matrix's integer kernels */
+static int integer_product(ckls_train *t, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
+                           int64_t rb, int64_t n, float *y) {
+    return (a7_acts(ckls_type_vec_dot_type(type)) ? ckls_matmul_packed_a7 : ckls_matmul_packed)(
+        t->m->pool, type, w, packed, n_out, n_in, t->xq, rb, n, y, n_out, t->cancel);
+}
+
 static void linear(ckls_train *t, int cat, int i, const ckls_tensor *w, const void *packed, const float *x,
                    int64_t n, float *y) {
     const double p0 = prof_start(t);
@@ -338,11 +357,11 @@ static void linear(ckls_train *t, int cat, int i, const ckls_tensor *w, const vo
         t->stopped |= ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y, t->cancel) != 0;
     } else {
         const int64_t rb = ckls_row_bytes(act, w->ne0);
-        if (x != t->xq_of || act != t->xq_type) ckls_quantize_acts(t->m->pool, act, x, t->xq, w->ne0, n);
+        const int kind = a7_acts(act) ? XQ_A7 : act;
+        if (x != t->xq_of || kind != t->xq_type) quantize_products(t, act, x, w->ne0, n);
         t->xq_of = x;
-        t->xq_type = act;
-        t->stopped |= ckls_matmul_packed(t->m->pool, w->type, w->data, packed, w->ne1, w->ne0, t->xq, rb, n, y,
-                                         w->ne1, t->cancel) != 0;
+        t->xq_type = kind;
+        t->stopped |= integer_product(t, w->type, w->data, packed, w->ne1, w->ne0, rb, n, y) != 0;
     }
     prof_stop(t, cat, p0);
 }
@@ -571,10 +590,9 @@ static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n,
     } else {
         const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(CKLS_TYPE_Q8_0, n_out);
         float *y = accumulate ? t->dxs : dx;
-        ckls_quantize_acts(t->m->pool, CKLS_TYPE_Q8_0, dy, t->xq, n_out, n);
+        quantize_products(t, CKLS_TYPE_Q8_0, dy, n_out, n);
         t->xq_of = NULL;
-        t->stopped |= ckls_matmul_packed(t->m->pool, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, t->xq,
-                                         rb, n, y, n_in, t->cancel) != 0;
+        t->stopped |= integer_product(t, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, rb, n, y) != 0;
         if (accumulate) { /* megabytes: on the pool (its time stays in cat) */
             ew_job aj = {.fn = ew_add, .n = n, .dim = n_in, .a = y, .b = dx};
             ckls_pool_run(n > 1 ? t->m->pool : NULL, ew_task, &aj);

@@ -115,6 +115,32 @@ static void test_quantize_act(int isa, const ckls_isa_kernels *k, const ckls_isa
     }
 }
 
+/* the trainer's 7-bit Q8_0 quantizer (quantize_a7): bit for bit the scalar reference, every quant in [-64, 63] */
+static void test_quantize_a7(int isa, const ckls_isa_kernels *k) {
+    for (int c = 0; c < N_BLOCK_COUNTS; c++) {
+        const int64_t n = (int64_t)QK8_0 * BLOCK_COUNTS[c], rb = row_bytes(CKLS_TYPE_Q8_0, n);
+        for (int fam = 0; fam < FAM_COUNT; fam++) {
+            float *x = xmalloc((size_t)n * sizeof(float));
+            uint8_t *y0 = xmalloc((size_t)rb), *y1 = xmalloc((size_t)rb);
+            fill(x, n, QK8_0, fam);
+            memset(y0, 0xA5, (size_t)rb);
+            memset(y1, 0x5A, (size_t)rb);
+            ckls_quantize_q8_0_a7_ref(x, y0, n);
+            k->quantize_a7(x, y1, n);
+            CHECK(memcmp(y0, y1, (size_t)rb) == 0, "%s quantize_a7 n=%lld %s: differs from the scalar reference",
+                  ckls_isa_name(isa), (long long)n, FAM_NAMES[fam]);
+            const block_q8_0 *b = (const block_q8_0 *)y1;
+            for (int64_t i = 0; i < n; i++)
+                CHECK(b[i / QK8_0].qs[i % QK8_0] >= -64 && b[i / QK8_0].qs[i % QK8_0] <= 63,
+                      "%s quantize_a7 n=%lld %s: quant %d out of 7 bits", ckls_isa_name(isa), (long long)n,
+                      FAM_NAMES[fam], b[i / QK8_0].qs[i % QK8_0]);
+            free(x);
+            free(y0);
+            free(y1);
+        }
+    }
+}
+
 /* ---- dots ------------------------------------------------------------------------------------------------- */
 static float f16_pow2(int e) { return ldexpf(1.0f, e); }
 
@@ -581,6 +607,77 @@ static void test_matmul_packed_q8_0(int isa, const ckls_isa_kernels *k) {
     ckls_set_isa(was);
 }
 
+/* The trainer's Q8_0 kernel against 7-bit activations (gemm_x8_a7), where the ISA has one: per group and 1..4 tokens
+ * exactly the 8-row reference (ckls_gemm_q8_0x8_ref) on the same quants, with quantized weights and with raw bytes
+ * (every one, -128 included), activations from quantize_a7 or raw 7-bit quants (both extremes); and through
+ * ckls_matmul_packed_a7 (tail rows, hand-out) exactly the row dots' result. */
+static void test_gemm_x8_a7(int isa, const ckls_isa_kernels *k) {
+    if (!k->gemm_x8_a7) return;
+    const int was = ckls_isa_active();
+    CHECK(ckls_set_isa(isa) == CKLS_OK, "set_isa %s", ckls_isa_name(isa));
+    for (int c = 0; c < N_BLOCK_COUNTS; c++) {
+        const int64_t n = QK8_0 * BLOCK_COUNTS[c], nb = n / QK8_0, rb = row_bytes(CKLS_TYPE_Q8_0, n);
+        const int64_t groups = rnd_int(1, 3), n_out = 8 * groups + rnd_int(0, 7), n_tok = rnd_int(1, 11);
+        const int64_t xs = rb + 4 * rnd_int(0, 5);
+        const int raw = c % 2;
+        char *w = xmalloc((size_t)(n_out * rb)), *xq = xmalloc((size_t)(n_tok * xs));
+        float *f = xmalloc((size_t)n * sizeof(float));
+        int32_t *off = xmalloc(sizeof(int32_t) * (size_t)(n_tok * nb));
+        float *xd = xmalloc(sizeof(float) * (size_t)(n_tok * nb));
+        float *y_row = xmalloc(sizeof(float) * (size_t)(n_tok * n_out)), *y_a7 = xmalloc(sizeof(float) * (size_t)(n_tok * n_out));
+        for (int64_t r = 0; r < n_out; r++) {
+            for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * 0.05f;
+            ckls_quantize_q8_0_ref(f, w + r * rb, n);
+            if (raw)
+                for (int64_t i = 0; i < nb; i++) {
+                    block_q8_0 *q = (block_q8_0 *)(w + r * rb) + i;
+                    for (int e = 0; e < QK8_0; e++) q->qs[e] = (int8_t)(rnd() & 0xff);
+                }
+        }
+        for (int64_t t = 0; t < n_tok; t++) {
+            for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * (t == 2 ? 1e-3f : 1.0f);
+            k->quantize_a7(f, xq + t * xs, n);
+            if (raw && t % 2)
+                for (int64_t i = 0; i < nb; i++) {
+                    block_q8_0 *q = (block_q8_0 *)(xq + t * xs) + i;
+                    for (int e = 0; e < QK8_0; e++) q->qs[e] = (int8_t)(rnd_int(0, 3) == 0 ? (rnd() & 1 ? 63 : -64) : rnd_int(-64, 63));
+                }
+        }
+        ckls_q8_0_a7_terms(xq, xs, n, n_tok, off, xd);
+        int64_t bytes;
+        char *packed = ckls_repack_matrix(NULL, CKLS_TYPE_Q8_0, w, n_out, n, &bytes);
+        CHECK(packed && bytes > 0, "%s repack q8_0", ckls_isa_name(isa));
+        const int64_t gb = bytes / groups;
+        for (int64_t g = 0; packed && g < groups; g++)
+            for (int nt = 1; nt <= 4 && nt <= n_tok; nt++) {
+                float s_isa[4 * 11], s_ref[4 * 11];
+                k->gemm_x8_a7(n, s_isa, 11, packed + g * gb, xq, xs, off, xd, nt);
+                ckls_gemm_q8_0x8_ref(n, s_ref, 11, packed + g * gb, xq, xs, NULL, nt);
+                for (int t = 0; t < nt; t++)
+                    for (int r = 0; r < 8; r++)
+                        CHECK(s_isa[t * 11 + r] == s_ref[t * 11 + r], "%s gemm_x8_a7 n=%lld%s nt=%d row %d tok %d: %.9g vs ref %.9g",
+                              ckls_isa_name(isa), (long long)n, raw ? " raw" : "", nt, r, t, s_isa[t * 11 + r], s_ref[t * 11 + r]);
+            }
+        if (!raw) { /* the row dots take no -128 weight (dot_i8's sign trick): quantized weights only */
+            CHECK(ckls_matmul_pre(NULL, CKLS_TYPE_Q8_0, w, n_out, n, xq, xs, n_tok, y_row, n_out, NULL) == CKLS_OK, "matmul_pre");
+            CHECK(ckls_matmul_packed_a7(NULL, CKLS_TYPE_Q8_0, w, packed, n_out, n, xq, xs, n_tok, y_a7, n_out, NULL) == CKLS_OK,
+                  "matmul_packed_a7");
+            for (int64_t i = 0; i < n_tok * n_out; i++)
+                CHECK(y_a7[i] == y_row[i], "%s matmul_packed_a7 %lld x %lld, %lld tokens: out %lld %.9g, rows %.9g",
+                      ckls_isa_name(isa), (long long)n_out, (long long)n, (long long)n_tok, (long long)i, y_a7[i], y_row[i]);
+        }
+        ckls_aligned_free(packed);
+        free(w);
+        free(xq);
+        free(f);
+        free(off);
+        free(xd);
+        free(y_row);
+        free(y_a7);
+    }
+    ckls_set_isa(was);
+}
+
 /* Attention over the block-transposed K cache (attn_kt) against the scalar reference: odd head dims, group
  * sizes 1..7, 1..9 tokens, one to a few hundred positions, V rows at a padded stride; and each row bit for bit
  * the same when its token comes alone (a drafted token verified in a batch must equal it evaluated alone). */
@@ -739,11 +836,13 @@ int main(int argc, char **argv) {
         printf("testing %s\n", ckls_isa_name(isa));
         const ckls_isa_kernels *k = ckls_isa_table(isa);
         test_quantize_act(isa, k, ref);
+        test_quantize_a7(isa, k);
         test_dots(isa, k, ref);
         test_dots_4r(isa, k, ref);
         test_dots_4c(isa, k, ref);
         test_gemm_x8(isa, k);
         test_gemm_tiles(isa, k);
+        test_gemm_x8_a7(isa, k);
         test_matmul_packed_q8_0(isa, k);
         test_attn_kt(isa, k, ref);
         tested++;
