@@ -22,7 +22,8 @@ void ckls_gemm_nt(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha,
                   const float *W, int64_t ldw, int accumulate, float *C, int64_t ldc);
 /* ckls_matmul_backward without argument checks. cancel (NULL = none) is polled per work item: once raised, the
  * remaining items are skipped, dx is left part-written and the call returns 1 (else 0), so the caller can drop
- * the result even if the flag is lowered again meanwhile. */
+ * the result even if the flag is lowered again meanwhile; CKLS_ENOMEM (dx untouched) without memory for its
+ * tiles. */
 int ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
                     int64_t n_tok, float *dx, int accumulate, const volatile int32_t *cancel);
 /* dx (+)= dy.W in bf16 products with f32 sums, where the active kernels have gemm_tile_bf16: w2 from

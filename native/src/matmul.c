@@ -283,8 +283,8 @@ static void a7_terms_task(void *p, int ith, int nth) {
 
 /* the a7 job: its activations' block terms once per token (on the pool), then the groups */
 static int matmul_a7(ckls_pool *pool, packed_job *j) {
-    a7_terms_job tj = {j->xq, j->xq_row_bytes, j->n_in, j->n_tok, malloc(sizeof(int32_t) * (size_t)(j->n_aux * j->n_tok)),
-                       malloc(sizeof(float) * (size_t)(j->n_aux * j->n_tok))};
+    const size_t n = (size_t)(j->n_aux * j->n_tok);
+    a7_terms_job tj = {j->xq, j->xq_row_bytes, j->n_in, j->n_tok, malloc(sizeof(int32_t) * n), malloc(sizeof(float) * n)};
     int rc = tj.off && tj.xd ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "out of memory for activation block terms");
     if (!rc) {
         ckls_pool_run(j->n_tok > 1 ? pool : NULL, a7_terms_task, &tj);

@@ -35,7 +35,8 @@ static void quantize_levels(const float *x, void *y, int64_t n, float levels) {
         for (int k = 0; k < 4; k++) {
             __m256 r = round_away(_mm256_mul_ps(v[k], vid));
             r = _mm256_and_ps(r, _mm256_cmp_ps(r, r, _CMP_ORD_Q)); /* NaN -> 0 like the reference */
-            r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-levels - 1.0f)), _mm256_set1_ps(levels)); /* +-Inf (denormal d) */
+            /* +-Inf (denormal d) */
+            r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-levels - 1.0f)), _mm256_set1_ps(levels));
             q[k] = _mm256_cvttps_epi32(r);
         }
         _mm256_storeu_si256((__m256i *)b[i].qs, pack_i32x4_i8(q[0], q[1], q[2], q[3]));

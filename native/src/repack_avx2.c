@@ -160,13 +160,17 @@ INLINE void gemm_q8_0x8_a7(int64_t n, float *s, int64_t ss, const void *w, const
         _mm_prefetch((const char *)(a + i + 3) + 256, _MM_HINT_T0);
         __m256i u[8]; /* the block's 8 x 32 weights + 128, in registers for every token (token-major: m-major
                          * sums get reassociated by the compiler into a tree that spills) */
-        for (int m = 0; m < 8; m++) u[m] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * m)), flip);
+        for (int m = 0; m < 8; m++)
+            u[m] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * m)), flip);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a[i].d));
         for (int t = 0; t < nt; t++) {
             __m256i sum = _mm256_set1_epi32(off[t * nb + i]);
-            for (int m = 0; m < 8; m++)
-                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(u[m], bcast4(b[t][i].qs + 4 * m)), ones));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(xd[t * nb + i])), acc[t]);
+            for (int m = 0; m < 8; m++) {
+                const __m256i p = _mm256_maddubs_epi16(u[m], bcast4(b[t][i].qs + 4 * m));
+                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, ones));
+            }
+            const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(xd[t * nb + i]));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, acc[t]);
         }
     }
     for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);

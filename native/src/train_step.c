@@ -67,6 +67,7 @@ struct ckls_train {
     int bf16;  /* exact == 0 and the model has quantized matrices: attention's products in bf16 where the CPU can */
     const volatile int32_t *cancel; /* the running step's flag, polled inside the big products too... */
     int stopped;                    /* ...which set this when they skipped work: the step's result is void */
+    int failed;                     /* the first product that failed (< 0, its message set), else 0 */
     int prof;
     double prof_s[P_N];
 };
@@ -328,6 +329,13 @@ static const uint32_t *bf16_copy(const ckls_train *t, uint32_t *const *w2, int i
     return !t->exact && w2 && w2[i] && ckls_active_kernels()->gemm_tile_bf16 ? w2[i] : NULL;
 }
 
+/* a product's result: 0 done, 1 cancelled part-way, < 0 failed (CKLS_ECANCELLED included): any but 0 voids the
+ * step */
+static void note(ckls_train *t, int rc) {
+    t->stopped |= rc != 0;
+    if (rc < 0 && !t->failed) t->failed = rc;
+}
+
 /* The integer products' activations: where the ISA multiplies Q8_0 faster against 7-bit quants (gemm_x8_a7: AVX2,
  * whose maddubs then needs no sign ops), those, else eval's own. 7 bits double the activations' rounding error;
  * the gradient stays within the tests' bound of the exact step's. */
@@ -352,16 +360,16 @@ static void linear(ckls_train *t, int cat, int i, const ckls_tensor *w, const vo
     const int act = ckls_type_vec_dot_type(w->type);
     const uint32_t *wf2 = bf16_copy(t, t->wf2, i);
     if (wf2) { /* on bf16 tiles: y = x.W^T as the dX product through W^T */
-        t->stopped |= ckls_matmul_dx_bf16(t->m->pool, wf2, w->ne0, w->ne1, x, n, y, 0, t->dyb, t->cancel) != 0;
+        note(t, ckls_matmul_dx_bf16(t->m->pool, wf2, w->ne0, w->ne1, x, n, y, 0, t->dyb, t->cancel));
     } else if (t->exact || act == CKLS_TYPE_F32) {
-        t->stopped |= ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y, t->cancel) != 0;
+        note(t, ckls_matmul_f32(t->m->pool, w->type, w->data, w->ne1, w->ne0, x, n, y, t->cancel));
     } else {
         const int64_t rb = ckls_row_bytes(act, w->ne0);
         const int kind = a7_acts(act) ? XQ_A7 : act;
         if (x != t->xq_of || kind != t->xq_type) quantize_products(t, act, x, w->ne0, n);
         t->xq_of = x;
         t->xq_type = kind;
-        t->stopped |= integer_product(t, w->type, w->data, packed, w->ne1, w->ne0, rb, n, y) != 0;
+        note(t, integer_product(t, w->type, w->data, packed, w->ne1, w->ne0, rb, n, y));
     }
     prof_stop(t, cat, p0);
 }
@@ -521,6 +529,8 @@ static layer_acts acts_of(const ckls_train *t, int l) {
 }
 
 static int cancelled(const ckls_train *t) { return t->stopped || (t->cancel && *t->cancel); }
+/* the step's return once cancelled(): a product's error (out of memory) as it was, else CKLS_ECANCELLED */
+static int stop_code(const ckls_train *t) { return t->failed ? t->failed : ckls_fail(CKLS_ECANCELLED, "cancelled"); }
 
 /* Token embeddings into layer 0's input and its attention norm. */
 static void embed_forward(ckls_train *t, const int32_t *tokens, int64_t n) {
@@ -582,17 +592,15 @@ static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n,
     const ckls_tensor *w = matrix(t->m, i);
     const uint32_t *wd2 = bf16_copy(t, t->wd2, i);
     if (wd2) {
-        t->stopped |= ckls_matmul_dx_bf16(t->m->pool, wd2, w->ne1, w->ne0, dy, n, dx, accumulate, t->dyb,
-                                          t->cancel) != 0;
+        note(t, ckls_matmul_dx_bf16(t->m->pool, wd2, w->ne1, w->ne0, dy, n, dx, accumulate, t->dyb, t->cancel));
     } else if (t->exact || !t->wt || !t->wt[i]) {
-        t->stopped |= ckls_matmul_dx(t->m->pool, w->type, w->data, w->ne1, w->ne0, dy, n, dx, accumulate,
-                                     t->cancel) != 0;
+        note(t, ckls_matmul_dx(t->m->pool, w->type, w->data, w->ne1, w->ne0, dy, n, dx, accumulate, t->cancel));
     } else {
         const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(CKLS_TYPE_Q8_0, n_out);
         float *y = accumulate ? t->dxs : dx;
         quantize_products(t, CKLS_TYPE_Q8_0, dy, n_out, n);
         t->xq_of = NULL;
-        t->stopped |= integer_product(t, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, rb, n, y) != 0;
+        note(t, integer_product(t, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, rb, n, y));
         if (accumulate) { /* megabytes: on the pool (its time stays in cat) */
             ew_job aj = {.fn = ew_add, .n = n, .dim = n_in, .a = y, .b = dx};
             ckls_pool_run(n > 1 ? t->m->pool : NULL, ew_task, &aj);
@@ -731,34 +739,34 @@ int ckls_train_step(ckls_train *t, const int32_t *tokens, const int32_t *targets
     if (ckls_lora_check(t->a, hp)) return CKLS_EINVAL;
     const int64_t n = n_tok;
     t->cancel = cancel;
-    t->stopped = 0;
+    t->stopped = t->failed = 0;
     t->xq_of = NULL; /* the activations change with every step */
 
     embed_forward(t, tokens, n);
     for (int l = 0; l < hp->n_layer; l++) {
-        if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+        if (cancelled(t)) return stop_code(t);
         attention_forward(t, l, n);
         ffn_forward(t, l, n);
     }
-    if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+    if (cancelled(t)) return stop_code(t);
     const int64_t nc = gather_targets(t, targets, n);
     if (nc == 0) { /* nothing to learn from: no loss, no gradient */
         *loss = 0.0f;
         return CKLS_OK;
     }
     logits_forward(t, nc);
-    if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+    if (cancelled(t)) return stop_code(t);
     loss_forward(t, nc, loss);
 
     memset(t->grads, 0, sizeof(float) * (size_t)ckls_lora_n_params(t->a));
     logits_backward(t, n, nc);
     for (int l = hp->n_layer - 1; l >= 0; l--) {
-        if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+        if (cancelled(t)) return stop_code(t);
         ffn_backward(t, l, n);
-        if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+        if (cancelled(t)) return stop_code(t);
         attention_backward(t, l, n);
     }
-    if (cancelled(t)) return ckls_fail(CKLS_ECANCELLED, "cancelled");
+    if (cancelled(t)) return stop_code(t);
     float *ga = ckls_lora_buffer(t->a, CKLS_LORA_GRADS);
     const int64_t np = ckls_lora_n_params(t->a);
     for (int64_t i = 0; i < np; i++) ga[i] += grad_scale * t->grads[i];
