@@ -12,26 +12,38 @@ void ckls_dequantize_q8_0(const void *x, float *y, int64_t n) {
     }
 }
 
-/* to `levels` (127 for Q8_0; 63 for the trainer's 7-bit activations): d = amax / levels, q clamped to
- * [-levels - 1, levels] (only Inf/NaN input or a denormal d reach the clamp) */
-static void quantize_q8_0_levels(const float *x, void *y, int64_t n, float levels) {
+void ckls_quantize_q8_0_ref(const float *x, void *y, int64_t n) {
     block_q8_0 *b = y;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         const float *xb = x + i * QK8_0;
         float amax = 0.0f;
         for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf(xb[j]));
-        const float d = amax / levels;
+        const float d = amax / 127.0f;
         const float id = d ? 1.0f / d : 0.0f;
         b[i].d = ckls_f32_to_f16(d);
         for (int j = 0; j < QK8_0; j++) {
             const float v = roundf(xb[j] * id); /* NaN (from Inf/NaN input) -> 0 instead of an undefined cast */
-            b[i].qs[j] = (int8_t)(v == v ? (v > levels ? levels : v < -levels - 1.0f ? -levels - 1.0f : v) : 0.0f);
+            b[i].qs[j] = (int8_t)(v == v ? (v > 127.0f ? 127.0f : v < -128.0f ? -128.0f : v) : 0.0f);
         }
     }
 }
 
-void ckls_quantize_q8_0_ref(const float *x, void *y, int64_t n) { quantize_q8_0_levels(x, y, n, 127.0f); }
-
-/* Q8_0 blocks whose quants fit 7 bits (|q| <= 64): the fine-tuner's activations on AVX2, where the unsigned
- * operand of maddubs can then be the weight + 128 (ckls_gemm_q8_0x8_a7_avx2) and no sign ops are needed */
-void ckls_quantize_q8_0_a7_ref(const float *x, void *y, int64_t n) { quantize_q8_0_levels(x, y, n, 63.0f); }
+/* Q8_0 blocks whose quants fit 7 bits (|q| <= 64), the fine-tuner's activations where its Q8_0 products take them
+ * (gemm_x8_a7: AVX2 without VNNI, whose maddubs can then take the weight + 128 as its unsigned operand). Only the
+ * trainer reads them, so the rounding is what one SIMD conversion does (to nearest, ties to even, after clamping
+ * to [-64, 63]) rather than roundf's, and the inverse scale is one division: id = 63 / amax. NaN -> 0. */
+void ckls_quantize_q8_0_a7_ref(const float *x, void *y, int64_t n) {
+    block_q8_0 *b = y;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const float *xb = x + i * QK8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float id = amax ? 63.0f / amax : 0.0f;
+        b[i].d = ckls_f32_to_f16(amax / 63.0f);
+        for (int j = 0; j < QK8_0; j++) {
+            float v = xb[j] * id; /* Inf where amax is denormal, NaN from 0 * Inf or NaN input */
+            v = v != v ? 0.0f : v > 63.0f ? 63.0f : v < -64.0f ? -64.0f : v;
+            b[i].qs[j] = (int8_t)nearbyintf(v);
+        }
+    }
+}
