@@ -30,7 +30,7 @@ def check(status: int) -> int:
 
 
 def _isa_from_env() -> None:
-    """CKLS_ISA=scalar|avx2|avx512|avx512vnni|amx|neon|neondot pins the kernels (reproducing a report, comparing ISAs on
+    """CKLS_ISA=scalar|avx2|avxvnni|avx512|avx512vnni|amx|neon|neondot pins the kernels (reproducing a report, comparing ISAs on
     one machine); unset, the best ISA this CPU runs is used."""
     import os
 

@@ -40,6 +40,7 @@ X86_ISA_FLAGS = {
     "avx2": ["-mavx2", "-mfma", "-mf16c"],
     "avx512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c"],
     "avx512vnni": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c"],
+    "avxvnni": ["-mavxvnni", "-mavx2", "-mfma", "-mf16c"],
     "amx": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx512bf16", "-mamx-tile",
             "-mamx-int8", "-mamx-bf16", "-mavx2", "-mfma", "-mf16c"],
     "avx512bf16": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx2", "-mfma", "-mf16c"],
@@ -56,7 +57,7 @@ def sources() -> list[pathlib.Path]:
 
 
 def _isa_of(path: pathlib.Path) -> str | None:
-    for isa in ("avx512vnni", "avx512bf16", "avx512", "avx2", "amx", "neondot", "neon"):
+    for isa in ("avx512vnni", "avx512bf16", "avx512", "avxvnni", "avx2", "amx", "neondot", "neon"):
         if path.stem.endswith("_" + isa):
             return isa
     return None

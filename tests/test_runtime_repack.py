@@ -99,10 +99,10 @@ def q6_path(tmp_path_factory):
 
 
 def test_q6_k_repacked_matches_row_kernels(q6_path, monkeypatch):
-    """Q6_K is repacked only where the ISA has an 8-row kernel for it (AVX-512 VNNI); the groups then go through
-    it and the 7 tail rows of the vocabulary through the row dots, within float reordering of the row path."""
-    if lib.ckls_isa_active() not in (lib.CKLS_ISA_AVX512VNNI, lib.CKLS_ISA_AMX):  # AMX inherits VNNI's kernels
-        pytest.skip("Q6_K has an 8-row kernel only with AVX-512 VNNI")
+    """Q6_K is repacked only where the ISA has an 8-row kernel for it (VNNI); the groups then go through it and the
+    7 tail rows of the vocabulary through the row dots, within float reordering of the row path."""
+    if lib.ckls_isa_active() not in (lib.CKLS_ISA_AVX512VNNI, lib.CKLS_ISA_AMX, lib.CKLS_ISA_AVXVNNI):
+        pytest.skip("Q6_K has an 8-row kernel only with AVX-512 VNNI (AMX inherits it) or AVX-VNNI")
     toks = [int(t) for t in np.random.default_rng(4).integers(0, 1000, 37)]
     monkeypatch.setenv("CKLS_REPACK", "0")
     rows, rows_step = _logits(q6_path, toks)

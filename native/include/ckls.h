@@ -49,10 +49,12 @@ int ckls_type_vec_dot_type(int type);     /* activation format this weight type 
 /* AVX512VNNI: the AVX-512 table plus vpdpbusd kernels (AVX-512 F/BW/DQ/VL + VNNI); it inherits AVX512's and AVX2's.
  * AMX: the AVX512VNNI table plus the Q8_0 prompt GEMM on AMX-INT8 tiles (Xeons from Sapphire Rapids; Linux grants
  * the tile state on request); it inherits AVX512VNNI's.
+ * AVXVNNI: the AVX2 table plus the 8-row vpdpbusd kernels in their VEX encoding (AVX-VNNI: Intel cores from Alder
+ * Lake, most of them without AVX-512); it inherits AVX2's.
  * NEONDOT: the NEON table plus SDOT kernels (AArch64 with the dot-product extension, FEAT_DotProd); it inherits NEON's */
 enum { CKLS_ISA_SCALAR = 0, CKLS_ISA_AVX2 = 1, CKLS_ISA_AVX512 = 2, CKLS_ISA_NEON = 3, CKLS_ISA_AVX512VNNI = 4,
-       CKLS_ISA_NEONDOT = 5, CKLS_ISA_AMX = 6, CKLS_ISA_COUNT = 7 };
-int ckls_isa_detected(void);              /* best ISA this CPU runs that this build has */
+       CKLS_ISA_NEONDOT = 5, CKLS_ISA_AMX = 6, CKLS_ISA_AVXVNNI = 7, CKLS_ISA_COUNT = 8 };
+int ckls_isa_detected(void);              /* best ISA this CPU runs that this build has (AVXVNNI ranks below AVX512) */
 int ckls_isa_available(int isa);          /* 1 if compiled in AND supported by this CPU */
 int ckls_isa_active(void);                /* ISA the runtime dispatches to now */
 int ckls_set_isa(int isa);                /* force an ISA (tests, benchmarks); EINVAL if not available */

@@ -4,6 +4,7 @@
  * Each table lists the kernels its ISA has, by name; at first use they are resolved over the scalar table (every
  * gap keeps the scalar reference) and over the ISA's parents (parent[] below): AVX-512 over AVX2 (AVX-512 has
  * only the kernels its wider registers pay for), AVX512VNNI over AVX-512 (only the vpdpbusd kernels are its own),
+ * AVXVNNI over AVX2 (only the 8-row vpdpbusd GEMMs, VEX-encoded, are its own: AVX512VNNI's, on the 16 registers),
  * NEONDOT over NEON (only the SDOT kernels are its own: the 8-row GEMMs and Q8_0's 4-row dot), AMX over AVX512VNNI
  * (only the tile GEMM is its own; it needs AMX-TILE/INT8 and, on Linux, the kernel's grant of the tile state). NEON is every
  * AArch64 CPU; NEONDOT needs the dot-product extension (FEAT_DotProd: Linux's HWCAP_ASIMDDP, macOS's
@@ -133,6 +134,18 @@ static const ckls_isa_kernels avx512vnni_kernels = {
 };
 #endif
 
+#if defined(CKLS_HAVE_AVX2) && defined(CKLS_HAVE_AVXVNNI)
+static const ckls_isa_kernels avxvnni_kernels = {
+    .gemm_x8 = {
+        [CKLS_TYPE_Q4_0] = ckls_gemm_q4_0x8_avxvnni,
+        [CKLS_TYPE_Q4_K] = ckls_gemm_q4_Kx8_avxvnni,
+        [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x8_avxvnni,
+        [CKLS_TYPE_Q6_K] = ckls_gemm_q6_Kx8_avxvnni,
+    },
+    .gemm_aux = {[CKLS_TYPE_Q4_0] = 1, [CKLS_TYPE_Q8_0] = 1},
+};
+#endif
+
 #if defined(CKLS_HAVE_AVX2) && defined(CKLS_HAVE_AVX512) && defined(CKLS_HAVE_AVX512VNNI) && defined(CKLS_HAVE_AMX)
 static const ckls_isa_kernels amx_kernels = {
     .gemm_tiles = {[CKLS_TYPE_Q8_0] = ckls_gemm_q8_0_tiles_amx},
@@ -191,13 +204,22 @@ static const ckls_isa_kernels *const own_kernels[CKLS_ISA_COUNT] = {
 #if defined(CKLS_HAVE_AVX2) && defined(CKLS_HAVE_AVX512) && defined(CKLS_HAVE_AVX512VNNI) && defined(CKLS_HAVE_AMX)
     [CKLS_ISA_AMX] = &amx_kernels,
 #endif
+#if defined(CKLS_HAVE_AVX2) && defined(CKLS_HAVE_AVXVNNI)
+    [CKLS_ISA_AVXVNNI] = &avxvnni_kernels,
+#endif
 };
 
 /* The ISA whose kernels an ISA inherits where it has none of its own (-1: only the scalar table). */
 static const int parent[CKLS_ISA_COUNT] = {
     [CKLS_ISA_SCALAR] = -1, [CKLS_ISA_AVX2] = -1, [CKLS_ISA_AVX512] = CKLS_ISA_AVX2, [CKLS_ISA_NEON] = -1,
     [CKLS_ISA_AVX512VNNI] = CKLS_ISA_AVX512, [CKLS_ISA_NEONDOT] = CKLS_ISA_NEON, [CKLS_ISA_AMX] = CKLS_ISA_AVX512VNNI,
+    [CKLS_ISA_AVXVNNI] = CKLS_ISA_AVX2,
 };
+
+/* Which available ISA runs by default: the last of this order the CPU has (the enum's order is only the ABI's) */
+static const int preference[CKLS_ISA_COUNT] = {CKLS_ISA_SCALAR,     CKLS_ISA_NEON, CKLS_ISA_NEONDOT,
+                                               CKLS_ISA_AVX2,       CKLS_ISA_AVXVNNI, CKLS_ISA_AVX512,
+                                               CKLS_ISA_AVX512VNNI, CKLS_ISA_AMX};
 
 static ckls_isa_kernels resolved[CKLS_ISA_COUNT];
 static int have[CKLS_ISA_COUNT];
@@ -215,12 +237,22 @@ static int tile_state_granted(void) {
 #endif
 }
 
-/* CPUID leaf 7's EDX bit (AMX-BF16 22, AMX-TILE 24, AMX-INT8 25): read directly, as older compilers'
- * __builtin_cpu_supports do not know the AMX names */
+/* CPUID leaf 7's EDX bit (AMX-BF16 22, AMX-TILE 24, AMX-INT8 25), and its sub-leaf 1's EAX bit (AVX-VNNI 4): read
+ * directly, as older compilers' __builtin_cpu_supports do not know these names */
 static int cpuid7_edx(int bit) {
 #if defined(__x86_64__) || defined(__i386__)
     unsigned a, b, c, d;
     return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d >> bit & 1);
+#else
+    (void)bit;
+    return 0;
+#endif
+}
+
+static int cpuid7_1_eax(int bit) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> bit & 1);
 #else
     (void)bit;
     return 0;
@@ -236,6 +268,7 @@ static int cpu_has(int isa) {
         return cpu_has(CKLS_ISA_AVX2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
     if (isa == CKLS_ISA_AVX512VNNI) return cpu_has(CKLS_ISA_AVX512) && __builtin_cpu_supports("avx512vnni");
+    if (isa == CKLS_ISA_AVXVNNI) return cpu_has(CKLS_ISA_AVX2) && cpuid7_1_eax(4);
     if (isa == CKLS_ISA_AMX)
         return cpu_has(CKLS_ISA_AVX512VNNI) && cpuid7_edx(24) && cpuid7_edx(25) && tile_state_granted();
     return 0;
@@ -346,8 +379,9 @@ static void init(void) {
             if (layers[l]->exp_shift) resolved[isa].exp_shift = layers[l]->exp_shift;
             if (layers[l]->softmax) resolved[isa].softmax = layers[l]->softmax;
         }
-        active = isa;
     }
+    for (int i = 0; i < CKLS_ISA_COUNT; i++)
+        if (have[preference[i]]) active = preference[i];
     init_tiles();
 }
 
@@ -359,8 +393,8 @@ int ckls_isa_available(int isa) {
 int ckls_isa_detected(void) {
     pthread_once(&once, init);
     int best = CKLS_ISA_SCALAR;
-    for (int isa = 0; isa < CKLS_ISA_COUNT; isa++)
-        if (have[isa]) best = isa;
+    for (int i = 0; i < CKLS_ISA_COUNT; i++)
+        if (have[preference[i]]) best = preference[i];
     return best;
 }
 
@@ -377,7 +411,8 @@ int ckls_set_isa(int isa) {
 }
 
 const char *ckls_isa_name(int isa) {
-    static const char *names[CKLS_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "avx512vnni", "neondot", "amx"};
+    static const char *names[CKLS_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "avx512vnni", "neondot", "amx",
+                                                "avxvnni"};
     return isa >= 0 && isa < CKLS_ISA_COUNT ? names[isa] : "unknown";
 }
 

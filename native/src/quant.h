@@ -169,6 +169,15 @@ void ckls_gemm_q8_0x16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w
                                   int64_t xs, const int16_t *aux, int nt);
 void ckls_gemm_q6_Kx16_avx512vnni(int64_t n, float *s, int64_t ss, const void *w, int64_t ws, const void *xq,
                                   int64_t xs, const int16_t *aux, int nt);
+/* their AVX-VNNI versions (repack_avxvnni.c: the same kernels, VEX vpdpbusd; AVX2 cores without AVX-512) */
+void ckls_gemm_q4_0x8_avxvnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                              const int16_t *aux, int nt);
+void ckls_gemm_q4_Kx8_avxvnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                              const int16_t *aux, int nt);
+void ckls_gemm_q8_0x8_avxvnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                              const int16_t *aux, int nt);
+void ckls_gemm_q6_Kx8_avxvnni(int64_t n, float *s, int64_t ss, const void *w, const void *xq, int64_t xs,
+                              const int16_t *aux, int nt);
 /* Q8_0 on AMX tiles (the gemm_tiles table field), over the activations as ckls_q8_0_tiles_pack lays them out */
 void ckls_gemm_q8_0_tiles_amx(int64_t n, float *s, int64_t ss, const void *w, int64_t rb, int64_t n_tiles,
                               const int8_t *xb, const float *xd, int64_t nt);
