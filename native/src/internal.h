@@ -3,6 +3,7 @@
 #ifndef CKLS_INTERNAL_H
 #define CKLS_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include "../include/ckls.h"
@@ -270,6 +271,13 @@ const ckls_isa_kernels *ckls_active_kernels(void);
 /* Runs fn(ctx, ith, nth) on every thread of the pool (the caller is thread 0) and waits for all. */
 typedef void (*ckls_task_fn)(void *ctx, int ith, int nth);
 void ckls_pool_run(ckls_pool *pool, ckls_task_fn fn, void *ctx);
+/* A cancellable job's poll: whether the flag (NULL = none) is up; if so *stopped is set, so the job reports the work
+ * it skipped even when the flag is lowered again before it returns. */
+static inline int ckls_stop_seen(const volatile int32_t *cancel, atomic_int *stopped) {
+    if (!cancel || !*cancel) return 0;
+    atomic_store(stopped, 1);
+    return 1;
+}
 
 /* ---- scratch ----------------------------------------------------------------------------------------------- */
 void *ckls_aligned_alloc(size_t bytes); /* 64-byte aligned, zeroed; NULL on failure */

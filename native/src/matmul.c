@@ -36,6 +36,7 @@ typedef struct {
     int64_t chunk;
     atomic_llong next;
     const volatile int32_t *cancel;
+    atomic_int stopped; /* rows were skipped on cancel (the flag may be down again by the end) */
 } matmul_job;
 
 static void matmul_task(void *p, int ith, int nth) {
@@ -43,7 +44,7 @@ static void matmul_task(void *p, int ith, int nth) {
     for (;;) {
         const int64_t r0 = atomic_fetch_add(&j->next, j->chunk);
         if (r0 >= j->n_out) break;
-        if (j->cancel && *j->cancel) break;
+        if (ckls_stop_seen(j->cancel, &j->stopped)) break;
         const int64_t r1 = r0 + j->chunk < j->n_out ? r0 + j->chunk : j->n_out;
         for (int64_t t0 = 0; t0 < j->n_tok; t0 += TOK_BLOCK) {
             const int64_t t1 = t0 + TOK_BLOCK < j->n_tok ? t0 + TOK_BLOCK : j->n_tok;
@@ -96,9 +97,9 @@ int ckls_matmul_pre(ckls_pool *pool, int type, const void *w, int64_t n_out, int
     chunk = (chunk + ROW_BLOCK - 1) / ROW_BLOCK * ROW_BLOCK;
     j.chunk = chunk < ROW_BLOCK ? ROW_BLOCK : chunk;
     atomic_init(&j.next, 0);
+    atomic_init(&j.stopped, 0);
     ckls_pool_run(nth > 1 && n_out * n_tok >= 64 ? pool : NULL, matmul_task, &j);
-    if (cancel && *cancel) return ckls_fail(CKLS_ECANCELLED, "cancelled");
-    return CKLS_OK;
+    return atomic_load(&j.stopped) ? ckls_fail(CKLS_ECANCELLED, "cancelled") : CKLS_OK;
 }
 
 typedef struct {
@@ -175,6 +176,7 @@ typedef struct {
     int64_t chunk; /* groups per hand-out */
     atomic_llong next;
     const volatile int32_t *cancel;
+    atomic_int stopped;
 } packed_job;
 
 static void packed_task(void *p, int ith, int nth) {
@@ -184,7 +186,7 @@ static void packed_task(void *p, int ith, int nth) {
     for (;;) {
         const int64_t g0 = atomic_fetch_add(&j->next, j->chunk);
         if (g0 >= n_units) break;
-        if (j->cancel && *j->cancel) break;
+        if (ckls_stop_seen(j->cancel, &j->stopped)) break;
         const int64_t g1 = g0 + j->chunk < n_units ? g0 + j->chunk : n_units;
         /* groups g0 .. gt-1 have their first nt_tiles tokens from the tile kernel */
         int64_t gt = g0, nt_tiles = 0;
@@ -263,9 +265,9 @@ static int run_packed(ckls_pool *pool, packed_job *j) {
     if (j->gemm2) chunk += chunk & 1; /* even, so the 16-row kernel's pairs stay within a chunk */
     j->chunk = chunk < 1 ? 1 : chunk;
     atomic_init(&j->next, 0);
+    atomic_init(&j->stopped, 0);
     ckls_pool_run(nth > 1 && j->n_out * j->n_tok >= 64 ? pool : NULL, packed_task, j);
-    if (j->cancel && *j->cancel) return ckls_fail(CKLS_ECANCELLED, "cancelled");
-    return CKLS_OK;
+    return atomic_load(&j->stopped) ? ckls_fail(CKLS_ECANCELLED, "cancelled") : CKLS_OK;
 }
 
 typedef struct {

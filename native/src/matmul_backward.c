@@ -104,17 +104,10 @@ int ckls_gemm_f32(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha,
 }
 
 /* ---- work items of the cancellable jobs (dX, the f32 forward) ------------------------------------------------ */
-/* Whether the cancel flag is up; if so stopped is set, so the caller learns its output is incomplete. */
-static int cancelled(const volatile int32_t *cancel, atomic_int *stopped) {
-    if (!cancel || !*cancel) return 0;
-    atomic_store(stopped, 1);
-    return 1;
-}
-
 /* The next of n_items work items, or -1 when none is left or the job was cancelled. */
 static int64_t next_item(atomic_llong *next, int64_t n_items, const volatile int32_t *cancel, atomic_int *stopped) {
     const int64_t it = atomic_fetch_add(next, 1);
-    return it >= n_items || cancelled(cancel, stopped) ? -1 : it;
+    return it >= n_items || ckls_stop_seen(cancel, stopped) ? -1 : it;
 }
 
 /* ---- dX through a frozen weight ------------------------------------------------------------------------------- */
@@ -141,7 +134,7 @@ static void dx_task(void *p, int ith, int nth) {
         const char *wcol = j->w + j0 / j->blck * j->blck_bytes;
         for (int64_t k0 = 0; k0 < j->n_out; k0 += DX_KB) {
             /* polled per tile too: an item of the vocabulary projection is ~50 ms on one core */
-            if (cancelled(j->cancel, &j->stopped)) return;
+            if (ckls_stop_seen(j->cancel, &j->stopped)) return;
             const int64_t kk = j->n_out - k0 < DX_KB ? j->n_out - k0 : DX_KB;
             for (int64_t r = 0; r < kk; r++) j->to_float(wcol + (k0 + r) * j->row_bytes, tile + r * n, n);
             j->tile(j->n_tok, n, kk, 1.0f, j->dy + k0, j->n_out, 1, tile, n, j->accumulate || k0 > 0, j->dx + j0,
@@ -227,7 +220,7 @@ static void dxb_task(void *p, int ith, int nth) {
         const int64_t t0 = it * DXB_M, m = j->n_tok - t0 < DXB_M ? j->n_tok - t0 : DXB_M;
         j->rows(j->dy + t0 * j->n_out, m, j->n_out, j->n_out, a, kp);
         for (int64_t p0 = 0; p0 < kp; p0 += DXB_KP) {
-            if (cancelled(j->cancel, &j->stopped)) return;
+            if (ckls_stop_seen(j->cancel, &j->stopped)) return;
             const int64_t pp = kp - p0 < DXB_KP ? kp - p0 : DXB_KP;
             j->tile(m, j->n_in, pp, 1.0f, a + p0, kp, 1, j->w2 + p0 * j->n_in, j->n_in, j->accumulate || p0 > 0,
                     j->dx + t0 * j->n_in, j->n_in);

@@ -528,7 +528,13 @@ static layer_acts acts_of(const ckls_train *t, int l) {
                         .lse = t->lse + at * t->m->hp.n_head};
 }
 
-static int cancelled(const ckls_train *t) { return t->stopped || (t->cancel && *t->cancel); }
+/* Whether the step is void: a product skipped work, or the flag is up now. Latched: once seen, the flag stays seen
+ * for the rest of the step (a check that skipped work on it and a later one that found it lowered again would let a
+ * step with a stale gradient return OK). */
+static int cancelled(ckls_train *t) {
+    if (!t->stopped && t->cancel && *t->cancel) t->stopped = 1;
+    return t->stopped;
+}
 /* the step's return once cancelled(): a product's error (out of memory) as it was, else CKLS_ECANCELLED */
 static int stop_code(const ckls_train *t) { return t->failed ? t->failed : ckls_fail(CKLS_ECANCELLED, "cancelled"); }
 
