@@ -12,12 +12,18 @@ void ckls_dequantize_q8_0(const void *x, float *y, int64_t n) {
     }
 }
 
+/* max |x| of a block; NaN ignored (fmaxf), as ggml does */
+static float block_amax(const float *xb) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf(xb[j]));
+    return amax;
+}
+
 void ckls_quantize_q8_0_ref(const float *x, void *y, int64_t n) {
     block_q8_0 *b = y;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         const float *xb = x + i * QK8_0;
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float amax = block_amax(xb);
         const float d = amax / 127.0f;
         const float id = d ? 1.0f / d : 0.0f;
         b[i].d = ckls_f32_to_f16(d);
@@ -36,8 +42,7 @@ void ckls_quantize_q8_0_a7_ref(const float *x, void *y, int64_t n) {
     block_q8_0 *b = y;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         const float *xb = x + i * QK8_0;
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float amax = block_amax(xb);
         const float id = amax ? 63.0f / amax : 0.0f;
         b[i].d = ckls_f32_to_f16(amax / 63.0f);
         for (int j = 0; j < QK8_0; j++) {

@@ -87,15 +87,17 @@ void ckls_repack_groups(int type, const void *w, int64_t n_in, int64_t g0, int64
     }
 }
 
+static int quant_sum(const block_q8_0 *b) { /* |sum| <= 32 * 128 */
+    int sum = 0;
+    for (int k = 0; k < QK8_0; k++) sum += b->qs[k];
+    return sum;
+}
+
 void ckls_q8_0_block_sums(const void *xq, int64_t xq_stride, int64_t n, int64_t n_tok, int16_t *out) {
     const int64_t nb = n / QK8_0;
     for (int64_t t = 0; t < n_tok; t++) {
         const block_q8_0 *b = (const block_q8_0 *)((const char *)xq + t * xq_stride);
-        for (int64_t i = 0; i < nb; i++) {
-            int sum = 0;
-            for (int k = 0; k < QK8_0; k++) sum += b[i].qs[k];
-            out[t * nb + i] = (int16_t)sum; /* |sum| <= 32 * 128 */
-        }
+        for (int64_t i = 0; i < nb; i++) out[t * nb + i] = (int16_t)quant_sum(&b[i]);
     }
 }
 
@@ -104,9 +106,7 @@ void ckls_q8_0_a7_terms(const void *xq, int64_t xq_stride, int64_t n, int64_t n_
     for (int64_t t = 0; t < n_tok; t++) {
         const block_q8_0 *b = (const block_q8_0 *)((const char *)xq + t * xq_stride);
         for (int64_t i = 0; i < nb; i++) {
-            int sum = 0;
-            for (int k = 0; k < QK8_0; k++) sum += b[i].qs[k];
-            off[t * nb + i] = -128 * sum;
+            off[t * nb + i] = -128 * quant_sum(&b[i]);
             d[t * nb + i] = ckls_f16_to_f32(b[i].d);
         }
     }

@@ -105,6 +105,11 @@ INLINE void gemm_q4_Kx8(int64_t n, float *s, int64_t ss, const void *w, const vo
     for (int t = 0; t < nt; t++) _mm256_storeu_ps(s + t * ss, acc[t]);
 }
 
+/* the 272 bytes of a Q8_0 group's block, three blocks ahead */
+INLINE void prefetch_q8_0x8(const block_q8_0x8 *p) {
+    for (int k = 0; k < 5; k++) _mm_prefetch((const char *)p + 64 * k, _MM_HINT_T0);
+}
+
 /* Q8_0: both operands signed, so maddubs takes |w| against y signed by w (as the row kernels' dot_i8 does; a
  * pair of products is at most 2 * 127 * 127, no saturation). The pairs are widened to int32 for every 4-byte
  * group (two groups would overflow int16) and summed per row lane: the block's exact integer sum, then one
@@ -118,11 +123,7 @@ INLINE void gemm_q8_0x8(int64_t n, float *s, int64_t ss, const void *w, const vo
     const block_q8_0 *b[4];
     for (int t = 0; t < nt; t++) b[t] = (const block_q8_0 *)((const char *)xq + t * xs);
     for (int64_t i = 0; i < nb; i++) {
-        _mm_prefetch((const char *)(a + i + 3), _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + i + 3) + 64, _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + i + 3) + 128, _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + i + 3) + 192, _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + i + 3) + 256, _MM_HINT_T0);
+        prefetch_q8_0x8(a + i + 3);
         __m256i sum[4];
         for (int m = 0; m < 8; m++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * m)), u = _mm256_sign_epi8(q, q);
@@ -153,11 +154,7 @@ INLINE void gemm_q8_0x8_a7(int64_t n, float *s, int64_t ss, const void *w, const
     const block_q8_0 *b[4];
     for (int t = 0; t < nt; t++) b[t] = (const block_q8_0 *)((const char *)xq + t * xs);
     for (int64_t i = 0; i < nb; i++) {
-        _mm_prefetch((const char *)(a + i + 3), _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + i + 3) + 64, _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + i + 3) + 128, _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + i + 3) + 192, _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + i + 3) + 256, _MM_HINT_T0);
+        prefetch_q8_0x8(a + i + 3);
         __m256i u[8]; /* the block's 8 x 32 weights + 128, in registers for every token (token-major: m-major
                          * sums get reassociated by the compiler into a tree that spills) */
         for (int m = 0; m < 8; m++)
