@@ -61,4 +61,25 @@ static inline double rel_err(const float *a, const float *b, int64_t n) {
     return e / s;
 }
 
+/* The worst |a - b| over its rounding bound tol * mag + 2^-22 |b|, where mag[i] is the sum of the magnitudes of
+ * the products that b[i] adds up (the reference run on |operands|): a sum's rounding scales with its terms, not with
+ * its result, so an output that nearly cancels must not fail a relative test. <= 1 passes; NaN fails. */
+static inline double bound_err(const float *a, const float *b, const float *mag, double tol, int64_t n) {
+    double e = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - b[i]) / (tol * mag[i] + ldexp(fabs((double)b[i]), -22) + 1e-30);
+        if (isnan(d)) return INFINITY;
+        e = d > e ? d : e;
+    }
+    return e;
+}
+
+/* |x| of each element: the operands of a magnitude run */
+static inline float *abs_copy(const float *x, int64_t n) {
+    float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    if (!p) { printf("out of memory\n"); exit(2); }
+    for (int64_t i = 0; i < n; i++) p[i] = fabsf(x[i]);
+    return p;
+}
+
 #endif
