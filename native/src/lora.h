@@ -8,6 +8,10 @@
 /* u[T x r] = x.A^T; y[T x n_out] += scale * u.B^T. bt: r * n_out floats of scratch. */
 void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
                    float scale, const float *x, int64_t n_tok, float *u, float *y, float *bt);
+/* ckls_lora_fwd's first half: u = x.A^T and bt = B^T, for a product that adds scale * u.B^T to its outputs itself
+ * (ckls_matmul_packed_lr) */
+void ckls_lora_fwd_u(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
+                     const float *x, int64_t n_tok, float *u, float *bt);
 /* From dy and the forward's x, u: dA += du^T.x, dB += scale * dy^T.u (du = scale * dy.B, into du scratch
  * [T x r]); dx += du.A when dx is not NULL. part: ckls_lora_bwd_scratch() floats, for partial dA, dB (up to
  * max_tok tokens, n_in_max, n_out_max: the largest shapes it will see). */

@@ -171,6 +171,8 @@ typedef struct {
                const int32_t *off, const float *xd, int nt); /* gemm_x8_a7 instead of gemm, or NULL */
     const int32_t *off; /* its block terms, n_aux per token */
     const float *xd7;
+    const ckls_lowrank *lr; /* added to each block of outputs once final, or NULL */
+    ckls_gemm_tile_fn tile;
     float *y;
     int64_t y_stride;
     int64_t chunk; /* groups per hand-out */
@@ -178,6 +180,14 @@ typedef struct {
     const volatile int32_t *cancel;
     atomic_int stopped;
 } packed_job;
+
+/* y[t0..t1) x [r0..r1) += lr's product over those outputs */
+static void lowrank_add(ckls_gemm_tile_fn tile, const ckls_lowrank *lr, int64_t n_out, float *y, int64_t y_stride,
+                        int64_t t0, int64_t t1, int64_t r0, int64_t r1) {
+    if (t1 > t0 && r1 > r0)
+        tile(t1 - t0, r1 - r0, lr->r, lr->scale, lr->u + t0 * lr->r, lr->r, 1, lr->bt + r0, n_out, 1,
+             y + t0 * y_stride + r0, y_stride);
+}
 
 static void packed_task(void *p, int ith, int nth) {
     packed_job *j = p;
@@ -239,8 +249,25 @@ static void packed_task(void *p, int ith, int nth) {
                 }
                 g += pair;
             }
+            /* the block's outputs are final (a tiled pair's tokens were done before this loop): the low-rank add */
+            if (j->lr)
+                lowrank_add(j->tile, j->lr, j->n_out, j->y, j->y_stride, t0, t1, g0 * CKLS_PACK_ROWS,
+                            g1 * CKLS_PACK_ROWS < j->n_out ? g1 * CKLS_PACK_ROWS : j->n_out);
         }
     }
+}
+
+/* lr over all outputs, by token ranges (after a product without the packed path) */
+typedef struct {
+    const ckls_lowrank *lr;
+    float *y;
+    int64_t y_stride, n_tok, n_out;
+} lowrank_job;
+
+static void lowrank_task(void *p, int ith, int nth) {
+    const lowrank_job *j = p;
+    lowrank_add(ckls_active_kernels()->gemm_tile, j->lr, j->n_out, j->y, j->y_stride, j->n_tok * ith / nth,
+                j->n_tok * (ith + 1) / nth, 0, j->n_out);
 }
 
 typedef struct {
@@ -300,20 +327,25 @@ static int matmul_a7(ckls_pool *pool, packed_job *j) {
 }
 
 /* a7: Q8_0 against 7-bit activations, through gemm_x8_a7 alone (no 16-row or tile kernel) */
-static int matmul_packed(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
-                         const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
-                         const volatile int32_t *cancel, int a7) {
+int ckls_matmul_packed_lr(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
+                          const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
+                          const volatile int32_t *cancel, int a7, const ckls_lowrank *lr) {
     const ckls_isa_kernels *k = ckls_active_kernels();
     const int64_t pbytes = ckls_packed_bytes(type, n_out, n_in);
     a7 = a7 && type == CKLS_TYPE_Q8_0 && k->gemm_x8_a7;
-    if (!packed || !k->gemm_x8[type] || pbytes <= 0)
-        return ckls_matmul_pre(pool, type, w, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel);
+    if (!packed || !k->gemm_x8[type] || pbytes <= 0) {
+        const int rc = ckls_matmul_pre(pool, type, w, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel);
+        lowrank_job lj = {lr, y, y_stride, n_tok, n_out};
+        if (!rc && lr) ckls_pool_run(n_tok > 1 ? pool : NULL, lowrank_task, &lj);
+        return rc;
+    }
     packed_job j = {
         .gemm = k->gemm_x8[type], .gemm2 = a7 ? NULL : k->gemm_x16[type], .a7 = a7 ? k->gemm_x8_a7 : NULL,
         .dot = k->vec_dot[type], .dot_4r = k->vec_dot_4r[type], .w = w, .packed = packed,
         .tiles = !a7 && n_tok >= 16 && n_in / QK8_0 <= CKLS_TILES_MAX_BLOCKS ? k->gemm_tiles[type] : NULL,
         .w_row_bytes = ckls_row_bytes(type, n_in), .n_groups = n_out / CKLS_PACK_ROWS, .n_out = n_out, .n_in = n_in,
         .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
+        .lr = lr, .tile = k->gemm_tile,
     };
     j.group_bytes = pbytes / j.n_groups;
     int16_t *aux = NULL;
@@ -353,13 +385,15 @@ static int matmul_packed(ckls_pool *pool, int type, const void *w, const void *p
 int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                        const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
                        const volatile int32_t *cancel) {
-    return matmul_packed(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 0);
+    return ckls_matmul_packed_lr(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 0,
+                                 NULL);
 }
 
 int ckls_matmul_packed_a7(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                           const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
                           const volatile int32_t *cancel) {
-    return matmul_packed(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 1);
+    return ckls_matmul_packed_lr(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 1,
+                                 NULL);
 }
 
 typedef struct {

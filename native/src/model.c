@@ -189,24 +189,25 @@ int64_t ckls_model_packed_bytes(const ckls_model *m) { return m ? m->packed_byte
 
 /* ---- forward ----------------------------------------------------------------------------------------------------- */
 
-/* y[t] = W · x[t] for n rows of input length n_in; quantizes x once per activation format. */
+/* y[t] = W · x[t] for n rows of input length n_in, plus lr (NULL: none); quantizes x once per activation format. */
 static int linear(ckls_model *m, const ckls_tensor *w, const void *packed, const float *x, int64_t n, float *y,
-                  const volatile int32_t *cancel) {
+                  const volatile int32_t *cancel, const ckls_lowrank *lr) {
     const int act = ckls_type_vec_dot_type(w->type);
     const int64_t rb = ckls_row_bytes(act, w->ne0);
     ckls_quantize_acts(m->pool, act, x, m->xq, w->ne0, n);
-    return ckls_matmul_packed(m->pool, w->type, w->data, packed, w->ne1, w->ne0, m->xq, rb, n, y, w->ne1, cancel);
+    return ckls_matmul_packed_lr(m->pool, w->type, w->data, packed, w->ne1, w->ne0, m->xq, rb, n, y, w->ne1, cancel,
+                                 0, lr);
 }
 
-/* linear() plus the adapter's low-rank term for layer l, matrix ti (0..6 = q k v o gate up down) */
+/* linear() plus the adapter's low-rank term for layer l, matrix ti (0..6 = q k v o gate up down), which the
+ * product adds as it goes */
 static int linear_l(ckls_model *m, int l, int ti, const ckls_tensor *w, const float *x, int64_t n, float *y,
                     const volatile int32_t *cancel) {
-    int rc = linear(m, w, m->packed[l * 7 + ti], x, n, y, cancel);
     ckls_lora_mat a;
-    if (rc || !m->lora || !ckls_lora_get(m->lora, l, ti, &a)) return rc;
-    ckls_lora_fwd(m->pool, a.A, a.B, ckls_lora_rank(m->lora), a.n_in, a.n_out, ckls_lora_scale(m->lora), x, n,
-                  m->lora_u, y, m->lora_bt);
-    return CKLS_OK;
+    if (!m->lora || !ckls_lora_get(m->lora, l, ti, &a)) return linear(m, w, m->packed[l * 7 + ti], x, n, y, cancel, NULL);
+    const ckls_lowrank lr = {m->lora_u, m->lora_bt, ckls_lora_rank(m->lora), ckls_lora_scale(m->lora)};
+    ckls_lora_fwd_u(m->pool, a.A, a.B, lr.r, a.n_in, a.n_out, x, n, m->lora_u, m->lora_bt);
+    return linear(m, w, m->packed[l * 7 + ti], x, n, y, cancel, &lr);
 }
 
 int ckls_model_set_lora(ckls_model *m, const ckls_lora *a) {
@@ -288,7 +289,7 @@ static int eval_chunk(ckls_model *m, const int32_t *tokens, int32_t n, int32_t p
     ckls_rmsnorm(m->x + first * d, m->output_norm.data, m->h, rows, d, hp->rms_eps);
     memcpy(m->hidden_last, m->h + (rows - 1) * d, sizeof(float) * (size_t)d);
     if (!logits) return CKLS_OK;
-    return linear(m, &m->output, m->packed[hp->n_layer * 7], m->h, rows, logits, cancel);
+    return linear(m, &m->output, m->packed[hp->n_layer * 7], m->h, rows, logits, cancel, NULL);
 }
 
 static int check_tokens(const ckls_model *m, const int32_t *tokens, int32_t n_tok, int32_t pos0) {

@@ -347,15 +347,17 @@ static void quantize_products(ckls_train *t, int act, const float *x, int64_t n_
     else ckls_quantize_acts(t->m->pool, act, x, t->xq, n_in, n);
 }
 
-/* y = t->xq . W^T (quantized by quantize_products) through the matrix's integer kernels */
+/* y = t->xq . W^T (quantized by quantize_products) through the matrix's integer kernels, plus lr (NULL: none) */
 static int integer_product(ckls_train *t, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
-                           int64_t rb, int64_t n, float *y) {
-    return (a7_acts(ckls_type_vec_dot_type(type)) ? ckls_matmul_packed_a7 : ckls_matmul_packed)(
-        t->m->pool, type, w, packed, n_out, n_in, t->xq, rb, n, y, n_out, t->cancel);
+                           int64_t rb, int64_t n, float *y, const ckls_lowrank *lr) {
+    return ckls_matmul_packed_lr(t->m->pool, type, w, packed, n_out, n_in, t->xq, rb, n, y, n_out, t->cancel,
+                                 a7_acts(ckls_type_vec_dot_type(type)), lr);
 }
 
+/* y = x.W^T for matrix i, plus the adapter's scale u.B^T (lr; NULL: none): the integer products add it as they go,
+ * the others after (its time then counted as the adapter's) */
 static void linear(ckls_train *t, int cat, int i, const ckls_tensor *w, const void *packed, const float *x,
-                   int64_t n, float *y) {
+                   int64_t n, float *y, const ckls_lowrank *lr) {
     const double p0 = prof_start(t);
     const int act = ckls_type_vec_dot_type(w->type);
     const uint32_t *wf2 = bf16_copy(t, t->wf2, i);
@@ -369,21 +371,29 @@ static void linear(ckls_train *t, int cat, int i, const ckls_tensor *w, const vo
         if (x != t->xq_of || kind != t->xq_type) quantize_products(t, act, x, w->ne0, n);
         t->xq_of = x;
         t->xq_type = kind;
-        note(t, integer_product(t, w->type, w->data, packed, w->ne1, w->ne0, rb, n, y));
+        note(t, integer_product(t, w->type, w->data, packed, w->ne1, w->ne0, rb, n, y, lr));
+        lr = NULL;
     }
     prof_stop(t, cat, p0);
+    if (!lr) return;
+    const double p1 = prof_start(t);
+    ckls_gemm(t->m->pool, n, w->ne1, lr->r, lr->scale, lr->u, lr->r, 1, lr->bt, w->ne1, 1, y, w->ne1);
+    prof_stop(t, P_LORA_F, p1);
 }
 
 static float *lora_u(ckls_train *t, int l, int ti) { return t->lu + ((int64_t)l * N_TARGETS + ti) * t->cap * t->r; }
 
 /* y = W.x (+ adapter) for layer l's matrix ti */
 static void linear_l(ckls_train *t, int l, int ti, const ckls_tensor *w, const float *x, int64_t n, float *y) {
-    linear(t, P_MM, l * N_TARGETS + ti, w, t->m->packed[l * N_TARGETS + ti], x, n, y);
     ckls_lora_mat a;
-    if (!ckls_lora_get(t->a, l, ti, &a)) return;
-    const double p0 = prof_start(t);
-    ckls_lora_fwd(t->m->pool, a.A, a.B, t->r, a.n_in, a.n_out, ckls_lora_scale(t->a), x, n, lora_u(t, l, ti), y, t->bt);
-    prof_stop(t, P_LORA_F, p0);
+    ckls_lowrank lr = {lora_u(t, l, ti), t->bt, t->r, ckls_lora_scale(t->a)};
+    const int adapted = ckls_lora_get(t->a, l, ti, &a);
+    if (adapted) {
+        const double p0 = prof_start(t);
+        ckls_lora_fwd_u(t->m->pool, a.A, a.B, t->r, a.n_in, a.n_out, x, n, lora_u(t, l, ti), t->bt);
+        prof_stop(t, P_LORA_F, p0);
+    }
+    linear(t, P_MM, l * N_TARGETS + ti, w, t->m->packed[l * N_TARGETS + ti], x, n, y, adapted ? &lr : NULL);
 }
 
 static void add_bias(float *y, const ckls_tensor *b, int64_t n, int64_t dim) {
@@ -593,20 +603,26 @@ static void ffn_forward(ckls_train *t, int l, int64_t n) {
  * where the matrix has a bf16 copy (every one on bf16 tiles, else the vocabulary projection's where the CPU has
  * bf16 products), else dy quantized to Q8_0 through W^T's integer kernels (transpose_matrix) where the matrix has
  * one, else f32 */
-static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n, float *dx, int accumulate) {
+static int integer_dx(const ckls_train *t, int i) {
+    return !bf16_copy(t, t->wd2, i) && !t->exact && t->wt && t->wt[i];
+}
+
+/* ...plus lr where that is the integer product (the caller asks integer_dx) */
+static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n, float *dx, int accumulate,
+                      const ckls_lowrank *lr) {
     const double p0 = prof_start(t);
     const ckls_tensor *w = matrix(t->m, i);
     const uint32_t *wd2 = bf16_copy(t, t->wd2, i);
     if (wd2) {
         note(t, ckls_matmul_dx_bf16(t->m->pool, wd2, w->ne1, w->ne0, dy, n, dx, accumulate, t->dyb, t->cancel));
-    } else if (t->exact || !t->wt || !t->wt[i]) {
+    } else if (!integer_dx(t, i)) {
         note(t, ckls_matmul_dx(t->m->pool, w->type, w->data, w->ne1, w->ne0, dy, n, dx, accumulate, t->cancel));
     } else {
         const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(CKLS_TYPE_Q8_0, n_out);
         float *y = accumulate ? t->dxs : dx;
         quantize_products(t, CKLS_TYPE_Q8_0, dy, n_out, n);
         t->xq_of = NULL;
-        note(t, integer_product(t, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, rb, n, y));
+        note(t, integer_product(t, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, rb, n, y, lr));
         if (accumulate) { /* megabytes: on the pool (its time stays in cat) */
             ew_job aj = {.fn = ew_add, .n = n, .dim = n_in, .a = y, .b = dx};
             ckls_pool_run(n > 1 ? t->m->pool : NULL, ew_task, &aj);
@@ -627,18 +643,31 @@ static void lora_backward(ckls_train *t, int l, int ti, const float *x, const fl
     prof_stop(t, P_LORA_B, p0);
 }
 
+/* dx (+)= dy.W plus the adapter's input gradient du.A for layer l's matrix ti, and the adapter's gradients. Where dX
+ * is an integer product, it adds du.A as it goes (du first: lora_backward without dx). */
+static void backward_l(ckls_train *t, int l, int ti, const float *x, const float *dy, int64_t n, float *dx,
+                       int accumulate) {
+    const int i = l * N_TARGETS + ti;
+    ckls_lora_mat a;
+    if (integer_dx(t, i) && ckls_lora_get(t->a, l, ti, &a)) {
+        lora_backward(t, l, ti, x, dy, n, NULL);
+        const ckls_lowrank lr = {t->du, a.A, t->r, 1.0f};
+        linear_dx(t, P_DX, i, dy, n, dx, accumulate, &lr);
+        return;
+    }
+    linear_dx(t, P_DX, i, dy, n, dx, accumulate, NULL);
+    lora_backward(t, l, ti, x, dy, n, dx);
+}
+
 /* From dx, the gradient of layer l's output (x_next = xb + W_down.act): dx becomes the gradient of xb. */
 static void ffn_backward(ckls_train *t, int l, int64_t n) {
     const ckls_layer *Ly = &t->m->layers[l];
     const int64_t d = t->m->hp.n_embd, ff = t->m->hp.n_ff;
     const layer_acts a = acts_of(t, l);
-    linear_dx(t, P_DX, l * N_TARGETS + TDOWN, t->dx, n, t->dg, 0);
-    lora_backward(t, l, TDOWN, a.act, t->dx, n, t->dg);
+    backward_l(t, l, TDOWN, a.act, t->dx, n, t->dg, 0);
     ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_swiglu_bwd, .dim = ff, .b = a.g, .c = a.up, .e = t->dg, .w = t->dup});
-    linear_dx(t, P_DX, l * N_TARGETS + TGATE, t->dg, n, t->dh, 0);
-    lora_backward(t, l, TGATE, a.h2, t->dg, n, t->dh);
-    linear_dx(t, P_DX, l * N_TARGETS + TUP, t->dup, n, t->dh, 1);
-    lora_backward(t, l, TUP, a.h2, t->dup, n, t->dh);
+    backward_l(t, l, TGATE, a.h2, t->dg, n, t->dh, 0);
+    backward_l(t, l, TUP, a.h2, t->dup, n, t->dh, 1);
     ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_norm_bwd_add, .dim = d, .a = a.xb, .w = Ly->ffn_norm.data, .c = t->dh,
                                     .b = t->dx});
 }
@@ -651,8 +680,7 @@ static void attention_backward(ckls_train *t, int l, int64_t n) {
     const ckls_layer *Ly = &m->layers[l];
     const int64_t d = hp->n_embd;
     const layer_acts a = acts_of(t, l);
-    linear_dx(t, P_DX, l * N_TARGETS + TO, t->dx, n, t->datt, 0);
-    lora_backward(t, l, TO, a.att, t->dx, n, t->datt);
+    backward_l(t, l, TO, a.att, t->dx, n, t->datt, 0);
     const double p0 = prof_start(t);
     ckls_attention_bwd(m->pool, a.q, a.k, a.v, a.att, a.lse, t->datt, t->dq, t->dk, t->dv, n, hp->n_head,
                        hp->n_head_kv, m->head_dim, t->bf16, t->attn_ws);
@@ -664,12 +692,9 @@ static void attention_backward(ckls_train *t, int l, int64_t n) {
         lora_backward(t, l, TV, a.h1, t->dv, n, NULL);
         return;
     }
-    linear_dx(t, P_DX, l * N_TARGETS + TQ, t->dq, n, t->dh, 0);
-    lora_backward(t, l, TQ, a.h1, t->dq, n, t->dh);
-    linear_dx(t, P_DX, l * N_TARGETS + TK, t->dk, n, t->dh, 1);
-    lora_backward(t, l, TK, a.h1, t->dk, n, t->dh);
-    linear_dx(t, P_DX, l * N_TARGETS + TV, t->dv, n, t->dh, 1);
-    lora_backward(t, l, TV, a.h1, t->dv, n, t->dh);
+    backward_l(t, l, TQ, a.h1, t->dq, n, t->dh, 0);
+    backward_l(t, l, TK, a.h1, t->dk, n, t->dh, 1);
+    backward_l(t, l, TV, a.h1, t->dv, n, t->dh, 1);
     ew_run(t, P_ELEM_B, n, (ew_job){.fn = ew_norm_bwd_add, .dim = d, .a = a.xa, .w = Ly->attn_norm.data, .c = t->dh,
                                     .b = t->dx});
 }
@@ -693,7 +718,7 @@ static int64_t gather_targets(ckls_train *t, const int32_t *targets, int64_t n) 
 /* The logits of the nc gathered rows. */
 static void logits_forward(ckls_train *t, int64_t nc) {
     linear(t, P_LOGITS, t->m->hp.n_layer * N_TARGETS, &t->m->output, t->m->packed[t->m->hp.n_layer * N_TARGETS],
-           t->datt, nc, t->logits);
+           t->datt, nc, t->logits, NULL);
 }
 
 /* Mean cross-entropy of the gathered rows into *loss; their logits become the loss's gradient. */
@@ -715,7 +740,7 @@ static void loss_forward(ckls_train *t, int64_t nc, float *loss) {
 static void logits_backward(ckls_train *t, int64_t n, int64_t nc) {
     const ckls_model *m = t->m;
     const int64_t d = m->hp.n_embd;
-    linear_dx(t, P_LOGITS_DX, m->hp.n_layer * N_TARGETS, t->logits, nc, t->dq, 0);
+    linear_dx(t, P_LOGITS_DX, m->hp.n_layer * N_TARGETS, t->logits, nc, t->dq, 0, NULL);
     if (cancelled(t)) return;
     memset(t->dh, 0, sizeof(float) * (size_t)(n * d));
     for (int64_t i = 0; i < nc; i++) memcpy(t->dh + (int64_t)t->rows[i] * d, t->dq + i * d, sizeof(float) * (size_t)d);

@@ -2,8 +2,9 @@
  * ms per call, best of R, on a pool of NT threads. Not a test and not built by build.py; build it as bench_gemm.c
  * is (its header), adding build.isa_defines(cc) to the flags, with "native/tools/bench_attn_train.c" and
  * "-o build/bench_attn_train", then:
- *   build/bench_attn_train 1024 8 8 64        (tokens, heads, kv heads, head dim; env NT=2 R=20 BF16=0)
- * BF16=1: the integer mode's bf16 products, where the CPU has them. */
+ *   build/bench_attn_train 1024 8 8 64        (tokens, heads, kv heads, head dim; env NT=2 R=20 BF16=0 ISA=)
+ * BF16=1: the integer mode's bf16 products, where the CPU has them. ISA=N pins kernel set N (the enum's value, as
+ * CKLS_ISA pins one for Python: 1 = avx2), else the detected one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -31,6 +32,10 @@ int main(int argc, char **argv) {
     }
     const int64_t T = atoi(argv[1]), H = atoi(argv[2]), HKV = atoi(argv[3]), D = atoi(argv[4]);
     const int nt = env("NT", 2), R = env("R", 20), bf16 = env("BF16", 0);
+    if (getenv("ISA") && ckls_set_isa(env("ISA", 0))) {
+        fprintf(stderr, "ISA %s: not available here\n", getenv("ISA"));
+        return 2;
+    }
     ckls_pool *pool = ckls_pool_create(nt);
     float *q = rnd(T * H * D), *k = rnd(T * HKV * D), *v = rnd(T * HKV * D), *dout = rnd(T * H * D);
     float *o = rnd(T * H * D), *lse = rnd(T * H), *dq = rnd(T * H * D), *dk = rnd(T * HKV * D), *dv = rnd(T * HKV * D);
@@ -49,8 +54,8 @@ int main(int argc, char **argv) {
             dt = now() - t;
             bb = dt < bb ? dt : bb;
         }
-        printf("T %lld H %lld/%lld D %lld, %d threads: fwd %.2f ms (%.0f GFLOP/s), bwd %.2f ms (%.0f GFLOP/s)\n",
-               (long long)T, (long long)H, (long long)HKV, (long long)D, nt, bf * 1e3, 2 * pairs / bf / 1e9,
+        printf("%s T %lld H %lld/%lld D %lld, %d threads: fwd %.2f ms (%.0f GFLOP/s), bwd %.2f ms (%.0f GFLOP/s)\n",
+               ckls_isa_name(ckls_isa_active()), (long long)T, (long long)H, (long long)HKV, (long long)D, nt, bf * 1e3, 2 * pairs / bf / 1e9,
                bb * 1e3, 5 * pairs / bb / 1e9);
     }
     ckls_pool_free(pool);
