@@ -16,6 +16,7 @@
 
 #define ROW_BLOCK 4   /* weight rows kept hot together */
 #define TOK_BLOCK 16  /* tokens swept per weight-row block */
+#define TOK_RANGE 256 /* tokens per hand-out of a packed product (a multiple of the tile kernels' 16) */
 /* Fewest tokens for which the 16-row kernels (two groups in 512-bit registers) beat two 8-row calls. Below, with
  * the weights streamed from memory (decode, short batches), they lose. native/tools/bench_gemm.c on a Zen 4
  * (family 25 model 17), one core, 37 MB of Q4_K (G=2048, N=4096), MAC/ns 8-row / 16-row: 1 token 53 / 25,
@@ -175,7 +176,8 @@ typedef struct {
     ckls_gemm_tile_fn tile;
     float *y;
     int64_t y_stride;
-    int64_t chunk; /* groups per hand-out */
+    int64_t chunk;     /* groups per hand-out */
+    int64_t tok_range; /* tokens per hand-out: all, or a multiple of 16 (whole tiles) */
     atomic_llong next;
     const volatile int32_t *cancel;
     atomic_int stopped;
@@ -191,25 +193,30 @@ static void lowrank_add(ckls_gemm_tile_fn tile, const ckls_lowrank *lr, int64_t 
 
 static void packed_task(void *p, int ith, int nth) {
     packed_job *j = p;
-    /* groups, then one more "group" for the tail rows (in the original layout, plain row dots) */
+    /* groups, then one more "group" for the tail rows (in the original layout, plain row dots); a hand-out is a chunk
+     * of them over one range of tokens, the ranges of a chunk one after another */
     const int64_t n_units = j->n_groups + (j->n_out > j->n_groups * CKLS_PACK_ROWS);
+    const int64_t n_ranges = (j->n_tok + j->tok_range - 1) / j->tok_range;
+    const int64_t n_items = (n_units + j->chunk - 1) / j->chunk * n_ranges;
     for (;;) {
-        const int64_t g0 = atomic_fetch_add(&j->next, j->chunk);
-        if (g0 >= n_units) break;
+        const int64_t it = atomic_fetch_add(&j->next, 1);
+        if (it >= n_items) break;
         if (ckls_stop_seen(j->cancel, &j->stopped)) break;
-        const int64_t g1 = g0 + j->chunk < n_units ? g0 + j->chunk : n_units;
-        /* groups g0 .. gt-1 have their first nt_tiles tokens from the tile kernel */
+        const int64_t g0 = it / n_ranges * j->chunk, g1 = g0 + j->chunk < n_units ? g0 + j->chunk : n_units;
+        const int64_t ta = it % n_ranges * j->tok_range, tb = ta + j->tok_range < j->n_tok ? ta + j->tok_range : j->n_tok;
+        /* groups g0 .. gt-1 have their tokens ta .. nt_tiles-1 from the tile kernel (whole 16-token tiles) */
         int64_t gt = g0, nt_tiles = 0;
         if (j->tiles) {
             const int64_t ge = g1 < j->n_groups ? g1 : j->n_groups;
             gt = ge > g0 ? g0 + (ge - g0) / 2 * 2 : g0;
-            nt_tiles = j->n_tok / 16 * 16;
-            if (gt > g0 && nt_tiles)
-                j->tiles(j->n_in, j->y + g0 * CKLS_PACK_ROWS, j->y_stride, j->w + g0 * CKLS_PACK_ROWS * j->w_row_bytes,
-                         j->w_row_bytes, (gt - g0) / 2, j->xb, j->xd, nt_tiles);
+            nt_tiles = j->n_tok / 16 * 16 < tb ? j->n_tok / 16 * 16 : tb;
+            if (gt > g0 && nt_tiles > ta)
+                j->tiles(j->n_in, j->y + ta * j->y_stride + g0 * CKLS_PACK_ROWS, j->y_stride,
+                         j->w + g0 * CKLS_PACK_ROWS * j->w_row_bytes, j->w_row_bytes, (gt - g0) / 2,
+                         j->xb + ta * j->n_in, j->xd + ta * j->n_aux, nt_tiles - ta);
         }
-        for (int64_t t0 = 0; t0 < j->n_tok; t0 += TOK_BLOCK) {
-            const int64_t t1 = t0 + TOK_BLOCK < j->n_tok ? t0 + TOK_BLOCK : j->n_tok;
+        for (int64_t t0 = ta; t0 < tb; t0 += TOK_BLOCK) {
+            const int64_t t1 = t0 + TOK_BLOCK < tb ? t0 + TOK_BLOCK : tb;
             for (int64_t g = g0; g < g1; g++) {
                 if (g == j->n_groups) { /* tail rows: as ckls_matmul_pre does them (4-row kernel, then row dots) */
                     for (int64_t t = t0; t < t1; t++) {
@@ -291,6 +298,9 @@ static int run_packed(ckls_pool *pool, packed_job *j) {
     int64_t chunk = (n_units + nth * 8 - 1) / (nth * 8);
     if (j->gemm2) chunk += chunk & 1; /* even, so the 16-row kernel's pairs stay within a chunk */
     j->chunk = chunk < 1 ? 1 : chunk;
+    /* a prompt's tokens in ranges too: a chunk over all of them is a twelfth of the work, which left one thread
+     * idle at the end for up to that long */
+    j->tok_range = j->n_tok >= 2 * TOK_RANGE ? TOK_RANGE : j->n_tok > 0 ? j->n_tok : 1;
     atomic_init(&j->next, 0);
     atomic_init(&j->stopped, 0);
     ckls_pool_run(nth > 1 && j->n_out * j->n_tok >= 64 ? pool : NULL, packed_task, j);

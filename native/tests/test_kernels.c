@@ -589,9 +589,11 @@ static void test_matmul_packed_q8_0(int isa, const ckls_isa_kernels *k) {
     if (!k->gemm_x8[CKLS_TYPE_Q8_0]) return;
     const int was = ckls_isa_active();
     CHECK(ckls_set_isa(isa) == CKLS_OK, "set_isa %s", ckls_isa_name(isa));
-    for (int c = 0; c < 4; c++) { /* odd c: 16..50 tokens, the tile kernel's whole tiles and a rest */
-        const int64_t n_in = QK8_0 * BLOCK_COUNTS[c + 1], n_out = 8 * rnd_int(1, 7) + (c == 0 ? 7 : rnd_int(0, 7));
-        const int64_t n_tok = c % 2 ? rnd_int(16, 50) : rnd_int(1, 9), rb = row_bytes(CKLS_TYPE_Q8_0, n_in);
+    for (int c = 0; c < 5; c++) { /* odd c: 16..50 tokens, the tile kernel's whole tiles and a rest; the last, a
+                                    * prompt long enough to be handed out in ranges of tokens */
+        const int64_t n_in = QK8_0 * BLOCK_COUNTS[c % 4 + 1], n_out = 8 * rnd_int(1, 7) + (c == 0 ? 7 : rnd_int(0, 7));
+        const int64_t n_tok = c == 4 ? rnd_int(512, 700) : c % 2 ? rnd_int(16, 50) : rnd_int(1, 9);
+        const int64_t rb = row_bytes(CKLS_TYPE_Q8_0, n_in);
         char *w = xmalloc((size_t)(n_out * rb)), *xq = xmalloc((size_t)(n_tok * rb));
         float *f = xmalloc((size_t)n_in * sizeof(float));
         float *y_row = xmalloc((size_t)(n_tok * n_out) * sizeof(float)), *y_packed = xmalloc((size_t)(n_tok * n_out) * sizeof(float));
@@ -645,7 +647,8 @@ static void test_gemm_x8_a7(int isa, const ckls_isa_kernels *k) {
     CHECK(ckls_set_isa(isa) == CKLS_OK, "set_isa %s", ckls_isa_name(isa));
     for (int c = 0; c < N_BLOCK_COUNTS; c++) {
         const int64_t n = QK8_0 * BLOCK_COUNTS[c], nb = n / QK8_0, rb = row_bytes(CKLS_TYPE_Q8_0, n);
-        const int64_t groups = rnd_int(1, 3), n_out = 8 * groups + rnd_int(0, 7), n_tok = rnd_int(1, 11);
+        const int64_t groups = rnd_int(1, 3), n_out = 8 * groups + rnd_int(0, 7);
+        const int64_t n_tok = c == 2 ? rnd_int(512, 600) : rnd_int(1, 11); /* c == 2: the product in token ranges */
         const int64_t xs = rb + 4 * rnd_int(0, 5);
         const int raw = c % 2;
         char *w = xmalloc((size_t)(n_out * rb)), *xq = xmalloc((size_t)(n_tok * xs));

@@ -1,0 +1,57 @@
+/* bench_matmul_a7.c — the trainer's integer product as a step runs it: quantize T rows of activations to 7-bit Q8_0
+ * (ckls_quantize_acts_a7), then ckls_matmul_packed_a7 through a repacked Q8_0 matrix, on a pool of NT threads; ms per
+ * stage and the product's MAC/ns, best of R. Not a test and not built by build.py; build it as bench_gemm.c is (its
+ * header), adding build.isa_defines(cc), with "native/tools/bench_matmul_a7.c" and "-o build/bench_matmul_a7":
+ *   build/bench_matmul_a7 1024 512 1408      (tokens, n_out, n_in; env NT=2 R=20 ISA=1 for avx2) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "matmul.h"
+#include "quant.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int env(const char *name, int def) { return getenv(name) ? atoi(getenv(name)) : def; }
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: bench_matmul_a7 T N_OUT N_IN\n");
+        return 2;
+    }
+    const int64_t T = atoll(argv[1]), n_out = atoll(argv[2]), n_in = atoll(argv[3]);
+    const int nt = env("NT", 2), R = env("R", 20);
+    if (getenv("ISA") && ckls_set_isa(env("ISA", 0))) {
+        fprintf(stderr, "ISA %s: not available here\n", getenv("ISA"));
+        return 2;
+    }
+    ckls_pool *pool = ckls_pool_create(nt);
+    const int64_t rb = ckls_row_bytes(CKLS_TYPE_Q8_0, n_in);
+    float *w = malloc(sizeof(float) * (size_t)(n_out * n_in)), *x = malloc(sizeof(float) * (size_t)(T * n_in));
+    float *y = malloc(sizeof(float) * (size_t)(T * n_out));
+    char *wq = malloc((size_t)(n_out * rb)), *xq = malloc((size_t)(T * rb));
+    for (int64_t i = 0; i < n_out * n_in; i++) w[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int64_t i = 0; i < T * n_in; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
+    ckls_quantize_rows(CKLS_TYPE_Q8_0, w, wq, n_out, n_in, NULL);
+    int64_t bytes;
+    void *packed = ckls_repack_matrix(pool, CKLS_TYPE_Q8_0, wq, n_out, n_in, &bytes);
+    double bq = 1e9, bm = 1e9;
+    for (int r = 0; r < R; r++) {
+        double t0 = now();
+        ckls_quantize_acts_a7(pool, x, xq, n_in, T);
+        double t1 = now();
+        ckls_matmul_packed_a7(pool, CKLS_TYPE_Q8_0, wq, packed, n_out, n_in, xq, rb, T, y, n_out, NULL);
+        double t2 = now();
+        bq = t1 - t0 < bq ? t1 - t0 : bq;
+        bm = t2 - t1 < bm ? t2 - t1 : bm;
+    }
+    printf("%s T %lld %lld x %lld, %d threads: quantize %.3f ms, product %.3f ms (%.1f MAC/ns, %.1f a thread)\n",
+           ckls_isa_name(ckls_isa_active()), (long long)T, (long long)n_out, (long long)n_in, nt, bq * 1e3, bm * 1e3,
+           (double)T * n_out * n_in / bm / 1e9, (double)T * n_out * n_in / bm / 1e9 / nt);
+    ckls_pool_free(pool);
+    return 0;
+}
