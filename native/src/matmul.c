@@ -172,7 +172,7 @@ typedef struct {
                const int32_t *off, const float *xd, int nt); /* gemm_x8_a7 instead of gemm, or NULL */
     const int32_t *off; /* its block terms, n_aux per token */
     const float *xd7;
-    const ckls_lowrank *lr; /* added to each block of outputs once final, or NULL */
+    const ckls_epilogue *ep; /* on each block of outputs once final, or NULL */
     ckls_gemm_tile_fn tile;
     float *y;
     int64_t y_stride;
@@ -183,12 +183,19 @@ typedef struct {
     atomic_int stopped;
 } packed_job;
 
-/* y[t0..t1) x [r0..r1) += lr's product over those outputs */
-static void lowrank_add(ckls_gemm_tile_fn tile, const ckls_lowrank *lr, int64_t n_out, float *y, int64_t y_stride,
-                        int64_t t0, int64_t t1, int64_t r0, int64_t r1) {
-    if (t1 > t0 && r1 > r0)
-        tile(t1 - t0, r1 - r0, lr->r, lr->scale, lr->u + t0 * lr->r, lr->r, 1, lr->bt + r0, n_out, 1,
+/* ep on outputs y[t0..t1) x [r0..r1) */
+static void epilogue_run(ckls_gemm_tile_fn tile, const ckls_epilogue *ep, int64_t n_out, float *y, int64_t y_stride,
+                         int64_t t0, int64_t t1, int64_t r0, int64_t r1) {
+    if (t1 <= t0 || r1 <= r0) return;
+    if (ep->u)
+        tile(t1 - t0, r1 - r0, ep->r, ep->scale, ep->u + t0 * ep->r, ep->r, 1, ep->bt + r0, n_out, 1,
              y + t0 * y_stride + r0, y_stride);
+    if (ep->acc)
+        for (int64_t t = t0; t < t1; t++) {
+            float *a = ep->acc + t * y_stride;
+            const float *v = y + t * y_stride;
+            for (int64_t r = r0; r < r1; r++) a[r] += v[r];
+        }
 }
 
 static void packed_task(void *p, int ith, int nth) {
@@ -256,24 +263,24 @@ static void packed_task(void *p, int ith, int nth) {
                 }
                 g += pair;
             }
-            /* the block's outputs are final (a tiled pair's tokens were done before this loop): the low-rank add */
-            if (j->lr)
-                lowrank_add(j->tile, j->lr, j->n_out, j->y, j->y_stride, t0, t1, g0 * CKLS_PACK_ROWS,
+            /* the block's outputs are final (a tiled pair's tokens were done before this loop) */
+            if (j->ep)
+                epilogue_run(j->tile, j->ep, j->n_out, j->y, j->y_stride, t0, t1, g0 * CKLS_PACK_ROWS,
                             g1 * CKLS_PACK_ROWS < j->n_out ? g1 * CKLS_PACK_ROWS : j->n_out);
         }
     }
 }
 
-/* lr over all outputs, by token ranges (after a product without the packed path) */
+/* ep over all outputs, by token ranges (after a product without the packed path) */
 typedef struct {
-    const ckls_lowrank *lr;
+    const ckls_epilogue *ep;
     float *y;
     int64_t y_stride, n_tok, n_out;
-} lowrank_job;
+} epilogue_job;
 
-static void lowrank_task(void *p, int ith, int nth) {
-    const lowrank_job *j = p;
-    lowrank_add(ckls_active_kernels()->gemm_tile, j->lr, j->n_out, j->y, j->y_stride, j->n_tok * ith / nth,
+static void epilogue_task(void *p, int ith, int nth) {
+    const epilogue_job *j = p;
+    epilogue_run(ckls_active_kernels()->gemm_tile, j->ep, j->n_out, j->y, j->y_stride, j->n_tok * ith / nth,
                 j->n_tok * (ith + 1) / nth, 0, j->n_out);
 }
 
@@ -337,16 +344,16 @@ static int matmul_a7(ckls_pool *pool, packed_job *j) {
 }
 
 /* a7: Q8_0 against 7-bit activations, through gemm_x8_a7 alone (no 16-row or tile kernel) */
-int ckls_matmul_packed_lr(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
+int ckls_matmul_packed_ep(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                           const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
-                          const volatile int32_t *cancel, int a7, const ckls_lowrank *lr) {
+                          const volatile int32_t *cancel, int a7, const ckls_epilogue *ep) {
     const ckls_isa_kernels *k = ckls_active_kernels();
     const int64_t pbytes = ckls_packed_bytes(type, n_out, n_in);
     a7 = a7 && type == CKLS_TYPE_Q8_0 && k->gemm_x8_a7;
     if (!packed || !k->gemm_x8[type] || pbytes <= 0) {
         const int rc = ckls_matmul_pre(pool, type, w, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel);
-        lowrank_job lj = {lr, y, y_stride, n_tok, n_out};
-        if (!rc && lr) ckls_pool_run(n_tok > 1 ? pool : NULL, lowrank_task, &lj);
+        epilogue_job ej = {ep, y, y_stride, n_tok, n_out};
+        if (!rc && ep) ckls_pool_run(n_tok > 1 ? pool : NULL, epilogue_task, &ej);
         return rc;
     }
     packed_job j = {
@@ -355,7 +362,7 @@ int ckls_matmul_packed_lr(ckls_pool *pool, int type, const void *w, const void *
         .tiles = !a7 && n_tok >= 16 && n_in / QK8_0 <= CKLS_TILES_MAX_BLOCKS ? k->gemm_tiles[type] : NULL,
         .w_row_bytes = ckls_row_bytes(type, n_in), .n_groups = n_out / CKLS_PACK_ROWS, .n_out = n_out, .n_in = n_in,
         .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
-        .lr = lr, .tile = k->gemm_tile,
+        .ep = ep, .tile = k->gemm_tile,
     };
     j.group_bytes = pbytes / j.n_groups;
     int16_t *aux = NULL;
@@ -395,14 +402,14 @@ int ckls_matmul_packed_lr(ckls_pool *pool, int type, const void *w, const void *
 int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                        const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
                        const volatile int32_t *cancel) {
-    return ckls_matmul_packed_lr(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 0,
+    return ckls_matmul_packed_ep(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 0,
                                  NULL);
 }
 
 int ckls_matmul_packed_a7(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                           const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
                           const volatile int32_t *cancel) {
-    return ckls_matmul_packed_lr(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 1,
+    return ckls_matmul_packed_ep(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 1,
                                  NULL);
 }
 

@@ -22,20 +22,22 @@ int ckls_matmul_packed_a7(ckls_pool *pool, int type, const void *w, const void *
                           const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
                           const volatile int32_t *cancel);
 
-/* y += scale * u.B^T, a LoRA adapter's second half, over a product's outputs: u is n_tok rows of r floats, bt is B^T
- * (r rows of n_out). ckls_matmul_packed_lr adds it to each block of outputs as soon as the block is final, while it
- * is in cache (a separate pass reads and writes all of y once more: the adapter's add then cost as much as its
- * multiply-adds several times over). Each output gets the same arithmetic as ckls_gemm's tile gives it. */
+/* What a product does to each block of its outputs as soon as the block is final, while it is in cache (a separate
+ * pass reads and writes all of y once more, which for a LoRA adapter's add cost several times its multiply-adds):
+ * y += scale * u.B^T where u is set (an adapter's second half: u n_tok rows of r floats, bt = B^T, r rows of
+ * n_out), then acc += y where acc is set (acc laid out as y: a product added into a sum). Each output gets the same
+ * arithmetic as ckls_gemm's tile and a plain add give it. */
 typedef struct {
     const float *u, *bt;
     int64_t r;
     float scale;
-} ckls_lowrank;
+    float *acc;
+} ckls_epilogue;
 
-/* ckls_matmul_packed (a7 = 0) or ckls_matmul_packed_a7 (a7 = 1), plus lr (NULL: none) */
-int ckls_matmul_packed_lr(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
+/* ckls_matmul_packed (a7 = 0) or ckls_matmul_packed_a7 (a7 = 1), then ep (NULL: none) */
+int ckls_matmul_packed_ep(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                           const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
-                          const volatile int32_t *cancel, int a7, const ckls_lowrank *lr);
+                          const volatile int32_t *cancel, int a7, const ckls_epilogue *ep);
 
 /* Repacks a matrix's full 8-row groups on the pool into a new ckls_aligned_alloc buffer (*bytes set); NULL with
  * *bytes = 0 when the active ISA has no interleaved kernel for the type or there is no full group, NULL with

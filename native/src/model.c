@@ -191,11 +191,11 @@ int64_t ckls_model_packed_bytes(const ckls_model *m) { return m ? m->packed_byte
 
 /* y[t] = W · x[t] for n rows of input length n_in, plus lr (NULL: none); quantizes x once per activation format. */
 static int linear(ckls_model *m, const ckls_tensor *w, const void *packed, const float *x, int64_t n, float *y,
-                  const volatile int32_t *cancel, const ckls_lowrank *lr) {
+                  const volatile int32_t *cancel, const ckls_epilogue *lr) {
     const int act = ckls_type_vec_dot_type(w->type);
     const int64_t rb = ckls_row_bytes(act, w->ne0);
     ckls_quantize_acts(m->pool, act, x, m->xq, w->ne0, n);
-    return ckls_matmul_packed_lr(m->pool, w->type, w->data, packed, w->ne1, w->ne0, m->xq, rb, n, y, w->ne1, cancel,
+    return ckls_matmul_packed_ep(m->pool, w->type, w->data, packed, w->ne1, w->ne0, m->xq, rb, n, y, w->ne1, cancel,
                                  0, lr);
 }
 
@@ -205,7 +205,7 @@ static int linear_l(ckls_model *m, int l, int ti, const ckls_tensor *w, const fl
                     const volatile int32_t *cancel) {
     ckls_lora_mat a;
     if (!m->lora || !ckls_lora_get(m->lora, l, ti, &a)) return linear(m, w, m->packed[l * 7 + ti], x, n, y, cancel, NULL);
-    const ckls_lowrank lr = {m->lora_u, m->lora_bt, ckls_lora_rank(m->lora), ckls_lora_scale(m->lora)};
+    const ckls_epilogue lr = {.u = m->lora_u, .bt = m->lora_bt, .r = ckls_lora_rank(m->lora), .scale = ckls_lora_scale(m->lora)};
     ckls_lora_fwd_u(m->pool, a.A, a.B, lr.r, a.n_in, a.n_out, x, n, m->lora_u, m->lora_bt);
     return linear(m, w, m->packed[l * 7 + ti], x, n, y, cancel, &lr);
 }

@@ -349,15 +349,15 @@ static void quantize_products(ckls_train *t, int act, const float *x, int64_t n_
 
 /* y = t->xq . W^T (quantized by quantize_products) through the matrix's integer kernels, plus lr (NULL: none) */
 static int integer_product(ckls_train *t, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
-                           int64_t rb, int64_t n, float *y, const ckls_lowrank *lr) {
-    return ckls_matmul_packed_lr(t->m->pool, type, w, packed, n_out, n_in, t->xq, rb, n, y, n_out, t->cancel,
+                           int64_t rb, int64_t n, float *y, const ckls_epilogue *lr) {
+    return ckls_matmul_packed_ep(t->m->pool, type, w, packed, n_out, n_in, t->xq, rb, n, y, n_out, t->cancel,
                                  a7_acts(ckls_type_vec_dot_type(type)), lr);
 }
 
 /* y = x.W^T for matrix i, plus the adapter's scale u.B^T (lr; NULL: none): the integer products add it as they go,
  * the others after (its time then counted as the adapter's) */
 static void linear(ckls_train *t, int cat, int i, const ckls_tensor *w, const void *packed, const float *x,
-                   int64_t n, float *y, const ckls_lowrank *lr) {
+                   int64_t n, float *y, const ckls_epilogue *lr) {
     const double p0 = prof_start(t);
     const int act = ckls_type_vec_dot_type(w->type);
     const uint32_t *wf2 = bf16_copy(t, t->wf2, i);
@@ -386,7 +386,7 @@ static float *lora_u(ckls_train *t, int l, int ti) { return t->lu + ((int64_t)l 
 /* y = W.x (+ adapter) for layer l's matrix ti */
 static void linear_l(ckls_train *t, int l, int ti, const ckls_tensor *w, const float *x, int64_t n, float *y) {
     ckls_lora_mat a;
-    ckls_lowrank lr = {lora_u(t, l, ti), t->bt, t->r, ckls_lora_scale(t->a)};
+    ckls_epilogue lr = {.u = lora_u(t, l, ti), .bt = t->bt, .r = t->r, .scale = ckls_lora_scale(t->a)};
     const int adapted = ckls_lora_get(t->a, l, ti, &a);
     if (adapted) {
         const double p0 = prof_start(t);
@@ -430,11 +430,6 @@ static void ew_run(ckls_train *t, int cat, int64_t n, ew_job j) {
     j.pos = t->pos;
     ckls_pool_run(j.n > 1 ? t->m->pool : NULL, ew_task, &j);
     prof_stop(t, cat, p0);
-}
-
-/* b += a */
-static void ew_add(const ew_job *j, int64_t lo, int64_t hi) {
-    for (int64_t i = lo * j->dim; i < hi * j->dim; i++) j->b[i] += j->a[i];
 }
 
 /* b += a (when a is set), then c = rmsnorm(b) * w */
@@ -607,9 +602,9 @@ static int integer_dx(const ckls_train *t, int i) {
     return !bf16_copy(t, t->wd2, i) && !t->exact && t->wt && t->wt[i];
 }
 
-/* ...plus lr where that is the integer product (the caller asks integer_dx) */
+/* ...plus the low-rank term lr where that is the integer product (the caller asks integer_dx) */
 static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n, float *dx, int accumulate,
-                      const ckls_lowrank *lr) {
+                      const ckls_epilogue *lr) {
     const double p0 = prof_start(t);
     const ckls_tensor *w = matrix(t->m, i);
     const uint32_t *wd2 = bf16_copy(t, t->wd2, i);
@@ -619,14 +614,13 @@ static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n,
         note(t, ckls_matmul_dx(t->m->pool, w->type, w->data, w->ne1, w->ne0, dy, n, dx, accumulate, t->cancel));
     } else {
         const int64_t n_out = w->ne1, n_in = w->ne0, rb = ckls_row_bytes(CKLS_TYPE_Q8_0, n_out);
-        float *y = accumulate ? t->dxs : dx;
+        /* accumulating: into scratch, each block added to dx by the product as it finishes */
+        ckls_epilogue ep = lr ? *lr : (ckls_epilogue){0};
+        ep.acc = accumulate ? dx : NULL;
         quantize_products(t, CKLS_TYPE_Q8_0, dy, n_out, n);
         t->xq_of = NULL;
-        note(t, integer_product(t, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, rb, n, y, lr));
-        if (accumulate) { /* megabytes: on the pool (its time stays in cat) */
-            ew_job aj = {.fn = ew_add, .n = n, .dim = n_in, .a = y, .b = dx};
-            ckls_pool_run(n > 1 ? t->m->pool : NULL, ew_task, &aj);
-        }
+        note(t, integer_product(t, CKLS_TYPE_Q8_0, t->wt[i], t->wt_packed[i], n_in, n_out, rb, n,
+                                accumulate ? t->dxs : dx, ep.u || ep.acc ? &ep : NULL));
     }
     prof_stop(t, cat, p0);
 }
@@ -651,7 +645,7 @@ static void backward_l(ckls_train *t, int l, int ti, const float *x, const float
     ckls_lora_mat a;
     if (integer_dx(t, i) && ckls_lora_get(t->a, l, ti, &a)) {
         lora_backward(t, l, ti, x, dy, n, NULL);
-        const ckls_lowrank lr = {t->du, a.A, t->r, 1.0f};
+        const ckls_epilogue lr = {.u = t->du, .bt = a.A, .r = t->r, .scale = 1.0f};
         linear_dx(t, P_DX, i, dy, n, dx, accumulate, &lr);
         return;
     }

@@ -555,30 +555,40 @@ static void test_gemm_tiles(int isa, const ckls_isa_kernels *k) {
     }
 }
 
-/* ckls_matmul_packed_lr against the product without it (y_plain, from the same quants) plus the low-rank add as one
- * tile over the whole output: bit for bit, through the packed groups and the tail rows alike, and through the
- * fallback when there is no packed copy. The ISA under test is active. */
-static void check_lowrank(int isa, const char *w, const void *packed, int64_t n_out, int64_t n_in, const char *xq,
-                          int64_t xs, int64_t n_tok, const float *y_plain, int a7) {
-    const int64_t r = rnd_int(1, 9);
+/* ckls_matmul_packed_ep against the product without it (y_plain, from the same quants), then the low-rank add as one
+ * tile over the whole output and a plain add into the sum: bit for bit, through the packed groups and the tail rows
+ * alike, and through the fallback when there is no packed copy; the low-rank add alone, the sum alone, both. The
+ * ISA under test is active. */
+static void check_epilogue(int isa, const char *w, const void *packed, int64_t n_out, int64_t n_in, const char *xq,
+                           int64_t xs, int64_t n_tok, const float *y_plain, int a7) {
+    const int64_t r = rnd_int(1, 9), ny = n_tok * n_out;
     const float scale = rnd_sym() * 2.0f;
     float *u = xmalloc(sizeof(float) * (size_t)(n_tok * r)), *bt = xmalloc(sizeof(float) * (size_t)(r * n_out));
-    float *want = xmalloc(sizeof(float) * (size_t)(n_tok * n_out)), *got = xmalloc(sizeof(float) * (size_t)(n_tok * n_out));
+    float *acc0 = xmalloc(sizeof(float) * (size_t)ny), *acc = xmalloc(sizeof(float) * (size_t)ny);
+    float *want = xmalloc(sizeof(float) * (size_t)ny), *want_acc = xmalloc(sizeof(float) * (size_t)ny);
+    float *got = xmalloc(sizeof(float) * (size_t)ny);
     for (int64_t i = 0; i < n_tok * r; i++) u[i] = rnd_normal();
     for (int64_t i = 0; i < r * n_out; i++) bt[i] = rnd_normal();
-    memcpy(want, y_plain, sizeof(float) * (size_t)(n_tok * n_out));
-    ckls_active_kernels()->gemm_tile(n_tok, n_out, r, scale, u, r, 1, bt, n_out, 1, want, n_out);
-    const ckls_lowrank lr = {u, bt, r, scale};
-    for (int fallback = 0; fallback < 2; fallback++) {
-        CHECK(ckls_matmul_packed_lr(NULL, CKLS_TYPE_Q8_0, w, fallback ? NULL : packed, n_out, n_in, xq, xs, n_tok, got,
-                                    n_out, NULL, a7, &lr) == CKLS_OK, "matmul_packed_lr");
-        int64_t bad = -1;
-        for (int64_t i = 0; i < n_tok * n_out && bad < 0; i++) bad = got[i] == want[i] ? -1 : i;
-        CHECK(bad < 0, "%s matmul_packed_lr%s%s %lld x %lld, %lld tokens, rank %lld: out %lld %.9g, want %.9g",
-              ckls_isa_name(isa), a7 ? " a7" : "", fallback ? " unpacked" : "", (long long)n_out, (long long)n_in,
-              (long long)n_tok, (long long)r, (long long)bad, bad < 0 ? 0.0 : got[bad], bad < 0 ? 0.0 : want[bad]);
+    for (int64_t i = 0; i < ny; i++) acc0[i] = rnd_normal();
+    for (int kind = 1; kind < 4; kind++) { /* 1: low-rank, 2: sum, 3: both */
+        memcpy(want, y_plain, sizeof(float) * (size_t)ny);
+        if (kind & 1) ckls_active_kernels()->gemm_tile(n_tok, n_out, r, scale, u, r, 1, bt, n_out, 1, want, n_out);
+        for (int64_t i = 0; i < ny; i++) want_acc[i] = kind & 2 ? acc0[i] + want[i] : acc0[i];
+        const ckls_epilogue ep = {.u = kind & 1 ? u : NULL, .bt = bt, .r = r, .scale = scale, .acc = kind & 2 ? acc : NULL};
+        for (int fallback = 0; fallback < 2; fallback++) {
+            memcpy(acc, acc0, sizeof(float) * (size_t)ny);
+            CHECK(ckls_matmul_packed_ep(NULL, CKLS_TYPE_Q8_0, w, fallback ? NULL : packed, n_out, n_in, xq, xs, n_tok,
+                                        got, n_out, NULL, a7, &ep) == CKLS_OK, "matmul_packed_ep");
+            int64_t bad = -1;
+            for (int64_t i = 0; i < ny && bad < 0; i++) bad = got[i] == want[i] && acc[i] == want_acc[i] ? -1 : i;
+            CHECK(bad < 0, "%s matmul_packed_ep%s%s kind %d %lld x %lld, %lld tokens, rank %lld: out %lld %.9g (sum %.9g), "
+                  "want %.9g (%.9g)", ckls_isa_name(isa), a7 ? " a7" : "", fallback ? " unpacked" : "", kind,
+                  (long long)n_out, (long long)n_in, (long long)n_tok, (long long)r, (long long)bad,
+                  bad < 0 ? 0.0 : got[bad], bad < 0 ? 0.0 : acc[bad], bad < 0 ? 0.0 : want[bad],
+                  bad < 0 ? 0.0 : want_acc[bad]);
+        }
     }
-    free(u), free(bt), free(want), free(got);
+    free(u), free(bt), free(acc0), free(acc), free(want), free(want_acc), free(got);
 }
 
 /* Q8_0 through matmul itself, with the ISA active: a matrix repacked (its groups through gemm_x8, the tail rows
@@ -613,7 +623,7 @@ static void test_matmul_packed_q8_0(int isa, const ckls_isa_kernels *k) {
         CHECK(ckls_matmul_pre(NULL, CKLS_TYPE_Q8_0, w, n_out, n_in, xq, rb, n_tok, y_row, n_out, NULL) == CKLS_OK, "matmul_pre");
         CHECK(ckls_matmul_packed(NULL, CKLS_TYPE_Q8_0, w, packed, n_out, n_in, xq, rb, n_tok, y_packed, n_out, NULL) == CKLS_OK,
               "matmul_packed");
-        check_lowrank(isa, w, packed, n_out, n_in, xq, rb, n_tok, y_packed, 0);
+        check_epilogue(isa, w, packed, n_out, n_in, xq, rb, n_tok, y_packed, 0);
         for (int64_t t = 0; t < n_tok; t++) {
             CHECK(ckls_matmul_packed(NULL, CKLS_TYPE_Q8_0, w, packed, n_out, n_in, xq + t * rb, rb, 1, y_one, n_out, NULL) == CKLS_OK,
                   "matmul_packed one token");
@@ -696,7 +706,7 @@ static void test_gemm_x8_a7(int isa, const ckls_isa_kernels *k) {
             for (int64_t i = 0; i < n_tok * n_out; i++)
                 CHECK(y_a7[i] == y_row[i], "%s matmul_packed_a7 %lld x %lld, %lld tokens: out %lld %.9g, rows %.9g",
                       ckls_isa_name(isa), (long long)n_out, (long long)n, (long long)n_tok, (long long)i, y_a7[i], y_row[i]);
-            check_lowrank(isa, w, packed, n_out, n, xq, xs, n_tok, y_a7, 1);
+            check_epilogue(isa, w, packed, n_out, n, xq, xs, n_tok, y_a7, 1);
         }
         ckls_aligned_free(packed);
         free(w);
