@@ -107,8 +107,13 @@ int ckls_cross_entropy(const float *logits, const int32_t *targets, int64_t n_ro
             if (dz) memset(dz, 0, sizeof(float) * (size_t)n_vocab);
             continue;
         }
-        float mx = -INFINITY;
-        for (int64_t i = 0; i < n_vocab; i++) mx = z[i] > mx ? z[i] : mx;
+        float m8[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        int64_t i8 = 0; /* eight maxima side by side: one running max waits on each compare (a vocabulary row each) */
+        for (; i8 + 8 <= n_vocab; i8 += 8)
+            for (int l = 0; l < 8; l++) m8[l] = z[i8 + l] > m8[l] ? z[i8 + l] : m8[l];
+        for (; i8 < n_vocab; i8++) m8[0] = z[i8] > m8[0] ? z[i8] : m8[0];
+        float mx = m8[0];
+        for (int l = 1; l < 8; l++) mx = m8[l] > mx ? m8[l] : mx;
         const float zt = z[targets[r]]; /* before dz (which may be z) is overwritten */
         double sum = 0.0;
         if (dz) { /* the exponentials once, into dz, then scaled */
