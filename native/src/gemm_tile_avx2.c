@@ -18,7 +18,8 @@ static void gemm_rest(int64_t m, int64_t j_begin, int64_t n, int64_t k, __m256 v
 void ckls_gemm_tile_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                            const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc) {
     const __m256 va = _mm256_set1_ps(alpha);
-    const int64_t m6 = m / 6 * 6, n16 = n / 16 * 16;
+    /* two rows left over (m = 8: an adapter's rank) go as two 4-row blocks with the last 6, not one at a time */
+    const int64_t m6 = m % 6 == 2 && m >= 8 ? m / 6 * 6 - 6 : m / 6 * 6, n16 = n / 16 * 16;
     /* 6 x 16 blocks: 12 accumulators keep both FMA pipes busy through their latency */
     for (int64_t i = 0; i < m6; i += 6) {
         const float *a0 = A + i * a_si;
