@@ -446,17 +446,22 @@ static void rope_rows(const ew_job *j, float *x, int64_t n_head, int64_t lo, int
     const ckls_hparams *hp = j->hp;
     const int64_t hd = j->m->head_dim, half = hp->n_rot / 2;
     const int norm = hp->rope_mode == CKLS_ROPE_NORM;
-    const int64_t stride = norm ? 2 : 1, off = norm ? 1 : half;
     for (int64_t t = lo; t < hi; t++) {
-        const float *cs = j->a + t * half, *sn = j->w + t * half;
+        const float *restrict cs = j->a + t * half, *restrict sn = j->w + t * half;
         for (int64_t h = 0; h < n_head; h++) {
-            float *v = x + (t * n_head + h) * hd;
-            for (int64_t i = 0; i < half; i++) {
-                float *pa = v + i * stride, *pb = pa + off;
-                const float a = *pa, b = *pb, s = sign * sn[i];
-                *pa = a * cs[i] - b * s;
-                *pb = a * s + b * cs[i];
-            }
+            float *restrict v = x + (t * n_head + h) * hd;
+            if (norm) /* pairs side by side; one loop a layout, so the compiler vectorizes each */
+                for (int64_t i = 0; i < half; i++) {
+                    const float a = v[2 * i], b = v[2 * i + 1], si = sign * sn[i];
+                    v[2 * i] = a * cs[i] - b * si;
+                    v[2 * i + 1] = a * si + b * cs[i];
+                }
+            else /* NEOX: the halves' pairs */
+                for (int64_t i = 0; i < half; i++) {
+                    const float a = v[i], b = v[i + half], si = sign * sn[i];
+                    v[i] = a * cs[i] - b * si;
+                    v[i + half] = a * si + b * cs[i];
+                }
         }
     }
 }
