@@ -108,20 +108,29 @@ typedef struct {
     const float *x;
     char *xq;
     int64_t n_in, n_tok, row_bytes;
+    int32_t *off; /* a7 block terms, or NULL */
+    float *xd;
 } quant_job;
 
 static void quant_task(void *p, int ith, int nth) {
     quant_job *j = p;
-    for (int64_t t = ith; t < j->n_tok; t += nth) j->q(j->x + t * j->n_in, j->xq + t * j->row_bytes, j->n_in);
+    const int64_t nb = j->n_in / QK8_0;
+    for (int64_t t = ith; t < j->n_tok; t += nth) {
+        j->q(j->x + t * j->n_in, j->xq + t * j->row_bytes, j->n_in);
+        if (j->off) ckls_q8_0_a7_terms(j->xq + t * j->row_bytes, j->row_bytes, j->n_in, 1, j->off + t * nb, j->xd + t * nb);
+    }
 }
 
 void ckls_quantize_acts(ckls_pool *pool, int act_type, const float *x, void *xq, int64_t n_in, int64_t n_tok) {
-    quant_job j = {ckls_active_kernels()->quantize_act[act_type], x, xq, n_in, n_tok, ckls_row_bytes(act_type, n_in)};
+    quant_job j = {ckls_active_kernels()->quantize_act[act_type], x, xq, n_in, n_tok, ckls_row_bytes(act_type, n_in),
+                   NULL, NULL};
     ckls_pool_run(n_tok > 1 ? pool : NULL, quant_task, &j);
 }
 
-void ckls_quantize_acts_a7(ckls_pool *pool, const float *x, void *xq, int64_t n_in, int64_t n_tok) {
-    quant_job j = {ckls_active_kernels()->quantize_a7, x, xq, n_in, n_tok, ckls_row_bytes(CKLS_TYPE_Q8_0, n_in)};
+void ckls_quantize_acts_a7(ckls_pool *pool, const float *x, void *xq, int64_t n_in, int64_t n_tok, int32_t *off,
+                           float *xd) {
+    quant_job j = {ckls_active_kernels()->quantize_a7, x, xq, n_in, n_tok, ckls_row_bytes(CKLS_TYPE_Q8_0, n_in), off,
+                   xd};
     ckls_pool_run(n_tok > 1 ? pool : NULL, quant_task, &j);
 }
 
@@ -314,42 +323,13 @@ static int run_packed(ckls_pool *pool, packed_job *j) {
     return atomic_load(&j->stopped) ? ckls_fail(CKLS_ECANCELLED, "cancelled") : CKLS_OK;
 }
 
-typedef struct {
-    const char *xq;
-    int64_t xs, n, n_tok;
-    int32_t *off;
-    float *xd;
-} a7_terms_job;
-
-static void a7_terms_task(void *p, int ith, int nth) {
-    a7_terms_job *j = p;
-    const int64_t t0 = j->n_tok * ith / nth, t1 = j->n_tok * (ith + 1) / nth, nb = j->n / QK8_0;
-    ckls_q8_0_a7_terms(j->xq + t0 * j->xs, j->xs, j->n, t1 - t0, j->off + t0 * nb, j->xd + t0 * nb);
-}
-
-/* the a7 job: its activations' block terms once per token (on the pool), then the groups */
-static int matmul_a7(ckls_pool *pool, packed_job *j) {
-    const size_t n = (size_t)(j->n_aux * j->n_tok);
-    a7_terms_job tj = {j->xq, j->xq_row_bytes, j->n_in, j->n_tok, malloc(sizeof(int32_t) * n), malloc(sizeof(float) * n)};
-    int rc = tj.off && tj.xd ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "out of memory for activation block terms");
-    if (!rc) {
-        ckls_pool_run(j->n_tok > 1 ? pool : NULL, a7_terms_task, &tj);
-        j->off = tj.off;
-        j->xd7 = tj.xd;
-        rc = run_packed(pool, j);
-    }
-    free(tj.off);
-    free(tj.xd);
-    return rc;
-}
-
-/* a7: Q8_0 against 7-bit activations, through gemm_x8_a7 alone (no 16-row or tile kernel) */
+/* terms: Q8_0 against 7-bit activations, through gemm_x8_a7 alone (no 16-row or tile kernel) */
 int ckls_matmul_packed_ep(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                           const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
-                          const volatile int32_t *cancel, int a7, const ckls_epilogue *ep) {
+                          const volatile int32_t *cancel, const ckls_a7_terms *terms, const ckls_epilogue *ep) {
     const ckls_isa_kernels *k = ckls_active_kernels();
     const int64_t pbytes = ckls_packed_bytes(type, n_out, n_in);
-    a7 = a7 && type == CKLS_TYPE_Q8_0 && k->gemm_x8_a7;
+    const int a7 = terms && type == CKLS_TYPE_Q8_0 && k->gemm_x8_a7;
     if (!packed || !k->gemm_x8[type] || pbytes <= 0) {
         const int rc = ckls_matmul_pre(pool, type, w, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel);
         epilogue_job ej = {ep, y, y_stride, n_tok, n_out};
@@ -362,7 +342,7 @@ int ckls_matmul_packed_ep(ckls_pool *pool, int type, const void *w, const void *
         .tiles = !a7 && n_tok >= 16 && n_in / QK8_0 <= CKLS_TILES_MAX_BLOCKS ? k->gemm_tiles[type] : NULL,
         .w_row_bytes = ckls_row_bytes(type, n_in), .n_groups = n_out / CKLS_PACK_ROWS, .n_out = n_out, .n_in = n_in,
         .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
-        .ep = ep, .tile = k->gemm_tile,
+        .ep = ep, .tile = k->gemm_tile, .off = a7 ? terms->off : NULL, .xd7 = a7 ? terms->xd : NULL,
     };
     j.group_bytes = pbytes / j.n_groups;
     int16_t *aux = NULL;
@@ -374,7 +354,7 @@ int ckls_matmul_packed_ep(ckls_pool *pool, int type, const void *w, const void *
         ckls_q8_0_block_sums(xq, xq_row_bytes, n_in, n_tok, aux);
         j.aux = aux;
     }
-    if (a7) return matmul_a7(pool, &j);
+    if (a7) return run_packed(pool, &j);
     int8_t *xb = NULL;
     float *xd = NULL;
     if (j.tiles) { /* the whole 16-token tiles' activations in the tile kernel's layout, once per matmul */
@@ -402,15 +382,25 @@ int ckls_matmul_packed_ep(ckls_pool *pool, int type, const void *w, const void *
 int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                        const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
                        const volatile int32_t *cancel) {
-    return ckls_matmul_packed_ep(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 0,
-                                 NULL);
+    return ckls_matmul_packed_ep(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel,
+                                 NULL, NULL);
 }
 
 int ckls_matmul_packed_a7(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                           const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
                           const volatile int32_t *cancel) {
-    return ckls_matmul_packed_ep(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel, 1,
-                                 NULL);
+    const size_t n = (size_t)(n_in / QK8_0 * n_tok);
+    int32_t *off = malloc(sizeof(int32_t) * (n ? n : 1));
+    float *xd = malloc(sizeof(float) * (n ? n : 1));
+    int rc = off && xd ? CKLS_OK : ckls_fail(CKLS_ENOMEM, "out of memory for activation block terms");
+    if (!rc) {
+        ckls_q8_0_a7_terms(xq, xq_row_bytes, n_in, n_tok, off, xd);
+        rc = ckls_matmul_packed_ep(pool, type, w, packed, n_out, n_in, xq, xq_row_bytes, n_tok, y, y_stride, cancel,
+                                   &(ckls_a7_terms){off, xd}, NULL);
+    }
+    free(off);
+    free(xd);
+    return rc;
 }
 
 typedef struct {

@@ -17,7 +17,8 @@ int ckls_matmul_packed(ckls_pool *pool, int type, const void *w, const void *pac
 
 /* The fine-tuner's Q8_0 products against activations of 7-bit quants (ckls_quantize_acts_a7): as
  * ckls_matmul_packed, the groups through the active ISA's gemm_x8_a7 where it has one (the rest, and every other
- * type, as ckls_matmul_packed does them: 7-bit quants are Q8_0 blocks). */
+ * type, as ckls_matmul_packed does them: 7-bit quants are Q8_0 blocks). Computes the activations' block terms
+ * itself; the trainer has ckls_quantize_acts_a7 make them and calls ckls_matmul_packed_ep. */
 int ckls_matmul_packed_a7(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                           const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
                           const volatile int32_t *cancel);
@@ -34,10 +35,16 @@ typedef struct {
     float *acc;
 } ckls_epilogue;
 
-/* ckls_matmul_packed (a7 = 0) or ckls_matmul_packed_a7 (a7 = 1), then ep (NULL: none) */
+/* 7-bit activations' block terms for gemm_x8_a7 (ckls_quantize_acts_a7 makes them): n_in / 32 a token */
+typedef struct {
+    const int32_t *off;
+    const float *xd;
+} ckls_a7_terms;
+
+/* ckls_matmul_packed (a7 NULL) or ckls_matmul_packed_a7 on activations whose terms are given, then ep (NULL: none) */
 int ckls_matmul_packed_ep(ckls_pool *pool, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                           const void *xq, int64_t xq_row_bytes, int64_t n_tok, float *y, int64_t y_stride,
-                          const volatile int32_t *cancel, int a7, const ckls_epilogue *ep);
+                          const volatile int32_t *cancel, const ckls_a7_terms *a7, const ckls_epilogue *ep);
 
 /* Repacks a matrix's full 8-row groups on the pool into a new ckls_aligned_alloc buffer (*bytes set); NULL with
  * *bytes = 0 when the active ISA has no interleaved kernel for the type or there is no full group, NULL with
@@ -46,7 +53,9 @@ void *ckls_repack_matrix(ckls_pool *pool, int type, const void *w, int64_t n_out
 
 /* Quantizes n_tok rows of x (f32, n_in each) into xq with the active ISA's quantizer for `act_type`. */
 void ckls_quantize_acts(ckls_pool *pool, int act_type, const float *x, void *xq, int64_t n_in, int64_t n_tok);
-/* ... to Q8_0 blocks of 7-bit quants (|q| <= 64), the active ISA's quantize_a7 */
-void ckls_quantize_acts_a7(ckls_pool *pool, const float *x, void *xq, int64_t n_in, int64_t n_tok);
+/* ... to Q8_0 blocks of 7-bit quants (|q| <= 64), the active ISA's quantize_a7; where off is set, also each row's
+ * block terms (ckls_q8_0_a7_terms into off and xd, n_in / 32 a row) while the row is in cache */
+void ckls_quantize_acts_a7(ckls_pool *pool, const float *x, void *xq, int64_t n_in, int64_t n_tok, int32_t *off,
+                           float *xd);
 
 #endif

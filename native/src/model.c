@@ -196,7 +196,7 @@ static int linear(ckls_model *m, const ckls_tensor *w, const void *packed, const
     const int64_t rb = ckls_row_bytes(act, w->ne0);
     ckls_quantize_acts(m->pool, act, x, m->xq, w->ne0, n);
     return ckls_matmul_packed_ep(m->pool, w->type, w->data, packed, w->ne1, w->ne0, m->xq, rb, n, y, w->ne1, cancel,
-                                 0, lr);
+                                 NULL, lr);
 }
 
 /* linear() plus the adapter's low-rank term for layer l, matrix ti (0..6 = q k v o gate up down), which the

@@ -56,6 +56,8 @@ struct ckls_train {
     int32_t *pos, *rows, *tgt; /* positions; the counted rows and their targets */
     float *rope_cs, *rope_sn;  /* RoPE's cos/sin per position and frequency, as ckls_rope computes them */
     void *xq;  /* exact == 0: the activations (or output gradients) of one product, quantized */
+    int32_t *a7_off; /* ...and where they are 7-bit (a7_acts), their block terms (ckls_quantize_acts_a7) */
+    float *a7_xd;
     const float *xq_of; /* ...of these activations (x of the last forward product: q/k/v and gate/up share one) */
     int xq_type;
     void **wt, **wt_packed; /* exact == 0: each frozen matrix transposed, in Q8_0, and its interleaved copy */
@@ -235,6 +237,8 @@ void ckls_train_free(ckls_train *t) {
     ckls_aligned_free(t->rope_cs);
     ckls_aligned_free(t->rope_sn);
     ckls_aligned_free(t->xq);
+    ckls_aligned_free(t->a7_off);
+    ckls_aligned_free(t->a7_xd);
     ckls_aligned_free(t->dxs);
     free_transposed(t);
     free(t);
@@ -290,8 +294,11 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
         xq_row = rbt > xq_row ? rbt : xq_row;
     }
     t->xq = ckls_aligned_alloc((size_t)(T * xq_row));
+    t->a7_off = ckls_aligned_alloc(sizeof(int32_t) * (size_t)(T * (xq_row / 32 + 1))); /* a term a block: a block is >= 32 bytes */
+    t->a7_xd = ckls_aligned_alloc(sizeof(float) * (size_t)(T * (xq_row / 32 + 1)));
     t->dxs = ckls_aligned_alloc(sizeof(float) * (size_t)(T * big));
-    if (!t->arena || !t->pos || !t->rows || !t->tgt || !t->ce_cnt || !t->rope_cs || !t->rope_sn || !t->xq || !t->dxs) {
+    if (!t->arena || !t->pos || !t->rows || !t->tgt || !t->ce_cnt || !t->rope_cs || !t->rope_sn || !t->xq || !t->a7_off || !t->a7_xd ||
+        !t->dxs) {
         ckls_train_free(t);
         ckls_fail(CKLS_ENOMEM, "train_create: out of memory for %lld MB of activations",
                   (long long)(total * 4 >> 20));
@@ -343,15 +350,16 @@ static void note(ckls_train *t, int rc) {
 static int a7_acts(int act) { return act == CKLS_TYPE_Q8_0 && ckls_active_kernels()->gemm_x8_a7; }
 
 static void quantize_products(ckls_train *t, int act, const float *x, int64_t n_in, int64_t n) {
-    if (a7_acts(act)) ckls_quantize_acts_a7(t->m->pool, x, t->xq, n_in, n);
+    if (a7_acts(act)) ckls_quantize_acts_a7(t->m->pool, x, t->xq, n_in, n, t->a7_off, t->a7_xd);
     else ckls_quantize_acts(t->m->pool, act, x, t->xq, n_in, n);
 }
 
 /* y = t->xq . W^T (quantized by quantize_products) through the matrix's integer kernels, plus lr (NULL: none) */
 static int integer_product(ckls_train *t, int type, const void *w, const void *packed, int64_t n_out, int64_t n_in,
                            int64_t rb, int64_t n, float *y, const ckls_epilogue *lr) {
+    const ckls_a7_terms terms = {t->a7_off, t->a7_xd};
     return ckls_matmul_packed_ep(t->m->pool, type, w, packed, n_out, n_in, t->xq, rb, n, y, n_out, t->cancel,
-                                 a7_acts(ckls_type_vec_dot_type(type)), lr);
+                                 a7_acts(ckls_type_vec_dot_type(type)) ? &terms : NULL, lr);
 }
 
 /* y = x.W^T for matrix i, plus the adapter's scale u.B^T (lr; NULL: none): the integer products add it as they go,

@@ -560,7 +560,7 @@ static void test_gemm_tiles(int isa, const ckls_isa_kernels *k) {
  * alike, and through the fallback when there is no packed copy; the low-rank add alone, the sum alone, both. The
  * ISA under test is active. */
 static void check_epilogue(int isa, const char *w, const void *packed, int64_t n_out, int64_t n_in, const char *xq,
-                           int64_t xs, int64_t n_tok, const float *y_plain, int a7) {
+                           int64_t xs, int64_t n_tok, const float *y_plain, const ckls_a7_terms *a7) {
     const int64_t r = rnd_int(1, 9), ny = n_tok * n_out;
     const float scale = rnd_sym() * 2.0f;
     float *u = xmalloc(sizeof(float) * (size_t)(n_tok * r)), *bt = xmalloc(sizeof(float) * (size_t)(r * n_out));
@@ -623,7 +623,7 @@ static void test_matmul_packed_q8_0(int isa, const ckls_isa_kernels *k) {
         CHECK(ckls_matmul_pre(NULL, CKLS_TYPE_Q8_0, w, n_out, n_in, xq, rb, n_tok, y_row, n_out, NULL) == CKLS_OK, "matmul_pre");
         CHECK(ckls_matmul_packed(NULL, CKLS_TYPE_Q8_0, w, packed, n_out, n_in, xq, rb, n_tok, y_packed, n_out, NULL) == CKLS_OK,
               "matmul_packed");
-        check_epilogue(isa, w, packed, n_out, n_in, xq, rb, n_tok, y_packed, 0);
+        check_epilogue(isa, w, packed, n_out, n_in, xq, rb, n_tok, y_packed, NULL);
         for (int64_t t = 0; t < n_tok; t++) {
             CHECK(ckls_matmul_packed(NULL, CKLS_TYPE_Q8_0, w, packed, n_out, n_in, xq + t * rb, rb, 1, y_one, n_out, NULL) == CKLS_OK,
                   "matmul_packed one token");
@@ -706,7 +706,7 @@ static void test_gemm_x8_a7(int isa, const ckls_isa_kernels *k) {
             for (int64_t i = 0; i < n_tok * n_out; i++)
                 CHECK(y_a7[i] == y_row[i], "%s matmul_packed_a7 %lld x %lld, %lld tokens: out %lld %.9g, rows %.9g",
                       ckls_isa_name(isa), (long long)n_out, (long long)n, (long long)n_tok, (long long)i, y_a7[i], y_row[i]);
-            check_epilogue(isa, w, packed, n_out, n, xq, xs, n_tok, y_a7, 1);
+            check_epilogue(isa, w, packed, n_out, n, xq, xs, n_tok, y_a7, &(ckls_a7_terms){off, xd});
         }
         ckls_aligned_free(packed);
         free(w);

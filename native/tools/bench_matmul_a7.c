@@ -1,5 +1,5 @@
 /* bench_matmul_a7.c — the trainer's integer product as a step runs it: quantize T rows of activations to 7-bit Q8_0
- * (ckls_quantize_acts_a7), then ckls_matmul_packed_a7 through a repacked Q8_0 matrix, on a pool of NT threads; ms per
+ * (ckls_quantize_acts_a7, with the block terms), then ckls_matmul_packed_ep through a repacked Q8_0 matrix, on a pool of NT threads; ms per
  * stage and the product's MAC/ns, best of R. Not a test and not built by build.py; build it as bench_gemm.c is (its
  * header), adding build.isa_defines(cc), with "native/tools/bench_matmul_a7.c" and "-o build/bench_matmul_a7":
  *   build/bench_matmul_a7 1024 512 1408      (tokens, n_out, n_in; env NT=2 R=20 ISA=1 for avx2) */
@@ -34,6 +34,8 @@ int main(int argc, char **argv) {
     float *w = malloc(sizeof(float) * (size_t)(n_out * n_in)), *x = malloc(sizeof(float) * (size_t)(T * n_in));
     float *y = malloc(sizeof(float) * (size_t)(T * n_out));
     char *wq = malloc((size_t)(n_out * rb)), *xq = malloc((size_t)(T * rb));
+    int32_t *off = malloc(sizeof(int32_t) * (size_t)(T * (n_in / 32)));
+    float *xd = malloc(sizeof(float) * (size_t)(T * (n_in / 32)));
     for (int64_t i = 0; i < n_out * n_in; i++) w[i] = (float)rand() / RAND_MAX - 0.5f;
     for (int64_t i = 0; i < T * n_in; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
     ckls_quantize_rows(CKLS_TYPE_Q8_0, w, wq, n_out, n_in, NULL);
@@ -42,9 +44,10 @@ int main(int argc, char **argv) {
     double bq = 1e9, bm = 1e9;
     for (int r = 0; r < R; r++) {
         double t0 = now();
-        ckls_quantize_acts_a7(pool, x, xq, n_in, T);
+        ckls_quantize_acts_a7(pool, x, xq, n_in, T, off, xd);
         double t1 = now();
-        ckls_matmul_packed_a7(pool, CKLS_TYPE_Q8_0, wq, packed, n_out, n_in, xq, rb, T, y, n_out, NULL);
+        ckls_matmul_packed_ep(pool, CKLS_TYPE_Q8_0, wq, packed, n_out, n_in, xq, rb, T, y, n_out, NULL,
+                              &(ckls_a7_terms){off, xd}, NULL);
         double t2 = now();
         bq = t1 - t0 < bq ? t1 - t0 : bq;
         bm = t2 - t1 < bm ? t2 - t1 : bm;
