@@ -179,11 +179,6 @@ void ckls_lora_fwd_u(ckls_pool *pool, const float *A, const float *B, int64_t r,
     ckls_gemm_nt(pool, n_tok, r, n_in, 1.0f, x, n_in, A, n_in, 0, u, r); /* u = x.A^T: r dots a token */
 }
 
-void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
-                   float scale, const float *x, int64_t n_tok, float *u, float *y, float *bt) {
-    ckls_lora_fwd_u(pool, A, B, r, n_in, n_out, x, n_tok, u, bt);
-    ckls_gemm(pool, n_tok, n_out, r, scale, u, r, 1, bt, n_out, 1, y, n_out);
-}
 
 /* The backward by chunks of LORA_CHUNK tokens (work items), each by blocks of LORA_ROWS: du of the block, then its
  * share of dB and dA into the chunk's partial sums and its rows of dx, while the block's dy, x and dx rows are still

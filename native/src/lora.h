@@ -5,11 +5,9 @@
 
 #include "internal.h"
 
-/* u[T x r] = x.A^T; y[T x n_out] += scale * u.B^T. bt: r * n_out floats of scratch. */
-void ckls_lora_fwd(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
-                   float scale, const float *x, int64_t n_tok, float *u, float *y, float *bt);
-/* ckls_lora_fwd's first half: u = x.A^T and bt = B^T, for a product that adds scale * u.B^T to its outputs itself
- * (ckls_matmul_packed_lr) */
+/* The forward's first half: u[T x r] = x.A^T and bt = B^T (r * n_out floats of scratch). The second,
+ * y[T x n_out] += scale * u.B^T, the integer products add to their outputs as they go (ckls_epilogue in matmul.h);
+ * the f32 ones take ckls_gemm after. */
 void ckls_lora_fwd_u(ckls_pool *pool, const float *A, const float *B, int64_t r, int64_t n_in, int64_t n_out,
                      const float *x, int64_t n_tok, float *u, float *bt);
 /* From dy and the forward's x, u: dA += du^T.x, dB += scale * dy^T.u (du = scale * dy.B, into du scratch
