@@ -35,8 +35,15 @@ double ckls_exp_shift_avx2(float *y, const float *x, int64_t n, float shift) {
 }
 
 static float row_max_avx2(const float *x, int64_t n) {
-    __m256 m = _mm256_set1_ps(-INFINITY);
+    __m256 m = _mm256_set1_ps(-INFINITY), m1 = m, m2 = m, m3 = m; /* four chains: one waits on each max */
     int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+        m1 = _mm256_max_ps(m1, _mm256_loadu_ps(x + i + 8));
+        m2 = _mm256_max_ps(m2, _mm256_loadu_ps(x + i + 16));
+        m3 = _mm256_max_ps(m3, _mm256_loadu_ps(x + i + 24));
+    }
+    m = _mm256_max_ps(_mm256_max_ps(m, m1), _mm256_max_ps(m2, m3));
     for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
     float lanes[8], mx = -INFINITY;
     _mm256_storeu_ps(lanes, m);
