@@ -117,7 +117,8 @@ static void quant_task(void *p, int ith, int nth) {
     const int64_t nb = j->n_in / QK8_0;
     for (int64_t t = ith; t < j->n_tok; t += nth) {
         j->q(j->x + t * j->n_in, j->xq + t * j->row_bytes, j->n_in);
-        if (j->off) ckls_q8_0_a7_terms(j->xq + t * j->row_bytes, j->row_bytes, j->n_in, 1, j->off + t * nb, j->xd + t * nb);
+        if (j->off)
+            ckls_q8_0_a7_terms(j->xq + t * j->row_bytes, j->row_bytes, j->n_in, 1, j->off + t * nb, j->xd + t * nb);
     }
 }
 
@@ -219,7 +220,8 @@ static void packed_task(void *p, int ith, int nth) {
         if (it >= n_items) break;
         if (ckls_stop_seen(j->cancel, &j->stopped)) break;
         const int64_t g0 = it / n_ranges * j->chunk, g1 = g0 + j->chunk < n_units ? g0 + j->chunk : n_units;
-        const int64_t ta = it % n_ranges * j->tok_range, tb = ta + j->tok_range < j->n_tok ? ta + j->tok_range : j->n_tok;
+        const int64_t ta = it % n_ranges * j->tok_range;
+        const int64_t tb = ta + j->tok_range < j->n_tok ? ta + j->tok_range : j->n_tok;
         /* groups g0 .. gt-1 have their tokens ta .. nt_tiles-1 from the tile kernel (whole 16-token tiles) */
         int64_t gt = g0, nt_tiles = 0;
         if (j->tiles) {

@@ -204,8 +204,10 @@ static int linear(ckls_model *m, const ckls_tensor *w, const void *packed, const
 static int linear_l(ckls_model *m, int l, int ti, const ckls_tensor *w, const float *x, int64_t n, float *y,
                     const volatile int32_t *cancel) {
     ckls_lora_mat a;
-    if (!m->lora || !ckls_lora_get(m->lora, l, ti, &a)) return linear(m, w, m->packed[l * 7 + ti], x, n, y, cancel, NULL);
-    const ckls_epilogue lr = {.u = m->lora_u, .bt = m->lora_bt, .r = ckls_lora_rank(m->lora), .scale = ckls_lora_scale(m->lora)};
+    if (!m->lora || !ckls_lora_get(m->lora, l, ti, &a))
+        return linear(m, w, m->packed[l * 7 + ti], x, n, y, cancel, NULL);
+    const ckls_epilogue lr = {.u = m->lora_u, .bt = m->lora_bt, .r = ckls_lora_rank(m->lora),
+                              .scale = ckls_lora_scale(m->lora)};
     ckls_lora_fwd_u(m->pool, a.A, a.B, lr.r, a.n_in, a.n_out, x, n, m->lora_u, m->lora_bt);
     return linear(m, w, m->packed[l * 7 + ti], x, n, y, cancel, &lr);
 }

@@ -294,11 +294,12 @@ ckls_train *ckls_train_create(ckls_model *m, ckls_lora *a, int32_t max_tok) {
         xq_row = rbt > xq_row ? rbt : xq_row;
     }
     t->xq = ckls_aligned_alloc((size_t)(T * xq_row));
-    t->a7_off = ckls_aligned_alloc(sizeof(int32_t) * (size_t)(T * (xq_row / 32 + 1))); /* a term a block: a block is >= 32 bytes */
-    t->a7_xd = ckls_aligned_alloc(sizeof(float) * (size_t)(T * (xq_row / 32 + 1)));
+    const int64_t n_terms = T * (xq_row / 32 + 1); /* a term a block, and a block is at least 32 bytes */
+    t->a7_off = ckls_aligned_alloc(sizeof(int32_t) * (size_t)n_terms);
+    t->a7_xd = ckls_aligned_alloc(sizeof(float) * (size_t)n_terms);
     t->dxs = ckls_aligned_alloc(sizeof(float) * (size_t)(T * big));
-    if (!t->arena || !t->pos || !t->rows || !t->tgt || !t->ce_cnt || !t->rope_cs || !t->rope_sn || !t->xq || !t->a7_off || !t->a7_xd ||
-        !t->dxs) {
+    if (!t->arena || !t->pos || !t->rows || !t->tgt || !t->ce_cnt || !t->rope_cs || !t->rope_sn || !t->xq ||
+        !t->a7_off || !t->a7_xd || !t->dxs) {
         ckls_train_free(t);
         ckls_fail(CKLS_ENOMEM, "train_create: out of memory for %lld MB of activations",
                   (long long)(total * 4 >> 20));

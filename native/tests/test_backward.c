@@ -224,7 +224,8 @@ static void test_drivers(ckls_pool *pool) {
                                 CKLS_TYPE_Q4_K, CKLS_TYPE_Q6_K};
     for (int ti = 0; ti < 7; ti++) {
         const int type = types[ti];
-        const int64_t blk = ckls_type_block_size(type), n_in = blk * (blk > 32 ? rnd_int(1, 3) : rnd_int(0, 3) ? rnd_int(1, 11) : 16);
+        const int64_t blk = ckls_type_block_size(type);
+        const int64_t n_in = blk * (blk > 32 ? rnd_int(1, 3) : rnd_int(0, 3) ? rnd_int(1, 11) : 16);
         const int64_t n_out = rnd_int(1, 140), n_tok = rnd_int(1, 150), rb = ckls_row_bytes(type, n_in);
         float *w = randv(n_out * n_in), *deq = randv(n_out * n_in), *dy = randv(n_tok * n_out);
         void *wq = malloc((size_t)(rb * n_out));
@@ -250,8 +251,8 @@ static void test_drivers(ckls_pool *pool) {
             float *ady = abs_copy(dy, n_tok * n_out), *adeq = abs_copy(deq, n_out * n_in);
             float *mag = calloc((size_t)(n_tok * n_in), 4);
             ckls_gemm_tile_ref(n_tok, n_in, n_out, 1.0f, ady, n_out, 1, adeq, n_in, 0, mag, n_in);
-            const double e = bound_err(dx2, dx3, mag, ldexp(1.0, -7) + ldexp(1.0, -16) + (double)(n_out + 2) * ldexp(1.0, -23),
-                                       n_tok * n_in);
+            const double tol = ldexp(1.0, -7) + ldexp(1.0, -16) + (double)(n_out + 2) * ldexp(1.0, -23);
+            const double e = bound_err(dx2, dx3, mag, tol, n_tok * n_in);
             CHECK(e <= 1.0, "matmul_dx_bf16 %s %lldx%lld, %lld tokens, acc %d: error %g of bf16's bound",
                   ckls_type_get(type)->name, (long long)n_out, (long long)n_in, (long long)n_tok, acc, e);
             free(ady), free(adeq), free(mag);

@@ -574,14 +574,16 @@ static void check_epilogue(int isa, const char *w, const void *packed, int64_t n
         memcpy(want, y_plain, sizeof(float) * (size_t)ny);
         if (kind & 1) ckls_active_kernels()->gemm_tile(n_tok, n_out, r, scale, u, r, 1, bt, n_out, 1, want, n_out);
         for (int64_t i = 0; i < ny; i++) want_acc[i] = kind & 2 ? acc0[i] + want[i] : acc0[i];
-        const ckls_epilogue ep = {.u = kind & 1 ? u : NULL, .bt = bt, .r = r, .scale = scale, .acc = kind & 2 ? acc : NULL};
+        const ckls_epilogue ep = {.u = kind & 1 ? u : NULL, .bt = bt, .r = r, .scale = scale,
+                                  .acc = kind & 2 ? acc : NULL};
         for (int fallback = 0; fallback < 2; fallback++) {
             memcpy(acc, acc0, sizeof(float) * (size_t)ny);
             CHECK(ckls_matmul_packed_ep(NULL, CKLS_TYPE_Q8_0, w, fallback ? NULL : packed, n_out, n_in, xq, xs, n_tok,
                                         got, n_out, NULL, a7, &ep) == CKLS_OK, "matmul_packed_ep");
             int64_t bad = -1;
             for (int64_t i = 0; i < ny && bad < 0; i++) bad = got[i] == want[i] && acc[i] == want_acc[i] ? -1 : i;
-            CHECK(bad < 0, "%s matmul_packed_ep%s%s kind %d %lld x %lld, %lld tokens, rank %lld: out %lld %.9g (sum %.9g), "
+            CHECK(bad < 0,
+                  "%s matmul_packed_ep%s%s kind %d %lld x %lld, %lld tokens, rank %lld: out %lld %.9g (sum %.9g), "
                   "want %.9g (%.9g)", ckls_isa_name(isa), a7 ? " a7" : "", fallback ? " unpacked" : "", kind,
                   (long long)n_out, (long long)n_in, (long long)n_tok, (long long)r, (long long)bad,
                   bad < 0 ? 0.0 : got[bad], bad < 0 ? 0.0 : acc[bad], bad < 0 ? 0.0 : want[bad],

@@ -55,8 +55,8 @@ int main(int argc, char **argv) {
             bb = dt < bb ? dt : bb;
         }
         printf("%s T %lld H %lld/%lld D %lld, %d threads: fwd %.2f ms (%.0f GFLOP/s), bwd %.2f ms (%.0f GFLOP/s)\n",
-               ckls_isa_name(ckls_isa_active()), (long long)T, (long long)H, (long long)HKV, (long long)D, nt, bf * 1e3, 2 * pairs / bf / 1e9,
-               bb * 1e3, 5 * pairs / bb / 1e9);
+               ckls_isa_name(ckls_isa_active()), (long long)T, (long long)H, (long long)HKV, (long long)D, nt,
+               bf * 1e3, 2 * pairs / bf / 1e9, bb * 1e3, 5 * pairs / bb / 1e9);
     }
     ckls_pool_free(pool);
     return 0;

@@ -1,7 +1,8 @@
 /* bench_matmul_a7.c — the trainer's integer product as a step runs it: quantize T rows of activations to 7-bit Q8_0
- * (ckls_quantize_acts_a7, with the block terms), then ckls_matmul_packed_ep through a repacked Q8_0 matrix, on a pool of NT threads; ms per
- * stage and the product's MAC/ns, best of R. Not a test and not built by build.py; build it as bench_gemm.c is (its
- * header), adding build.isa_defines(cc), with "native/tools/bench_matmul_a7.c" and "-o build/bench_matmul_a7":
+ * with their block terms (ckls_quantize_acts_a7), then ckls_matmul_packed_ep through a repacked Q8_0 matrix, on a
+ * pool of NT threads; ms per stage and the product's MAC/ns, best of R. Not a test and not built by build.py;
+ * build it as bench_gemm.c is (its header), adding build.isa_defines(cc), with "native/tools/bench_matmul_a7.c"
+ * and "-o build/bench_matmul_a7":
  *   build/bench_matmul_a7 1024 512 1408      (tokens, n_out, n_in; env NT=2 R=20 ISA=1 for avx2) */
 #include <stdio.h>
 #include <stdlib.h>
