@@ -10,14 +10,7 @@
 #include <time.h>
 
 #include "backward.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int env(const char *name, int def) { return getenv(name) ? atoi(getenv(name)) : def; }
+#include "bench_util.h"
 
 static float *rnd(int64_t n) {
     float *x = ckls_aligned_alloc(sizeof(float) * (size_t)n);
@@ -32,10 +25,7 @@ int main(int argc, char **argv) {
     }
     const int64_t T = atoi(argv[1]), H = atoi(argv[2]), HKV = atoi(argv[3]), D = atoi(argv[4]);
     const int nt = env("NT", 2), R = env("R", 20), bf16 = env("BF16", 0);
-    if (getenv("ISA") && ckls_set_isa(env("ISA", 0))) {
-        fprintf(stderr, "ISA %s: not available here\n", getenv("ISA"));
-        return 2;
-    }
+    if (pin_isa_from_env()) return 2;
     ckls_pool *pool = ckls_pool_create(nt);
     float *q = rnd(T * H * D), *k = rnd(T * HKV * D), *v = rnd(T * HKV * D), *dout = rnd(T * H * D);
     float *o = rnd(T * H * D), *lse = rnd(T * H), *dq = rnd(T * H * D), *dk = rnd(T * HKV * D), *dv = rnd(T * HKV * D);

@@ -19,14 +19,7 @@
 #include <time.h>
 
 #include "quant.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int env(const char *name, int def) { return getenv(name) ? atoi(getenv(name)) : def; }
+#include "bench_util.h"
 
 int main(int argc, char **argv) {
     if (argc < 4) {

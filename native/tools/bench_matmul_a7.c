@@ -10,14 +10,7 @@
 
 #include "matmul.h"
 #include "quant.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int env(const char *name, int def) { return getenv(name) ? atoi(getenv(name)) : def; }
+#include "bench_util.h"
 
 int main(int argc, char **argv) {
     if (argc != 4) {
@@ -26,10 +19,7 @@ int main(int argc, char **argv) {
     }
     const int64_t T = atoll(argv[1]), n_out = atoll(argv[2]), n_in = atoll(argv[3]);
     const int nt = env("NT", 2), R = env("R", 20);
-    if (getenv("ISA") && ckls_set_isa(env("ISA", 0))) {
-        fprintf(stderr, "ISA %s: not available here\n", getenv("ISA"));
-        return 2;
-    }
+    if (pin_isa_from_env()) return 2;
     ckls_pool *pool = ckls_pool_create(nt);
     const int64_t rb = ckls_row_bytes(CKLS_TYPE_Q8_0, n_in);
     float *w = malloc(sizeof(float) * (size_t)(n_out * n_in)), *x = malloc(sizeof(float) * (size_t)(T * n_in));
