@@ -5,6 +5,7 @@
 
 #include "backward.h"
 #include "rope.h"
+#include "row_sums.h"
 
 /* y = x * r * w with r = 1/sqrt(mean(x^2) + eps):
  * dx = r * (w*dy) - x * r^3 / n * sum(x * w*dy);  dw += x * r * dy. */
@@ -14,11 +15,7 @@ int ckls_rmsnorm_backward(const float *x, const float *w, const float *dy, float
     for (int64_t r = 0; r < n_rows; r++) {
         const float *xr = x + r * n, *gr = dy + r * n;
         float *dr = dx + r * n;
-        double ss = 0.0, dot = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            ss += (double)xr[i] * xr[i];
-            dot += (double)xr[i] * gr[i] * (w ? w[i] : 1.0f);
-        }
+        const double ss = row_dot_f64(xr, xr, NULL, n), dot = row_dot_f64(xr, gr, w, n);
         const float rs = 1.0f / sqrtf((float)(ss / n) + eps);
         const float c = (float)(dot / n) * rs * rs * rs;
         if (dw)

@@ -4,14 +4,14 @@
 
 #include "internal.h"
 #include "rope.h"
+#include "row_sums.h"
 
 int ckls_rmsnorm(const float *x, const float *w, float *y, int64_t n_rows, int64_t n, float eps) {
     if (n <= 0 || n_rows < 0 || !x || !y) return ckls_fail(CKLS_EINVAL, "rmsnorm: bad arguments");
     for (int64_t r = 0; r < n_rows; r++) {
         const float *xr = x + r * n;
         float *yr = y + r * n;
-        double ss = 0.0; /* double, as ggml does: rows are long and values can be large */
-        for (int64_t i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
+        const double ss = row_dot_f64(xr, xr, NULL, n); /* double, as ggml does: rows are long, values large */
         const float scale = 1.0f / sqrtf((float)(ss / n) + eps);
         if (w) for (int64_t i = 0; i < n; i++) yr[i] = xr[i] * scale * w[i];
         else for (int64_t i = 0; i < n; i++) yr[i] = xr[i] * scale;
