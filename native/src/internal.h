@@ -156,7 +156,7 @@ typedef struct {
      * with its own (VNNI, no sign ops to save) drops it. NULL = absent. quantize_a7: never NULL once resolved. */
     void (*gemm_x8_a7)(int64_t n, float *s, int64_t s_stride, const void *w, const void *xq, int64_t x_stride,
                        const int32_t *off, const float *xd, int nt);
-    ckls_from_float_fn quantize_a7;
+    void (*quantize_a7)(const float *x, void *y, int64_t n, int32_t *off, float *d); /* ckls_quantize_q8_0_a7_ref */
     /* 1 where this ISA's gemm_x8 / gemm_x16 of the type read aux (the activation block sums): Q4_0 everywhere,
      * Q8_0 with VNNI; matmul computes the sums only then. */
     uint8_t gemm_aux[CKLS_TYPE_MAX];

@@ -105,6 +105,7 @@ int ckls_matmul_pre(ckls_pool *pool, int type, const void *w, int64_t n_out, int
 
 typedef struct {
     ckls_from_float_fn q;
+    void (*a7)(const float *x, void *y, int64_t n, int32_t *off, float *d); /* quantize_a7 instead of q */
     const float *x;
     char *xq;
     int64_t n_in, n_tok, row_bytes;
@@ -115,23 +116,24 @@ typedef struct {
 static void quant_task(void *p, int ith, int nth) {
     quant_job *j = p;
     const int64_t nb = j->n_in / QK8_0;
-    for (int64_t t = ith; t < j->n_tok; t += nth) {
-        j->q(j->x + t * j->n_in, j->xq + t * j->row_bytes, j->n_in);
-        if (j->off)
-            ckls_q8_0_a7_terms(j->xq + t * j->row_bytes, j->row_bytes, j->n_in, 1, j->off + t * nb, j->xd + t * nb);
-    }
+    /* contiguous rows a thread: interleaved ones would share the cache lines where rows meet */
+    for (int64_t t = j->n_tok * ith / nth; t < j->n_tok * (ith + 1) / nth; t++)
+        if (j->a7)
+            j->a7(j->x + t * j->n_in, j->xq + t * j->row_bytes, j->n_in, j->off ? j->off + t * nb : NULL,
+                  j->off ? j->xd + t * nb : NULL);
+        else j->q(j->x + t * j->n_in, j->xq + t * j->row_bytes, j->n_in);
 }
 
 void ckls_quantize_acts(ckls_pool *pool, int act_type, const float *x, void *xq, int64_t n_in, int64_t n_tok) {
-    quant_job j = {ckls_active_kernels()->quantize_act[act_type], x, xq, n_in, n_tok, ckls_row_bytes(act_type, n_in),
-                   NULL, NULL};
+    quant_job j = {ckls_active_kernels()->quantize_act[act_type], NULL, x, xq, n_in, n_tok,
+                   ckls_row_bytes(act_type, n_in), NULL, NULL};
     ckls_pool_run(n_tok > 1 ? pool : NULL, quant_task, &j);
 }
 
 void ckls_quantize_acts_a7(ckls_pool *pool, const float *x, void *xq, int64_t n_in, int64_t n_tok, int32_t *off,
                            float *xd) {
-    quant_job j = {ckls_active_kernels()->quantize_a7, x, xq, n_in, n_tok, ckls_row_bytes(CKLS_TYPE_Q8_0, n_in), off,
-                   xd};
+    quant_job j = {NULL, ckls_active_kernels()->quantize_a7, x, xq, n_in, n_tok, ckls_row_bytes(CKLS_TYPE_Q8_0, n_in),
+                   off, xd};
     ckls_pool_run(n_tok > 1 ? pool : NULL, quant_task, &j);
 }
 

@@ -72,8 +72,9 @@ void ckls_quantize_q6_K_imatrix(const float *x, void *y, int64_t n, const float 
 void ckls_quantize_q8_0_ref(const float *x, void *y, int64_t n);
 void ckls_quantize_q8_0_avx2(const float *x, void *y, int64_t n);
 void ckls_quantize_q8_0_neon(const float *x, void *y, int64_t n);
-void ckls_quantize_q8_0_a7_ref(const float *x, void *y, int64_t n); /* quants in [-64, 63]: quant_q8_0.c */
-void ckls_quantize_q8_0_a7_avx2(const float *x, void *y, int64_t n);
+/* quants in [-64, 63], and where off is set the blocks' gemm_x8_a7 terms (ckls_q8_0_a7_terms): quant_q8_0.c */
+void ckls_quantize_q8_0_a7_ref(const float *x, void *y, int64_t n, int32_t *off, float *d);
+void ckls_quantize_q8_0_a7_avx2(const float *x, void *y, int64_t n, int32_t *off, float *d);
 void ckls_quantize_q8_K_ref(const float *x, void *y, int64_t n);
 void ckls_quantize_q8_K_avx2(const float *x, void *y, int64_t n);
 void ckls_quantize_q8_K_neon(const float *x, void *y, int64_t n);

@@ -37,8 +37,9 @@ void ckls_quantize_q8_0_ref(const float *x, void *y, int64_t n) {
 /* Q8_0 blocks whose quants fit 7 bits (|q| <= 64), the fine-tuner's activations where its Q8_0 products take them
  * (gemm_x8_a7: AVX2 without VNNI, whose maddubs can then take the weight + 128 as its unsigned operand). Only the
  * trainer reads them, so the rounding is what one SIMD conversion does (to nearest, ties to even, after clamping
- * to [-64, 63]) rather than roundf's, and the inverse scale is one division: id = 63 / amax. NaN -> 0. */
-void ckls_quantize_q8_0_a7_ref(const float *x, void *y, int64_t n) {
+ * to [-64, 63]) rather than roundf's, and the inverse scale is one division: id = 63 / amax. NaN -> 0. Where off
+ * is set, also the blocks' terms for gemm_x8_a7 (ckls_q8_0_a7_terms into off and d, n / 32 each). */
+void ckls_quantize_q8_0_a7_ref(const float *x, void *y, int64_t n, int32_t *off, float *d) {
     block_q8_0 *b = y;
     for (int64_t i = 0; i < n / QK8_0; i++) {
         const float *xb = x + i * QK8_0;
@@ -51,4 +52,5 @@ void ckls_quantize_q8_0_a7_ref(const float *x, void *y, int64_t n) {
             b[i].qs[j] = (int8_t)nearbyintf(v);
         }
     }
+    if (off) ckls_q8_0_a7_terms(y, 0, n, 1, off, d);
 }

@@ -126,10 +126,25 @@ static void test_quantize_a7(int isa, const ckls_isa_kernels *k) {
             fill(x, n, QK8_0, fam);
             memset(y0, 0xA5, (size_t)rb);
             memset(y1, 0x5A, (size_t)rb);
-            ckls_quantize_q8_0_a7_ref(x, y0, n);
-            k->quantize_a7(x, y1, n);
+            const int64_t nb = n / QK8_0;
+            int32_t *o0 = xmalloc(sizeof(int32_t) * (size_t)nb), *o1 = xmalloc(sizeof(int32_t) * (size_t)nb);
+            float *d0 = xmalloc(sizeof(float) * (size_t)nb), *d1 = xmalloc(sizeof(float) * (size_t)nb);
+            ckls_quantize_q8_0_a7_ref(x, y0, n, o0, d0);
+            k->quantize_a7(x, y1, n, o1, d1);
             CHECK(memcmp(y0, y1, (size_t)rb) == 0, "%s quantize_a7 n=%lld %s: differs from the scalar reference",
                   ckls_isa_name(isa), (long long)n, FAM_NAMES[fam]);
+            /* the terms: the reference's from the blocks, the kernel's from its registers */
+            CHECK(memcmp(o0, o1, sizeof(int32_t) * (size_t)nb) == 0 && memcmp(d0, d1, sizeof(float) * (size_t)nb) == 0,
+                  "%s quantize_a7 n=%lld %s: block terms differ from the reference's", ckls_isa_name(isa),
+                  (long long)n, FAM_NAMES[fam]);
+            memset(y1, 0x5A, (size_t)rb); /* and without the terms: the same blocks */
+            k->quantize_a7(x, y1, n, NULL, NULL);
+            CHECK(memcmp(y0, y1, (size_t)rb) == 0, "%s quantize_a7 n=%lld %s: without terms, other blocks",
+                  ckls_isa_name(isa), (long long)n, FAM_NAMES[fam]);
+            free(o0);
+            free(o1);
+            free(d0);
+            free(d1);
             const block_q8_0 *b = (const block_q8_0 *)y1;
             for (int64_t i = 0; i < n; i++)
                 CHECK(b[i / QK8_0].qs[i % QK8_0] >= -64 && b[i / QK8_0].qs[i % QK8_0] <= 63,
@@ -679,7 +694,7 @@ static void test_gemm_x8_a7(int isa, const ckls_isa_kernels *k) {
         }
         for (int64_t t = 0; t < n_tok; t++) {
             for (int64_t i = 0; i < n; i++) f[i] = rnd_normal() * (t == 2 ? 1e-3f : 1.0f);
-            k->quantize_a7(f, xq + t * xs, n);
+            k->quantize_a7(f, xq + t * xs, n, NULL, NULL);
             if (raw && t % 2)
                 for (int64_t i = 0; i < nb; i++) {
                     block_q8_0 *q = (block_q8_0 *)(xq + t * xs) + i;

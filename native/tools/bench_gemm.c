@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
     ckls_repack_groups(type, w, n, 0, groups, p);
     for (int t = 0; t < tt; t++) {
         for (int64_t i = 0; i < n; i++) f[i] = rand() / (float)RAND_MAX - 0.5f;
-        if (a7) ckls_quantize_q8_0_a7_ref(f, xq + t * xb, n);
+        if (a7) ckls_quantize_q8_0_a7_ref(f, xq + t * xb, n, NULL, NULL);
         else ckls_isa_table(CKLS_ISA_SCALAR)->quantize_act[vt](f, xq + t * xb, n);
     }
     if (vt == CKLS_TYPE_Q8_0) ckls_q8_0_block_sums(xq, xb, n, tt, aux);
