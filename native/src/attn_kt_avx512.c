@@ -13,23 +13,21 @@
 #define RT 4 /* rows per tile */
 #define INLINE static inline __attribute__((always_inline))
 
-/* softmax_row.c's polynomial exp on 16 lanes (0 below CKLS_EXP_LO, -inf included) */
+/* softmax_row.c's polynomial exp on 16 lanes, as exp8 (simd_avx2.h) on 8 (0 below CKLS_EXP_LO, -inf included) */
 INLINE __m512 exp16(__m512 x) {
     const __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(CKLS_EXP_LO), _CMP_GE_OQ);
     x = _mm512_min_ps(x, _mm512_set1_ps(CKLS_EXP_HI));
-    const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 r = _mm512_fmadd_ps(k, _mm512_set1_ps(2.12194440e-4f),
-                                     _mm512_fmadd_ps(k, _mm512_set1_ps(-0.693359375f), x));
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(k), _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mul_ps(keep, p, _mm512_castsi512_ps(e));
+    const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(CKLS_EXP_LOG2E), _mm512_set1_ps(CKLS_EXP_SHIFTER));
+    const __m512 k = _mm512_sub_ps(t, _mm512_set1_ps(CKLS_EXP_SHIFTER));
+    const __m512 r = _mm512_fmadd_ps(k, _mm512_set1_ps(CKLS_EXP_LN2_LO), _mm512_fmadd_ps(k, _mm512_set1_ps(CKLS_EXP_LN2_HI), x));
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(CKLS_EXP_C6), r, _mm512_set1_ps(CKLS_EXP_C5));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(CKLS_EXP_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(CKLS_EXP_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(CKLS_EXP_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const __m512i e = _mm512_add_epi32(_mm512_castps_si512(p), _mm512_slli_epi32(_mm512_castps_si512(t), 23));
+    return _mm512_maskz_mov_ps(keep, _mm512_castsi512_ps(e));
 }
 
 /* sc[r][0 .. nb*16) = (q[r] · each cached position) * scale, nb blocks of 16 positions */

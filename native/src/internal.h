@@ -111,7 +111,7 @@ typedef void (*ckls_gemm_nt_fn)(int64_t m, int64_t n, int64_t k, float alpha, co
                                 const float *W, int64_t ldw, int accumulate, float *C, int64_t ldc);
 
 /* y[i] = exp(x[i] - shift) for n floats (y may be x); returns their sum. Softmax rows and the loss: a polynomial
- * exp (relative error ~2e-7, 0 below exp(-87.3), clamped at exp(88)) instead of libm's expf one element at a time. */
+ * exp (within ~1e-7 of libm's, 0 below exp(-86.9), clamped at exp(88)) instead of libm's expf one element at a time. */
 typedef double (*ckls_exp_shift_fn)(float *y, const float *x, int64_t n, float shift);
 
 /* dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: weight panels laid out for the tile's B operand. */
@@ -222,9 +222,22 @@ void ckls_gemm_nt_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float
 void ckls_transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
 double ckls_exp_shift_avx2(float *y, const float *x, int64_t n, float shift);
 float ckls_softmax_avx2(float *p, int64_t n);
-/* The polynomial both compute, for one value (the SIMD kernels evaluate it lane-wise with FMAs). */
-#define CKLS_EXP_LO -87.33654f /* below: 0 (exp would be denormal) */
-#define CKLS_EXP_HI 88.0f /* above: clamped (2^k stays a normal float) */
+/* The polynomial exp they compute (softmax_row.c's exp_poly; simd_avx2.h and attn_kt_avx512.c lane-wise, the same
+ * FMAs): k = round(x / ln 2) by the 1.5 * 2^23 shifter, one FMA that leaves k in the low mantissa bits;
+ * r = x - k ln 2 in two steps (Cody-Waite, |r| <= ln 2 / 2); e^r = 1 + r (1 + r (C2 + r (C3 + ... + r C6))),
+ * degree 6 fitted for relative error (within an ulp of e^r in float arithmetic); then k added into the exponent
+ * bits, which stay normal from CKLS_EXP_LO to CKLS_EXP_HI. */
+#define CKLS_EXP_LO -86.9f /* below: 0 (2^k would leave the normal range) */
+#define CKLS_EXP_HI 88.0f  /* above: clamped */
+#define CKLS_EXP_LOG2E 1.44269504088896341f
+#define CKLS_EXP_SHIFTER 12582912.0f /* 1.5 * 2^23 */
+#define CKLS_EXP_LN2_HI -0.693359375f
+#define CKLS_EXP_LN2_LO 2.12194440e-4f
+#define CKLS_EXP_C2 4.999999404e-01f
+#define CKLS_EXP_C3 1.666652113e-01f
+#define CKLS_EXP_C4 4.166838899e-02f
+#define CKLS_EXP_C5 8.368745446e-03f
+#define CKLS_EXP_C6 1.381453942e-03f
 
 /* attention over the block-transposed K cache: attn_kt.c (layout, scalar reference), attn_kt_{avx2,avx512}.c */
 #define CKLS_KT_BLOCK 16

@@ -38,23 +38,22 @@ static inline __m256i pack_i32x4_i8(__m256i a, __m256i b, __m256i c, __m256i d) 
     return _mm256_permutevar8x32_epi32(abcd, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-/* exp_poly of softmax_row.c on 8 lanes: the same steps with the same FMAs; 2^k built in the exponent bits
- * (k + 127 >= 1 above CKLS_EXP_LO, so no denormal scaling is needed) */
+/* exp_poly of softmax_row.c on 8 lanes: the same steps with the same FMAs (internal.h: CKLS_EXP_*); 2^k added
+ * into the exponent bits: the shifter's bits shifted up by 23 are k's */
 static inline __m256 exp8(__m256 x) {
     const __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(CKLS_EXP_LO), _CMP_GE_OQ);
     x = _mm256_min_ps(x, _mm256_set1_ps(CKLS_EXP_HI));
-    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m256 r = _mm256_fmadd_ps(k, _mm256_set1_ps(2.12194440e-4f), _mm256_fmadd_ps(k, _mm256_set1_ps(-0.693359375f), x));
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
+    const __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(CKLS_EXP_LOG2E), _mm256_set1_ps(CKLS_EXP_SHIFTER));
+    const __m256 k = _mm256_sub_ps(t, _mm256_set1_ps(CKLS_EXP_SHIFTER));
+    const __m256 r = _mm256_fmadd_ps(k, _mm256_set1_ps(CKLS_EXP_LN2_LO), _mm256_fmadd_ps(k, _mm256_set1_ps(CKLS_EXP_LN2_HI), x));
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(CKLS_EXP_C6), r, _mm256_set1_ps(CKLS_EXP_C5));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(CKLS_EXP_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(CKLS_EXP_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(CKLS_EXP_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_add_epi32(_mm256_castps_si256(p), _mm256_slli_epi32(_mm256_castps_si256(t), 23));
+    return _mm256_and_ps(_mm256_castsi256_ps(e), keep);
 }
 
 #endif

@@ -5,19 +5,18 @@
 
 #include "internal.h"
 
-/* exp(x) = 2^k * e^r, k = round(x / ln 2), |r| <= ln 2 / 2, e^r by Cephes' degree-7 polynomial */
+/* exp(x) = 2^k * e^r (internal.h: CKLS_EXP_*) */
 static inline float exp_poly(float x) {
     if (!(x >= CKLS_EXP_LO)) return 0.0f; /* NaN too */
     x = x > CKLS_EXP_HI ? CKLS_EXP_HI : x;
-    const float k = nearbyintf(x * 1.44269504088896341f);
-    const float r = fmaf(k, 2.12194440e-4f, fmaf(k, -0.693359375f, x));
-    float p = 1.9875691500e-4f;
-    p = fmaf(p, r, 1.3981999507e-3f);
-    p = fmaf(p, r, 8.3334519073e-3f);
-    p = fmaf(p, r, 4.1665795894e-2f);
-    p = fmaf(p, r, 1.6666665459e-1f);
-    p = fmaf(p, r, 5.0000001201e-1f);
-    p = fmaf(p, r * r, r) + 1.0f;
+    const float k = fmaf(x, CKLS_EXP_LOG2E, CKLS_EXP_SHIFTER) - CKLS_EXP_SHIFTER;
+    const float r = fmaf(k, CKLS_EXP_LN2_LO, fmaf(k, CKLS_EXP_LN2_HI, x));
+    float p = fmaf(CKLS_EXP_C6, r, CKLS_EXP_C5);
+    p = fmaf(p, r, CKLS_EXP_C4);
+    p = fmaf(p, r, CKLS_EXP_C3);
+    p = fmaf(p, r, CKLS_EXP_C2);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
     return ldexpf(p, (int)k);
 }
 
