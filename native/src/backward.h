@@ -33,6 +33,15 @@ uint32_t *ckls_bf16_weight_pairs(int type, const void *w, int64_t n_out, int64_t
 int64_t ckls_matmul_dx_bf16_scratch(int nth, int64_t n_out);
 int ckls_matmul_dx_bf16(ckls_pool *pool, const uint32_t *w2, int64_t n_out, int64_t n_in, const float *dy,
                         int64_t n_tok, float *dx, int accumulate, uint32_t *scratch, const volatile int32_t *cancel);
+/* dx (+)= dy.W in int16 products (gemm_i16.c), where the active kernels have gemm_i16x8 and n_in is a multiple of
+ * 16: wt from ckls_i16_weight_t (W^T in block_i16x8, ckls_i16_weight_blocks() of them; NULL and CKLS_ENOMEM set
+ * when out of memory), scratch of ckls_matmul_dx_i16_scratch() bytes for the pool's threads (64-byte aligned).
+ * cancel as for ckls_matmul_dx. */
+int64_t ckls_i16_weight_blocks(int64_t n_out, int64_t n_in);
+block_i16x8 *ckls_i16_weight_t(int type, const void *w, int64_t n_out, int64_t n_in);
+int64_t ckls_matmul_dx_i16_scratch(int nth, int64_t n_out);
+int ckls_matmul_dx_i16(ckls_pool *pool, const block_i16x8 *wt, int64_t n_out, int64_t n_in, const float *dy,
+                       int64_t n_tok, float *dx, int accumulate, void *scratch, const volatile int32_t *cancel);
 /* y[T x n_out] = x.W^T with W dequantized to f32 panels: the training forward (f32 activations, as the backward
  * and a PyTorch model on the dequantized weights compute; eval quantizes activations for speed instead). cancel as
  * for ckls_matmul_dx. */

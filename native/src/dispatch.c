@@ -94,6 +94,8 @@ static const ckls_isa_kernels avx2_kernels = {
     },
     .gemm_x8_a7 = ckls_gemm_q8_0x8_a7_avx2,
     .quantize_a7 = ckls_quantize_q8_0_a7_avx2,
+    .quantize_i16 = ckls_quantize_i16_avx2,
+    .gemm_i16x8 = ckls_gemm_i16x8_avx2,
     .attn_kt = ckls_attn_kt_avx2,
     .gemm_tile = ckls_gemm_tile_avx2,
     .gemm_nt = ckls_gemm_nt_avx2,
@@ -378,6 +380,8 @@ static void init(void) {
             if (layers[l]->transpose) resolved[isa].transpose = layers[l]->transpose;
             if (layers[l]->exp_shift) resolved[isa].exp_shift = layers[l]->exp_shift;
             if (layers[l]->softmax) resolved[isa].softmax = layers[l]->softmax;
+            if (layers[l]->quantize_i16) resolved[isa].quantize_i16 = layers[l]->quantize_i16;
+            if (layers[l]->gemm_i16x8) resolved[isa].gemm_i16x8 = layers[l]->gemm_i16x8;
         }
     }
     for (int i = 0; i < CKLS_ISA_COUNT; i++)

@@ -132,6 +132,23 @@ typedef void (*ckls_gemm_tile_bf16_fn)(int64_t m, int64_t n, int64_t kp, float a
  * y[p * ldy + j] = (x[2p][j], x[2p + 1][j]) (a tile's B, k down the rows). */
 typedef void (*ckls_bf16_conv_fn)(const float *x, int64_t rows, int64_t cols, int64_t ldx, uint32_t *y, int64_t ldy);
 
+/* int16 products (the integer mode's vocabulary dX where there are no bf16 products: gemm_i16.c): values within
+ * +-CKLS_I16_MAX, a float scale per CKLS_I16_BLOCK, int32 block sums exact. quantize_i16: x (n floats) into q
+ * (n rounded up to a block, zeros past n) and d (a scale a block). */
+#define CKLS_I16_BLOCK 32
+#define CKLS_I16_MAX 8191
+typedef void (*ckls_quantize_i16_fn)(const float *x, int16_t *q, int64_t n, float *d);
+/* 32 rows (k) x 8 columns of a matrix: q[p][2c + e] = row 2p + e of column c (madd's pairs), d[c] column c's scale */
+typedef struct {
+    int16_t q[CKLS_I16_BLOCK / 2][16];
+    float d[8];
+} block_i16x8;
+/* c[t * ldc + j] (=|+=) over nb blocks, for t < nt (1..4) and j < 16 (columns of the group at w, then of the group
+ * at w + ws blocks): sum_b (a's block b of token t . column j's block b) * sa[t * ldsa + b] * d, the dot in int32,
+ * token t's values a + t * lda */
+typedef void (*ckls_gemm_i16x8_fn)(int64_t nb, const int16_t *a, int64_t lda, const float *sa, int64_t ldsa,
+                                   const block_i16x8 *w, int64_t ws, float *c, int64_t ldc, int nt, int accumulate);
+
 typedef struct {
     ckls_from_float_fn quantize_act[CKLS_TYPE_MAX]; /* indexed by activation type (Q8_0, Q8_K, F16 ...) */
     ckls_vec_dot_fn vec_dot[CKLS_TYPE_MAX];         /* indexed by weight type */
@@ -191,9 +208,15 @@ typedef struct {
      * Q8_0 blocks need float work every 32 multiply-adds, so the fine-tuner takes them for the frozen weights too */
     uint8_t bf16_tiles;
     ckls_bf16_conv_fn bf16_rows, bf16_pairs;
+    /* the int16 products: NULL where no SIMD version exists (the scalar reference would lose to the f32 tile) */
+    ckls_quantize_i16_fn quantize_i16;
+    ckls_gemm_i16x8_fn gemm_i16x8;
 } ckls_isa_kernels;
 
 /* the kernels of the training fields: scalar references */
+void ckls_quantize_i16_ref(const float *x, int16_t *q, int64_t n, float *d);
+void ckls_gemm_i16x8_ref(int64_t nb, const int16_t *a, int64_t lda, const float *sa, int64_t ldsa,
+                         const block_i16x8 *w, int64_t ws, float *c, int64_t ldc, int nt, int accumulate);
 void ckls_gemm_tile_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t a_si, int64_t a_sk,
                         const float *B, int64_t ldb, int accumulate, float *C, int64_t ldc);
 void ckls_gemm_nt_ref(int64_t m, int64_t n, int64_t k, float alpha, const float *A, int64_t lda, const float *W,
@@ -221,6 +244,9 @@ void ckls_gemm_nt_avx2(int64_t m, int64_t n, int64_t k, float alpha, const float
                        int64_t ldw, int accumulate, float *C, int64_t ldc);
 void ckls_transpose_avx2(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
 double ckls_exp_shift_avx2(float *y, const float *x, int64_t n, float shift);
+void ckls_quantize_i16_avx2(const float *x, int16_t *q, int64_t n, float *d);
+void ckls_gemm_i16x8_avx2(int64_t nb, const int16_t *a, int64_t lda, const float *sa, int64_t ldsa,
+                          const block_i16x8 *w, int64_t ws, float *c, int64_t ldc, int nt, int accumulate);
 float ckls_softmax_avx2(float *p, int64_t n);
 /* The polynomial exp they compute (softmax_row.c's exp_poly; simd_avx2.h and attn_kt_avx512.c lane-wise, the same
  * FMAs): k = round(x / ln 2) by the 1.5 * 2^23 shifter, one FMA that leaves k in the low mantissa bits;

@@ -247,6 +247,74 @@ int ckls_matmul_dx_bf16(ckls_pool *pool, const uint32_t *w2, int64_t n_out, int6
     return atomic_load(&j.stopped);
 }
 
+/* ---- dX in int16 (the integer mode's vocabulary projection where there is no gemm_tile_bf16: gemm_i16.c) -------- */
+/* Work items are blocks of tokens (up to DXI_M, so that every thread gets two): each quantizes its rows of dY into
+ * the thread's scratch (dY, 64 MB for the vocabulary at 1,024 tokens, is read once), then for each slice of
+ * DXI_KB blocks of W^T (278 KB at n_in 512, in L2) takes its tokens four at a time (4 KB, in L1) across every
+ * pair of 8-column groups. */
+#define DXI_M 256
+#define DXI_KB 16
+
+typedef struct {
+    ckls_quantize_i16_fn quantize;
+    ckls_gemm_i16x8_fn gemm;
+    const block_i16x8 *wt;
+    int64_t n_out, n_in, n_tok, nb, m_item;
+    const float *dy;
+    float *dx;
+    void *scratch;
+    int accumulate;
+    const volatile int32_t *cancel;
+    atomic_int stopped;
+    atomic_llong next;
+} dxi_job;
+
+static void dxi_task(void *p, int ith, int nth) {
+    dxi_job *j = p;
+    const int64_t nb = j->nb, lq = nb * CKLS_I16_BLOCK, ng = j->n_in / 8;
+    const int64_t n_items = (j->n_tok + j->m_item - 1) / j->m_item;
+    int16_t *q = (int16_t *)((char *)j->scratch + (size_t)ith * (size_t)ckls_matmul_dx_i16_scratch(1, j->n_out));
+    float *s = (float *)(q + DXI_M * lq);
+    for (int64_t it; (it = next_item(&j->next, n_items, j->cancel, &j->stopped)) >= 0;) {
+        const int64_t t0 = it * j->m_item, m = j->n_tok - t0 < j->m_item ? j->n_tok - t0 : j->m_item;
+        for (int64_t r = 0; r < m; r++) j->quantize(j->dy + (t0 + r) * j->n_out, q + r * lq, j->n_out, s + r * nb);
+        for (int64_t k0 = 0; k0 < nb; k0 += DXI_KB) {
+            if (ckls_stop_seen(j->cancel, &j->stopped)) return;
+            const int64_t kb = nb - k0 < DXI_KB ? nb - k0 : DXI_KB;
+            for (int64_t r = 0; r < m; r += 4)
+                for (int64_t g = 0; g < ng; g += 2)
+                    j->gemm(kb, q + r * lq + k0 * CKLS_I16_BLOCK, lq, s + r * nb + k0, nb, j->wt + g * nb + k0, nb,
+                            j->dx + (t0 + r) * j->n_in + 8 * g, j->n_in, m - r < 4 ? (int)(m - r) : 4,
+                            j->accumulate || k0 > 0);
+        }
+    }
+}
+
+int64_t ckls_matmul_dx_i16_scratch(int nth, int64_t n_out) {
+    const int64_t nb = (n_out + CKLS_I16_BLOCK - 1) / CKLS_I16_BLOCK; /* a thread: DXI_M rows of quants and scales */
+    return nth * ((DXI_M * nb * (int64_t)(CKLS_I16_BLOCK * sizeof(int16_t) + sizeof(float)) + 63) / 64 * 64);
+}
+
+int ckls_matmul_dx_i16(ckls_pool *pool, const block_i16x8 *wt, int64_t n_out, int64_t n_in, const float *dy,
+                       int64_t n_tok, float *dx, int accumulate, void *scratch, const volatile int32_t *cancel) {
+    const ckls_isa_kernels *kr = ckls_active_kernels();
+    const int nth = ckls_pool_threads(pool);
+    dxi_job j = {.quantize = kr->quantize_i16, .gemm = kr->gemm_i16x8, .wt = wt, .n_out = n_out, .n_in = n_in,
+                 .n_tok = n_tok, .nb = (n_out + CKLS_I16_BLOCK - 1) / CKLS_I16_BLOCK, .dy = dy, .dx = dx,
+                 .scratch = scratch, .accumulate = accumulate, .cancel = cancel};
+    /* two items a thread where that keeps them at 64 tokens or more, in multiples of the kernel's 4 */
+    const int64_t per = (n_tok + 2 * nth - 1) / (2 * nth);
+    j.m_item = per < 64 ? 64 : per > DXI_M ? DXI_M : (per + 3) / 4 * 4;
+    atomic_init(&j.next, 0);
+    atomic_init(&j.stopped, 0);
+    if (n_out == 0) {
+        if (!accumulate) for (int64_t t = 0; t < n_tok; t++) memset(dx + t * n_in, 0, sizeof(float) * (size_t)n_in);
+        return 0;
+    }
+    ckls_pool_run(n_tok > j.m_item ? pool : NULL, dxi_task, &j);
+    return atomic_load(&j.stopped);
+}
+
 /* ---- y = x.W^T through a frozen weight, in f32 (the training forward) ------------------------------------------ */
 #define FW_KB 256 /* input columns per panel: one 256-block, or eight 32-blocks */
 #define FW_NB 64  /* weight rows (outputs) per work item */

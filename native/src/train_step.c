@@ -12,8 +12,8 @@
  * Where the time goes (CKLS_TRAIN_PROFILE=1 prints it per step): exact, about four fifths in the products through
  * the frozen weights (forward, the vocabulary projection and dX), all on the f32 GEMM tile; otherwise
  * (ckls_train_set_exact(t, 0)) those run on eval's integer kernels (on AVX2 against 7-bit activations: a7_acts),
- * all but the vocabulary projection's dX, and
- * where the CPU has AVX512-BF16 attention and that dX take bf16 products (f32 sums): then the integer products are
+ * all but the vocabulary projection's dX, which takes int16 products (gemm_i16.c: AVX2) or, where the CPU has
+ * AVX512-BF16, bf16 products (f32 sums) as attention does: then the integer products are
  * about two fifths of a step, attention a fifth. Where bf16 products run on matrix tiles (AMX-BF16: bf16_tiles),
  * every frozen matrix's products take them instead of the integer kernels (bf16 copies of W and W^T, 4 bytes a
  * weight; the integer kernels' Q8_0 blocks need float work every 32 multiply-adds, the tiles' f32 sums none). */
@@ -65,6 +65,9 @@ struct ckls_train {
     /* exact == 0 with bf16 products, per matrix (NULL: none): W^T (forward; on bf16 tiles only) and W (dX; on bf16
      * tiles every matrix, otherwise the vocabulary projection alone) in bf16 pairs; dY's rows as pairs */
     uint32_t **wf2, **wd2, *dyb;
+    /* exact == 0 without bf16 products: the vocabulary projection's W^T in int16 (its dX: gemm_i16.c), and scratch */
+    block_i16x8 *wv16;
+    void *dy16;
     int exact; /* 1: the forward in f32 over dequantized weights (the gradient of the dequantized model) */
     int bf16;  /* exact == 0 and the model has quantized matrices: attention's products in bf16 where the CPU can */
     const volatile int32_t *cancel; /* the running step's flag, polled inside the big products too... */
@@ -112,6 +115,10 @@ static void free_transposed(ckls_train *t) {
     t->wf2 = t->wd2 = NULL;
     ckls_aligned_free(t->dyb);
     t->dyb = NULL;
+    ckls_aligned_free(t->wv16);
+    ckls_aligned_free(t->dy16);
+    t->wv16 = NULL;
+    t->dy16 = NULL;
 }
 
 /* Frozen matrix i dequantized (*f: n_out rows of n_in) and transposed (*ft: n_in rows of n_out); both malloc'ed,
@@ -214,6 +221,11 @@ int ckls_train_set_exact(ckls_train *t, int32_t exact) {
             const int64_t ns = ckls_matmul_dx_bf16_scratch(ckls_pool_threads(t->m->pool), wv->ne1);
             t->dyb = ckls_aligned_alloc(sizeof(uint32_t) * (size_t)ns);
             if (!t->wd2[n - 1] || !t->dyb) rc = ckls_fail(CKLS_ENOMEM, "train: out of memory for the bf16 projection");
+        } else if (!rc && ckls_active_kernels()->gemm_i16x8 && ckls_type_vec_dot_type(wv->type) != CKLS_TYPE_F32 &&
+                   wv->ne0 % 16 == 0) { /* else int16 products: 14 bits a value, a scale per 32 (gemm_i16.c) */
+            t->wv16 = ckls_i16_weight_t(wv->type, wv->data, wv->ne1, wv->ne0);
+            t->dy16 = ckls_aligned_alloc((size_t)ckls_matmul_dx_i16_scratch(ckls_pool_threads(t->m->pool), wv->ne1));
+            if (!t->wv16 || !t->dy16) rc = ckls_fail(CKLS_ENOMEM, "train: out of memory for the int16 projection");
         }
         if (rc) {
             free_transposed(t);
@@ -610,8 +622,8 @@ static void ffn_forward(ckls_train *t, int l, int64_t n) {
 
 /* dx (+)= dy.W for the model's matrix i (matrix()): exact, in f32 over the dequantized weights; otherwise in bf16
  * where the matrix has a bf16 copy (every one on bf16 tiles, else the vocabulary projection's where the CPU has
- * bf16 products), else dy quantized to Q8_0 through W^T's integer kernels (transpose_matrix) where the matrix has
- * one, else f32 */
+ * bf16 products), else the vocabulary projection's in int16 products where the CPU has those (gemm_i16.c), else dy
+ * quantized to Q8_0 through W^T's integer kernels (transpose_matrix) where the matrix has one, else f32 */
 static int integer_dx(const ckls_train *t, int i) {
     return !bf16_copy(t, t->wd2, i) && !t->exact && t->wt && t->wt[i];
 }
@@ -624,6 +636,8 @@ static void linear_dx(ckls_train *t, int cat, int i, const float *dy, int64_t n,
     const uint32_t *wd2 = bf16_copy(t, t->wd2, i);
     if (wd2) {
         note(t, ckls_matmul_dx_bf16(t->m->pool, wd2, w->ne1, w->ne0, dy, n, dx, accumulate, t->dyb, t->cancel));
+    } else if (t->wv16 && !t->exact && i == t->m->hp.n_layer * N_TARGETS) {
+        note(t, ckls_matmul_dx_i16(t->m->pool, t->wv16, w->ne1, w->ne0, dy, n, dx, accumulate, t->dy16, t->cancel));
     } else if (!integer_dx(t, i)) {
         note(t, ckls_matmul_dx(t->m->pool, w->type, w->data, w->ne1, w->ne0, dy, n, dx, accumulate, t->cancel));
     } else {
