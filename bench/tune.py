@@ -15,6 +15,8 @@ machine's speed wanders between repeats.
     CKLS_TRAIN_PROFILE=1 python bench/tune.py     # and ckls's time per kind of op, each step, on stderr
     python bench/tune.py --threads 1 --yields 40  # and how fast a running step gives the cores back
     python bench/tune.py --mode integer           # one forward mode only (default: both, exact and integer)
+    CKLS_ISA=avx2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 python bench/tune.py
+                                                  # both sides on AVX2 alone, as on a CPU without AVX-512
 
 --yields N: N steps, each cancelled at a random moment inside it (as a keystroke does while the tuner trains);
 prints the delay from raising the flag to the step's return, p50 / p95 / max (the tuner's bar: within 100 ms).
@@ -163,7 +165,8 @@ def main(argv=None) -> int:
     wtypes = sorted({model.file.tensors[n].type for n in model.file.tensors if n.endswith("attn_q.weight")})
     print(f"model {pathlib.Path(path).name} ({model.arch}, {hp['n_layer']} layers, d {hp['n_embd']}, "
           f"weight types {wtypes}; torch: float32 dequantized), rank {a.rank}, {len(targets)} targets, "
-          f"seq {a.seq}, threads {a.threads}, repeats {a.repeats}, ISA {isa_name()}")
+          f"seq {a.seq}, threads {a.threads}, repeats {a.repeats}, ISA {isa_name()}, "
+          f"torch {torch.backends.cpu.get_cpu_capability()}")  # ATEN_CPU_CAPABILITY=avx2 (and MKL/oneDNN's) pins it
     print("loss " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items()))
     for name, xs in ours.items():
         c = statistics.median(xs)

@@ -110,6 +110,12 @@ static int64_t next_item(atomic_llong *next, int64_t n_items, const volatile int
     return it >= n_items || ckls_stop_seen(cancel, stopped) ? -1 : it;
 }
 
+/* dY.W over an empty K (no rows of W): dx = 0, or unchanged when accumulating; 0, the dX drivers' "not cancelled" */
+static int dx_over_empty_k(float *dx, int64_t n_tok, int64_t n_in, int accumulate) {
+    if (!accumulate) for (int64_t t = 0; t < n_tok; t++) memset(dx + t * n_in, 0, sizeof(float) * (size_t)n_in);
+    return 0;
+}
+
 /* ---- dX through a frozen weight ------------------------------------------------------------------------------- */
 typedef struct {
     ckls_gemm_tile_fn tile;
@@ -156,10 +162,7 @@ int ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int6
     j.nb = ti->blck > 64 ? ti->blck : n_in % (256 * nth_dx) == 0 ? 256 : n_in >= 128 * 2 * nth_dx ? 128 : 64;
     atomic_init(&j.next, 0);
     atomic_init(&j.stopped, 0);
-    if (n_out == 0) { /* dY.W over an empty K */
-        if (!accumulate) for (int64_t t = 0; t < n_tok; t++) memset(dx + t * n_in, 0, sizeof(float) * (size_t)n_in);
-        return 0;
-    }
+    if (n_out == 0) return dx_over_empty_k(dx, n_tok, n_in, accumulate);
     const int nth = n_in > j.nb ? nth_dx : 1;
     j.tiles = ckls_aligned_alloc(sizeof(float) * (size_t)(nth * DX_KB * DX_NB_MAX));
     if (!j.tiles) return ckls_fail(CKLS_ENOMEM, "out of memory for dX's weight tiles");
@@ -239,10 +242,7 @@ int ckls_matmul_dx_bf16(ckls_pool *pool, const uint32_t *w2, int64_t n_out, int6
                  .n_tok = n_tok, .dy = dy, .dx = dx, .scratch = scratch, .accumulate = accumulate, .cancel = cancel};
     atomic_init(&j.next, 0);
     atomic_init(&j.stopped, 0);
-    if (n_out == 0) {
-        if (!accumulate) for (int64_t t = 0; t < n_tok; t++) memset(dx + t * n_in, 0, sizeof(float) * (size_t)n_in);
-        return 0;
-    }
+    if (n_out == 0) return dx_over_empty_k(dx, n_tok, n_in, accumulate);
     ckls_pool_run(n_tok > DXB_M ? pool : NULL, dxb_task, &j);
     return atomic_load(&j.stopped);
 }
@@ -307,10 +307,7 @@ int ckls_matmul_dx_i16(ckls_pool *pool, const block_i16x8 *wt, int64_t n_out, in
     j.m_item = per < 64 ? 64 : per > DXI_M ? DXI_M : (per + 3) / 4 * 4;
     atomic_init(&j.next, 0);
     atomic_init(&j.stopped, 0);
-    if (n_out == 0) {
-        if (!accumulate) for (int64_t t = 0; t < n_tok; t++) memset(dx + t * n_in, 0, sizeof(float) * (size_t)n_in);
-        return 0;
-    }
+    if (n_out == 0) return dx_over_empty_k(dx, n_tok, n_in, accumulate);
     ckls_pool_run(n_tok > j.m_item ? pool : NULL, dxi_task, &j);
     return atomic_load(&j.stopped);
 }
