@@ -298,6 +298,8 @@ int64_t ckls_matmul_dx_i16_scratch(int nth, int64_t n_out) {
 int ckls_matmul_dx_i16(ckls_pool *pool, const block_i16x8 *wt, int64_t n_out, int64_t n_in, const float *dy,
                        int64_t n_tok, float *dx, int accumulate, void *scratch, const volatile int32_t *cancel) {
     const ckls_isa_kernels *kr = ckls_active_kernels();
+    if (!kr->gemm_i16x8 || n_in % 16) /* the kernels take column groups in pairs */
+        return ckls_fail(CKLS_EINVAL, "dx_i16: no int16 kernels, or %lld columns (not a multiple of 16)", (long long)n_in);
     const int nth = ckls_pool_threads(pool);
     dxi_job j = {.quantize = kr->quantize_i16, .gemm = kr->gemm_i16x8, .wt = wt, .n_out = n_out, .n_in = n_in,
                  .n_tok = n_tok, .nb = (n_out + CKLS_I16_BLOCK - 1) / CKLS_I16_BLOCK, .dy = dy, .dx = dx,

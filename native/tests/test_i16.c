@@ -115,6 +115,8 @@ static void test_driver(ckls_pool *pool) {
             }
         CHECK(worst <= 1.0, "dx_i16 %lld tokens, %lld x %lld, accumulate %d, %d threads: error %.2f of its bound",
               (long long)n_tok, (long long)n_out, (long long)n_in, acc, ckls_pool_threads(pool), worst);
+        CHECK(ckls_matmul_dx_i16(pool, wt, n_out, n_in - 8, dy, n_tok, dx, 0, scratch, NULL) == CKLS_EINVAL,
+              "dx_i16 on a column count the kernels cannot take: an error, not a write past the rows");
         /* a raised flag: nothing done, the call says so */
         volatile int32_t flag = 1;
         CHECK(ckls_matmul_dx_i16(pool, wt, n_out, n_in, dy, n_tok, dx, 0, scratch, &flag) == 1, "dx_i16 cancel");
