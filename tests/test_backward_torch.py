@@ -357,7 +357,9 @@ def exact_against_integer(model, ad, tokens) -> tuple[list[float], float]:
 # layers: p90 3.7%, but one seed in 40 at 11.1%, and 1.7e-3 of the loss (on windows of real code: p90 6.2%, max
 # 7.6%; bench/RESULTS.md has the held-out curve of a real round, the same as exact): bound 15% and 5e-3.
 A7_ISAS = (lib.CKLS_ISA_AVX2, lib.CKLS_ISA_AVX512)
-SHIPPED_ISAS = sorted({lib.ckls_isa_detected()} | ({lib.CKLS_ISA_AVX2} if lib.ckls_isa_available(lib.CKLS_ISA_AVX2) else set()))
+# and AVX-VNNI's where the CPU has it (Alder Lake-class: 8-bit VNNI products, the vocabulary dX on dpwssd)
+SHIPPED_ISAS = sorted({lib.ckls_isa_detected()} | {i for i in (lib.CKLS_ISA_AVX2, lib.CKLS_ISA_AVXVNNI)
+                                                   if lib.ckls_isa_available(i)})
 
 
 def isa_id(isa: int) -> str:

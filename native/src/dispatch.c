@@ -145,6 +145,7 @@ static const ckls_isa_kernels avxvnni_kernels = {
         [CKLS_TYPE_Q6_K] = ckls_gemm_q6_Kx8_avxvnni,
     },
     .gemm_aux = {[CKLS_TYPE_Q4_0] = 1, [CKLS_TYPE_Q8_0] = 1},
+    .gemm_i16x8 = ckls_gemm_i16x8_avxvnni,
 };
 #endif
 
