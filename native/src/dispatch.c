@@ -133,6 +133,7 @@ static const ckls_isa_kernels avx512vnni_kernels = {
         [CKLS_TYPE_Q8_0] = ckls_gemm_q8_0x16_avx512vnni,
         [CKLS_TYPE_Q6_K] = ckls_gemm_q6_Kx16_avx512vnni,
     },
+    .gemm_i16x8 = ckls_gemm_i16x8_avx512vnni,
 };
 #endif
 

@@ -249,6 +249,8 @@ void ckls_gemm_i16x8_avx2(int64_t nb, const int16_t *a, int64_t lda, const float
                           const block_i16x8 *w, int64_t ws, float *c, int64_t ldc, int nt, int accumulate);
 void ckls_gemm_i16x8_avxvnni(int64_t nb, const int16_t *a, int64_t lda, const float *sa, int64_t ldsa,
                              const block_i16x8 *w, int64_t ws, float *c, int64_t ldc, int nt, int accumulate);
+void ckls_gemm_i16x8_avx512vnni(int64_t nb, const int16_t *a, int64_t lda, const float *sa, int64_t ldsa,
+                                const block_i16x8 *w, int64_t ws, float *c, int64_t ldc, int nt, int accumulate);
 float ckls_softmax_avx2(float *p, int64_t n);
 /* The polynomial exp they compute (softmax_row.c's exp_poly; simd_avx2.h and attn_kt_avx512.c lane-wise, the same
  * FMAs): k = round(x / ln 2) by the 1.5 * 2^23 shifter, one FMA that leaves k in the low mantissa bits;
