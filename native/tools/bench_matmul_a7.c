@@ -3,7 +3,7 @@
  * pool of NT threads; ms per stage and the product's MAC/ns, best of R. Not a test and not built by build.py;
  * build it as bench_gemm.c is (its header), adding build.isa_defines(cc), with "native/tools/bench_matmul_a7.c"
  * and "-o build/bench_matmul_a7":
- *   build/bench_matmul_a7 1024 512 1408      (tokens, n_out, n_in; env NT=2 R=20 ISA=1 for avx2) */
+ *   build/bench_matmul_a7 1024 512 1408      (tokens, n_out, n_in; env NT=2 R=20 ISA=1 for avx2, FLUSH=1 cold) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -33,7 +33,10 @@ int main(int argc, char **argv) {
     int64_t bytes;
     void *packed = ckls_repack_matrix(pool, CKLS_TYPE_Q8_0, wq, n_out, n_in, &bytes);
     double bq = 1e9, bm = 1e9;
+    /* FLUSH=1: a 256 MB sweep before each repeat, so the operands come from memory as in a step, not from cache */
+    char *junk = env("FLUSH", 0) ? malloc((size_t)256 << 20) : NULL;
     for (int r = 0; r < R; r++) {
+        if (junk) for (size_t i = 0; i < ((size_t)256 << 20); i += 64) junk[i] = (char)r;
         double t0 = now();
         ckls_quantize_acts_a7(pool, x, xq, n_in, T, off, xd);
         double t1 = now();
@@ -46,6 +49,7 @@ int main(int argc, char **argv) {
     printf("%s T %lld %lld x %lld, %d threads: quantize %.3f ms, product %.3f ms (%.1f MAC/ns, %.1f a thread)\n",
            ckls_isa_name(ckls_isa_active()), (long long)T, (long long)n_out, (long long)n_in, nt, bq * 1e3, bm * 1e3,
            (double)T * n_out * n_in / bm / 1e9, (double)T * n_out * n_in / bm / 1e9 / nt);
+    free(junk);
     ckls_pool_free(pool);
     return 0;
 }
