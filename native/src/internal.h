@@ -314,13 +314,34 @@ const ckls_isa_kernels *ckls_active_kernels(void);
 /* Runs fn(ctx, ith, nth) on every thread of the pool (the caller is thread 0) and waits for all. */
 typedef void (*ckls_task_fn)(void *ctx, int ith, int nth);
 void ckls_pool_run(ckls_pool *pool, ckls_task_fn fn, void *ctx);
-/* A cancellable job's poll: whether the flag (NULL = none) is up; if so *stopped is set, so the job reports the work
- * it skipped even when the flag is lowered again before it returns. */
-static inline int ckls_stop_seen(const volatile int32_t *cancel, atomic_int *stopped) {
-    if (!cancel || !*cancel) return 0;
-    atomic_store(stopped, 1);
+/* A cancellable job's work queue: items handed out through an atomic counter, each hand-out polling the cancel flag
+ * (NULL = none). A poll that sees the flag up marks the queue stopped, so the job reports the work it skipped even
+ * when the flag is lowered again before it returns. */
+typedef struct {
+    atomic_llong next;
+    atomic_int stopped;
+    const volatile int32_t *cancel;
+} ckls_queue;
+
+static inline void ckls_queue_init(ckls_queue *q, const volatile int32_t *cancel) {
+    atomic_init(&q->next, 0);
+    atomic_init(&q->stopped, 0);
+    q->cancel = cancel;
+}
+/* Whether the job was cancelled (also polled within long items). */
+static inline int ckls_queue_cancelled(ckls_queue *q) {
+    if (!q->cancel || !*q->cancel) return 0;
+    atomic_store(&q->stopped, 1);
     return 1;
 }
+/* The next hand-out of [0, n) in steps of step (the first index of it), or -1 when none is left or the job was
+ * cancelled. */
+static inline int64_t ckls_queue_take(ckls_queue *q, int64_t n, int64_t step) {
+    const int64_t it = atomic_fetch_add(&q->next, step);
+    return it >= n || ckls_queue_cancelled(q) ? -1 : it;
+}
+/* After the job: whether any work was skipped on cancel. */
+static inline int ckls_queue_stopped(ckls_queue *q) { return atomic_load(&q->stopped); }
 
 /* ---- scratch ----------------------------------------------------------------------------------------------- */
 void *ckls_aligned_alloc(size_t bytes); /* 64-byte aligned, zeroed; NULL on failure */

@@ -35,17 +35,12 @@ typedef struct {
     float *y;
     int64_t y_stride;
     int64_t chunk;
-    atomic_llong next;
-    const volatile int32_t *cancel;
-    atomic_int stopped; /* rows were skipped on cancel (the flag may be down again by the end) */
+    ckls_queue q; /* hands out chunks of rows */
 } matmul_job;
 
 static void matmul_task(void *p, int ith, int nth) {
     matmul_job *j = p;
-    for (;;) {
-        const int64_t r0 = atomic_fetch_add(&j->next, j->chunk);
-        if (r0 >= j->n_out) break;
-        if (ckls_stop_seen(j->cancel, &j->stopped)) break;
+    for (int64_t r0; (r0 = ckls_queue_take(&j->q, j->n_out, j->chunk)) >= 0;) {
         const int64_t r1 = r0 + j->chunk < j->n_out ? r0 + j->chunk : j->n_out;
         for (int64_t t0 = 0; t0 < j->n_tok; t0 += TOK_BLOCK) {
             const int64_t t1 = t0 + TOK_BLOCK < j->n_tok ? t0 + TOK_BLOCK : j->n_tok;
@@ -89,7 +84,7 @@ int ckls_matmul_pre(ckls_pool *pool, int type, const void *w, int64_t n_out, int
         .kern = ckls_active_kernels(), .type = type,
         .dot = ckls_active_kernels()->vec_dot[type],
         .w = w, .w_row_bytes = ckls_row_bytes(type, n_in), .n_out = n_out, .n_in = n_in,
-        .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
+        .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride,
     };
     if (!j.dot) return ckls_fail(CKLS_EINVAL, "no dot kernel for type %d", type);
     const int nth = ckls_pool_threads(pool);
@@ -97,10 +92,9 @@ int ckls_matmul_pre(ckls_pool *pool, int type, const void *w, int64_t n_out, int
     int64_t chunk = (n_out + nth * 8 - 1) / (nth * 8);
     chunk = (chunk + ROW_BLOCK - 1) / ROW_BLOCK * ROW_BLOCK;
     j.chunk = chunk < ROW_BLOCK ? ROW_BLOCK : chunk;
-    atomic_init(&j.next, 0);
-    atomic_init(&j.stopped, 0);
+    ckls_queue_init(&j.q, cancel);
     ckls_pool_run(nth > 1 && n_out * n_tok >= 64 ? pool : NULL, matmul_task, &j);
-    return atomic_load(&j.stopped) ? ckls_fail(CKLS_ECANCELLED, "cancelled") : CKLS_OK;
+    return ckls_queue_stopped(&j.q) ? ckls_fail(CKLS_ECANCELLED, "cancelled") : CKLS_OK;
 }
 
 typedef struct {
@@ -190,9 +184,7 @@ typedef struct {
     int64_t y_stride;
     int64_t chunk;     /* groups per hand-out */
     int64_t tok_range; /* tokens per hand-out: all, or a multiple of 16 (whole tiles) */
-    atomic_llong next;
-    const volatile int32_t *cancel;
-    atomic_int stopped;
+    ckls_queue q;
 } packed_job;
 
 /* ep on outputs y[t0..t1) x [r0..r1) */
@@ -217,10 +209,7 @@ static void packed_task(void *p, int ith, int nth) {
     const int64_t n_units = j->n_groups + (j->n_out > j->n_groups * CKLS_PACK_ROWS);
     const int64_t n_ranges = (j->n_tok + j->tok_range - 1) / j->tok_range;
     const int64_t n_items = (n_units + j->chunk - 1) / j->chunk * n_ranges;
-    for (;;) {
-        const int64_t it = atomic_fetch_add(&j->next, 1);
-        if (it >= n_items) break;
-        if (ckls_stop_seen(j->cancel, &j->stopped)) break;
+    for (int64_t it; (it = ckls_queue_take(&j->q, n_items, 1)) >= 0;) {
         const int64_t g0 = it / n_ranges * j->chunk, g1 = g0 + j->chunk < n_units ? g0 + j->chunk : n_units;
         const int64_t ta = it % n_ranges * j->tok_range;
         const int64_t tb = ta + j->tok_range < j->n_tok ? ta + j->tok_range : j->n_tok;
@@ -321,10 +310,8 @@ static int run_packed(ckls_pool *pool, packed_job *j) {
     /* a prompt's tokens in ranges too: a chunk over all of them is a twelfth of the work, which left one thread
      * idle at the end for up to that long */
     j->tok_range = j->n_tok >= 2 * TOK_RANGE ? TOK_RANGE : j->n_tok > 0 ? j->n_tok : 1;
-    atomic_init(&j->next, 0);
-    atomic_init(&j->stopped, 0);
     ckls_pool_run(nth > 1 && j->n_out * j->n_tok >= 64 ? pool : NULL, packed_task, j);
-    return atomic_load(&j->stopped) ? ckls_fail(CKLS_ECANCELLED, "cancelled") : CKLS_OK;
+    return ckls_queue_stopped(&j->q) ? ckls_fail(CKLS_ECANCELLED, "cancelled") : CKLS_OK;
 }
 
 /* terms: Q8_0 against 7-bit activations, through gemm_x8_a7 alone (no 16-row or tile kernel) */
@@ -345,9 +332,10 @@ int ckls_matmul_packed_ep(ckls_pool *pool, int type, const void *w, const void *
         .dot = k->vec_dot[type], .dot_4r = k->vec_dot_4r[type], .w = w, .packed = packed,
         .tiles = !a7 && n_tok >= 16 && n_in / QK8_0 <= CKLS_TILES_MAX_BLOCKS ? k->gemm_tiles[type] : NULL,
         .w_row_bytes = ckls_row_bytes(type, n_in), .n_groups = n_out / CKLS_PACK_ROWS, .n_out = n_out, .n_in = n_in,
-        .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride, .cancel = cancel,
+        .xq = xq, .xq_row_bytes = xq_row_bytes, .n_tok = n_tok, .y = y, .y_stride = y_stride,
         .ep = ep, .tile = k->gemm_tile, .off = a7 ? terms->off : NULL, .xd7 = a7 ? terms->xd : NULL,
     };
+    ckls_queue_init(&j.q, cancel);
     j.group_bytes = pbytes / j.n_groups;
     int16_t *aux = NULL;
     j.n_aux = n_in / QK8_0;

@@ -103,13 +103,6 @@ int ckls_gemm_f32(ckls_pool *pool, int64_t M, int64_t N, int64_t K, float alpha,
     return CKLS_OK;
 }
 
-/* ---- work items of the cancellable jobs (dX, the f32 forward) ------------------------------------------------ */
-/* The next of n_items work items, or -1 when none is left or the job was cancelled. */
-static int64_t next_item(atomic_llong *next, int64_t n_items, const volatile int32_t *cancel, atomic_int *stopped) {
-    const int64_t it = atomic_fetch_add(next, 1);
-    return it >= n_items || ckls_stop_seen(cancel, stopped) ? -1 : it;
-}
-
 /* dY.W over an empty K (no rows of W): dx = 0, or unchanged when accumulating; 0, the dX drivers' "not cancelled" */
 static int dx_over_empty_k(float *dx, int64_t n_tok, int64_t n_in, int accumulate) {
     if (!accumulate) for (int64_t t = 0; t < n_tok; t++) memset(dx + t * n_in, 0, sizeof(float) * (size_t)n_in);
@@ -126,21 +119,19 @@ typedef struct {
     float *dx;
     float *tiles; /* DX_KB x DX_NB_MAX floats a thread */
     int accumulate;
-    const volatile int32_t *cancel;
-    atomic_int stopped; /* some work was skipped on cancel */
-    atomic_llong next;
+    ckls_queue q;
 } dx_job;
 
 static void dx_task(void *p, int ith, int nth) {
     dx_job *j = p;
     float *tile = j->tiles + (int64_t)ith * DX_KB * DX_NB_MAX;
     const int64_t n_items = (j->n_in + j->nb - 1) / j->nb;
-    for (int64_t it; (it = next_item(&j->next, n_items, j->cancel, &j->stopped)) >= 0;) {
+    for (int64_t it; (it = ckls_queue_take(&j->q, n_items, 1)) >= 0;) {
         const int64_t j0 = it * j->nb, n = j->n_in - j0 < j->nb ? j->n_in - j0 : j->nb; /* n: a block multiple */
         const char *wcol = j->w + j0 / j->blck * j->blck_bytes;
         for (int64_t k0 = 0; k0 < j->n_out; k0 += DX_KB) {
             /* polled per tile too: an item of the vocabulary projection is ~50 ms on one core */
-            if (ckls_stop_seen(j->cancel, &j->stopped)) return;
+            if (ckls_queue_cancelled(&j->q)) return;
             const int64_t kk = j->n_out - k0 < DX_KB ? j->n_out - k0 : DX_KB;
             for (int64_t r = 0; r < kk; r++) j->to_float(wcol + (k0 + r) * j->row_bytes, tile + r * n, n);
             j->tile(j->n_tok, n, kk, 1.0f, j->dy + k0, j->n_out, 1, tile, n, j->accumulate || k0 > 0, j->dx + j0,
@@ -154,21 +145,20 @@ int ckls_matmul_dx(ckls_pool *pool, int type, const void *w, int64_t n_out, int6
     const ckls_type_info *ti = ckls_type_get(type);
     dx_job j = {.tile = ckls_active_kernels()->gemm_tile, .to_float = ti->to_float, .w = w,
                 .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
-                .n_in = n_in, .n_tok = n_tok, .dy = dy, .dx = dx, .accumulate = accumulate, .cancel = cancel};
+                .n_in = n_in, .n_tok = n_tok, .dy = dy, .dx = dx, .accumulate = accumulate};
     /* 64 columns (a multiple of 32-blocks) or one 256-block; 128 where that still leaves two items a thread, 256
      * where that gives each thread the same whole number of items: each item reads all of dY, which for the
      * vocabulary projection is 64 MB at 1,024 tokens (at 512 columns, 256 saves 5 ms a step) */
     const int nth_dx = ckls_pool_threads(pool);
     j.nb = ti->blck > 64 ? ti->blck : n_in % (256 * nth_dx) == 0 ? 256 : n_in >= 128 * 2 * nth_dx ? 128 : 64;
-    atomic_init(&j.next, 0);
-    atomic_init(&j.stopped, 0);
+    ckls_queue_init(&j.q, cancel);
     if (n_out == 0) return dx_over_empty_k(dx, n_tok, n_in, accumulate);
     const int nth = n_in > j.nb ? nth_dx : 1;
     j.tiles = ckls_aligned_alloc(sizeof(float) * (size_t)(nth * DX_KB * DX_NB_MAX));
     if (!j.tiles) return ckls_fail(CKLS_ENOMEM, "out of memory for dX's weight tiles");
     ckls_pool_run(nth > 1 ? pool : NULL, dx_task, &j);
     ckls_aligned_free(j.tiles);
-    return atomic_load(&j.stopped);
+    return ckls_queue_stopped(&j.q);
 }
 
 /* ---- dX in bf16 (the integer mode's vocabulary projection, where the CPU has gemm_tile_bf16) ----------------- */
@@ -212,20 +202,18 @@ typedef struct {
     float *dx;
     uint32_t *scratch;
     int accumulate;
-    const volatile int32_t *cancel;
-    atomic_int stopped;
-    atomic_llong next;
+    ckls_queue q;
 } dxb_job;
 
 static void dxb_task(void *p, int ith, int nth) {
     dxb_job *j = p;
     const int64_t kp = (j->n_out + 1) / 2, n_items = (j->n_tok + DXB_M - 1) / DXB_M;
     uint32_t *a = j->scratch + (int64_t)ith * DXB_M * kp;
-    for (int64_t it; (it = next_item(&j->next, n_items, j->cancel, &j->stopped)) >= 0;) {
+    for (int64_t it; (it = ckls_queue_take(&j->q, n_items, 1)) >= 0;) {
         const int64_t t0 = it * DXB_M, m = j->n_tok - t0 < DXB_M ? j->n_tok - t0 : DXB_M;
         j->rows(j->dy + t0 * j->n_out, m, j->n_out, j->n_out, a, kp);
         for (int64_t p0 = 0; p0 < kp; p0 += DXB_KP) {
-            if (ckls_stop_seen(j->cancel, &j->stopped)) return;
+            if (ckls_queue_cancelled(&j->q)) return;
             const int64_t pp = kp - p0 < DXB_KP ? kp - p0 : DXB_KP;
             j->tile(m, j->n_in, pp, 1.0f, a + p0, kp, 1, j->w2 + p0 * j->n_in, j->n_in, j->accumulate || p0 > 0,
                     j->dx + t0 * j->n_in, j->n_in);
@@ -239,12 +227,11 @@ int ckls_matmul_dx_bf16(ckls_pool *pool, const uint32_t *w2, int64_t n_out, int6
                         int64_t n_tok, float *dx, int accumulate, uint32_t *scratch, const volatile int32_t *cancel) {
     const ckls_isa_kernels *kr = ckls_active_kernels();
     dxb_job j = {.tile = kr->gemm_tile_bf16, .rows = kr->bf16_rows, .w2 = w2, .n_out = n_out, .n_in = n_in,
-                 .n_tok = n_tok, .dy = dy, .dx = dx, .scratch = scratch, .accumulate = accumulate, .cancel = cancel};
-    atomic_init(&j.next, 0);
-    atomic_init(&j.stopped, 0);
+                 .n_tok = n_tok, .dy = dy, .dx = dx, .scratch = scratch, .accumulate = accumulate};
+    ckls_queue_init(&j.q, cancel);
     if (n_out == 0) return dx_over_empty_k(dx, n_tok, n_in, accumulate);
     ckls_pool_run(n_tok > DXB_M ? pool : NULL, dxb_task, &j);
-    return atomic_load(&j.stopped);
+    return ckls_queue_stopped(&j.q);
 }
 
 /* ---- dX in int16 (the integer mode's vocabulary projection where there is no gemm_tile_bf16: gemm_i16.c) -------- */
@@ -264,9 +251,7 @@ typedef struct {
     float *dx;
     void *scratch;
     int accumulate;
-    const volatile int32_t *cancel;
-    atomic_int stopped;
-    atomic_llong next;
+    ckls_queue q;
 } dxi_job;
 
 static void dxi_task(void *p, int ith, int nth) {
@@ -275,11 +260,11 @@ static void dxi_task(void *p, int ith, int nth) {
     const int64_t n_items = (j->n_tok + j->m_item - 1) / j->m_item;
     int16_t *q = (int16_t *)((char *)j->scratch + (size_t)ith * (size_t)ckls_matmul_dx_i16_scratch(1, j->n_out));
     float *s = (float *)(q + DXI_M * lq);
-    for (int64_t it; (it = next_item(&j->next, n_items, j->cancel, &j->stopped)) >= 0;) {
+    for (int64_t it; (it = ckls_queue_take(&j->q, n_items, 1)) >= 0;) {
         const int64_t t0 = it * j->m_item, m = j->n_tok - t0 < j->m_item ? j->n_tok - t0 : j->m_item;
         for (int64_t r = 0; r < m; r++) j->quantize(j->dy + (t0 + r) * j->n_out, q + r * lq, j->n_out, s + r * nb);
         for (int64_t k0 = 0; k0 < nb; k0 += DXI_KB) {
-            if (ckls_stop_seen(j->cancel, &j->stopped)) return;
+            if (ckls_queue_cancelled(&j->q)) return;
             const int64_t kb = nb - k0 < DXI_KB ? nb - k0 : DXI_KB;
             for (int64_t r = 0; r < m; r += 4)
                 for (int64_t g = 0; g < ng; g += 2)
@@ -303,15 +288,14 @@ int ckls_matmul_dx_i16(ckls_pool *pool, const block_i16x8 *wt, int64_t n_out, in
     const int nth = ckls_pool_threads(pool);
     dxi_job j = {.quantize = kr->quantize_i16, .gemm = kr->gemm_i16x8, .wt = wt, .n_out = n_out, .n_in = n_in,
                  .n_tok = n_tok, .nb = (n_out + CKLS_I16_BLOCK - 1) / CKLS_I16_BLOCK, .dy = dy, .dx = dx,
-                 .scratch = scratch, .accumulate = accumulate, .cancel = cancel};
+                 .scratch = scratch, .accumulate = accumulate};
     /* two items a thread where that keeps them at 64 tokens or more, in multiples of the kernel's 4 */
     const int64_t per = (n_tok + 2 * nth - 1) / (2 * nth);
     j.m_item = per < 64 ? 64 : per > DXI_M ? DXI_M : (per + 3) / 4 * 4;
-    atomic_init(&j.next, 0);
-    atomic_init(&j.stopped, 0);
+    ckls_queue_init(&j.q, cancel);
     if (n_out == 0) return dx_over_empty_k(dx, n_tok, n_in, accumulate);
     ckls_pool_run(n_tok > j.m_item ? pool : NULL, dxi_task, &j);
-    return atomic_load(&j.stopped);
+    return ckls_queue_stopped(&j.q);
 }
 
 /* ---- y = x.W^T through a frozen weight, in f32 (the training forward) ------------------------------------------ */
@@ -326,16 +310,14 @@ typedef struct {
     int64_t row_bytes, blck, blck_bytes, n_out, n_in, n_tok;
     const float *x;
     float *y;
-    const volatile int32_t *cancel;
-    atomic_int stopped;
-    atomic_llong next;
+    ckls_queue q;
 } fw_job;
 
 static void fw_task(void *p, int ith, int nth) {
     fw_job *j = p;
     float panel[FW_KB * FW_NB] __attribute__((aligned(64))), rows[FW_NB * FW_KB] __attribute__((aligned(64)));
     const int64_t n_items = (j->n_out + FW_NB - 1) / FW_NB;
-    for (int64_t it; (it = next_item(&j->next, n_items, j->cancel, &j->stopped)) >= 0;) {
+    for (int64_t it; (it = ckls_queue_take(&j->q, n_items, 1)) >= 0;) {
         const int64_t o0 = it * FW_NB, n = j->n_out - o0 < FW_NB ? j->n_out - o0 : FW_NB;
         for (int64_t k0 = 0; k0 < j->n_in; k0 += FW_KB) {
             const int64_t kk = j->n_in - k0 < FW_KB ? j->n_in - k0 : FW_KB; /* a block multiple */
@@ -353,15 +335,14 @@ int ckls_matmul_f32(ckls_pool *pool, int type, const void *w, int64_t n_out, int
     const ckls_type_info *ti = ckls_type_get(type);
     fw_job j = {.tile = ckls_active_kernels()->gemm_tile, .transpose = ckls_active_kernels()->transpose, .to_float = ti->to_float, .w = w,
                 .row_bytes = ckls_row_bytes(type, n_in), .blck = ti->blck, .blck_bytes = ti->size, .n_out = n_out,
-                .n_in = n_in, .n_tok = n_tok, .x = x, .y = y, .cancel = cancel};
-    atomic_init(&j.next, 0);
-    atomic_init(&j.stopped, 0);
+                .n_in = n_in, .n_tok = n_tok, .x = x, .y = y};
+    ckls_queue_init(&j.q, cancel);
     if (n_in == 0) {
         for (int64_t t = 0; t < n_tok; t++) memset(y + t * n_out, 0, sizeof(float) * (size_t)n_out);
         return 0;
     }
     ckls_pool_run(n_out > FW_NB ? pool : NULL, fw_task, &j);
-    return atomic_load(&j.stopped);
+    return ckls_queue_stopped(&j.q);
 }
 
 int ckls_matmul_backward(ckls_pool *pool, int type, const void *w, int64_t n_out, int64_t n_in, const float *dy,
