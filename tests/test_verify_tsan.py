@@ -7,6 +7,7 @@ UNVERIFIED with a reason, never a silent PASS; a kernel may not call the part of
 tell it a race is ordered.
 """
 import dataclasses
+import re
 import tempfile
 from pathlib import Path
 
@@ -38,7 +39,11 @@ def test_a_race_is_a_fail_that_names_it():
     assert r.verdict == FAIL and r.failure.phase == "threadsanitizer", r.failure
     d = r.failure.detail
     assert d.startswith("ThreadSanitizer: data race: ") and "without synchronisation" in d, d
-    assert "bug_omp_race_large.c:1" in d and "OpenMP parallel region" in d and "`" in d, d
+    # Both accesses named by file:line and source line. Which shared variable TSan catches first varies from run to
+    # run, and so does the line: mostly the loop body's, in the outlined region, but a CI run once saw both accesses
+    # at the pragma's line, symbolized as argmax_rows itself.
+    where = re.findall(r"bug_omp_race_large\.c:(\d+) \(in (?:an OpenMP parallel region|argmax_rows): `[^`]+`\)", d)
+    assert len(where) == 2 and all(9 <= int(n) <= 16 for n in where), d
     assert "WARNING: ThreadSanitizer: data race" in r.failure.log_tail
 
 
@@ -88,7 +93,7 @@ def test_threads_without_openmp_in_the_contract_are_still_checked(tmp_path):
         "  for (int64_t i = 0; i < n; i++) { s += (int64_t)x[i] * y[i]; seen = 1; }\n  *out = seen ? s : 0;\n}\n")
     r = _verify(folder, "k.c")
     assert r.verdict == FAIL and r.failure.phase == "threadsanitizer", (r.failure, r.reasons)
-    assert "k.c:5" in r.failure.detail
+    assert re.search(r"k\.c:[45] ", r.failure.detail), r.failure.detail  # the loop's line, or its pragma's (above)
 
 
 def test_no_tsan_is_unverified_with_a_reason(monkeypatch):
