@@ -8,7 +8,6 @@
  * 16-row kernel (AVX-512 VNNI) and at least X16_MIN_TOKENS tokens are left in the block, per two adjacent groups
  * and 4 to 8 tokens; where it has a tile kernel (AMX), a chunk's whole pairs of groups x every whole 16-token tile
  * go to it in one call, and the rest (the last tokens, an odd group, the tail rows) as without. */
-#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "matmul.h"
